@@ -1,0 +1,53 @@
+//! Storage backends: where a store's objects live.
+//!
+//! The trait is shaped for object storage: whole-object puts (optionally
+//! only-if-absent), whole or ranged gets, prefix listing and deletes. There
+//! is no rename and no atime. Every successful `put` is durable when it
+//! returns.
+
+use crate::error::Result;
+use std::time::SystemTime;
+
+pub mod local;
+
+pub use local::LocalBackend;
+
+/// How a put treats an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Fail with [`crate::Error::AlreadyExists`] if the key exists.
+    Create,
+    /// Replace the object atomically.
+    Overwrite,
+}
+
+/// An object as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Full key, `/`-separated.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time.
+    pub modified: SystemTime,
+}
+
+/// A place to keep objects. Implementations must be safe to use from many
+/// threads and many processes at once.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Stores `data` under `key`, atomically: readers see the old object, no
+    /// object, or the whole new one. Durable on return.
+    fn put(&self, key: &str, data: &[u8], mode: PutMode) -> Result<()>;
+    /// Reads a whole object. A missing key is [`crate::Error::MissingObject`].
+    fn get(&self, key: &str) -> Result<Vec<u8>>;
+    /// Reads `len` bytes at `offset`; a short object is an error.
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
+    /// Lists objects whose key starts with `prefix` (which ends in `/` or is empty).
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
+    /// Metadata of one object, or `None` if it does not exist.
+    fn head(&self, key: &str) -> Result<Option<ObjectMeta>>;
+    /// Deletes an object; deleting a missing key succeeds.
+    fn delete(&self, key: &str) -> Result<()>;
+    /// A human-readable location, for messages.
+    fn location(&self) -> String;
+}

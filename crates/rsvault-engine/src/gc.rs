@@ -1,0 +1,450 @@
+//! Garbage collection, safe while backups run.
+//!
+//! 1. Mark every blob reachable from a committed point (shared subtrees are
+//!    walked once).
+//! 2. Packs with nothing live are *condemned*: a gc record lists them and
+//!    from then on no new session sees them. Packs with much garbage are
+//!    repacked first (their live blobs copied into new packs), then condemned.
+//! 3. A condemned pack is deleted only once every session that was running
+//!    when it was condemned has ended, and after marking again: if a point
+//!    committed since needs a blob found only there, the pack is revived.
+//!
+//! So nothing a committed or an in-flight point needs is ever removed. When
+//! no other writer is running, one gc run does all three steps; otherwise
+//! the deletions wait for the next run.
+
+use crate::backend::PutMode;
+use crate::clock::unix_ms;
+use crate::codec::BlobKind;
+use crate::error::{Error, Result};
+use crate::id::{ChunkId, IdSet};
+use crate::index::{ChunkIndex, encode_index_file};
+use crate::manifest::Manifest;
+use crate::pack::{PackBuilder, PackEntry, TARGET_SIZE, pack_key};
+use crate::progress::Progress;
+use crate::session::{self, SessionRecord};
+use crate::store::{GcRecord, Store};
+use std::collections::{HashMap, HashSet};
+
+const LOCK_KEY: &str = "locks/gc";
+
+/// Options of a gc run.
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Repack a pack when more than this share of its bytes is garbage.
+    pub repack_garbage_ratio: f64,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions {
+            repack_garbage_ratio: 0.25,
+        }
+    }
+}
+
+/// What a gc run did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct GcStats {
+    pub points: usize,
+    pub live_blobs: usize,
+    pub packs_before: usize,
+    pub packs_after: usize,
+    pub packs_deleted: usize,
+    pub packs_repacked: usize,
+    pub packs_revived: usize,
+    /// Condemned packs left for a later run because other writers are active.
+    pub packs_pending: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub stale_sessions_removed: usize,
+}
+
+struct GcLock<'a> {
+    store: &'a Store,
+}
+
+impl Drop for GcLock<'_> {
+    fn drop(&mut self) {
+        let _ = self.store.backend().delete(LOCK_KEY);
+    }
+}
+
+fn take_lock(store: &Store) -> Result<GcLock<'_>> {
+    let codec = store.codec();
+    let now = unix_ms(store.clock().now());
+    let pid = std::process::id();
+    let rec = SessionRecord {
+        id: "gc".into(),
+        what: "gc".into(),
+        host: session::hostname(),
+        pid,
+        proc_start: session::proc_start_time(pid).unwrap_or(0),
+        started_ms: now,
+        heartbeat_ms: now,
+    };
+    let blob = codec.encode(
+        BlobKind::Meta,
+        LOCK_KEY.as_bytes(),
+        &serde_json::to_vec(&rec).expect("json"),
+        false,
+    );
+    for _ in 0..2 {
+        match store.backend().put(LOCK_KEY, &blob, PutMode::Create) {
+            Ok(()) => return Ok(GcLock { store }),
+            Err(Error::AlreadyExists(_)) => {
+                let held = store
+                    .backend()
+                    .get(LOCK_KEY)
+                    .ok()
+                    .and_then(|b| {
+                        codec
+                            .decode(BlobKind::Meta, LOCK_KEY.as_bytes(), &b, LOCK_KEY)
+                            .ok()
+                    })
+                    .and_then(|j| serde_json::from_slice::<SessionRecord>(&j).ok());
+                match held {
+                    Some(h) if h.alive(now) => {
+                        return Err(Error::Locked(format!(
+                            "another gc is running (pid {} on {}); try again when it has finished",
+                            h.pid, h.host
+                        )));
+                    }
+                    // A stale or unreadable lock from a gc that died.
+                    _ => store.backend().delete(LOCK_KEY)?,
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Locked("could not take the gc lock".into()))
+}
+
+/// Entries of every existing pack (visible or condemned), by pack id.
+fn all_pack_entries(
+    store: &Store,
+    li: &crate::store::LoadedIndex,
+) -> Result<HashMap<String, Vec<PackEntry>>> {
+    let mut out: HashMap<String, Vec<PackEntry>> = HashMap::new();
+    for f in &li.files {
+        let blob = match store.backend().get(&format!("index/{f}")) {
+            Ok(b) => b,
+            Err(Error::MissingObject(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        for (pid, entries) in crate::index::decode_index_file(store.codec(), f, &blob)? {
+            if li.packs.contains_key(&pid) {
+                out.entry(pid).or_insert(entries);
+            }
+        }
+    }
+    for (pid, meta) in &li.packs {
+        if !out.contains_key(pid) {
+            match store.read_trailer(pid, meta.size) {
+                Ok(e) => {
+                    out.insert(pid.clone(), e);
+                }
+                Err(e) => tracing::warn!("gc: pack {pid} is unreadable and left alone: {e}"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Marks every blob reachable from `points` into `live`.
+fn mark(store: &Store, lookup: &ChunkIndex, points: &[Manifest], live: &mut IdSet) -> Result<()> {
+    for p in points {
+        if p.root.is_zero() || live.contains(&p.root) {
+            continue;
+        }
+        let mut stack = vec![(p.root, p.height)];
+        while let Some((id, h)) = stack.pop() {
+            if id.is_zero() || !live.insert(id) {
+                continue;
+            }
+            let children = store.read_node(lookup, &id).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "gc stopped: recovery point {} of {:?} cannot be read ({e}); run `rsvault disk verify` and forget damaged points first",
+                    p.id, p.name
+                ))
+            })?;
+            if h > 1 {
+                stack.extend(children.into_iter().map(|c| (c, h - 1)));
+            } else {
+                live.extend(children.into_iter().filter(|c| !c.is_zero()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lookup_index(entries: &HashMap<String, Vec<PackEntry>>) -> ChunkIndex {
+    let mut idx = ChunkIndex::default();
+    let mut ids: Vec<&String> = entries.keys().collect();
+    ids.sort();
+    for pid in ids {
+        idx.add_pack(pid, &entries[pid]);
+    }
+    idx
+}
+
+fn others_started_before(sessions: &[SessionRecord], me: &str, t: u64, now: u64) -> bool {
+    sessions
+        .iter()
+        .any(|s| s.id != me && s.alive(now) && s.started_ms <= t)
+}
+
+/// Runs garbage collection.
+pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<GcStats> {
+    let _lock = take_lock(store)?;
+    let session = store.begin_session("gc")?;
+    let me = session.record().id.clone();
+    let backend = store.backend();
+    let codec = store.codec();
+    let mut stats = GcStats::default();
+    progress.start("gc", 0);
+
+    // Housekeeping: session records of writers that died.
+    let now = unix_ms(store.clock().now());
+    let (sessions, damaged_sessions) = session::list_sessions(backend.as_ref(), codec)?;
+    for s in sessions.iter().filter(|s| !s.alive(now)) {
+        backend.delete(&session::session_key(&s.id))?;
+        stats.stale_sessions_removed += 1;
+    }
+    for k in damaged_sessions {
+        tracing::warn!("gc: ignoring unreadable session record {k}");
+    }
+    let sessions: Vec<SessionRecord> = sessions.into_iter().filter(|s| s.alive(now)).collect();
+
+    // Records whose waiting is over: no session that began before them is alive.
+    let li = store.load_index()?;
+    let ripe: Vec<GcRecord> = li
+        .gc_records
+        .iter()
+        .filter(|r| !others_started_before(&sessions, &me, r.ready_ms, now))
+        .cloned()
+        .collect();
+
+    // Mark after the session check, so every point those sessions made is seen.
+    let entries = all_pack_entries(store, &li)?;
+    let lookup = lookup_index(&entries);
+    let (points, bad) = store.list_points_checked()?;
+    if let Some((key, e)) = bad.first() {
+        return Err(Error::InvalidInput(format!(
+            "gc stopped: manifest {key} is damaged ({e}), so what it needs is unknown; run `rsvault disk verify`"
+        )));
+    }
+    stats.points = points.len();
+    let mut live = IdSet::default();
+    mark(store, &lookup, &points, &mut live)?;
+    let seen: HashSet<String> = points.iter().map(|p| p.id.clone()).collect();
+    stats.packs_before = li.packs.len();
+    stats.bytes_before = li.packs.values().map(|m| m.size).sum();
+
+    // Step 3 for ripe records: delete or revive.
+    let mut revived: Vec<String> = Vec::new();
+    let settle = |rec: &GcRecord,
+                  live: &IdSet,
+                  visible: &ChunkIndex,
+                  stats: &mut GcStats,
+                  revived: &mut Vec<String>|
+     -> Result<()> {
+        for pid in &rec.packs {
+            let Some(es) = entries.get(pid) else { continue };
+            let needed = es
+                .iter()
+                .any(|e| live.contains(&e.id) && !visible.contains(&e.id));
+            if needed {
+                revived.push(pid.clone());
+                stats.packs_revived += 1;
+            } else {
+                backend.delete(&pack_key(pid))?;
+                stats.packs_deleted += 1;
+            }
+        }
+        Ok(())
+    };
+    for rec in &ripe {
+        settle(rec, &live, &li.index, &mut stats, &mut revived)?;
+    }
+
+    // Step 2: condemn and repack among visible packs.
+    let oldest_writer = sessions
+        .iter()
+        .filter(|s| s.id != me)
+        .map(|s| s.started_ms)
+        .min()
+        .unwrap_or(u64::MAX);
+    let mut owner: HashMap<ChunkId, String> = HashMap::new();
+    for (pid, es) in &entries {
+        if li.condemned.contains(pid) {
+            continue;
+        }
+        for e in es {
+            if let Some(loc) = li.index.get(&e.id) {
+                if li.index.pack_id(loc) == pid && loc.offset == e.offset {
+                    owner.insert(e.id, pid.clone());
+                }
+            }
+        }
+    }
+    let mut condemn: Vec<String> = Vec::new();
+    let mut repack: Vec<String> = Vec::new();
+    let mut visible_ids: Vec<&String> = entries
+        .keys()
+        .filter(|p| !li.condemned.contains(*p))
+        .collect();
+    visible_ids.sort();
+    for pid in visible_ids {
+        let meta = &li.packs[pid];
+        let modified = unix_ms(meta.modified);
+        // A pack as new as the oldest running writer may be that writer's.
+        if modified.saturating_add(60_000) >= oldest_writer {
+            continue;
+        }
+        let es = &entries[pid];
+        let live_bytes: u64 = es
+            .iter()
+            .filter(|e| live.contains(&e.id) && owner.get(&e.id) == Some(pid))
+            .map(|e| e.len as u64)
+            .sum();
+        if live_bytes == 0 {
+            condemn.push(pid.clone());
+        } else if (meta.size - live_bytes) as f64 > opts.repack_garbage_ratio * meta.size as f64 {
+            repack.push(pid.clone());
+        }
+    }
+    let mut new_packs: Vec<(String, Vec<PackEntry>)> = Vec::new();
+    if !repack.is_empty() {
+        let mut builder = PackBuilder::new();
+        let flush = |b: PackBuilder, out: &mut Vec<(String, Vec<PackEntry>)>| -> Result<()> {
+            let id = crate::id::random_hex_id();
+            let (bytes, es) = b.finish(codec, &id);
+            backend.put(&pack_key(&id), &bytes, PutMode::Create)?;
+            out.push((id, es));
+            Ok(())
+        };
+        for pid in &repack {
+            let pack = backend.get(&pack_key(pid))?;
+            for e in &entries[pid] {
+                if !(live.contains(&e.id) && owner.get(&e.id) == Some(pid)) {
+                    continue;
+                }
+                let blob = &pack[e.offset as usize..(e.offset + e.len) as usize];
+                // Copy only blobs that still authenticate: never spread damage.
+                store.decode_blob(&pack_key(pid), &e.id, e.kind, blob)?;
+                builder.add(e.kind, e.id, blob, e.raw_len);
+                if builder.len() >= TARGET_SIZE {
+                    flush(std::mem::take(&mut builder), &mut new_packs)?;
+                }
+            }
+            stats.packs_repacked += 1;
+        }
+        if !builder.is_empty() {
+            flush(builder, &mut new_packs)?;
+        }
+        condemn.extend(repack.iter().cloned());
+    }
+
+    // Unripe records stay; ripe ones are replaced by what is left of them.
+    let record = GcRecord {
+        id: format!("{:013x}-{}", now, crate::id::random_hex_id()),
+        created_ms: now,
+        ready_ms: unix_ms(store.clock().now()),
+        packs: condemn.clone(),
+    };
+    if !record.packs.is_empty() {
+        store.put_gc_record(&record)?;
+    }
+
+    // One index file for everything visible now; then drop the old ones.
+    let gone: HashSet<&String> = ripe
+        .iter()
+        .flat_map(|r| r.packs.iter())
+        .filter(|p| !revived.contains(p))
+        .collect();
+    let still_condemned: HashSet<&String> = li
+        .gc_records
+        .iter()
+        .filter(|r| !ripe.iter().any(|x| x.id == r.id))
+        .flat_map(|r| r.packs.iter())
+        .chain(condemn.iter())
+        .collect();
+    let mut keep: Vec<(String, Vec<PackEntry>)> = entries
+        .iter()
+        .filter(|(pid, _)| !gone.contains(pid) && !still_condemned.contains(pid))
+        .filter(|(pid, _)| !li.condemned.contains(*pid) || revived.contains(pid))
+        .map(|(p, e)| (p.clone(), e.clone()))
+        .collect();
+    keep.extend(new_packs.iter().cloned());
+    keep.sort_by(|a, b| a.0.cmp(&b.0));
+    let file_id = crate::id::random_hex_id();
+    backend.put(
+        &format!("index/{file_id}"),
+        &encode_index_file(codec, &file_id, &keep),
+        PutMode::Create,
+    )?;
+    for f in li
+        .files
+        .iter()
+        .chain(li.damaged_files.iter().map(|(f, _)| f))
+    {
+        backend.delete(&format!("index/{f}"))?;
+    }
+    for rec in &ripe {
+        backend.delete(&format!("gc/{}", rec.id))?;
+    }
+
+    // Step 3 for this run's record when no other writer could have seen its packs.
+    let now2 = unix_ms(store.clock().now());
+    let (sessions2, _) = session::list_sessions(backend.as_ref(), codec)?;
+    if !record.packs.is_empty() {
+        if others_started_before(&sessions2, &me, record.ready_ms, now2) {
+            stats.packs_pending += record.packs.len();
+        } else {
+            let (points2, bad2) = store.list_points_checked()?;
+            if let Some((key, e)) = bad2.first() {
+                return Err(Error::InvalidInput(format!(
+                    "gc stopped: manifest {key} is damaged ({e})"
+                )));
+            }
+            let fresh: Vec<Manifest> = points2
+                .into_iter()
+                .filter(|p| !seen.contains(&p.id))
+                .collect();
+            mark(store, &lookup, &fresh, &mut live)?;
+            let mut visible = ChunkIndex::default();
+            for (pid, es) in &keep {
+                visible.add_pack(pid, es);
+            }
+            let mut revived2 = Vec::new();
+            settle(&record, &live, &visible, &mut stats, &mut revived2)?;
+            if !revived2.is_empty() {
+                let fid = crate::id::random_hex_id();
+                let back: Vec<(String, Vec<PackEntry>)> = revived2
+                    .iter()
+                    .map(|p| (p.clone(), entries[p].clone()))
+                    .collect();
+                backend.put(
+                    &format!("index/{fid}"),
+                    &encode_index_file(codec, &fid, &back),
+                    PutMode::Create,
+                )?;
+            }
+            backend.delete(&format!("gc/{}", record.id))?;
+        }
+    }
+    stats.packs_pending += li
+        .gc_records
+        .iter()
+        .filter(|r| !ripe.iter().any(|x| x.id == r.id))
+        .map(|r| r.packs.len())
+        .sum::<usize>();
+    stats.live_blobs = live.len();
+    let after = backend.list("packs/")?;
+    stats.packs_after = after.len();
+    stats.bytes_after = after.iter().map(|m| m.size).sum();
+    session.end()?;
+    progress.finish();
+    Ok(stats)
+}

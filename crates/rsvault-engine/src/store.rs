@@ -1,0 +1,540 @@
+//! A vault store: configuration, recovery points, the chunk index and blob
+//! reads, over any [`Backend`].
+//!
+//! Layout (every object but the first line of `config` is encrypted or MACed):
+//! - `config`: `RSVAULT-STORE\n | version:u32le | encryption:u8 | store_id[32] | encoded config`
+//! - `packs/XX/<id>`: packs of chunk and tree-node blobs
+//! - `index/<id>`: index files (caches of pack trailers)
+//! - `points/<id>`: recovery point manifests (the commit point of a backup)
+//! - `forgotten/<id>`: tombstones of deleted points
+//! - `sessions/<id>`: leases of running writers
+//! - `gc/<id>`: packs condemned by garbage collection
+
+use crate::backend::{Backend, ObjectMeta, PutMode};
+use crate::clock::{Clock, SystemClock, rfc3339};
+use crate::codec::{BlobKind, Codec, Encryption};
+use crate::error::{Error, Result};
+use crate::id::ChunkId;
+use crate::index::{ChunkIndex, Location, decode_index_file};
+use crate::key::MasterKey;
+use crate::manifest::Manifest;
+use crate::pack::{self, PackEntry, pack_id_of_key, pack_key};
+use crate::session::Session;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// The store format this build reads and writes.
+pub const STORE_VERSION: u32 = 1;
+const CONFIG_KEY: &str = "config";
+const CONFIG_MAGIC: &[u8; 14] = b"RSVAULT-STORE\n";
+/// Default chunk size: 64 KiB.
+pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
+
+/// Settings fixed when a store is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreConfig {
+    pub store_id: String,
+    pub version: u32,
+    pub chunk_size: u32,
+    pub encryption: Encryption,
+    pub zstd_level: i32,
+    pub created: String,
+}
+
+/// Options of [`Store::init`].
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub chunk_size: u32,
+    pub encryption: Encryption,
+    pub zstd_level: i32,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        InitOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            encryption: Encryption::Aes256Gcm,
+            zstd_level: 1,
+        }
+    }
+}
+
+/// A record of packs condemned by garbage collection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GcRecord {
+    pub id: String,
+    pub created_ms: u64,
+    /// When the record was written: sessions that began after this no
+    /// longer see its packs.
+    pub ready_ms: u64,
+    pub packs: Vec<String>,
+}
+
+/// The chunk index as loaded, with what was found wrong on the way.
+#[derive(Debug, Default)]
+pub struct LoadedIndex {
+    pub index: ChunkIndex,
+    /// Every pack object, by pack id.
+    pub packs: HashMap<String, ObjectMeta>,
+    /// Index files read, by id.
+    pub files: Vec<String>,
+    /// Index files that could not be read, with the reason.
+    pub damaged_files: Vec<(String, String)>,
+    /// Packs named by index files that do not exist.
+    pub missing_packs: Vec<String>,
+    /// Packs whose trailer could not be read, with the reason.
+    pub bad_packs: Vec<(String, String)>,
+    /// Packs condemned by gc (not visible).
+    pub condemned: HashSet<String>,
+    /// Gc records.
+    pub gc_records: Vec<GcRecord>,
+    /// Packs not in any index file whose trailers were read.
+    pub unindexed: Vec<String>,
+}
+
+/// An open store.
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    codec: Arc<Codec>,
+    config: StoreConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.backend.location())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Creates a new store. The key's `store_id` is set to the new store's.
+    pub fn init(
+        backend: Arc<dyn Backend>,
+        key: &mut MasterKey,
+        opts: &InitOptions,
+    ) -> Result<Store> {
+        if !opts.chunk_size.is_power_of_two() || !(4096..=4 << 20).contains(&opts.chunk_size) {
+            return Err(Error::InvalidInput(format!(
+                "chunk size {} must be a power of two between 4 KiB and 4 MiB",
+                opts.chunk_size
+            )));
+        }
+        if backend.head(CONFIG_KEY)?.is_some() {
+            return Err(Error::StoreExists(backend.location()));
+        }
+        let store_id = crate::id::random_hex_id();
+        key.store_id = Some(store_id.clone());
+        let config = StoreConfig {
+            store_id: store_id.clone(),
+            version: STORE_VERSION,
+            chunk_size: opts.chunk_size,
+            encryption: opts.encryption,
+            zstd_level: opts.zstd_level,
+            created: rfc3339(std::time::SystemTime::now()),
+        };
+        let codec = Codec::new(key, opts.encryption, opts.zstd_level);
+        let mut obj = Vec::new();
+        obj.extend_from_slice(CONFIG_MAGIC);
+        obj.extend_from_slice(&STORE_VERSION.to_le_bytes());
+        obj.push(match opts.encryption {
+            Encryption::Aes256Gcm => 1,
+            Encryption::None => 0,
+        });
+        obj.extend_from_slice(store_id.as_bytes());
+        let json = serde_json::to_vec(&config).expect("config serializes");
+        obj.extend_from_slice(&codec.encode(BlobKind::Config, store_id.as_bytes(), &json, false));
+        backend
+            .put(CONFIG_KEY, &obj, PutMode::Create)
+            .map_err(|e| match e {
+                Error::AlreadyExists(_) => Error::StoreExists(backend.location()),
+                e => e,
+            })?;
+        Ok(Store {
+            backend,
+            codec: Arc::new(codec),
+            config,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Opens an existing store with its key.
+    pub fn open(backend: Arc<dyn Backend>, key: &MasterKey) -> Result<Store> {
+        let obj = match backend.get(CONFIG_KEY) {
+            Ok(o) => o,
+            Err(Error::MissingObject(_)) => return Err(Error::NotAStore(backend.location())),
+            Err(e) => return Err(e),
+        };
+        let head = CONFIG_MAGIC.len() + 4 + 1 + 32;
+        if obj.len() < head || &obj[..CONFIG_MAGIC.len()] != CONFIG_MAGIC {
+            return Err(Error::NotAStore(backend.location()));
+        }
+        let mut p = CONFIG_MAGIC.len();
+        let version = u32::from_le_bytes(obj[p..p + 4].try_into().expect("4 bytes"));
+        if version != STORE_VERSION {
+            return Err(Error::UnsupportedStoreVersion {
+                found: version,
+                supported: STORE_VERSION,
+            });
+        }
+        p += 4;
+        let encryption = match obj[p] {
+            1 => Encryption::Aes256Gcm,
+            0 => Encryption::None,
+            b => {
+                return Err(Error::corrupt(
+                    CONFIG_KEY,
+                    format!("unknown encryption mode {b}"),
+                ));
+            }
+        };
+        p += 1;
+        let store_id = std::str::from_utf8(&obj[p..p + 32])
+            .map_err(|_| Error::corrupt(CONFIG_KEY, "bad store id"))?
+            .to_owned();
+        p += 32;
+        if let Some(kid) = &key.store_id {
+            if *kid != store_id {
+                return Err(Error::WrongKey(format!(
+                    "the key is for store {kid}, this is store {store_id}"
+                )));
+            }
+        }
+        let probe = Codec::new(key, encryption, 1);
+        let json = probe
+            .decode(BlobKind::Config, store_id.as_bytes(), &obj[p..], CONFIG_KEY)
+            .map_err(|_| Error::WrongKey(format!("store {store_id} at {}", backend.location())))?;
+        let config: StoreConfig = serde_json::from_slice(&json)
+            .map_err(|e| Error::corrupt(CONFIG_KEY, format!("bad config: {e}")))?;
+        if config.store_id != store_id || config.version != version {
+            return Err(Error::corrupt(
+                CONFIG_KEY,
+                "config does not match its header",
+            ));
+        }
+        let codec = Codec::new(key, encryption, config.zstd_level);
+        Ok(Store {
+            backend,
+            codec: Arc::new(codec),
+            config,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Replaces the clock (tests, scheduler).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &Arc<Codec> {
+        &self.codec
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Starts a writer session.
+    pub fn begin_session(&self, what: &str) -> Result<Session> {
+        Session::begin(
+            self.backend.clone(),
+            self.codec.clone(),
+            self.clock.clone(),
+            what,
+        )
+    }
+
+    // ----- recovery points -----
+
+    /// Object key of a point.
+    pub fn point_key(id: &str) -> String {
+        format!("points/{id}")
+    }
+
+    fn decode_point(&self, key: &str, blob: &[u8]) -> Result<Manifest> {
+        let id = key.trim_start_matches("points/");
+        let json = self
+            .codec
+            .decode(BlobKind::Manifest, id.as_bytes(), blob, key)?;
+        let m: Manifest = serde_json::from_slice(&json)
+            .map_err(|e| Error::corrupt(key, format!("bad manifest: {e}")))?;
+        if m.id != id {
+            return Err(Error::corrupt(key, "manifest id does not match its key"));
+        }
+        Ok(m)
+    }
+
+    /// Every point, oldest first, and the manifests that could not be read.
+    pub fn list_points_checked(&self) -> Result<(Vec<Manifest>, Vec<(String, Error)>)> {
+        let mut out = Vec::new();
+        let mut bad = Vec::new();
+        for m in self.backend.list("points/")? {
+            match self
+                .backend
+                .get(&m.key)
+                .and_then(|b| self.decode_point(&m.key, &b))
+            {
+                Ok(p) => out.push(p),
+                Err(Error::MissingObject(_)) => {}
+                Err(e) => bad.push((m.key.clone(), e)),
+            }
+        }
+        out.sort_by(|a, b| (&a.time, &a.id).cmp(&(&b.time, &b.id)));
+        Ok((out, bad))
+    }
+
+    /// Every point, oldest first. A damaged manifest is an error.
+    pub fn list_points(&self) -> Result<Vec<Manifest>> {
+        let (points, mut bad) = self.list_points_checked()?;
+        match bad.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(points),
+        }
+    }
+
+    /// The points of one disk, oldest first.
+    pub fn points_of(&self, name: &str) -> Result<Vec<Manifest>> {
+        Ok(self
+            .list_points()?
+            .into_iter()
+            .filter(|p| p.name == name)
+            .collect())
+    }
+
+    /// Resolves `latest`, a full id or a unique id prefix among a disk's points.
+    pub fn resolve_point(&self, name: &str, spec: &str) -> Result<Manifest> {
+        let points = self.points_of(name)?;
+        if spec == "latest" {
+            return points.into_iter().last().ok_or_else(|| {
+                Error::PointNotFound(format!(
+                    "disk {name:?} has no recovery points in this store"
+                ))
+            });
+        }
+        let mut matches: Vec<Manifest> = points
+            .into_iter()
+            .filter(|p| p.id.starts_with(spec))
+            .collect();
+        match matches.len() {
+            1 => Ok(matches.remove(0)),
+            0 => Err(Error::PointNotFound(format!(
+                "disk {name:?} has no recovery point {spec:?}; list them with `rsvault disk points`"
+            ))),
+            n => Err(Error::InvalidInput(format!(
+                "{spec:?} matches {n} recovery points; give more of the id"
+            ))),
+        }
+    }
+
+    /// Commits a manifest: the point exists once this returns.
+    pub(crate) fn commit_point(&self, m: &Manifest) -> Result<()> {
+        let json = serde_json::to_vec(m).expect("manifest serializes");
+        let blob = self
+            .codec
+            .encode(BlobKind::Manifest, m.id.as_bytes(), &json, true);
+        self.backend
+            .put(&Self::point_key(&m.id), &blob, PutMode::Create)
+    }
+
+    /// Deletes a recovery point (its data goes at the next gc). Leaves a
+    /// tombstone so verify can tell a forgotten point from a lost one.
+    pub fn forget(&self, name: &str, spec: &str) -> Result<Manifest> {
+        let m = self.resolve_point(name, spec)?;
+        let stone =
+            serde_json::json!({"id": m.id, "name": m.name, "forgotten": rfc3339(self.clock.now())});
+        let key = format!("forgotten/{}", m.id);
+        let blob = self.codec.encode(
+            BlobKind::Meta,
+            key.as_bytes(),
+            stone.to_string().as_bytes(),
+            false,
+        );
+        self.backend.put(&key, &blob, PutMode::Overwrite)?;
+        self.backend.delete(&Self::point_key(&m.id))?;
+        Ok(m)
+    }
+
+    /// Ids of forgotten points.
+    pub fn forgotten(&self) -> Result<HashSet<String>> {
+        Ok(self
+            .backend
+            .list("forgotten/")?
+            .into_iter()
+            .map(|m| m.key.trim_start_matches("forgotten/").to_owned())
+            .collect())
+    }
+
+    // ----- gc records -----
+
+    /// Reads every gc record (damaged ones are an error: they guard deletions).
+    pub fn gc_records(&self) -> Result<Vec<GcRecord>> {
+        let mut out = Vec::new();
+        for m in self.backend.list("gc/")? {
+            let blob = match self.backend.get(&m.key) {
+                Ok(b) => b,
+                Err(Error::MissingObject(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let json = self
+                .codec
+                .decode(BlobKind::Meta, m.key.as_bytes(), &blob, &m.key)?;
+            out.push(
+                serde_json::from_slice(&json).map_err(|e| Error::corrupt(&m.key, e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Writes a gc record.
+    pub(crate) fn put_gc_record(&self, rec: &GcRecord) -> Result<()> {
+        let key = format!("gc/{}", rec.id);
+        let json = serde_json::to_vec(rec).expect("gc record serializes");
+        let blob = self
+            .codec
+            .encode(BlobKind::Meta, key.as_bytes(), &json, true);
+        self.backend.put(&key, &blob, PutMode::Overwrite)
+    }
+
+    // ----- index and blobs -----
+
+    /// Reads a pack's trailer.
+    pub fn read_trailer(&self, pack_id: &str, size: u64) -> Result<Vec<PackEntry>> {
+        let key = pack_key(pack_id);
+        if size < pack::TAIL + 8 {
+            return Err(Error::corrupt(&key, "pack is too short"));
+        }
+        let tail = self
+            .backend
+            .get_range(&key, size - pack::TAIL, pack::TAIL)?;
+        let tlen = pack::trailer_len(&tail, &key)? as u64;
+        if tlen + pack::TAIL + 8 > size {
+            return Err(Error::corrupt(&key, "trailer length exceeds the pack"));
+        }
+        let start = size - pack::TAIL - tlen;
+        let trailer = self.backend.get_range(&key, start, tlen)?;
+        pack::parse_trailer(&self.codec, pack_id, &trailer, start)
+    }
+
+    /// Loads the index of visible blobs: every pack not condemned by gc, from
+    /// index files where they cover it and from pack trailers otherwise.
+    pub fn load_index(&self) -> Result<LoadedIndex> {
+        let mut li = LoadedIndex::default();
+        for m in self.backend.list("packs/")? {
+            if let Some(id) = pack_id_of_key(&m.key) {
+                li.packs.insert(id.to_owned(), m);
+            }
+        }
+        li.gc_records = self.gc_records()?;
+        li.condemned = li
+            .gc_records
+            .iter()
+            .flat_map(|r| r.packs.iter().cloned())
+            .collect();
+        let mut covered: HashSet<String> = HashSet::new();
+        let mut missing: BTreeMap<String, ()> = BTreeMap::new();
+        for m in self.backend.list("index/")? {
+            let file_id = m.key.trim_start_matches("index/").to_owned();
+            let decoded = match self.backend.get(&m.key) {
+                Ok(b) => decode_index_file(&self.codec, &file_id, &b),
+                Err(Error::MissingObject(_)) => continue,
+                Err(e) => Err(e),
+            };
+            match decoded {
+                Ok(packs) => {
+                    for (pid, entries) in packs {
+                        if li.condemned.contains(&pid) || covered.contains(&pid) {
+                            continue;
+                        }
+                        if !li.packs.contains_key(&pid) {
+                            missing.insert(pid, ());
+                            continue;
+                        }
+                        li.index.add_pack(&pid, &entries);
+                        covered.insert(pid);
+                    }
+                    li.files.push(file_id);
+                }
+                Err(e) => li.damaged_files.push((file_id, e.to_string())),
+            }
+        }
+        let mut uncovered: Vec<(String, u64)> = li
+            .packs
+            .iter()
+            .filter(|(id, _)| !covered.contains(*id) && !li.condemned.contains(*id))
+            .map(|(id, m)| (id.clone(), m.size))
+            .collect();
+        uncovered.sort();
+        for (pid, size) in uncovered {
+            match self.read_trailer(&pid, size) {
+                Ok(entries) => {
+                    li.index.add_pack(&pid, &entries);
+                    li.unindexed.push(pid);
+                }
+                Err(Error::MissingObject(_)) => {}
+                Err(e) => li.bad_packs.push((pid, e.to_string())),
+            }
+        }
+        li.missing_packs = missing.into_keys().collect();
+        Ok(li)
+    }
+
+    /// Reads, authenticates, decodes and hash-checks one blob.
+    pub fn read_blob(&self, index: &ChunkIndex, id: &ChunkId) -> Result<Vec<u8>> {
+        let loc = index
+            .get(id)
+            .ok_or_else(|| Error::MissingObject(format!("blob {id} (not in any readable pack)")))?;
+        self.read_blob_at(index.pack_id(loc), id, loc)
+    }
+
+    /// Reads one blob from a known location.
+    pub fn read_blob_at(&self, pack_id: &str, id: &ChunkId, loc: &Location) -> Result<Vec<u8>> {
+        let key = pack_key(pack_id);
+        let blob = self
+            .backend
+            .get_range(&key, loc.offset as u64, loc.len as u64)?;
+        self.decode_blob(&key, id, loc.kind, &blob)
+    }
+
+    /// Decodes an encoded blob and checks its content hash.
+    pub fn decode_blob(
+        &self,
+        object: &str,
+        id: &ChunkId,
+        kind: BlobKind,
+        blob: &[u8],
+    ) -> Result<Vec<u8>> {
+        let what = format!("{object} blob {id}");
+        let data = self.codec.decode(kind, &id.0, blob, &what)?;
+        let actual = match kind {
+            BlobKind::Chunk => self.codec.chunk_id(&data),
+            BlobKind::Tree => self.codec.tree_id(&data),
+            _ => return Err(Error::corrupt(&what, "not a chunk or tree blob")),
+        };
+        if actual != *id {
+            return Err(Error::corrupt(&what, "content hash mismatch"));
+        }
+        Ok(data)
+    }
+
+    /// Reads a tree node's entries.
+    pub fn read_node(&self, index: &ChunkIndex, id: &ChunkId) -> Result<Vec<ChunkId>> {
+        let data = self.read_blob(index, id)?;
+        crate::tree::decode_node(&data, &format!("tree node {id}"))
+    }
+}

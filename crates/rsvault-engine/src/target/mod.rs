@@ -1,0 +1,3 @@
+//! Restore targets: writers for the image formats a recovery point is restored to.
+
+pub mod qcow2;

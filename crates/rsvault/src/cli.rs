@@ -1,0 +1,133 @@
+//! Command-line interface definitions.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// rsvault: a self-hosted Recovery Services vault for virtual machines.
+#[derive(Debug, Parser)]
+#[command(name = "rsvault", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v, -vv); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up, restore and check disk images in a local vault store.
+    #[command(subcommand)]
+    Disk(DiskCommand),
+}
+
+/// The store and its key.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Directory of the vault store.
+    #[arg(long, env = "RSVAULT_STORE")]
+    pub store: PathBuf,
+    /// The store's key file (kept outside the store).
+    #[arg(long, env = "RSVAULT_KEY_FILE")]
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Raw,
+    Qcow2,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiskCommand {
+    /// Create a store and a new key file for it.
+    Init {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Store data without encryption (blobs are still authenticated).
+        #[arg(long)]
+        no_encryption: bool,
+        /// Chunk size in KiB (a power of two, 4 to 4096).
+        #[arg(long, default_value_t = 64)]
+        chunk_size_kib: u32,
+    },
+    /// Back up a disk image (raw, qcow2, VHD or VHDX) as a new recovery point.
+    Backup {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Name of the disk in the store; points of one name form its history.
+        #[arg(long)]
+        name: String,
+        /// File of byte ranges changed since the previous point (`OFFSET LENGTH`
+        /// lines, or JSON); only those ranges are read.
+        #[arg(long)]
+        changed_ranges: Option<PathBuf>,
+        /// Worker threads (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print the recovery point as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The image file.
+        image: PathBuf,
+    },
+    /// List the recovery points of a disk.
+    Points {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Name of the disk (all disks when omitted).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a recovery point to an image file.
+    Restore {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        name: String,
+        /// Recovery point id (or a unique prefix), or `latest`.
+        #[arg(long, default_value = "latest")]
+        point: String,
+        #[arg(long, value_enum, default_value = "raw")]
+        format: Format,
+        /// Output image file (replaced atomically when the restore succeeds).
+        #[arg(long)]
+        output: PathBuf,
+        /// Worker threads (default: automatic).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Do not fsync the image before returning.
+        #[arg(long)]
+        no_sync: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a recovery point (space is reclaimed by `gc`).
+    Forget {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        point: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reclaim the space of forgotten points; safe while backups run.
+    Gc {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read and check everything; exits non-zero when anything is damaged.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
