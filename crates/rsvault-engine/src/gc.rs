@@ -298,8 +298,10 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     for pid in visible_ids {
         let meta = &li.packs[pid];
         let modified = unix_ms(meta.modified);
-        // A pack as new as the oldest running writer may be that writer's.
-        if modified.saturating_add(60_000) >= oldest_writer {
+        // A pack as new as the oldest running writer may be that writer's:
+        // leave it for a later run. (Only an optimisation: condemned packs a
+        // writer needs are revived, never deleted.)
+        if modified.saturating_add(1_000) >= oldest_writer {
             continue;
         }
         let es = &entries[pid];

@@ -18,7 +18,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -401,7 +401,7 @@ impl Qcow2Image {
             ));
         }
         let check_table = |what: &str, offset: u64, bytes: u64, in_file: bool| -> Result<()> {
-            if offset % cluster_size != 0 {
+            if !offset.is_multiple_of(cluster_size) {
                 return Err(invalid(
                     path,
                     format!("the {what} offset {offset:#x} is not cluster-aligned"),
@@ -519,20 +519,6 @@ impl Qcow2Image {
                 _ => rel.to_owned(),
             }
         };
-        let fmt = match format {
-            None | Some("") => super::probe_format(&bpath).map_err(|e| self.backing_error(e))?,
-            Some("qcow2") => ImageFormat::Qcow2,
-            Some("raw") => ImageFormat::Raw,
-            Some("vpc") => ImageFormat::Vhd,
-            Some("vhdx") => ImageFormat::Vhdx,
-            Some(other) => {
-                return Err(unsupported(
-                    path,
-                    format!("backing file {shown} has format {other}, which rsvault does not read"),
-                ));
-            }
-        };
-
         // Loop and depth guard.
         let me = std::fs::canonicalize(path)
             .map_err(|e| Error::io(format!("resolve {}", path.display()), e))?;
@@ -541,6 +527,19 @@ impl Qcow2Image {
         }
         let canon = std::fs::canonicalize(&bpath)
             .map_err(|e| self.backing_error(Error::io(format!("open {}", bpath.display()), e)))?;
+        // FIFOs, character devices and the like could block forever.
+        let ft = std::fs::metadata(&canon)
+            .map_err(|e| self.backing_error(Error::io(format!("stat {}", canon.display()), e)))?
+            .file_type();
+        if !(ft.is_file() || ft.is_block_device()) {
+            return Err(unsupported(
+                path,
+                format!(
+                    "the backing file {} is neither a regular file nor a block device",
+                    canon.display()
+                ),
+            ));
+        }
         if chain.contains(&canon) {
             return Err(invalid(
                 path,
@@ -553,6 +552,20 @@ impl Qcow2Image {
                 format!("the backing chain is deeper than {MAX_BACKING_DEPTH} images"),
             ));
         }
+        let fmt = match format {
+            None | Some("") => super::probe_format(&canon).map_err(|e| self.backing_error(e))?,
+            Some("qcow2") => ImageFormat::Qcow2,
+            Some("raw") => ImageFormat::Raw,
+            Some("vpc") => ImageFormat::Vhd,
+            Some("vhdx") => ImageFormat::Vhdx,
+            Some(other) => {
+                return Err(unsupported(
+                    path,
+                    format!("backing file {shown} has format {other}, which rsvault does not read"),
+                ));
+            }
+        };
+
         chain.push(canon);
         let backing: Box<dyn DiskSource> = match fmt {
             ImageFormat::Qcow2 => Box::new(Qcow2Image::open_in_chain(&bpath, chain)?),
@@ -579,7 +592,7 @@ impl Qcow2Image {
     /// The L2 table at host offset `offset`, through the cache.
     fn l2_table(&self, offset: u64) -> Result<Arc<[u64]>> {
         let cs = self.cluster_size();
-        if offset % cs != 0 {
+        if !offset.is_multiple_of(cs) {
             return Err(invalid(
                 &self.path,
                 format!("L2 table offset {offset:#x} is not cluster-aligned"),
@@ -598,15 +611,14 @@ impl Qcow2Image {
         read_exact_at(&self.file, &self.path, &mut raw, offset, "L2 table")?;
         let table: Arc<[u64]> = raw.chunks_exact(8).map(|c| be64(c, 0)).collect();
         let mut c = self.l2_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if c.tables.len() >= self.l2_cache_cap {
-            if let Some(old) = c
+        if c.tables.len() >= self.l2_cache_cap
+            && let Some(old) = c
                 .tables
                 .iter()
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(k, _)| *k)
-            {
-                c.tables.remove(&old);
-            }
+        {
+            c.tables.remove(&old);
         }
         let tick = c.tick;
         c.tables.insert(offset, (table.clone(), tick));
@@ -638,7 +650,7 @@ impl Qcow2Image {
         if host == 0 {
             return Ok(Cluster::Unallocated);
         }
-        if host % self.cluster_size() != 0 {
+        if !host.is_multiple_of(self.cluster_size()) {
             return Err(invalid(
                 &self.path,
                 format!("data cluster offset {host:#x} is not cluster-aligned"),
@@ -697,16 +709,11 @@ impl Qcow2Image {
         Ok(())
     }
 
-    /// Reads host bytes; bytes past the end of the file read as zeros (as in
-    /// QEMU), which only happens in the last cluster of a file.
+    /// Reads host bytes of data clusters. Bytes past the end of the file are
+    /// an error (QEMU would read zeros): the image was truncated, and inventing
+    /// zeros would back up damaged data silently.
     fn read_host(&self, buf: &mut [u8], host: u64) -> Result<()> {
-        let avail = self.file_len.saturating_sub(host).min(buf.len() as u64) as usize;
-        let (head, tail) = buf.split_at_mut(avail);
-        if !head.is_empty() {
-            read_exact_at(&self.file, &self.path, head, host, "data cluster")?;
-        }
-        tail.fill(0);
-        Ok(())
+        read_exact_at(&self.file, &self.path, buf, host, "data cluster")
     }
 
     /// Copies `buf.len()` bytes starting `in_cluster` bytes into the
@@ -723,11 +730,11 @@ impl Qcow2Image {
                 .last_compressed
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if let Some((o, data)) = cache.as_ref() {
-                if *o == offset {
-                    buf.copy_from_slice(&data[in_cluster..in_cluster + buf.len()]);
-                    return Ok(());
-                }
+            if let Some((o, data)) = cache.as_ref()
+                && *o == offset
+            {
+                buf.copy_from_slice(&data[in_cluster..in_cluster + buf.len()]);
+                return Ok(());
             }
         }
         let mut input = vec![0u8; len as usize];
@@ -888,5 +895,373 @@ impl DiskSource for Qcow2Image {
 
     fn format(&self) -> &'static str {
         "qcow2"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const CB: u32 = 12; // 4 KiB clusters, 512 L2 entries
+    const CS: usize = 1 << CB;
+
+    #[derive(Clone, Copy)]
+    enum C {
+        Data(u8),
+        Zero,
+        Compressed(u8),
+        Raw(u64),
+    }
+
+    fn put32(b: &mut [u8], at: usize, v: u32) {
+        b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    }
+
+    fn put64(b: &mut [u8], at: usize, v: u64) {
+        b[at..at + 8].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// A version 3 image of `size` bytes: header in cluster 0, refcount table
+    /// in 1, L1 in 2, one L2 table in 3, then data clusters. `backing` is
+    /// (name, format).
+    fn build(size: u64, clusters: &[(u64, C)], backing: Option<(&str, &str)>) -> Vec<u8> {
+        let mut b = vec![0u8; 4 * CS];
+        put32(&mut b, 0, MAGIC);
+        put32(&mut b, 4, 3);
+        put32(&mut b, 20, CB);
+        put64(&mut b, 24, size);
+        let l1_size = size.div_ceil(1 << (2 * CB - 3)).max(1);
+        put32(&mut b, 36, l1_size as u32);
+        put64(&mut b, 40, 2 * CS as u64);
+        put64(&mut b, 48, CS as u64);
+        put32(&mut b, 56, 1);
+        put32(&mut b, 96, 4);
+        put32(&mut b, 100, 104);
+        let mut ext = 104;
+        if let Some((name, fmt)) = backing {
+            put32(&mut b, ext, EXT_BACKING_FORMAT);
+            put32(&mut b, ext + 4, fmt.len() as u32);
+            b[ext + 8..ext + 8 + fmt.len()].copy_from_slice(fmt.as_bytes());
+            ext += 8 + fmt.len().div_ceil(8) * 8;
+            put64(&mut b, 8, 1024);
+            put32(&mut b, 16, name.len() as u32);
+            b[1024..1024 + name.len()].copy_from_slice(name.as_bytes());
+        }
+        let _ = ext; // the end-of-extensions marker is the zeros that follow
+        put64(&mut b, 2 * CS, (3 * CS as u64) | (1 << 63));
+        for &(idx, c) in clusters {
+            b.resize(b.len().div_ceil(CS) * CS, 0);
+            let host = b.len() as u64;
+            let entry = match c {
+                C::Data(v) => {
+                    b.extend(std::iter::repeat_n(v, CS));
+                    host | 1 << 63
+                }
+                C::Zero => L2_ZERO,
+                C::Compressed(v) => {
+                    let mut e = flate2::write::DeflateEncoder::new(
+                        Vec::new(),
+                        flate2::Compression::default(),
+                    );
+                    e.write_all(&vec![v; CS]).unwrap();
+                    let z = e.finish().unwrap();
+                    // Start mid-sector to exercise the offset arithmetic.
+                    let start = host + 100;
+                    b.extend(std::iter::repeat_n(0, 100));
+                    b.extend(&z);
+                    let sectors = (100 + z.len() as u64).div_ceil(512) - 1;
+                    L2_COMPRESSED | sectors << (62 - (CB - 8)) | start
+                }
+                C::Raw(e) => e,
+            };
+            put64(&mut b, 3 * CS + idx as usize * 8, entry);
+        }
+        b
+    }
+
+    fn write(dir: &Path, name: &str, b: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, b).unwrap();
+        p
+    }
+
+    fn open_bytes(b: &[u8]) -> Result<Qcow2Image> {
+        let dir = tempfile::tempdir().unwrap();
+        Qcow2Image::open(&write(dir.path(), "t.qcow2", b))
+    }
+
+    fn is_invalid<T: std::fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(e @ Error::InvalidImage { .. }) => e.to_string(),
+            other => panic!("expected InvalidImage, got {other:?}"),
+        }
+    }
+
+    fn is_unsupported<T: std::fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(e @ Error::UnsupportedImage { .. }) => e.to_string(),
+            other => panic!("expected UnsupportedImage, got {other:?}"),
+        }
+    }
+
+    fn sample() -> Vec<u8> {
+        build(
+            1 << 20,
+            &[
+                (0, C::Data(1)),
+                (1, C::Zero),
+                (3, C::Compressed(7)),
+                (4, C::Data(2)),
+                (5, C::Data(3)),
+            ],
+            None,
+        )
+    }
+
+    #[test]
+    fn reads_all_cluster_kinds() {
+        let img = open_bytes(&sample()).unwrap();
+        assert_eq!(img.size(), 1 << 20);
+        assert_eq!(img.format(), "qcow2");
+        let mut buf = vec![0xffu8; 6 * CS];
+        img.read_at(&mut buf, 0).unwrap();
+        assert!(buf[..CS].iter().all(|&x| x == 1));
+        assert!(buf[CS..3 * CS].iter().all(|&x| x == 0));
+        assert!(buf[3 * CS..4 * CS].iter().all(|&x| x == 7));
+        assert!(buf[4 * CS..5 * CS].iter().all(|&x| x == 2));
+        assert!(buf[5 * CS..].iter().all(|&x| x == 3));
+        // An unaligned read across kinds.
+        let mut small = [0u8; 3];
+        img.read_at(&mut small, 4 * CS as u64 - 1).unwrap();
+        assert_eq!(small, [7, 2, 2]);
+        let cs = CS as u64;
+        let m = img.map(0, 1 << 20).unwrap();
+        let want = [
+            (0, cs, ExtentKind::Data),
+            (cs, 2 * cs, ExtentKind::Zero),
+            (3 * cs, 3 * cs, ExtentKind::Data),
+            (6 * cs, (1 << 20) - 6 * cs, ExtentKind::Zero),
+        ];
+        let got: Vec<_> = m.iter().map(|e| (e.offset, e.len, e.kind)).collect();
+        assert_eq!(got, want);
+        assert!(img.read_at(&mut small, (1 << 20) - 2).is_err());
+        assert!(img.map(1, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn truncated_or_bad_header() {
+        let b = sample();
+        assert!(is_invalid(open_bytes(&b[..50])).contains("shorter"));
+        assert!(is_invalid(open_bytes(&b[..100])).contains("shorter"));
+        let mut m = b.clone();
+        m[0] = b'X';
+        assert!(is_invalid(open_bytes(&m)).contains("magic"));
+        for v in [1, 4] {
+            let mut m = b.clone();
+            put32(&mut m, 4, v);
+            is_unsupported(open_bytes(&m));
+        }
+        for cb in [8, 22, 64, 1 << 31] {
+            let mut m = b.clone();
+            put32(&mut m, 20, cb);
+            assert!(is_invalid(open_bytes(&m)).contains("cluster_bits"));
+        }
+        let mut m = b.clone();
+        put32(&mut m, 100, 96);
+        is_invalid(open_bytes(&m));
+        let mut m = b.clone();
+        put32(&mut m, 100, CS as u32 + 8);
+        is_invalid(open_bytes(&m));
+        // A header extension longer than the header cluster.
+        let mut m = b.clone();
+        put32(&mut m, 104, 0x1234);
+        put32(&mut m, 108, 1 << 20);
+        assert!(is_invalid(open_bytes(&m)).contains("extension"));
+        let mut m = b.clone();
+        put32(&mut m, 96, 7);
+        is_invalid(open_bytes(&m));
+    }
+
+    #[test]
+    fn refused_features() {
+        let b = sample();
+        let mut m = b.clone();
+        put32(&mut m, 32, 2);
+        assert!(is_unsupported(open_bytes(&m)).contains("encrypted"));
+        let mut m = b.clone();
+        m[79] |= INCOMPAT_CORRUPT as u8;
+        assert!(is_invalid(open_bytes(&m)).contains("qemu-img check -r all"));
+        let mut m = b.clone();
+        m[79] |= INCOMPAT_DATA_FILE as u8;
+        assert!(is_unsupported(open_bytes(&m)).contains("external data file"));
+        let mut m = b.clone();
+        m[79] |= INCOMPAT_EXTL2 as u8;
+        assert!(is_unsupported(open_bytes(&m)).contains("subclusters"));
+        // Unknown bit, named by the feature name table.
+        let mut m = b.clone();
+        m[79] |= 1 << 5;
+        put32(&mut m, 104, EXT_FEATURE_NAMES);
+        put32(&mut m, 108, 48);
+        m[112] = 0;
+        m[113] = 5;
+        m[114..120].copy_from_slice(b"frobby");
+        assert!(is_unsupported(open_bytes(&m)).contains("bit 5 (frobby)"));
+        // Compression type vs its feature bit.
+        let mut m = b.clone();
+        put32(&mut m, 100, 112);
+        m[104] = 1;
+        is_invalid(open_bytes(&m));
+        m[79] |= INCOMPAT_COMPRESSION as u8;
+        open_bytes(&m).unwrap();
+        m[104] = 9;
+        is_unsupported(open_bytes(&m));
+        // The dirty bit only concerns refcounts.
+        let mut m = b.clone();
+        m[79] |= INCOMPAT_DIRTY as u8;
+        open_bytes(&m).unwrap();
+    }
+
+    #[test]
+    fn bad_tables() {
+        let b = sample();
+        // L1 too small for the size.
+        let mut m = b.clone();
+        put64(&mut m, 24, 10 << 20);
+        assert!(is_invalid(open_bytes(&m)).contains("too few"));
+        // L1 unaligned, past the end, absurdly large.
+        let mut m = b.clone();
+        put64(&mut m, 40, 2 * CS as u64 + 8);
+        assert!(is_invalid(open_bytes(&m)).contains("aligned"));
+        let mut m = b.clone();
+        put64(&mut m, 40, 1 << 40);
+        assert!(is_invalid(open_bytes(&m)).contains("past the end"));
+        let mut m = b.clone();
+        put32(&mut m, 36, u32::MAX);
+        is_unsupported(open_bytes(&m));
+        let mut m = b.clone();
+        put64(&mut m, 48, 12345);
+        is_invalid(open_bytes(&m));
+        // Bad L2 table and data offsets fail at read time.
+        let mut m = b.clone();
+        put64(&mut m, 2 * CS, 3 * CS as u64 + 512);
+        let img = open_bytes(&m).unwrap();
+        is_invalid(img.map(0, 4096));
+        let mut m = b.clone();
+        put64(&mut m, 2 * CS, 1 << 40);
+        is_invalid(open_bytes(&m).unwrap().read_at(&mut [0u8; 1], 0));
+        let m = build(1 << 20, &[(0, C::Raw(5 * CS as u64 + 512))], None);
+        is_invalid(open_bytes(&m).unwrap().read_at(&mut [0u8; 1], 0));
+        let m = build(1 << 20, &[(0, C::Raw(1 << 40))], None);
+        is_invalid(open_bytes(&m).unwrap().read_at(&mut [0u8; 1], 0));
+        // Garbage compressed data.
+        let mut m = sample();
+        let l2e = be64(&m, 3 * CS + 3 * 8);
+        let host = (l2e & ((1 << (62 - (CB - 8))) - 1)) as usize;
+        m[host..host + 16].fill(0xff);
+        let img = open_bytes(&m).unwrap();
+        assert!(is_invalid(img.read_at(&mut [0u8; 4], 3 * CS as u64)).contains("decompress"));
+        // Truncated after the tables: the data cluster read fails.
+        let m = sample();
+        let img = open_bytes(&m[..4 * CS + 100]).unwrap();
+        is_invalid(img.read_at(&mut [0u8; 1], 4 * CS as u64));
+    }
+
+    #[test]
+    fn backing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A raw base shorter than the overlay.
+        write(d, "base.raw", &[9u8; 3 * CS + 10]);
+        let top = build(
+            8 * CS as u64,
+            &[(1, C::Data(5)), (2, C::Zero)],
+            Some(("base.raw", "raw")),
+        );
+        let img = Qcow2Image::open(&write(d, "top.qcow2", &top)).unwrap();
+        let mut buf = vec![0xeeu8; 8 * CS];
+        img.read_at(&mut buf, 0).unwrap();
+        assert!(buf[..CS].iter().all(|&x| x == 9));
+        assert!(buf[CS..2 * CS].iter().all(|&x| x == 5));
+        assert!(buf[2 * CS..3 * CS].iter().all(|&x| x == 0));
+        assert!(buf[3 * CS..3 * CS + 10].iter().all(|&x| x == 9));
+        assert!(buf[3 * CS + 10..].iter().all(|&x| x == 0));
+        let m = img.map(0, 8 * CS as u64).unwrap();
+        let cs = CS as u64;
+        let data: u64 = m
+            .iter()
+            .filter(|e| e.kind == ExtentKind::Data)
+            .map(|e| e.len)
+            .sum();
+        assert!(data >= 2 * cs + 10 && data <= 4 * cs, "{m:?}");
+        assert!(
+            m.iter()
+                .any(|e| e.kind == ExtentKind::Zero && e.offset == 2 * cs)
+        );
+        assert_eq!(m.last().unwrap().kind, ExtentKind::Zero);
+
+        // A qcow2 middle layer, probed (no backing format extension).
+        let mid = build(8 * CS as u64, &[(0, C::Data(4))], Some(("base.raw", "raw")));
+        write(d, "mid.qcow2", &mid);
+        let top2 = build(8 * CS as u64, &[], Some(("mid.qcow2", "")));
+        let img = Qcow2Image::open(&write(d, "top2.qcow2", &top2)).unwrap();
+        let mut b2 = [0u8; 2];
+        img.read_at(&mut b2, CS as u64 - 1).unwrap();
+        assert_eq!(b2, [4, 9]);
+
+        // Loops, refused formats, protocols, missing files, FIFOs.
+        let selfref = build(CS as u64, &[], Some(("self.qcow2", "qcow2")));
+        assert!(is_invalid(Qcow2Image::open(&write(d, "self.qcow2", &selfref))).contains("loops"));
+        write(
+            d,
+            "a.qcow2",
+            &build(CS as u64, &[], Some(("b.qcow2", "qcow2"))),
+        );
+        write(
+            d,
+            "b.qcow2",
+            &build(CS as u64, &[], Some(("a.qcow2", "qcow2"))),
+        );
+        assert!(is_invalid(Qcow2Image::open(&d.join("a.qcow2"))).contains("loops"));
+        let vmdk = build(CS as u64, &[], Some(("base.raw", "vmdk")));
+        is_unsupported(Qcow2Image::open(&write(d, "vmdk.qcow2", &vmdk)));
+        let nbd = build(CS as u64, &[], Some(("nbd://host/x", "raw")));
+        is_unsupported(Qcow2Image::open(&write(d, "nbd.qcow2", &nbd)));
+        let json = build(CS as u64, &[], Some(("json:{}", "raw")));
+        is_unsupported(Qcow2Image::open(&write(d, "json.qcow2", &json)));
+        let missing = build(CS as u64, &[], Some(("nope.raw", "raw")));
+        assert!(matches!(
+            Qcow2Image::open(&write(d, "m.qcow2", &missing)),
+            Err(Error::Io { .. })
+        ));
+        let dev = build(CS as u64, &[], Some(("/dev/null", "raw")));
+        is_unsupported(Qcow2Image::open(&write(d, "dev.qcow2", &dev)));
+        // A chain deeper than the limit.
+        write(d, "c0.qcow2", &build(CS as u64, &[], None));
+        for i in 1..=MAX_BACKING_DEPTH + 1 {
+            let b = build(
+                CS as u64,
+                &[],
+                Some((&format!("c{}.qcow2", i - 1), "qcow2")),
+            );
+            write(d, &format!("c{i}.qcow2"), &b);
+        }
+        Qcow2Image::open(&d.join(format!("c{MAX_BACKING_DEPTH}.qcow2"))).unwrap();
+        assert!(
+            is_unsupported(Qcow2Image::open(
+                &d.join(format!("c{}.qcow2", MAX_BACKING_DEPTH + 1))
+            ))
+            .contains("deeper")
+        );
+    }
+
+    #[test]
+    fn l2_cache_stays_bounded() {
+        let img = open_bytes(&sample()).unwrap();
+        for _ in 0..3 {
+            img.map(0, 1 << 20).unwrap();
+        }
+        assert_eq!(img.l2_cache.lock().unwrap().tables.len(), 1);
+        assert!(img.l2_cache_cap >= 4 && img.l2_cache_cap <= L2_CACHE_MAX_TABLES as usize);
     }
 }

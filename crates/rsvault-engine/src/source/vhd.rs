@@ -29,6 +29,9 @@ const TYPE_FIXED: u32 = 2;
 const TYPE_DYNAMIC: u32 = 3;
 const TYPE_DIFFERENCING: u32 = 4;
 
+/// The last sector bitmap read, keyed by block index.
+type BitmapCache = Mutex<Option<(u64, Arc<[u8]>)>>;
+
 #[derive(Debug)]
 enum Layout {
     Fixed,
@@ -39,7 +42,7 @@ enum Layout {
         /// One entry per block of the disk: sector of the block's bitmap.
         bat: Vec<u32>,
         /// The last sector bitmap read, keyed by block index.
-        bitmap_cache: Mutex<Option<(u64, Arc<[u8]>)>>,
+        bitmap_cache: BitmapCache,
     },
 }
 
@@ -274,17 +277,17 @@ impl VhdImage {
     /// The sector bitmap of allocated block `block` whose bitmap starts at `start`.
     fn bitmap(
         &self,
-        cache: &Mutex<Option<(u64, Arc<[u8]>)>>,
+        cache: &BitmapCache,
         block: u64,
         start: u64,
         bitmap_size: u64,
     ) -> Result<Arc<[u8]>> {
         {
             let c = cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((b, bm)) = c.as_ref() {
-                if *b == block {
-                    return Ok(bm.clone());
-                }
+            if let Some((b, bm)) = c.as_ref()
+                && *b == block
+            {
+                return Ok(bm.clone());
             }
         }
         let mut raw = vec![0u8; bitmap_size as usize];
@@ -352,7 +355,8 @@ impl VhdImage {
                 let mut s = sector + 1;
                 let last_sector = (block_end - block_start).div_ceil(SECTOR);
                 while s < last_sector {
-                    if s % 8 == 0 && s + 8 <= last_sector && bm[(s / 8) as usize] == whole {
+                    if s.is_multiple_of(8) && s + 8 <= last_sector && bm[(s / 8) as usize] == whole
+                    {
                         s += 8;
                     } else if bit(s) == present {
                         s += 1;
@@ -421,5 +425,229 @@ impl DiskSource for VhdImage {
             Layout::Fixed => "vhd-fixed",
             Layout::Dynamic { .. } => "vhd-dynamic",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BS: usize = 4096; // 8 sectors per block, a 512-byte bitmap
+
+    fn footer(disk_type: u32, size: u64, data_offset: u64) -> [u8; 512] {
+        let mut f = [0u8; 512];
+        f[..8].copy_from_slice(FOOTER_COOKIE);
+        f[8..12].copy_from_slice(&2u32.to_be_bytes());
+        f[12..16].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+        f[16..24].copy_from_slice(&data_offset.to_be_bytes());
+        f[28..32].copy_from_slice(b"test");
+        f[40..48].copy_from_slice(&size.to_be_bytes());
+        f[48..56].copy_from_slice(&size.to_be_bytes());
+        f[60..64].copy_from_slice(&disk_type.to_be_bytes());
+        seal(&mut f, 64);
+        f
+    }
+
+    fn seal(b: &mut [u8], field: usize) {
+        b[field..field + 4].fill(0);
+        let c = checksum(b, field);
+        b[field..field + 4].copy_from_slice(&c.to_be_bytes());
+    }
+
+    fn fixed(data: &[u8]) -> Vec<u8> {
+        let mut b = data.to_vec();
+        b.extend_from_slice(&footer(TYPE_FIXED, data.len() as u64, u64::MAX));
+        b
+    }
+
+    /// A dynamic disk of `size` bytes whose blocks are (index, bitmap byte,
+    /// fill byte): footer copy, dynamic header at 512, BAT at 1536, blocks.
+    fn dynamic(size: u64, max_entries: u32, blocks: &[(usize, u8, u8)]) -> Vec<u8> {
+        let mut b = footer(TYPE_DYNAMIC, size, 512).to_vec();
+        let mut h = [0u8; DYN_HEADER_SIZE];
+        h[..8].copy_from_slice(DYN_COOKIE);
+        h[8..16].copy_from_slice(&u64::MAX.to_be_bytes());
+        h[16..24].copy_from_slice(&1536u64.to_be_bytes());
+        h[24..28].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+        h[28..32].copy_from_slice(&max_entries.to_be_bytes());
+        h[32..36].copy_from_slice(&(BS as u32).to_be_bytes());
+        seal(&mut h, 36);
+        b.extend_from_slice(&h);
+        let bat_len = (max_entries as usize * 4).div_ceil(512) * 512;
+        b.extend(std::iter::repeat_n(0xff, bat_len));
+        for &(idx, bits, fill) in blocks {
+            let sector = (b.len() / 512) as u32;
+            b[1536 + idx * 4..1536 + idx * 4 + 4].copy_from_slice(&sector.to_be_bytes());
+            let mut bitmap = [0u8; 512];
+            bitmap[0] = bits;
+            b.extend_from_slice(&bitmap);
+            b.extend(std::iter::repeat_n(fill, BS));
+        }
+        let f = footer(TYPE_DYNAMIC, size, 512);
+        b.extend_from_slice(&f);
+        b
+    }
+
+    fn open_bytes(b: &[u8]) -> Result<VhdImage> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.vhd");
+        std::fs::write(&p, b).unwrap();
+        VhdImage::open(&p)
+    }
+
+    fn is_invalid<T: std::fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(e @ Error::InvalidImage { .. }) => e.to_string(),
+            other => panic!("expected InvalidImage, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fixed_disk() {
+        let data: Vec<u8> = (0..3 * 512 + 100).map(|i| (i % 251) as u8).collect();
+        let img = open_bytes(&fixed(&data)).unwrap();
+        assert_eq!(img.format(), "vhd-fixed");
+        assert_eq!(img.size(), data.len() as u64);
+        let mut buf = vec![0u8; data.len()];
+        img.read_at(&mut buf, 0).unwrap();
+        assert_eq!(buf, data);
+        let m = img.map(10, 100).unwrap();
+        assert_eq!(
+            m,
+            vec![Extent {
+                offset: 10,
+                len: 100,
+                kind: ExtentKind::Data
+            }]
+        );
+        assert!(img.read_at(&mut buf[..2], data.len() as u64 - 1).is_err());
+    }
+
+    #[test]
+    fn dynamic_disk_honours_bitmaps() {
+        // Block 0: sectors 0 and 2 present; block 1 unallocated; block 2 full.
+        let size = 3 * BS as u64 - 100;
+        let img = open_bytes(&dynamic(size, 4, &[(0, 0b1010_0000, 7), (2, 0xff, 9)])).unwrap();
+        assert_eq!(img.format(), "vhd-dynamic");
+        assert_eq!(img.size(), size);
+        let mut buf = vec![0xeeu8; size as usize];
+        img.read_at(&mut buf, 0).unwrap();
+        let mut want = vec![0u8; size as usize];
+        want[..512].fill(7);
+        want[1024..1536].fill(7);
+        want[2 * BS..].fill(9);
+        assert!(buf == want);
+        let m = img.map(0, size).unwrap();
+        let got: Vec<_> = m.iter().map(|e| (e.offset, e.len, e.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 512, ExtentKind::Data),
+                (512, 512, ExtentKind::Zero),
+                (1024, 512, ExtentKind::Data),
+                (1536, 2 * BS as u64 - 1536, ExtentKind::Zero),
+                (2 * BS as u64, BS as u64 - 100, ExtentKind::Data),
+            ]
+        );
+        // A read starting mid-sector inside a run.
+        let mut b = [0u8; 4];
+        img.read_at(&mut b, 1022).unwrap();
+        assert_eq!(b, [0, 0, 7, 7]);
+    }
+
+    #[test]
+    fn bad_footers() {
+        let good = fixed(&[1u8; 1024]);
+        let n = good.len();
+        assert!(is_invalid(open_bytes(&good[..300])).contains("shorter"));
+        let mut m = good.clone();
+        m[n - 512] = b'X';
+        assert!(is_invalid(open_bytes(&m)).contains("cookie"));
+        let mut m = good.clone();
+        m[n - 512 + 50] ^= 1;
+        assert!(is_invalid(open_bytes(&m)).contains("checksum"));
+        let mut m = good.clone();
+        m[n - 512 + 64] ^= 1;
+        assert!(is_invalid(open_bytes(&m)).contains("checksum"));
+        // Size beyond the data.
+        let mut m = good[..n - 512].to_vec();
+        m.extend_from_slice(&footer(TYPE_FIXED, 4096, u64::MAX));
+        assert!(is_invalid(open_bytes(&m)).contains("truncated"));
+        let mut m = good[..n - 512].to_vec();
+        m.extend_from_slice(&footer(9, 1024, u64::MAX));
+        assert!(is_invalid(open_bytes(&m)).contains("disk type"));
+        let mut m = good[..n - 512].to_vec();
+        m.extend_from_slice(&footer(TYPE_DIFFERENCING, 1024, 512));
+        match open_bytes(&m) {
+            Err(e @ Error::UnsupportedImage { .. }) => {
+                assert!(e.to_string().contains("qemu-img convert"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_dynamic_headers() {
+        let good = dynamic(2 * BS as u64, 2, &[(0, 0xff, 1)]);
+        let n = good.len();
+        open_bytes(&good).unwrap();
+        // Damaged end footer: the copy at 0 is used; both damaged: refused.
+        let mut m = good.clone();
+        m[n - 512 + 50] ^= 1;
+        open_bytes(&m).unwrap();
+        m[50] ^= 1;
+        is_invalid(open_bytes(&m));
+        let mut m = good.clone();
+        m[512] = b'X';
+        assert!(is_invalid(open_bytes(&m)).contains("cxsparse"));
+        let mut m = good.clone();
+        m[512 + 100] ^= 1;
+        assert!(is_invalid(open_bytes(&m)).contains("checksum"));
+        let patch = |f: &dyn Fn(&mut [u8])| {
+            let mut m = good.clone();
+            f(&mut m[512..1536]);
+            seal(&mut m[512..1536], 36);
+            open_bytes(&m)
+        };
+        assert!(
+            is_invalid(patch(&|h| h[32..36].copy_from_slice(&3000u32.to_be_bytes())))
+                .contains("block size")
+        );
+        assert!(
+            is_invalid(patch(&|h| h[32..36].copy_from_slice(&256u32.to_be_bytes())))
+                .contains("block size")
+        );
+        assert!(
+            is_invalid(patch(&|h| h[28..32].copy_from_slice(&1u32.to_be_bytes())))
+                .contains("too few")
+        );
+        assert!(
+            is_invalid(patch(
+                &|h| h[16..24].copy_from_slice(&u64::MAX.to_be_bytes())
+            ))
+            .contains("BAT")
+        );
+        // The dynamic header offset past the end of the file.
+        let mut m = good.clone();
+        let mut f = footer(TYPE_DYNAMIC, 2 * BS as u64, 1 << 40);
+        m[..512].copy_from_slice(&f);
+        f = footer(TYPE_DYNAMIC, 2 * BS as u64, 1 << 40);
+        m[n - 512..].copy_from_slice(&f);
+        is_invalid(open_bytes(&m));
+        // A block pointing past the end of the file fails at read time.
+        let mut m = good.clone();
+        m[1536..1540].copy_from_slice(&0x00ff_0000u32.to_be_bytes());
+        let img = open_bytes(&m).unwrap();
+        assert!(is_invalid(img.read_at(&mut [0u8; 1], 0)).contains("truncated"));
+        is_invalid(img.map(0, 1));
+    }
+
+    #[test]
+    fn checksum_is_ones_complement_of_byte_sum() {
+        let mut b = [0u8; 16];
+        b[0] = 1;
+        b[1] = 2;
+        b[8] = 0xff; // inside the field: ignored
+        assert_eq!(checksum(&b, 8), !3u32);
     }
 }

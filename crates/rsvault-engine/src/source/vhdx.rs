@@ -298,7 +298,7 @@ impl VhdxImage {
             if slot.is_some() {
                 return Err(invalid(path, "the region table lists a region twice"));
             }
-            if region.offset % MIB != 0 || region.offset < MIB {
+            if !region.offset.is_multiple_of(MIB) || region.offset < MIB {
                 return Err(invalid(
                     path,
                     format!(
@@ -588,5 +588,312 @@ impl DiskSource for VhdxImage {
 
     fn format(&self) -> &'static str {
         "vhdx"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BAT_AT: usize = MIB as usize;
+    const META_AT: usize = 2 * MIB as usize;
+    const DATA_AT: usize = 3 * MIB as usize;
+
+    fn header(seq: u64, log_guid: u8) -> Vec<u8> {
+        let mut h = vec![0u8; HEADER_SIZE];
+        h[..4].copy_from_slice(b"head");
+        h[8..16].copy_from_slice(&seq.to_le_bytes());
+        h[48] = log_guid;
+        h[66..68].copy_from_slice(&1u16.to_le_bytes());
+        seal(&mut h);
+        h
+    }
+
+    fn seal(b: &mut [u8]) {
+        b[4..8].fill(0);
+        let c = crc32c(b);
+        b[4..8].copy_from_slice(&c.to_le_bytes());
+    }
+
+    struct Spec {
+        size: u64,
+        block_size: u32,
+        flags: u32,
+        /// Raw BAT entries, by BAT index.
+        bat: Vec<(usize, u64)>,
+        extra_meta: Option<([u8; 16], u32)>,
+    }
+
+    /// Builds a VHDX: BAT region at 1 MiB, metadata at 2 MiB, payload
+    /// blocks from 3 MiB; `blocks` data blocks filled with 1, 2, 3...
+    fn build(spec: &Spec, blocks: usize) -> Vec<u8> {
+        let mut b = vec![0u8; DATA_AT + blocks * spec.block_size as usize];
+        for (i, chunk) in b[DATA_AT..]
+            .chunks_mut(spec.block_size as usize)
+            .enumerate()
+        {
+            chunk.fill(i as u8 + 1);
+        }
+        b[..8].copy_from_slice(b"vhdxfile");
+        b[64 * 1024..68 * 1024].copy_from_slice(&header(1, 0));
+        b[128 * 1024..132 * 1024].copy_from_slice(&header(2, 0));
+        let mut rt = vec![0u8; REGION_TABLE_SIZE];
+        rt[..4].copy_from_slice(b"regi");
+        rt[8..12].copy_from_slice(&2u32.to_le_bytes());
+        for (i, (g, off)) in [(BAT_GUID, BAT_AT), (METADATA_GUID, META_AT)]
+            .iter()
+            .enumerate()
+        {
+            let e = &mut rt[16 + i * 32..16 + (i + 1) * 32];
+            e[..16].copy_from_slice(g);
+            e[16..24].copy_from_slice(&(*off as u64).to_le_bytes());
+            e[24..28].copy_from_slice(&(MIB as u32).to_le_bytes());
+            e[28..32].copy_from_slice(&1u32.to_le_bytes());
+        }
+        seal(&mut rt);
+        b[192 * 1024..256 * 1024].copy_from_slice(&rt);
+        b[256 * 1024..320 * 1024].copy_from_slice(&rt);
+        let m = &mut b[META_AT..META_AT + MIB as usize];
+        m[..8].copy_from_slice(b"metadata");
+        let mut items: Vec<([u8; 16], Vec<u8>, u32)> = vec![
+            (
+                FILE_PARAMETERS_GUID,
+                [spec.block_size.to_le_bytes(), spec.flags.to_le_bytes()].concat(),
+                4,
+            ),
+            (VIRTUAL_DISK_SIZE_GUID, spec.size.to_le_bytes().to_vec(), 6),
+            (LOGICAL_SECTOR_GUID, 512u32.to_le_bytes().to_vec(), 6),
+            (PHYSICAL_SECTOR_GUID, 4096u32.to_le_bytes().to_vec(), 6),
+        ];
+        if let Some((g, flags)) = spec.extra_meta {
+            items.push((g, vec![0u8; 8], flags));
+        }
+        m[10..12].copy_from_slice(&(items.len() as u16).to_le_bytes());
+        for (i, (g, v, flags)) in items.iter().enumerate() {
+            let off = 64 * 1024 + i * 16;
+            let e = &mut m[32 + i * 32..32 + (i + 1) * 32];
+            e[..16].copy_from_slice(g);
+            e[16..20].copy_from_slice(&(off as u32).to_le_bytes());
+            e[20..24].copy_from_slice(&(v.len() as u32).to_le_bytes());
+            e[24..28].copy_from_slice(&flags.to_le_bytes());
+            m[off..off + v.len()].copy_from_slice(v);
+        }
+        for &(idx, e) in &spec.bat {
+            b[BAT_AT + idx * 8..BAT_AT + idx * 8 + 8].copy_from_slice(&e.to_le_bytes());
+        }
+        b
+    }
+
+    fn data_entry(block: usize) -> u64 {
+        (DATA_AT as u64 + block as u64 * MIB) | PAYLOAD_FULLY_PRESENT
+    }
+
+    /// 4 blocks of 1 MiB (the last partly used): data, zero, absent, data.
+    fn sample_spec() -> Spec {
+        Spec {
+            size: 3 * MIB + 512,
+            block_size: MIB as u32,
+            flags: 0,
+            bat: vec![
+                (0, data_entry(0)),
+                (1, PAYLOAD_ZERO),
+                (2, PAYLOAD_NOT_PRESENT),
+                (3, data_entry(1)),
+            ],
+            extra_meta: None,
+        }
+    }
+
+    fn open_bytes(b: &[u8]) -> Result<VhdxImage> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.vhdx");
+        std::fs::write(&p, b).unwrap();
+        VhdxImage::open(&p)
+    }
+
+    fn is_invalid<T: std::fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(e @ Error::InvalidImage { .. }) => e.to_string(),
+            other => panic!("expected InvalidImage, got {other:?}"),
+        }
+    }
+
+    fn is_unsupported<T: std::fmt::Debug>(r: Result<T>) -> String {
+        match r {
+            Err(e @ Error::UnsupportedImage { .. }) => e.to_string(),
+            other => panic!("expected UnsupportedImage, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn crc32c_check_value() {
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        assert_eq!(crc32c(b""), 0);
+    }
+
+    #[test]
+    fn guid_byte_order() {
+        assert_eq!(
+            BAT_GUID,
+            [
+                0x66, 0x77, 0xC2, 0x2D, 0x23, 0xF6, 0x00, 0x42, 0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD,
+                0x4A, 0x08
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_blocks() {
+        let img = open_bytes(&build(&sample_spec(), 2)).unwrap();
+        assert_eq!(img.format(), "vhdx");
+        assert_eq!(img.size(), 3 * MIB + 512);
+        let m = img.map(0, img.size()).unwrap();
+        let got: Vec<_> = m.iter().map(|e| (e.offset, e.len, e.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, MIB, ExtentKind::Data),
+                (MIB, 2 * MIB, ExtentKind::Zero),
+                (3 * MIB, 512, ExtentKind::Data)
+            ]
+        );
+        let mut buf = vec![0xeeu8; img.size() as usize];
+        img.read_at(&mut buf, 0).unwrap();
+        let mib = MIB as usize;
+        assert!(buf[..mib].iter().all(|&x| x == 1));
+        assert!(buf[mib..3 * mib].iter().all(|&x| x == 0));
+        assert!(buf[3 * mib..].iter().all(|&x| x == 2));
+        assert!(img.read_at(&mut buf[..2], img.size() - 1).is_err());
+    }
+
+    #[test]
+    fn bat_skips_sector_bitmap_entries() {
+        // 256 MiB blocks: chunk_ratio 16, so block 16 is BAT entry 17 and
+        // entry 16 is a sector bitmap entry.
+        let bs = 256 * MIB;
+        let spec = Spec {
+            size: 16 * bs + 4096,
+            block_size: bs as u32,
+            flags: 0,
+            bat: vec![
+                (16, data_entry(0)),
+                (17, (DATA_AT as u64) | PAYLOAD_FULLY_PRESENT),
+            ],
+            extra_meta: None,
+        };
+        let mut b = build(&spec, 0);
+        b.resize(DATA_AT + 4096, 0x5c);
+        let img = open_bytes(&b).unwrap();
+        let m = img.map(0, img.size()).unwrap();
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert_eq!((m[1].offset, m[1].kind), (16 * bs, ExtentKind::Data));
+        let mut x = [0u8; 4];
+        img.read_at(&mut x, 16 * bs + 10).unwrap();
+        assert_eq!(x, [0x5c; 4]);
+    }
+
+    #[test]
+    fn header_selection() {
+        let good = build(&sample_spec(), 2);
+        // One damaged header: the other is used.
+        let mut m = good.clone();
+        m[64 * 1024 + 100] ^= 1;
+        open_bytes(&m).unwrap();
+        let mut m = good.clone();
+        m[128 * 1024 + 100] ^= 1;
+        open_bytes(&m).unwrap();
+        m[64 * 1024] = b'X';
+        assert!(is_invalid(open_bytes(&m)).contains("header"));
+        // The highest sequence number wins: give it a log.
+        let mut m = good.clone();
+        m[128 * 1024..132 * 1024].copy_from_slice(&header(2, 7));
+        assert!(is_unsupported(open_bytes(&m)).contains("qemu-img check -r all"));
+        m[64 * 1024..68 * 1024].copy_from_slice(&header(3, 0));
+        open_bytes(&m).unwrap();
+        let mut m = good.clone();
+        let mut h = header(5, 0);
+        h[66] = 2;
+        seal(&mut h);
+        m[64 * 1024..68 * 1024].copy_from_slice(&h);
+        is_unsupported(open_bytes(&m));
+    }
+
+    #[test]
+    fn region_tables() {
+        let good = build(&sample_spec(), 2);
+        let mut m = good.clone();
+        m[192 * 1024 + 20] ^= 1;
+        open_bytes(&m).unwrap();
+        m[256 * 1024 + 20] ^= 1;
+        assert!(is_invalid(open_bytes(&m)).contains("region table"));
+        let patch = |f: &dyn Fn(&mut [u8])| {
+            let mut m = good.clone();
+            for at in [192 * 1024, 256 * 1024] {
+                f(&mut m[at..at + REGION_TABLE_SIZE]);
+                seal(&mut m[at..at + REGION_TABLE_SIZE]);
+            }
+            open_bytes(&m)
+        };
+        is_invalid(patch(&|t| t[8..12].copy_from_slice(&5000u32.to_le_bytes())));
+        is_invalid(patch(&|t| t[8..12].copy_from_slice(&1u32.to_le_bytes())));
+        is_invalid(patch(&|t| {
+            t[32..40].copy_from_slice(&(MIB + 4096).to_le_bytes())
+        }));
+        is_invalid(patch(&|t| {
+            t[32..40].copy_from_slice(&(1u64 << 50).to_le_bytes())
+        }));
+        is_invalid(patch(&|t| t.copy_within(16..32, 48)));
+        is_unsupported(patch(&|t| {
+            t[8] = 3;
+            t[80] = 0x42;
+            t[80 + 16..80 + 24].copy_from_slice(&(4 * MIB).to_le_bytes());
+            t[80 + 28] = 1;
+        }));
+        patch(&|t| {
+            t[8] = 3;
+            t[80] = 0x42;
+            t[80 + 16..80 + 24].copy_from_slice(&(4 * MIB).to_le_bytes());
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn metadata_and_bat_checks() {
+        let spec = sample_spec();
+        let with = |f: &dyn Fn(&mut Spec)| {
+            let mut s = sample_spec();
+            f(&mut s);
+            open_bytes(&build(&s, 2))
+        };
+        assert!(is_unsupported(with(&|s| s.flags = 2)).contains("differencing"));
+        with(&|s| s.flags = 1).unwrap(); // LeaveBlockAllocated
+        assert!(is_invalid(with(&|s| s.block_size = 3 * MIB as u32)).contains("block size"));
+        assert!(is_invalid(with(&|s| s.block_size = 512 * 1024)).contains("block size"));
+        is_invalid(with(&|s| s.size = 100 << 40));
+        is_unsupported(with(&|s| s.extra_meta = Some(([7; 16], 4))));
+        with(&|s| s.extra_meta = Some(([7; 16], 0))).unwrap();
+        is_invalid(with(&|s| s.extra_meta = Some((FILE_PARAMETERS_GUID, 4))));
+        assert!(
+            is_invalid(with(&|s| s.bat[1].1 = PAYLOAD_PARTIALLY_PRESENT)).contains("partially")
+        );
+        is_invalid(with(&|s| s.bat[1].1 = 4));
+        assert!(is_invalid(with(&|s| s.bat[1].1 = data_entry(9))).contains("outside"));
+        with(&|s| s.bat[1].1 = PAYLOAD_UNMAPPED_OLD).unwrap();
+        // Size so large the BAT region cannot hold its entries.
+        is_invalid(with(&|s| s.size = 1 << 40));
+        // Truncated files and missing identifier.
+        let good = build(&spec, 2);
+        assert!(is_invalid(open_bytes(&good[..100_000])).contains("shorter"));
+        is_invalid(open_bytes(&good[..DATA_AT + 1000]));
+        is_invalid(open_bytes(&good[..META_AT + 100]));
+        let mut m = good.clone();
+        m[0] = b'X';
+        assert!(is_invalid(open_bytes(&m)).contains("vhdxfile"));
+        let mut m = good.clone();
+        m[META_AT] = b'X';
+        assert!(is_invalid(open_bytes(&m)).contains("metadata"));
+        let mut m = good.clone();
+        m[META_AT + 32 + 16..META_AT + 32 + 20].copy_from_slice(&(2 * MIB as u32).to_le_bytes());
+        is_invalid(open_bytes(&m));
     }
 }

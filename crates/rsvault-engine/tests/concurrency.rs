@@ -1,0 +1,147 @@
+//! Concurrent writers: two backups at once, backups while gc runs, and the
+//! gc protocol against a backup that deduplicated against condemned data.
+
+mod common;
+
+use common::*;
+use rsvault_engine::source::raw::RawImage;
+use rsvault_engine::{backup, gc, restore, verify, BackupOptions, GcOptions, NoProgress, Progress, RestoreOptions};
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+fn opts(name: &str) -> BackupOptions {
+    BackupOptions { name: name.into(), ..Default::default() }
+}
+
+fn check_restore(t: &TestStore, id: &str, name: &str, want: &[u8]) {
+    let m = t.store.resolve_point(name, id).unwrap();
+    let out = t.path(&format!("r-{id}.raw"));
+    restore(&t.store, &m, &out, &RestoreOptions::default(), &NoProgress).unwrap();
+    assert_same(&read(&out), want, &format!("point {id} of {name}"));
+    std::fs::remove_file(out).unwrap();
+}
+
+#[test]
+fn two_backups_into_one_store_at_once() {
+    let t = TestStore::new();
+    let imgs: Vec<_> = (0..3).map(|i| (t.path(&format!("d{i}.raw")), make_image(&t.path(&format!("d{i}.raw")), 16 << 20, 40 + i))).collect();
+    let points: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = imgs
+            .iter()
+            .enumerate()
+            .map(|(i, (p, _))| {
+                let store = t.reopen();
+                // Two different disks and one disk name twice.
+                let name = if i == 2 { "d0".to_string() } else { format!("d{i}") };
+                s.spawn(move || backup(&store, &RawImage::open(p).unwrap(), &opts(&name), &NoProgress).unwrap())
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, m) in points.iter().enumerate() {
+        check_restore(&t, &m.id, &m.name, &imgs[i].1);
+    }
+    assert!(verify(&t.store, 2, &NoProgress).unwrap().is_clean());
+}
+
+#[test]
+fn backups_while_gc_runs() {
+    let t = TestStore::new();
+    let p = t.path("d.raw");
+    let mut img = make_image(&p, 16 << 20, 50);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let kept: Mutex<Vec<(String, Vec<u8>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let store = t.reopen();
+            let mut ids: Vec<String> = Vec::new();
+            for i in 0..8u64 {
+                if i > 0 {
+                    mutate(&p, &mut img, 60 + i, 8);
+                }
+                let m = backup(&store, &RawImage::open(&p).unwrap(), &opts("d"), &NoProgress).unwrap();
+                ids.push(m.id.clone());
+                kept.lock().unwrap().push((m.id, img.clone()));
+                // Keep the last two points: gc has work every round.
+                if ids.len() > 2 {
+                    let old = ids.remove(0);
+                    store.forget("d", &old).unwrap();
+                    kept.lock().unwrap().retain(|(id, _)| *id != old);
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        s.spawn(|| {
+            let store = t.reopen();
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) || runs < 2 {
+                match gc(&store, &GcOptions::default(), &NoProgress) {
+                    Ok(_) => runs += 1,
+                    Err(rsvault_engine::Error::Locked(_)) => {}
+                    Err(e) => panic!("gc failed: {e}"),
+                }
+            }
+        });
+    });
+    gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    let rep = verify(&t.store, 2, &NoProgress).unwrap();
+    assert!(rep.is_clean(), "{rep:?}");
+    let kept = kept.into_inner().unwrap();
+    assert_eq!(rep.points, kept.len());
+    for (id, bytes) in &kept {
+        check_restore(&t, id, "d", bytes);
+    }
+}
+
+/// Blocks a backup right after it loaded the index, until released.
+struct Gate {
+    reached: Mutex<Option<mpsc::Sender<()>>>,
+    release: Mutex<mpsc::Receiver<()>>,
+}
+
+impl Progress for Gate {
+    fn start(&self, _: &str, _: u64) {
+        if let Some(tx) = self.reached.lock().unwrap().take() {
+            tx.send(()).unwrap();
+            // A dropped sender (the test failed) also releases the backup.
+            let _ = self.release.lock().unwrap().recv();
+        }
+    }
+}
+
+#[test]
+fn gc_never_deletes_what_an_inflight_backup_deduplicated_against() {
+    let t = TestStore::new();
+    let p = t.path("d.raw");
+    let img = make_image(&p, 8 << 20, 70);
+    let first = backup(&t.store, &RawImage::open(&p).unwrap(), &opts("d"), &NoProgress).unwrap();
+    // Packs younger than a running writer are left alone by gc; age them.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (reached_tx, reached_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let gate = Gate { reached: Mutex::new(Some(reached_tx)), release: Mutex::new(release_rx) };
+    let (second, st) = std::thread::scope(|s| {
+        // Disk "e" has the same data: it will reuse every chunk of "d".
+        let h = s.spawn(|| backup(&t.reopen(), &RawImage::open(&p).unwrap(), &opts("e"), &gate));
+        reached_rx.recv().unwrap();
+        // While it runs, the only point using those chunks goes away.
+        t.store.forget("d", &first.id).unwrap();
+        let st = gc(&t.store, &GcOptions::default(), &NoProgress);
+        drop(release_tx);
+        (h.join().unwrap().unwrap(), st.unwrap())
+    });
+    assert!(st.packs_pending > 0, "condemned packs wait for the running backup: {st:?}");
+    assert_eq!(st.packs_deleted, 0, "{st:?}");
+    assert_eq!(second.stats.chunks_new, 0, "the backup deduplicated against the condemned chunks");
+    // The next gc sees the new point and revives the packs instead of deleting them.
+    let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    assert!(st.packs_revived > 0, "{st:?}");
+    assert_eq!(st.packs_pending, 0);
+    let rep = verify(&t.store, 2, &NoProgress).unwrap();
+    assert!(rep.is_clean(), "{rep:?}");
+    check_restore(&t, &second.id, "e", &img);
+    // And once it too is forgotten, gc reclaims everything.
+    t.store.forget("e", &second.id).unwrap();
+    let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    assert_eq!(st.packs_after, 0, "{st:?}");
+}
