@@ -22,6 +22,7 @@ import tempfile
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
+sys.dont_write_bytecode = True
 import changed_ranges  # noqa: E402
 
 

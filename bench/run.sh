@@ -230,11 +230,13 @@ rm -f "$rw/restore.raw"; sync
 T rsvault verify "$A" - "$bin" disk verify --store "$A" --key-file "$key"
 rm -rf "$B"
 
-# RSS scaling: the same data at the start of a BIG_SIZE sparse disk, full backup
-# into a fresh store.  (The mutated disk: the unmutated image would do as well.)
-cp --sparse=always "$rw/disk.raw" "$rw/big.raw"
-truncate -s "$big_size" "$rw/big.raw"
 rm -f "$rw/disk.raw"
+
+# RSS scaling: the image's content at the start of a BIG_SIZE sparse disk (the
+# rest one hole), full backup into a fresh store; its peak RSS is compared with
+# the full backup of the image above.
+cp --sparse=always "$img" "$rw/big.raw"
+truncate -s "$big_size" "$rw/big.raw"
 sync
 rv init --store "$rw/store-big" --key-file "$rw/key-big" >"$logs/rsvault.init_big.out" 2>&1
 T rsvault full_big "$rw/store-big" - "$bin" disk backup --store "$rw/store-big" --key-file "$rw/key-big" \

@@ -402,10 +402,10 @@ fn pack_writer(sh: &Shared<'_>, rx: Receiver<PackMsg>) -> Result<Vec<(String, Ve
             continue;
         }
         pack.add(kind, id, &enc, raw_len);
-        if pack.len() >= TARGET_SIZE {
-            if let Err(e) = flush(std::mem::take(&mut pack), &mut out) {
-                sh.fail(e);
-            }
+        if pack.len() >= TARGET_SIZE
+            && let Err(e) = flush(std::mem::take(&mut pack), &mut out)
+        {
+            sh.fail(e);
         }
     }
     if !pack.is_empty() && !sh.abort.load(Ordering::Relaxed) {

@@ -281,10 +281,11 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
             continue;
         }
         for e in es {
-            if let Some(loc) = li.index.get(&e.id) {
-                if li.index.pack_id(loc) == pid && loc.offset == e.offset {
-                    owner.insert(e.id, pid.clone());
-                }
+            if let Some(loc) = li.index.get(&e.id)
+                && li.index.pack_id(loc) == pid
+                && loc.offset == e.offset
+            {
+                owner.insert(e.id, pid.clone());
             }
         }
     }

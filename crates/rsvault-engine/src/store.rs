@@ -93,6 +93,9 @@ pub struct LoadedIndex {
     pub unindexed: Vec<String>,
 }
 
+/// Manifests that could not be read: object key and error.
+pub type DamagedManifests = Vec<(String, Error)>;
+
 /// An open store.
 pub struct Store {
     backend: Arc<dyn Backend>,
@@ -196,12 +199,12 @@ impl Store {
             .map_err(|_| Error::corrupt(CONFIG_KEY, "bad store id"))?
             .to_owned();
         p += 32;
-        if let Some(kid) = &key.store_id {
-            if *kid != store_id {
-                return Err(Error::WrongKey(format!(
-                    "the key is for store {kid}, this is store {store_id}"
-                )));
-            }
+        if let Some(kid) = &key.store_id
+            && *kid != store_id
+        {
+            return Err(Error::WrongKey(format!(
+                "the key is for store {kid}, this is store {store_id}"
+            )));
         }
         let probe = Codec::new(key, encryption, 1);
         let json = probe
@@ -281,7 +284,7 @@ impl Store {
     }
 
     /// Every point, oldest first, and the manifests that could not be read.
-    pub fn list_points_checked(&self) -> Result<(Vec<Manifest>, Vec<(String, Error)>)> {
+    pub fn list_points_checked(&self) -> Result<(Vec<Manifest>, DamagedManifests)> {
         let mut out = Vec::new();
         let mut bad = Vec::new();
         for m in self.backend.list("points/")? {

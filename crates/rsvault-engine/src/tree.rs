@@ -38,7 +38,7 @@ pub fn encode_node(entries: &[ChunkId]) -> Vec<u8> {
 
 /// Parses a node.
 pub fn decode_node(bytes: &[u8], object: &str) -> Result<Vec<ChunkId>> {
-    if bytes.is_empty() || bytes.len() % 32 != 0 || bytes.len() > FANOUT * 32 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(32) || bytes.len() > FANOUT * 32 {
         return Err(Error::corrupt(object, "malformed tree node"));
     }
     Ok(bytes.chunks_exact(32).map(ChunkId::from_slice).collect())

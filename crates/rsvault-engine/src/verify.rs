@@ -157,16 +157,15 @@ pub fn verify(store: &Store, threads: usize, progress: &dyn Progress) -> Result<
         .map(|(k, _)| k.trim_start_matches("points/").to_owned())
         .collect();
     for p in &points {
-        if let Some(parent) = &p.parent {
-            if !ids.contains(parent.as_str())
-                && !forgotten.contains(parent)
-                && !bad_keys.contains(parent)
-            {
-                rep.missing_points.push(format!(
+        if let Some(parent) = &p.parent
+            && !ids.contains(parent.as_str())
+            && !forgotten.contains(parent)
+            && !bad_keys.contains(parent)
+        {
+            rep.missing_points.push(format!(
                     "recovery point {parent} of disk {:?} (before {}) is missing: its manifest was deleted or lost",
                     p.name, p.id
                 ));
-            }
         }
     }
     rep.missing_points.sort();
@@ -266,10 +265,11 @@ fn check_pack(
             Err(err) => errs.push(err.to_string()),
         }
         // The index must agree with the pack.
-        if let Some(loc) = li.index.get(&e.id) {
-            if li.index.pack_id(loc) == pid && (loc.offset != e.offset || loc.len != e.len) {
-                errs.push(format!("index disagrees with the pack about blob {}", e.id));
-            }
+        if let Some(loc) = li.index.get(&e.id)
+            && li.index.pack_id(loc) == pid
+            && (loc.offset != e.offset || loc.len != e.len)
+        {
+            errs.push(format!("index disagrees with the pack about blob {}", e.id));
         }
     }
     Ok((ids, errs, entries.len() as u64, bytes))

@@ -5,12 +5,17 @@ mod common;
 
 use common::*;
 use rsvault_engine::source::raw::RawImage;
-use rsvault_engine::{backup, gc, restore, verify, BackupOptions, GcOptions, NoProgress, Progress, RestoreOptions};
-use std::sync::mpsc;
+use rsvault_engine::{
+    BackupOptions, GcOptions, NoProgress, Progress, RestoreOptions, backup, gc, restore, verify,
+};
 use std::sync::Mutex;
+use std::sync::mpsc;
 
 fn opts(name: &str) -> BackupOptions {
-    BackupOptions { name: name.into(), ..Default::default() }
+    BackupOptions {
+        name: name.into(),
+        ..Default::default()
+    }
 }
 
 fn check_restore(t: &TestStore, id: &str, name: &str, want: &[u8]) {
@@ -24,7 +29,14 @@ fn check_restore(t: &TestStore, id: &str, name: &str, want: &[u8]) {
 #[test]
 fn two_backups_into_one_store_at_once() {
     let t = TestStore::new();
-    let imgs: Vec<_> = (0..3).map(|i| (t.path(&format!("d{i}.raw")), make_image(&t.path(&format!("d{i}.raw")), 16 << 20, 40 + i))).collect();
+    let imgs: Vec<_> = (0..3)
+        .map(|i| {
+            (
+                t.path(&format!("d{i}.raw")),
+                make_image(&t.path(&format!("d{i}.raw")), 16 << 20, 40 + i),
+            )
+        })
+        .collect();
     let points: Vec<_> = std::thread::scope(|s| {
         let hs: Vec<_> = imgs
             .iter()
@@ -32,8 +44,20 @@ fn two_backups_into_one_store_at_once() {
             .map(|(i, (p, _))| {
                 let store = t.reopen();
                 // Two different disks and one disk name twice.
-                let name = if i == 2 { "d0".to_string() } else { format!("d{i}") };
-                s.spawn(move || backup(&store, &RawImage::open(p).unwrap(), &opts(&name), &NoProgress).unwrap())
+                let name = if i == 2 {
+                    "d0".to_string()
+                } else {
+                    format!("d{i}")
+                };
+                s.spawn(move || {
+                    backup(
+                        &store,
+                        &RawImage::open(p).unwrap(),
+                        &opts(&name),
+                        &NoProgress,
+                    )
+                    .unwrap()
+                })
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
@@ -59,7 +83,13 @@ fn backups_while_gc_runs() {
                 if i > 0 {
                     mutate(&p, &mut img, 60 + i, 8);
                 }
-                let m = backup(&store, &RawImage::open(&p).unwrap(), &opts("d"), &NoProgress).unwrap();
+                let m = backup(
+                    &store,
+                    &RawImage::open(&p).unwrap(),
+                    &opts("d"),
+                    &NoProgress,
+                )
+                .unwrap();
                 ids.push(m.id.clone());
                 kept.lock().unwrap().push((m.id, img.clone()));
                 // Keep the last two points: gc has work every round.
@@ -114,12 +144,21 @@ fn gc_never_deletes_what_an_inflight_backup_deduplicated_against() {
     let t = TestStore::new();
     let p = t.path("d.raw");
     let img = make_image(&p, 8 << 20, 70);
-    let first = backup(&t.store, &RawImage::open(&p).unwrap(), &opts("d"), &NoProgress).unwrap();
+    let first = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
     // Packs younger than a running writer are left alone by gc; age them.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let (reached_tx, reached_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
-    let gate = Gate { reached: Mutex::new(Some(reached_tx)), release: Mutex::new(release_rx) };
+    let gate = Gate {
+        reached: Mutex::new(Some(reached_tx)),
+        release: Mutex::new(release_rx),
+    };
     let (second, st) = std::thread::scope(|s| {
         // Disk "e" has the same data: it will reuse every chunk of "d".
         let h = s.spawn(|| backup(&t.reopen(), &RawImage::open(&p).unwrap(), &opts("e"), &gate));
@@ -130,9 +169,15 @@ fn gc_never_deletes_what_an_inflight_backup_deduplicated_against() {
         drop(release_tx);
         (h.join().unwrap().unwrap(), st.unwrap())
     });
-    assert!(st.packs_pending > 0, "condemned packs wait for the running backup: {st:?}");
+    assert!(
+        st.packs_pending > 0,
+        "condemned packs wait for the running backup: {st:?}"
+    );
     assert_eq!(st.packs_deleted, 0, "{st:?}");
-    assert_eq!(second.stats.chunks_new, 0, "the backup deduplicated against the condemned chunks");
+    assert_eq!(
+        second.stats.chunks_new, 0,
+        "the backup deduplicated against the condemned chunks"
+    );
     // The next gc sees the new point and revives the packs instead of deleting them.
     let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
     assert!(st.packs_revived > 0, "{st:?}");

@@ -6,7 +6,10 @@ mod common;
 use common::*;
 use rsvault_engine::backend::LocalBackend;
 use rsvault_engine::source::raw::RawImage;
-use rsvault_engine::{backup, restore, verify, BackupOptions, Error, Manifest, MasterKey, NoProgress, RestoreOptions, Store};
+use rsvault_engine::{
+    BackupOptions, Error, Manifest, MasterKey, NoProgress, RestoreOptions, Store, backup, restore,
+    verify,
+};
 use std::sync::Arc;
 
 /// A store with two disks: `a` with three points, `b` with one.
@@ -21,10 +24,16 @@ fn setup() -> (TestStore, Vec<Manifest>) {
         if i > 0 {
             mutate(&pa, &mut img, 20 + i, 5);
         }
-        let o = BackupOptions { name: "a".into(), ..Default::default() };
+        let o = BackupOptions {
+            name: "a".into(),
+            ..Default::default()
+        };
         points.push(backup(&t.store, &RawImage::open(&pa).unwrap(), &o, &NoProgress).unwrap());
     }
-    let o = BackupOptions { name: "b".into(), ..Default::default() };
+    let o = BackupOptions {
+        name: "b".into(),
+        ..Default::default()
+    };
     points.push(backup(&t.store, &RawImage::open(&pb).unwrap(), &o, &NoProgress).unwrap());
     assert!(verify(&t.store, 2, &NoProgress).unwrap().is_clean());
     (t, points)
@@ -32,10 +41,20 @@ fn setup() -> (TestStore, Vec<Manifest>) {
 
 fn try_restore(t: &TestStore, m: &Manifest) -> Result<(), Error> {
     let out = t.path("out.raw");
-    let r = restore(&t.reopen(), m, &out, &RestoreOptions::default(), &NoProgress).map(|_| ());
+    let r = restore(
+        &t.reopen(),
+        m,
+        &out,
+        &RestoreOptions::default(),
+        &NoProgress,
+    )
+    .map(|_| ());
     if r.is_err() {
         assert!(!out.exists(), "a failed restore leaves no output");
-        assert!(!t.path("out.raw.rsvault-partial").exists(), "nor a partial file");
+        assert!(
+            !t.path("out.raw.rsvault-partial").exists(),
+            "nor a partial file"
+        );
     }
     let _ = std::fs::remove_file(&out);
     r
@@ -52,14 +71,25 @@ fn flipping_a_byte_anywhere_in_a_pack_is_named_and_refused() {
         let pos = (seed * 7919 * 104729) % len;
         flip(pack, pos);
         let rep = verify(&t.reopen(), 2, &NoProgress).unwrap();
-        assert!(!rep.is_clean(), "seed {seed}: flip at {pos} of {len} went unnoticed");
+        assert!(
+            !rep.is_clean(),
+            "seed {seed}: flip at {pos} of {len} went unnoticed"
+        );
         let name = pack.file_name().unwrap().to_str().unwrap();
-        assert!(rep.damaged_objects.iter().any(|o| o.contains(name)), "{rep:?}");
+        assert!(
+            rep.damaged_objects.iter().any(|o| o.contains(name)),
+            "{rep:?}"
+        );
         // Every point verify calls damaged must refuse to restore, and every
         // other point must still restore.
         for p in &points {
             let damaged = rep.damaged_points.iter().any(|d| d.id == p.id);
-            assert_eq!(try_restore(&t, p).is_err(), damaged, "seed {seed} point {}: {rep:?}", p.id);
+            assert_eq!(
+                try_restore(&t, p).is_err(),
+                damaged,
+                "seed {seed} point {}: {rep:?}",
+                p.id
+            );
         }
         // Unless the flip hit the magic only (a pack nobody reads from there),
         // some point is named.
@@ -76,7 +106,8 @@ fn truncated_or_deleted_pack_is_named_and_refused() {
         let pack = t.objects("packs")[0].clone();
         if truncate {
             let f = std::fs::OpenOptions::new().write(true).open(&pack).unwrap();
-            f.set_len(std::fs::metadata(&pack).unwrap().len() / 2).unwrap();
+            f.set_len(std::fs::metadata(&pack).unwrap().len() / 2)
+                .unwrap();
         } else {
             std::fs::remove_file(&pack).unwrap();
         }
@@ -98,12 +129,18 @@ fn damaged_manifest_and_index_files() {
     let mpath = t.root().join("points").join(&victim.id);
     flip(&mpath, 40);
     let rep = verify(&t.reopen(), 2, &NoProgress).unwrap();
-    assert!(rep.damaged_objects.iter().any(|o| o.contains(&victim.id)), "{rep:?}");
+    assert!(
+        rep.damaged_objects.iter().any(|o| o.contains(&victim.id)),
+        "{rep:?}"
+    );
     assert!(t.reopen().resolve_point("a", &victim.id).is_err());
     // A deleted manifest in the middle of a chain is named as missing.
     std::fs::remove_file(&mpath).unwrap();
     let rep = verify(&t.reopen(), 2, &NoProgress).unwrap();
-    assert!(rep.missing_points.iter().any(|m| m.contains(&victim.id)), "{rep:?}");
+    assert!(
+        rep.missing_points.iter().any(|m| m.contains(&victim.id)),
+        "{rep:?}"
+    );
     // Forgetting a point is not damage.
     let (t, points) = setup();
     t.store.forget("a", &points[1].id).unwrap();
@@ -113,7 +150,10 @@ fn damaged_manifest_and_index_files() {
     let idx = t.objects("index")[0].clone();
     flip(&idx, 30);
     let rep = verify(&t.reopen(), 2, &NoProgress).unwrap();
-    assert!(rep.damaged_objects.iter().any(|o| o.starts_with("index/")), "{rep:?}");
+    assert!(
+        rep.damaged_objects.iter().any(|o| o.starts_with("index/")),
+        "{rep:?}"
+    );
     assert!(rep.damaged_points.is_empty());
     try_restore(&t, &points[2]).unwrap();
     std::fs::remove_file(&idx).unwrap();
@@ -126,11 +166,19 @@ fn wrong_key_unknown_version_and_missing_store_are_clear_errors() {
     let backend = || Arc::new(LocalBackend::open_existing(&t.root()).unwrap());
     // Another key without a store id: authentication of the config fails.
     let other = MasterKey::generate();
-    assert!(matches!(Store::open(backend(), &other), Err(Error::WrongKey(_))));
+    assert!(matches!(
+        Store::open(backend(), &other),
+        Err(Error::WrongKey(_))
+    ));
     // A key made for another store says so.
     let mut k2 = MasterKey::generate();
     let t2 = TestStore::new();
-    Store::init(Arc::new(LocalBackend::new(&t2.path("s2")).unwrap()), &mut k2, &Default::default()).unwrap();
+    Store::init(
+        Arc::new(LocalBackend::new(&t2.path("s2")).unwrap()),
+        &mut k2,
+        &Default::default(),
+    )
+    .unwrap();
     let e = Store::open(backend(), &k2).unwrap_err();
     assert!(e.to_string().contains("the key is for store"), "{e}");
     // An unknown format version.
@@ -140,18 +188,27 @@ fn wrong_key_unknown_version_and_missing_store_are_clear_errors() {
     std::fs::write(&cfg, &b).unwrap();
     assert!(matches!(
         Store::open(backend(), &t.key),
-        Err(Error::UnsupportedStoreVersion { found: 9, supported: 1 })
+        Err(Error::UnsupportedStoreVersion {
+            found: 9,
+            supported: 1
+        })
     ));
     // A damaged config.
     b[14] = 1;
     let n = b.len();
     b[n - 3] ^= 1;
     std::fs::write(&cfg, &b).unwrap();
-    assert!(matches!(Store::open(backend(), &t.key), Err(Error::WrongKey(_))));
+    assert!(matches!(
+        Store::open(backend(), &t.key),
+        Err(Error::WrongKey(_))
+    ));
     // Not a store at all.
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(
-        Store::open(Arc::new(LocalBackend::open_existing(empty.path()).unwrap()), &t.key),
+        Store::open(
+            Arc::new(LocalBackend::open_existing(empty.path()).unwrap()),
+            &t.key
+        ),
         Err(Error::NotAStore(_))
     ));
     assert!(LocalBackend::open_existing(&empty.path().join("nope")).is_err());
@@ -162,14 +219,26 @@ fn bad_names_and_points_are_rejected() {
     let (t, _) = setup();
     let p = t.path("a.raw");
     for bad in ["", "a\nb", &"x".repeat(201)] {
-        let o = BackupOptions { name: bad.into(), ..Default::default() };
+        let o = BackupOptions {
+            name: bad.into(),
+            ..Default::default()
+        };
         assert!(matches!(
             backup(&t.store, &RawImage::open(&p).unwrap(), &o, &NoProgress),
             Err(Error::InvalidInput(_))
         ));
     }
-    assert!(matches!(t.store.resolve_point("a", "zzzz"), Err(Error::PointNotFound(_))));
-    assert!(matches!(t.store.resolve_point("nobody", "latest"), Err(Error::PointNotFound(_))));
+    assert!(matches!(
+        t.store.resolve_point("a", "zzzz"),
+        Err(Error::PointNotFound(_))
+    ));
+    assert!(matches!(
+        t.store.resolve_point("nobody", "latest"),
+        Err(Error::PointNotFound(_))
+    ));
     // An ambiguous prefix (every uuid-v7 id of this run shares its first digit).
-    assert!(matches!(t.store.resolve_point("a", "0"), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        t.store.resolve_point("a", "0"),
+        Err(Error::InvalidInput(_))
+    ));
 }

@@ -6,17 +6,24 @@ use common::*;
 use rsvault_engine::ranges::RangeSet;
 use rsvault_engine::source::{open_image, raw::RawImage};
 use rsvault_engine::{
-    backup, gc, restore, verify, BackupOptions, Error, GcOptions, NoProgress, RestoreFormat, RestoreOptions,
+    BackupOptions, Error, GcOptions, NoProgress, RestoreFormat, RestoreOptions, backup, gc,
+    restore, verify,
 };
 
 fn opts(name: &str) -> BackupOptions {
-    BackupOptions { name: name.into(), ..Default::default() }
+    BackupOptions {
+        name: name.into(),
+        ..Default::default()
+    }
 }
 
 fn restore_bytes(t: &TestStore, name: &str, point: &str, format: RestoreFormat) -> Vec<u8> {
     let m = t.store.resolve_point(name, point).unwrap();
     let out = t.path(&format!("restore-{point}.img"));
-    let o = RestoreOptions { format, ..Default::default() };
+    let o = RestoreOptions {
+        format,
+        ..Default::default()
+    };
     restore(&t.store, &m, &out, &o, &NoProgress).unwrap();
     let bytes = match format {
         RestoreFormat::Raw => read(&out),
@@ -42,7 +49,11 @@ fn odd_sized_sparse_disk_round_trips_raw_and_qcow2() {
     let m = backup(&t.store, &src, &opts("d"), &NoProgress).unwrap();
     assert_eq!(m.size, size);
     assert!(m.stats.bytes_read < size, "holes are not read");
-    assert_same(&restore_bytes(&t, "d", "latest", RestoreFormat::Raw), &img, "raw restore");
+    assert_same(
+        &restore_bytes(&t, "d", "latest", RestoreFormat::Raw),
+        &img,
+        "raw restore",
+    );
     // qcow2 sizes are whole 512-byte sectors: the tail is padded with zeros.
     let q = restore_bytes(&t, "d", "latest", RestoreFormat::Qcow2);
     assert_eq!(q.len() as u64, size.div_ceil(512) * 512);
@@ -52,7 +63,10 @@ fn odd_sized_sparse_disk_round_trips_raw_and_qcow2() {
     let out = t.path("sparse.raw");
     restore(&t.store, &m, &out, &RestoreOptions::default(), &NoProgress).unwrap();
     use std::os::unix::fs::MetadataExt;
-    let (a, b) = (std::fs::metadata(&p).unwrap().blocks(), std::fs::metadata(&out).unwrap().blocks());
+    let (a, b) = (
+        std::fs::metadata(&p).unwrap().blocks(),
+        std::fs::metadata(&out).unwrap().blocks(),
+    );
     assert!(b <= a + 256, "restored {b} blocks vs source {a}");
 }
 
@@ -63,13 +77,32 @@ fn all_zero_and_empty_disks_cost_nothing() {
     let f = std::fs::File::create(&p).unwrap();
     f.set_len(300 << 20).unwrap();
     let before = t.store_bytes();
-    let m = backup(&t.store, &RawImage::open(&p).unwrap(), &opts("z"), &NoProgress).unwrap();
+    let m = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("z"),
+        &NoProgress,
+    )
+    .unwrap();
     assert!(m.root.is_zero());
     assert_eq!(m.stats.bytes_read, 0);
-    assert!(t.store_bytes() - before < 4096, "only a manifest was written");
-    assert_same(&restore_bytes(&t, "z", "latest", RestoreFormat::Raw), &vec![0u8; 300 << 20], "zero disk");
+    assert!(
+        t.store_bytes() - before < 4096,
+        "only a manifest was written"
+    );
+    assert_same(
+        &restore_bytes(&t, "z", "latest", RestoreFormat::Raw),
+        &vec![0u8; 300 << 20],
+        "zero disk",
+    );
     f.set_len(0).unwrap();
-    backup(&t.store, &RawImage::open(&p).unwrap(), &opts("empty"), &NoProgress).unwrap();
+    backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("empty"),
+        &NoProgress,
+    )
+    .unwrap();
     assert!(restore_bytes(&t, "empty", "latest", RestoreFormat::Raw).is_empty());
 }
 
@@ -81,17 +114,27 @@ fn incremental_chain_then_forget_and_gc_keeps_every_remaining_point_exact() {
     let mut img = make_image(&p, size, 2);
     let mut expected = Vec::new();
     for i in 0..10u64 {
-        let changed = if i == 0 { None } else { Some(mutate(&p, &mut img, 100 + i, 6)) };
+        let changed = if i == 0 {
+            None
+        } else {
+            Some(mutate(&p, &mut img, 100 + i, 6))
+        };
         let o = BackupOptions {
             name: "vm".into(),
             // Every other incremental uses the changed-block list.
-            changed_ranges: changed.filter(|_| i % 2 == 0).map(|c| RangeSet::from_extents(c).unwrap()),
+            changed_ranges: changed
+                .filter(|_| i % 2 == 0)
+                .map(|c| RangeSet::from_extents(c).unwrap()),
             ..Default::default()
         };
         let m = backup(&t.store, &RawImage::open(&p).unwrap(), &o, &NoProgress).unwrap();
         if i > 0 && i % 2 == 0 {
             assert!(m.used_changed_ranges);
-            assert!(m.stats.bytes_read < size / 4, "only changed chunks are read: {}", m.stats.bytes_read);
+            assert!(
+                m.stats.bytes_read < size / 4,
+                "only changed chunks are read: {}",
+                m.stats.bytes_read
+            );
         }
         expected.push((m.id.clone(), img.clone()));
     }
@@ -110,9 +153,16 @@ fn incremental_chain_then_forget_and_gc_keeps_every_remaining_point_exact() {
     assert_eq!(rep.points, 6);
     for (i, (id, bytes)) in expected.iter().enumerate() {
         if forget.contains(&i) {
-            assert!(matches!(t.store.resolve_point("vm", id), Err(Error::PointNotFound(_))));
+            assert!(matches!(
+                t.store.resolve_point("vm", id),
+                Err(Error::PointNotFound(_))
+            ));
         } else {
-            assert_same(&restore_bytes(&t, "vm", id, RestoreFormat::Raw), bytes, &format!("point {i}"));
+            assert_same(
+                &restore_bytes(&t, "vm", id, RestoreFormat::Raw),
+                bytes,
+                &format!("point {i}"),
+            );
         }
     }
     // Forget all but the last; gc twice more; the last still restores.
@@ -123,10 +173,20 @@ fn incremental_chain_then_forget_and_gc_keeps_every_remaining_point_exact() {
     }
     gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
     gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
-    assert_same(&restore_bytes(&t, "vm", "latest", RestoreFormat::Raw), &expected[9].1, "last point");
+    assert_same(
+        &restore_bytes(&t, "vm", "latest", RestoreFormat::Raw),
+        &expected[9].1,
+        "last point",
+    );
     assert!(verify(&t.store, 2, &NoProgress).unwrap().is_clean());
     // A fresh backup after all that still works.
-    backup(&t.store, &RawImage::open(&p).unwrap(), &opts("vm"), &NoProgress).unwrap();
+    backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("vm"),
+        &NoProgress,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -134,15 +194,44 @@ fn dedup_across_disks_and_points() {
     let t = TestStore::new();
     let p = t.path("d.raw");
     let img = make_image(&p, 8 << 20, 3);
-    let m1 = backup(&t.store, &RawImage::open(&p).unwrap(), &opts("a"), &NoProgress).unwrap();
-    let m2 = backup(&t.store, &RawImage::open(&p).unwrap(), &opts("b"), &NoProgress).unwrap();
-    let m3 = backup(&t.store, &RawImage::open(&p).unwrap(), &opts("a"), &NoProgress).unwrap();
+    let m1 = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("a"),
+        &NoProgress,
+    )
+    .unwrap();
+    let m2 = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("b"),
+        &NoProgress,
+    )
+    .unwrap();
+    let m3 = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("a"),
+        &NoProgress,
+    )
+    .unwrap();
     assert!(m1.stats.chunks_new > 0);
-    assert_eq!(m2.stats.chunks_new, 0, "another disk with the same data stores nothing new");
+    assert_eq!(
+        m2.stats.chunks_new, 0,
+        "another disk with the same data stores nothing new"
+    );
     assert_eq!(m3.stats.chunks_new, 0);
     assert_eq!(m2.root, m1.root);
-    assert!(m3.stats.bytes_stored == 0, "an unchanged disk adds no pack: {:?}", m3.stats);
-    assert_same(&restore_bytes(&t, "b", "latest", RestoreFormat::Raw), &img, "disk b");
+    assert!(
+        m3.stats.bytes_stored == 0,
+        "an unchanged disk adds no pack: {:?}",
+        m3.stats
+    );
+    assert_same(
+        &restore_bytes(&t, "b", "latest", RestoreFormat::Raw),
+        &img,
+        "disk b",
+    );
 }
 
 #[test]
@@ -151,7 +240,13 @@ fn scattered_small_writes_store_about_what_changed() {
     let p = t.path("d.raw");
     let size: u64 = 256 << 20;
     let mut img = make_image(&p, size, 4);
-    backup(&t.store, &RawImage::open(&p).unwrap(), &opts("d"), &NoProgress).unwrap();
+    backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
     // 200 scattered 4 KiB writes of random data: 800 KiB changed.
     let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
     use rand::{Rng, RngCore, SeedableRng};
@@ -164,12 +259,22 @@ fn scattered_small_writes_store_about_what_changed() {
         f.write_all_at(&b, off).unwrap();
         img[off as usize..off as usize + 4096].copy_from_slice(&b);
     }
-    let m = backup(&t.store, &RawImage::open(&p).unwrap(), &opts("d"), &NoProgress).unwrap();
+    let m = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
     // 64 KiB granularity: at most 200 chunks are new; random 4 KiB plus
     // compressible or zero remainder, plus tree nodes.
     assert!(m.stats.chunks_new <= 200, "{:?}", m.stats);
     assert!(m.stats.bytes_stored < 200 * 64 * 1024, "{:?}", m.stats);
-    assert_same(&restore_bytes(&t, "d", "latest", RestoreFormat::Raw), &img, "restore");
+    assert_same(
+        &restore_bytes(&t, "d", "latest", RestoreFormat::Raw),
+        &img,
+        "restore",
+    );
 }
 
 #[test]
@@ -180,8 +285,18 @@ fn unencrypted_store_still_authenticates() {
     });
     let p = t.path("d.raw");
     let img = make_image(&p, 3 << 20, 5);
-    backup(&t.store, &RawImage::open(&p).unwrap(), &opts("d"), &NoProgress).unwrap();
-    assert_same(&restore_bytes(&t, "d", "latest", RestoreFormat::Raw), &img, "restore");
+    backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_same(
+        &restore_bytes(&t, "d", "latest", RestoreFormat::Raw),
+        &img,
+        "restore",
+    );
     let pack = t.objects("packs")[0].clone();
     flip(&pack, 100);
     assert!(!verify(&t.reopen(), 1, &NoProgress).unwrap().is_clean());
@@ -192,7 +307,13 @@ fn changed_ranges_of_a_different_size_disk_fall_back_to_a_full_read() {
     let t = TestStore::new();
     let p = t.path("d.raw");
     let _ = make_image(&p, 4 << 20, 6);
-    backup(&t.store, &RawImage::open(&p).unwrap(), &opts("d"), &NoProgress).unwrap();
+    backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
     let img = make_image(&p, 6 << 20, 7);
     let o = BackupOptions {
         name: "d".into(),
@@ -201,5 +322,9 @@ fn changed_ranges_of_a_different_size_disk_fall_back_to_a_full_read() {
     };
     let m = backup(&t.store, &RawImage::open(&p).unwrap(), &o, &NoProgress).unwrap();
     assert!(!m.used_changed_ranges);
-    assert_same(&restore_bytes(&t, "d", "latest", RestoreFormat::Raw), &img, "restore");
+    assert_same(
+        &restore_bytes(&t, "d", "latest", RestoreFormat::Raw),
+        &img,
+        "restore",
+    );
 }

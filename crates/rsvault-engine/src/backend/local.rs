@@ -61,10 +61,10 @@ impl LocalBackend {
         if dir.is_dir() {
             return Ok(());
         }
-        if let Some(parent) = dir.parent() {
-            if parent != self.root {
-                self.ensure_dir(parent)?;
-            }
+        if let Some(parent) = dir.parent()
+            && parent != self.root
+        {
+            self.ensure_dir(parent)?;
         }
         match fs::create_dir(dir) {
             Ok(()) => Self::fsync_dir(dir.parent().unwrap_or(&self.root)),

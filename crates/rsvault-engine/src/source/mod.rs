@@ -130,11 +130,12 @@ pub fn coalesce(extents: Vec<Extent>) -> Vec<Extent> {
         if e.len == 0 {
             continue;
         }
-        if let Some(last) = out.last_mut() {
-            if last.kind == e.kind && last.offset + last.len == e.offset {
-                last.len += e.len;
-                continue;
-            }
+        if let Some(last) = out.last_mut()
+            && last.kind == e.kind
+            && last.offset + last.len == e.offset
+        {
+            last.len += e.len;
+            continue;
         }
         out.push(e);
     }

@@ -133,7 +133,7 @@ mod tests {
             .filter(|e| e.kind == ExtentKind::Data)
             .map(|e| e.len)
             .sum();
-        assert!(data >= 65536 && data < 8 << 20, "{m:?}");
+        assert!((65536..8 << 20).contains(&data), "{m:?}");
         assert_eq!(m.iter().map(|e| e.len).sum::<u64>(), 8 << 20);
         let mut b = vec![0u8; 16];
         img.read_at(&mut b, 3 << 20).unwrap();

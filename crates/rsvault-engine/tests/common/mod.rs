@@ -50,12 +50,17 @@ impl TestStore {
     }
 
     pub fn store_bytes(&self) -> u64 {
-        self.objects("").iter().map(|p| std::fs::metadata(p).unwrap().len()).sum()
+        self.objects("")
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum()
     }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd {
         let e = e.unwrap();
         if e.file_name() == ".tmp" {
@@ -144,6 +149,9 @@ pub fn assert_same(got: &[u8], want: &[u8], what: &str) {
         panic!("{what}: length {} != expected {}", got.len(), want.len());
     }
     if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
-        panic!("{what}: first difference at byte {i} ({:#x} != {:#x})", got[i], want[i]);
+        panic!(
+            "{what}: first difference at byte {i} ({:#x} != {:#x})",
+            got[i], want[i]
+        );
     }
 }
