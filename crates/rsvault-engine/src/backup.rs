@@ -149,6 +149,8 @@ pub fn backup(
     let (work_tx, work_rx) = bounded::<(u64, Vec<u8>)>(threads * 4);
     let (res_tx, res_rx) = bounded::<Res>(FANOUT * 4);
     let (pack_tx, pack_rx) = bounded::<PackMsg>(threads * 4);
+    // Recycled 64 KiB buffers for reads and encoded blobs.
+    let (pool_tx, pool_rx) = bounded::<Vec<u8>>(threads * 16 + 16);
     let mut root = ChunkId::ZERO;
     let mut height = crate::tree::height_for(nchunks);
     let mut written: Vec<(String, Vec<PackEntry>)> = Vec::new();
@@ -157,32 +159,37 @@ pub fn backup(
         // Pack writers.
         let writers: Vec<_> = (0..2)
             .map(|_| {
-                let rx = pack_rx.clone();
+                let (rx, pool) = (pack_rx.clone(), pool_tx.clone());
                 let sh = &shared;
-                s.spawn(move || pack_writer(sh, rx))
+                s.spawn(move || pack_writer(sh, rx, pool))
             })
             .collect();
         drop(pack_rx);
         // Workers.
         for _ in 0..threads {
             let (rx, res, pack) = (work_rx.clone(), res_tx.clone(), pack_tx.clone());
+            let pool = (pool_tx.clone(), pool_rx.clone());
             let sh = &shared;
-            s.spawn(move || worker(sh, rx, res, pack));
+            s.spawn(move || worker(sh, rx, res, pack, pool));
         }
         drop(work_rx);
         // Reader.
         {
-            let (sh, res) = (&shared, res_tx.clone());
+            let (sh, res, pool) = (&shared, res_tx.clone(), pool_rx.clone());
             let cancel = opts.cancel.clone();
             s.spawn(move || {
+                let io = ReaderIo {
+                    work: work_tx,
+                    res,
+                    pool,
+                };
                 if let Err(e) = reader(
                     sh,
                     source,
                     cbt,
                     cs,
                     nchunks,
-                    work_tx,
-                    res,
+                    io,
                     cancel.as_deref(),
                     progress,
                 ) {
@@ -257,18 +264,24 @@ pub fn backup(
     Ok(manifest)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The reader's channels: chunks to hash, ids in order, recycled buffers.
+struct ReaderIo {
+    work: Sender<(u64, Vec<u8>)>,
+    res: Sender<Res>,
+    pool: Receiver<Vec<u8>>,
+}
+
 fn reader(
     sh: &Shared<'_>,
     source: &dyn DiskSource,
     cbt: Option<(&RangeSet, &Manifest)>,
     cs: u64,
     nchunks: u64,
-    work: Sender<(u64, Vec<u8>)>,
-    res: Sender<Res>,
+    io: ReaderIo,
     cancel: Option<&AtomicBool>,
     progress: &dyn Progress,
 ) -> Result<()> {
+    let ReaderIo { work, res, pool } = io;
     let size = source.size();
     let fetch = |id: &ChunkId| sh.store.read_node(sh.index, id);
     let mut prev = match cbt {
@@ -345,7 +358,9 @@ fn reader(
                 }
                 continue;
             }
-            let mut buf = vec![0u8; (cend - cstart) as usize];
+            let mut buf = pool.try_recv().unwrap_or_default();
+            buf.clear();
+            buf.resize((cend - cstart) as usize, 0);
             source.read_at(&mut buf, cstart)?;
             sh.bytes_read.fetch_add(buf.len() as u64, Ordering::Relaxed);
             progress.advance(cend - cstart);
@@ -357,7 +372,13 @@ fn reader(
     Ok(())
 }
 
-fn worker(sh: &Shared<'_>, rx: Receiver<(u64, Vec<u8>)>, res: Sender<Res>, pack: Sender<PackMsg>) {
+fn worker(
+    sh: &Shared<'_>,
+    rx: Receiver<(u64, Vec<u8>)>,
+    res: Sender<Res>,
+    pack: Sender<PackMsg>,
+    (pool_tx, pool_rx): (Sender<Vec<u8>>, Receiver<Vec<u8>>),
+) {
     let codec = sh.store.codec();
     for (pos, buf) in rx {
         if sh.abort.load(Ordering::Relaxed) {
@@ -367,7 +388,8 @@ fn worker(sh: &Shared<'_>, rx: Receiver<(u64, Vec<u8>)>, res: Sender<Res>, pack:
         if id.is_zero() {
             sh.chunks_zero.fetch_add(1, Ordering::Relaxed);
         } else if sh.claim(&id) {
-            let enc = codec.encode(BlobKind::Chunk, &id.0, &buf, true);
+            let mut enc = pool_rx.try_recv().unwrap_or_default();
+            codec.encode_into(BlobKind::Chunk, &id.0, &buf, true, &mut enc);
             sh.bytes_new.fetch_add(buf.len() as u64, Ordering::Relaxed);
             sh.chunks_new.fetch_add(1, Ordering::Relaxed);
             if pack
@@ -377,23 +399,33 @@ fn worker(sh: &Shared<'_>, rx: Receiver<(u64, Vec<u8>)>, res: Sender<Res>, pack:
                 return;
             }
         }
+        let _ = pool_tx.try_send(buf);
         if res.send(Res::One(pos, id)).is_err() {
             return;
         }
     }
 }
 
-fn pack_writer(sh: &Shared<'_>, rx: Receiver<PackMsg>) -> Result<Vec<(String, Vec<PackEntry>)>> {
+fn pack_writer(
+    sh: &Shared<'_>,
+    rx: Receiver<PackMsg>,
+    pool: Sender<Vec<u8>>,
+) -> Result<Vec<(String, Vec<PackEntry>)>> {
     let mut out = Vec::new();
+    // One buffer for the writer's whole life: allocating a fresh 16 MiB
+    // buffer per pack makes the allocator hold several of them per thread.
     let mut pack = PackBuilder::new();
-    let flush = |pack: PackBuilder, out: &mut Vec<(String, Vec<PackEntry>)>| -> Result<()> {
+    let flush = |pack: &mut PackBuilder, out: &mut Vec<(String, Vec<PackEntry>)>| -> Result<()> {
         let pack_id = crate::id::random_hex_id();
-        let (bytes, entries) = pack.finish(sh.store.codec(), &pack_id);
-        sh.store
+        let (bytes, entries) = pack.seal(sh.store.codec(), &pack_id);
+        let r = sh
+            .store
             .backend()
-            .put(&pack_key(&pack_id), &bytes, crate::backend::PutMode::Create)?;
+            .put(&pack_key(&pack_id), bytes, crate::backend::PutMode::Create);
         sh.bytes_stored
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        pack.reset();
+        r?;
         out.push((pack_id, entries));
         Ok(())
     };
@@ -402,14 +434,15 @@ fn pack_writer(sh: &Shared<'_>, rx: Receiver<PackMsg>) -> Result<Vec<(String, Ve
             continue;
         }
         pack.add(kind, id, &enc, raw_len);
+        let _ = pool.try_send(enc);
         if pack.len() >= TARGET_SIZE
-            && let Err(e) = flush(std::mem::take(&mut pack), &mut out)
+            && let Err(e) = flush(&mut pack, &mut out)
         {
             sh.fail(e);
         }
     }
     if !pack.is_empty() && !sh.abort.load(Ordering::Relaxed) {
-        flush(pack, &mut out)?;
+        flush(&mut pack, &mut out)?;
     }
     Ok(out)
 }

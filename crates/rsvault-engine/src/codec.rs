@@ -125,9 +125,24 @@ impl Codec {
     /// Encodes `data` as a blob of `kind` bound to `aad` (usually the id),
     /// compressing when it helps.
     pub fn encode(&self, kind: BlobKind, aad: &[u8], data: &[u8], compress: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(kind, aad, data, compress, &mut out);
+        out
+    }
+
+    /// Like [`Codec::encode`], into a reused buffer (cleared first).
+    pub fn encode_into(
+        &self,
+        kind: BlobKind,
+        aad: &[u8],
+        data: &[u8],
+        compress: bool,
+        out: &mut Vec<u8>,
+    ) {
         let raw_len = u32::try_from(data.len()).expect("blobs are smaller than 4 GiB");
         let pre = if self.cipher.is_some() { NONCE } else { 0 };
-        let mut out = Vec::with_capacity(pre + HEADER + data.len() + TAG.max(MAC));
+        out.clear();
+        out.reserve(pre + HEADER + data.len() + TAG.max(MAC));
         out.resize(pre + HEADER, 0);
         let mut flags = 0u8;
         if compress && data.len() >= 64 {
@@ -174,11 +189,10 @@ impl Codec {
                 out.extend_from_slice(tag.as_slice());
             }
             None => {
-                let mac = self.mac(&ad, &out);
+                let mac = self.mac(&ad, out);
                 out.extend_from_slice(&mac);
             }
         }
-        out
     }
 
     fn mac(&self, ad: &[u8], plaintext: &[u8]) -> [u8; 32] {

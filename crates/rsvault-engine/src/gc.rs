@@ -320,10 +320,11 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     let mut new_packs: Vec<(String, Vec<PackEntry>)> = Vec::new();
     if !repack.is_empty() {
         let mut builder = PackBuilder::new();
-        let flush = |b: PackBuilder, out: &mut Vec<(String, Vec<PackEntry>)>| -> Result<()> {
+        let flush = |b: &mut PackBuilder, out: &mut Vec<(String, Vec<PackEntry>)>| -> Result<()> {
             let id = crate::id::random_hex_id();
-            let (bytes, es) = b.finish(codec, &id);
-            backend.put(&pack_key(&id), &bytes, PutMode::Create)?;
+            let (bytes, es) = b.seal(codec, &id);
+            backend.put(&pack_key(&id), bytes, PutMode::Create)?;
+            b.reset();
             out.push((id, es));
             Ok(())
         };
@@ -338,13 +339,13 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
                 store.decode_blob(&pack_key(pid), &e.id, e.kind, blob)?;
                 builder.add(e.kind, e.id, blob, e.raw_len);
                 if builder.len() >= TARGET_SIZE {
-                    flush(std::mem::take(&mut builder), &mut new_packs)?;
+                    flush(&mut builder, &mut new_packs)?;
                 }
             }
             stats.packs_repacked += 1;
         }
         if !builder.is_empty() {
-            flush(builder, &mut new_packs)?;
+            flush(&mut builder, &mut new_packs)?;
         }
         condemn.extend(repack.iter().cloned());
     }

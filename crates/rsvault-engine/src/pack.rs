@@ -110,8 +110,9 @@ impl PackBuilder {
         self.entries.is_empty()
     }
 
-    /// Closes the pack: returns its bytes and entries.
-    pub fn finish(mut self, codec: &Codec, pack_id: &str) -> (Vec<u8>, Vec<PackEntry>) {
+    /// Closes the pack: appends the trailer and returns the pack's bytes and
+    /// entries. Call [`PackBuilder::reset`] to reuse the builder's buffer.
+    pub fn seal(&mut self, codec: &Codec, pack_id: &str) -> (&[u8], Vec<PackEntry>) {
         let mut toc = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
         for e in &self.entries {
             e.write_to(&mut toc);
@@ -121,7 +122,14 @@ impl PackBuilder {
         self.buf
             .extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(END);
-        (self.buf, self.entries)
+        (&self.buf, std::mem::take(&mut self.entries))
+    }
+
+    /// Empties the builder, keeping its buffer.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.buf.extend_from_slice(MAGIC);
+        self.entries.clear();
     }
 }
 

@@ -132,7 +132,9 @@ fn base_image(rng: &mut impl Rng) -> Vec<u8> {
 #[test]
 fn kill_9_during_backup_never_loses_or_half_commits_a_point() {
     let env = Env::new();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(rand::rng().next_u64());
+    let seed = rand::rng().next_u64();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let image = env.p("disk.raw");
     let mut img = base_image(&mut rng);
     let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -141,17 +143,21 @@ fn kill_9_during_backup_never_loses_or_half_commits_a_point() {
     let t = Instant::now();
     let o = env.run(&["backup"], &["--name", "vm", image.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let full = t.elapsed();
+    // Aim the kills within the time the last completed backup took.
+    let mut aim = t.elapsed();
     expected.insert(env.points()[0].clone(), img.clone());
     let mut killed = 0;
     for trial in 0..16 {
         mutate(&mut img, &mut rng);
         write_image(&image, &img);
         let before = env.points();
-        let after = Duration::from_micros(
-            rng.random_range(0..(full.as_micros() as u64 * 12 / 10).max(1000)),
-        );
+        let after =
+            Duration::from_micros(rng.random_range(0..(aim.as_micros() as u64 * 9 / 10).max(1000)));
+        let t = Instant::now();
         let finished = env.kill_after("backup", &["--name", "vm", image.to_str().unwrap()], after);
+        if finished {
+            aim = t.elapsed();
+        }
         killed += usize::from(!finished);
         let now = env.points();
         let new: Vec<&String> = now.iter().filter(|p| !before.contains(p)).collect();
@@ -188,7 +194,9 @@ fn kill_9_during_backup_never_loses_or_half_commits_a_point() {
 #[test]
 fn kill_9_during_gc_never_damages_the_store() {
     let env = Env::new();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(rand::rng().next_u64());
+    let seed = rand::rng().next_u64();
+    eprintln!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let image = env.p("disk.raw");
     let mut img = base_image(&mut rng);
     let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -218,7 +226,7 @@ fn kill_9_during_gc_never_damages_the_store() {
             }
         }
         let after = Duration::from_micros(
-            rng.random_range(0..(gc_time.as_micros() as u64 * 12 / 10).max(1000)),
+            rng.random_range(0..(gc_time.as_micros() as u64 * 9 / 10).max(1000)),
         );
         let t = Instant::now();
         let finished = env.kill_after("gc", &[], after);
