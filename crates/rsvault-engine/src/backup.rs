@@ -75,6 +75,7 @@ struct Shared<'a> {
     chunks_new: AtomicU64,
     chunks_zero: AtomicU64,
     chunks_reused: AtomicU64,
+    chunks_dedup: AtomicU64,
     bytes_stored: AtomicU64,
 }
 
@@ -142,6 +143,7 @@ pub fn backup(
         chunks_new: AtomicU64::new(0),
         chunks_zero: AtomicU64::new(0),
         chunks_reused: AtomicU64::new(0),
+        chunks_dedup: AtomicU64::new(0),
         bytes_stored: AtomicU64::new(0),
     };
     progress.start("backup", size);
@@ -254,6 +256,7 @@ pub fn backup(
             chunks_zero: shared.chunks_zero.load(Ordering::Relaxed),
             chunks_new: shared.chunks_new.load(Ordering::Relaxed),
             chunks_reused: shared.chunks_reused.load(Ordering::Relaxed),
+            chunks_deduplicated: shared.chunks_dedup.load(Ordering::Relaxed),
             duration_ms: started.elapsed().as_millis() as u64,
         },
         labels: opts.labels.clone(),

@@ -21,6 +21,9 @@ pub struct BackupStats {
     pub chunks_new: u64,
     /// Chunks taken from the previous point without reading (changed-block tracking).
     pub chunks_reused: u64,
+    /// Chunks read and found already in the store (deduplicated).
+    #[serde(default)]
+    pub chunks_deduplicated: u64,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
 }

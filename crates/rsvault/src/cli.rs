@@ -50,6 +50,9 @@ pub enum DiskCommand {
         /// Chunk size in KiB (a power of two, 4 to 4096).
         #[arg(long, default_value_t = 64)]
         chunk_size_kib: u32,
+        /// zstd level (1 is fast; 3 to 19 store less and back up slower).
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-7..=19))]
+        compression_level: i32,
     },
     /// Back up a disk image (raw, qcow2, VHD or VHDX) as a new recovery point.
     Backup {

@@ -30,6 +30,7 @@ pub fn run(cmd: DiskCommand) -> Result<ExitCode> {
             store,
             no_encryption,
             chunk_size_kib,
+            compression_level,
         } => {
             if store.key_file.exists() {
                 anyhow::bail!(
@@ -48,7 +49,7 @@ pub fn run(cmd: DiskCommand) -> Result<ExitCode> {
                 } else {
                     Encryption::Aes256Gcm
                 },
-                ..InitOptions::default()
+                zstd_level: compression_level,
             };
             let s = Store::init(Arc::new(backend), &mut key, &opts)?;
             key.save_new(&store.key_file).with_context(|| {
