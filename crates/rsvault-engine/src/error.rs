@@ -10,12 +10,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An I/O error with the path or object it concerns.
-    #[error("{context}: {source}")]
+    /// An I/O error with the path or object it concerns (the cause is part
+    /// of the message, not a separate `source`, so it prints once).
+    #[error("{context}: {cause}")]
     Io {
         context: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A disk image that cannot be read as the format it claims to be.
     #[error("{path}: invalid {format} image: {reason}")]
@@ -81,7 +81,7 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
     }
 

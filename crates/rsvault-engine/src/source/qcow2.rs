@@ -577,9 +577,9 @@ impl Qcow2Image {
     /// Says which image an I/O error on a backing file comes from.
     fn backing_error(&self, e: Error) -> Error {
         match e {
-            Error::Io { context, source } => Error::io(
+            Error::Io { context, cause } => Error::io(
                 format!("backing file of {}: {context}", self.path.display()),
-                source,
+                cause,
             ),
             other => other,
         }
