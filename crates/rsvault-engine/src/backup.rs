@@ -184,17 +184,9 @@ pub fn backup(
                     work: work_tx,
                     res,
                     pool,
+                    cancel: cancel.as_deref(),
                 };
-                if let Err(e) = reader(
-                    sh,
-                    source,
-                    cbt,
-                    cs,
-                    nchunks,
-                    io,
-                    cancel.as_deref(),
-                    progress,
-                ) {
+                if let Err(e) = reader(sh, source, cbt, cs, nchunks, io, progress) {
                     sh.fail(e);
                 }
             });
@@ -268,10 +260,11 @@ pub fn backup(
 }
 
 /// The reader's channels: chunks to hash, ids in order, recycled buffers.
-struct ReaderIo {
+struct ReaderIo<'c> {
     work: Sender<(u64, Vec<u8>)>,
     res: Sender<Res>,
     pool: Receiver<Vec<u8>>,
+    cancel: Option<&'c AtomicBool>,
 }
 
 fn reader(
@@ -280,11 +273,15 @@ fn reader(
     cbt: Option<(&RangeSet, &Manifest)>,
     cs: u64,
     nchunks: u64,
-    io: ReaderIo,
-    cancel: Option<&AtomicBool>,
+    io: ReaderIo<'_>,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let ReaderIo { work, res, pool } = io;
+    let ReaderIo {
+        work,
+        res,
+        pool,
+        cancel,
+    } = io;
     let size = source.size();
     let fetch = |id: &ChunkId| sh.store.read_node(sh.index, id);
     let mut prev = match cbt {

@@ -58,6 +58,8 @@ pub struct GcStats {
     pub bytes_before: u64,
     pub bytes_after: u64,
     pub stale_sessions_removed: usize,
+    /// Leftovers of puts that never completed, removed.
+    pub incomplete_removed: usize,
 }
 
 struct GcLock<'a> {
@@ -215,6 +217,10 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
         tracing::warn!("gc: ignoring unreadable session record {k}");
     }
     let sessions: Vec<SessionRecord> = sessions.into_iter().filter(|s| s.alive(now)).collect();
+    // Temporary files of puts that died: a put in progress is younger than a
+    // day by far, so a day-old one is certainly dead.
+    stats.incomplete_removed = backend
+        .sweep_incomplete(store.clock().now() - std::time::Duration::from_secs(24 * 3600))?;
 
     // Records whose waiting is over: no session that began before them is alive.
     let li = store.load_index()?;

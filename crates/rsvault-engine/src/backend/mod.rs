@@ -50,4 +50,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn delete(&self, key: &str) -> Result<()>;
     /// A human-readable location, for messages.
     fn location(&self) -> String;
+    /// Removes leftovers of puts that never completed (a writer killed
+    /// mid-put) older than `older_than`; returns how many. Backends whose puts
+    /// leave nothing behind keep the default.
+    fn sweep_incomplete(&self, _older_than: SystemTime) -> Result<usize> {
+        Ok(0)
+    }
 }
