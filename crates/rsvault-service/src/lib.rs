@@ -1,0 +1,152 @@
+//! The vault service: Recovery Services vaults, their policies and backup
+//! stores, kept in SQLite and the backup engine. It knows nothing of HTTP;
+//! the ARM server and the CLI are thin layers over it. Its data types are
+//! shaped as Azure Resource Manager returns them, since that is the one API
+//! every front speaks.
+
+pub mod db;
+pub mod error;
+pub mod policy;
+pub mod vault;
+
+pub use error::{Result, ServiceError};
+pub use vault::{Vault, VaultRef};
+
+use rsvault_engine::backend::LocalBackend;
+use rsvault_engine::{InitOptions, MasterKey, Store};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The service over one data directory:
+/// `metadata.db` (SQLite), `stores/<id>/` (one engine store per vault) and
+/// `keys/<id>.key` (each store's key, outside the store).
+#[derive(Debug)]
+pub struct Service {
+    pub(crate) db: db::Db,
+    data_dir: PathBuf,
+}
+
+impl Service {
+    /// Opens the service's data directory, creating it and migrating the
+    /// database as needed.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        for d in ["stores", "keys"] {
+            std::fs::create_dir_all(data_dir.join(d)).map_err(|e| {
+                ServiceError::Internal(format!("create {}: {e}", data_dir.join(d).display()))
+            })?;
+        }
+        let db = db::Db::open(&data_dir.join("metadata.db"))?;
+        Ok(Service {
+            db,
+            data_dir: data_dir.to_owned(),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn key_path(&self, store: &str) -> PathBuf {
+        self.data_dir.join("keys").join(format!("{store}.key"))
+    }
+
+    /// Creates a new engine store and its key; returns the store's name.
+    pub(crate) fn create_vault_store(&self) -> Result<String> {
+        let name = hex::encode(rand::random::<[u8; 16]>());
+        let backend = LocalBackend::new(&self.data_dir.join("stores").join(&name))?;
+        let mut key = MasterKey::generate();
+        Store::init(Arc::new(backend), &mut key, &InitOptions::default())?;
+        key.save_new(&self.key_path(&name))?;
+        Ok(name)
+    }
+
+    /// Opens a vault's engine store.
+    pub fn open_vault_store(&self, store: &str) -> Result<Store> {
+        let key = MasterKey::load(&self.key_path(store))?;
+        let backend = LocalBackend::open_existing(&self.data_dir.join("stores").join(store))?;
+        Ok(Store::open(Arc::new(backend), &key)?)
+    }
+
+    pub(crate) fn remove_vault_store(&self, store: &str) -> Result<()> {
+        let dir = self.data_dir.join("stores").join(store);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| ServiceError::Internal(format!("remove {}: {e}", dir.display())))?;
+        }
+        let _ = std::fs::remove_file(self.key_path(store));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vref(name: &str) -> VaultRef {
+        VaultRef {
+            subscription: "sub1".into(),
+            resource_group: "RG1".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn vault_lifecycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Service::open(dir.path()).unwrap();
+        let (v, created) = s
+            .put_vault(&vref("Vault1"), &json!({"location": "westeurope"}))
+            .unwrap();
+        assert!(created);
+        assert_eq!(
+            v.properties["redundancySettings"]["standardTierStorageRedundancy"],
+            "GeoRedundant"
+        );
+        // Names and groups match case-insensitively; canonical casing is kept.
+        let lower = VaultRef {
+            resource_group: "rg1".into(),
+            name: "vault1".into(),
+            ..vref("x")
+        };
+        assert_eq!(s.get_vault(&lower).unwrap().name, "Vault1");
+        let (_, created) = s
+            .put_vault(
+                &lower,
+                &json!({"location": "westeurope", "tags": {"a": "b"}}),
+            )
+            .unwrap();
+        assert!(!created);
+        assert!(s.put_vault(&lower, &json!({"location": "eastus"})).is_err());
+        let v = s
+            .patch_vault(&lower, &json!({"properties": {"redundancySettings": {"standardTierStorageRedundancy": "locallyredundant"}}}))
+            .unwrap();
+        assert_eq!(
+            v.properties["redundancySettings"]["standardTierStorageRedundancy"],
+            "LocallyRedundant"
+        );
+        assert_eq!(v.tags["a"], "b");
+        assert_eq!(
+            s.get_policy(&lower, "defaultpolicy").unwrap()["name"],
+            "DefaultPolicy"
+        );
+        assert_eq!(s.list_vaults("SUB1", None).unwrap().len(), 1);
+        assert_eq!(s.list_vaults("sub1", Some("other")).unwrap().len(), 0);
+        let row = s.vault_row(&lower).unwrap();
+        s.open_vault_store(&row.store).unwrap();
+        s.delete_vault(&lower).unwrap();
+        assert!(matches!(
+            s.get_vault(&lower),
+            Err(ServiceError::NotFound { .. })
+        ));
+        assert!(!dir.path().join("stores").join(&row.store).exists());
+        assert!(s
+            .put_vault(&vref("1bad"), &json!({"location": "x"}))
+            .is_err());
+        assert_eq!(
+            s.put_vault(&vref("ok"), &json!({})).unwrap_err().code(),
+            "LocationRequired"
+        );
+    }
+}

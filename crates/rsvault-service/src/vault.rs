@@ -1,0 +1,469 @@
+//! Recovery Services vaults: create, read, update, delete, list, and their
+//! storage redundancy.
+
+use crate::error::{Result, ServiceError};
+use crate::Service;
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// The ARM resource type of a vault.
+pub const VAULT_TYPE: &str = "Microsoft.RecoveryServices/vaults";
+
+/// Names a vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultRef {
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+}
+
+impl VaultRef {
+    /// The vault's ARM id with canonical casing.
+    pub fn id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.RecoveryServices/vaults/{}",
+            self.subscription, self.resource_group, self.name
+        )
+    }
+}
+
+/// Storage redundancy of a vault's backup data.
+pub const REDUNDANCY: [&str; 3] = ["GeoRedundant", "LocallyRedundant", "ZoneRedundant"];
+
+/// A vault as ARM returns it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Vault {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub location: String,
+    pub tags: Value,
+    pub sku: Value,
+    pub properties: Value,
+}
+
+/// Checks Azure's vault name rule: 2–50 characters, starting with a letter,
+/// then letters, digits and hyphens.
+pub fn check_vault_name(name: &str) -> Result<()> {
+    let ok = (2..=50).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::bad_request(
+            "InvalidResourceName",
+            format!(
+                "The vault name '{name}' is invalid: a vault name must be 2 to 50 characters long, start with a letter, and contain only letters, numbers and hyphens."
+            ),
+        ))
+    }
+}
+
+/// Canonical casing of an enum value sent in any case.
+fn canonical(value: &str, allowed: &[&'static str], field: &str) -> Result<&'static str> {
+    allowed
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(value))
+        .copied()
+        .ok_or_else(|| {
+            ServiceError::bad_request(
+                "BadRequest",
+                format!(
+                    "{field} '{value}' is not valid; use one of {}",
+                    allowed.join(", ")
+                ),
+            )
+        })
+}
+
+fn not_found(v: &VaultRef) -> ServiceError {
+    ServiceError::not_found(
+        "ResourceNotFound",
+        format!(
+            "The Resource '{VAULT_TYPE}/{}' under resource group '{}' was not found.",
+            v.name, v.resource_group
+        ),
+    )
+}
+
+/// The stored row of a vault.
+pub(crate) struct VaultRow {
+    pub rowid: i64,
+    pub vref: VaultRef,
+    pub location: String,
+    pub sku: String,
+    pub tags: Value,
+    pub properties: Value,
+    pub redundancy: String,
+    pub cross_region_restore: String,
+    pub store: String,
+}
+
+impl VaultRow {
+    fn to_vault(&self) -> Vault {
+        let mut props = match &self.properties {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        props.insert("provisioningState".into(), json!("Succeeded"));
+        props.insert(
+            "redundancySettings".into(),
+            json!({"standardTierStorageRedundancy": self.redundancy, "crossRegionRestore": self.cross_region_restore}),
+        );
+        let sec = props.entry("securitySettings").or_insert_with(|| json!({}));
+        if let Value::Object(sec) = sec {
+            sec.entry("immutabilitySettings")
+                .or_insert_with(|| json!({"state": "Disabled"}));
+            let sd = sec.entry("softDeleteSettings").or_insert_with(|| json!({}));
+            if let Value::Object(sd) = sd {
+                sd.entry("softDeleteState")
+                    .or_insert_with(|| json!("Enabled"));
+                sd.entry("softDeleteRetentionPeriodInDays")
+                    .or_insert_with(|| json!(14));
+                sd.entry("enhancedSecurityState")
+                    .or_insert_with(|| json!("Enabled"));
+            }
+            sec.entry("multiUserAuthorization")
+                .or_insert_with(|| json!("Disabled"));
+        }
+        props
+            .entry("publicNetworkAccess")
+            .or_insert_with(|| json!("Enabled"));
+        props.insert("privateEndpointStateForBackup".into(), json!("None"));
+        props.insert("privateEndpointStateForSiteRecovery".into(), json!("None"));
+        Vault {
+            id: self.vref.id(),
+            name: self.vref.name.clone(),
+            kind: VAULT_TYPE,
+            location: self.location.clone(),
+            tags: self.tags.clone(),
+            sku: json!({"name": self.sku}),
+            properties: Value::Object(props),
+        }
+    }
+}
+
+const SELECT: &str = "SELECT id, subscription, resource_group, name, location, sku, tags, properties, redundancy, cross_region_restore, store FROM vaults";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultRow> {
+    let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null);
+    Ok(VaultRow {
+        rowid: r.get(0)?,
+        vref: VaultRef {
+            subscription: r.get(1)?,
+            resource_group: r.get(2)?,
+            name: r.get(3)?,
+        },
+        location: r.get(4)?,
+        sku: r.get(5)?,
+        tags: parse(r.get(6)?),
+        properties: parse(r.get(7)?),
+        redundancy: r.get(8)?,
+        cross_region_restore: r.get(9)?,
+        store: r.get(10)?,
+    })
+}
+
+/// Redundancy settings found in a request's `properties`, validated.
+fn redundancy_of(props: &Value) -> Result<(Option<&'static str>, Option<&'static str>)> {
+    let rs = &props["redundancySettings"];
+    let red = match rs["standardTierStorageRedundancy"].as_str() {
+        Some(v) => Some(canonical(v, &REDUNDANCY, "standardTierStorageRedundancy")?),
+        None => None,
+    };
+    let crr = match rs["crossRegionRestore"].as_str() {
+        Some(v) => Some(canonical(
+            v,
+            &["Enabled", "Disabled"],
+            "crossRegionRestore",
+        )?),
+        None => None,
+    };
+    Ok((red, crr))
+}
+
+/// Client-settable properties kept as sent (server-owned ones are dropped).
+fn client_properties(props: &Value) -> Value {
+    let mut m = match props {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    for k in [
+        "provisioningState",
+        "redundancySettings",
+        "privateEndpointStateForBackup",
+        "privateEndpointStateForSiteRecovery",
+        "privateEndpointConnections",
+    ] {
+        m.remove(k);
+    }
+    Value::Object(m)
+}
+
+impl Service {
+    pub(crate) fn vault_row(&self, v: &VaultRef) -> Result<VaultRow> {
+        let conn = self.db.conn();
+        conn.query_row(
+            &format!(
+                "{SELECT} WHERE subscription = ?1 COLLATE NOCASE AND resource_group = ?2 COLLATE NOCASE AND name = ?3 COLLATE NOCASE"
+            ),
+            params![v.subscription, v.resource_group, v.name],
+            row,
+        )
+        .optional()?
+        .ok_or_else(|| not_found(v))
+    }
+
+    /// Creates or updates a vault from an ARM PUT body. Returns the vault and
+    /// whether it was created.
+    pub fn put_vault(&self, v: &VaultRef, body: &Value) -> Result<(Vault, bool)> {
+        check_vault_name(&v.name)?;
+        let location = body["location"]
+            .as_str()
+            .filter(|l| !l.trim().is_empty())
+            .ok_or_else(|| {
+                ServiceError::bad_request(
+                    "LocationRequired",
+                    "The location property is required for this definition.",
+                )
+            })?
+            .to_owned();
+        let sku = match body["sku"]["name"].as_str() {
+            Some(s) => canonical(s, &["Standard", "RS0"], "sku.name")?,
+            None => "Standard",
+        };
+        let tags = match &body["tags"] {
+            Value::Null => json!({}),
+            t @ Value::Object(_) => t.clone(),
+            _ => {
+                return Err(ServiceError::bad_request(
+                    "InvalidRequestContent",
+                    "tags must be an object",
+                ))
+            }
+        };
+        let props = &body["properties"];
+        let (red, crr) = redundancy_of(props)?;
+        match self.vault_row(v) {
+            Ok(existing) => {
+                if !existing.location.eq_ignore_ascii_case(&location) {
+                    return Err(ServiceError::bad_request(
+                        "InvalidResourceLocation",
+                        format!(
+                            "The resource '{}' already exists in location '{}' in resource group '{}'. A resource with the same name cannot be created in location '{location}'.",
+                            v.name, existing.location, v.resource_group
+                        ),
+                    ));
+                }
+                let red = red.unwrap_or(&existing.redundancy).to_owned();
+                let crr = crr.unwrap_or(&existing.cross_region_restore).to_owned();
+                self.check_redundancy_change(&existing, &red, &crr)?;
+                self.db.conn().execute(
+                    "UPDATE vaults SET sku = ?1, tags = ?2, properties = ?3, redundancy = ?4, cross_region_restore = ?5 WHERE id = ?6",
+                    params![sku, tags.to_string(), client_properties(props).to_string(), red, crr, existing.rowid],
+                )?;
+                Ok((self.vault_row(v)?.to_vault(), false))
+            }
+            Err(ServiceError::NotFound { .. }) => {
+                let red = red.unwrap_or("GeoRedundant");
+                let crr = crr.unwrap_or("Disabled");
+                if crr == "Enabled" && red != "GeoRedundant" {
+                    return Err(ServiceError::bad_request(
+                        "BadRequest",
+                        "Cross-region restore needs GeoRedundant storage.",
+                    ));
+                }
+                let store = self.create_vault_store()?;
+                let now = jiff::Timestamp::now().to_string();
+                let rowid = {
+                    let conn = self.db.conn();
+                    conn.execute(
+                        "INSERT INTO vaults (subscription, resource_group, name, location, sku, tags, properties, redundancy, cross_region_restore, store, created)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        params![
+                            v.subscription,
+                            v.resource_group,
+                            v.name,
+                            location,
+                            sku,
+                            tags.to_string(),
+                            client_properties(props).to_string(),
+                            red,
+                            crr,
+                            store,
+                            now
+                        ],
+                    )?;
+                    conn.last_insert_rowid()
+                };
+                self.create_default_policy(rowid)?;
+                Ok((self.vault_row(v)?.to_vault(), true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a vault.
+    pub fn get_vault(&self, v: &VaultRef) -> Result<Vault> {
+        Ok(self.vault_row(v)?.to_vault())
+    }
+
+    /// Applies an ARM PATCH body: tags, redundancy settings and other
+    /// client properties (merged one level deep).
+    pub fn patch_vault(&self, v: &VaultRef, body: &Value) -> Result<Vault> {
+        let existing = self.vault_row(v)?;
+        let props = &body["properties"];
+        let (red, crr) = redundancy_of(props)?;
+        let red = red.unwrap_or(&existing.redundancy).to_owned();
+        let crr = crr.unwrap_or(&existing.cross_region_restore).to_owned();
+        self.check_redundancy_change(&existing, &red, &crr)?;
+        let mut merged = match client_properties(&existing.properties) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        if let Value::Object(patch) = client_properties(props) {
+            for (k, val) in patch {
+                merged.insert(k, val);
+            }
+        }
+        let tags = match &body["tags"] {
+            Value::Null => existing.tags.clone(),
+            t @ Value::Object(_) => t.clone(),
+            _ => {
+                return Err(ServiceError::bad_request(
+                    "InvalidRequestContent",
+                    "tags must be an object",
+                ))
+            }
+        };
+        self.db.conn().execute(
+            "UPDATE vaults SET tags = ?1, properties = ?2, redundancy = ?3, cross_region_restore = ?4 WHERE id = ?5",
+            params![tags.to_string(), Value::Object(merged).to_string(), red, crr, existing.rowid],
+        )?;
+        self.get_vault(v)
+    }
+
+    fn check_redundancy_change(&self, existing: &VaultRow, red: &str, crr: &str) -> Result<()> {
+        if existing.cross_region_restore == "Enabled" && crr == "Disabled" {
+            return Err(ServiceError::bad_request(
+                "BadRequest",
+                "Cross-region restore cannot be disabled once it is enabled.",
+            ));
+        }
+        if crr == "Enabled" && red != "GeoRedundant" {
+            return Err(ServiceError::bad_request(
+                "BadRequest",
+                "Cross-region restore needs GeoRedundant storage.",
+            ));
+        }
+        if red != existing.redundancy && self.storage_locked(existing)? {
+            return Err(ServiceError::bad_request(
+                "StorageModelModifyError",
+                "Storage Redundancy option is locked when the first machine is registered with the vault, and cannot be modified thereafter.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the vault's storage redundancy is locked: once the first item
+    /// is registered with the vault. (Protected items arrive with the
+    /// protection API; until a vault has one it stays unlocked.)
+    pub(crate) fn storage_locked(&self, _existing: &VaultRow) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Deletes a vault, its policies and its store.
+    pub fn delete_vault(&self, v: &VaultRef) -> Result<()> {
+        let existing = self.vault_row(v)?;
+        self.db
+            .conn()
+            .execute("DELETE FROM vaults WHERE id = ?1", params![existing.rowid])?;
+        self.remove_vault_store(&existing.store)
+    }
+
+    /// Lists vaults of a subscription, or of one resource group.
+    pub fn list_vaults(
+        &self,
+        subscription: &str,
+        resource_group: Option<&str>,
+    ) -> Result<Vec<Vault>> {
+        let conn = self.db.conn();
+        let rows: Vec<VaultRow> = match resource_group {
+            Some(rg) => conn
+                .prepare(&format!(
+                    "{SELECT} WHERE subscription = ?1 COLLATE NOCASE AND resource_group = ?2 COLLATE NOCASE ORDER BY name"
+                ))?
+                .query_map(params![subscription, rg], row)?
+                .collect::<rusqlite::Result<_>>()?,
+            None => conn
+                .prepare(&format!("{SELECT} WHERE subscription = ?1 COLLATE NOCASE ORDER BY resource_group, name"))?
+                .query_map(params![subscription], row)?
+                .collect::<rusqlite::Result<_>>()?,
+        };
+        Ok(rows.iter().map(VaultRow::to_vault).collect())
+    }
+
+    /// `backupstorageconfig/vaultstorageconfig` of a vault.
+    pub fn storage_config(&self, v: &VaultRef) -> Result<Value> {
+        let r = self.vault_row(v)?;
+        let locked = self.storage_locked(&r)?;
+        Ok(json!({
+            "id": format!("{}/backupstorageconfig/vaultstorageconfig", v.id()),
+            "name": "vaultstorageconfig",
+            "type": "Microsoft.RecoveryServices/vaults/backupstorageconfig",
+            "properties": {
+                "storageModelType": r.redundancy,
+                "storageType": r.redundancy,
+                "storageTypeState": if locked { "Locked" } else { "Unlocked" },
+                "dedupState": "Disabled",
+                "xcoolState": "Disabled",
+                "crossRegionRestoreFlag": r.cross_region_restore == "Enabled",
+            }
+        }))
+    }
+
+    /// Sets storage redundancy through `backupstorageconfig` (PUT or PATCH).
+    pub fn set_storage_config(&self, v: &VaultRef, body: &Value) -> Result<Value> {
+        let p = &body["properties"];
+        let mut rs = Map::new();
+        if let Some(t) = p["storageType"]
+            .as_str()
+            .or_else(|| p["storageModelType"].as_str())
+        {
+            rs.insert("standardTierStorageRedundancy".into(), json!(t));
+        }
+        if let Some(f) = p["crossRegionRestoreFlag"].as_bool() {
+            rs.insert(
+                "crossRegionRestore".into(),
+                json!(if f { "Enabled" } else { "Disabled" }),
+            );
+        }
+        self.patch_vault(v, &json!({"properties": {"redundancySettings": rs}}))?;
+        self.storage_config(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_name_rule_table() {
+        for (name, ok) in [
+            ("v1", true),
+            ("a", false),
+            ("1vault", false),
+            ("my-vault-01", true),
+            ("my_vault", false),
+            ("-x", false),
+            (&"a".repeat(50), true),
+            (&"a".repeat(51), false),
+            ("vault.x", false),
+        ] {
+            assert_eq!(check_vault_name(name).is_ok(), ok, "{name}");
+        }
+    }
+}
