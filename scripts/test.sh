@@ -4,8 +4,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_rust
-# qemu-utils: qemu-img/qemu-io make the test images; e2fsprogs: mkfs.ext4.
-ensure_packages qemu-utils e2fsprogs
+# qemu-utils: qemu-img/qemu-io make the test images; e2fsprogs: mkfs.ext4;
+# python3-venv: the virtualenv of the Azure SDK tests.
+ensure_packages qemu-utils e2fsprogs python3 python3-venv
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The vault server driven by Azure's own Python SDKs from PyPI.
+venv="${RSVAULT_VENV:-$HOME/.cache/rsvault/venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q -r tests/python/requirements.txt
+cargo build --locked -p rsvault
+RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" "$venv/bin/python" -m pytest -q tests/python

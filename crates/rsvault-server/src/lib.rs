@@ -1,14 +1,164 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! rsvault's HTTP server: the Azure Resource Manager API of Recovery
+//! Services vaults over the vault service. Thin: it parses paths and bodies,
+//! checks the bearer token, and maps service results to ARM responses.
+
+pub mod arm;
+pub mod routes;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rsvault_service::Service;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Shared state of the handlers.
+#[derive(Debug)]
+pub struct AppState {
+    pub service: Arc<Service>,
+    pub token: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Service(#[from] rsvault_service::ServiceError),
+    #[error("{context}: {cause}")]
+    Io {
+        context: String,
+        cause: std::io::Error,
+    },
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Reads the admin token from `<data-dir>/admin-token`, writing a new
+/// random one (mode 0600) on first start.
+pub fn admin_token(data_dir: &Path) -> Result<String, ServerError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("admin-token");
+    let io = |context: String| move |cause| ServerError::Io { context, cause };
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(format!("read {}", path.display()))(e)),
     }
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io(format!("create {}", path.display())))?;
+    f.write_all(format!("{token}\n").as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(io(format!("write {}", path.display())))?;
+    Ok(token)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let err = match header {
+        None => Some((
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        )),
+        Some(h) => match h
+            .strip_prefix("Bearer ")
+            .or_else(|| h.strip_prefix("bearer "))
+        {
+            Some(t) if constant_time_eq(t.trim().as_bytes(), state.token.as_bytes()) => None,
+            _ => Some((
+                "InvalidAuthenticationToken",
+                "The access token is invalid. Use the server's admin token (<data-dir>/admin-token).",
+            )),
+        },
+    };
+    match err {
+        None => next.run(req).await,
+        Some((code, msg)) => {
+            arm::ArmError::new(StatusCode::UNAUTHORIZED, code, msg).into_response()
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The router: `/healthz` without authentication, everything else ARM.
+pub fn app(state: Arc<AppState>) -> Router {
+    let arm = Router::new()
+        .fallback(routes::dispatch)
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(arm)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+/// Opens the data directory and serves until `shutdown` completes.
+pub async fn serve(
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|cause| ServerError::Io {
+        context: format!("create {}", config.data_dir.display()),
+        cause,
+    })?;
+    let dir = config.data_dir.clone();
+    let service = tokio::task::spawn_blocking(move || Service::open(&dir))
+        .await
+        .map_err(|e| ServerError::Io {
+            context: "open the data directory".into(),
+            cause: std::io::Error::other(e),
+        })??;
+    let token = admin_token(&config.data_dir)?;
+    let state = Arc::new(AppState {
+        service: Arc::new(service),
+        token,
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|cause| ServerError::Io {
+            context: format!("listen on {}", config.listen),
+            cause,
+        })?;
+    let addr = listener.local_addr().map_err(|cause| ServerError::Io {
+        context: "local address".into(),
+        cause,
+    })?;
+    tracing::info!(
+        "rsvault listening on http://{addr} (data in {})",
+        config.data_dir.display()
+    );
+    println!("rsvault listening on http://{addr}");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|cause| ServerError::Io {
+            context: "serve".into(),
+            cause,
+        })
 }

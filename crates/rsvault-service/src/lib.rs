@@ -141,9 +141,10 @@ mod tests {
             Err(ServiceError::NotFound { .. })
         ));
         assert!(!dir.path().join("stores").join(&row.store).exists());
-        assert!(s
-            .put_vault(&vref("1bad"), &json!({"location": "x"}))
-            .is_err());
+        assert!(
+            s.put_vault(&vref("1bad"), &json!({"location": "x"}))
+                .is_err()
+        );
         assert_eq!(
             s.put_vault(&vref("ok"), &json!({})).unwrap_err().code(),
             "LocationRequired"

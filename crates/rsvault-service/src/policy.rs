@@ -1,11 +1,11 @@
 //! Backup policies of a vault (reading them, and the `DefaultPolicy` every
 //! vault is created with).
 
+use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::vault::VaultRef;
-use crate::Service;
-use rusqlite::{params, OptionalExtension};
-use serde_json::{json, Value};
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
 
 /// The ARM resource type of a policy.
 pub const POLICY_TYPE: &str = "Microsoft.RecoveryServices/vaults/backupPolicies";

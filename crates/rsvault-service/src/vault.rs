@@ -1,11 +1,11 @@
 //! Recovery Services vaults: create, read, update, delete, list, and their
 //! storage redundancy.
 
-use crate::error::{Result, ServiceError};
 use crate::Service;
-use rusqlite::{params, OptionalExtension};
+use crate::error::{Result, ServiceError};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The ARM resource type of a vault.
 pub const VAULT_TYPE: &str = "Microsoft.RecoveryServices/vaults";
@@ -242,7 +242,7 @@ impl Service {
                 return Err(ServiceError::bad_request(
                     "InvalidRequestContent",
                     "tags must be an object",
-                ))
+                ));
             }
         };
         let props = &body["properties"];
@@ -336,7 +336,7 @@ impl Service {
                 return Err(ServiceError::bad_request(
                     "InvalidRequestContent",
                     "tags must be an object",
-                ))
+                ));
             }
         };
         self.db.conn().execute(

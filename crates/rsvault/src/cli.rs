@@ -16,9 +16,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the vault server: the Azure Recovery Services REST API.
+    Serve(ServeArgs),
     /// Back up, restore and check disk images in a local vault store.
     #[command(subcommand)]
     Disk(DiskCommand),
+}
+
+/// `rsvault serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RSVAULT_LISTEN", default_value = "127.0.0.1:7431")]
+    pub listen: std::net::SocketAddr,
+    /// Where metadata, vault stores, keys and the admin token live
+    /// (default: $XDG_DATA_HOME/rsvault or ~/.local/share/rsvault).
+    #[arg(long, env = "RSVAULT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The store and its key.

@@ -4,6 +4,7 @@ mod cli;
 mod disk;
 mod human;
 mod progress;
+mod serve;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let default = match cli.verbose {
-        0 => "warn",
+        0 => "warn,rsvault_server=info",
         1 => "info,rsvault=debug,rsvault_engine=debug",
         _ => "debug",
     };
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        cli::Command::Serve(args) => serve::run(args),
         cli::Command::Disk(cmd) => disk::run(cmd),
     };
     match result {

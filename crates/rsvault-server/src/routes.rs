@@ -1,0 +1,208 @@
+//! Dispatch of ARM paths. ARM matches paths case-insensitively, so paths are
+//! split into segments and the fixed ones compared in lower case; names keep
+//! the caller's casing.
+
+use crate::AppState;
+use crate::arm::{ArmError, list};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use rsvault_service::{Service, VaultRef};
+use serde_json::Value;
+use std::sync::Arc;
+
+type Reply = Result<Response, ArmError>;
+
+fn decode(seg: &str) -> String {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|c| hex(*c)),
+                b.get(i + 2).and_then(|c| hex(*c)),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn body_json(body: &Bytes) -> Result<Value, ArmError> {
+    if body.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequestContent",
+            format!("The request content was invalid and could not be deserialized: {e}"),
+        )
+    })
+}
+
+/// Runs a blocking service call off the async threads.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&Service) -> rsvault_service::Result<T> + Send + 'static,
+) -> Result<T, ArmError> {
+    let svc = state.service.clone();
+    tokio::task::spawn_blocking(move || f(&svc))
+        .await
+        .map_err(|e| {
+            ArmError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                e.to_string(),
+            )
+        })?
+        .map_err(ArmError::from)
+}
+
+fn no_route(method: &Method, path: &str) -> ArmError {
+    ArmError::new(
+        StatusCode::NOT_FOUND,
+        "NoRegisteredProviderFound",
+        format!("No route for {method} {path} in this rsvault server."),
+    )
+}
+
+/// Every ARM request lands here.
+pub async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Reply {
+    let path = uri.path();
+    let seg: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
+    let lc: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let l: Vec<&str> = lc.iter().map(String::as_str).collect();
+    match l.as_slice() {
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.recoveryservices",
+            "vaults",
+        ] if method == Method::GET => {
+            let sub = seg[1].clone();
+            let vaults = blocking(&state, move |s| s.list_vaults(&sub, None)).await?;
+            Ok(list(vaults.into_iter().map(to_value).collect()).into_response())
+        }
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.recoveryservices",
+            "vaults",
+        ] if method == Method::GET => {
+            let (sub, rg) = (seg[1].clone(), seg[3].clone());
+            let vaults = blocking(&state, move |s| s.list_vaults(&sub, Some(&rg))).await?;
+            Ok(list(vaults.into_iter().map(to_value).collect()).into_response())
+        }
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.recoveryservices",
+            "vaults",
+            _,
+            rest @ ..,
+        ] => {
+            let v = VaultRef {
+                subscription: seg[1].clone(),
+                resource_group: seg[3].clone(),
+                name: seg[7].clone(),
+            };
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            let orig: Vec<String> = seg[8..].to_vec();
+            vault_scoped(&state, method, v, &rest, &orig, body).await
+        }
+        _ => Err(no_route(&method, path)),
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+async fn vault_scoped(
+    state: &Arc<AppState>,
+    method: Method,
+    v: VaultRef,
+    rest: &[String],
+    orig: &[String],
+    body: Bytes,
+) -> Reply {
+    let r: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match (method.clone(), r.as_slice()) {
+        (Method::PUT, []) => {
+            let b = body_json(&body)?;
+            let (vault, created) = blocking(state, move |s| s.put_vault(&v, &b)).await?;
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok((status, Json(vault)).into_response())
+        }
+        (Method::GET, []) => {
+            Ok(Json(blocking(state, move |s| s.get_vault(&v)).await?).into_response())
+        }
+        (Method::PATCH, []) => {
+            let b = body_json(&body)?;
+            Ok(Json(blocking(state, move |s| s.patch_vault(&v, &b)).await?).into_response())
+        }
+        (Method::DELETE, []) => {
+            blocking(state, move |s| s.delete_vault(&v)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (Method::GET, ["backupstorageconfig", "vaultstorageconfig"]) => {
+            Ok(Json(blocking(state, move |s| s.storage_config(&v)).await?).into_response())
+        }
+        (Method::PUT, ["backupstorageconfig", "vaultstorageconfig"]) => {
+            let b = body_json(&body)?;
+            Ok(Json(blocking(state, move |s| s.set_storage_config(&v, &b)).await?).into_response())
+        }
+        (Method::PATCH, ["backupstorageconfig", "vaultstorageconfig"]) => {
+            let b = body_json(&body)?;
+            blocking(state, move |s| s.set_storage_config(&v, &b)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (Method::GET, ["backuppolicies"]) => {
+            Ok(list(blocking(state, move |s| s.list_policies(&v)).await?).into_response())
+        }
+        (Method::GET, ["backuppolicies", _]) => {
+            let name = orig[1].clone();
+            Ok(Json(blocking(state, move |s| s.get_policy(&v, &name)).await?).into_response())
+        }
+        _ => Err(no_route(&method, &format!("{}/{}", v.id(), orig.join("/")))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(super::decode("a%3Bb"), "a;b");
+        assert_eq!(super::decode("a%"), "a%");
+        assert_eq!(super::decode("%zz"), "%zz");
+        assert_eq!(super::decode("x%2"), "x%2");
+    }
+}
