@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ensure_rust
 # qemu-utils: qemu-img/qemu-io make the test images; e2fsprogs: mkfs.ext4;
 # python3-venv: the virtualenv of the Azure SDK tests.
-ensure_packages qemu-utils e2fsprogs python3 python3-venv
+ensure_packages qemu-utils e2fsprogs python3 python3-venv tzdata
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

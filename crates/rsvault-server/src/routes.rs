@@ -192,6 +192,15 @@ async fn vault_scoped(
             let name = orig[1].clone();
             Ok(Json(blocking(state, move |s| s.get_policy(&v, &name)).await?).into_response())
         }
+        (Method::PUT, ["backuppolicies", _]) => {
+            let (name, b) = (orig[1].clone(), body_json(&body)?);
+            Ok(Json(blocking(state, move |s| s.put_policy(&v, &name, &b)).await?).into_response())
+        }
+        (Method::DELETE, ["backuppolicies", _]) => {
+            let name = orig[1].clone();
+            blocking(state, move |s| s.delete_policy(&v, &name)).await?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
         _ => Err(no_route(&method, &format!("{}/{}", v.id(), orig.join("/")))),
     }
 }
