@@ -618,7 +618,8 @@ mod tests {
     #[test]
     fn every_rule_names_its_field() {
         type Edit = fn(&mut Value);
-        let cases: Vec<(&str, fn() -> Value, Edit, &str)> = vec![
+        type Case = (&'static str, fn() -> Value, Edit, &'static str);
+        let cases: Vec<Case> = vec![
             (
                 "time not on :00/:30",
                 v1_daily,
