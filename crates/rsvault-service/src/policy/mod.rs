@@ -3,6 +3,7 @@
 
 use crate::Service;
 pub mod model;
+pub mod retention;
 pub mod schedule;
 pub mod timezone;
 
