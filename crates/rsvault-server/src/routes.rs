@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use rsvault_service::inventory::{ResourceRef, VmProvider};
 use rsvault_service::{Service, VaultRef};
 use serde_json::Value;
 use std::sync::Arc;
@@ -134,7 +135,149 @@ pub async fn dispatch(
             let orig: Vec<String> = seg[8..].to_vec();
             vault_scoped(&state, method, v, &rest, &orig, body).await
         }
+        [
+            "subscriptions",
+            _,
+            "providers",
+            ns @ ("microsoft.compute" | "microsoft.classiccompute"),
+            kind @ ("virtualmachines" | "disks"),
+        ] if method == Method::GET => {
+            let (sub, ns, kind) = (seg[1].clone(), ns.to_string(), kind.to_string());
+            inventory_list(&state, sub, None, &ns, &kind).await
+        }
+        [
+            "subscriptions",
+            _,
+            "resourcegroups",
+            _,
+            "providers",
+            ns @ ("microsoft.compute" | "microsoft.classiccompute"),
+            kind @ ("virtualmachines" | "disks"),
+            rest @ ..,
+        ] => {
+            let r = ResourceRef {
+                subscription: seg[1].clone(),
+                resource_group: seg[3].clone(),
+                name: seg.get(7).cloned().unwrap_or_default(),
+            };
+            let (ns, kind) = (ns.to_string(), kind.to_string());
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            inventory(
+                &state,
+                method,
+                uri.query().unwrap_or(""),
+                r,
+                &ns,
+                &kind,
+                &rest,
+                body,
+            )
+            .await
+        }
         _ => Err(no_route(&method, path)),
+    }
+}
+
+async fn inventory_list(
+    state: &Arc<AppState>,
+    sub: String,
+    rg: Option<String>,
+    ns: &str,
+    kind: &str,
+) -> Reply {
+    let items = if kind == "disks" {
+        if ns != "microsoft.compute" {
+            return Err(no_route(&Method::GET, kind));
+        }
+        blocking(state, move |s| s.list_disks(&sub, rg.as_deref())).await?
+    } else {
+        let p = provider(ns);
+        blocking(state, move |s| s.list_vms(p, &sub, rg.as_deref())).await?
+    };
+    Ok(list(items).into_response())
+}
+
+fn provider(ns: &str) -> VmProvider {
+    if ns == "microsoft.classiccompute" {
+        VmProvider::ClassicCompute
+    } else {
+        VmProvider::Compute
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn inventory(
+    state: &Arc<AppState>,
+    method: Method,
+    query: &str,
+    r: ResourceRef,
+    ns: &str,
+    kind: &str,
+    rest: &[String],
+    body: Bytes,
+) -> Reply {
+    let r_: Vec<&str> = rest.iter().map(String::as_str).collect();
+    if r_.is_empty() {
+        let (sub, rg) = (r.subscription.clone(), r.resource_group.clone());
+        return inventory_list(state, sub, Some(rg), ns, kind).await;
+    }
+    let p = provider(ns);
+    let expand = query.to_ascii_lowercase().contains("instanceview");
+    match (kind, method.clone(), &r_[1..]) {
+        ("disks", Method::PUT, []) if ns == "microsoft.compute" => {
+            let b = body_json(&body)?;
+            let (d, created) = blocking(state, move |s| s.put_disk(&r, &b)).await?;
+            Ok((
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                Json(d),
+            )
+                .into_response())
+        }
+        ("disks", Method::GET, []) if ns == "microsoft.compute" => {
+            Ok(Json(blocking(state, move |s| s.get_disk(&r)).await?).into_response())
+        }
+        ("disks", Method::DELETE, []) if ns == "microsoft.compute" => {
+            blocking(state, move |s| s.delete_disk(&r)).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        ("virtualmachines", Method::PUT, []) => {
+            let b = body_json(&body)?;
+            let (v, created) = blocking(state, move |s| s.put_vm(p, &r, &b)).await?;
+            Ok((
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                Json(v),
+            )
+                .into_response())
+        }
+        ("virtualmachines", Method::GET, []) => {
+            Ok(Json(blocking(state, move |s| s.get_vm(p, &r, expand)).await?).into_response())
+        }
+        ("virtualmachines", Method::GET, ["instanceview"]) => {
+            let v = blocking(state, move |s| s.get_vm(p, &r, true)).await?;
+            Ok(Json(v["properties"]["instanceView"].clone()).into_response())
+        }
+        ("virtualmachines", Method::DELETE, []) => {
+            blocking(state, move |s| s.delete_vm(p, &r)).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        ("virtualmachines", Method::POST, [action @ ("start" | "poweroff" | "deallocate")]) => {
+            let state_name = match *action {
+                "start" => "running",
+                "poweroff" => "stopped",
+                _ => "deallocated",
+            };
+            blocking(state, move |s| s.set_power(p, &r, state_name)).await?;
+            Ok(StatusCode::OK.into_response())
+        }
+        _ => Err(no_route(&method, &rest.join("/"))),
     }
 }
 

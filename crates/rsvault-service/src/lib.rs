@@ -6,6 +6,7 @@
 
 pub mod db;
 pub mod error;
+pub mod inventory;
 pub mod policy;
 pub mod vault;
 

@@ -1,0 +1,756 @@
+//! The inventory: virtual machines (`Microsoft.Compute/virtualMachines`,
+//! and classic `Microsoft.ClassicCompute/virtualMachines`) and managed
+//! disks (`Microsoft.Compute/disks`), whose data lives in image files on
+//! this host. A disk is unmanaged (`vhd.uri` = `file:///absolute/path`) or
+//! managed (`managedDisk.id` of a disk resource imported from a file).
+//! Every image is opened with the engine's format probe when it is
+//! registered, so a VM that cannot be backed up is refused up front.
+
+use crate::Service;
+use crate::error::{Result, ServiceError};
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Map, Value, json};
+use std::path::PathBuf;
+
+/// Names a resource in a resource group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef {
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+}
+
+/// Which kind of virtual machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmProvider {
+    /// `Microsoft.Compute/virtualMachines` (Resource Manager).
+    Compute,
+    /// `Microsoft.ClassicCompute/virtualMachines` (classic).
+    ClassicCompute,
+}
+
+impl VmProvider {
+    /// The resource provider namespace.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            VmProvider::Compute => "Microsoft.Compute",
+            VmProvider::ClassicCompute => "Microsoft.ClassicCompute",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            VmProvider::Compute => "compute",
+            VmProvider::ClassicCompute => "classiccompute",
+        }
+    }
+}
+
+/// Power states a VM can be put in.
+pub const POWER_STATES: [&str; 3] = ["running", "stopped", "deallocated"];
+
+impl ResourceRef {
+    fn id(&self, ty: &str) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/{ty}/{}",
+            self.subscription, self.resource_group, self.name
+        )
+    }
+}
+
+fn invalid(field: &str, msg: impl std::fmt::Display) -> ServiceError {
+    ServiceError::bad_request("InvalidParameter", format!("{field}: {msg}"))
+}
+
+/// Opens an image named by a `file://` URI; returns its path, format and size.
+fn probe_uri(uri: &str, field: &str) -> Result<(PathBuf, String, u64)> {
+    let path = uri
+        .strip_prefix("file://")
+        .filter(|p| p.starts_with('/'))
+        .ok_or_else(|| {
+            invalid(
+                field,
+                format!("'{uri}' must be a file:///absolute/path URI of a disk image on this host"),
+            )
+        })?;
+    let path = PathBuf::from(path);
+    let src = rsvault_engine::source::open_image(&path).map_err(|e| invalid(field, e))?;
+    Ok((path, src.format().to_owned(), src.size()))
+}
+
+fn location_of(body: &Value) -> Result<String> {
+    body["location"]
+        .as_str()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ServiceError::bad_request(
+                "LocationRequired",
+                "The location property is required for this definition.",
+            )
+        })
+}
+
+/// One disk of a VM, resolved to its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmDisk {
+    /// `None` for the OS disk.
+    pub lun: Option<i64>,
+    pub name: String,
+    pub path: PathBuf,
+    pub format: String,
+    pub size: u64,
+    /// The managed disk's id, if managed.
+    pub managed_id: Option<String>,
+}
+
+/// Parses `/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/name`.
+fn parse_disk_id(id: &str) -> Option<ResourceRef> {
+    let seg: Vec<&str> = id.trim_matches('/').split('/').collect();
+    match seg.as_slice() {
+        [s, sub, r, rg, p, ns, d, name]
+            if s.eq_ignore_ascii_case("subscriptions")
+                && r.eq_ignore_ascii_case("resourceGroups")
+                && p.eq_ignore_ascii_case("providers")
+                && ns.eq_ignore_ascii_case("Microsoft.Compute")
+                && d.eq_ignore_ascii_case("disks") =>
+        {
+            Some(ResourceRef {
+                subscription: sub.to_string(),
+                resource_group: rg.to_string(),
+                name: name.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
+impl Service {
+    // ----- managed disks -----
+
+    fn disk_row(&self, r: &ResourceRef) -> Result<Option<(i64, String, String, Value)>> {
+        Ok(self
+            .db
+            .conn()
+            .query_row(
+                "SELECT id, name, location, body FROM disks WHERE subscription = ?1 COLLATE NOCASE AND resource_group = ?2 COLLATE NOCASE AND name = ?3 COLLATE NOCASE",
+                params![r.subscription, r.resource_group, r.name],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, String>(3)?)),
+            )
+            .optional()?
+            .map(|(id, n, l, b)| (id, n, l, serde_json::from_str(&b).unwrap_or(Value::Null))))
+    }
+
+    fn disk_view(
+        &self,
+        r: &ResourceRef,
+        name: &str,
+        location: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        let canon = ResourceRef {
+            name: name.to_owned(),
+            ..r.clone()
+        };
+        let id = canon.id("Microsoft.Compute/disks");
+        let attached = self.vm_using_disk(&id)?;
+        let mut props = body["properties"].clone();
+        props["provisioningState"] = json!("Succeeded");
+        props["diskState"] = json!(if attached.is_some() {
+            "Attached"
+        } else {
+            "Unattached"
+        });
+        if let Some(vm) = attached {
+            props["managedBy"] = json!(vm);
+        }
+        Ok(json!({
+            "id": id, "name": name, "type": "Microsoft.Compute/disks", "location": location,
+            "tags": body["tags"].clone(), "sku": body["sku"].clone(), "properties": props,
+        }))
+    }
+
+    /// Creates or updates a managed disk imported from an image file
+    /// (`properties.creationData.sourceUri`).
+    pub fn put_disk(&self, r: &ResourceRef, body: &Value) -> Result<(Value, bool)> {
+        let location = location_of(body)?;
+        const SKUS: [&str; 6] = [
+            "Standard_LRS",
+            "Premium_LRS",
+            "StandardSSD_LRS",
+            "UltraSSD_LRS",
+            "Premium_ZRS",
+            "StandardSSD_ZRS",
+        ];
+        let sku = match body["sku"]["name"].as_str() {
+            None => "Standard_LRS",
+            Some(s) => SKUS
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(s))
+                .copied()
+                .ok_or_else(|| {
+                    invalid(
+                        "sku.name",
+                        format!("'{s}' is not one of {}", SKUS.join(", ")),
+                    )
+                })?,
+        };
+        let cd = &body["properties"]["creationData"];
+        let uri = cd["sourceUri"].as_str().ok_or_else(|| {
+            invalid(
+                "properties.creationData.sourceUri",
+                "the file:/// URI of the disk image is required",
+            )
+        })?;
+        let (_, format, size) = probe_uri(uri, "properties.creationData.sourceUri")?;
+        let mut props = match &body["properties"] {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        props.insert(
+            "creationData".into(),
+            json!({"createOption": "Import", "sourceUri": uri}),
+        );
+        props.insert("diskSizeGB".into(), json!(size.div_ceil(1 << 30)));
+        props.insert("diskSizeBytes".into(), json!(size));
+        props.insert("imageFormat".into(), json!(format));
+        props
+            .entry("timeCreated")
+            .or_insert_with(|| json!(jiff::Timestamp::now().to_string()));
+        let stored = json!({"tags": body.get("tags").cloned().unwrap_or(json!({})), "sku": {"name": sku, "tier": sku.split('_').next()}, "properties": props});
+        let existing = self.disk_row(r)?;
+        let (name, created) = match &existing {
+            Some((id, name, loc, _)) => {
+                if !loc.eq_ignore_ascii_case(&location) {
+                    return Err(invalid("location", format!("the disk exists in '{loc}'")));
+                }
+                self.db.conn().execute(
+                    "UPDATE disks SET body = ?1 WHERE id = ?2",
+                    params![stored.to_string(), id],
+                )?;
+                (name.clone(), false)
+            }
+            None => {
+                self.db.conn().execute(
+                    "INSERT INTO disks (subscription, resource_group, name, location, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![r.subscription, r.resource_group, r.name, location, stored.to_string()],
+                )?;
+                (r.name.clone(), true)
+            }
+        };
+        let loc = existing.map(|e| e.2).unwrap_or(location);
+        Ok((self.disk_view(r, &name, &loc, &stored)?, created))
+    }
+
+    /// Reads a managed disk.
+    pub fn get_disk(&self, r: &ResourceRef) -> Result<Value> {
+        let (_, name, loc, body) = self
+            .disk_row(r)?
+            .ok_or_else(|| not_found("Microsoft.Compute/disks", r))?;
+        self.disk_view(r, &name, &loc, &body)
+    }
+
+    /// Lists managed disks.
+    pub fn list_disks(
+        &self,
+        subscription: &str,
+        resource_group: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let rows: Vec<(String, String, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT resource_group, name, location FROM disks WHERE subscription = ?1 COLLATE NOCASE AND (?2 IS NULL OR resource_group = ?2 COLLATE NOCASE) ORDER BY resource_group, name",
+            )?;
+            st.query_map(params![subscription, resource_group], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        rows.into_iter()
+            .map(|(rg, name, _)| {
+                self.get_disk(&ResourceRef {
+                    subscription: subscription.to_owned(),
+                    resource_group: rg,
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a managed disk that no VM uses.
+    pub fn delete_disk(&self, r: &ResourceRef) -> Result<()> {
+        let (id, name, _, _) = self
+            .disk_row(r)?
+            .ok_or_else(|| not_found("Microsoft.Compute/disks", r))?;
+        let disk_id = ResourceRef { name, ..r.clone() }.id("Microsoft.Compute/disks");
+        if let Some(vm) = self.vm_using_disk(&disk_id)? {
+            return Err(ServiceError::conflict(
+                "OperationNotAllowed",
+                format!(
+                    "Disk {} is attached to VM {vm}; detach it or delete the VM first.",
+                    r.name
+                ),
+            ));
+        }
+        self.db
+            .conn()
+            .execute("DELETE FROM disks WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// The id of the VM that has a managed disk attached, if any.
+    fn vm_using_disk(&self, disk_id: &str) -> Result<Option<String>> {
+        let rows: Vec<(String, String, String, String, String)> = {
+            let conn = self.db.conn();
+            let mut st =
+                conn.prepare("SELECT provider, subscription, resource_group, name, body FROM vms")?;
+            st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        for (prov, sub, rg, name, body) in rows {
+            let b: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let sp = &b["properties"]["storageProfile"];
+            let mut ids = vec![sp["osDisk"]["managedDisk"]["id"].as_str()];
+            if let Some(dd) = sp["dataDisks"].as_array() {
+                ids.extend(dd.iter().map(|d| d["managedDisk"]["id"].as_str()));
+            }
+            if ids
+                .into_iter()
+                .flatten()
+                .any(|i| i.eq_ignore_ascii_case(disk_id))
+            {
+                let provider = if prov == "classiccompute" {
+                    VmProvider::ClassicCompute
+                } else {
+                    VmProvider::Compute
+                };
+                let r = ResourceRef {
+                    subscription: sub,
+                    resource_group: rg,
+                    name,
+                };
+                return Ok(Some(
+                    r.id(&format!("{}/virtualMachines", provider.namespace())),
+                ));
+            }
+        }
+        Ok(None)
+    }
+
+    // ----- virtual machines -----
+
+    /// Resolves one disk entry of a storage profile.
+    fn resolve_disk(&self, d: &Value, field: &str, lun: Option<i64>) -> Result<VmDisk> {
+        let vhd = d["vhd"]["uri"].as_str();
+        let managed = d["managedDisk"]["id"].as_str();
+        let name = d["name"].as_str().unwrap_or("").to_owned();
+        match (vhd, managed) {
+            (Some(uri), None) => {
+                let (path, format, size) = probe_uri(uri, &format!("{field}.vhd.uri"))?;
+                let name = if name.is_empty() {
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                } else {
+                    name
+                };
+                Ok(VmDisk {
+                    lun,
+                    name,
+                    path,
+                    format,
+                    size,
+                    managed_id: None,
+                })
+            }
+            (None, Some(id)) => {
+                let r = parse_disk_id(id).ok_or_else(|| {
+                    invalid(
+                        &format!("{field}.managedDisk.id"),
+                        format!("'{id}' is not a Microsoft.Compute/disks id"),
+                    )
+                })?;
+                let (_, dname, _, body) = self.disk_row(&r)?.ok_or_else(|| {
+                    invalid(
+                        &format!("{field}.managedDisk.id"),
+                        format!("disk '{id}' does not exist"),
+                    )
+                })?;
+                let uri = body["properties"]["creationData"]["sourceUri"]
+                    .as_str()
+                    .unwrap_or("");
+                let (path, format, size) = probe_uri(uri, &format!("{field}.managedDisk.id"))?;
+                let canon = ResourceRef {
+                    name: dname.clone(),
+                    ..r
+                }
+                .id("Microsoft.Compute/disks");
+                Ok(VmDisk {
+                    lun,
+                    name: if name.is_empty() { dname } else { name },
+                    path,
+                    format,
+                    size,
+                    managed_id: Some(canon),
+                })
+            }
+            _ => Err(invalid(
+                field,
+                "a disk needs exactly one of vhd.uri (an image file) and managedDisk.id",
+            )),
+        }
+    }
+
+    /// The disks of a VM body, validated.
+    fn body_disks(&self, body: &Value) -> Result<Vec<VmDisk>> {
+        let sp = &body["properties"]["storageProfile"];
+        let os = &sp["osDisk"];
+        if !os.is_object() {
+            return Err(invalid(
+                "properties.storageProfile.osDisk",
+                "an OS disk is required",
+            ));
+        }
+        match os["osType"].as_str() {
+            Some(t) if t.eq_ignore_ascii_case("Linux") || t.eq_ignore_ascii_case("Windows") => {}
+            _ => {
+                return Err(invalid(
+                    "properties.storageProfile.osDisk.osType",
+                    "must be Linux or Windows",
+                ));
+            }
+        }
+        let mut disks = vec![self.resolve_disk(os, "properties.storageProfile.osDisk", None)?];
+        if let Some(dd) = sp["dataDisks"].as_array() {
+            for (i, d) in dd.iter().enumerate() {
+                let field = format!("properties.storageProfile.dataDisks[{i}]");
+                let lun = d["lun"]
+                    .as_i64()
+                    .filter(|l| (0..64).contains(l))
+                    .ok_or_else(|| {
+                        invalid(&format!("{field}.lun"), "a LUN from 0 to 63 is required")
+                    })?;
+                if disks.iter().any(|x| x.lun == Some(lun)) {
+                    return Err(invalid(
+                        &format!("{field}.lun"),
+                        format!("LUN {lun} is used twice"),
+                    ));
+                }
+                disks.push(self.resolve_disk(d, &field, Some(lun))?);
+            }
+        }
+        Ok(disks)
+    }
+
+    fn vm_row(&self, p: VmProvider, r: &ResourceRef) -> Result<Option<VmRow>> {
+        Ok(self
+            .db
+            .conn()
+            .query_row(
+                "SELECT id, name, location, vm_id, power_state, body FROM vms WHERE provider = ?1 AND subscription = ?2 COLLATE NOCASE AND resource_group = ?3 COLLATE NOCASE AND name = ?4 COLLATE NOCASE",
+                params![p.key(), r.subscription, r.resource_group, r.name],
+                |row| {
+                    Ok(VmRow {
+                        rowid: row.get(0)?,
+                        name: row.get(1)?,
+                        location: row.get(2)?,
+                        vm_id: row.get(3)?,
+                        power: row.get(4)?,
+                        body: serde_json::from_str(&row.get::<_, String>(5)?).unwrap_or(Value::Null),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn vm_view(p: VmProvider, r: &ResourceRef, row: &VmRow, instance_view: bool) -> Value {
+        let canon = ResourceRef {
+            name: row.name.clone(),
+            ..r.clone()
+        };
+        let ty = format!("{}/virtualMachines", p.namespace());
+        let mut props = row.body["properties"].clone();
+        props["vmId"] = json!(row.vm_id);
+        props["provisioningState"] = json!("Succeeded");
+        if instance_view {
+            let power = &row.power;
+            props["instanceView"] = json!({"statuses": [
+                {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"},
+                {"code": format!("PowerState/{power}"), "level": "Info", "displayStatus": format!("VM {power}")}]});
+        }
+        json!({"id": canon.id(&ty), "name": row.name, "type": ty, "location": row.location, "tags": row.body["tags"].clone(), "properties": props})
+    }
+
+    /// Creates or updates a VM. Its disks must open as images; a managed disk
+    /// attaches to one VM only.
+    pub fn put_vm(&self, p: VmProvider, r: &ResourceRef, body: &Value) -> Result<(Value, bool)> {
+        let location = location_of(body)?;
+        let disks = self.body_disks(body)?;
+        let existing = self.vm_row(p, r)?;
+        let self_id = existing.as_ref().map(|e| {
+            ResourceRef {
+                name: e.name.clone(),
+                ..r.clone()
+            }
+            .id(&format!("{}/virtualMachines", p.namespace()))
+        });
+        for d in &disks {
+            if let Some(id) = &d.managed_id
+                && let Some(other) = self.vm_using_disk(id)?
+                && Some(&other) != self_id.as_ref()
+            {
+                return Err(ServiceError::conflict(
+                    "OperationNotAllowed",
+                    format!("Disk {id} is already attached to VM {other}."),
+                ));
+            }
+        }
+        let stored = json!({"tags": body.get("tags").cloned().unwrap_or(json!({})), "properties": body["properties"].clone()});
+        match existing {
+            Some(mut row) => {
+                if !row.location.eq_ignore_ascii_case(&location) {
+                    return Err(invalid(
+                        "location",
+                        format!("the VM exists in '{}'", row.location),
+                    ));
+                }
+                self.db.conn().execute(
+                    "UPDATE vms SET body = ?1 WHERE id = ?2",
+                    params![stored.to_string(), row.rowid],
+                )?;
+                row.body = stored;
+                Ok((Self::vm_view(p, r, &row, false), false))
+            }
+            None => {
+                let row = VmRow {
+                    rowid: 0,
+                    name: r.name.clone(),
+                    location,
+                    vm_id: uuid_v4(),
+                    power: "running".into(),
+                    body: stored,
+                };
+                self.db.conn().execute(
+                    "INSERT INTO vms (provider, subscription, resource_group, name, location, vm_id, power_state, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![p.key(), r.subscription, r.resource_group, r.name, row.location, row.vm_id, row.power, row.body.to_string()],
+                )?;
+                Ok((Self::vm_view(p, r, &row, false), true))
+            }
+        }
+    }
+
+    /// Reads a VM, with its power state when `instance_view` is set.
+    pub fn get_vm(&self, p: VmProvider, r: &ResourceRef, instance_view: bool) -> Result<Value> {
+        let row = self
+            .vm_row(p, r)?
+            .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
+        Ok(Self::vm_view(p, r, &row, instance_view))
+    }
+
+    /// Lists VMs of a subscription or resource group.
+    pub fn list_vms(
+        &self,
+        p: VmProvider,
+        subscription: &str,
+        resource_group: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let rows: Vec<(String, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT resource_group, name FROM vms WHERE provider = ?1 AND subscription = ?2 COLLATE NOCASE AND (?3 IS NULL OR resource_group = ?3 COLLATE NOCASE) ORDER BY resource_group, name",
+            )?;
+            st.query_map(params![p.key(), subscription, resource_group], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        rows.into_iter()
+            .map(|(rg, name)| {
+                self.get_vm(
+                    p,
+                    &ResourceRef {
+                        subscription: subscription.to_owned(),
+                        resource_group: rg,
+                        name,
+                    },
+                    true,
+                )
+            })
+            .collect()
+    }
+
+    /// Deletes a VM (its disks and image files stay).
+    pub fn delete_vm(&self, p: VmProvider, r: &ResourceRef) -> Result<()> {
+        let row = self
+            .vm_row(p, r)?
+            .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
+        let id = row.rowid;
+        self.db
+            .conn()
+            .execute("DELETE FROM vms WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    /// Sets a VM's power state (`running`, `stopped` or `deallocated`).
+    pub fn set_power(&self, p: VmProvider, r: &ResourceRef, state: &str) -> Result<()> {
+        if !POWER_STATES.contains(&state) {
+            return Err(invalid(
+                "powerState",
+                format!("'{state}' is not one of {}", POWER_STATES.join(", ")),
+            ));
+        }
+        let row = self
+            .vm_row(p, r)?
+            .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
+        let id = row.rowid;
+        self.db.conn().execute(
+            "UPDATE vms SET power_state = ?1 WHERE id = ?2",
+            params![state, id],
+        )?;
+        Ok(())
+    }
+
+    /// A VM's disks resolved to their images (the OS disk first).
+    pub fn vm_disks(&self, p: VmProvider, r: &ResourceRef) -> Result<Vec<VmDisk>> {
+        let row = self
+            .vm_row(p, r)?
+            .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
+        self.body_disks(&row.body)
+    }
+}
+
+/// A stored VM.
+struct VmRow {
+    rowid: i64,
+    name: String,
+    location: String,
+    vm_id: String,
+    power: String,
+    body: Value,
+}
+
+fn not_found(ty: &str, r: &ResourceRef) -> ServiceError {
+    ServiceError::not_found(
+        "ResourceNotFound",
+        format!(
+            "The Resource '{ty}/{}' under resource group '{}' was not found.",
+            r.name, r.resource_group
+        ),
+    )
+}
+
+fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rr(name: &str) -> ResourceRef {
+        ResourceRef {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn vms_and_disks() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Service::open(dir.path()).unwrap();
+        let img = dir.path().join("os.raw");
+        std::fs::File::create(&img)
+            .unwrap()
+            .set_len(8 << 20)
+            .unwrap();
+        let uri = format!("file://{}", img.display());
+        let (d, created) = s
+            .put_disk(&rr("data1"), &json!({"location": "westeurope", "sku": {"name": "premium_lrs"}, "properties": {"creationData": {"sourceUri": uri}}}))
+            .unwrap();
+        assert!(created);
+        assert_eq!(d["sku"]["name"], "Premium_LRS");
+        assert_eq!(d["properties"]["diskSizeBytes"], 8 << 20);
+        let disk_id = d["id"].as_str().unwrap().to_owned();
+        let vm = json!({"location": "westeurope", "properties": {"storageProfile": {
+            "osDisk": {"osType": "Linux", "vhd": {"uri": uri}},
+            "dataDisks": [{"lun": 0, "managedDisk": {"id": disk_id.to_lowercase()}}]}}});
+        let (v, _) = s.put_vm(VmProvider::Compute, &rr("vm1"), &vm).unwrap();
+        assert_eq!(v["type"], "Microsoft.Compute/virtualMachines");
+        assert_eq!(
+            s.get_disk(&rr("DATA1")).unwrap()["properties"]["diskState"],
+            "Attached"
+        );
+        // A managed disk attaches to one VM only; an attached disk cannot be deleted.
+        assert_eq!(
+            s.put_vm(VmProvider::Compute, &rr("vm2"), &vm)
+                .unwrap_err()
+                .code(),
+            "OperationNotAllowed"
+        );
+        assert_eq!(
+            s.delete_disk(&rr("data1")).unwrap_err().code(),
+            "OperationNotAllowed"
+        );
+        let disks = s.vm_disks(VmProvider::Compute, &rr("vm1")).unwrap();
+        assert_eq!(
+            (disks[0].lun, disks[1].lun, disks[1].format.as_str()),
+            (None, Some(0), "raw")
+        );
+        s.set_power(VmProvider::Compute, &rr("vm1"), "deallocated")
+            .unwrap();
+        let v = s.get_vm(VmProvider::Compute, &rr("vm1"), true).unwrap();
+        assert_eq!(
+            v["properties"]["instanceView"]["statuses"][1]["code"],
+            "PowerState/deallocated"
+        );
+        assert!(
+            s.get_vm(VmProvider::ClassicCompute, &rr("vm1"), false)
+                .is_err()
+        );
+        // Bad inputs name their field.
+        for (body, field) in [
+            (
+                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": "http://x"}}}}}),
+                "properties.storageProfile.osDisk.vhd.uri",
+            ),
+            (
+                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": "file:///nonexistent.raw"}}}}}),
+                "properties.storageProfile.osDisk.vhd.uri",
+            ),
+            (
+                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"vhd": {"uri": uri}}}}}),
+                "properties.storageProfile.osDisk.osType",
+            ),
+            (
+                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": uri}}, "dataDisks": [{"vhd": {"uri": uri}}]}}}),
+                "properties.storageProfile.dataDisks[0].lun",
+            ),
+            (
+                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"osType": "Linux"}}}}),
+                "properties.storageProfile.osDisk",
+            ),
+        ] {
+            let e = s
+                .put_vm(VmProvider::Compute, &rr("bad"), &body)
+                .unwrap_err();
+            assert!(e.to_string().starts_with(field), "{field}: {e}");
+        }
+        s.delete_vm(VmProvider::Compute, &rr("vm1")).unwrap();
+        s.delete_disk(&rr("data1")).unwrap();
+        assert!(s.list_disks("s", None).unwrap().is_empty());
+    }
+}
