@@ -10,6 +10,7 @@ use std::path::Path;
 
 pub mod qcow2;
 pub mod raw;
+mod util;
 pub mod vhd;
 pub mod vhdx;
 

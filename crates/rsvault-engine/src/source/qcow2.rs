@@ -11,6 +11,7 @@
 //! Every header field, table offset and L2 entry is bounds-checked, so any
 //! input gives either a readable disk or a clean error.
 
+use super::util::{be32, be64, read_exact_at};
 use super::{DiskSource, Extent, ExtentKind, ImageFormat, check_range, coalesce};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -123,35 +124,6 @@ fn unsupported(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-fn be32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_be_bytes(a)
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
-}
-
-/// Reads `buf.len()` bytes at `offset`; a read past the end of the file is a
-/// truncated image.
-fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u64, what: &str) -> Result<()> {
-    file.read_exact_at(buf, offset).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            invalid(
-                path,
-                format!(
-                    "{what} at offset {offset} runs past the end of the file (truncated image?)"
-                ),
-            )
-        } else {
-            Error::io(format!("read {} at {offset}", path.display()), e)
-        }
-    })
-}
-
 /// Names of incompatible feature bits from the feature name table extension.
 fn feature_names(table: &[(u8, u8, String)], bits: u64) -> String {
     (0..64u8)
@@ -194,7 +166,7 @@ impl Qcow2Image {
         }
         let mut h = [0u8; 112];
         let head_len = file_len.min(112) as usize;
-        read_exact_at(&file, path, &mut h[..head_len], 0, "header")?;
+        read_exact_at(FORMAT, &file, path, &mut h[..head_len], 0, "header")?;
         if be32(&h, 0) != MAGIC {
             return Err(invalid(path, "bad magic (not a qcow2 image)"));
         }
@@ -280,7 +252,7 @@ impl Qcow2Image {
         // here. Bytes past the end of a short file read as zeros, as in QEMU.
         let mut hc = vec![0u8; cluster_size as usize];
         let hc_len = file_len.min(cluster_size) as usize;
-        read_exact_at(&file, path, &mut hc[..hc_len], 0, "header cluster")?;
+        read_exact_at(FORMAT, &file, path, &mut hc[..hc_len], 0, "header cluster")?;
 
         // Header extensions (version 3; version 2 images may have them too).
         let mut backing_format: Option<String> = None;
@@ -434,7 +406,14 @@ impl Qcow2Image {
         }
         // Only the entries that cover the disk are kept; the rest can't be reached.
         let mut raw_l1 = vec![0u8; (needed_l1 * 8) as usize];
-        read_exact_at(&file, path, &mut raw_l1, l1_table_offset, "L1 table")?;
+        read_exact_at(
+            FORMAT,
+            &file,
+            path,
+            &mut raw_l1,
+            l1_table_offset,
+            "L1 table",
+        )?;
         let l1: Vec<u64> = raw_l1.chunks_exact(8).map(|c| be64(c, 0)).collect();
         drop(raw_l1);
 
@@ -608,7 +587,7 @@ impl Qcow2Image {
             }
         }
         let mut raw = vec![0u8; cs as usize];
-        read_exact_at(&self.file, &self.path, &mut raw, offset, "L2 table")?;
+        read_exact_at(FORMAT, &self.file, &self.path, &mut raw, offset, "L2 table")?;
         let table: Arc<[u64]> = raw.chunks_exact(8).map(|c| be64(c, 0)).collect();
         let mut c = self.l2_cache.lock().unwrap_or_else(|p| p.into_inner());
         if c.tables.len() >= self.l2_cache_cap
@@ -713,7 +692,7 @@ impl Qcow2Image {
     /// an error (QEMU would read zeros): the image was truncated, and inventing
     /// zeros would back up damaged data silently.
     fn read_host(&self, buf: &mut [u8], host: u64) -> Result<()> {
-        read_exact_at(&self.file, &self.path, buf, host, "data cluster")
+        read_exact_at(FORMAT, &self.file, &self.path, buf, host, "data cluster")
     }
 
     /// Copies `buf.len()` bytes starting `in_cluster` bytes into the
@@ -739,6 +718,7 @@ impl Qcow2Image {
         }
         let mut input = vec![0u8; len as usize];
         read_exact_at(
+            FORMAT,
             &self.file,
             &self.path,
             &mut input,

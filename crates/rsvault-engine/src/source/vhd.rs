@@ -8,10 +8,10 @@
 //! footer's current size (for images QEMU makes it equals the CHS size).
 //! Differencing disks are refused.
 
+use super::util::{be32, be64, read_exact_at};
 use super::{DiskSource, Extent, ExtentKind, check_range, coalesce};
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -72,18 +72,6 @@ fn unsupported(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-fn be32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_be_bytes(a)
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
-}
-
 /// The VHD checksum: one's complement of the byte sum, with the checksum
 /// field (4 bytes at `field`) taken as zero.
 fn checksum(b: &[u8], field: usize) -> u32 {
@@ -93,21 +81,6 @@ fn checksum(b: &[u8], field: usize) -> u32 {
         .filter(|(i, _)| !(field..field + 4).contains(i))
         .fold(0u32, |s, (_, &x)| s.wrapping_add(u32::from(x)));
     !sum
-}
-
-fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u64, what: &str) -> Result<()> {
-    file.read_exact_at(buf, offset).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            invalid(
-                path,
-                format!(
-                    "{what} at offset {offset} runs past the end of the file (truncated image?)"
-                ),
-            )
-        } else {
-            Error::io(format!("read {} at {offset}", path.display()), e)
-        }
-    })
 }
 
 /// Why a 512-byte footer candidate was rejected.
@@ -146,10 +119,17 @@ impl VhdImage {
         // The footer at the end; for dynamic disks a copy at 0 is used if
         // the one at the end is damaged.
         let mut footer = [0u8; 512];
-        read_exact_at(&file, path, &mut footer, file_len - FOOTER_SIZE, "footer")?;
+        read_exact_at(
+            FORMAT,
+            &file,
+            path,
+            &mut footer,
+            file_len - FOOTER_SIZE,
+            "footer",
+        )?;
         if let Err(end_problem) = check_footer(&footer) {
             let mut copy = [0u8; 512];
-            read_exact_at(&file, path, &mut copy, 0, "footer copy")?;
+            read_exact_at(FORMAT, &file, path, &mut copy, 0, "footer copy")?;
             let copy_ok = check_footer(&copy).is_ok()
                 && matches!(be32(&copy, 60), TYPE_DYNAMIC | TYPE_DIFFERENCING);
             if !copy_ok {
@@ -212,7 +192,7 @@ impl VhdImage {
             }
         }
         let mut h = [0u8; DYN_HEADER_SIZE];
-        read_exact_at(file, path, &mut h, data_offset, "dynamic header")?;
+        read_exact_at(FORMAT, file, path, &mut h, data_offset, "dynamic header")?;
         if &h[..8] != DYN_COOKIE {
             return Err(invalid(
                 path,
@@ -260,7 +240,7 @@ impl VhdImage {
             }
         }
         let mut raw = vec![0u8; bat_bytes as usize];
-        read_exact_at(file, path, &mut raw, table_offset, "BAT")?;
+        read_exact_at(FORMAT, file, path, &mut raw, table_offset, "BAT")?;
         let bat = raw.chunks_exact(4).map(|c| be32(c, 0)).collect();
         let bitmap_size = (block_size / SECTOR).div_ceil(8).div_ceil(SECTOR) * SECTOR;
         Ok((
@@ -291,7 +271,14 @@ impl VhdImage {
             }
         }
         let mut raw = vec![0u8; bitmap_size as usize];
-        read_exact_at(&self.file, &self.path, &mut raw, start, "sector bitmap")?;
+        read_exact_at(
+            FORMAT,
+            &self.file,
+            &self.path,
+            &mut raw,
+            start,
+            "sector bitmap",
+        )?;
         let bm: Arc<[u8]> = raw.into();
         *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((block, bm.clone()));
         Ok(bm)
@@ -411,7 +398,7 @@ impl DiskSource for VhdImage {
             let b = (o - offset) as usize;
             let dst = &mut buf[b..b + l as usize];
             match host {
-                Some(h) => read_exact_at(&self.file, &self.path, dst, h, "data"),
+                Some(h) => read_exact_at(FORMAT, &self.file, &self.path, dst, h, "data"),
                 None => {
                     dst.fill(0);
                     Ok(())

@@ -10,10 +10,10 @@
 //! Refused: differencing disks (HasParent), images with an unreplayed log,
 //! unknown required regions or metadata items.
 
+use super::util::{le16, le32, le64, read_exact_at};
 use super::{DiskSource, Extent, ExtentKind, check_range, coalesce};
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 const FORMAT: &str = "vhdx";
@@ -134,24 +134,6 @@ fn crc_ok(block: &[u8]) -> bool {
     crc32c(&copy) == stored
 }
 
-fn le16(b: &[u8], at: usize) -> u16 {
-    let mut a = [0u8; 2];
-    a.copy_from_slice(&b[at..at + 2]);
-    u16::from_le_bytes(a)
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
 fn invalid(path: &Path, reason: impl Into<String>) -> Error {
     Error::InvalidImage {
         path: path.to_owned(),
@@ -166,21 +148,6 @@ fn unsupported(path: &Path, reason: impl Into<String>) -> Error {
         format: FORMAT,
         reason: reason.into(),
     }
-}
-
-fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u64, what: &str) -> Result<()> {
-    file.read_exact_at(buf, offset).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            invalid(
-                path,
-                format!(
-                    "{what} at offset {offset} runs past the end of the file (truncated image?)"
-                ),
-            )
-        } else {
-            Error::io(format!("read {} at {offset}", path.display()), e)
-        }
-    })
 }
 
 /// A region (BAT or metadata) of the file.
@@ -220,7 +187,7 @@ impl VhdxImage {
             ));
         }
         let mut ident = [0u8; 8];
-        read_exact_at(&file, path, &mut ident, 0, "file identifier")?;
+        read_exact_at(FORMAT, &file, path, &mut ident, 0, "file identifier")?;
         if &ident != b"vhdxfile" {
             return Err(invalid(path, "bad file identifier (\"vhdxfile\" missing)"));
         }
@@ -229,7 +196,7 @@ impl VhdxImage {
         let mut best: Option<(u64, Vec<u8>)> = None;
         for off in HEADER_OFFSETS {
             let mut h = vec![0u8; HEADER_SIZE];
-            read_exact_at(&file, path, &mut h, off, "header")?;
+            read_exact_at(FORMAT, &file, path, &mut h, off, "header")?;
             if &h[..4] != b"head" || !crc_ok(&h) {
                 continue;
             }
@@ -262,7 +229,7 @@ impl VhdxImage {
         let mut table = None;
         for off in REGION_TABLE_OFFSETS {
             let mut t = vec![0u8; REGION_TABLE_SIZE];
-            read_exact_at(&file, path, &mut t, off, "region table")?;
+            read_exact_at(FORMAT, &file, path, &mut t, off, "region table")?;
             if &t[..4] == b"regi" && crc_ok(&t) && le32(&t, 8) <= MAX_TABLE_ENTRIES {
                 table = Some(t);
                 break;
@@ -355,7 +322,7 @@ impl VhdxImage {
             ));
         }
         let mut raw = vec![0u8; bat_bytes as usize];
-        read_exact_at(&file, path, &mut raw, bat_region.offset, "BAT")?;
+        read_exact_at(FORMAT, &file, path, &mut raw, bat_region.offset, "BAT")?;
         let mut bat = Vec::with_capacity(blocks as usize);
         for i in 0..blocks {
             let idx = (i + i / chunk_ratio) as usize;
@@ -439,7 +406,7 @@ impl Metadata {
             ));
         }
         let mut t = vec![0u8; METADATA_TABLE_SIZE];
-        read_exact_at(file, path, &mut t, region.offset, "metadata table")?;
+        read_exact_at(FORMAT, file, path, &mut t, region.offset, "metadata table")?;
         if &t[..8] != b"metadata" {
             return Err(invalid(path, "bad metadata table signature"));
         }
@@ -492,6 +459,7 @@ impl Metadata {
             }
             let mut v = [0u8; 8];
             read_exact_at(
+                FORMAT,
                 file,
                 path,
                 &mut v[..want],
@@ -577,7 +545,7 @@ impl DiskSource for VhdxImage {
             let b = (o - offset) as usize;
             let dst = &mut buf[b..b + l as usize];
             match host {
-                Some(h) => read_exact_at(&self.file, &self.path, dst, h, "data block"),
+                Some(h) => read_exact_at(FORMAT, &self.file, &self.path, dst, h, "data block"),
                 None => {
                     dst.fill(0);
                     Ok(())
