@@ -7,7 +7,7 @@ use crate::arm::{ArmError, list};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rsvault_service::inventory::{ResourceRef, VmProvider};
 use rsvault_service::{Service, VaultRef};
@@ -84,8 +84,15 @@ pub async fn dispatch(
     State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
+    // Operation URLs are absolute, built from the address the client used.
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let base = format!("http://{host}");
     let path = uri.path();
     let seg: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
     let lc: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
@@ -133,7 +140,7 @@ pub async fn dispatch(
             };
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             let orig: Vec<String> = seg[8..].to_vec();
-            vault_scoped(&state, method, v, &rest, &orig, body).await
+            vault_scoped(&state, &base, method, v, &rest, &orig, body).await
         }
         [
             "subscriptions",
@@ -285,8 +292,38 @@ fn to_value<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+/// 202 Accepted with the headers Azure's clients poll.
+fn accepted(status_url: String, result_url: String) -> Response {
+    let mut r = StatusCode::ACCEPTED.into_response();
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&status_url) {
+        h.insert("Azure-AsyncOperation", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&result_url) {
+        h.insert(axum::http::header::LOCATION, v);
+    }
+    h.insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from_static("1"),
+    );
+    r
+}
+
+/// An operation's result: 202 while it runs, 204 when it is done.
+async fn op_result(state: &Arc<AppState>, v: VaultRef, op: String) -> Reply {
+    let done = blocking(state, move |s| s.operation_done(&v, &op)).await?;
+    Ok(if done {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::ACCEPTED
+    }
+    .into_response())
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn vault_scoped(
     state: &Arc<AppState>,
+    base: &str,
     method: Method,
     v: VaultRef,
     rest: &[String],
@@ -343,6 +380,106 @@ async fn vault_scoped(
             let name = orig[1].clone();
             blocking(state, move |s| s.delete_policy(&v, &name)).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (Method::POST, ["backupfabrics", "azure", "refreshcontainers"]) => {
+            let vid = v.id();
+            let op = blocking(state, move |s| s.refresh_containers(&v)).await?;
+            let url = format!("{base}{vid}/backupFabrics/Azure/operationResults/{op}");
+            let mut r = accepted(url.clone(), url);
+            r.headers_mut().remove("Azure-AsyncOperation");
+            Ok(r)
+        }
+        (Method::GET, ["backupfabrics", "azure", "operationresults", _])
+        | (Method::GET, ["backupoperationresults", _]) => {
+            let op = orig.last().cloned().unwrap_or_default();
+            op_result(state, v, op).await
+        }
+        (Method::GET, ["backupoperations", _]) => {
+            let op = orig[1].clone();
+            Ok(Json(blocking(state, move |s| s.operation_status(&v, &op)).await?).into_response())
+        }
+        (Method::GET, ["backupprotectableitems"]) => {
+            Ok(list(blocking(state, move |s| s.protectable_items(&v)).await?).into_response())
+        }
+        (Method::GET, ["backupprotecteditems"]) => {
+            Ok(list(blocking(state, move |s| s.list_protected_items(&v)).await?).into_response())
+        }
+        (Method::GET, ["backupprotectioncontainers"]) => {
+            Ok(list(blocking(state, move |s| s.list_containers(&v)).await?).into_response())
+        }
+        (Method::GET, ["backupresourceguardproxies"]) => Ok(list(Vec::new()).into_response()),
+        (
+            Method::GET,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+            ],
+        ) => {
+            let (c, i) = (orig[3].clone(), orig[5].clone());
+            Ok(
+                Json(blocking(state, move |s| s.get_protected_item(&v, &c, &i)).await?)
+                    .into_response(),
+            )
+        }
+        (
+            Method::PUT,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+            ],
+        ) => {
+            let (c, i, b) = (orig[3].clone(), orig[5].clone(), body_json(&body)?);
+            let pi = format!(
+                "{base}{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
+                v.id(),
+                orig[3],
+                orig[5]
+            );
+            let op = blocking(state, move |s| s.put_protected_item(&v, &c, &i, &b)).await?;
+            Ok(accepted(
+                format!("{pi}/operationsStatus/{op}"),
+                format!("{pi}/operationResults/{op}"),
+            ))
+        }
+        (
+            Method::GET,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+                "operationsstatus",
+                _,
+            ],
+        ) => {
+            let op = orig[7].clone();
+            Ok(Json(blocking(state, move |s| s.operation_status(&v, &op)).await?).into_response())
+        }
+        (
+            Method::GET,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+                "operationresults",
+                _,
+            ],
+        ) => {
+            let op = orig[7].clone();
+            op_result(state, v, op).await
         }
         _ => Err(no_route(&method, &format!("{}/{}", v.id(), orig.join("/")))),
     }

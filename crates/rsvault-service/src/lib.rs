@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod inventory;
 pub mod policy;
+pub mod protection;
 pub mod vault;
 
 pub use error::{Result, ServiceError};

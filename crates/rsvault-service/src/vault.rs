@@ -369,15 +369,25 @@ impl Service {
     }
 
     /// Whether the vault's storage redundancy is locked: once the first item
-    /// is registered with the vault. (Protected items arrive with the
-    /// protection API; until a vault has one it stays unlocked.)
-    pub(crate) fn storage_locked(&self, _existing: &VaultRow) -> Result<bool> {
-        Ok(false)
+    /// is registered with the vault.
+    pub(crate) fn storage_locked(&self, existing: &VaultRow) -> Result<bool> {
+        Ok(self.item_count(existing.rowid)? > 0)
     }
 
-    /// Deletes a vault, its policies and its store.
+    /// Deletes a vault, its policies and its store; refused while it
+    /// protects items.
     pub fn delete_vault(&self, v: &VaultRef) -> Result<()> {
         let existing = self.vault_row(v)?;
+        let items = self.item_count(existing.rowid)?;
+        if items > 0 {
+            return Err(ServiceError::bad_request(
+                "ServiceResourceNotEmptyWithContainerDetails",
+                format!(
+                    "Vault '{}' cannot be deleted as there are {items} existing resources within the vault. Stop protection and delete the backup data of every item first.",
+                    v.name
+                ),
+            ));
+        }
         self.db
             .conn()
             .execute("DELETE FROM vaults WHERE id = ?1", params![existing.rowid])?;

@@ -138,10 +138,18 @@ impl Service {
         self.get_policy(v, &name)
     }
 
-    /// Deletes a policy. (Policies become "in use" once items are protected
-    /// with them; until the protection API exists no policy is in use.)
+    /// Deletes a policy that protects no item.
     pub fn delete_policy(&self, v: &VaultRef, name: &str) -> Result<()> {
         let vault = self.vault_row(v)?;
+        let used = self.policy_item_count(vault.rowid, name)?;
+        if used > 0 {
+            return Err(ServiceError::bad_request(
+                "BMSUserErrorPolicyInUse",
+                format!(
+                    "Policy '{name}' protects {used} item(s); move them to another policy before deleting it."
+                ),
+            ));
+        }
         let n = self.db.conn().execute(
             "DELETE FROM policies WHERE vault = ?1 AND name = ?2 COLLATE NOCASE",
             params![vault.rowid, name],
@@ -181,11 +189,12 @@ impl Service {
                 format!("The policy '{name}' does not exist in vault '{}'.", v.name),
             )
         })?;
+        let count = self.policy_item_count(vault.rowid, &name)?;
         Ok(envelope(
             v,
             &name,
             serde_json::from_str(&props).unwrap_or(Value::Null),
-            0,
+            count,
         ))
     }
 
@@ -200,9 +209,18 @@ impl Service {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows
-            .into_iter()
-            .map(|(n, p)| envelope(v, &n, serde_json::from_str(&p).unwrap_or(Value::Null), 0))
-            .collect())
+        drop(st);
+        drop(conn);
+        rows.into_iter()
+            .map(|(n, p)| {
+                let count = self.policy_item_count(vault.rowid, &n)?;
+                Ok(envelope(
+                    v,
+                    &n,
+                    serde_json::from_str(&p).unwrap_or(Value::Null),
+                    count,
+                ))
+            })
+            .collect()
     }
 }
