@@ -140,7 +140,17 @@ pub async fn dispatch(
             };
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             let orig: Vec<String> = seg[8..].to_vec();
-            vault_scoped(&state, &base, method, v, &rest, &orig, body).await
+            vault_scoped(
+                &state,
+                &base,
+                &odata_filter(uri.query()),
+                method,
+                v,
+                &rest,
+                &orig,
+                body,
+            )
+            .await
         }
         [
             "subscriptions",
@@ -288,6 +298,18 @@ async fn inventory(
     }
 }
 
+/// The decoded `$filter` of a query string ("" when absent).
+fn odata_filter(query: Option<&str>) -> String {
+    query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (decode(k).eq_ignore_ascii_case("$filter")).then(|| decode(&v.replace('+', " ")))
+        })
+        .unwrap_or_default()
+}
+
 fn to_value<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
@@ -324,6 +346,7 @@ async fn op_result(state: &Arc<AppState>, v: VaultRef, op: String) -> Reply {
 async fn vault_scoped(
     state: &Arc<AppState>,
     base: &str,
+    filter: &str,
     method: Method,
     v: VaultRef,
     rest: &[String],
@@ -480,6 +503,85 @@ async fn vault_scoped(
         ) => {
             let op = orig[7].clone();
             op_result(state, v, op).await
+        }
+        (
+            Method::POST,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+                "backup",
+            ],
+        ) => {
+            let (c, i, b) = (orig[3].clone(), orig[5].clone(), body_json(&body)?);
+            let pi = format!(
+                "{base}{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
+                v.id(),
+                orig[3],
+                orig[5]
+            );
+            let svc = state.service.clone();
+            let op = tokio::task::spawn_blocking(move || svc.backup_now(&v, &c, &i, &b))
+                .await
+                .map_err(|e| {
+                    ArmError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalServerError",
+                        e.to_string(),
+                    )
+                })??;
+            Ok(accepted(
+                format!("{pi}/operationsStatus/{op}"),
+                format!("{pi}/operationResults/{op}"),
+            ))
+        }
+        (
+            Method::GET,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+                "recoverypoints",
+            ],
+        ) => {
+            let (c, i, f) = (orig[3].clone(), orig[5].clone(), filter.to_owned());
+            Ok(
+                list(blocking(state, move |s| s.list_recovery_points(&v, &c, &i, &f)).await?)
+                    .into_response(),
+            )
+        }
+        (
+            Method::GET,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+                "recoverypoints",
+                _,
+            ],
+        ) => {
+            let (c, i, rp) = (orig[3].clone(), orig[5].clone(), orig[7].clone());
+            Ok(
+                Json(blocking(state, move |s| s.get_recovery_point(&v, &c, &i, &rp)).await?)
+                    .into_response(),
+            )
+        }
+        (Method::GET, ["backupjobs"]) => {
+            let f = filter.to_owned();
+            Ok(list(blocking(state, move |s| s.list_jobs(&v, &f)).await?).into_response())
+        }
+        (Method::GET, ["backupjobs", _]) => {
+            let job = orig[1].clone();
+            Ok(Json(blocking(state, move |s| s.get_job(&v, &job)).await?).into_response())
         }
         _ => Err(no_route(&method, &format!("{}/{}", v.id(), orig.join("/")))),
     }

@@ -7,6 +7,7 @@
 pub mod db;
 pub mod error;
 pub mod inventory;
+pub mod jobs;
 pub mod policy;
 pub mod protection;
 pub mod vault;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 pub struct Service {
     pub(crate) db: db::Db,
     data_dir: PathBuf,
+    pub(crate) running: jobs::Running,
 }
 
 impl Service {
@@ -38,10 +40,13 @@ impl Service {
             })?;
         }
         let db = db::Db::open(&data_dir.join("metadata.db"))?;
-        Ok(Service {
+        let service = Service {
             db,
             data_dir: data_dir.to_owned(),
-        })
+            running: Default::default(),
+        };
+        service.fail_interrupted_jobs()?;
+        Ok(service)
     }
 
     /// The data directory.

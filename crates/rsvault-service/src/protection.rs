@@ -94,6 +94,11 @@ fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
+/// A new random id (operations, jobs).
+pub(crate) fn new_id() -> String {
+    op_id()
+}
+
 fn op_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
@@ -105,6 +110,7 @@ fn policy_name_of(policy_id: &str) -> Option<&str> {
 }
 
 struct ItemRow {
+    rowid: i64,
     provider: String,
     vm_subscription: String,
     vm_resource_group: String,
@@ -116,6 +122,17 @@ struct ItemRow {
 
 impl Service {
     // ----- operations -----
+
+    /// Records the accepted operation that started a job.
+    pub(crate) fn operation_for_job(&self, vault_rowid: i64, job: &str) -> Result<String> {
+        let id = op_id();
+        let t = now();
+        self.db.conn().execute(
+            "INSERT INTO operations (vault, op_id, status, start_time, end_time, job_id) VALUES (?1, ?2, 'Succeeded', ?3, ?3, ?4)",
+            params![vault_rowid, id, t, job],
+        )?;
+        Ok(id)
+    }
 
     /// Records an operation that has finished; returns its id.
     pub(crate) fn finished_operation(&self, vault_rowid: i64) -> Result<String> {
@@ -360,18 +377,19 @@ impl Service {
     fn item_rows(&self, vault_rowid: i64) -> Result<Vec<ItemRow>> {
         let conn = self.db.conn();
         let mut st = conn.prepare(
-            "SELECT provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id FROM protected_items WHERE vault = ?1 ORDER BY vm_resource_group, vm_name",
+            "SELECT id, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id FROM protected_items WHERE vault = ?1 ORDER BY vm_resource_group, vm_name",
         )?;
         let rows = st
             .query_map(params![vault_rowid], |r| {
                 Ok(ItemRow {
-                    provider: r.get(0)?,
-                    vm_subscription: r.get(1)?,
-                    vm_resource_group: r.get(2)?,
-                    vm_name: r.get(3)?,
-                    policy: r.get(4)?,
-                    state: r.get(5)?,
-                    data_id: r.get(6)?,
+                    rowid: r.get(0)?,
+                    provider: r.get(1)?,
+                    vm_subscription: r.get(2)?,
+                    vm_resource_group: r.get(3)?,
+                    vm_name: r.get(4)?,
+                    policy: r.get(5)?,
+                    state: r.get(6)?,
+                    data_id: r.get(7)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -401,6 +419,25 @@ impl Service {
             p.namespace(),
             vm_id.name
         );
+        let (rp_count, last_rp): (i64, Option<String>) = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT count(*), max(time) FROM recovery_points WHERE item = ?1",
+                params![r.rowid],
+                |x| Ok((x.get(0)?, x.get(1)?)),
+            )
+            .unwrap_or((0, None));
+        let last_job: Option<(String, String)> = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT status, start_time FROM jobs WHERE container = ?1 COLLATE NOCASE AND operation = 'Backup' ORDER BY start_time DESC LIMIT 1",
+                params![n.container_property()],
+                |x| Ok((x.get(0)?, x.get(1)?)),
+            )
+            .optional()
+            .unwrap_or(None);
         let policy_type = self
             .get_policy(v, &r.policy)
             .map(|d| d["properties"]["policyType"].clone())
@@ -416,8 +453,11 @@ impl Service {
                 "containerName": n.container_property(),
                 "policyId": format!("{}/backupPolicies/{}", v.id(), r.policy), "policyName": r.policy, "policyType": policy_type,
                 "protectionStatus": "Healthy", "protectionState": r.state, "healthStatus": "Passed",
-                "lastBackupStatus": "", "protectedItemDataId": r.data_id,
-                "extendedInfo": {"recoveryPointCount": 0, "policyInconsistent": false},
+                "lastBackupStatus": last_job.as_ref().map(|j| j.0.clone()).unwrap_or_default(),
+                "lastBackupTime": last_job.map(|j| j.1),
+                "lastRecoveryPoint": last_rp,
+                "protectedItemDataId": r.data_id,
+                "extendedInfo": {"recoveryPointCount": rp_count, "policyInconsistent": false},
                 "isScheduledForDeferredDelete": false,
             }
         })
