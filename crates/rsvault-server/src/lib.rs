@@ -139,6 +139,25 @@ pub async fn serve(
         service: Arc::new(service),
         token,
     });
+    // Purge backup data whose soft-delete period has ended, once a minute.
+    {
+        let svc = state.service.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let s = svc.clone();
+                match tokio::task::spawn_blocking(move || s.purge_expired(jiff::Timestamp::now()))
+                    .await
+                {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!("purged {n} soft-deleted item(s)"),
+                    Ok(Err(e)) => tracing::warn!("purging soft-deleted items failed: {e}"),
+                    Err(e) => tracing::warn!("purge task failed: {e}"),
+                }
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|cause| ServerError::Io {

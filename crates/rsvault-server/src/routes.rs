@@ -583,6 +583,24 @@ async fn vault_scoped(
             let job = orig[1].clone();
             Ok(Json(blocking(state, move |s| s.get_job(&v, &job)).await?).into_response())
         }
+        (
+            Method::DELETE,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+            ],
+        ) => {
+            let (c, i, vid) = (orig[3].clone(), orig[5].clone(), v.id());
+            let op = blocking(state, move |s| s.delete_protected_item(&v, &c, &i)).await?;
+            Ok(accepted(
+                format!("{base}{vid}/backupOperations/{op}"),
+                format!("{base}{vid}/backupOperationResults/{op}"),
+            ))
+        }
         _ => Err(no_route(&method, &format!("{}/{}", v.id(), orig.join("/")))),
     }
 }

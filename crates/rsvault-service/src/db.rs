@@ -104,6 +104,8 @@ const MIGRATIONS: &[&str] = &[
         expiry TEXT,
         disks TEXT NOT NULL
     );",
+    // 5: soft delete of protected items.
+    "ALTER TABLE protected_items ADD COLUMN deferred_delete TEXT;",
 ];
 
 /// The database connection, serialised behind a mutex (SQLite has one

@@ -152,6 +152,19 @@ impl Service {
                 t
             }
         };
+        if let Some(it) = self.find_item(vault.rowid, &n)?
+            && (it.deferred.is_some()
+                || it.state == "ProtectionStopped"
+                || it.state == "BackupsSuspended")
+        {
+            return Err(ServiceError::bad_request(
+                "UserErrorBackupNotAllowedOnStoppedItem",
+                format!(
+                    "Backups of '{}' are stopped or suspended; resume protection first.",
+                    n.vm
+                ),
+            ));
+        }
         let cname = n.container_property();
         let busy: i64 = self.db.conn().query_row(
             "SELECT count(*) FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation = 'Backup' AND status = 'InProgress'",
@@ -517,5 +530,84 @@ mod tests {
             iso_duration("2026-01-01T00:00:00Z", Some("2026-01-01T00:00:09.870Z")),
             "PT9.870S"
         );
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+    use crate::inventory::{ResourceRef, VmProvider};
+
+    #[test]
+    fn soft_deleted_data_is_purged_after_its_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(Service::open(dir.path()).unwrap());
+        let v = VaultRef {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: "vault1".into(),
+        };
+        s.put_vault(&v, &json!({"location": "westeurope"})).unwrap();
+        let img = dir.path().join("os.raw");
+        std::fs::write(&img, vec![7u8; 3 << 20]).unwrap();
+        let vm = ResourceRef {
+            subscription: "s".into(),
+            resource_group: "vms".into(),
+            name: "vm1".into(),
+        };
+        s.put_vm(VmProvider::Compute, &vm, &json!({"location": "westeurope",
+            "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}}))
+            .unwrap();
+        let (c, i) = (
+            "IaasVMContainer;iaasvmcontainerv2;vms;vm1",
+            "VM;iaasvmcontainerv2;vms;vm1",
+        );
+        s.put_protected_item(&v, c, i, &json!({"properties": {"policyId": format!("{}/backupPolicies/DefaultPolicy", v.id())}})).unwrap();
+        let op = s.backup_now(&v, c, i, &json!({})).unwrap();
+        let job = s.operation_status(&v, &op).unwrap()["properties"]["jobId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for _ in 0..500 {
+            if s.get_job(&v, &job).unwrap()["properties"]["status"] != "InProgress" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(
+            s.get_job(&v, &job).unwrap()["properties"]["status"],
+            "Completed"
+        );
+        let store_name = s.vault_row(&v).unwrap().store;
+        assert_eq!(
+            s.open_vault_store(&store_name)
+                .unwrap()
+                .list_points()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        s.delete_protected_item(&v, c, i).unwrap();
+        let now = jiff::Timestamp::now();
+        assert_eq!(
+            s.purge_expired(now).unwrap(),
+            0,
+            "within the 14 days nothing goes"
+        );
+        let later = now
+            .checked_add(jiff::SignedDuration::from_hours(24 * 15))
+            .unwrap();
+        assert_eq!(s.purge_expired(later).unwrap(), 1);
+        assert!(s.get_protected_item(&v, c, i).is_err());
+        assert!(
+            s.open_vault_store(&store_name)
+                .unwrap()
+                .list_points()
+                .unwrap()
+                .is_empty(),
+            "points forgotten and collected"
+        );
+        s.delete_vault(&v).unwrap();
     }
 }

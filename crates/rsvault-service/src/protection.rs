@@ -109,8 +109,24 @@ fn policy_name_of(policy_id: &str) -> Option<&str> {
     Some(&policy_id[i + "/backupPolicies/".len()..]).filter(|n| !n.is_empty() && !n.contains('/'))
 }
 
+/// The state of one protected item.
+pub(crate) struct ItemState {
+    pub rowid: i64,
+    pub state: String,
+    pub policy: String,
+    pub deferred: Option<String>,
+}
+
+fn item_not_found(v: &VaultRef, item: &str) -> ServiceError {
+    ServiceError::not_found(
+        "BMSUserErrorProtectedItemNotFound",
+        format!("Item '{item}' is not protected by vault '{}'.", v.name),
+    )
+}
+
 struct ItemRow {
     rowid: i64,
+    deferred: Option<String>,
     provider: String,
     vm_subscription: String,
     vm_resource_group: String,
@@ -253,6 +269,146 @@ impl Service {
     }
 
     /// Number of items a vault protects (the storage lock and vault delete).
+    pub(crate) fn find_item(&self, vault_rowid: i64, n: &ItemName) -> Result<Option<ItemState>> {
+        let key = if n.provider == VmProvider::Compute {
+            "compute"
+        } else {
+            "classiccompute"
+        };
+        Ok(self
+            .db
+            .conn()
+            .query_row(
+                "SELECT id, state, policy, deferred_delete FROM protected_items WHERE vault = ?1 AND provider = ?2 AND vm_resource_group = ?3 COLLATE NOCASE AND vm_name = ?4 COLLATE NOCASE",
+                params![vault_rowid, key, n.resource_group, n.vm],
+                |r| Ok(ItemState { rowid: r.get(0)?, state: r.get(1)?, policy: r.get(2)?, deferred: r.get(3)? }),
+            )
+            .optional()?)
+    }
+
+    fn undelete(
+        &self,
+        vault_rowid: i64,
+        n: &ItemName,
+        existing: Option<ItemState>,
+    ) -> Result<String> {
+        let it = existing.filter(|i| i.deferred.is_some()).ok_or_else(|| {
+            ServiceError::bad_request(
+                "BMSUserErrorInvalidConfigureProtectionRequest",
+                format!("The backup data of '{}' is not soft-deleted.", n.vm),
+            )
+        })?;
+        self.db.conn().execute(
+            "UPDATE protected_items SET deferred_delete = NULL, state = 'ProtectionStopped' WHERE id = ?1",
+            params![it.rowid],
+        )?;
+        self.finished_operation(vault_rowid)
+    }
+
+    /// Stop backup and delete data. With soft delete (the default) the item
+    /// and its recovery points stay for the vault's soft-delete period and can
+    /// be undeleted; without it they are purged at once.
+    pub fn delete_protected_item(
+        &self,
+        v: &VaultRef,
+        container: &str,
+        item: &str,
+    ) -> Result<String> {
+        let n = ItemName::parse(container, item)?;
+        let vault = self.vault_row(v)?;
+        let it = self
+            .find_item(vault.rowid, &n)?
+            .ok_or_else(|| item_not_found(v, item))?;
+        if it.deferred.is_some() {
+            return Err(ServiceError::bad_request(
+                "BMSUserErrorInvalidConfigureProtectionRequest",
+                format!(
+                    "The backup data of '{}' is already deleted and waiting for its soft-delete period to end.",
+                    n.vm
+                ),
+            ));
+        }
+        let sd = &self.get_vault(v)?.properties["securitySettings"]["softDeleteSettings"];
+        let enabled = !sd["softDeleteState"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Disabled"));
+        if enabled {
+            let days = sd["softDeleteRetentionPeriodInDays"]
+                .as_i64()
+                .unwrap_or(14)
+                .clamp(14, 180);
+            let until = jiff::Timestamp::now()
+                .checked_add(jiff::SignedDuration::from_hours(24 * days))
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            self.db.conn().execute(
+                "UPDATE protected_items SET deferred_delete = ?1, state = 'ProtectionStopped', policy = '' WHERE id = ?2",
+                params![until.to_string(), it.rowid],
+            )?;
+        } else {
+            self.purge_item(&vault.store, it.rowid)?;
+        }
+        self.finished_operation(vault.rowid)
+    }
+
+    /// Purges items whose soft-delete period ended before `now`: their
+    /// recovery points are forgotten in the store and the space reclaimed.
+    /// Returns how many items were purged.
+    pub fn purge_expired(&self, now: jiff::Timestamp) -> Result<usize> {
+        let due: Vec<(i64, String, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT pi.id, pi.deferred_delete, v.store FROM protected_items pi JOIN vaults v ON pi.vault = v.id WHERE pi.deferred_delete IS NOT NULL",
+            )?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut n = 0;
+        for (id, until, store) in due {
+            if until.parse::<jiff::Timestamp>().is_ok_and(|t| t <= now) {
+                self.purge_item(&store, id)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn purge_item(&self, store_name: &str, item_rowid: i64) -> Result<()> {
+        let disks: Vec<String> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare("SELECT disks FROM recovery_points WHERE item = ?1")?;
+            st.query_map(params![item_rowid], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let store = self.open_vault_store(store_name)?;
+        for d in disks {
+            let d: Value = serde_json::from_str(&d).unwrap_or(json!([]));
+            for disk in d.as_array().into_iter().flatten() {
+                if let (Some(name), Some(point)) =
+                    (disk["store_name"].as_str(), disk["point"].as_str())
+                {
+                    match store.forget(name, point) {
+                        Ok(_) | Err(rsvault_engine::Error::PointNotFound(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        self.db.conn().execute(
+            "DELETE FROM recovery_points WHERE item = ?1",
+            params![item_rowid],
+        )?;
+        self.db.conn().execute(
+            "DELETE FROM protected_items WHERE id = ?1",
+            params![item_rowid],
+        )?;
+        rsvault_engine::gc(
+            &store,
+            &rsvault_engine::GcOptions::default(),
+            &rsvault_engine::NoProgress,
+        )?;
+        Ok(())
+    }
+
     pub(crate) fn item_count(&self, vault_rowid: i64) -> Result<i64> {
         Ok(self.db.conn().query_row(
             "SELECT count(*) FROM protected_items WHERE vault = ?1",
@@ -282,15 +438,57 @@ impl Service {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
         let props = &body["properties"];
-        if props
-            .get("protectionState")
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-            || props["isRehydrate"].as_bool() == Some(true)
+        let wanted = props["protectionState"].as_str().unwrap_or("");
+        let existing = self.find_item(vault.rowid, &n)?;
+        if props["isRehydrate"].as_bool() == Some(true) {
+            return self.undelete(vault.rowid, &n, existing);
+        }
+        if let Some(it) = &existing
+            && it.deferred.is_some()
         {
             return Err(ServiceError::bad_request(
                 "BMSUserErrorInvalidConfigureProtectionRequest",
-                "Stopping, suspending and undeleting protection are not available in this rsvault version; enable protection or change the policy.",
+                format!(
+                    "The backup data of '{}' is soft-deleted; undelete it (isRehydrate) before changing its protection.",
+                    n.vm
+                ),
+            ));
+        }
+        if wanted.eq_ignore_ascii_case("ProtectionStopped")
+            || wanted.eq_ignore_ascii_case("BackupsSuspended")
+        {
+            let it = existing.ok_or_else(|| item_not_found(v, item))?;
+            let stop = wanted.eq_ignore_ascii_case("ProtectionStopped");
+            // Stopping keeps the data forever and detaches the policy;
+            // suspending keeps the policy (its retention still applies).
+            let policy = if stop {
+                String::new()
+            } else {
+                it.policy.clone()
+            };
+            self.db.conn().execute(
+                "UPDATE protected_items SET state = ?1, policy = ?2 WHERE id = ?3",
+                params![
+                    if stop {
+                        "ProtectionStopped"
+                    } else {
+                        "BackupsSuspended"
+                    },
+                    policy,
+                    it.rowid
+                ],
+            )?;
+            return self.finished_operation(vault.rowid);
+        }
+        if !wanted.is_empty()
+            && !wanted.eq_ignore_ascii_case("Protected")
+            && !wanted.eq_ignore_ascii_case("IRPending")
+        {
+            return Err(ServiceError::bad_request(
+                "BMSUserErrorInvalidConfigureProtectionRequest",
+                format!(
+                    "properties.protectionState: '{wanted}' is not ProtectionStopped, BackupsSuspended or Protected"
+                ),
             ));
         }
         let policy_id = props["policyId"].as_str().unwrap_or("");
@@ -353,9 +551,15 @@ impl Service {
                         "properties.policyId: an item protected by an Enhanced (V2) policy cannot move to a Standard (V1) policy",
                     ));
                 }
+                let rps: i64 = self.db.conn().query_row(
+                    "SELECT count(*) FROM recovery_points WHERE item = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )?;
+                let state = if rps > 0 { "Protected" } else { "IRPending" };
                 self.db.conn().execute(
-                    "UPDATE protected_items SET policy = ?1 WHERE id = ?2",
-                    params![policy, id],
+                    "UPDATE protected_items SET policy = ?1, state = ?2 WHERE id = ?3",
+                    params![policy, state, id],
                 )?;
             }
             None => {
@@ -377,7 +581,7 @@ impl Service {
     fn item_rows(&self, vault_rowid: i64) -> Result<Vec<ItemRow>> {
         let conn = self.db.conn();
         let mut st = conn.prepare(
-            "SELECT id, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id FROM protected_items WHERE vault = ?1 ORDER BY vm_resource_group, vm_name",
+            "SELECT id, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, deferred_delete FROM protected_items WHERE vault = ?1 ORDER BY vm_resource_group, vm_name",
         )?;
         let rows = st
             .query_map(params![vault_rowid], |r| {
@@ -390,6 +594,7 @@ impl Service {
                     policy: r.get(5)?,
                     state: r.get(6)?,
                     data_id: r.get(7)?,
+                    deferred: r.get(8)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -458,7 +663,12 @@ impl Service {
                 "lastRecoveryPoint": last_rp,
                 "protectedItemDataId": r.data_id,
                 "extendedInfo": {"recoveryPointCount": rp_count, "policyInconsistent": false},
-                "isScheduledForDeferredDelete": false,
+                "isScheduledForDeferredDelete": r.deferred.is_some(),
+                "deferredDeleteTimeInUTC": r.deferred,
+                "deferredDeleteTimeRemaining": r.deferred.as_deref().and_then(|d| d.parse::<jiff::Timestamp>().ok()).map(|d| {
+                    let secs = (d.as_second() - jiff::Timestamp::now().as_second()).max(0);
+                    format!("{}.{:02}:{:02}:{:02}", secs / 86400, secs % 86400 / 3600, secs % 3600 / 60, secs % 60)
+                }),
             }
         })
     }
