@@ -601,6 +601,47 @@ async fn vault_scoped(
                 format!("{base}{vid}/backupOperationResults/{op}"),
             ))
         }
+        (
+            Method::POST,
+            [
+                "backupfabrics",
+                "azure",
+                "protectioncontainers",
+                _,
+                "protecteditems",
+                _,
+                "recoverypoints",
+                _,
+                "restore",
+            ],
+        ) => {
+            let (c, i, rp, b) = (
+                orig[3].clone(),
+                orig[5].clone(),
+                orig[7].clone(),
+                body_json(&body)?,
+            );
+            let pi = format!(
+                "{base}{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
+                v.id(),
+                orig[3],
+                orig[5]
+            );
+            let svc = state.service.clone();
+            let op = tokio::task::spawn_blocking(move || svc.restore(&v, &c, &i, &rp, &b))
+                .await
+                .map_err(|e| {
+                    ArmError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalServerError",
+                        e.to_string(),
+                    )
+                })??;
+            Ok(accepted(
+                format!("{pi}/operationsStatus/{op}"),
+                format!("{pi}/operationResults/{op}"),
+            ))
+        }
         _ => Err(no_route(&method, &format!("{}/{}", v.id(), orig.join("/")))),
     }
 }

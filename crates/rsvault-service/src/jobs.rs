@@ -64,8 +64,32 @@ pub fn parse_filter_time(s: &str) -> Option<jiff::Timestamp> {
     None
 }
 
+/// The one task of a restore job.
+pub(crate) const RESTORE_TASK: &str = "Transfer data from vault";
+
+/// A running job's live progress (per-mille), shared with its reader.
+#[derive(Clone)]
+pub(crate) struct JobProgressHandle(Arc<AtomicU64>);
+
+impl JobProgressHandle {
+    /// Progress in percent.
+    pub(crate) fn get(&self) -> f64 {
+        self.0.load(Ordering::Relaxed) as f64 / 10.0
+    }
+
+    /// An engine progress sink covering `total` bytes from `base` per-mille to 1000.
+    pub(crate) fn progress(&self, total: u64, base: u64) -> JobProgress {
+        JobProgress {
+            done: AtomicU64::new(0),
+            total,
+            base,
+            permille: self.0.clone(),
+        }
+    }
+}
+
 /// A job's recorded state.
-struct JobState {
+pub(crate) struct JobState {
     status: &'static str,
     tasks: Value,
     progress: f64,
@@ -73,22 +97,106 @@ struct JobState {
     errors: Value,
 }
 
-struct JobProgress {
+impl JobState {
+    /// A completed single-task job.
+    pub(crate) fn done(task: &str, bag: Value) -> Self {
+        JobState {
+            status: "Completed",
+            tasks: json!([{"taskId": task, "status": "Completed"}]),
+            progress: 100.0,
+            bag,
+            errors: json!([]),
+        }
+    }
+
+    /// A failed single-task job.
+    pub(crate) fn failed(task: &str, entity: &str, e: &ServiceError, progress: f64) -> Self {
+        JobState {
+            status: "Failed",
+            tasks: json!([{"taskId": task, "status": "Failed"}]),
+            progress,
+            bag: json!({"VM Name": entity}),
+            errors: json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": ["Check the error, then retry."]}]),
+        }
+    }
+}
+
+/// Engine progress mapped onto a job's progress.
+pub(crate) struct JobProgress {
     done: AtomicU64,
     total: u64,
+    base: u64,
     permille: Arc<AtomicU64>,
 }
 
 impl Progress for JobProgress {
     fn advance(&self, n: u64) {
         let d = self.done.fetch_add(n, Ordering::Relaxed) + n;
-        // The snapshot is the first 10 %, the transfer the rest.
-        let p = 100 + 900 * d.min(self.total) / self.total.max(1);
+        let p = self.base + (1000 - self.base) * d.min(self.total) / self.total.max(1);
         self.permille.store(p, Ordering::Relaxed);
     }
 }
 
 impl Service {
+    /// Records a new running job and the accepted operation naming it.
+    pub(crate) fn start_job(
+        &self,
+        vault_rowid: i64,
+        operation: &str,
+        entity: &str,
+        container: &str,
+        tasks: &[&str],
+    ) -> Result<(String, String, JobProgressHandle)> {
+        let job = crate::protection::new_id();
+        let tasks: Vec<Value> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"taskId": t, "status": if i == 0 { "InProgress" } else { "NotStarted" }}))
+            .collect();
+        self.db.conn().execute(
+            "INSERT INTO jobs (vault, job_id, operation, status, entity, container, start_time, user_triggered, tasks, progress, bag, errors)
+             VALUES (?1, ?2, ?3, 'InProgress', ?4, ?5, ?6, 1, ?7, 0, ?8, '[]')",
+            params![vault_rowid, job, operation, entity, container, now().to_string(), Value::Array(tasks).to_string(), json!({"VM Name": entity}).to_string()],
+        )?;
+        let op = self.operation_for_job(vault_rowid, &job)?;
+        let handle = JobProgressHandle(Arc::new(AtomicU64::new(0)));
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.clone(), handle.0.clone());
+        Ok((job, op, handle))
+    }
+
+    /// Records a job's final state and forgets its live progress.
+    pub(crate) fn finish_job(&self, job: &str, st: &JobState) -> Result<()> {
+        let r = self.set_job(job, st);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(job);
+        r
+    }
+
+    /// The disks recorded for a recovery point.
+    pub(crate) fn recovery_point_disks(&self, rp: &str) -> Result<Vec<Value>> {
+        let d: String = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT disks FROM recovery_points WHERE name = ?1",
+                params![rp],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| {
+                ServiceError::not_found(
+                    "BMSUserErrorRecoveryPointNotFound",
+                    format!("Recovery point {rp} was not found."),
+                )
+            })?;
+        Ok(serde_json::from_str::<Vec<Value>>(&d).unwrap_or_default())
+    }
+
     /// Records a job's state; a status other than InProgress also ends it.
     fn set_job(&self, job: &str, st: &JobState) -> Result<()> {
         let end = st.status != "InProgress";
@@ -255,11 +363,8 @@ impl Service {
         )?;
         let store = self.open_vault_store(store_name)?;
         let total: u64 = disks.iter().map(|d| d.size).sum();
-        let progress = JobProgress {
-            done: AtomicU64::new(0),
-            total,
-            permille: permille.clone(),
-        };
+        // The snapshot is the first 10 %, the transfer the rest.
+        let progress = JobProgressHandle(permille.clone()).progress(total, 100);
         let mut recorded = Vec::new();
         let mut stored = 0u64;
         for d in disks {
@@ -317,11 +422,13 @@ impl Service {
             progress = p.load(Ordering::Relaxed) as f64 / 10.0;
         }
         if let Some(arr) = tasks.as_array_mut() {
+            let single = arr.len() == 1;
             for (i, t) in arr.iter_mut().enumerate() {
                 let st = t["status"].as_str().unwrap_or("").to_owned();
                 t["duration"] = json!("PT0S");
                 t["progressPercentage"] = json!(match (i, st.as_str()) {
                     (_, "Completed") => 100.0,
+                    (_, "InProgress") if single => progress,
                     (0, "InProgress") => progress.min(10.0) * 10.0,
                     (1, "InProgress") => ((progress - 10.0) / 0.9).max(0.0),
                     _ => 0.0,

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod policy;
 pub mod protection;
+pub mod restore;
 pub mod vault;
 
 pub use error::{Result, ServiceError};

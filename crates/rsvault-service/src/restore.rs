@@ -1,0 +1,222 @@
+//! Restore of a recovery point, as a Restore job:
+//! - `RestoreDisks`: every disk as an image file under
+//!   `<data-dir>/storageAccounts/<account>/<vm>-<point>/`, with the VM's
+//!   configuration in `vmconfig.json`; the files are named in the job's
+//!   property bag;
+//! - `OriginalLocation`: the disks of the source VM, which must be stopped,
+//!   are replaced in place (each image is written under a temporary name and
+//!   renamed over the original only when it is complete and verified).
+
+use crate::Service;
+use crate::error::{Result, ServiceError};
+use crate::inventory::ResourceRef;
+use crate::jobs::{JobProgressHandle, JobState, RESTORE_TASK};
+use crate::protection::ItemName;
+use crate::vault::VaultRef;
+use rsvault_engine::{RestoreFormat, RestoreOptions};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+enum Target {
+    Disks { dir: PathBuf, account: String },
+    Original,
+}
+
+impl Service {
+    /// Starts a restore of recovery point `rp`; returns the operation id.
+    pub fn restore(
+        self: &Arc<Self>,
+        v: &VaultRef,
+        container: &str,
+        item: &str,
+        rp: &str,
+        body: &Value,
+    ) -> Result<String> {
+        let n = ItemName::parse(container, item)?;
+        let vault = self.vault_row(v)?;
+        // Checks the point belongs to this item.
+        self.get_recovery_point(v, container, item, rp)?;
+        let disks = self.recovery_point_disks(rp)?;
+        let p = &body["properties"];
+        let kind = p["recoveryType"].as_str().unwrap_or("");
+        let lun_filter: Option<Vec<i64>> = p["restoreDiskLunList"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).collect());
+        let vm_ref = ResourceRef {
+            subscription: v.subscription.clone(),
+            resource_group: n.resource_group.clone(),
+            name: n.vm.clone(),
+        };
+        let target = if kind.eq_ignore_ascii_case("RestoreDisks") {
+            let sa = p["storageAccountId"].as_str().unwrap_or("");
+            let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
+                .ok_or_else(|| ServiceError::bad_request("BMSUserErrorInvalidInput", "properties.storageAccountId: the id of a storage account (letters and digits) is required"))?;
+            let dir = self
+                .data_dir()
+                .join("storageAccounts")
+                .join(account)
+                .join(format!("{}-{rp}", n.vm));
+            Target::Disks {
+                dir,
+                account: account.to_owned(),
+            }
+        } else if kind.eq_ignore_ascii_case("OriginalLocation") {
+            let vm = self.get_vm(n.provider, &vm_ref, true)?;
+            let power = vm["properties"]["instanceView"]["statuses"][1]["code"]
+                .as_str()
+                .unwrap_or("");
+            if power == "PowerState/running" {
+                return Err(ServiceError::bad_request(
+                    "UserErrorVmNotShutDown",
+                    format!(
+                        "VM '{}' must be stopped before its disks are replaced; power it off and retry.",
+                        n.vm
+                    ),
+                ));
+            }
+            for d in &disks {
+                if !matches!(d["format"].as_str(), Some("raw" | "qcow2")) {
+                    return Err(ServiceError::bad_request(
+                        "BMSUserErrorInvalidInput",
+                        format!(
+                            "disk '{}' is a {} image; replacing in place writes raw or qcow2 only — use RestoreDisks",
+                            d["name"], d["format"]
+                        ),
+                    ));
+                }
+            }
+            Target::Original
+        } else {
+            return Err(ServiceError::bad_request(
+                "BMSUserErrorInvalidInput",
+                format!(
+                    "properties.recoveryType: '{kind}' — this rsvault restores RestoreDisks and OriginalLocation (AlternateLocation is not available yet)"
+                ),
+            ));
+        };
+        let current = self.vm_disks(n.provider, &vm_ref).ok();
+        let vm_body = self
+            .get_vm(n.provider, &vm_ref, false)
+            .unwrap_or(json!(null));
+        let entity = n.vm.clone();
+        let (job, op, permille) = self.start_job(
+            vault.rowid,
+            "Restore",
+            &entity,
+            &n.container_property(),
+            &[RESTORE_TASK],
+        )?;
+        let svc = self.clone();
+        let store_name = vault.store.clone();
+        let rp = rp.to_owned();
+        std::thread::Builder::new()
+            .name(format!("restore-{job}"))
+            .spawn(move || {
+                let r = svc.run_restore(
+                    &store_name,
+                    &disks,
+                    lun_filter.as_deref(),
+                    &target,
+                    current.as_deref(),
+                    &vm_body,
+                    &rp,
+                    &permille,
+                );
+                let state = match r {
+                    Ok(bag) => JobState::done(RESTORE_TASK, bag),
+                    Err(e) => JobState::failed(RESTORE_TASK, &entity, &e, permille.get()),
+                };
+                let _ = svc.finish_job(&job, &state);
+            })
+            .map_err(|e| ServiceError::Internal(format!("start restore job: {e}")))?;
+        Ok(op)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_restore(
+        &self,
+        store_name: &str,
+        disks: &[Value],
+        luns: Option<&[i64]>,
+        target: &Target,
+        current: Option<&[crate::inventory::VmDisk]>,
+        vm_body: &Value,
+        rp: &str,
+        permille: &JobProgressHandle,
+    ) -> Result<Value> {
+        let store = self.open_vault_store(store_name)?;
+        let chosen: Vec<&Value> = disks
+            .iter()
+            .filter(|d| match (luns, d["lun"].as_i64()) {
+                (Some(l), Some(lun)) => l.contains(&lun),
+                _ => true,
+            })
+            .collect();
+        let total: u64 = chosen.iter().filter_map(|d| d["size"].as_u64()).sum();
+        let progress = permille.progress(total, 0);
+        let mut bag = serde_json::Map::new();
+        if let Target::Disks { dir, account } = target {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+            bag.insert("Target Storage Account Name".into(), json!(account));
+            let config = dir.join("vmconfig.json");
+            std::fs::write(
+                &config,
+                serde_json::to_vec_pretty(
+                    &json!({"recoveryPoint": rp, "virtualMachine": vm_body, "disks": chosen}),
+                )
+                .unwrap_or_default(),
+            )
+            .map_err(|e| ServiceError::Internal(format!("write {}: {e}", config.display())))?;
+            bag.insert(
+                "Config Blob Name".into(),
+                json!(config.display().to_string()),
+            );
+        }
+        for d in chosen {
+            let name = d["store_name"].as_str().unwrap_or("");
+            let point = d["point"].as_str().unwrap_or("");
+            let m = store.resolve_point(name, point)?;
+            let label = match d["lun"].as_i64() {
+                None => "OS disk".to_owned(),
+                Some(l) => format!("Data disk (LUN {l})"),
+            };
+            let (out, format) = match target {
+                Target::Disks { dir, .. } => {
+                    let file = format!(
+                        "{}.raw",
+                        d["name"]
+                            .as_str()
+                            .unwrap_or("disk")
+                            .replace(['/', '\\'], "_")
+                    );
+                    (dir.join(file), RestoreFormat::Raw)
+                }
+                Target::Original => {
+                    let cur = current
+                        .and_then(|c| c.iter().find(|x| x.lun == d["lun"].as_i64()))
+                        .ok_or_else(|| {
+                            ServiceError::bad_request(
+                                "BMSUserErrorInvalidInput",
+                                format!("the VM no longer has the {label}"),
+                            )
+                        })?;
+                    let f = if d["format"] == "qcow2" {
+                        RestoreFormat::Qcow2
+                    } else {
+                        RestoreFormat::Raw
+                    };
+                    (cur.path.clone(), f)
+                }
+            };
+            let opts = RestoreOptions {
+                format,
+                ..Default::default()
+            };
+            rsvault_engine::restore(&store, &m, &out, &opts, &progress)?;
+            bag.insert(label, json!(out.display().to_string()));
+        }
+        Ok(Value::Object(bag))
+    }
+}
