@@ -71,6 +71,36 @@ async fn blocking<T: Send + 'static>(
         .map_err(ArmError::from)
 }
 
+/// Like [`blocking`], for service calls that start background jobs and so
+/// need the shared handle.
+async fn blocking_arc<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&Arc<Service>) -> rsvault_service::Result<T> + Send + 'static,
+) -> Result<T, ArmError> {
+    let svc = state.service.clone();
+    tokio::task::spawn_blocking(move || f(&svc))
+        .await
+        .map_err(|e| {
+            ArmError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                e.to_string(),
+            )
+        })?
+        .map_err(ArmError::from)
+}
+
+/// The absolute URL of the protected item a vault-scoped path names
+/// (`orig` holds the path segments after the vault).
+fn item_url(base: &str, v: &VaultRef, orig: &[String]) -> String {
+    format!(
+        "{base}{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
+        v.id(),
+        orig[3],
+        orig[5]
+    )
+}
+
 fn no_route(method: &Method, path: &str) -> ArmError {
     ArmError::new(
         StatusCode::NOT_FOUND,
@@ -460,12 +490,7 @@ async fn vault_scoped(
             ],
         ) => {
             let (c, i, b) = (orig[3].clone(), orig[5].clone(), body_json(&body)?);
-            let pi = format!(
-                "{base}{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
-                v.id(),
-                orig[3],
-                orig[5]
-            );
+            let pi = item_url(base, &v, orig);
             let op = blocking(state, move |s| s.put_protected_item(&v, &c, &i, &b)).await?;
             Ok(accepted(
                 format!("{pi}/operationsStatus/{op}"),
@@ -517,22 +542,8 @@ async fn vault_scoped(
             ],
         ) => {
             let (c, i, b) = (orig[3].clone(), orig[5].clone(), body_json(&body)?);
-            let pi = format!(
-                "{base}{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
-                v.id(),
-                orig[3],
-                orig[5]
-            );
-            let svc = state.service.clone();
-            let op = tokio::task::spawn_blocking(move || svc.backup_now(&v, &c, &i, &b))
-                .await
-                .map_err(|e| {
-                    ArmError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalServerError",
-                        e.to_string(),
-                    )
-                })??;
+            let pi = item_url(base, &v, orig);
+            let op = blocking_arc(state, move |s| s.backup_now(&v, &c, &i, &b)).await?;
             Ok(accepted(
                 format!("{pi}/operationsStatus/{op}"),
                 format!("{pi}/operationResults/{op}"),
@@ -621,22 +632,8 @@ async fn vault_scoped(
                 orig[7].clone(),
                 body_json(&body)?,
             );
-            let pi = format!(
-                "{base}{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
-                v.id(),
-                orig[3],
-                orig[5]
-            );
-            let svc = state.service.clone();
-            let op = tokio::task::spawn_blocking(move || svc.restore(&v, &c, &i, &rp, &b))
-                .await
-                .map_err(|e| {
-                    ArmError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "InternalServerError",
-                        e.to_string(),
-                    )
-                })??;
+            let pi = item_url(base, &v, orig);
+            let op = blocking_arc(state, move |s| s.restore(&v, &c, &i, &rp, &b)).await?;
             Ok(accepted(
                 format!("{pi}/operationsStatus/{op}"),
                 format!("{pi}/operationResults/{op}"),
