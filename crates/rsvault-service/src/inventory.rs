@@ -38,10 +38,22 @@ impl VmProvider {
         }
     }
 
-    fn key(self) -> &'static str {
+    /// The provider's key in the metadata database.
+    pub(crate) fn key(self) -> &'static str {
         match self {
             VmProvider::Compute => "compute",
             VmProvider::ClassicCompute => "classiccompute",
+        }
+    }
+}
+
+impl VmProvider {
+    /// The provider stored under a database key.
+    pub(crate) fn from_key(key: &str) -> Self {
+        if key == VmProvider::ClassicCompute.key() {
+            VmProvider::ClassicCompute
+        } else {
+            VmProvider::Compute
         }
     }
 }

@@ -260,10 +260,15 @@ impl Service {
                 t
             }
         };
-        if let Some(it) = self.find_item(vault.rowid, &n)?
-            && (it.deferred.is_some()
-                || it.state == "ProtectionStopped"
-                || it.state == "BackupsSuspended")
+        let it = self.find_item(vault.rowid, &n)?.ok_or_else(|| {
+            ServiceError::not_found(
+                "BMSUserErrorProtectedItemNotFound",
+                format!("Item '{item}' is not protected by vault '{}'.", v.name),
+            )
+        })?;
+        if it.deferred.is_some()
+            || it.state == "ProtectionStopped"
+            || it.state == "BackupsSuspended"
         {
             return Err(ServiceError::bad_request(
                 "UserErrorBackupNotAllowedOnStoppedItem",
@@ -291,28 +296,18 @@ impl Service {
             name: n.vm.clone(),
         };
         let disks = self.vm_disks(n.provider, &vm_ref)?;
-        let job = crate::protection::new_id();
-        let tasks = json!([{"taskId": SNAPSHOT, "status": "InProgress"}, {"taskId": TRANSFER, "status": "NotStarted"}]);
         let vm_name = pi["properties"]["friendlyName"]
             .as_str()
             .unwrap_or(&n.vm)
             .to_owned();
-        self.db.conn().execute(
-            "INSERT INTO jobs (vault, job_id, operation, status, entity, container, start_time, user_triggered, tasks, progress, bag, errors)
-             VALUES (?1, ?2, 'Backup', 'InProgress', ?3, ?4, ?5, 1, ?6, 0, ?7, '[]')",
-            params![vault.rowid, job, vm_name, cname, now().to_string(), tasks.to_string(), json!({"VM Name": vm_name}).to_string()],
+        let (job, op, permille) = self.start_job(
+            vault.rowid,
+            "Backup",
+            &vm_name,
+            &cname,
+            &[SNAPSHOT, TRANSFER],
         )?;
-        let op = self.operation_for_job(vault.rowid, &job)?;
-        let permille = Arc::new(AtomicU64::new(0));
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(job.clone(), permille.clone());
-        let item_id: i64 = self.db.conn().query_row(
-            "SELECT id FROM protected_items WHERE vault = ?1 AND vm_resource_group = ?2 COLLATE NOCASE AND vm_name = ?3 COLLATE NOCASE",
-            params![vault.rowid, n.resource_group, n.vm],
-            |r| r.get(0),
-        )?;
+        let item_id = it.rowid;
         let data_id = pi["properties"]["protectedItemDataId"]
             .as_str()
             .unwrap_or("0")
@@ -322,14 +317,12 @@ impl Service {
         std::thread::Builder::new()
             .name(format!("backup-{job}"))
             .spawn(move || {
-                let r = svc.run_backup(&job, &store_name, item_id, &data_id, &vm_name, &disks, expiry, &permille);
-                if let Err(e) = r {
+                if let Err(e) = svc.run_backup(&job, &store_name, item_id, &data_id, &vm_name, &disks, expiry, &permille) {
                     let errors = json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": ["Check the VM's disk images, then run Backup now again."]}]);
                     let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Failed"}]);
-                    let st = JobState { status: "Failed", tasks, progress: permille.load(Ordering::Relaxed) as f64 / 10.0, bag: json!({"VM Name": vm_name}), errors };
-                    let _ = svc.set_job(&job, &st);
+                    let st = JobState { status: "Failed", tasks, progress: permille.get(), bag: json!({"VM Name": vm_name}), errors };
+                    let _ = svc.finish_job(&job, &st);
                 }
-                svc.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&job);
             })
             .map_err(|e| ServiceError::Internal(format!("start backup job: {e}")))?;
         Ok(op)
@@ -345,11 +338,11 @@ impl Service {
         vm_name: &str,
         disks: &[crate::inventory::VmDisk],
         expiry: jiff::Timestamp,
-        permille: &Arc<AtomicU64>,
+        permille: &JobProgressHandle,
     ) -> Result<()> {
         let started = now();
         // Take Snapshot: the images are read in place (crash-consistent).
-        permille.store(100, Ordering::Relaxed);
+        permille.0.store(100, Ordering::Relaxed);
         let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "InProgress"}]);
         self.set_job(
             job,
@@ -364,7 +357,7 @@ impl Service {
         let store = self.open_vault_store(store_name)?;
         let total: u64 = disks.iter().map(|d| d.size).sum();
         // The snapshot is the first 10 %, the transfer the rest.
-        let progress = JobProgressHandle(permille.clone()).progress(total, 100);
+        let progress = permille.progress(total, 100);
         let mut recorded = Vec::new();
         let mut stored = 0u64;
         for d in disks {
@@ -392,8 +385,8 @@ impl Service {
         )?;
         let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
         let bag = json!({"VM Name": vm_name, "Backup Size": format!("{} MB", stored.div_ceil(1 << 20)), "Recovery Point": rp});
-        permille.store(1000, Ordering::Relaxed);
-        self.set_job(
+        permille.0.store(1000, Ordering::Relaxed);
+        self.finish_job(
             job,
             &JobState {
                 status: "Completed",

@@ -252,11 +252,7 @@ impl Service {
         rg: &str,
         vm: &str,
     ) -> Result<Option<(i64, i64)>> {
-        let key = if p == VmProvider::Compute {
-            "compute"
-        } else {
-            "classiccompute"
-        };
+        let key = p.key();
         Ok(self
             .db
             .conn()
@@ -268,13 +264,9 @@ impl Service {
             .optional()?)
     }
 
-    /// Number of items a vault protects (the storage lock and vault delete).
+    /// The protected item of a VM in a vault, if any.
     pub(crate) fn find_item(&self, vault_rowid: i64, n: &ItemName) -> Result<Option<ItemState>> {
-        let key = if n.provider == VmProvider::Compute {
-            "compute"
-        } else {
-            "classiccompute"
-        };
+        let key = n.provider.key();
         Ok(self
             .db
             .conn()
@@ -409,6 +401,7 @@ impl Service {
         Ok(())
     }
 
+    /// Number of items a vault protects (the storage lock and vault delete).
     pub(crate) fn item_count(&self, vault_rowid: i64) -> Result<i64> {
         Ok(self.db.conn().query_row(
             "SELECT count(*) FROM protected_items WHERE vault = ?1",
@@ -563,11 +556,7 @@ impl Service {
                 )?;
             }
             None => {
-                let key = if n.provider == VmProvider::Compute {
-                    "compute"
-                } else {
-                    "classiccompute"
-                };
+                let key = n.provider.key();
                 let data_id: u64 = rand::random::<u64>() >> 4;
                 self.db.conn().execute(
                     "INSERT INTO protected_items (vault, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'IRPending', ?7, ?8)",
@@ -602,11 +591,7 @@ impl Service {
     }
 
     fn item_view(&self, v: &VaultRef, r: &ItemRow) -> Value {
-        let p = if r.provider == "classiccompute" {
-            VmProvider::ClassicCompute
-        } else {
-            VmProvider::Compute
-        };
+        let p = VmProvider::from_key(&r.provider);
         let n = ItemName {
             provider: p,
             resource_group: r.vm_resource_group.clone(),
@@ -682,8 +667,7 @@ impl Service {
             .find(|r| {
                 r.vm_resource_group.eq_ignore_ascii_case(&n.resource_group)
                     && r.vm_name.eq_ignore_ascii_case(&n.vm)
-                    && (r.provider == "classiccompute")
-                        == (n.provider == VmProvider::ClassicCompute)
+                    && VmProvider::from_key(&r.provider) == n.provider
             })
             .map(|r| self.item_view(v, r))
             .ok_or_else(|| {
@@ -711,7 +695,7 @@ impl Service {
             .item_rows(vault.rowid)?
             .iter()
             .map(|r| {
-                let p = if r.provider == "classiccompute" { VmProvider::ClassicCompute } else { VmProvider::Compute };
+                let p = VmProvider::from_key(&r.provider);
                 let n = ItemName { provider: p, resource_group: r.vm_resource_group.clone(), vm: r.vm_name.clone() };
                 json!({
                     "id": format!("{}/backupFabrics/Azure/protectionContainers/{}", v.id(), n.container()),
