@@ -64,6 +64,29 @@ impl ChunkIndex {
         self.map.is_empty()
     }
 
+    /// The entries the index holds for one pack, in pack order. Used when
+    /// a pack's own trailer is damaged: its blobs can still be judged one
+    /// by one, as restores read them.
+    pub fn entries_in(&self, pack_id: &str) -> Vec<PackEntry> {
+        let Some(n) = self.packs.iter().position(|p| p == pack_id) else {
+            return Vec::new();
+        };
+        let mut v: Vec<PackEntry> = self
+            .map
+            .iter()
+            .filter(|(_, l)| l.pack as usize == n)
+            .map(|(id, l)| PackEntry {
+                kind: l.kind,
+                id: *id,
+                offset: l.offset,
+                len: l.len,
+                raw_len: l.raw_len,
+            })
+            .collect();
+        v.sort_by_key(|e| e.offset);
+        v
+    }
+
     /// The pack id of a location.
     pub fn pack_id(&self, loc: &Location) -> &str {
         &self.packs[loc.pack as usize]

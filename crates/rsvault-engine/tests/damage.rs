@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use rsvault_engine::backend::LocalBackend;
+use rsvault_engine::pack;
 use rsvault_engine::source::raw::RawImage;
 use rsvault_engine::{
     BackupOptions, Error, Manifest, MasterKey, NoProgress, RestoreOptions, Store, backup, restore,
@@ -69,6 +70,11 @@ fn flipping_a_byte_anywhere_in_a_pack_is_named_and_refused() {
         let pack = &packs[seed as usize % packs.len()];
         let len = std::fs::metadata(pack).unwrap().len();
         let pos = (seed * 7919 * 104729) % len;
+        let blobs_end = {
+            let data = std::fs::read(pack).unwrap();
+            let tail = &data[data.len() - pack::TAIL as usize..];
+            len - pack::TAIL - u64::from(pack::trailer_len(tail, "p").unwrap())
+        };
         flip(pack, pos);
         let rep = verify(&t.reopen(), 2, &NoProgress).unwrap();
         assert!(
@@ -91,11 +97,33 @@ fn flipping_a_byte_anywhere_in_a_pack_is_named_and_refused() {
                 p.id
             );
         }
-        // Unless the flip hit the magic only (a pack nobody reads from there),
-        // some point is named.
-        if pos >= 8 {
+        // A flip in a blob names a point. One in the magic or the trailer
+        // names only the pack: restores never read those bytes, and every
+        // blob still authenticates on its own.
+        if (8..blobs_end).contains(&pos) {
             assert!(!rep.damaged_points.is_empty(), "seed {seed}: {rep:?}");
         }
+    }
+}
+
+#[test]
+fn a_damaged_pack_trailer_is_named_but_its_blobs_still_restore() {
+    let (t, points) = setup();
+    let pack = t.objects("packs")[0].clone();
+    let data = std::fs::read(&pack).unwrap();
+    let len = data.len() as u64;
+    let tail = &data[data.len() - pack::TAIL as usize..];
+    let trailer = u64::from(pack::trailer_len(tail, "p").unwrap());
+    flip(&pack, len - pack::TAIL - trailer + 3);
+    let rep = verify(&t.reopen(), 2, &NoProgress).unwrap();
+    let name = pack.file_name().unwrap().to_str().unwrap();
+    assert!(
+        rep.damaged_objects.iter().any(|o| o.contains(name)),
+        "{rep:?}"
+    );
+    assert!(rep.damaged_points.is_empty(), "{rep:?}");
+    for p in &points {
+        try_restore(&t, p).unwrap();
     }
 }
 
