@@ -1,0 +1,436 @@
+//! A small blocking client of the ARM REST API that `rsvault serve` speaks:
+//! bearer-token auth, `api-version`, the `{"error": {"code", "message"}}`
+//! envelope, list paging, and the long-running-operation polling Azure's
+//! clients do (`Azure-AsyncOperation` status URLs, `Location` result URLs).
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use serde_json::Value;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `api-version` of `Microsoft.RecoveryServices/vaults` (as `az` 2.91 sends).
+pub const VAULT_API: &str = "2026-07-01";
+/// `api-version` of the backup resources under a vault.
+pub const BACKUP_API: &str = "2026-08-01";
+/// `api-version` of `Microsoft.Compute`.
+pub const COMPUTE_API: &str = "2026-04-01";
+
+/// The subscription id used when none is given.
+pub const DEFAULT_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
+
+/// How to reach the server; global options of `rsvault backup` and `rsvault vm`.
+#[derive(Debug, Args)]
+pub struct ConnArgs {
+    /// URL of the rsvault server.
+    #[arg(
+        long,
+        env = "RSVAULT_ENDPOINT",
+        default_value = "http://127.0.0.1:7431",
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub endpoint: String,
+    /// Bearer token (default: the admin-token file in the server's data directory).
+    #[arg(
+        long,
+        env = "RSVAULT_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub token: Option<String>,
+    /// The server's data directory, to read its admin-token from
+    /// (default: $XDG_DATA_HOME/rsvault or ~/.local/share/rsvault).
+    #[arg(
+        long,
+        env = "RSVAULT_DATA_DIR",
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub data_dir: Option<PathBuf>,
+    /// Subscription id.
+    #[arg(
+        long,
+        env = "RSVAULT_SUBSCRIPTION",
+        default_value = DEFAULT_SUBSCRIPTION,
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub subscription: String,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long,
+        value_enum,
+        default_value = "json",
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub output: crate::output::Format,
+    /// Print every HTTP request and response status to stderr.
+    #[arg(long, global = true, help_heading = "Global Arguments")]
+    pub debug: bool,
+}
+
+/// An error the server answered with the ARM envelope (or an HTTP status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for ArmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}) {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ArmError {}
+
+impl ArmError {
+    /// The error of a non-2xx answer: the envelope when there is one.
+    pub fn from_body(status: u16, body: &str) -> Self {
+        let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let e = &v["error"];
+        match (e["code"].as_str(), e["message"].as_str()) {
+            (Some(code), message) => ArmError {
+                status,
+                code: code.to_owned(),
+                message: message.unwrap_or("").to_owned(),
+            },
+            _ => ArmError {
+                status,
+                code: format!("HttpError{status}"),
+                message: if body.trim().is_empty() {
+                    format!("the server answered HTTP {status} with no body")
+                } else {
+                    body.trim().chars().take(500).collect()
+                },
+            },
+        }
+    }
+}
+
+/// One HTTP answer with a 2xx status.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    pub async_operation: Option<String>,
+    pub retry_after: Option<u64>,
+    pub body: Value,
+}
+
+/// The client.
+pub struct Arm {
+    agent: ureq::Agent,
+    endpoint: String,
+    token: String,
+    subscription: String,
+    debug: bool,
+}
+
+/// The server's default data directory (as `rsvault serve` chooses it).
+fn default_data_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("rsvault"));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".local/share/rsvault"))
+}
+
+fn read_token(args: &ConnArgs) -> Result<String> {
+    if let Some(t) = args
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Ok(t.to_owned());
+    }
+    let dir = args.data_dir.clone().or_else(default_data_dir).ok_or_else(|| {
+        anyhow!("no token: pass --token or set RSVAULT_TOKEN (or --data-dir, where the server keeps its admin-token)")
+    })?;
+    let path = dir.join("admin-token");
+    let t = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no token: pass --token or set RSVAULT_TOKEN, or point --data-dir at the server's data directory (reading {})",
+            path.display()
+        )
+    })?;
+    let t = t.trim();
+    if t.is_empty() {
+        bail!("{} is empty", path.display());
+    }
+    Ok(t.to_owned())
+}
+
+/// Percent-encodes one path segment or query value (RFC 3986 unreserved
+/// characters and `;` stay as they are).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b';') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn header(r: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+impl Arm {
+    /// A client from the global options.
+    pub fn new(args: &ConnArgs) -> Result<Self> {
+        let endpoint = args.endpoint.trim_end_matches('/').to_owned();
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            bail!("--endpoint '{endpoint}' must start with http:// or https://");
+        }
+        if args.subscription.is_empty() || args.subscription.contains('/') {
+            bail!(
+                "--subscription '{}' is not a subscription id",
+                args.subscription
+            );
+        }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(300)))
+            .user_agent(concat!("rsvault/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Arm {
+            agent: config.into(),
+            endpoint,
+            token: read_token(args)?,
+            subscription: args.subscription.clone(),
+            debug: args.debug,
+        })
+    }
+
+    /// The subscription id.
+    pub fn subscription(&self) -> &str {
+        &self.subscription
+    }
+
+    /// `/subscriptions/{sub}/resourceGroups/{rg}` (encoded).
+    pub fn group_path(&self, rg: &str) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            encode(&self.subscription),
+            encode(rg)
+        )
+    }
+
+    /// A full URL for a path, or for an absolute URL the server handed out
+    /// (its path is sent to our endpoint, so a proxy or another host name
+    /// in the server's answer does not matter).
+    fn url(&self, path_or_url: &str, query: &[(&str, &str)]) -> String {
+        let path = match path_or_url.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => path_or_url,
+        };
+        let mut url = format!("{}{path}", self.endpoint);
+        let mut sep = if path.contains('?') { '&' } else { '?' };
+        for (k, v) in query {
+            url.push(sep);
+            url.push_str(&encode(k));
+            url.push('=');
+            url.push_str(&encode(v));
+            sep = '&';
+        }
+        url
+    }
+
+    /// Sends one request; non-2xx answers become [`ArmError`].
+    pub fn send(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply> {
+        let url = self.url(path_or_url, query);
+        if self.debug {
+            eprintln!("> {method} {url}");
+            if let Some(b) = body {
+                eprintln!("> {b}");
+            }
+        }
+        let builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Accept", "application/json");
+        let sent = match body {
+            Some(b) => self.agent.run(
+                builder
+                    .header("Content-Type", "application/json")
+                    .body(serde_json::to_vec(b)?)
+                    .with_context(|| format!("bad request URL {url}"))?,
+            ),
+            None => self.agent.run(
+                builder
+                    .body(())
+                    .with_context(|| format!("bad request URL {url}"))?,
+            ),
+        };
+        let mut resp = sent.map_err(|e| match e {
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::Io(_) => {
+                anyhow!(
+                    "cannot reach the rsvault server at {} ({e}); is `rsvault serve` running? (--endpoint, RSVAULT_ENDPOINT)",
+                    self.endpoint
+                )
+            }
+            e => anyhow!("{method} {url}: {e}"),
+        })?;
+        let status = resp.status().as_u16();
+        let location = header(&resp, "location");
+        let async_operation = header(&resp, "azure-asyncoperation");
+        let retry_after = header(&resp, "retry-after").and_then(|s| s.trim().parse().ok());
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .with_context(|| format!("read the answer of {method} {url}"))?;
+        if self.debug {
+            eprintln!("< {status} {}", text.chars().take(2000).collect::<String>());
+        }
+        if !(200..300).contains(&status) {
+            return Err(ArmError::from_body(status, &text).into());
+        }
+        let body = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .with_context(|| format!("{method} {url} answered with invalid JSON"))?
+        };
+        Ok(Reply {
+            status,
+            location,
+            async_operation,
+            retry_after,
+            body,
+        })
+    }
+
+    /// GET of one resource.
+    pub fn get(&self, path: &str, api: &str) -> Result<Value> {
+        Ok(self.send("GET", path, &[("api-version", api)], None)?.body)
+    }
+
+    /// GET of a list, following `nextLink`, with an optional `$filter`.
+    pub fn list(&self, path: &str, api: &str, filter: Option<&str>) -> Result<Vec<Value>> {
+        let mut query = vec![("api-version", api)];
+        if let Some(f) = filter.filter(|f| !f.is_empty()) {
+            query.push(("$filter", f));
+        }
+        let mut out = Vec::new();
+        let mut page = self.send("GET", path, &query, None)?.body;
+        for _ in 0..10_000 {
+            if let Some(items) = page["value"].as_array() {
+                out.extend(items.iter().cloned());
+            }
+            match page["nextLink"].as_str().filter(|l| !l.is_empty()) {
+                Some(next) => page = self.send("GET", next, &[], None)?.body,
+                None => return Ok(out),
+            }
+        }
+        bail!("GET {path}: too many pages")
+    }
+
+    fn pause(reply: &Reply) {
+        let secs = reply.retry_after.unwrap_or(1).clamp(1, 10);
+        std::thread::sleep(Duration::from_secs(secs));
+    }
+
+    /// Polls the `Azure-AsyncOperation` URL of a 202 answer while the
+    /// operation is `InProgress`; returns its final status body. A failed or
+    /// cancelled operation is an error carrying the operation's error.
+    pub fn wait_async(&self, reply: &Reply, api: &str) -> Result<Value> {
+        let url = reply.async_operation.clone().ok_or_else(|| {
+            anyhow!("the server accepted the request without an Azure-AsyncOperation URL to follow")
+        })?;
+        loop {
+            let r = self.send("GET", &url, &[("api-version", api)], None)?;
+            let status = r.body["status"].as_str().unwrap_or("").to_owned();
+            if status.eq_ignore_ascii_case("InProgress") {
+                Self::pause(&r);
+                continue;
+            }
+            if status.eq_ignore_ascii_case("Failed") || status.eq_ignore_ascii_case("Canceled") {
+                let e = &r.body["error"];
+                return Err(ArmError {
+                    status: 200,
+                    code: e["code"].as_str().unwrap_or(&status).to_owned(),
+                    message: e["message"]
+                        .as_str()
+                        .unwrap_or("the operation did not succeed")
+                        .to_owned(),
+                }
+                .into());
+            }
+            return Ok(r.body);
+        }
+    }
+
+    /// Polls the `Location` URL of a 202 answer while it answers 202;
+    /// returns the final body (often empty on 204).
+    pub fn wait_location(&self, reply: &Reply, api: &str) -> Result<Value> {
+        let url = reply.location.clone().ok_or_else(|| {
+            anyhow!("the server accepted the request without a Location URL to follow")
+        })?;
+        let mut pause_after = reply.clone();
+        loop {
+            Self::pause(&pause_after);
+            let r = self.send("GET", &url, &[("api-version", api)], None)?;
+            if r.status != 202 {
+                return Ok(r.body);
+            }
+            pause_after = r;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_envelope_and_plain_errors() {
+        let e = ArmError::from_body(
+            400,
+            r#"{"error":{"code":"InvalidResourceName","message":"bad name","recommendations":[]}}"#,
+        );
+        assert_eq!(e.to_string(), "(InvalidResourceName) bad name");
+        let e = ArmError::from_body(502, "");
+        assert_eq!(e.code, "HttpError502");
+        let e = ArmError::from_body(500, "oops");
+        assert_eq!(e.message, "oops");
+    }
+
+    #[test]
+    fn encoding_keeps_azure_names_readable() {
+        assert_eq!(
+            encode("IaasVMContainer;iaasvmcontainerv2;rg;vm1"),
+            "IaasVMContainer;iaasvmcontainerv2;rg;vm1"
+        );
+        assert_eq!(
+            encode("status eq 'InProgress'"),
+            "status%20eq%20%27InProgress%27"
+        );
+        assert_eq!(encode("a/b?c"), "a%2Fb%3Fc");
+    }
+}
