@@ -7,8 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "rsvault", version, about, propagate_version = true)]
 pub struct Cli {
-    /// More log output (-v, -vv); RUST_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    /// More log output (-v, -vv, before the command); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +21,11 @@ pub enum Command {
     /// Back up, restore and check disk images in a local vault store.
     #[command(subcommand)]
     Disk(DiskCommand),
+    /// Manage vaults, policies, protection, jobs, recovery points and restores
+    /// on an rsvault server, as `az backup` does.
+    Backup(crate::backup_cmd::BackupArgs),
+    /// Manage the server's virtual machines (disk images on its host), as `az vm` does.
+    Vm(crate::vm_cmd::VmArgs),
 }
 
 /// `rsvault serve`.

@@ -1,10 +1,14 @@
 //! The `rsvault` command.
 
+mod arm_client;
+mod backup_cmd;
 mod cli;
 mod disk;
 mod human;
+mod output;
 mod progress;
 mod serve;
+mod vm_cmd;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -26,6 +30,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(args),
         cli::Command::Disk(cmd) => disk::run(cmd),
+        cli::Command::Backup(args) => backup_cmd::run(args),
+        cli::Command::Vm(args) => vm_cmd::run(args),
     };
     match result {
         Ok(code) => code,

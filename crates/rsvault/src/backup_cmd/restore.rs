@@ -1,0 +1,113 @@
+//! `backup restore restore-disks`: restores the disks of a recovery point
+//! into a storage account, as a Restore job.
+
+use super::item::{item_path, resolve_item};
+use super::{Ctx, ItemArgs, boolish};
+use crate::arm_client::{BACKUP_API, VAULT_API, encode};
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+#[derive(Debug, Subcommand)]
+pub enum RestoreCommand {
+    /// Restore disks of the backed VM from the specified recovery point.
+    RestoreDisks {
+        #[command(flatten)]
+        item: ItemArgs,
+        /// Name of the recovery point.
+        #[arg(short = 'r', long = "rp-name")]
+        rp_name: String,
+        /// Name or ID of the staging storage account. The VM configuration will be restored to this storage account.
+        #[arg(long)]
+        storage_account: String,
+        /// Use this to specify the target resource group in which the restored disks will be saved.
+        #[arg(short = 't', long)]
+        target_resource_group: Option<String>,
+        /// Restore the disks to the staging storage account (--storage-account) rather than to their original storage accounts.
+        #[arg(long, value_parser = boolish(), num_args = 0..=1, default_missing_value = "true")]
+        restore_to_staging_storage_account: Option<bool>,
+        /// LUNs of the data disks to restore (the OS disk is always restored).
+        #[arg(long, num_args = 1.., value_parser = clap::value_parser!(u32).range(0..64))]
+        diskslist: Option<Vec<u32>>,
+        /// Restore only the OS disk of the backed up VM.
+        #[arg(long, value_parser = boolish(), num_args = 0..=1, default_missing_value = "true")]
+        restore_only_osdisk: Option<bool>,
+    },
+}
+
+/// The id of a storage account given by name (in `rg`) or by id.
+fn storage_account_id(ctx: &Ctx, sa: &str, rg: &str) -> Result<String> {
+    if sa.starts_with('/') {
+        if !sa
+            .to_ascii_lowercase()
+            .contains("/providers/microsoft.storage/storageaccounts/")
+        {
+            bail!(
+                "--storage-account '{sa}' is neither a storage account name nor a Microsoft.Storage/storageAccounts id"
+            );
+        }
+        return Ok(sa.to_owned());
+    }
+    if sa.is_empty() || !sa.chars().all(|c| c.is_ascii_alphanumeric()) {
+        bail!("--storage-account '{sa}': a storage account name has only letters and digits");
+    }
+    Ok(format!(
+        "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{sa}",
+        ctx.arm.subscription()
+    ))
+}
+
+/// Runs a `backup restore` command.
+pub fn run(ctx: &Ctx, cmd: RestoreCommand) -> Result<()> {
+    let RestoreCommand::RestoreDisks {
+        item: a,
+        rp_name,
+        storage_account,
+        target_resource_group,
+        restore_to_staging_storage_account,
+        diskslist,
+        restore_only_osdisk,
+    } = cmd;
+    if restore_only_osdisk == Some(true) && diskslist.is_some() {
+        bail!("--restore-only-osdisk and --diskslist cannot be given together");
+    }
+    let vp = ctx.vault_path(&a.vault);
+    let vault = ctx.arm.get(&vp, VAULT_API)?;
+    let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
+    let pi = item_path(ctx, &a.vault, &item)?;
+    let rp_path = format!("{pi}/recoveryPoints/{}", encode(&rp_name));
+    let rp = ctx.arm.get(&rp_path, BACKUP_API)?;
+    let original = rp["properties"]["originalStorageAccountOption"] == true
+        && restore_to_staging_storage_account != Some(true);
+    let mut props = json!({
+        "objectType": "IaasVMRestoreRequest",
+        "recoveryPointId": rp["name"].as_str().unwrap_or(&rp_name),
+        "recoveryType": "RestoreDisks",
+        "sourceResourceId": item["properties"]["sourceResourceId"].as_str()
+            .or(item["properties"]["virtualMachineId"].as_str()).unwrap_or(""),
+        "storageAccountId": storage_account_id(ctx, &storage_account, &a.vault.resource_group)?,
+        "region": vault["location"],
+        "createNewCloudService": false,
+        "originalStorageAccountOption": original,
+        "encryptionDetails": {"encryptionEnabled": false},
+    });
+    if let Some(rg) = target_resource_group {
+        props["targetResourceGroupId"] = json!(format!(
+            "/subscriptions/{}/resourceGroups/{rg}",
+            ctx.arm.subscription()
+        ));
+    }
+    if restore_only_osdisk == Some(true) {
+        props["restoreDiskLunList"] = json!([]);
+    } else if let Some(luns) = diskslist {
+        props["restoreDiskLunList"] = json!(luns);
+    }
+    let reply = ctx.arm.send(
+        "POST",
+        &format!("{rp_path}/restore"),
+        &[("api-version", BACKUP_API)],
+        Some(&json!({ "properties": props })),
+    )?;
+    let outcome: Value = ctx.finish_operation(&vp, &reply)?;
+    ctx.print_outcome(&outcome)
+}
