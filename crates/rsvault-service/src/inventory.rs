@@ -228,7 +228,7 @@ impl Service {
         props.insert("imageFormat".into(), json!(format));
         props
             .entry("timeCreated")
-            .or_insert_with(|| json!(jiff::Timestamp::now().to_string()));
+            .or_insert_with(|| json!(self.now().to_string()));
         let stored = json!({"tags": body.get("tags").cloned().unwrap_or(json!({})), "sku": {"name": sku, "tier": sku.split('_').next()}, "properties": props});
         let existing = self.disk_row(r)?;
         let (name, created) = match &existing {

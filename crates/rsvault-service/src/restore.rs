@@ -106,6 +106,7 @@ impl Service {
             &entity,
             &n.container_property(),
             &[RESTORE_TASK],
+            true,
         )?;
         let svc = self.clone();
         let store_name = vault.store.clone();
@@ -125,6 +126,9 @@ impl Service {
                 );
                 let state = match r {
                     Ok(bag) => JobState::done(RESTORE_TASK, bag),
+                    Err(_) if permille.is_cancelled() => {
+                        JobState::cancelled(&[(RESTORE_TASK, false)], &entity, permille.get())
+                    }
                     Err(e) => JobState::failed(RESTORE_TASK, &entity, &e, permille.get()),
                 };
                 let _ = svc.finish_job(&job, &state);
@@ -174,47 +178,75 @@ impl Service {
                 json!(config.display().to_string()),
             );
         }
-        for d in chosen {
-            let name = d["store_name"].as_str().unwrap_or("");
-            let point = d["point"].as_str().unwrap_or("");
-            let m = store.resolve_point(name, point)?;
-            let label = match d["lun"].as_i64() {
-                None => "OS disk".to_owned(),
-                Some(l) => format!("Data disk (LUN {l})"),
-            };
-            let (out, format) = match target {
-                Target::Disks { dir, .. } => {
-                    let file = format!(
-                        "{}.raw",
-                        d["name"]
-                            .as_str()
-                            .unwrap_or("disk")
-                            .replace(['/', '\\'], "_")
-                    );
-                    (dir.join(file), RestoreFormat::Raw)
-                }
-                Target::Original => {
-                    let cur = current
-                        .and_then(|c| c.iter().find(|x| x.lun == d["lun"].as_i64()))
-                        .ok_or_else(|| {
-                            ServiceError::bad_request(
-                                "BMSUserErrorInvalidInput",
-                                format!("the VM no longer has the {label}"),
-                            )
-                        })?;
-                    let f = if d["format"] == "qcow2" {
-                        RestoreFormat::Qcow2
-                    } else {
-                        RestoreFormat::Raw
-                    };
-                    (cur.path.clone(), f)
-                }
-            };
-            let opts = RestoreOptions {
-                format,
-                ..Default::default()
-            };
-            rsvault_engine::restore(&store, &m, &out, &opts, &progress)?;
+        // Every disk is written under a temporary name first; only when all
+        // are complete are they renamed into place, so a failed or cancelled
+        // restore never leaves a VM with some disks replaced, nor a
+        // half-restored set of disks.
+        let mut written: Vec<(PathBuf, PathBuf, String)> = Vec::new();
+        let r = (|| -> Result<()> {
+            for d in chosen {
+                let name = d["store_name"].as_str().unwrap_or("");
+                let point = d["point"].as_str().unwrap_or("");
+                let m = store.resolve_point(name, point)?;
+                let label = match d["lun"].as_i64() {
+                    None => "OS disk".to_owned(),
+                    Some(l) => format!("Data disk (LUN {l})"),
+                };
+                let (out, format) = match target {
+                    Target::Disks { dir, .. } => {
+                        let file = format!(
+                            "{}.raw",
+                            d["name"]
+                                .as_str()
+                                .unwrap_or("disk")
+                                .replace(['/', '\\'], "_")
+                        );
+                        (dir.join(file), RestoreFormat::Raw)
+                    }
+                    Target::Original => {
+                        let cur = current
+                            .and_then(|c| c.iter().find(|x| x.lun == d["lun"].as_i64()))
+                            .ok_or_else(|| {
+                                ServiceError::bad_request(
+                                    "BMSUserErrorInvalidInput",
+                                    format!("the VM no longer has the {label}"),
+                                )
+                            })?;
+                        let f = if d["format"] == "qcow2" {
+                            RestoreFormat::Qcow2
+                        } else {
+                            RestoreFormat::Raw
+                        };
+                        (cur.path.clone(), f)
+                    }
+                };
+                let mut tmp = out.clone().into_os_string();
+                tmp.push(".rsvault-restore");
+                let tmp = PathBuf::from(tmp);
+                let opts = RestoreOptions {
+                    format,
+                    cancel: Some(permille.cancel_flag()),
+                    ..Default::default()
+                };
+                written.push((tmp.clone(), out, label));
+                rsvault_engine::restore(&store, &m, &tmp, &opts, &progress)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            for (tmp, _, _) in &written {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        for (tmp, out, label) in written {
+            std::fs::rename(&tmp, &out).map_err(|e| {
+                ServiceError::Internal(format!(
+                    "rename {} to {}: {e}",
+                    tmp.display(),
+                    out.display()
+                ))
+            })?;
             bag.insert(label, json!(out.display().to_string()));
         }
         Ok(Value::Object(bag))
