@@ -1,6 +1,8 @@
 //! The `rsvault` command.
 
 mod cli;
+mod config;
+mod demo;
 mod disk;
 mod human;
 mod progress;
