@@ -418,6 +418,16 @@ async fn vault_scoped(
             blocking(state, move |s| s.set_storage_config(&v, &b)).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
+        (Method::GET, ["usages"]) => {
+            Ok(list(blocking(state, move |s| s.vault_usages(&v)).await?).into_response())
+        }
+        (Method::GET, ["backupusagesummaries"]) => {
+            let f = filter.to_owned();
+            Ok(
+                list(blocking(state, move |s| s.backup_usage_summaries(&v, &f)).await?)
+                    .into_response(),
+            )
+        }
         (Method::GET, ["backupconfig", "vaultconfig"]) => {
             Ok(Json(blocking(state, move |s| s.vault_config(&v)).await?).into_response())
         }

@@ -26,7 +26,9 @@ pub fn check_vm_name(name: &str) -> Result<()> {
     } else {
         Err(ServiceError::bad_request(
             "InvalidParameter",
-            format!("The VM name '{name}' is invalid: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '_' nor ending with '.' or '-'."),
+            format!(
+                "The VM name '{name}' is invalid: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '_' nor ending with '.' or '-'."
+            ),
         ))
     }
 }

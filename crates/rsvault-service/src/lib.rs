@@ -12,6 +12,7 @@ pub mod policy;
 pub mod protection;
 pub mod restore;
 pub mod scheduler;
+pub mod usage;
 pub mod vault;
 
 pub use error::{Result, ServiceError};

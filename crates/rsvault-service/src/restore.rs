@@ -128,10 +128,16 @@ impl Service {
                 )
             })?;
             crate::inventory::check_vm_name(&vm.name)?;
-            if self.get_vm(crate::inventory::VmProvider::Compute, &vm, false).is_ok() {
+            if self
+                .get_vm(crate::inventory::VmProvider::Compute, &vm, false)
+                .is_ok()
+            {
                 return Err(ServiceError::conflict(
                     "UserErrorVmAlreadyExists",
-                    format!("A VM named '{}' already exists in resource group '{}'; choose another name.", vm.name, vm.resource_group),
+                    format!(
+                        "A VM named '{}' already exists in resource group '{}'; choose another name.",
+                        vm.name, vm.resource_group
+                    ),
                 ));
             }
             let location = self.get_vault(v)?.location;
@@ -140,7 +146,9 @@ impl Service {
             {
                 return Err(ServiceError::bad_request(
                     "BMSUserErrorInvalidInput",
-                    format!("properties.region: a VM is restored in the vault's region '{location}', not '{r}'"),
+                    format!(
+                        "properties.region: a VM is restored in the vault's region '{location}', not '{r}'"
+                    ),
                 ));
             }
             let dir = self
