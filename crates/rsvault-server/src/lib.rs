@@ -4,6 +4,7 @@
 
 pub mod arm;
 pub mod clock;
+pub mod paging;
 pub mod routes;
 
 use axum::Router;
@@ -28,6 +29,8 @@ pub struct AppState {
     /// configuration): `POST /rsvault/clock` moves it.
     pub clock: Option<Arc<ManualClock>>,
     pub scheduler: SchedulerSettings,
+    /// Items per page of a list.
+    pub page_size: usize,
 }
 
 /// Errors starting the server.
@@ -111,6 +114,10 @@ pub fn app(state: Arc<AppState>) -> Router {
     let arm = Router::new()
         .route("/rsvault/clock", post(clock::set))
         .fallback(routes::dispatch)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            paging::paginate,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state);
     Router::new()
@@ -128,6 +135,8 @@ pub struct ServerConfig {
     /// Run on a simulated clock starting at this time (tests and demos of
     /// schedules); `None` is the real clock.
     pub simulated_clock: Option<jiff::Timestamp>,
+    /// Items per page of a list (`nextLink` beyond).
+    pub page_size: usize,
 }
 
 /// How the scheduler runs.
@@ -206,6 +215,7 @@ pub async fn serve(
         token,
         clock,
         scheduler: config.scheduler,
+        page_size: config.page_size,
     });
     // The scheduler: policies' backups, retention and the purge of
     // soft-deleted data, every tick.

@@ -10,6 +10,9 @@
 //! interval_seconds = 30        # time between scheduler ticks
 //! max_concurrent_backups = 2   # scheduled backups running at once
 //!
+//! [api]
+//! page_size = 200              # items per page of a list (nextLink beyond)
+//!
 //! [testing]
 //! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
 //! ```
@@ -30,6 +33,16 @@ pub struct FileConfig {
     pub scheduler: SchedulerConfig,
     #[serde(default)]
     pub testing: TestingConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[api]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Items per page of a list; longer lists continue at `nextLink`.
+    pub page_size: Option<usize>,
 }
 
 /// `[scheduler]`.
@@ -59,6 +72,9 @@ impl FileConfig {
         let c: FileConfig = toml::from_str(text)?;
         if c.scheduler.interval_seconds == Some(0) {
             bail!("scheduler.interval_seconds must be at least 1");
+        }
+        if c.api.page_size == Some(0) {
+            bail!("api.page_size must be at least 1");
         }
         if c.scheduler.max_concurrent_backups == Some(0) {
             bail!("scheduler.max_concurrent_backups must be at least 1");

@@ -68,6 +68,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         data_dir,
         scheduler: file.scheduler_settings(),
         simulated_clock: file.simulated_clock(),
+        page_size: file.api.page_size.unwrap_or(200),
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
