@@ -83,13 +83,13 @@ class HttpBearerPolicy(BearerTokenCredentialPolicy):
         return super().on_request(request)
 
 
-def clients(server):
+def clients(server, sub=SUB):
     from azure.mgmt.recoveryservices import RecoveryServicesClient
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     cred = TokenCredential(server.token)
     kw = dict(base_url=server.endpoint, polling_interval=1,
               authentication_policy=HttpBearerPolicy(cred, "https://management.azure.com/.default"))
-    return RecoveryServicesClient(cred, SUB, **kw), RecoveryServicesBackupClient(cred, SUB, **kw)
+    return RecoveryServicesClient(cred, sub, **kw), RecoveryServicesBackupClient(cred, sub, **kw)
 
 
 @pytest.fixture
