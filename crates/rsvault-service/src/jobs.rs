@@ -451,6 +451,15 @@ impl Service {
             name: n.vm.clone(),
         };
         let disks = self.vm_disks(n.provider, &vm_ref)?;
+        let os_type = self
+            .get_vm(n.provider, &vm_ref, false)
+            .ok()
+            .and_then(|vm| {
+                vm["properties"]["storageProfile"]["osDisk"]["osType"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "Linux".into());
         let vm_name = pi["properties"]["friendlyName"]
             .as_str()
             .unwrap_or(&n.vm)
@@ -474,7 +483,7 @@ impl Service {
         std::thread::Builder::new()
             .name(format!("backup-{job}"))
             .spawn(move || {
-                if let Err(e) = svc.run_backup(&j, &store_name, item_id, &data_id, &vm_name, &disks, expiry, &permille) {
+                if let Err(e) = svc.run_backup(&j, &store_name, item_id, &data_id, &vm_name, &os_type, &disks, expiry, &permille) {
                     let st = if permille.is_cancelled() {
                         JobState::cancelled(&[(SNAPSHOT, true), (TRANSFER, false)], &vm_name, permille.get())
                     } else {
@@ -497,6 +506,7 @@ impl Service {
         item_id: i64,
         data_id: &str,
         vm_name: &str,
+        os_type: &str,
         disks: &[crate::inventory::VmDisk],
         expiry: Option<jiff::Timestamp>,
         permille: &JobProgressHandle,
@@ -537,7 +547,7 @@ impl Service {
                 let m = rsvault_engine::backup(&store, src.as_ref(), &opts, &progress)?;
                 committed.push((m.name.clone(), m.id.clone()));
                 stored += m.stats.bytes_stored;
-                recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some()}));
+                recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some(), "os_type": d.lun.is_none().then_some(os_type)}));
             }
             if permille.is_cancelled() {
                 return Err(rsvault_engine::Error::Cancelled.into());
@@ -753,6 +763,7 @@ impl Service {
                 let disks: Value = serde_json::from_str(&disks).unwrap_or(json!([]));
                 let count = disks.as_array().map_or(0, Vec::len);
                 let managed = disks.as_array().is_some_and(|a| a.iter().any(|d| d["managed"] == true));
+                let os_type = disks.as_array().and_then(|a| a.iter().find_map(|d| d["os_type"].as_str())).unwrap_or("Linux").to_owned();
                 json!({
                     "id": format!("{base}/recoveryPoints/{name}"), "name": name,
                     "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints",
@@ -760,7 +771,7 @@ impl Service {
                         "objectType": "IaasVMRecoveryPoint", "recoveryPointType": consistency, "recoveryPointTime": time,
                         "recoveryPointAdditionalInfo": "", "sourceVMStorageType": "NormalStorage", "isSourceVMEncrypted": false,
                         "isInstantIlrSessionActive": false, "isManagedVirtualMachine": managed, "originalStorageAccountOption": false,
-                        "osType": "Linux", "securityType": "None", "isPrivateAccessEnabledOnAnyDisk": false,
+                        "osType": os_type, "securityType": "None", "isPrivateAccessEnabledOnAnyDisk": false,
                         "recoveryPointTierDetails": [{"type": "HardenedRP", "status": "Valid"}],
                         "recoveryPointDiskConfiguration": {"numberOfDisksIncludedInBackup": count, "numberOfDisksAttachedToVm": count},
                     }
