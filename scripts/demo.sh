@@ -1,40 +1,22 @@
 #!/usr/bin/env bash
-# The main job for now: build a small VM disk image holding a real ext4 file
-# system, back it up, change it, back it up again (incremental), restore the
-# latest recovery point, compare it bit for bit and verify the store.
+# The main job: the vault server with a demo inventory. Builds rsvault and
+# runs `rsvault serve --demo`: the Azure Recovery Services API on
+# 127.0.0.1:7431 (RSVAULT_LISTEN), with demo VMs in japaneast and westeurope
+# whose disks hold real ext4 file systems. Stop it with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_rust
-ensure_packages qemu-utils e2fsprogs python3
+ensure_packages qemu-utils e2fsprogs
 cargo build --release --locked -p rsvault
-rsvault="$CARGO_TARGET_DIR/release/rsvault"
-work="${1:-$(mktemp -d)}"
-mkdir -p "$work"
-echo "working in $work"
-stage="$work/files"
-mkdir -p "$stage"
-cp -a /usr/share/doc "$stage/" 2>/dev/null || true
-rm -f "$work/vm.raw" && truncate -s 1G "$work/vm.raw"
-mkfs.ext4 -q -F -d "$stage" "$work/vm.raw"
-rm -rf "$stage" "$work/store" "$work/vault.key"
-set -x
-"$rsvault" disk init --store "$work/store" --key-file "$work/vault.key"
-"$rsvault" disk backup --store "$work/store" --key-file "$work/vault.key" --name demo-vm "$work/vm.raw"
-python3 - "$work/vm.raw" <<'PY'
-import os, random, sys
-rng = random.Random(1)
-with open(sys.argv[1], "r+b") as f:
-    size = os.fstat(f.fileno()).st_size
-    for _ in range(500):
-        f.seek(rng.randrange(size // 4096) * 4096); f.write(rng.randbytes(4096))
-PY
-"$rsvault" disk backup --store "$work/store" --key-file "$work/vault.key" --name demo-vm "$work/vm.raw"
-"$rsvault" disk points --store "$work/store" --key-file "$work/vault.key" --name demo-vm
-"$rsvault" disk restore --store "$work/store" --key-file "$work/vault.key" --name demo-vm --output "$work/restored.raw"
-cmp "$work/vm.raw" "$work/restored.raw"
-"$rsvault" disk restore --store "$work/store" --key-file "$work/vault.key" --name demo-vm --format qcow2 --output "$work/restored.qcow2"
-qemu-img compare -q "$work/vm.raw" "$work/restored.qcow2"
-"$rsvault" disk verify --store "$work/store" --key-file "$work/vault.key"
-set +x
-echo "demo finished: the restored raw and qcow2 images are identical to the disk"
+data="${RSVAULT_DATA_DIR:-$HOME/.local/share/rsvault-demo}"
+listen="${RSVAULT_LISTEN:-127.0.0.1:7431}"
+mkdir -p "$data"
+cat <<MSG
+rsvault demo: data in $data, API on http://$listen
+In another shell, try:
+  export RSVAULT_ENDPOINT=http://$listen RSVAULT_TOKEN=\$(cat $data/admin-token)
+  $CARGO_TARGET_DIR/release/rsvault vm list -o table
+  $CARGO_TARGET_DIR/release/rsvault backup vault create -g demo-rg -n demo-vault -l japaneast
+MSG
+exec "$CARGO_TARGET_DIR/release/rsvault" serve --demo --data-dir "$data" --listen "$listen"

@@ -30,14 +30,17 @@ def free_port():
 
 
 class Server:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, config=None, extra=()):
         self.data_dir = Path(data_dir)
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [rsvault_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + 30
+        args = [rsvault_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *extra]
+        if config is not None:
+            path = self.data_dir / "rsvault.toml"
+            path.write_text(config)
+            args += ["--config", str(path)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 60
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"rsvault serve exited: {self.proc.stdout.read()}")
@@ -80,13 +83,13 @@ class HttpBearerPolicy(BearerTokenCredentialPolicy):
         return super().on_request(request)
 
 
-def clients(server):
+def clients(server, sub=SUB):
     from azure.mgmt.recoveryservices import RecoveryServicesClient
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     cred = TokenCredential(server.token)
     kw = dict(base_url=server.endpoint, polling_interval=1,
               authentication_policy=HttpBearerPolicy(cred, "https://management.azure.com/.default"))
-    return RecoveryServicesClient(cred, SUB, **kw), RecoveryServicesBackupClient(cred, SUB, **kw)
+    return RecoveryServicesClient(cred, sub, **kw), RecoveryServicesBackupClient(cred, sub, **kw)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def wait_job(bk, vault, job_id, timeout=60):
 
 def test_backup_now_creates_a_recovery_point(server, rs, bk, tmp_path):
     rs.vaults.begin_create_or_update(RG, "v-bk", Vault(location="westeurope", sku=Sku(name="Standard"))).result()
-    make_vm(server, tmp_path, "vm-bk", "westeurope")
+    make_vm(server, tmp_path, "vm-bk", "westeurope", os_type="Windows")
     img = tmp_path / "vm-bk.qcow2"
     subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 3M", str(img)], check=True, capture_output=True)
     c, i = f"IaasVMContainer;iaasvmcontainerv2;{VM_RG};vm-bk", f"VM;iaasvmcontainerv2;{VM_RG};vm-bk"
@@ -61,6 +61,7 @@ def test_backup_now_creates_a_recovery_point(server, rs, bk, tmp_path):
     assert len(rps) == 1
     rp = rps[0]
     assert rp.properties.recovery_point_type == "CrashConsistent"
+    assert rp.properties.os_type == "Windows", "the VM's OS type at backup time"
     assert [t.type for t in rp.properties.recovery_point_tier_details] == ["HardenedRP"]
     assert bk.recovery_points.get("v-bk", RG, "Azure", c, i, rp.name).name == rp.name
     late = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).strftime("%Y-%m-%d %I:%M:%S %p")

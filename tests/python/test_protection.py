@@ -14,13 +14,13 @@ RG = "rg-prot"
 VM_RG = "rg-vms"
 
 
-def make_vm(server, tmp_path, name, location, provider="Microsoft.Compute"):
+def make_vm(server, tmp_path, name, location, provider="Microsoft.Compute", os_type="Linux"):
     img = tmp_path / f"{name}.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(img), "32M"], check=True)
     r = requests.put(
         f"{server.endpoint}/subscriptions/{SUB}/resourceGroups/{VM_RG}/providers/{provider}/virtualMachines/{name}",
         headers={"Authorization": f"Bearer {server.token}"},
-        json={"location": location, "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": f"file://{img}"}}}}})
+        json={"location": location, "properties": {"storageProfile": {"osDisk": {"osType": os_type, "vhd": {"uri": f"file://{img}"}}}}})
     assert r.status_code == 201, r.text
     return r.json()["id"]
 

@@ -67,3 +67,49 @@ def test_restore_disks_and_original_location(server, rs, bk, tmp_path):
     assert e.value.status_code == 400
     with pytest.raises(HttpResponseError):
         trigger(bk, "v-rs", c, i, "123", recovery_type="RestoreDisks", storage_account_id=sa)
+
+
+def test_alternate_location_creates_a_new_vm(server, rs, bk, tmp_path):
+    img = tmp_path / "vm-alt.qcow2"
+    c, i, _ = setup(server, rs, bk, tmp_path, "v-alt", "vm-alt")
+    before = raw_of(img, tmp_path, "before.raw")
+    rp = list(bk.recovery_points.list("v-alt", RG, "Azure", c, i))[0].name
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x44 0 1M", str(img)], check=True, capture_output=True)
+    target_rg = "rg-restored"
+    target = f"/subscriptions/{SUB}/resourceGroups/{target_rg}/providers/Microsoft.Compute/virtualMachines/vm-alt-restored"
+    common = dict(recovery_type="AlternateLocation", target_resource_group_id=f"/subscriptions/{SUB}/resourceGroups/{target_rg}",
+                  source_resource_id=f"/subscriptions/{SUB}/resourceGroups/{VM_RG}/providers/Microsoft.Compute/virtualMachines/vm-alt",
+                  region="westeurope", create_new_cloud_service=False, original_storage_account_option=False,
+                  virtual_network_id=f"/subscriptions/{SUB}/resourceGroups/{target_rg}/providers/Microsoft.Network/virtualNetworks/vnet",
+                  subnet_id=f"/subscriptions/{SUB}/resourceGroups/{target_rg}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/default")
+
+    # The new VM must not exist, and must be in the vault's region.
+    with pytest.raises(HttpResponseError) as e:
+        trigger(bk, "v-alt", c, i, rp, target_virtual_machine_id=target.replace("vm-alt-restored", "vm-alt").replace(target_rg, VM_RG), **common)
+    assert e.value.status_code == 409 and e.value.error.code == "UserErrorVmAlreadyExists"
+    with pytest.raises(HttpResponseError) as e:
+        trigger(bk, "v-alt", c, i, rp, target_virtual_machine_id=target, **{**common, "region": "eastus"})
+    assert e.value.status_code == 400 and "region" in e.value.error.message
+    with pytest.raises(HttpResponseError) as e:
+        trigger(bk, "v-alt", c, i, rp, target_virtual_machine_id=target + "-", **common)
+    assert e.value.error.code == "InvalidParameter"
+
+    job = trigger(bk, "v-alt", c, i, rp, target_virtual_machine_id=target, **common)
+    assert job.properties.status == "Completed", job.properties.error_details
+    bag = job.properties.extended_info.property_bag
+    assert bag["Target VM Name"] == "vm-alt-restored" and bag["Target Resource Group"] == target_rg
+
+    h = {"Authorization": f"Bearer {server.token}"}
+    vm = requests.get(f"{server.endpoint}{target}?$expand=instanceView", headers=h).json()
+    assert vm["location"] == "westeurope"
+    assert vm["properties"]["instanceView"]["statuses"][1]["code"] == "PowerState/running"
+    disk_id = vm["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"]
+    assert f"/resourceGroups/{target_rg}/providers/Microsoft.Compute/disks/" in disk_id
+    disk = requests.get(f"{server.endpoint}{disk_id}", headers=h).json()
+    assert disk["properties"]["diskState"] == "Attached"
+    path = disk["properties"]["creationData"]["sourceUri"].removeprefix("file://")
+    assert path == bag["OS disk"]
+    assert subprocess.run(["qemu-img", "check", "-q", path]).returncode == 0
+    assert raw_of(path, tmp_path, "restored.raw") == before, "the new VM's disk is the disk at the recovery point"
+    # The source VM is untouched.
+    assert raw_of(img, tmp_path, "now.raw") != before

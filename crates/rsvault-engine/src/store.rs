@@ -302,6 +302,21 @@ impl Store {
         Ok((out, bad))
     }
 
+    /// Bytes the store occupies in its backend: packs, index files,
+    /// manifests and config, that is after deduplication and compression.
+    pub fn stored_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for prefix in ["packs/", "index/", "points/", "config"] {
+            total += self
+                .backend
+                .list(prefix)?
+                .iter()
+                .map(|o| o.size)
+                .sum::<u64>();
+        }
+        Ok(total)
+    }
+
     /// Every point, oldest first. A damaged manifest is an error.
     pub fn list_points(&self) -> Result<Vec<Manifest>> {
         let (points, mut bad) = self.list_points_checked()?;

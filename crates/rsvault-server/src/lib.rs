@@ -3,6 +3,8 @@
 //! checks the bearer token, and maps service results to ARM responses.
 
 pub mod arm;
+pub mod clock;
+pub mod paging;
 pub mod routes;
 
 use axum::Router;
@@ -11,6 +13,8 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::routing::post;
+use rsvault_engine::clock::ManualClock;
 use rsvault_service::Service;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,12 @@ use std::sync::Arc;
 pub struct AppState {
     pub service: Arc<Service>,
     pub token: String,
+    /// Set when the server runs on a simulated clock (`[testing]` in the
+    /// configuration): `POST /rsvault/clock` moves it.
+    pub clock: Option<Arc<ManualClock>>,
+    pub scheduler: SchedulerSettings,
+    /// Items per page of a list.
+    pub page_size: usize,
 }
 
 /// Errors starting the server.
@@ -102,7 +112,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The router: `/healthz` without authentication, everything else ARM.
 pub fn app(state: Arc<AppState>) -> Router {
     let arm = Router::new()
+        .route("/rsvault/clock", post(clock::set))
         .fallback(routes::dispatch)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            paging::paginate,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state);
     Router::new()
@@ -116,6 +131,53 @@ pub fn app(state: Arc<AppState>) -> Router {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub scheduler: SchedulerSettings,
+    /// Run on a simulated clock starting at this time (tests and demos of
+    /// schedules); `None` is the real clock.
+    pub simulated_clock: Option<jiff::Timestamp>,
+    /// Items per page of a list (`nextLink` beyond).
+    pub page_size: usize,
+}
+
+/// How the scheduler runs.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerSettings {
+    /// Time between ticks.
+    pub interval: std::time::Duration,
+    /// Scheduled backups running at once, at most.
+    pub max_concurrent_backups: usize,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        SchedulerSettings {
+            interval: std::time::Duration::from_secs(30),
+            max_concurrent_backups: 2,
+        }
+    }
+}
+
+/// Runs one scheduler tick off the async threads and logs what it did.
+pub async fn scheduler_tick(
+    service: &Arc<Service>,
+    settings: SchedulerSettings,
+) -> Result<rsvault_service::scheduler::TickReport, rsvault_service::ServiceError> {
+    let s = service.clone();
+    let r = tokio::task::spawn_blocking(move || s.scheduler_tick(settings.max_concurrent_backups))
+        .await
+        .map_err(|e| rsvault_service::ServiceError::Internal(format!("scheduler: {e}")))?;
+    match &r {
+        Ok(rep) => {
+            if rep.purged > 0 {
+                tracing::info!("purged {} soft-deleted item(s)", rep.purged);
+            }
+            if !rep.expired.is_empty() {
+                tracing::info!("retention expired {} recovery point(s)", rep.expired.len());
+            }
+        }
+        Err(e) => tracing::warn!("scheduler tick failed: {e}"),
+    }
+    r
 }
 
 /// Opens the data directory and serves until `shutdown` completes.
@@ -128,33 +190,43 @@ pub async fn serve(
         cause,
     })?;
     let dir = config.data_dir.clone();
-    let service = tokio::task::spawn_blocking(move || Service::open(&dir))
-        .await
-        .map_err(|e| ServerError::Io {
-            context: "open the data directory".into(),
-            cause: std::io::Error::other(e),
-        })??;
+    let clock = config
+        .simulated_clock
+        .map(|t| Arc::new(ManualClock::new(rsvault_engine::clock::system_time(t))));
+    let service_clock: Arc<dyn rsvault_engine::clock::Clock> = match &clock {
+        Some(c) => c.clone(),
+        None => Arc::new(rsvault_engine::clock::SystemClock),
+    };
+    let service =
+        tokio::task::spawn_blocking(move || Service::open_with_clock(&dir, service_clock))
+            .await
+            .map_err(|e| ServerError::Io {
+                context: "open the data directory".into(),
+                cause: std::io::Error::other(e),
+            })??;
     let token = admin_token(&config.data_dir)?;
+    if let Some(t) = config.simulated_clock {
+        tracing::warn!(
+            "running on a simulated clock starting at {t}; POST /rsvault/clock moves it"
+        );
+    }
     let state = Arc::new(AppState {
         service: Arc::new(service),
         token,
+        clock,
+        scheduler: config.scheduler,
+        page_size: config.page_size,
     });
-    // Purge backup data whose soft-delete period has ended, once a minute.
+    // The scheduler: policies' backups, retention and the purge of
+    // soft-deleted data, every tick.
     {
-        let svc = state.service.clone();
+        let (svc, settings) = (state.service.clone(), config.scheduler);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut tick = tokio::time::interval(settings.interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let s = svc.clone();
-                match tokio::task::spawn_blocking(move || s.purge_expired(jiff::Timestamp::now()))
-                    .await
-                {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(n)) => tracing::info!("purged {n} soft-deleted item(s)"),
-                    Ok(Err(e)) => tracing::warn!("purging soft-deleted items failed: {e}"),
-                    Err(e) => tracing::warn!("purge task failed: {e}"),
-                }
+                let _ = scheduler_tick(&svc, settings).await;
             }
         });
     }

@@ -418,6 +418,36 @@ async fn vault_scoped(
             blocking(state, move |s| s.set_storage_config(&v, &b)).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
+        (Method::GET, ["usages"]) => {
+            Ok(list(blocking(state, move |s| s.vault_usages(&v)).await?).into_response())
+        }
+        (Method::GET, ["backupusagesummaries"]) => {
+            let f = filter.to_owned();
+            Ok(
+                list(blocking(state, move |s| s.backup_usage_summaries(&v, &f)).await?)
+                    .into_response(),
+            )
+        }
+        (Method::GET, ["backupconfig", "vaultconfig"]) => {
+            Ok(Json(blocking(state, move |s| s.vault_config(&v)).await?).into_response())
+        }
+        (Method::PUT | Method::PATCH, ["backupconfig", "vaultconfig"]) => {
+            let b = body_json(&body)?;
+            Ok(Json(blocking(state, move |s| s.set_vault_config(&v, &b)).await?).into_response())
+        }
+        (Method::GET, ["backupencryptionconfigs", "backupresourceencryptionconfig"]) => {
+            let id = format!(
+                "{}/backupEncryptionConfigs/backupResourceEncryptionConfig",
+                v.id()
+            );
+            blocking(state, move |s| s.get_vault(&v)).await?;
+            Ok(Json(serde_json::json!({
+                "id": id, "name": "backupResourceEncryptionConfig",
+                "type": "Microsoft.RecoveryServices/vaults/backupEncryptionConfigs",
+                "properties": {"encryptionAtRestType": "MicrosoftManaged", "infrastructureEncryptionState": "Disabled", "lastUpdateStatus": "Succeeded"}
+            }))
+            .into_response())
+        }
         (Method::GET, ["backuppolicies"]) => {
             Ok(list(blocking(state, move |s| s.list_policies(&v)).await?).into_response())
         }
@@ -593,6 +623,25 @@ async fn vault_scoped(
         (Method::GET, ["backupjobs", _]) => {
             let job = orig[1].clone();
             Ok(Json(blocking(state, move |s| s.get_job(&v, &job)).await?).into_response())
+        }
+        (Method::POST, ["backupjobs", _, "cancel"]) => {
+            let (job, vid) = (orig[1].clone(), v.id());
+            let j = job.clone();
+            let op = blocking(state, move |s| s.cancel_job(&v, &j)).await?;
+            Ok(accepted(
+                format!("{base}{vid}/backupOperations/{op}"),
+                format!("{base}{vid}/backupJobs/{job}/operationResults/{op}"),
+            ))
+        }
+        (Method::GET, ["backupjobs", _, "operationresults", _]) => {
+            let (job, op) = (orig[1].clone(), orig[3].clone());
+            let done = blocking(state, move |s| s.job_operation_done(&v, &job, &op)).await?;
+            Ok(if done {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::ACCEPTED
+            }
+            .into_response())
         }
         (
             Method::DELETE,

@@ -106,6 +106,8 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 5: soft delete of protected items.
     "ALTER TABLE protected_items ADD COLUMN deferred_delete TEXT;",
+    // 6: the scheduler: the last scheduled time handled for each item.
+    "ALTER TABLE protected_items ADD COLUMN sched_after TEXT;",
 ];
 
 /// The database connection, serialised behind a mutex (SQLite has one

@@ -12,6 +12,27 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
+/// Checks a VM name as Azure does: 1–64 letters, digits, `-`, `_` or `.`,
+/// not starting with `_` nor ending with `.` or `-`.
+pub fn check_vm_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('_')
+        && !name.ends_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::bad_request(
+            "InvalidParameter",
+            format!(
+                "The VM name '{name}' is invalid: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '_' nor ending with '.' or '-'."
+            ),
+        ))
+    }
+}
+
 /// Names a resource in a resource group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceRef {
@@ -228,7 +249,7 @@ impl Service {
         props.insert("imageFormat".into(), json!(format));
         props
             .entry("timeCreated")
-            .or_insert_with(|| json!(jiff::Timestamp::now().to_string()));
+            .or_insert_with(|| json!(self.now().to_string()));
         let stored = json!({"tags": body.get("tags").cloned().unwrap_or(json!({})), "sku": {"name": sku, "tier": sku.split('_').next()}, "properties": props});
         let existing = self.disk_row(r)?;
         let (name, created) = match &existing {
@@ -498,6 +519,7 @@ impl Service {
     /// Creates or updates a VM. Its disks must open as images; a managed disk
     /// attaches to one VM only.
     pub fn put_vm(&self, p: VmProvider, r: &ResourceRef, body: &Value) -> Result<(Value, bool)> {
+        check_vm_name(&r.name)?;
         let location = location_of(body)?;
         let disks = self.body_disks(body)?;
         let existing = self.vm_row(p, r)?;

@@ -15,23 +15,26 @@ use rsvault_engine::Progress;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Live progress of running jobs, in per-mille, by job id.
-pub(crate) type Running = std::sync::Mutex<std::collections::HashMap<String, Arc<AtomicU64>>>;
+/// Live progress and cancel flags of running jobs, by job id.
+pub(crate) type Running = std::sync::Mutex<std::collections::HashMap<String, JobProgressHandle>>;
 
 const SNAPSHOT: &str = "Take Snapshot";
 const TRANSFER: &str = "Transfer data to vault";
 
-fn now() -> jiff::Timestamp {
-    jiff::Timestamp::now()
-}
-
-fn iso_duration(start: &str, end: Option<&str>) -> String {
-    let s: jiff::Timestamp = start.parse().unwrap_or(now());
-    let e: jiff::Timestamp = end.and_then(|e| e.parse().ok()).unwrap_or(now());
+fn iso_duration(start: &str, end: Option<&str>, now: jiff::Timestamp) -> String {
+    let s: jiff::Timestamp = start.parse().unwrap_or(now);
+    let e: jiff::Timestamp = end.and_then(|e| e.parse().ok()).unwrap_or(now);
     let secs = (e.as_millisecond() - s.as_millisecond()).max(0) as f64 / 1000.0;
     format!("PT{secs:.3}S")
+}
+
+fn job_not_found(v: &VaultRef, job: &str) -> ServiceError {
+    ServiceError::not_found(
+        "BMSUserErrorJobNotFound",
+        format!("Job {job} was not found in vault '{}'.", v.name),
+    )
 }
 
 /// Parses the `x eq 'v' and y eq 'w'` filters the SDKs and `az` send.
@@ -67,14 +70,32 @@ pub fn parse_filter_time(s: &str) -> Option<jiff::Timestamp> {
 /// The one task of a restore job.
 pub(crate) const RESTORE_TASK: &str = "Transfer data from vault";
 
-/// A running job's live progress (per-mille), shared with its reader.
-#[derive(Clone)]
-pub(crate) struct JobProgressHandle(Arc<AtomicU64>);
+/// A running job's live progress (per-mille) and cancel flag, shared
+/// between its worker and the API.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct JobProgressHandle {
+    permille: Arc<AtomicU64>,
+    cancel: Arc<AtomicBool>,
+}
 
 impl JobProgressHandle {
     /// Progress in percent.
     pub(crate) fn get(&self) -> f64 {
-        self.0.load(Ordering::Relaxed) as f64 / 10.0
+        self.permille.load(Ordering::Relaxed) as f64 / 10.0
+    }
+
+    fn set(&self, permille: u64) {
+        self.permille.store(permille, Ordering::Relaxed);
+    }
+
+    /// The flag the engine watches; set when the job is cancelled.
+    pub(crate) fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
+    /// True once the job was asked to stop.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
     }
 
     /// An engine progress sink covering `total` bytes from `base` per-mille to 1000.
@@ -83,7 +104,7 @@ impl JobProgressHandle {
             done: AtomicU64::new(0),
             total,
             base,
-            permille: self.0.clone(),
+            permille: self.permille.clone(),
         }
     }
 }
@@ -105,6 +126,22 @@ impl JobState {
             tasks: json!([{"taskId": task, "status": "Completed"}]),
             progress: 100.0,
             bag,
+            errors: json!([]),
+        }
+    }
+
+    /// A cancelled job: its running task is cancelled, earlier ones stay
+    /// completed.
+    pub(crate) fn cancelled(tasks: &[(&str, bool)], entity: &str, progress: f64) -> Self {
+        let tasks: Vec<Value> = tasks
+            .iter()
+            .map(|(t, done)| json!({"taskId": t, "status": if *done { "Completed" } else { "Cancelled" }}))
+            .collect();
+        JobState {
+            status: "Cancelled",
+            tasks: Value::Array(tasks),
+            progress,
+            bag: json!({"VM Name": entity}),
             errors: json!([]),
         }
     }
@@ -146,6 +183,7 @@ impl Service {
         entity: &str,
         container: &str,
         tasks: &[&str],
+        user: bool,
     ) -> Result<(String, String, JobProgressHandle)> {
         let job = crate::protection::new_id();
         let tasks: Vec<Value> = tasks
@@ -155,15 +193,15 @@ impl Service {
             .collect();
         self.db.conn().execute(
             "INSERT INTO jobs (vault, job_id, operation, status, entity, container, start_time, user_triggered, tasks, progress, bag, errors)
-             VALUES (?1, ?2, ?3, 'InProgress', ?4, ?5, ?6, 1, ?7, 0, ?8, '[]')",
-            params![vault_rowid, job, operation, entity, container, now().to_string(), Value::Array(tasks).to_string(), json!({"VM Name": entity}).to_string()],
+             VALUES (?1, ?2, ?3, 'InProgress', ?4, ?5, ?6, ?9, ?7, 0, ?8, '[]')",
+            params![vault_rowid, job, operation, entity, container, self.now().to_string(), Value::Array(tasks).to_string(), json!({"VM Name": entity}).to_string(), user],
         )?;
         let op = self.operation_for_job(vault_rowid, &job)?;
-        let handle = JobProgressHandle(Arc::new(AtomicU64::new(0)));
+        let handle = JobProgressHandle::default();
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(job.clone(), handle.0.clone());
+            .insert(job.clone(), handle.clone());
         Ok((job, op, handle))
     }
 
@@ -197,12 +235,104 @@ impl Service {
         Ok(serde_json::from_str::<Vec<Value>>(&d).unwrap_or_default())
     }
 
+    /// Records a job that completed as it was accepted (configuring,
+    /// stopping or deleting protection); returns the operation naming it.
+    pub(crate) fn completed_job(
+        &self,
+        vault_rowid: i64,
+        operation: &str,
+        entity: &str,
+        container: &str,
+    ) -> Result<String> {
+        let job = crate::protection::new_id();
+        let t = self.now().to_string();
+        self.db.conn().execute(
+            "INSERT INTO jobs (vault, job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors)
+             VALUES (?1, ?2, ?3, 'Completed', ?4, ?5, ?6, ?6, 1, '[]', 100, ?7, '[]')",
+            params![vault_rowid, job, operation, entity, container, t, json!({"VM Name": entity}).to_string()],
+        )?;
+        self.operation_for_job(vault_rowid, &job)
+    }
+
+    /// Asks a running job to stop (`POST backupJobs/{job}/cancel`). The job
+    /// shows `Cancelling` until its worker has stopped and cleaned up, then
+    /// `Cancelled`. Returns the id of the cancel operation.
+    pub fn cancel_job(&self, v: &VaultRef, job: &str) -> Result<String> {
+        let vault = self.vault_row(v)?;
+        let status = self
+            .job_status(vault.rowid, job)?
+            .ok_or_else(|| job_not_found(v, job))?;
+        match status.as_str() {
+            "InProgress" | "Cancelling" => {
+                let handle = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(job)
+                    .cloned();
+                if let Some(h) = handle {
+                    h.cancel.store(true, Ordering::Relaxed);
+                    self.db.conn().execute(
+                        "UPDATE jobs SET status = 'Cancelling' WHERE job_id = ?1 AND status = 'InProgress'",
+                        params![job],
+                    )?;
+                }
+                self.operation_for_job(vault.rowid, job)
+            }
+            other => Err(ServiceError::bad_request(
+                "BMSUserErrorJobNotCancellable",
+                format!(
+                    "Job {job} has already ended ({other}); only running jobs can be cancelled."
+                ),
+            )),
+        }
+    }
+
+    /// Whether the cancel operation `op` of a job has finished (the job has
+    /// stopped, one way or another).
+    pub fn job_operation_done(&self, v: &VaultRef, job: &str, op: &str) -> Result<bool> {
+        let vault = self.vault_row(v)?;
+        let named: Option<String> = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT job_id FROM operations WHERE vault = ?1 AND op_id = ?2",
+                params![vault.rowid, op],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        if named.as_deref() != Some(job) {
+            return Err(ServiceError::not_found(
+                "BMSUserErrorOperationNotFound",
+                format!("Operation {op} of job {job} was not found."),
+            ));
+        }
+        let status = self
+            .job_status(vault.rowid, job)?
+            .ok_or_else(|| job_not_found(v, job))?;
+        Ok(!matches!(status.as_str(), "InProgress" | "Cancelling"))
+    }
+
+    fn job_status(&self, vault_rowid: i64, job: &str) -> Result<Option<String>> {
+        Ok(self
+            .db
+            .conn()
+            .query_row(
+                "SELECT status FROM jobs WHERE vault = ?1 AND job_id = ?2",
+                params![vault_rowid, job],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Records a job's state; a status other than InProgress also ends it.
+    /// A job being cancelled stays `Cancelling` until it ends.
     fn set_job(&self, job: &str, st: &JobState) -> Result<()> {
         let end = st.status != "InProgress";
         self.db.conn().execute(
-            "UPDATE jobs SET status = ?1, tasks = ?2, progress = ?3, bag = ?4, errors = ?5, end_time = CASE WHEN ?6 THEN ?7 ELSE end_time END WHERE job_id = ?8",
-            params![st.status, st.tasks.to_string(), st.progress, st.bag.to_string(), st.errors.to_string(), end, now().to_string(), job],
+            "UPDATE jobs SET status = CASE WHEN status = 'Cancelling' AND ?1 = 'InProgress' THEN status ELSE ?1 END, tasks = ?2, progress = ?3, bag = ?4, errors = ?5, end_time = CASE WHEN ?6 THEN ?7 ELSE end_time END WHERE job_id = ?8",
+            params![st.status, st.tasks.to_string(), st.progress, st.bag.to_string(), st.errors.to_string(), end, self.now().to_string(), job],
         )?;
         Ok(())
     }
@@ -213,7 +343,7 @@ impl Service {
             "recommendations": ["Run Backup now again, or let the next scheduled backup run."]}]);
         self.db.conn().execute(
             "UPDATE jobs SET status = 'Failed', end_time = ?1, errors = ?2 WHERE status IN ('InProgress', 'Cancelling')",
-            params![now().to_string(), errors.to_string()],
+            params![self.now().to_string(), errors.to_string()],
         )?;
         Ok(())
     }
@@ -229,10 +359,12 @@ impl Service {
     ) -> Result<String> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
-        let pi = self.get_protected_item(v, container, item)?;
+        // The item must exist and be visible in this vault.
+        self.get_protected_item(v, container, item)?;
         let props = &body["properties"];
         let expiry = match props["recoveryPointExpiryTimeInUTC"].as_str() {
-            None => now()
+            None => self
+                .now()
                 .checked_add(jiff::SignedDuration::from_hours(24 * 30))
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
             Some(s) => {
@@ -242,13 +374,14 @@ impl Service {
                         format!("properties.recoveryPointExpiryTimeInUTC: '{s}' is not a time"),
                     )
                 })?;
-                if t <= now() {
+                if t <= self.now() {
                     return Err(ServiceError::bad_request(
                         "BMSUserErrorInvalidInput",
                         "properties.recoveryPointExpiryTimeInUTC: the retain-until date must be in the future",
                     ));
                 }
-                let max = now()
+                let max = self
+                    .now()
                     .checked_add(jiff::SignedDuration::from_hours(24 * 366 * 99))
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 if t > max {
@@ -278,9 +411,31 @@ impl Service {
                 ),
             ));
         }
+        let (_, op) = self.start_backup(v, &n, Some(expiry), true)?;
+        Ok(op)
+    }
+
+    /// Starts a backup job of a protected item: on demand (`user`, with the
+    /// expiry the user chose) or scheduled (kept as the policy says).
+    /// Returns the job and the operation naming it.
+    pub(crate) fn start_backup(
+        self: &Arc<Self>,
+        v: &VaultRef,
+        n: &ItemName,
+        expiry: Option<jiff::Timestamp>,
+        user: bool,
+    ) -> Result<(String, String)> {
+        let vault = self.vault_row(v)?;
+        let pi = self.get_protected_item(v, &n.container(), &n.item())?;
+        let it = self.find_item(vault.rowid, n)?.ok_or_else(|| {
+            ServiceError::not_found(
+                "BMSUserErrorProtectedItemNotFound",
+                format!("Item '{}' is not protected by vault '{}'.", n.vm, v.name),
+            )
+        })?;
         let cname = n.container_property();
         let busy: i64 = self.db.conn().query_row(
-            "SELECT count(*) FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation = 'Backup' AND status = 'InProgress'",
+            "SELECT count(*) FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation = 'Backup' AND status IN ('InProgress', 'Cancelling')",
             params![vault.rowid, cname],
             |r| r.get(0),
         )?;
@@ -296,6 +451,15 @@ impl Service {
             name: n.vm.clone(),
         };
         let disks = self.vm_disks(n.provider, &vm_ref)?;
+        let os_type = self
+            .get_vm(n.provider, &vm_ref, false)
+            .ok()
+            .and_then(|vm| {
+                vm["properties"]["storageProfile"]["osDisk"]["osType"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "Linux".into());
         let vm_name = pi["properties"]["friendlyName"]
             .as_str()
             .unwrap_or(&n.vm)
@@ -306,6 +470,7 @@ impl Service {
             &vm_name,
             &cname,
             &[SNAPSHOT, TRANSFER],
+            user,
         )?;
         let item_id = it.rowid;
         let data_id = pi["properties"]["protectedItemDataId"]
@@ -314,18 +479,23 @@ impl Service {
             .to_owned();
         let svc = self.clone();
         let store_name = vault.store.clone();
+        let j = job.clone();
         std::thread::Builder::new()
             .name(format!("backup-{job}"))
             .spawn(move || {
-                if let Err(e) = svc.run_backup(&job, &store_name, item_id, &data_id, &vm_name, &disks, expiry, &permille) {
-                    let errors = json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": ["Check the VM's disk images, then run Backup now again."]}]);
-                    let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Failed"}]);
-                    let st = JobState { status: "Failed", tasks, progress: permille.get(), bag: json!({"VM Name": vm_name}), errors };
-                    let _ = svc.finish_job(&job, &st);
+                if let Err(e) = svc.run_backup(&j, &store_name, item_id, &data_id, &vm_name, &os_type, &disks, expiry, &permille) {
+                    let st = if permille.is_cancelled() {
+                        JobState::cancelled(&[(SNAPSHOT, true), (TRANSFER, false)], &vm_name, permille.get())
+                    } else {
+                        let errors = json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": ["Check the VM's disk images, then run Backup now again."]}]);
+                        let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Failed"}]);
+                        JobState { status: "Failed", tasks, progress: permille.get(), bag: json!({"VM Name": vm_name}), errors }
+                    };
+                    let _ = svc.finish_job(&j, &st);
                 }
             })
             .map_err(|e| ServiceError::Internal(format!("start backup job: {e}")))?;
-        Ok(op)
+        Ok((job, op))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -336,13 +506,14 @@ impl Service {
         item_id: i64,
         data_id: &str,
         vm_name: &str,
+        os_type: &str,
         disks: &[crate::inventory::VmDisk],
-        expiry: jiff::Timestamp,
+        expiry: Option<jiff::Timestamp>,
         permille: &JobProgressHandle,
     ) -> Result<()> {
-        let started = now();
+        let started = self.now();
         // Take Snapshot: the images are read in place (crash-consistent).
-        permille.0.store(100, Ordering::Relaxed);
+        permille.set(100);
         let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "InProgress"}]);
         self.set_job(
             job,
@@ -360,32 +531,58 @@ impl Service {
         let progress = permille.progress(total, 100);
         let mut recorded = Vec::new();
         let mut stored = 0u64;
-        for d in disks {
-            let src = rsvault_engine::source::open_image(&d.path)?;
-            let name = match d.lun {
-                None => format!("{data_id}/os"),
-                Some(l) => format!("{data_id}/lun-{l}"),
-            };
-            let opts = rsvault_engine::BackupOptions {
-                name,
-                ..Default::default()
-            };
-            let m = rsvault_engine::backup(&store, src.as_ref(), &opts, &progress)?;
-            stored += m.stats.bytes_stored;
-            recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some()}));
+        let mut committed = Vec::new();
+        let transferred = (|| -> Result<()> {
+            for d in disks {
+                let src = rsvault_engine::source::open_image(&d.path)?;
+                let name = match d.lun {
+                    None => format!("{data_id}/os"),
+                    Some(l) => format!("{data_id}/lun-{l}"),
+                };
+                let opts = rsvault_engine::BackupOptions {
+                    name,
+                    cancel: Some(permille.cancel_flag()),
+                    ..Default::default()
+                };
+                let m = rsvault_engine::backup(&store, src.as_ref(), &opts, &progress)?;
+                committed.push((m.name.clone(), m.id.clone()));
+                stored += m.stats.bytes_stored;
+                recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some(), "os_type": d.lun.is_none().then_some(os_type)}));
+            }
+            if permille.is_cancelled() {
+                return Err(rsvault_engine::Error::Cancelled.into());
+            }
+            Ok(())
+        })();
+        if let Err(e) = transferred {
+            // A recovery point is all its disks or nothing: the disks already
+            // committed are forgotten, and gc reclaims what only they used.
+            for (name, id) in committed {
+                let _ = store.forget(&name, &id);
+            }
+            return Err(e);
         }
-        let rp = format!("{}", started.as_microsecond());
-        self.db.conn().execute(
-            "INSERT INTO recovery_points (item, name, time, consistency, expiry, disks) VALUES (?1, ?2, ?3, 'CrashConsistent', ?4, ?5)",
-            params![item_id, rp, started.to_string(), expiry.to_string(), Value::Array(recorded).to_string()],
-        )?;
+        // Point names are numbers, as Azure's are: the start time in
+        // microseconds, made unique if two backups started at once.
+        let disks_json = Value::Array(recorded).to_string();
+        let mut n = started.as_microsecond();
+        let rp = loop {
+            let inserted = self.db.conn().execute(
+                "INSERT OR IGNORE INTO recovery_points (item, name, time, consistency, expiry, disks) VALUES (?1, ?2, ?3, 'CrashConsistent', ?4, ?5)",
+                params![item_id, n.to_string(), started.to_string(), expiry.map(|e| e.to_string()), disks_json],
+            )?;
+            if inserted == 1 {
+                break n.to_string();
+            }
+            n += 1;
+        };
         self.db.conn().execute(
             "UPDATE protected_items SET state = 'Protected' WHERE id = ?1",
             params![item_id],
         )?;
         let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
         let bag = json!({"VM Name": vm_name, "Backup Size": format!("{} MB", stored.div_ceil(1 << 20)), "Recovery Point": rp});
-        permille.0.store(1000, Ordering::Relaxed);
+        permille.set(1000);
         self.finish_job(
             job,
             &JobState {
@@ -405,14 +602,14 @@ impl Service {
         let end: Option<String> = r.get(6)?;
         let mut tasks: Value = serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or(json!([]));
         let mut progress: f64 = r.get(9)?;
-        if status == "InProgress"
+        if (status == "InProgress" || status == "Cancelling")
             && let Some(p) = self
                 .running
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&job)
         {
-            progress = p.load(Ordering::Relaxed) as f64 / 10.0;
+            progress = p.get();
         }
         if let Some(arr) = tasks.as_array_mut() {
             let single = arr.len() == 1;
@@ -434,7 +631,7 @@ impl Service {
             "properties": {
                 "jobType": "AzureIaaSVMJob", "operation": r.get::<_, String>(1)?, "status": status,
                 "entityFriendlyName": r.get::<_, String>(3)?, "backupManagementType": "AzureIaasVM",
-                "startTime": start, "endTime": end, "duration": iso_duration(&start, end.as_deref()),
+                "startTime": start, "endTime": end, "duration": iso_duration(&start, end.as_deref(), self.now()),
                 "activityId": job, "virtualMachineVersion": "Compute", "containerName": r.get::<_, String>(4)?,
                 "isUserTriggered": r.get::<_, i64>(7)? != 0,
                 "actionsInfo": if status == "InProgress" { json!(["Cancellable"]) } else { json!([]) },
@@ -460,12 +657,7 @@ impl Service {
                 |r| self.job_view(v, r),
             )
             .optional()?
-            .ok_or_else(|| {
-                ServiceError::not_found(
-                    "BMSUserErrorJobNotFound",
-                    format!("Job {job} was not found in vault '{}'.", v.name),
-                )
-            })
+            .ok_or_else(|| job_not_found(v, job))
     }
 
     /// Lists jobs, newest first, with the `$filter` clauses operation,
@@ -571,6 +763,7 @@ impl Service {
                 let disks: Value = serde_json::from_str(&disks).unwrap_or(json!([]));
                 let count = disks.as_array().map_or(0, Vec::len);
                 let managed = disks.as_array().is_some_and(|a| a.iter().any(|d| d["managed"] == true));
+                let os_type = disks.as_array().and_then(|a| a.iter().find_map(|d| d["os_type"].as_str())).unwrap_or("Linux").to_owned();
                 json!({
                     "id": format!("{base}/recoveryPoints/{name}"), "name": name,
                     "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints",
@@ -578,7 +771,7 @@ impl Service {
                         "objectType": "IaasVMRecoveryPoint", "recoveryPointType": consistency, "recoveryPointTime": time,
                         "recoveryPointAdditionalInfo": "", "sourceVMStorageType": "NormalStorage", "isSourceVMEncrypted": false,
                         "isInstantIlrSessionActive": false, "isManagedVirtualMachine": managed, "originalStorageAccountOption": false,
-                        "osType": "Linux", "securityType": "None", "isPrivateAccessEnabledOnAnyDisk": false,
+                        "osType": os_type, "securityType": "None", "isPrivateAccessEnabledOnAnyDisk": false,
                         "recoveryPointTierDetails": [{"type": "HardenedRP", "status": "Valid"}],
                         "recoveryPointDiskConfiguration": {"numberOfDisksIncludedInBackup": count, "numberOfDisksAttachedToVm": count},
                     }
@@ -627,7 +820,11 @@ mod tests {
         );
         assert_eq!(parse_filter_time("nope"), None);
         assert_eq!(
-            iso_duration("2026-01-01T00:00:00Z", Some("2026-01-01T00:00:09.870Z")),
+            iso_duration(
+                "2026-01-01T00:00:00Z",
+                Some("2026-01-01T00:00:09.870Z"),
+                jiff::Timestamp::UNIX_EPOCH
+            ),
             "PT9.870S"
         );
     }

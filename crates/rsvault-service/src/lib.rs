@@ -11,12 +11,15 @@ pub mod jobs;
 pub mod policy;
 pub mod protection;
 pub mod restore;
+pub mod scheduler;
+pub mod usage;
 pub mod vault;
 
 pub use error::{Result, ServiceError};
 pub use vault::{Vault, VaultRef};
 
 use rsvault_engine::backend::LocalBackend;
+use rsvault_engine::clock::{Clock, SystemClock};
 use rsvault_engine::{InitOptions, MasterKey, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,12 +32,20 @@ pub struct Service {
     pub(crate) db: db::Db,
     data_dir: PathBuf,
     pub(crate) running: jobs::Running,
+    clock: Arc<dyn Clock>,
 }
 
 impl Service {
     /// Opens the service's data directory, creating it and migrating the
     /// database as needed.
     pub fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with_clock(data_dir, Arc::new(SystemClock))
+    }
+
+    /// Like [`Service::open`], with the clock every time in the service
+    /// comes from (schedules, jobs, expiry): tests and simulations inject
+    /// their own.
+    pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
         for d in ["stores", "keys"] {
             std::fs::create_dir_all(data_dir.join(d)).map_err(|e| {
                 ServiceError::Internal(format!("create {}: {e}", data_dir.join(d).display()))
@@ -45,9 +56,15 @@ impl Service {
             db,
             data_dir: data_dir.to_owned(),
             running: Default::default(),
+            clock,
         };
         service.fail_interrupted_jobs()?;
         Ok(service)
+    }
+
+    /// The service's current time.
+    pub fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::try_from(self.clock.now()).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
 
     /// The data directory.

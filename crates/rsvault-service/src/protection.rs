@@ -90,10 +90,6 @@ impl ItemName {
     }
 }
 
-fn now() -> String {
-    jiff::Timestamp::now().to_string()
-}
-
 /// A new random id (operations, jobs).
 pub(crate) fn new_id() -> String {
     op_id()
@@ -142,7 +138,7 @@ impl Service {
     /// Records the accepted operation that started a job.
     pub(crate) fn operation_for_job(&self, vault_rowid: i64, job: &str) -> Result<String> {
         let id = op_id();
-        let t = now();
+        let t = self.now().to_string();
         self.db.conn().execute(
             "INSERT INTO operations (vault, op_id, status, start_time, end_time, job_id) VALUES (?1, ?2, 'Succeeded', ?3, ?3, ?4)",
             params![vault_rowid, id, t, job],
@@ -153,7 +149,7 @@ impl Service {
     /// Records an operation that has finished; returns its id.
     pub(crate) fn finished_operation(&self, vault_rowid: i64) -> Result<String> {
         let id = op_id();
-        let t = now();
+        let t = self.now().to_string();
         self.db.conn().execute(
             "INSERT INTO operations (vault, op_id, status, start_time, end_time) VALUES (?1, ?2, 'Succeeded', ?3, ?3)",
             params![vault_rowid, id, t],
@@ -294,7 +290,7 @@ impl Service {
             "UPDATE protected_items SET deferred_delete = NULL, state = 'ProtectionStopped' WHERE id = ?1",
             params![it.rowid],
         )?;
-        self.finished_operation(vault_rowid)
+        self.completed_job(vault_rowid, "Undelete", &n.vm, &n.container_property())
     }
 
     /// Stop backup and delete data. With soft delete (the default) the item
@@ -329,7 +325,8 @@ impl Service {
                 .as_i64()
                 .unwrap_or(14)
                 .clamp(14, 180);
-            let until = jiff::Timestamp::now()
+            let until = self
+                .now()
                 .checked_add(jiff::SignedDuration::from_hours(24 * days))
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
             self.db.conn().execute(
@@ -339,7 +336,12 @@ impl Service {
         } else {
             self.purge_item(&vault.store, it.rowid)?;
         }
-        self.finished_operation(vault.rowid)
+        self.completed_job(
+            vault.rowid,
+            "DeleteBackupData",
+            &n.vm,
+            &n.container_property(),
+        )
     }
 
     /// Purges items whose soft-delete period ended before `now`: their
@@ -364,6 +366,26 @@ impl Service {
         Ok(n)
     }
 
+    /// Forgets the engine points of one recovery point's disks (its
+    /// `disks` column); points already gone are fine.
+    pub(crate) fn forget_point_disks(
+        &self,
+        store: &rsvault_engine::Store,
+        disks: &str,
+    ) -> Result<()> {
+        let d: Value = serde_json::from_str(disks).unwrap_or(json!([]));
+        for disk in d.as_array().into_iter().flatten() {
+            if let (Some(name), Some(point)) = (disk["store_name"].as_str(), disk["point"].as_str())
+            {
+                match store.forget(name, point) {
+                    Ok(_) | Err(rsvault_engine::Error::PointNotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn purge_item(&self, store_name: &str, item_rowid: i64) -> Result<()> {
         let disks: Vec<String> = {
             let conn = self.db.conn();
@@ -373,17 +395,7 @@ impl Service {
         };
         let store = self.open_vault_store(store_name)?;
         for d in disks {
-            let d: Value = serde_json::from_str(&d).unwrap_or(json!([]));
-            for disk in d.as_array().into_iter().flatten() {
-                if let (Some(name), Some(point)) =
-                    (disk["store_name"].as_str(), disk["point"].as_str())
-                {
-                    match store.forget(name, point) {
-                        Ok(_) | Err(rsvault_engine::Error::PointNotFound(_)) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+            self.forget_point_disks(&store, &d)?;
         }
         self.db.conn().execute(
             "DELETE FROM recovery_points WHERE item = ?1",
@@ -471,7 +483,12 @@ impl Service {
                     it.rowid
                 ],
             )?;
-            return self.finished_operation(vault.rowid);
+            return self.completed_job(
+                vault.rowid,
+                "DisableBackup",
+                &n.vm,
+                &n.container_property(),
+            );
         }
         if !wanted.is_empty()
             && !wanted.eq_ignore_ascii_case("Protected")
@@ -560,11 +577,16 @@ impl Service {
                 let data_id: u64 = rand::random::<u64>() >> 4;
                 self.db.conn().execute(
                     "INSERT INTO protected_items (vault, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'IRPending', ?7, ?8)",
-                    params![vault.rowid, key, v.subscription, rg, vm_name, policy, data_id.to_string(), now()],
+                    params![vault.rowid, key, v.subscription, rg, vm_name, policy, data_id.to_string(), self.now().to_string()],
                 )?;
             }
         }
-        self.finished_operation(vault.rowid)
+        self.completed_job(
+            vault.rowid,
+            "ConfigureBackup",
+            &vm_name,
+            &n.container_property(),
+        )
     }
 
     fn item_rows(&self, vault_rowid: i64) -> Result<Vec<ItemRow>> {
@@ -651,7 +673,7 @@ impl Service {
                 "isScheduledForDeferredDelete": r.deferred.is_some(),
                 "deferredDeleteTimeInUTC": r.deferred,
                 "deferredDeleteTimeRemaining": r.deferred.as_deref().and_then(|d| d.parse::<jiff::Timestamp>().ok()).map(|d| {
-                    let secs = (d.as_second() - jiff::Timestamp::now().as_second()).max(0);
+                    let secs = (d.as_second() - self.now().as_second()).max(0);
                     format!("{}.{:02}:{:02}:{:02}", secs / 86400, secs % 86400 / 3600, secs % 3600 / 60, secs % 60)
                 }),
             }

@@ -19,8 +19,40 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 enum Target {
-    Disks { dir: PathBuf, account: String },
+    Disks {
+        dir: PathBuf,
+        account: String,
+    },
     Original,
+    /// A new VM with restored managed disks.
+    Alternate {
+        vm: ResourceRef,
+        location: String,
+        dir: PathBuf,
+    },
+}
+
+/// The VM a `targetVirtualMachineId` names:
+/// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}`.
+fn target_vm(id: &str) -> Option<ResourceRef> {
+    let s: Vec<&str> = id.trim_matches('/').split('/').collect();
+    match s.as_slice() {
+        [sub, sub_id, rgs, rg, prov, ns, vms, name]
+            if sub.eq_ignore_ascii_case("subscriptions")
+                && rgs.eq_ignore_ascii_case("resourceGroups")
+                && prov.eq_ignore_ascii_case("providers")
+                && ns.eq_ignore_ascii_case("Microsoft.Compute")
+                && vms.eq_ignore_ascii_case("virtualMachines")
+                && !name.is_empty() =>
+        {
+            Some(ResourceRef {
+                subscription: (*sub_id).to_owned(),
+                resource_group: (*rg).to_owned(),
+                name: (*name).to_owned(),
+            })
+        }
+        _ => None,
+    }
 }
 
 impl Service {
@@ -87,11 +119,48 @@ impl Service {
                 }
             }
             Target::Original
+        } else if kind.eq_ignore_ascii_case("AlternateLocation") {
+            let id = p["targetVirtualMachineId"].as_str().unwrap_or("");
+            let vm = target_vm(id).ok_or_else(|| {
+                ServiceError::bad_request(
+                    "BMSUserErrorInvalidInput",
+                    format!("properties.targetVirtualMachineId: '{id}' is not the id of a Microsoft.Compute virtual machine"),
+                )
+            })?;
+            crate::inventory::check_vm_name(&vm.name)?;
+            if self
+                .get_vm(crate::inventory::VmProvider::Compute, &vm, false)
+                .is_ok()
+            {
+                return Err(ServiceError::conflict(
+                    "UserErrorVmAlreadyExists",
+                    format!(
+                        "A VM named '{}' already exists in resource group '{}'; choose another name.",
+                        vm.name, vm.resource_group
+                    ),
+                ));
+            }
+            let location = self.get_vault(v)?.location;
+            if let Some(r) = p["region"].as_str()
+                && !r.replace(' ', "").eq_ignore_ascii_case(&location)
+            {
+                return Err(ServiceError::bad_request(
+                    "BMSUserErrorInvalidInput",
+                    format!(
+                        "properties.region: a VM is restored in the vault's region '{location}', not '{r}'"
+                    ),
+                ));
+            }
+            let dir = self
+                .data_dir()
+                .join("managedDisks")
+                .join(vm.resource_group.to_ascii_lowercase());
+            Target::Alternate { vm, location, dir }
         } else {
             return Err(ServiceError::bad_request(
                 "BMSUserErrorInvalidInput",
                 format!(
-                    "properties.recoveryType: '{kind}' — this rsvault restores RestoreDisks and OriginalLocation (AlternateLocation is not available yet)"
+                    "properties.recoveryType: '{kind}' is not RestoreDisks, AlternateLocation or OriginalLocation"
                 ),
             ));
         };
@@ -106,6 +175,7 @@ impl Service {
             &entity,
             &n.container_property(),
             &[RESTORE_TASK],
+            true,
         )?;
         let svc = self.clone();
         let store_name = vault.store.clone();
@@ -125,6 +195,9 @@ impl Service {
                 );
                 let state = match r {
                     Ok(bag) => JobState::done(RESTORE_TASK, bag),
+                    Err(_) if permille.is_cancelled() => {
+                        JobState::cancelled(&[(RESTORE_TASK, false)], &entity, permille.get())
+                    }
                     Err(e) => JobState::failed(RESTORE_TASK, &entity, &e, permille.get()),
                 };
                 let _ = svc.finish_job(&job, &state);
@@ -156,6 +229,10 @@ impl Service {
         let total: u64 = chosen.iter().filter_map(|d| d["size"].as_u64()).sum();
         let progress = permille.progress(total, 0);
         let mut bag = serde_json::Map::new();
+        if let Target::Alternate { dir, .. } = target {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+        }
         if let Target::Disks { dir, account } = target {
             std::fs::create_dir_all(dir)
                 .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
@@ -174,49 +251,162 @@ impl Service {
                 json!(config.display().to_string()),
             );
         }
-        for d in chosen {
-            let name = d["store_name"].as_str().unwrap_or("");
-            let point = d["point"].as_str().unwrap_or("");
-            let m = store.resolve_point(name, point)?;
-            let label = match d["lun"].as_i64() {
-                None => "OS disk".to_owned(),
-                Some(l) => format!("Data disk (LUN {l})"),
-            };
-            let (out, format) = match target {
-                Target::Disks { dir, .. } => {
-                    let file = format!(
-                        "{}.raw",
-                        d["name"]
-                            .as_str()
-                            .unwrap_or("disk")
-                            .replace(['/', '\\'], "_")
-                    );
-                    (dir.join(file), RestoreFormat::Raw)
-                }
-                Target::Original => {
-                    let cur = current
-                        .and_then(|c| c.iter().find(|x| x.lun == d["lun"].as_i64()))
-                        .ok_or_else(|| {
-                            ServiceError::bad_request(
-                                "BMSUserErrorInvalidInput",
-                                format!("the VM no longer has the {label}"),
-                            )
-                        })?;
-                    let f = if d["format"] == "qcow2" {
-                        RestoreFormat::Qcow2
-                    } else {
-                        RestoreFormat::Raw
-                    };
-                    (cur.path.clone(), f)
-                }
-            };
-            let opts = RestoreOptions {
-                format,
-                ..Default::default()
-            };
-            rsvault_engine::restore(&store, &m, &out, &opts, &progress)?;
+        // Every disk is written under a temporary name first; only when all
+        // are complete are they renamed into place, so a failed or cancelled
+        // restore never leaves a VM with some disks replaced, nor a
+        // half-restored set of disks.
+        let mut written: Vec<(PathBuf, PathBuf, String)> = Vec::new();
+        let r = (|| -> Result<()> {
+            for d in chosen {
+                let name = d["store_name"].as_str().unwrap_or("");
+                let point = d["point"].as_str().unwrap_or("");
+                let m = store.resolve_point(name, point)?;
+                let label = match d["lun"].as_i64() {
+                    None => "OS disk".to_owned(),
+                    Some(l) => format!("Data disk (LUN {l})"),
+                };
+                let (out, format) = match target {
+                    Target::Alternate { vm, dir, .. } => {
+                        let disk = match d["lun"].as_i64() {
+                            None => format!("{}-osdisk-{rp}", vm.name),
+                            Some(l) => format!("{}-datadisk-{l}-{rp}", vm.name),
+                        };
+                        (dir.join(format!("{disk}.qcow2")), RestoreFormat::Qcow2)
+                    }
+                    Target::Disks { dir, .. } => {
+                        let file = format!(
+                            "{}.raw",
+                            d["name"]
+                                .as_str()
+                                .unwrap_or("disk")
+                                .replace(['/', '\\'], "_")
+                        );
+                        (dir.join(file), RestoreFormat::Raw)
+                    }
+                    Target::Original => {
+                        let cur = current
+                            .and_then(|c| c.iter().find(|x| x.lun == d["lun"].as_i64()))
+                            .ok_or_else(|| {
+                                ServiceError::bad_request(
+                                    "BMSUserErrorInvalidInput",
+                                    format!("the VM no longer has the {label}"),
+                                )
+                            })?;
+                        let f = if d["format"] == "qcow2" {
+                            RestoreFormat::Qcow2
+                        } else {
+                            RestoreFormat::Raw
+                        };
+                        (cur.path.clone(), f)
+                    }
+                };
+                let mut tmp = out.clone().into_os_string();
+                tmp.push(".rsvault-restore");
+                let tmp = PathBuf::from(tmp);
+                let opts = RestoreOptions {
+                    format,
+                    cancel: Some(permille.cancel_flag()),
+                    ..Default::default()
+                };
+                written.push((tmp.clone(), out, label));
+                rsvault_engine::restore(&store, &m, &tmp, &opts, &progress)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            for (tmp, _, _) in &written {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        let mut published = Vec::new();
+        for (tmp, out, label) in written {
+            std::fs::rename(&tmp, &out).map_err(|e| {
+                ServiceError::Internal(format!(
+                    "rename {} to {}: {e}",
+                    tmp.display(),
+                    out.display()
+                ))
+            })?;
             bag.insert(label, json!(out.display().to_string()));
+            published.push(out);
+        }
+        if let Target::Alternate { vm, location, .. } = target {
+            if let Err(e) = self.create_restored_vm(vm, location, &published, vm_body) {
+                for f in &published {
+                    let _ = std::fs::remove_file(f);
+                }
+                return Err(e);
+            }
+            bag.insert("Target VM Name".into(), json!(vm.name));
+            bag.insert("Target Resource Group".into(), json!(vm.resource_group));
         }
         Ok(Value::Object(bag))
+    }
+
+    /// Registers the restored disks as managed disks and a new VM using them
+    /// (running, as Azure starts a restored VM). The disks are published
+    /// images already; if registering fails, what was registered is removed.
+    fn create_restored_vm(
+        &self,
+        vm: &ResourceRef,
+        location: &str,
+        images: &[PathBuf],
+        source: &Value,
+    ) -> Result<()> {
+        use crate::inventory::VmProvider;
+        let mut created = Vec::new();
+        let r = (|| -> Result<()> {
+            let mut os_disk = None;
+            let mut data = Vec::new();
+            for img in images {
+                let name = img
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("disk")
+                    .to_owned();
+                let dr = ResourceRef {
+                    name: name.clone(),
+                    ..vm.clone()
+                };
+                let (disk, _) = self.put_disk(&dr, &json!({"location": location, "sku": {"name": "Standard_LRS"},
+                    "tags": {"RestoredBy": "rsvault"},
+                    "properties": {"creationData": {"createOption": "Import", "sourceUri": format!("file://{}", img.display())}}}))?;
+                created.push(dr);
+                let lun = name
+                    .split("-datadisk-")
+                    .nth(1)
+                    .and_then(|s| s.split('-').next())
+                    .and_then(|l| l.parse::<i64>().ok());
+                let os_type = source["properties"]["storageProfile"]["osDisk"]["osType"]
+                    .as_str()
+                    .unwrap_or("Linux");
+                match lun {
+                    None => os_disk = Some(json!({"name": name, "osType": os_type, "createOption": "Attach", "managedDisk": {"id": disk["id"]}})),
+                    Some(l) => data.push(json!({"lun": l, "name": name, "createOption": "Attach", "managedDisk": {"id": disk["id"]}})),
+                }
+            }
+            let os_disk = os_disk.ok_or_else(|| {
+                ServiceError::bad_request(
+                    "BMSUserErrorInvalidInput",
+                    "a new VM needs the OS disk; do not leave it out of restoreDiskLunList",
+                )
+            })?;
+            let size = source["properties"]["hardwareProfile"].clone();
+            self.put_vm(
+                VmProvider::Compute,
+                vm,
+                &json!({"location": location, "tags": {"RestoredBy": "rsvault"}, "properties": {
+                    "hardwareProfile": if size.is_null() { json!({"vmSize": "Standard_B2s"}) } else { size },
+                    "storageProfile": {"osDisk": os_disk, "dataDisks": data}}}),
+            )?;
+            Ok(())
+        })();
+        if r.is_err() {
+            for d in created {
+                let _ = self.delete_disk(&d);
+            }
+        }
+        r
     }
 }

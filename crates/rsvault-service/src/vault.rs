@@ -277,7 +277,7 @@ impl Service {
                     ));
                 }
                 let store = self.create_vault_store()?;
-                let now = jiff::Timestamp::now().to_string();
+                let now = self.now().to_string();
                 let rowid = {
                     let conn = self.db.conn();
                     conn.execute(
@@ -324,11 +324,11 @@ impl Service {
             Value::Object(m) => m,
             _ => Map::new(),
         };
+        let before = soft_delete_state(&merged);
         if let Value::Object(patch) = client_properties(props) {
-            for (k, val) in patch {
-                merged.insert(k, val);
-            }
+            merge_patch(&mut merged, patch);
         }
+        check_soft_delete(&mut merged, &before)?;
         let tags = match &body["tags"] {
             Value::Null => existing.tags.clone(),
             t @ Value::Object(_) => t.clone(),
@@ -435,6 +435,63 @@ impl Service {
         }))
     }
 
+    /// The name of a vault's engine store (for [`Service::open_vault_store`]).
+    pub fn vault_store_name(&self, v: &VaultRef) -> Result<String> {
+        Ok(self.vault_row(v)?.store)
+    }
+
+    /// `backupconfig/vaultconfig` of a vault: its soft-delete settings.
+    pub fn vault_config(&self, v: &VaultRef) -> Result<Value> {
+        let vault = self.get_vault(v)?;
+        let r = self.vault_row(v)?;
+        let sd = &vault.properties["securitySettings"]["softDeleteSettings"];
+        let state = sd["softDeleteState"].as_str().unwrap_or("Enabled");
+        Ok(json!({
+            "id": format!("{}/backupconfig/vaultconfig", v.id()),
+            "name": "vaultconfig",
+            "type": "Microsoft.RecoveryServices/vaults/backupconfig",
+            "properties": {
+                "storageModelType": r.redundancy,
+                "storageType": r.redundancy,
+                "storageTypeState": if self.storage_locked(&r)? { "Locked" } else { "Unlocked" },
+                "enhancedSecurityState": "Enabled",
+                "softDeleteFeatureState": state,
+                "softDeleteRetentionPeriodInDays": sd["softDeleteRetentionPeriodInDays"],
+                "isSoftDeleteFeatureStateEditable": state != "AlwaysON",
+                "resourceGuardOperationRequests": [],
+            }
+        }))
+    }
+
+    /// Sets soft-delete settings through `backupconfig/vaultconfig` (PUT or
+    /// PATCH), as `az backup vault backup-properties set` does.
+    pub fn set_vault_config(&self, v: &VaultRef, body: &Value) -> Result<Value> {
+        let p = &body["properties"];
+        let mut sd = Map::new();
+        if let Some(s) = p["softDeleteFeatureState"].as_str() {
+            sd.insert("softDeleteState".into(), json!(s));
+        }
+        if let Some(d) = p
+            .get("softDeleteRetentionPeriodInDays")
+            .filter(|d| !d.is_null())
+        {
+            sd.insert("softDeleteRetentionPeriodInDays".into(), d.clone());
+        }
+        if let Some(t) = p["storageType"]
+            .as_str()
+            .or_else(|| p["storageModelType"].as_str())
+        {
+            self.patch_vault(v, &json!({"properties": {"redundancySettings": {"standardTierStorageRedundancy": t}}}))?;
+        }
+        if !sd.is_empty() {
+            self.patch_vault(
+                v,
+                &json!({"properties": {"securitySettings": {"softDeleteSettings": sd}}}),
+            )?;
+        }
+        self.vault_config(v)
+    }
+
     /// Sets storage redundancy through `backupstorageconfig` (PUT or PATCH).
     pub fn set_storage_config(&self, v: &VaultRef, body: &Value) -> Result<Value> {
         let p = &body["properties"];
@@ -456,9 +513,148 @@ impl Service {
     }
 }
 
+/// JSON merge patch (RFC 7386) of one object into another.
+fn merge_patch(target: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (k, val) in patch {
+        match (target.get_mut(&k), val) {
+            (_, Value::Null) => {
+                target.remove(&k);
+            }
+            (Some(Value::Object(t)), Value::Object(p)) => merge_patch(t, p),
+            (_, val) => {
+                target.insert(k, val);
+            }
+        }
+    }
+}
+
+fn soft_delete_state(props: &Map<String, Value>) -> String {
+    props
+        .get("securitySettings")
+        .and_then(|s| s["softDeleteSettings"]["softDeleteState"].as_str())
+        .unwrap_or("Enabled")
+        .to_owned()
+}
+
+/// Checks and canonicalises soft-delete settings: `Enabled`, `Disabled` or
+/// `AlwaysON` (compared case-insensitively, as `az` sends `AlwaysOn`), which
+/// cannot be turned off again; retention 14–180 days.
+fn check_soft_delete(props: &mut Map<String, Value>, before: &str) -> Result<()> {
+    let Some(Value::Object(sd)) = props
+        .get_mut("securitySettings")
+        .and_then(|s| s.get_mut("softDeleteSettings"))
+    else {
+        return Ok(());
+    };
+    if let Some(state) = sd.get("softDeleteState").and_then(Value::as_str) {
+        let canon = match state.to_ascii_lowercase().as_str() {
+            "enabled" | "enable" => "Enabled",
+            "disabled" | "disable" => "Disabled",
+            "alwayson" => "AlwaysON",
+            _ => {
+                return Err(ServiceError::bad_request(
+                    "BMSUserErrorInvalidInput",
+                    format!(
+                        "properties.securitySettings.softDeleteSettings.softDeleteState: '{state}' is not Enabled, Disabled or AlwaysON"
+                    ),
+                ));
+            }
+        };
+        if before.eq_ignore_ascii_case("AlwaysON") && canon != "AlwaysON" {
+            return Err(ServiceError::bad_request(
+                "BMSUserErrorDisablingSoftDeleteStateNotAllowed",
+                "Soft delete is always on for this vault and cannot be disabled.",
+            ));
+        }
+        sd.insert("softDeleteState".into(), json!(canon));
+    }
+    if let Some(d) = sd.get("softDeleteRetentionPeriodInDays") {
+        if !d.as_i64().is_some_and(|d| (14..=180).contains(&d)) {
+            return Err(ServiceError::bad_request(
+                "BMSUserErrorInvalidInput",
+                format!(
+                    "properties.securitySettings.softDeleteSettings.softDeleteRetentionPeriodInDays: {d} is not a number of days from 14 to 180"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn soft_delete_settings_table() {
+        let mut p = Map::new();
+        for (patch, before, ok, state) in [
+            (
+                json!({"softDeleteState": "disabled"}),
+                "Enabled",
+                true,
+                "Disabled",
+            ),
+            (
+                json!({"softDeleteState": "AlwaysOn"}),
+                "Enabled",
+                true,
+                "AlwaysON",
+            ),
+            (
+                json!({"softDeleteState": "Disabled"}),
+                "AlwaysON",
+                false,
+                "",
+            ),
+            (
+                json!({"softDeleteState": "sometimes"}),
+                "Enabled",
+                false,
+                "",
+            ),
+            (
+                json!({"softDeleteRetentionPeriodInDays": 13}),
+                "Enabled",
+                false,
+                "",
+            ),
+            (
+                json!({"softDeleteRetentionPeriodInDays": 180}),
+                "Enabled",
+                true,
+                "",
+            ),
+            (
+                json!({"softDeleteRetentionPeriodInDays": "x"}),
+                "Enabled",
+                false,
+                "",
+            ),
+        ] {
+            p.insert(
+                "securitySettings".into(),
+                json!({"softDeleteSettings": patch.clone()}),
+            );
+            let r = check_soft_delete(&mut p, before);
+            assert_eq!(r.is_ok(), ok, "{patch} after {before}");
+            if ok && !state.is_empty() {
+                assert_eq!(soft_delete_state(&p), state);
+            }
+        }
+        let mut t = json!({"a": {"b": 1, "c": 2}, "d": 1})
+            .as_object()
+            .unwrap()
+            .clone();
+        merge_patch(
+            &mut t,
+            json!({"a": {"b": 3}, "d": null})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert_eq!(Value::Object(t), json!({"a": {"b": 3, "c": 2}}));
+    }
 
     #[test]
     fn vault_name_rule_table() {

@@ -31,13 +31,20 @@ pub enum Command {
 /// `rsvault serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "RSVAULT_LISTEN", default_value = "127.0.0.1:7431")]
-    pub listen: std::net::SocketAddr,
+    /// Address to listen on [default: 127.0.0.1:7431].
+    #[arg(long, env = "RSVAULT_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
     /// Where metadata, vault stores, keys and the admin token live
     /// (default: $XDG_DATA_HOME/rsvault or ~/.local/share/rsvault).
     #[arg(long, env = "RSVAULT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A TOML configuration file (see docs/CONFIG.md); flags override it.
+    #[arg(long, env = "RSVAULT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Also register demo VMs in two regions, with small disk images
+    /// holding real file systems, to try the whole workflow at once.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// The store and its key.

@@ -3,6 +3,8 @@
 mod arm_client;
 mod backup_cmd;
 mod cli;
+mod config;
+mod demo;
 mod disk;
 mod human;
 mod output;

@@ -1,6 +1,7 @@
 //! `rsvault serve`: runs the vault server until SIGTERM or Ctrl-C.
 
 use crate::cli::ServeArgs;
+use crate::config::FileConfig;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,17 +36,39 @@ async fn shutdown_signal() {
 
 /// Runs the server.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
-    let data_dir = match args.data_dir {
+    let file = match &args.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    let data_dir = match args.data_dir.clone().or_else(|| file.data_dir.clone()) {
         Some(d) => d,
         None => default_data_dir()?,
     };
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 7431)));
+    if args.demo || file.demo == Some(true) {
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("create {}", data_dir.display()))?;
+        let service = rsvault_service::Service::open(&data_dir)?;
+        crate::demo::seed(&service).context("register the demo VMs")?;
+        eprintln!(
+            "demo VMs are registered in subscription {} resource group {} (japaneast and westeurope)",
+            crate::demo::SUBSCRIPTION,
+            crate::demo::RESOURCE_GROUP
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
     let config = rsvault_server::ServerConfig {
-        listen: args.listen,
+        listen,
         data_dir,
+        scheduler: file.scheduler_settings(),
+        simulated_clock: file.simulated_clock(),
+        page_size: file.api.page_size.unwrap_or(200),
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,251 @@
+//! The scheduler: one tick runs, at the service's current time,
+//! - each protected item's policy (the latest scheduled time since the item
+//!   was last handled, once: after downtime it catches up with one backup),
+//!   at most `max_concurrent_backups` backups at a time (the rest wait for
+//!   the next tick);
+//! - retention: recovery points no tier of the item's policy keeps any
+//!   longer are deleted, and their vault store's space reclaimed;
+//! - the purge of soft-deleted items whose period has ended.
+//!
+//! The time comes from the service's clock, so tests drive the scheduler
+//! across days and daylight-saving changes without waiting.
+
+use crate::Service;
+use crate::error::Result;
+use crate::inventory::VmProvider;
+use crate::policy::model::Policy;
+use crate::policy::retention::{self, PointInfo};
+use crate::policy::schedule;
+use crate::protection::ItemName;
+use crate::vault::VaultRef;
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// What one tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    /// Scheduled backup jobs started.
+    pub started: Vec<String>,
+    /// Items whose scheduled time came but whose backup waits for a free slot.
+    pub waiting: usize,
+    /// Recovery points deleted by retention.
+    pub expired: Vec<String>,
+    /// Soft-deleted items purged.
+    pub purged: usize,
+}
+
+/// An item the scheduler looks at.
+struct Candidate {
+    rowid: i64,
+    vault: VaultRef,
+    vault_rowid: i64,
+    store: String,
+    name: ItemName,
+    policy: String,
+    state: String,
+    after: jiff::Timestamp,
+}
+
+impl Service {
+    /// Runs one scheduler tick at the service's current time.
+    pub fn scheduler_tick(self: &Arc<Self>, max_concurrent_backups: usize) -> Result<TickReport> {
+        let now = self.now();
+        let mut report = TickReport {
+            purged: self.purge_expired(now)?,
+            ..Default::default()
+        };
+        let items = self.schedule_candidates()?;
+        let mut running: usize = self.db.conn().query_row(
+            "SELECT count(*) FROM jobs WHERE operation = 'Backup' AND status IN ('InProgress', 'Cancelling')",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as usize;
+        let mut vaults_to_collect = BTreeSet::new();
+        for it in &items {
+            let Some(policy) = self.item_policy(it.vault_rowid, &it.policy)? else {
+                continue;
+            };
+            if let Some(slot) = schedule::due(&policy, it.after, now) {
+                if it.state == "BackupsSuspended" {
+                    self.set_sched_after(it.rowid, slot)?;
+                } else if running >= max_concurrent_backups.max(1) {
+                    report.waiting += 1;
+                } else {
+                    match self.start_backup(&it.vault, &it.name, None, false) {
+                        Ok((job, _)) => {
+                            running += 1;
+                            tracing::info!(vm = %it.name.vm, vault = %it.vault.name, %slot, %job, "scheduled backup started");
+                            report.started.push(job);
+                        }
+                        // A backup of the item is already running (Backup
+                        // now): this slot is served by it.
+                        Err(e) => {
+                            tracing::warn!(vm = %it.name.vm, vault = %it.vault.name, %slot, "scheduled backup not started: {e}")
+                        }
+                    }
+                    self.set_sched_after(it.rowid, slot)?;
+                }
+            }
+            let gone = self.apply_retention(it, &policy, now)?;
+            if !gone.is_empty() {
+                vaults_to_collect.insert(it.store.clone());
+                report.expired.extend(gone);
+            }
+        }
+        for store in vaults_to_collect {
+            let store = self.open_vault_store(&store)?;
+            match rsvault_engine::gc(
+                &store,
+                &rsvault_engine::GcOptions::default(),
+                &rsvault_engine::NoProgress,
+            ) {
+                Ok(_) | Err(rsvault_engine::Error::Locked(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(report)
+    }
+
+    fn schedule_candidates(&self) -> Result<Vec<Candidate>> {
+        let conn = self.db.conn();
+        let mut st = conn.prepare(
+            "SELECT pi.id, v.id, v.subscription, v.resource_group, v.name, v.store, pi.provider, pi.vm_resource_group, pi.vm_name,
+                    pi.policy, pi.state, coalesce(pi.sched_after, pi.created)
+             FROM protected_items pi JOIN vaults v ON pi.vault = v.id
+             WHERE pi.policy != '' AND pi.deferred_delete IS NULL ORDER BY pi.id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                VaultRef {
+                    subscription: r.get(2)?,
+                    resource_group: r.get(3)?,
+                    name: r.get(4)?,
+                },
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, String>(10)?,
+                r.get::<_, String>(11)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (rowid, vault_rowid, vault, store, provider, rg, vm, policy, state, after) = row?;
+            let provider = VmProvider::from_key(&provider);
+            let Ok(after) = after.parse() else { continue };
+            out.push(Candidate {
+                rowid,
+                vault,
+                vault_rowid,
+                store,
+                name: ItemName {
+                    provider,
+                    resource_group: rg,
+                    vm,
+                },
+                policy,
+                state,
+                after,
+            });
+        }
+        Ok(out)
+    }
+
+    fn item_policy(&self, vault_rowid: i64, name: &str) -> Result<Option<Policy>> {
+        let props: Option<String> = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT properties FROM policies WHERE vault = ?1 AND name = ?2 COLLATE NOCASE",
+                params![vault_rowid, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(props) = props else { return Ok(None) };
+        let props: Value = serde_json::from_str(&props).unwrap_or(Value::Null);
+        // Stored policies were validated when they were written.
+        Ok(Policy::parse(&props).ok())
+    }
+
+    fn set_sched_after(&self, rowid: i64, t: jiff::Timestamp) -> Result<()> {
+        self.db.conn().execute(
+            "UPDATE protected_items SET sched_after = ?1 WHERE id = ?2",
+            params![t.to_string(), rowid],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes the item's recovery points that its policy no longer keeps;
+    /// returns their names. Items being restored are left alone until the
+    /// restore ends; a suspended item keeps its latest point.
+    fn apply_retention(
+        &self,
+        it: &Candidate,
+        policy: &Policy,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<String>> {
+        let restoring: i64 = self.db.conn().query_row(
+            "SELECT count(*) FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation = 'Restore' AND status IN ('InProgress', 'Cancelling')",
+            params![it.vault_rowid, it.name.container_property()],
+            |r| r.get(0),
+        )?;
+        if restoring > 0 {
+            return Ok(Vec::new());
+        }
+        let points: Vec<(String, String, Option<String>, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT name, time, expiry, disks FROM recovery_points WHERE item = ?1 ORDER BY time",
+            )?;
+            st.query_map(params![it.rowid], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let infos: Vec<PointInfo> = points
+            .iter()
+            .filter_map(|(name, time, expiry, _)| {
+                Some(PointInfo {
+                    id: name.clone(),
+                    time: time.parse().ok()?,
+                    on_demand_expiry: expiry.as_deref().and_then(|e| e.parse().ok()),
+                })
+            })
+            .collect();
+        let latest = infos.iter().map(|p| p.time).max();
+        let mut gone = Vec::new();
+        let mut store = None;
+        for v in retention::evaluate(policy, &infos, now) {
+            if v.keep {
+                continue;
+            }
+            let time = infos.iter().find(|p| p.id == v.id).map(|p| p.time);
+            if it.state == "BackupsSuspended" && time == latest {
+                continue;
+            }
+            let Some((_, _, _, disks)) = points.iter().find(|p| p.0 == v.id) else {
+                continue;
+            };
+            if store.is_none() {
+                store = Some(self.open_vault_store(&it.store)?);
+            }
+            let store = store.as_ref().expect("opened above");
+            // The catalogue entry goes first: a crash in between leaves
+            // unreferenced data for gc, never a point whose data is gone.
+            self.db.conn().execute(
+                "DELETE FROM recovery_points WHERE item = ?1 AND name = ?2",
+                params![it.rowid, v.id],
+            )?;
+            self.forget_point_disks(store, disks)?;
+            tracing::info!(vm = %it.name.vm, point = %v.id, expired = %v.expires, "recovery point expired");
+            gone.push(v.id);
+        }
+        Ok(gone)
+    }
+}

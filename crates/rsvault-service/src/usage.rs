@@ -1,0 +1,246 @@
+//! Usage of a vault: `usages` (Recovery Services) and
+//! `backupUsageSummaries` (Backup). Protected instances are counted as
+//! Azure bills them: a VM of at most 50 GB is one small instance, one of
+//! 50–500 GB one instance, and a larger one an instance per started 500 GB.
+//! Storage is what the vault's store occupies after deduplication and
+//! compression.
+
+use crate::Service;
+use crate::error::Result;
+use crate::inventory::{ResourceRef, VmProvider};
+use crate::jobs::parse_filter;
+use crate::vault::VaultRef;
+use rusqlite::params;
+use serde_json::{Value, json};
+
+const GB: u64 = 1_000_000_000;
+
+/// Instances one VM of `bytes` counts as: `(small, standard)`.
+pub fn instances(bytes: u64) -> (u64, u64) {
+    if bytes <= 50 * GB {
+        (1, 0)
+    } else if bytes <= 500 * GB {
+        (0, 1)
+    } else {
+        (0, bytes.div_ceil(500 * GB))
+    }
+}
+
+/// A vault's usage figures.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub protected_items: u64,
+    pub small_instances: u64,
+    pub instances: u64,
+    pub protected_bytes: u64,
+    pub stored_bytes: u64,
+    pub recovery_points: u64,
+    pub redundancy: String,
+}
+
+fn entry(name: &str, localized: &str, unit: &str, value: u64) -> Value {
+    json!({"unit": unit, "quotaPeriod": "P1D", "currentValue": value, "limit": -1,
+        "name": {"value": name, "localizedValue": localized}})
+}
+
+impl Service {
+    /// Computes a vault's usage.
+    pub fn usage(&self, v: &VaultRef) -> Result<Usage> {
+        let vault = self.vault_row(v)?;
+        let items: Vec<(String, String, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT provider, vm_resource_group, vm_name FROM protected_items WHERE vault = ?1",
+            )?;
+            st.query_map(params![vault.rowid], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let mut u = Usage {
+            protected_items: items.len() as u64,
+            redundancy: vault.redundancy.clone(),
+            ..Default::default()
+        };
+        for (provider, rg, vm) in items {
+            let r = ResourceRef {
+                subscription: v.subscription.clone(),
+                resource_group: rg,
+                name: vm,
+            };
+            // A VM deleted from the inventory is still protected: its size
+            // is that of its latest recovery point.
+            let bytes = match self.vm_disks(VmProvider::from_key(&provider), &r) {
+                Ok(disks) => disks.iter().map(|d| d.size).sum(),
+                Err(_) => self.latest_point_size(vault.rowid, &r)?,
+            };
+            let (small, std) = instances(bytes);
+            u.small_instances += small;
+            u.instances += small + std;
+            u.protected_bytes += bytes;
+        }
+        u.recovery_points = self.db.conn().query_row(
+            "SELECT count(*) FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id WHERE pi.vault = ?1",
+            params![vault.rowid],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        u.stored_bytes = self.open_vault_store(&vault.store)?.stored_bytes()?;
+        Ok(u)
+    }
+
+    fn latest_point_size(&self, vault_rowid: i64, r: &ResourceRef) -> Result<u64> {
+        let disks: Option<String> = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT rp.disks FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
+                 WHERE pi.vault = ?1 AND pi.vm_resource_group = ?2 COLLATE NOCASE AND pi.vm_name = ?3 COLLATE NOCASE
+                 ORDER BY rp.time DESC LIMIT 1",
+                params![vault_rowid, r.resource_group, r.name],
+                |row| row.get(0),
+            )
+            .ok();
+        let d: Value = disks
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or(json!([]));
+        Ok(d.as_array()
+            .map(|a| a.iter().filter_map(|x| x["size"].as_u64()).sum())
+            .unwrap_or(0))
+    }
+
+    /// `GET {vault}/usages`, as `RecoveryServicesClient.usages.list_by_vaults` reads it.
+    pub fn vault_usages(&self, v: &VaultRef) -> Result<Vec<Value>> {
+        let u = self.usage(v)?;
+        let storage = if u.redundancy == "LocallyRedundant" {
+            ("LRSStorageUsage", "LRS storage usage")
+        } else {
+            ("GRSStorageUsage", "GRS storage usage")
+        };
+        Ok(vec![
+            entry(
+                "ProtectedItemCount",
+                "Protected items",
+                "Count",
+                u.protected_items,
+            ),
+            entry(
+                "IaaSVMProtectedItemCount",
+                "Azure virtual machines protected",
+                "Count",
+                u.protected_items,
+            ),
+            entry(
+                "ProtectedInstanceCount",
+                "Protected instances",
+                "Count",
+                u.instances,
+            ),
+            entry(
+                "SmallProtectedInstanceCount",
+                "Protected instances of at most 50 GB",
+                "Count",
+                u.small_instances,
+            ),
+            entry(
+                "ProtectedBytes",
+                "Size of protected virtual machines",
+                "Bytes",
+                u.protected_bytes,
+            ),
+            entry(
+                "RecoveryPointCount",
+                "Recovery points",
+                "Count",
+                u.recovery_points,
+            ),
+            entry(storage.0, storage.1, "Bytes", u.stored_bytes),
+        ])
+    }
+
+    /// `GET {vault}/backupUsageSummaries[?$filter=type eq '…']`.
+    pub fn backup_usage_summaries(&self, v: &VaultRef, filter: &str) -> Result<Vec<Value>> {
+        let u = self.usage(v)?;
+        let f = parse_filter(filter);
+        let kind = f
+            .iter()
+            .find(|(k, _)| k == "type")
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let all = vec![
+            (
+                "backupprotecteditemcountsummary",
+                entry(
+                    "ProtectedItemCount",
+                    "Protected items",
+                    "Count",
+                    u.protected_items,
+                ),
+            ),
+            (
+                "backupprotectioncontainercountsummary",
+                entry(
+                    "ProtectionContainerCount",
+                    "Protection containers",
+                    "Count",
+                    u.protected_items,
+                ),
+            ),
+            (
+                "backupprotecteditemcountsummary",
+                entry(
+                    "ProtectedInstanceCount",
+                    "Protected instances",
+                    "Count",
+                    u.instances,
+                ),
+            ),
+            (
+                "backupprotecteditemcountsummary",
+                entry(
+                    "SmallProtectedInstanceCount",
+                    "Protected instances of at most 50 GB",
+                    "Count",
+                    u.small_instances,
+                ),
+            ),
+            (
+                "",
+                entry(
+                    "StorageUsage",
+                    "Storage used after deduplication and compression",
+                    "Bytes",
+                    u.stored_bytes,
+                ),
+            ),
+        ];
+        Ok(all
+            .into_iter()
+            .filter(|(k, _)| {
+                kind.as_deref()
+                    .is_none_or(|want| k.is_empty() || *k == want)
+            })
+            .map(|(_, e)| e)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_bands() {
+        for (gb, want) in [
+            (1, (1, 0)),
+            (50, (1, 0)),
+            (51, (0, 1)),
+            (500, (0, 1)),
+            (501, (0, 2)),
+            (1000, (0, 2)),
+            (1001, (0, 3)),
+            (4096, (0, 9)),
+        ] {
+            assert_eq!(instances(gb * GB), want, "{gb} GB");
+        }
+        assert_eq!(instances(50 * GB + 1), (0, 1));
+    }
+}

@@ -1,0 +1,142 @@
+//! The server's configuration file (TOML). Every key is optional; flags and
+//! environment variables override the file.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7431"
+//! data_dir = "/var/lib/rsvault"
+//! demo = false
+//!
+//! [scheduler]
+//! interval_seconds = 30        # time between scheduler ticks
+//! max_concurrent_backups = 2   # scheduled backups running at once
+//!
+//! [api]
+//! page_size = 200              # items per page of a list (nextLink beyond)
+//!
+//! [testing]
+//! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
+//! ```
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The file's contents.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub demo: Option<bool>,
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    #[serde(default)]
+    pub testing: TestingConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[api]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Items per page of a list; longer lists continue at `nextLink`.
+    pub page_size: Option<usize>,
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    pub interval_seconds: Option<u64>,
+    pub max_concurrent_backups: Option<usize>,
+}
+
+/// `[testing]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingConfig {
+    pub simulated_clock: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read the configuration file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("configuration file {}", path.display()))
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        let c: FileConfig = toml::from_str(text)?;
+        if c.scheduler.interval_seconds == Some(0) {
+            bail!("scheduler.interval_seconds must be at least 1");
+        }
+        if c.api.page_size == Some(0) {
+            bail!("api.page_size must be at least 1");
+        }
+        if c.scheduler.max_concurrent_backups == Some(0) {
+            bail!("scheduler.max_concurrent_backups must be at least 1");
+        }
+        if let Some(t) = &c.testing.simulated_clock {
+            t.parse::<jiff::Timestamp>().with_context(|| {
+                format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
+            })?;
+        }
+        Ok(c)
+    }
+
+    /// The scheduler settings, defaults filled in.
+    pub fn scheduler_settings(&self) -> rsvault_server::SchedulerSettings {
+        let d = rsvault_server::SchedulerSettings::default();
+        rsvault_server::SchedulerSettings {
+            interval: self
+                .scheduler
+                .interval_seconds
+                .map_or(d.interval, std::time::Duration::from_secs),
+            max_concurrent_backups: self
+                .scheduler
+                .max_concurrent_backups
+                .unwrap_or(d.max_concurrent_backups),
+        }
+    }
+
+    /// The simulated clock's start, if any (checked by [`FileConfig::load`]).
+    pub fn simulated_clock(&self) -> Option<jiff::Timestamp> {
+        self.testing
+            .simulated_clock
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_files_table() {
+        for (text, ok) in [
+            ("", true),
+            (
+                "listen = \"127.0.0.1:9000\"\n[scheduler]\ninterval_seconds = 5\n",
+                true,
+            ),
+            (
+                "[testing]\nsimulated_clock = \"2026-03-28T19:00:00Z\"\n",
+                true,
+            ),
+            ("[testing]\nsimulated_clock = \"tomorrow\"\n", false),
+            ("[scheduler]\ninterval_seconds = 0\n", false),
+            ("[scheduler]\nmax_concurrent_backups = 0\n", false),
+            ("listen = \"nowhere\"\n", false),
+            ("lisen = \"127.0.0.1:9000\"\n", false),
+        ] {
+            assert_eq!(FileConfig::parse(text).is_ok(), ok, "{text:?}");
+        }
+        let c = FileConfig::parse("[scheduler]\ninterval_seconds = 5\n").unwrap();
+        assert_eq!(c.scheduler_settings().interval.as_secs(), 5);
+        assert_eq!(c.scheduler_settings().max_concurrent_backups, 2);
+    }
+}
