@@ -3,7 +3,7 @@
 
 use super::item::{item_body, item_path, policy_id, resolve_item};
 use super::{Ctx, ItemArgs, VaultArgs, boolish, confirm, dates};
-use crate::arm_client::{BACKUP_API, COMPUTE_API, VAULT_API, encode};
+use crate::arm_client::{ArmError, BACKUP_API, COMPUTE_API, VAULT_API, encode};
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -76,15 +76,17 @@ pub enum ProtectionCommand {
     },
 }
 
-/// The path of a VM given by name (in `rg`) or by ARM id.
-fn vm_path(ctx: &Ctx, vm: &str, rg: &str) -> Result<String> {
+/// The path of a VM given by ARM id, or by name in `rg` (in `namespace`:
+/// `Microsoft.Compute` or, for classic VMs, `Microsoft.ClassicCompute`).
+fn vm_path(ctx: &Ctx, vm: &str, rg: &str, namespace: &str) -> Result<String> {
     if vm.starts_with('/') {
         let seg: Vec<&str> = vm.trim_matches('/').split('/').collect();
         let ok = seg.len() == 8
             && seg[0].eq_ignore_ascii_case("subscriptions")
             && seg[2].eq_ignore_ascii_case("resourceGroups")
             && seg[4].eq_ignore_ascii_case("providers")
-            && seg[5].eq_ignore_ascii_case("Microsoft.Compute")
+            && (seg[5].eq_ignore_ascii_case("Microsoft.Compute")
+                || seg[5].eq_ignore_ascii_case("Microsoft.ClassicCompute"))
             && seg[6].eq_ignore_ascii_case("virtualMachines");
         if !ok {
             bail!(
@@ -92,17 +94,41 @@ fn vm_path(ctx: &Ctx, vm: &str, rg: &str) -> Result<String> {
             );
         }
         return Ok(format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/{}",
+            "/subscriptions/{}/resourceGroups/{}/providers/{}/virtualMachines/{}",
             encode(seg[1]),
             encode(seg[3]),
+            encode(seg[5]),
             encode(seg[7])
         ));
     }
     Ok(format!(
-        "{}/providers/Microsoft.Compute/virtualMachines/{}",
+        "{}/providers/{namespace}/virtualMachines/{}",
         ctx.arm.group_path(rg),
         encode(vm)
     ))
+}
+
+/// Reads the VM to protect; a name not found among ARM VMs is looked up
+/// among classic VMs.
+fn get_vm(ctx: &Ctx, vm: &str, rg: &str) -> Result<Value> {
+    match ctx
+        .arm
+        .get(&vm_path(ctx, vm, rg, "Microsoft.Compute")?, COMPUTE_API)
+    {
+        Err(e)
+            if !vm.starts_with('/')
+                && e.downcast_ref::<ArmError>()
+                    .is_some_and(|a| a.status == 404) =>
+        {
+            ctx.arm
+                .get(
+                    &vm_path(ctx, vm, rg, "Microsoft.ClassicCompute")?,
+                    COMPUTE_API,
+                )
+                .map_err(|_| e)
+        }
+        r => r,
+    }
 }
 
 /// The segment after `key` in an ARM id.
@@ -118,9 +144,7 @@ fn after<'a>(id: &'a str, key: &str) -> Option<&'a str> {
 
 fn enable_for_vm(ctx: &Ctx, vault: &VaultArgs, vm: &str, policy: &str) -> Result<Value> {
     let vp = ctx.vault_path(vault);
-    let vm = ctx
-        .arm
-        .get(&vm_path(ctx, vm, &vault.resource_group)?, COMPUTE_API)?;
+    let vm = get_vm(ctx, vm, &vault.resource_group)?;
     let v = ctx.arm.get(&vp, VAULT_API)?;
     let policy = ctx.arm.get(
         &format!("{vp}/backupPolicies/{}", encode(policy)),
@@ -176,7 +200,7 @@ fn enable_for_vm(ctx: &Ctx, vault: &VaultArgs, vm: &str, policy: &str) -> Result
         bail!("the server returned a protectable item without a usable id: '{id}'");
     };
     let body = json!({"properties": {
-        "protectedItemType": "Microsoft.Compute/virtualMachines",
+        "protectedItemType": vm["type"].as_str().unwrap_or("Microsoft.Compute/virtualMachines"),
         "sourceResourceId": vm_id,
         "policyId": policy["id"],
     }});

@@ -54,11 +54,11 @@ impl VaultName {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Redundancy {
     #[value(name = "GeoRedundant")]
-    GeoRedundant,
+    Geo,
     #[value(name = "LocallyRedundant")]
-    LocallyRedundant,
+    Locally,
     #[value(name = "ZoneRedundant")]
-    ZoneRedundant,
+    Zone,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -207,9 +207,9 @@ fn set_properties(
         let mut rs = Map::new();
         if let Some(r) = redundancy {
             let name = match r {
-                Redundancy::GeoRedundant => "GeoRedundant",
-                Redundancy::LocallyRedundant => "LocallyRedundant",
-                Redundancy::ZoneRedundant => "ZoneRedundant",
+                Redundancy::Geo => "GeoRedundant",
+                Redundancy::Locally => "LocallyRedundant",
+                Redundancy::Zone => "ZoneRedundant",
             };
             rs.insert("standardTierStorageRedundancy".into(), json!(name));
         }
