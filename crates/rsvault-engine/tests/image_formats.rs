@@ -814,7 +814,8 @@ fn exercise(bytes: &[u8]) {
         let mut tail = vec![0u8; size.min(8192) as usize];
         let tail_at = size - tail.len() as u64;
         let _ = src.read_at(&mut tail, tail_at);
-        let _ = src.read_at(&mut buf[..1], size); // out of range: Err
+        let mut one = [0u8; 1];
+        let _ = src.read_at(&mut one, size); // out of range: Err
     }
 }
 
