@@ -255,7 +255,7 @@ impl Service {
         // are complete are they renamed into place, so a failed or cancelled
         // restore never leaves a VM with some disks replaced, nor a
         // half-restored set of disks.
-        let mut written: Vec<(PathBuf, PathBuf, String)> = Vec::new();
+        let mut written: Vec<(PathBuf, PathBuf, String, Option<i64>)> = Vec::new();
         let r = (|| -> Result<()> {
             for d in chosen {
                 let name = d["store_name"].as_str().unwrap_or("");
@@ -308,19 +308,19 @@ impl Service {
                     cancel: Some(permille.cancel_flag()),
                     ..Default::default()
                 };
-                written.push((tmp.clone(), out, label));
+                written.push((tmp.clone(), out, label, d["lun"].as_i64()));
                 rsvault_engine::restore(&store, &m, &tmp, &opts, &progress)?;
             }
             Ok(())
         })();
         if let Err(e) = r {
-            for (tmp, _, _) in &written {
+            for (tmp, ..) in &written {
                 let _ = std::fs::remove_file(tmp);
             }
             return Err(e);
         }
         let mut published = Vec::new();
-        for (tmp, out, label) in written {
+        for (tmp, out, label, lun) in written {
             std::fs::rename(&tmp, &out).map_err(|e| {
                 ServiceError::Internal(format!(
                     "rename {} to {}: {e}",
@@ -329,11 +329,11 @@ impl Service {
                 ))
             })?;
             bag.insert(label, json!(out.display().to_string()));
-            published.push(out);
+            published.push((out, lun));
         }
         if let Target::Alternate { vm, location, .. } = target {
             if let Err(e) = self.create_restored_vm(vm, location, &published, vm_body) {
-                for f in &published {
+                for (f, _) in &published {
                     let _ = std::fs::remove_file(f);
                 }
                 return Err(e);
@@ -351,7 +351,7 @@ impl Service {
         &self,
         vm: &ResourceRef,
         location: &str,
-        images: &[PathBuf],
+        images: &[(PathBuf, Option<i64>)],
         source: &Value,
     ) -> Result<()> {
         use crate::inventory::VmProvider;
@@ -359,7 +359,7 @@ impl Service {
         let r = (|| -> Result<()> {
             let mut os_disk = None;
             let mut data = Vec::new();
-            for img in images {
+            for (img, lun) in images {
                 let name = img
                     .file_stem()
                     .and_then(|s| s.to_str())
@@ -373,15 +373,10 @@ impl Service {
                     "tags": {"RestoredBy": "rsvault"},
                     "properties": {"creationData": {"createOption": "Import", "sourceUri": format!("file://{}", img.display())}}}))?;
                 created.push(dr);
-                let lun = name
-                    .split("-datadisk-")
-                    .nth(1)
-                    .and_then(|s| s.split('-').next())
-                    .and_then(|l| l.parse::<i64>().ok());
                 let os_type = source["properties"]["storageProfile"]["osDisk"]["osType"]
                     .as_str()
                     .unwrap_or("Linux");
-                match lun {
+                match *lun {
                     None => os_disk = Some(json!({"name": name, "osType": os_type, "createOption": "Attach", "managedDisk": {"id": disk["id"]}})),
                     Some(l) => data.push(json!({"lun": l, "name": name, "createOption": "Attach", "managedDisk": {"id": disk["id"]}})),
                 }
