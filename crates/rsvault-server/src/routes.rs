@@ -53,27 +53,9 @@ fn body_json(body: &Bytes) -> Result<Value, ArmError> {
     })
 }
 
-/// Runs a blocking service call off the async threads.
+/// Runs a blocking service call off the async threads. The service comes
+/// as its shared handle, which calls that start background jobs need.
 async fn blocking<T: Send + 'static>(
-    state: &Arc<AppState>,
-    f: impl FnOnce(&Service) -> rsvault_service::Result<T> + Send + 'static,
-) -> Result<T, ArmError> {
-    let svc = state.service.clone();
-    tokio::task::spawn_blocking(move || f(&svc))
-        .await
-        .map_err(|e| {
-            ArmError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                e.to_string(),
-            )
-        })?
-        .map_err(ArmError::from)
-}
-
-/// Like [`blocking`], for service calls that start background jobs and so
-/// need the shared handle.
-async fn blocking_arc<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&Arc<Service>) -> rsvault_service::Result<T> + Send + 'static,
 ) -> Result<T, ArmError> {
@@ -573,7 +555,7 @@ async fn vault_scoped(
         ) => {
             let (c, i, b) = (orig[3].clone(), orig[5].clone(), body_json(&body)?);
             let pi = item_url(base, &v, orig);
-            let op = blocking_arc(state, move |s| s.backup_now(&v, &c, &i, &b)).await?;
+            let op = blocking(state, move |s| s.backup_now(&v, &c, &i, &b)).await?;
             Ok(accepted(
                 format!("{pi}/operationsStatus/{op}"),
                 format!("{pi}/operationResults/{op}"),
@@ -682,7 +664,7 @@ async fn vault_scoped(
                 body_json(&body)?,
             );
             let pi = item_url(base, &v, orig);
-            let op = blocking_arc(state, move |s| s.restore(&v, &c, &i, &rp, &b)).await?;
+            let op = blocking(state, move |s| s.restore(&v, &c, &i, &rp, &b)).await?;
             Ok(accepted(
                 format!("{pi}/operationsStatus/{op}"),
                 format!("{pi}/operationResults/{op}"),
