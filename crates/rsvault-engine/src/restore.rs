@@ -66,13 +66,13 @@ pub struct RestoreStats {
     pub duration_ms: u64,
 }
 
-enum Sink {
+pub(crate) enum Sink {
     Raw(File),
     Qcow2(Qcow2Writer),
 }
 
 impl Sink {
-    fn write(&self, offset: u64, data: &[u8], cluster: usize) -> Result<()> {
+    pub(crate) fn write(&self, offset: u64, data: &[u8], cluster: usize) -> Result<()> {
         match self {
             Sink::Raw(f) => f
                 .write_all_at(data, offset)
@@ -89,7 +89,7 @@ impl Sink {
     }
 }
 
-fn partial_path(output: &Path) -> PathBuf {
+pub(crate) fn partial_path(output: &Path) -> PathBuf {
     let mut name = output
         .file_name()
         .map(|n| n.to_os_string())
@@ -236,7 +236,7 @@ pub fn restore(
     })
 }
 
-fn finish(sink: Sink, sync: bool, partial: &Path, output: &Path) -> Result<()> {
+pub(crate) fn finish(sink: Sink, sync: bool, partial: &Path, output: &Path) -> Result<()> {
     match sink {
         Sink::Raw(f) => {
             if sync {

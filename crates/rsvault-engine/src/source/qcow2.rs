@@ -554,6 +554,29 @@ impl Qcow2Image {
     }
 
     /// Says which image an I/O error on a backing file comes from.
+    /// The byte ranges this image itself defines (data, compressed or zero
+    /// clusters), leaving out what falls through to the backing file. For
+    /// an overlay written by a QEMU backup job in `sync=bitmap` mode, this
+    /// is exactly the guest's changed-block list.
+    pub fn allocated_here(&self) -> Result<crate::ranges::RangeSet> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        self.walk(0, self.size, |o, l, c| {
+            if c != Cluster::Unallocated {
+                match runs.last_mut() {
+                    Some(last) if last.1 == o => last.1 = o + l,
+                    _ => runs.push((o, o + l)),
+                }
+            }
+            Ok(())
+        })?;
+        crate::ranges::RangeSet::from_extents(runs.into_iter().map(|(a, b)| (a, b - a)))
+    }
+
+    /// True if the image has a backing file.
+    pub fn has_backing(&self) -> bool {
+        self.backing.is_some()
+    }
+
     fn backing_error(&self, e: Error) -> Error {
         match e {
             Error::Io { context, cause } => Error::io(
@@ -1179,6 +1202,10 @@ mod tests {
                 .any(|e| e.kind == ExtentKind::Zero && e.offset == 2 * cs)
         );
         assert_eq!(m.last().unwrap().kind, ExtentKind::Zero);
+        // Only the overlay's own clusters (data and zero) are its changes.
+        let here = img.allocated_here().unwrap();
+        assert_eq!(here.ranges(), &[(cs, 3 * cs)]);
+        assert!(img.has_backing());
 
         // A qcow2 middle layer, probed (no backing format extension).
         let mid = build(8 * CS as u64, &[(0, C::Data(4))], Some(("base.raw", "raw")));

@@ -1,0 +1,699 @@
+//! The Take Snapshot task of a running VM.
+//!
+//! 1. Find each disk's node in the running QEMU and decide, per disk,
+//!    whether its dirty bitmap can drive an incremental snapshot.
+//! 2. Create the snapshot files (qcow2; an incremental one is an overlay on
+//!    the previous snapshot) and attach them as block nodes.
+//! 3. Run the guest's pre-script, freeze the guest's file systems.
+//! 4. One QMP transaction: per disk, a new persistent dirty bitmap (the
+//!    next backup's changed-block list) and a `blockdev-backup` job whose
+//!    point in time is this instant (copy-before-write keeps it while the
+//!    guest goes on writing).
+//! 5. Thaw at once (and on every path: errors, timeouts, cancellation),
+//!    run the post-script.
+//! 6. Wait for the backup jobs to fill the snapshot files; detach them.
+//!
+//! The previous point's bitmap is kept (`bitmap-mode: never`): it is retired
+//! only once the new recovery point is committed ([`crate::bitmaps`]), so a
+//! failed transfer leaves changed-block tracking intact.
+
+use crate::agent::{self, GuestAgent, QemuAgent};
+use crate::error::HvError;
+use crate::finding::{self, Finding};
+use crate::qmp::{self, BlockNode, Monitor};
+use crate::scripts::{self, Phase};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The bitmaps rsvault owns start with this.
+pub const BITMAP_PREFIX: &str = "rsvault-";
+/// Bitmap granularity: one bit per 64 KiB, the engine's chunk size.
+pub const GRANULARITY: u64 = 64 << 10;
+
+/// One disk to snapshot.
+#[derive(Debug, Clone)]
+pub struct DiskRequest {
+    /// The VM's image file.
+    pub image: PathBuf,
+    /// The snapshot file to create (qcow2).
+    pub target: PathBuf,
+    /// The previous point's bitmap and snapshot, if there is one.
+    pub base: Option<Base>,
+    /// The bitmap to start at this snapshot.
+    pub new_bitmap: String,
+}
+
+/// What an incremental snapshot builds on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base {
+    /// The bitmap started at the previous recovery point.
+    pub bitmap: String,
+    /// The previous point's snapshot file (still in the instant tier).
+    pub snapshot: PathBuf,
+}
+
+/// Limits and knobs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Time limit of one QMP command.
+    pub command_timeout: Duration,
+    /// Time limit of a guest-agent command (other than freeze and scripts).
+    pub agent_timeout: Duration,
+    /// Longest wait for guest-fsfreeze-freeze.
+    pub freeze_timeout: Duration,
+    /// How long a hung agent is given to take a late thaw.
+    pub thaw_grace: Duration,
+    /// Snapshot copy rate limit in bytes per second (QEMU's `speed`).
+    pub rate_limit: Option<u64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            command_timeout: Duration::from_secs(30),
+            agent_timeout: Duration::from_secs(10),
+            freeze_timeout: Duration::from_secs(60),
+            thaw_grace: Duration::from_secs(600),
+            rate_limit: None,
+        }
+    }
+}
+
+/// The consistency of a snapshot, Azure's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Scripts ran and the file systems were frozen.
+    Application,
+    /// The file systems were frozen.
+    FileSystem,
+    /// Neither: as after a power cut.
+    Crash,
+}
+
+impl Consistency {
+    pub fn azure_name(self) -> &'static str {
+        match self {
+            Consistency::Application => "AppConsistent",
+            Consistency::FileSystem => "FileSystemConsistent",
+            Consistency::Crash => "CrashConsistent",
+        }
+    }
+}
+
+/// The guest agent as this snapshot found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentState {
+    NotConfigured,
+    Unreachable(String),
+    Ready { version: String },
+}
+
+/// A link to the guest agent.
+pub enum AgentLink {
+    NotConfigured,
+    Unreachable(String),
+    Connected(Box<dyn GuestAgent>),
+}
+
+impl AgentLink {
+    /// Connects to qemu-ga at `socket`, if one is configured.
+    pub fn connect(socket: Option<&Path>, timeout: Duration) -> Self {
+        match socket {
+            None => AgentLink::NotConfigured,
+            Some(p) => match QemuAgent::connect(p, timeout) {
+                Ok(a) => AgentLink::Connected(Box::new(a)),
+                Err(e) => AgentLink::Unreachable(e.to_string()),
+            },
+        }
+    }
+}
+
+/// One disk's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSnapshot {
+    pub image: PathBuf,
+    pub node: String,
+    /// The snapshot file: a full point-in-time image through its backing
+    /// chain.
+    pub target: PathBuf,
+    /// The previous snapshot it is an overlay on (incremental).
+    pub base: Option<PathBuf>,
+    /// The bitmap started at this snapshot.
+    pub bitmap: String,
+    /// Why changed-block tracking was not used, if it was not.
+    pub full_reason: Option<String>,
+}
+
+impl DiskSnapshot {
+    pub fn incremental(&self) -> bool {
+        self.base.is_some()
+    }
+}
+
+/// A taken snapshot.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub consistency: Consistency,
+    pub warnings: Vec<Finding>,
+    pub agent: AgentState,
+    pub disks: Vec<DiskSnapshot>,
+    /// How long the guest's file systems were frozen.
+    pub frozen_for: Option<Duration>,
+}
+
+/// Why a snapshot failed.
+#[derive(Debug, Clone)]
+pub struct SnapshotError {
+    pub finding: Finding,
+    pub cancelled: bool,
+    /// The agent as found (for health reporting).
+    pub agent: AgentState,
+}
+
+fn fail(code: &'static str, msg: impl Into<String>, rec: &str) -> SnapshotError {
+    SnapshotError {
+        finding: Finding::new(code, msg, rec),
+        cancelled: false,
+        agent: AgentState::NotConfigured,
+    }
+}
+
+const QEMU_REC: &str = "Check that the VM is running and its QMP socket answers, then run Backup now again.";
+
+/// Decides whether `base` can drive an incremental snapshot of `node`.
+fn plan_incremental(node: &BlockNode, base: Option<&Base>) -> (Option<PathBuf>, Option<String>) {
+    let Some(b) = base else {
+        return (None, Some("first backup of this disk while the VM runs".into()));
+    };
+    let Some(bm) = node.bitmaps.iter().find(|x| x.name == b.bitmap) else {
+        return (None, Some(format!(
+            "dirty bitmap {} is missing (the VM was restarted from a copy of its disk, the bitmap was removed, or the disk is raw and QEMU restarted)",
+            b.bitmap
+        )));
+    };
+    if bm.inconsistent {
+        return (None, Some(format!(
+            "dirty bitmap {} is inconsistent: QEMU stopped without saving it, so it may miss writes",
+            b.bitmap
+        )));
+    }
+    if !bm.recording || bm.busy {
+        return (
+            None,
+            Some(format!("dirty bitmap {} is not recording", b.bitmap)),
+        );
+    }
+    if bm.granularity == 0 || bm.granularity > GRANULARITY {
+        return (
+            None,
+            Some(format!(
+                "dirty bitmap {} has granularity {} (64 KiB or finer is needed)",
+                b.bitmap, bm.granularity
+            )),
+        );
+    }
+    if !b.snapshot.is_file() {
+        return (
+            None,
+            Some("the previous snapshot left the instant-restore tier".into()),
+        );
+    }
+    (Some(b.snapshot.clone()), None)
+}
+
+fn qemu_img_create(target: &Path, size: u64, base: Option<&Path>) -> Result<(), String> {
+    let mut c = Command::new("qemu-img");
+    c.args(["create", "-q", "-f", "qcow2", "-o", "cluster_size=65536"]);
+    if let Some(b) = base {
+        c.arg("-b").arg(b).args(["-F", "qcow2"]);
+    }
+    c.arg(target).arg(size.to_string());
+    let out = c
+        .output()
+        .map_err(|e| format!("cannot run qemu-img: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "qemu-img create {}: {}",
+            target.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// What has been set up in QEMU and on disk, undone on failure.
+#[derive(Default)]
+struct Undo {
+    files: Vec<PathBuf>,
+    nodes: Vec<String>,
+    bitmaps: Vec<(String, String)>,
+    jobs: Vec<String>,
+}
+
+impl Undo {
+    fn run(&self, m: &mut dyn Monitor) {
+        for j in &self.jobs {
+            let _ = m.execute("job-cancel", json!({"id": j}));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for j in &self.jobs {
+            while Instant::now() < deadline {
+                match m.execute("job-dismiss", json!({"id": j})) {
+                    Ok(_) => break,
+                    Err(HvError::Command { desc, .. }) if desc.contains("not found") => break,
+                    Err(HvError::Command { .. }) => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        for n in &self.nodes {
+            let _ = m.execute("blockdev-del", json!({"node-name": n}));
+        }
+        for (node, name) in &self.bitmaps {
+            let _ = m.execute(
+                "block-dirty-bitmap-remove",
+                json!({"node": node, "name": name}),
+            );
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// A short tag for node and job names (letters and digits of the bitmap
+/// name's end).
+fn tag_of(bitmap: &str) -> String {
+    let t: String = bitmap.chars().filter(char::is_ascii_alphanumeric).collect();
+    t[t.len().saturating_sub(12)..].to_owned()
+}
+
+/// Takes a snapshot of every disk of a running VM. `progress` is told
+/// (done, total) bytes of the snapshot copy.
+pub fn take(
+    m: &mut dyn Monitor,
+    agent_link: AgentLink,
+    disks: &[DiskRequest],
+    s: &Settings,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &AtomicBool,
+) -> Result<Snapshot, SnapshotError> {
+    let mut undo = Undo::default();
+    let r = take_inner(m, agent_link, disks, s, progress, cancel, &mut undo);
+    if r.is_err() {
+        undo.run(m);
+    }
+    r
+}
+
+#[allow(clippy::too_many_lines)]
+fn take_inner(
+    m: &mut dyn Monitor,
+    agent_link: AgentLink,
+    disks: &[DiskRequest],
+    s: &Settings,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &AtomicBool,
+    undo: &mut Undo,
+) -> Result<Snapshot, SnapshotError> {
+    let nodes = qmp::block_nodes(m).map_err(|e| {
+        fail(
+            finding::SNAPSHOT_FAILED,
+            format!("Cannot list the VM's disks: {e}"),
+            QEMU_REC,
+        )
+    })?;
+    // 1. Plan.
+    let mut planned = Vec::new();
+    for d in disks {
+        let node = qmp::node_for_image(&nodes, &d.image).ok_or_else(|| {
+            fail(
+                finding::DISK_NOT_ATTACHED,
+                format!(
+                    "The running VM has no disk with image {} (QEMU must be given the image's absolute path).",
+                    d.image.display()
+                ),
+                "Attach the VM's disks to QEMU under the paths the VM's storage profile names, or update the VM.",
+            )
+        })?;
+        // Bitmaps QEMU could not trust are of no use to anyone.
+        for b in &node.bitmaps {
+            if b.inconsistent && b.name.starts_with(BITMAP_PREFIX) {
+                let _ = m.execute(
+                    "block-dirty-bitmap-remove",
+                    json!({"node": node.node, "name": b.name}),
+                );
+            }
+        }
+        let (base, reason) = plan_incremental(node, d.base.as_ref());
+        planned.push((d, node.clone(), base, reason));
+    }
+    // 2. Snapshot files, attached as nodes.
+    let tag = tag_of(disks.first().map(|d| d.new_bitmap.as_str()).unwrap_or(""));
+    for (i, (d, node, base, _)) in planned.iter().enumerate() {
+        if let Some(dir) = d.target.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                fail(
+                    finding::SNAPSHOT_FAILED,
+                    format!("Cannot create {}: {e}", dir.display()),
+                    "Check the rsvault data directory's free space and permissions.",
+                )
+            })?;
+        }
+        qemu_img_create(&d.target, node.virtual_size, base.as_deref()).map_err(|e| {
+            fail(
+                finding::SNAPSHOT_FAILED,
+                e,
+                "Check the rsvault data directory's free space and permissions.",
+            )
+        })?;
+        undo.files.push(d.target.clone());
+        let name = format!("rsv{tag}t{i}");
+        m.execute(
+            "blockdev-add",
+            json!({"driver": "qcow2", "node-name": name, "file": {"driver": "file", "filename": d.target}}),
+        )
+        .map_err(|e| fail(finding::SNAPSHOT_FAILED, format!("Cannot attach the snapshot file: {e}"), QEMU_REC))?;
+        undo.nodes.push(name);
+    }
+    // 3. Agent: pre-script, freeze.
+    let mut warnings = Vec::new();
+    let mut agent: Option<Box<dyn GuestAgent>> = None;
+    let state = match agent_link {
+        AgentLink::NotConfigured => {
+            warnings.push(Finding::new(
+                finding::AGENT_UNAVAILABLE,
+                "The VM names no guest agent socket, so the snapshot is crash-consistent.",
+                finding::AGENT_RECOMMENDATION,
+            ));
+            AgentState::NotConfigured
+        }
+        AgentLink::Unreachable(why) => {
+            warnings.push(Finding::new(
+                finding::AGENT_UNAVAILABLE,
+                format!("The guest agent did not answer ({why}), so the snapshot is crash-consistent."),
+                finding::AGENT_RECOMMENDATION,
+            ));
+            AgentState::Unreachable(why)
+        }
+        AgentLink::Connected(mut a) => match agent::info(a.as_mut(), s.agent_timeout) {
+            Ok(i) => {
+                agent = Some(a);
+                AgentState::Ready { version: i.version }
+            }
+            Err(e) => {
+                warnings.push(Finding::new(
+                    finding::AGENT_UNAVAILABLE,
+                    format!("The guest agent did not answer guest-info ({e}), so the snapshot is crash-consistent."),
+                    finding::AGENT_RECOMMENDATION,
+                ));
+                AgentState::Unreachable(e.to_string())
+            }
+        },
+    };
+    let with_agent = |e: SnapshotError| SnapshotError {
+        agent: state.clone(),
+        ..e
+    };
+    let mut config = None;
+    let mut crash_forced = false;
+    let mut scripts_ok = false;
+    if let Some(a) = agent.as_mut() {
+        match scripts::load(a.as_mut()) {
+            Ok(None) => {}
+            Ok(Some(Ok(c))) => config = Some(c),
+            Ok(Some(Err(why))) => warnings.push(Finding::new(
+                finding::SCRIPT_CONFIG_INVALID,
+                format!("The pre/post script configuration is not used: {why}"),
+                "Fix /etc/azure/VMSnapshotScriptPluginConfig.json in the guest (see docs/LIVE-VMS.md).",
+            )),
+            Err(e) => warnings.push(Finding::new(
+                finding::SCRIPT_CONFIG_INVALID,
+                format!("Cannot read {} through the guest agent: {e}", scripts::CONFIG_PATH),
+                "Allow guest-file-open and guest-file-read in qemu-ga.",
+            )),
+        }
+    }
+    if let (Some(a), Some(c)) = (agent.as_mut(), config.as_ref()) {
+        match scripts::run(a.as_mut(), c, Phase::Pre) {
+            Ok(Ok(())) => scripts_ok = true,
+            Ok(Err(why)) => {
+                if c.continue_backup_on_failure {
+                    warnings.push(Finding::new(
+                        finding::PRE_SCRIPT_FAILED,
+                        format!("{why}; continueBackupOnFailure is set, so the snapshot is crash-consistent."),
+                        "Fix the pre-script, then check it by running it in the guest.",
+                    ));
+                    crash_forced = true;
+                } else {
+                    return Err(with_agent(fail(
+                        finding::PRE_SCRIPT_FAILED,
+                        format!("{why}; continueBackupOnFailure is not set, so no snapshot was taken."),
+                        "Fix the pre-script, or set continueBackupOnFailure to back up without it.",
+                    )));
+                }
+            }
+            Err(e) => {
+                warnings.push(Finding::new(
+                    finding::PRE_SCRIPT_FAILED,
+                    format!("The pre-script could not be run through the guest agent ({e}); the snapshot is crash-consistent."),
+                    "Allow guest-exec and guest-exec-status in qemu-ga.",
+                ));
+                crash_forced = true;
+            }
+        }
+    }
+    let freeze_wanted = !crash_forced && config.as_ref().is_none_or(|c| c.fs_freeze_enabled);
+    if cancel.load(Ordering::SeqCst) {
+        return Err(SnapshotError {
+            finding: Finding::new("Cancelled", "The backup was cancelled.", ""),
+            cancelled: true,
+            agent: state.clone(),
+        });
+    }
+    let mut frozen = false;
+    let mut hung = false;
+    let mut freeze_started = None;
+    if freeze_wanted && let Some(a) = agent.as_mut() {
+        freeze_started = Some(Instant::now());
+        match agent::freeze(a.as_mut(), s.freeze_timeout) {
+            Ok(_) => frozen = true,
+            Err(e) if e.is_timeout() => {
+                hung = true;
+                warnings.push(Finding::new(
+                    finding::FREEZE_TIMEOUT,
+                    format!(
+                        "guest-fsfreeze-freeze did not answer within {} s; the snapshot is crash-consistent and the guest is sent a thaw.",
+                        s.freeze_timeout.as_secs()
+                    ),
+                    "Check the guest's fsfreeze hooks and qemu-ga; a hook that blocks holds up the freeze.",
+                ));
+            }
+            Err(e) => {
+                warnings.push(Finding::new(
+                    finding::FREEZE_FAILED,
+                    format!("Freezing the guest's file systems failed ({e}); the snapshot is crash-consistent."),
+                    "Check the guest's mounts and fsfreeze hooks (qemu-ga's log names the failing one).",
+                ));
+                // qemu-ga thaws what it froze when a freeze fails; thaw
+                // again to be sure.
+                let _ = agent::thaw(a.as_mut(), s.agent_timeout);
+            }
+        }
+    }
+    // 4. The transaction.
+    let mut actions = Vec::new();
+    for (i, (d, node, base, _)) in planned.iter().enumerate() {
+        actions.push(json!({"type": "block-dirty-bitmap-add", "data": {
+            "node": node.node, "name": d.new_bitmap, "granularity": GRANULARITY,
+            "persistent": node.driver == "qcow2"}}));
+        let mut backup = json!({"job-id": format!("rsv{tag}j{i}"), "device": node.node,
+            "target": format!("rsv{tag}t{i}"), "auto-dismiss": false});
+        if base.is_some() {
+            let b = d.base.as_ref().map(|b| b.bitmap.clone()).unwrap_or_default();
+            backup["sync"] = json!("bitmap");
+            backup["bitmap"] = json!(b);
+            backup["bitmap-mode"] = json!("never");
+        } else {
+            backup["sync"] = json!("full");
+        }
+        if let Some(speed) = s.rate_limit {
+            backup["speed"] = json!(speed);
+        }
+        actions.push(json!({"type": "blockdev-backup", "data": backup}));
+    }
+    let tx = m.execute("transaction", json!({"actions": actions}));
+    // 5. Thaw at once, whatever happened.
+    let mut frozen_for = None;
+    if frozen && let Some(a) = agent.as_mut() {
+        match agent::thaw(a.as_mut(), s.agent_timeout) {
+            Ok(_) => frozen_for = freeze_started.map(|t| t.elapsed()),
+            Err(e) => {
+                hung = true;
+                warnings.push(Finding::new(
+                    finding::THAW_FAILED,
+                    format!("guest-fsfreeze-thaw failed ({e}); it is retried in the background."),
+                    "Check qemu-ga in the guest; run 'fsfreeze -u' on frozen mounts if the guest stays frozen.",
+                ));
+            }
+        }
+    }
+    if hung && let Some(mut a) = agent.take() {
+        // The agent is busy with the late freeze (or thaw): hand it to a
+        // thread that waits for it and then thaws, so the guest is never
+        // left frozen.
+        let grace = s.thaw_grace;
+        std::thread::Builder::new()
+            .name("rsvault-thaw".into())
+            .spawn(move || match agent::thaw(a.as_mut(), grace) {
+                Ok(n) => tracing::info!(thawed = n, "late thaw of a hung guest agent done"),
+                Err(e) => tracing::error!(error = %e, "a hung guest agent never took the thaw"),
+            })
+            .ok();
+    }
+    if let Err(e) = tx {
+        return Err(with_agent(fail(
+            finding::SNAPSHOT_FAILED,
+            format!("QEMU refused the snapshot transaction: {e}"),
+            QEMU_REC,
+        )));
+    }
+    for (i, (d, node, ..)) in planned.iter().enumerate() {
+        undo.jobs.push(format!("rsv{tag}j{i}"));
+        undo.bitmaps.push((node.node.clone(), d.new_bitmap.clone()));
+    }
+    let consistency = if crash_forced || (!frozen && !(scripts_ok && !freeze_wanted)) {
+        Consistency::Crash
+    } else if scripts_ok {
+        Consistency::Application
+    } else {
+        Consistency::FileSystem
+    };
+    let mut consistency = consistency;
+    if !hung && let (Some(a), Some(c)) = (agent.as_mut(), config.as_ref()) && scripts_ok {
+        match scripts::run(a.as_mut(), c, Phase::Post) {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) if c.continue_backup_on_failure => {
+                warnings.push(Finding::new(
+                    finding::POST_SCRIPT_FAILED,
+                    format!("{why}; continueBackupOnFailure is set, so the point is kept as crash-consistent."),
+                    "Fix the post-script, then check it by running it in the guest.",
+                ));
+                consistency = Consistency::Crash;
+            }
+            Ok(Err(why)) => {
+                return Err(with_agent(fail(
+                    finding::POST_SCRIPT_FAILED,
+                    format!("{why}; continueBackupOnFailure is not set, so the snapshot was discarded."),
+                    "Fix the post-script, or set continueBackupOnFailure.",
+                )));
+            }
+            Err(e) => {
+                warnings.push(Finding::new(
+                    finding::POST_SCRIPT_FAILED,
+                    format!("The post-script could not be run through the guest agent ({e})."),
+                    "Allow guest-exec and guest-exec-status in qemu-ga.",
+                ));
+                consistency = Consistency::Crash;
+            }
+        }
+    }
+    // 6. Wait for the copies.
+    wait_jobs(m, &undo.jobs.clone(), progress, cancel).map_err(&with_agent)?;
+    for j in &undo.jobs {
+        let _ = m.execute("job-dismiss", json!({"id": j}));
+    }
+    undo.jobs.clear();
+    for n in std::mem::take(&mut undo.nodes) {
+        m.execute("blockdev-del", json!({"node-name": n}))
+            .map_err(|e| with_agent(fail(finding::SNAPSHOT_FAILED, format!("Cannot detach the snapshot file: {e}"), QEMU_REC)))?;
+    }
+    let mut out = Vec::new();
+    for (d, node, base, reason) in planned {
+        // QEMU flushed on detach; make it durable before the transfer.
+        if let Ok(f) = std::fs::File::open(&d.target) {
+            let _ = f.sync_all();
+        }
+        if let Some(r) = &reason {
+            warnings.push(Finding::new(
+                finding::CBT_FALLBACK,
+                format!("{}: the whole disk is read and compared by hash: {r}.", d.image.display()),
+                "None needed; the next backup uses the new bitmap.",
+            ));
+        }
+        out.push(DiskSnapshot {
+            image: d.image.clone(),
+            node: node.node.clone(),
+            target: d.target.clone(),
+            base,
+            bitmap: d.new_bitmap.clone(),
+            full_reason: reason,
+        });
+    }
+    Ok(Snapshot {
+        consistency,
+        warnings,
+        agent: state,
+        disks: out,
+        frozen_for,
+    })
+}
+
+fn wait_jobs(
+    m: &mut dyn Monitor,
+    jobs: &[String],
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &AtomicBool,
+) -> Result<(), SnapshotError> {
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(SnapshotError {
+                finding: Finding::new("Cancelled", "The backup was cancelled.", ""),
+                cancelled: true,
+                agent: AgentState::NotConfigured,
+            });
+        }
+        let r = m.execute("query-jobs", json!({})).map_err(|e| {
+            fail(
+                finding::SNAPSHOT_FAILED,
+                match e {
+                    HvError::Closed(_) => "The VM stopped while its snapshot was taken.".to_owned(),
+                    e => format!("Lost QEMU while the snapshot was taken: {e}"),
+                },
+                QEMU_REC,
+            )
+        })?;
+        let mine: Vec<&Value> = r
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|j| j["id"].as_str().is_some_and(|id| jobs.iter().any(|x| x == id)))
+            .collect();
+        if mine.len() != jobs.len() {
+            return Err(fail(
+                finding::SNAPSHOT_FAILED,
+                "A snapshot job vanished from QEMU.",
+                QEMU_REC,
+            ));
+        }
+        let done: u64 = mine.iter().filter_map(|j| j["current-progress"].as_u64()).sum();
+        let total: u64 = mine.iter().filter_map(|j| j["total-progress"].as_u64()).sum();
+        progress(done, total);
+        if let Some(e) = mine.iter().find_map(|j| j["error"].as_str()) {
+            return Err(fail(
+                finding::SNAPSHOT_FAILED,
+                format!("QEMU's snapshot job failed: {e}"),
+                QEMU_REC,
+            ));
+        }
+        if mine.iter().all(|j| j["status"] == "concluded") {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
