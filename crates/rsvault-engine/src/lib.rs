@@ -30,12 +30,12 @@ pub mod tree;
 pub mod verify;
 
 pub use backup::{BackupOptions, backup};
+pub use copy::copy_image;
 pub use error::{Error, Result};
 pub use gc::{GcOptions, GcStats, gc};
 pub use key::MasterKey;
 pub use manifest::{BackupStats, Manifest};
 pub use progress::{NoProgress, Progress};
-pub use copy::copy_image;
 pub use restore::{RestoreFormat, RestoreOptions, RestoreStats, restore};
 pub use store::{InitOptions, Store};
 pub use verify::{VerifyReport, verify};

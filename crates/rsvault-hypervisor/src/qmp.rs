@@ -22,7 +22,9 @@ pub struct Qmp {
 
 impl std::fmt::Debug for Qmp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Qmp").field("next_id", &self.next_id).finish()
+        f.debug_struct("Qmp")
+            .field("next_id", &self.next_id)
+            .finish()
     }
 }
 
@@ -154,9 +156,9 @@ pub fn block_nodes(m: &mut dyn Monitor) -> Result<Vec<BlockNode>> {
 /// directory, which is then not ours: those never match).
 pub fn node_for_image<'a>(nodes: &'a [BlockNode], image: &Path) -> Option<&'a BlockNode> {
     let want = std::fs::canonicalize(image).ok()?;
-    nodes.iter().find(|n| {
-        n.file.is_absolute() && std::fs::canonicalize(&n.file).is_ok_and(|c| c == want)
-    })
+    nodes
+        .iter()
+        .find(|n| n.file.is_absolute() && std::fs::canonicalize(&n.file).is_ok_and(|c| c == want))
 }
 
 #[cfg(test)]
@@ -182,8 +184,7 @@ mod tests {
                     }
                     "query-status" => {
                         writeln!(w, "{}", json!({"event": "STOP", "data": {}})).unwrap();
-                        writeln!(w, "{}", json!({"return": {"status": "old"}, "id": "x"}))
-                            .unwrap();
+                        writeln!(w, "{}", json!({"return": {"status": "old"}, "id": "x"})).unwrap();
                         writeln!(w, "{}", json!({"return": {"status": "paused"}, "id": id}))
                             .unwrap();
                     }

@@ -86,9 +86,7 @@ impl ScriptConfig {
 
 /// Reads the guest's configuration: `Ok(None)` when the guest has none,
 /// `Ok(Some(Err(reason)))` when it is unusable.
-pub fn load(
-    a: &mut dyn GuestAgent,
-) -> Result<Option<std::result::Result<ScriptConfig, String>>> {
+pub fn load(a: &mut dyn GuestAgent) -> Result<Option<std::result::Result<ScriptConfig, String>>> {
     Ok(agent::read_file(a, CONFIG_PATH, 1 << 20)?.map(|t| ScriptConfig::parse(&t)))
 }
 
@@ -147,7 +145,9 @@ pub fn run(
             ),
             ExecOutcome::NotStarted(why) => {
                 // Not found or not executable: retrying will not help.
-                return Ok(Err(format!("The {label} {loc} could not be started: {why}")));
+                return Ok(Err(format!(
+                    "The {label} {loc} could not be started: {why}"
+                )));
             }
         };
     }
@@ -173,9 +173,18 @@ mod tests {
     fn bad_configs_are_named() {
         let cases: &[(&[u8], &str)] = &[
             (br#"{"pluginName": "Other"}"#, "pluginName"),
-            (br#"{"pluginName": "ScriptRunner", "timeoutInSeconds": 0}"#, "timeoutInSeconds"),
-            (br#"{"pluginName": "ScriptRunner", "preScriptNoOfRetries": 9}"#, "NoOfRetries"),
-            (br#"{"pluginName": "ScriptRunner", "preScriptLocation": "pre.sh"}"#, "absolute"),
+            (
+                br#"{"pluginName": "ScriptRunner", "timeoutInSeconds": 0}"#,
+                "timeoutInSeconds",
+            ),
+            (
+                br#"{"pluginName": "ScriptRunner", "preScriptNoOfRetries": 9}"#,
+                "NoOfRetries",
+            ),
+            (
+                br#"{"pluginName": "ScriptRunner", "preScriptLocation": "pre.sh"}"#,
+                "absolute",
+            ),
             (b"{not json", "VMSnapshotScriptPluginConfig.json"),
         ];
         for (text, needle) in cases {

@@ -181,24 +181,34 @@ fn fail(code: &'static str, msg: impl Into<String>, rec: &str) -> SnapshotError 
     }
 }
 
-const QEMU_REC: &str = "Check that the VM is running and its QMP socket answers, then run Backup now again.";
+const QEMU_REC: &str =
+    "Check that the VM is running and its QMP socket answers, then run Backup now again.";
 
 /// Decides whether `base` can drive an incremental snapshot of `node`.
 fn plan_incremental(node: &BlockNode, base: Option<&Base>) -> (Option<PathBuf>, Option<String>) {
     let Some(b) = base else {
-        return (None, Some("first backup of this disk while the VM runs".into()));
+        return (
+            None,
+            Some("first backup of this disk while the VM runs".into()),
+        );
     };
     let Some(bm) = node.bitmaps.iter().find(|x| x.name == b.bitmap) else {
-        return (None, Some(format!(
-            "dirty bitmap {} is missing (the VM was restarted from a copy of its disk, the bitmap was removed, or the disk is raw and QEMU restarted)",
-            b.bitmap
-        )));
+        return (
+            None,
+            Some(format!(
+                "dirty bitmap {} is missing (the VM was restarted from a copy of its disk, the bitmap was removed, or the disk is raw and QEMU restarted)",
+                b.bitmap
+            )),
+        );
     };
     if bm.inconsistent {
-        return (None, Some(format!(
-            "dirty bitmap {} is inconsistent: QEMU stopped without saving it, so it may miss writes",
-            b.bitmap
-        )));
+        return (
+            None,
+            Some(format!(
+                "dirty bitmap {} is inconsistent: QEMU stopped without saving it, so it may miss writes",
+                b.bitmap
+            )),
+        );
     }
     if !bm.recording || bm.busy {
         return (
@@ -396,7 +406,9 @@ fn take_inner(
         AgentLink::Unreachable(why) => {
             warnings.push(Finding::new(
                 finding::AGENT_UNAVAILABLE,
-                format!("The guest agent did not answer ({why}), so the snapshot is crash-consistent."),
+                format!(
+                    "The guest agent did not answer ({why}), so the snapshot is crash-consistent."
+                ),
                 finding::AGENT_RECOMMENDATION,
             ));
             AgentState::Unreachable(why)
@@ -453,7 +465,9 @@ fn take_inner(
                 } else {
                     return Err(with_agent(fail(
                         finding::PRE_SCRIPT_FAILED,
-                        format!("{why}; continueBackupOnFailure is not set, so no snapshot was taken."),
+                        format!(
+                            "{why}; continueBackupOnFailure is not set, so no snapshot was taken."
+                        ),
                         "Fix the pre-script, or set continueBackupOnFailure to back up without it.",
                     )));
                 }
@@ -515,7 +529,11 @@ fn take_inner(
         let mut backup = json!({"job-id": format!("rsv{tag}j{i}"), "device": node.node,
             "target": format!("rsv{tag}t{i}"), "auto-dismiss": false});
         if base.is_some() {
-            let b = d.base.as_ref().map(|b| b.bitmap.clone()).unwrap_or_default();
+            let b = d
+                .base
+                .as_ref()
+                .map(|b| b.bitmap.clone())
+                .unwrap_or_default();
             backup["sync"] = json!("bitmap");
             backup["bitmap"] = json!(b);
             backup["bitmap-mode"] = json!("never");
@@ -575,7 +593,10 @@ fn take_inner(
         Consistency::FileSystem
     };
     let mut consistency = consistency;
-    if !hung && let (Some(a), Some(c)) = (agent.as_mut(), config.as_ref()) && scripts_ok {
+    if !hung
+        && let (Some(a), Some(c)) = (agent.as_mut(), config.as_ref())
+        && scripts_ok
+    {
         match scripts::run(a.as_mut(), c, Phase::Post) {
             Ok(Ok(())) => {}
             Ok(Err(why)) if c.continue_backup_on_failure => {
@@ -589,7 +610,9 @@ fn take_inner(
             Ok(Err(why)) => {
                 return Err(with_agent(fail(
                     finding::POST_SCRIPT_FAILED,
-                    format!("{why}; continueBackupOnFailure is not set, so the snapshot was discarded."),
+                    format!(
+                        "{why}; continueBackupOnFailure is not set, so the snapshot was discarded."
+                    ),
                     "Fix the post-script, or set continueBackupOnFailure.",
                 )));
             }
@@ -611,7 +634,13 @@ fn take_inner(
     undo.jobs.clear();
     for n in std::mem::take(&mut undo.nodes) {
         m.execute("blockdev-del", json!({"node-name": n}))
-            .map_err(|e| with_agent(fail(finding::SNAPSHOT_FAILED, format!("Cannot detach the snapshot file: {e}"), QEMU_REC)))?;
+            .map_err(|e| {
+                with_agent(fail(
+                    finding::SNAPSHOT_FAILED,
+                    format!("Cannot detach the snapshot file: {e}"),
+                    QEMU_REC,
+                ))
+            })?;
     }
     let mut out = Vec::new();
     for (d, node, base, reason) in planned {
@@ -622,7 +651,10 @@ fn take_inner(
         if let Some(r) = &reason {
             warnings.push(Finding::new(
                 finding::CBT_FALLBACK,
-                format!("{}: the whole disk is read and compared by hash: {r}.", d.image.display()),
+                format!(
+                    "{}: the whole disk is read and compared by hash: {r}.",
+                    d.image.display()
+                ),
                 "None needed; the next backup uses the new bitmap.",
             ));
         }
@@ -672,7 +704,11 @@ fn wait_jobs(
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|j| j["id"].as_str().is_some_and(|id| jobs.iter().any(|x| x == id)))
+            .filter(|j| {
+                j["id"]
+                    .as_str()
+                    .is_some_and(|id| jobs.iter().any(|x| x == id))
+            })
             .collect();
         if mine.len() != jobs.len() {
             return Err(fail(
@@ -681,8 +717,14 @@ fn wait_jobs(
                 QEMU_REC,
             ));
         }
-        let done: u64 = mine.iter().filter_map(|j| j["current-progress"].as_u64()).sum();
-        let total: u64 = mine.iter().filter_map(|j| j["total-progress"].as_u64()).sum();
+        let done: u64 = mine
+            .iter()
+            .filter_map(|j| j["current-progress"].as_u64())
+            .sum();
+        let total: u64 = mine
+            .iter()
+            .filter_map(|j| j["total-progress"].as_u64())
+            .sum();
         progress(done, total);
         if let Some(e) = mine.iter().find_map(|j| j["error"].as_str()) {
             return Err(fail(

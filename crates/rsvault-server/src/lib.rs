@@ -137,6 +137,8 @@ pub struct ServerConfig {
     pub simulated_clock: Option<jiff::Timestamp>,
     /// Items per page of a list (`nextLink` beyond).
     pub page_size: usize,
+    /// Live backups of running QEMU VMs.
+    pub live: rsvault_service::live::LiveSettings,
 }
 
 /// How the scheduler runs.
@@ -204,6 +206,7 @@ pub async fn serve(
                 context: "open the data directory".into(),
                 cause: std::io::Error::other(e),
             })??;
+    service.set_live_settings(config.live.clone());
     let token = admin_token(&config.data_dir)?;
     if let Some(t) = config.simulated_clock {
         tracing::warn!(

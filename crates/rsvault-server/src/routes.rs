@@ -167,6 +167,50 @@ pub async fn dispatch(
         [
             "subscriptions",
             _,
+            "resourcegroups",
+            _,
+            "providers",
+            "microsoft.compute",
+            "restorepointcollections",
+            rest @ ..,
+        ] if method == Method::GET => {
+            // The instant-restore tier, read-only.
+            let (sub, rg) = (seg[1].clone(), seg[3].clone());
+            let expand = uri
+                .query()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+                .contains("expand=restorepoints");
+            match rest {
+                [] => {
+                    let v = blocking(&state, move |s| {
+                        s.list_restore_point_collections(&sub, Some(&rg))
+                    })
+                    .await?;
+                    Ok(list(v).into_response())
+                }
+                [_] => {
+                    let name = seg[7].clone();
+                    let v = blocking(&state, move |s| {
+                        s.get_restore_point_collection(&sub, &rg, &name, expand)
+                    })
+                    .await?;
+                    Ok(Json(v).into_response())
+                }
+                [_, "restorepoints", _] => {
+                    let (name, point) = (seg[7].clone(), seg[9].clone());
+                    let v = blocking(&state, move |s| {
+                        s.get_restore_point(&sub, &rg, &name, &point)
+                    })
+                    .await?;
+                    Ok(Json(v).into_response())
+                }
+                _ => Err(no_route(&method, path)),
+            }
+        }
+        [
+            "subscriptions",
+            _,
             "providers",
             ns @ ("microsoft.compute" | "microsoft.classiccompute"),
             kind @ ("virtualmachines" | "disks"),

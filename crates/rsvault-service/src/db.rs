@@ -108,6 +108,10 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE protected_items ADD COLUMN deferred_delete TEXT;",
     // 6: the scheduler: the last scheduled time handled for each item.
     "ALTER TABLE protected_items ADD COLUMN sched_after TEXT;",
+    // 7: live VMs: the instant-restore tier of a point (until when its
+    // snapshots are kept) and each item's last agent health.
+    "ALTER TABLE recovery_points ADD COLUMN instant_until TEXT;
+     ALTER TABLE protected_items ADD COLUMN health TEXT;",
 ];
 
 /// The database connection, serialised behind a mutex (SQLite has one

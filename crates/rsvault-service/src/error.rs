@@ -17,6 +17,14 @@ pub enum ServiceError {
     /// A failure of the server itself (500).
     #[error("{0}")]
     Internal(String),
+    /// A job failed for a reason the user can act on (a job's error
+    /// details: code, message and the recommended action).
+    #[error("{message}")]
+    Job {
+        code: String,
+        message: String,
+        recommendation: String,
+    },
 }
 
 impl ServiceError {
@@ -44,12 +52,21 @@ impl ServiceError {
         }
     }
 
+    /// The recommended action, where the error names one.
+    pub fn recommendation(&self) -> Option<&str> {
+        match self {
+            ServiceError::Job { recommendation, .. } => Some(recommendation),
+            _ => None,
+        }
+    }
+
     /// The Azure error code.
     pub fn code(&self) -> &str {
         match self {
             ServiceError::BadRequest { code, .. }
             | ServiceError::NotFound { code, .. }
-            | ServiceError::Conflict { code, .. } => code,
+            | ServiceError::Conflict { code, .. }
+            | ServiceError::Job { code, .. } => code,
             ServiceError::Internal(_) => "InternalServerError",
         }
     }

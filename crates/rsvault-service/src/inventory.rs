@@ -137,6 +137,62 @@ pub struct VmDisk {
     pub managed_id: Option<String>,
 }
 
+/// The running QEMU a VM names (`properties.qemu`, an rsvault extension of
+/// the VM resource): its QMP socket and the host end of its guest agent's
+/// virtio-serial port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuLink {
+    pub qmp_socket: PathBuf,
+    pub agent_socket: Option<PathBuf>,
+}
+
+/// Reads and checks `properties.qemu`.
+fn qemu_link(body: &Value) -> Result<Option<QemuLink>> {
+    let q = &body["properties"]["qemu"];
+    if q.is_null() {
+        return Ok(None);
+    }
+    if !q.is_object() {
+        return Err(invalid(
+            "properties.qemu",
+            "must be an object with qmpSocket (and optionally guestAgentSocket)",
+        ));
+    }
+    let path = |field: &str, required: bool| -> Result<Option<PathBuf>> {
+        match &q[field] {
+            Value::Null if !required => Ok(None),
+            Value::String(s) if s.starts_with('/') => Ok(Some(PathBuf::from(s))),
+            _ => Err(invalid(
+                &format!("properties.qemu.{field}"),
+                "must be the absolute path of a Unix socket",
+            )),
+        }
+    };
+    Ok(Some(QemuLink {
+        qmp_socket: path("qmpSocket", true)?.unwrap_or_default(),
+        agent_socket: path("guestAgentSocket", false)?,
+    }))
+}
+
+/// The power state of a VM run by QEMU: asks QMP, briefly. A QMP socket
+/// that refuses means the VM is off; one that is busy (a backup holds it)
+/// gives no answer, and the stored state stands.
+fn live_power(link: &QemuLink) -> Option<&'static str> {
+    use rsvault_hypervisor::HvError;
+    match rsvault_hypervisor::qmp::Qmp::connect(
+        &link.qmp_socket,
+        std::time::Duration::from_millis(800),
+    ) {
+        Ok(mut q) => match rsvault_hypervisor::qmp::run_state(&mut q) {
+            Ok(s) if s == "shutdown" || s == "guest-panicked" => Some("stopped"),
+            Ok(_) => Some("running"),
+            Err(_) => None,
+        },
+        Err(HvError::Connect { .. }) => Some("stopped"),
+        Err(_) => None,
+    }
+}
+
 /// Parses `/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/name`.
 fn parse_disk_id(id: &str) -> Option<ResourceRef> {
     let seg: Vec<&str> = id.trim_matches('/').split('/').collect();
@@ -508,7 +564,11 @@ impl Service {
         props["vmId"] = json!(row.vm_id);
         props["provisioningState"] = json!("Succeeded");
         if instance_view {
-            let power = &row.power;
+            let live = qemu_link(&row.body)
+                .ok()
+                .flatten()
+                .and_then(|l| live_power(&l));
+            let power = live.unwrap_or(&row.power);
             props["instanceView"] = json!({"statuses": [
                 {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"},
                 {"code": format!("PowerState/{power}"), "level": "Info", "displayStatus": format!("VM {power}")}]});
@@ -522,6 +582,7 @@ impl Service {
         check_vm_name(&r.name)?;
         let location = location_of(body)?;
         let disks = self.body_disks(body)?;
+        qemu_link(body)?;
         let existing = self.vm_row(p, r)?;
         let self_id = existing.as_ref().map(|e| {
             ResourceRef {
@@ -644,6 +705,14 @@ impl Service {
             params![state, id],
         )?;
         Ok(())
+    }
+
+    /// The running QEMU a VM names, if any.
+    pub fn vm_qemu(&self, p: VmProvider, r: &ResourceRef) -> Result<Option<QemuLink>> {
+        let row = self
+            .vm_row(p, r)?
+            .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
+        qemu_link(&row.body)
     }
 
     /// A VM's disks resolved to their images (the OS disk first).

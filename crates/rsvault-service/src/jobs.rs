@@ -1,9 +1,9 @@
 //! Backup now, backup jobs and recovery points.
 //!
-//! A backup job runs on its own thread: "Take Snapshot" (an image file read
-//! in place gives a crash-consistent point; live QEMU snapshots arrive with
-//! the hypervisor integration), then "Transfer data to vault", one engine
-//! backup per disk with live progress. A recovery point is recorded only
+//! A backup job runs on its own thread: "Take Snapshot" (a running QEMU VM
+//! through QMP and its guest agent, see [`crate::live`]; a VM that is off is
+//! read from its image files, crash-consistent), then "Transfer data to
+//! vault", one engine backup per disk with live progress. A recovery point is recorded only
 //! when every disk has been committed to the vault's store.
 
 use crate::Service;
@@ -17,11 +17,25 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// What one backup job works on.
+pub(crate) struct BackupRun<'a> {
+    job: &'a str,
+    store_name: &'a str,
+    item_id: i64,
+    data_id: &'a str,
+    vm_name: &'a str,
+    os_type: &'a str,
+    disks: &'a [crate::inventory::VmDisk],
+    expiry: Option<jiff::Timestamp>,
+    instant_days: u32,
+    link: Option<&'a crate::inventory::QemuLink>,
+}
+
 /// Live progress and cancel flags of running jobs, by job id.
 pub(crate) type Running = std::sync::Mutex<std::collections::HashMap<String, JobProgressHandle>>;
 
-const SNAPSHOT: &str = "Take Snapshot";
-const TRANSFER: &str = "Transfer data to vault";
+pub(crate) const SNAPSHOT: &str = "Take Snapshot";
+pub(crate) const TRANSFER: &str = "Transfer data to vault";
 
 fn iso_duration(start: &str, end: Option<&str>, now: jiff::Timestamp) -> String {
     let s: jiff::Timestamp = start.parse().unwrap_or(now);
@@ -84,7 +98,7 @@ impl JobProgressHandle {
         self.permille.load(Ordering::Relaxed) as f64 / 10.0
     }
 
-    fn set(&self, permille: u64) {
+    pub(crate) fn set(&self, permille: u64) {
         self.permille.store(permille, Ordering::Relaxed);
     }
 
@@ -337,6 +351,24 @@ impl Service {
         Ok(())
     }
 
+    /// Records a running job's task states and progress.
+    pub(crate) fn set_job_tasks(
+        &self,
+        job: &str,
+        tasks: &[(&str, &str)],
+        progress: f64,
+    ) -> Result<()> {
+        let tasks: Vec<Value> = tasks
+            .iter()
+            .map(|(t, st)| json!({"taskId": t, "status": st}))
+            .collect();
+        self.db.conn().execute(
+            "UPDATE jobs SET tasks = ?1, progress = ?2 WHERE job_id = ?3",
+            params![Value::Array(tasks).to_string(), progress, job],
+        )?;
+        Ok(())
+    }
+
     /// Marks jobs that were running when the server stopped as failed.
     pub(crate) fn fail_interrupted_jobs(&self) -> Result<()> {
         let errors = json!([{"errorCode": "ServiceRestarted", "errorString": "The rsvault server stopped while this job was running; nothing partial was kept.",
@@ -451,6 +483,10 @@ impl Service {
             name: n.vm.clone(),
         };
         let disks = self.vm_disks(n.provider, &vm_ref)?;
+        let link = self.vm_qemu(n.provider, &vm_ref)?;
+        let instant_days = self
+            .item_policy(vault.rowid, &it.policy)?
+            .map_or(2, |p| p.instant_rp_days);
         let os_type = self
             .get_vm(n.provider, &vm_ref, false)
             .ok()
@@ -483,12 +519,18 @@ impl Service {
         std::thread::Builder::new()
             .name(format!("backup-{job}"))
             .spawn(move || {
-                if let Err(e) = svc.run_backup(&j, &store_name, item_id, &data_id, &vm_name, &os_type, &disks, expiry, &permille) {
+                let run = BackupRun { job: &j, store_name: &store_name, item_id, data_id: &data_id, vm_name: &vm_name, os_type: &os_type, disks: &disks, expiry, instant_days, link: link.as_ref() };
+                if let Err(e) = svc.run_backup(&run, &permille) {
                     let st = if permille.is_cancelled() {
                         JobState::cancelled(&[(SNAPSHOT, true), (TRANSFER, false)], &vm_name, permille.get())
                     } else {
-                        let errors = json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": ["Check the VM's disk images, then run Backup now again."]}]);
-                        let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Failed"}]);
+                        let rec = e.recommendation().unwrap_or("Check the VM's disk images, then run Backup now again.");
+                        let errors = json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": [rec]}]);
+                        let tasks = if permille.get() < 30.0 && link.is_some() {
+                            json!([{"taskId": SNAPSHOT, "status": "Failed"}, {"taskId": TRANSFER, "status": "NotStarted"}])
+                        } else {
+                            json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Failed"}])
+                        };
                         JobState { status: "Failed", tasks, progress: permille.get(), bag: json!({"VM Name": vm_name}), errors }
                     };
                     let _ = svc.finish_job(&j, &st);
@@ -498,46 +540,101 @@ impl Service {
         Ok((job, op))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run_backup(
-        &self,
-        job: &str,
-        store_name: &str,
-        item_id: i64,
-        data_id: &str,
-        vm_name: &str,
-        os_type: &str,
-        disks: &[crate::inventory::VmDisk],
-        expiry: Option<jiff::Timestamp>,
-        permille: &JobProgressHandle,
-    ) -> Result<()> {
+    fn run_backup(&self, run: &BackupRun<'_>, permille: &JobProgressHandle) -> Result<()> {
         let started = self.now();
+        if let Some(link) = run.link {
+            match rsvault_hypervisor::qmp::Qmp::connect(
+                &link.qmp_socket,
+                std::time::Duration::from_secs(10),
+            ) {
+                Ok(qmp) => {
+                    let (consistency, disks, warnings, bag) = self.run_live_backup(
+                        run.job,
+                        run.store_name,
+                        run.item_id,
+                        run.data_id,
+                        run.disks,
+                        link,
+                        qmp,
+                        permille,
+                    )?;
+                    let instant_until = started
+                        .checked_add(jiff::SignedDuration::from_hours(
+                            24 * i64::from(run.instant_days),
+                        ))
+                        .ok();
+                    let disks = disks
+                        .into_iter()
+                        .map(|mut d| {
+                            if d["lun"].is_null() {
+                                d["os_type"] = json!(run.os_type);
+                            }
+                            d
+                        })
+                        .collect::<Vec<_>>();
+                    let rp = self.insert_point(
+                        run.item_id,
+                        started,
+                        &consistency,
+                        run.expiry,
+                        &disks,
+                        instant_until,
+                    )?;
+                    self.retire_bitmaps(link, &disks);
+                    let mut bag = bag;
+                    bag.insert("VM Name".into(), json!(run.vm_name));
+                    bag.insert("Recovery Point".into(), json!(rp));
+                    bag.insert("Consistency".into(), json!(consistency));
+                    let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
+                    permille.set(1000);
+                    return self.finish_job(
+                        run.job,
+                        &JobState {
+                            status: if warnings.is_empty() {
+                                "Completed"
+                            } else {
+                                "CompletedWithWarnings"
+                            },
+                            tasks,
+                            progress: 100.0,
+                            bag: Value::Object(bag),
+                            errors: crate::live::findings_json(&warnings),
+                        },
+                    );
+                }
+                Err(rsvault_hypervisor::HvError::Connect { .. }) => {
+                    // QEMU is not running: the VM is off, and its image files
+                    // are read in place (crash-consistent).
+                }
+                Err(e) => {
+                    return Err(ServiceError::Job {
+                        code: rsvault_hypervisor::finding::SNAPSHOT_FAILED.into(),
+                        message: format!("The VM's QMP socket {} does not answer: {e}", link.qmp_socket.display()),
+                        recommendation: "Check that no other client holds the QMP socket, then run Backup now again.".into(),
+                    });
+                }
+            }
+        }
         // Take Snapshot: the images are read in place (crash-consistent).
         permille.set(100);
-        let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "InProgress"}]);
-        self.set_job(
-            job,
-            &JobState {
-                status: "InProgress",
-                tasks,
-                progress: 10.0,
-                bag: json!({"VM Name": vm_name}),
-                errors: json!([]),
-            },
+        self.set_job_tasks(
+            run.job,
+            &[(SNAPSHOT, "Completed"), (TRANSFER, "InProgress")],
+            10.0,
         )?;
-        let store = self.open_vault_store(store_name)?;
-        let total: u64 = disks.iter().map(|d| d.size).sum();
+        let store = self.open_vault_store(run.store_name)?;
+        let total: u64 = run.disks.iter().map(|d| d.size).sum();
         // The snapshot is the first 10 %, the transfer the rest.
         let progress = permille.progress(total, 100);
         let mut recorded = Vec::new();
         let mut stored = 0u64;
         let mut committed = Vec::new();
         let transferred = (|| -> Result<()> {
-            for d in disks {
+            for d in run.disks {
                 let src = rsvault_engine::source::open_image(&d.path)?;
                 let name = match d.lun {
-                    None => format!("{data_id}/os"),
-                    Some(l) => format!("{data_id}/lun-{l}"),
+                    None => format!("{}/os", run.data_id),
+                    Some(l) => format!("{}/lun-{l}", run.data_id),
                 };
                 let opts = rsvault_engine::BackupOptions {
                     name,
@@ -547,7 +644,7 @@ impl Service {
                 let m = rsvault_engine::backup(&store, src.as_ref(), &opts, &progress)?;
                 committed.push((m.name.clone(), m.id.clone()));
                 stored += m.stats.bytes_stored;
-                recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some(), "os_type": d.lun.is_none().then_some(os_type)}));
+                recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some(), "os_type": d.lun.is_none().then_some(run.os_type)}));
             }
             if permille.is_cancelled() {
                 return Err(rsvault_engine::Error::Cancelled.into());
@@ -562,14 +659,50 @@ impl Service {
             }
             return Err(e);
         }
-        // Point names are numbers, as Azure's are: the start time in
-        // microseconds, made unique if two backups started at once.
-        let disks_json = Value::Array(recorded).to_string();
+        if run.link.is_some() {
+            self.set_health(run.item_id, &json!({"guestAgentStatus": "VMStopped", "guestAgentVersion": "", "lastChecked": self.now().to_string(), "healthDetails": []}))?;
+        }
+        let rp = self.insert_point(
+            run.item_id,
+            started,
+            "CrashConsistent",
+            run.expiry,
+            &recorded,
+            None,
+        )?;
+        let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
+        let bag = json!({"VM Name": run.vm_name, "Backup Size": format!("{} MB", stored.div_ceil(1 << 20)), "Recovery Point": rp, "Consistency": "CrashConsistent"});
+        permille.set(1000);
+        self.finish_job(
+            run.job,
+            &JobState {
+                status: "Completed",
+                tasks,
+                progress: 100.0,
+                bag,
+                errors: json!([]),
+            },
+        )
+    }
+
+    /// Records a committed recovery point and marks the item protected.
+    /// Point names are numbers, as Azure's are: the start time in
+    /// microseconds, made unique if two backups started at once.
+    fn insert_point(
+        &self,
+        item_id: i64,
+        started: jiff::Timestamp,
+        consistency: &str,
+        expiry: Option<jiff::Timestamp>,
+        disks: &[Value],
+        instant_until: Option<jiff::Timestamp>,
+    ) -> Result<String> {
+        let disks_json = Value::Array(disks.to_vec()).to_string();
         let mut n = started.as_microsecond();
         let rp = loop {
             let inserted = self.db.conn().execute(
-                "INSERT OR IGNORE INTO recovery_points (item, name, time, consistency, expiry, disks) VALUES (?1, ?2, ?3, 'CrashConsistent', ?4, ?5)",
-                params![item_id, n.to_string(), started.to_string(), expiry.map(|e| e.to_string()), disks_json],
+                "INSERT OR IGNORE INTO recovery_points (item, name, time, consistency, expiry, disks, instant_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![item_id, n.to_string(), started.to_string(), consistency, expiry.map(|e| e.to_string()), disks_json, instant_until.map(|t| t.to_string())],
             )?;
             if inserted == 1 {
                 break n.to_string();
@@ -580,19 +713,7 @@ impl Service {
             "UPDATE protected_items SET state = 'Protected' WHERE id = ?1",
             params![item_id],
         )?;
-        let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
-        let bag = json!({"VM Name": vm_name, "Backup Size": format!("{} MB", stored.div_ceil(1 << 20)), "Recovery Point": rp});
-        permille.set(1000);
-        self.finish_job(
-            job,
-            &JobState {
-                status: "Completed",
-                tasks,
-                progress: 100.0,
-                bag,
-                errors: json!([]),
-            },
-        )
+        Ok(rp)
     }
 
     fn job_view(&self, v: &VaultRef, r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
@@ -741,25 +862,30 @@ impl Service {
         let (start, end) = (bound("startdate")?, bound("enddate")?);
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
-        let rows: Vec<(String, String, String, String)> = {
+        let rows: Vec<(String, String, String, String, Option<String>)> = {
             let conn = self.db.conn();
             let mut st = conn.prepare(
-                "SELECT rp.name, rp.time, rp.consistency, rp.disks FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
+                "SELECT rp.name, rp.time, rp.consistency, rp.disks, rp.instant_until FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
                  WHERE pi.vault = ?1 AND pi.vm_resource_group = ?2 COLLATE NOCASE AND pi.vm_name = ?3 COLLATE NOCASE ORDER BY rp.time DESC",
             )?;
             st.query_map(params![vault.rowid, n.resource_group, n.vm], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })?
             .collect::<rusqlite::Result<_>>()?
         };
         let base = pi["id"].as_str().unwrap_or("").to_owned();
         Ok(rows
             .into_iter()
-            .filter(|(_, t, _, _)| {
+            .filter(|(_, t, _, _, _)| {
                 let t: Option<jiff::Timestamp> = t.parse().ok();
                 start.is_none_or(|s| t.is_some_and(|t| t >= s)) && end.is_none_or(|e| t.is_some_and(|t| t <= e))
             })
-            .map(|(name, time, consistency, disks)| {
+            .map(|(name, time, consistency, disks, instant_until)| {
+                let mut tiers = Vec::new();
+                if let Some(until) = &instant_until {
+                    tiers.push(json!({"type": "InstantRP", "status": "Valid", "extendedInfo": {"expiryTime": until}}));
+                }
+                tiers.push(json!({"type": "HardenedRP", "status": "Valid"}));
                 let disks: Value = serde_json::from_str(&disks).unwrap_or(json!([]));
                 let count = disks.as_array().map_or(0, Vec::len);
                 let managed = disks.as_array().is_some_and(|a| a.iter().any(|d| d["managed"] == true));
@@ -772,7 +898,7 @@ impl Service {
                         "recoveryPointAdditionalInfo": "", "sourceVMStorageType": "NormalStorage", "isSourceVMEncrypted": false,
                         "isInstantIlrSessionActive": false, "isManagedVirtualMachine": managed, "originalStorageAccountOption": false,
                         "osType": os_type, "securityType": "None", "isPrivateAccessEnabledOnAnyDisk": false,
-                        "recoveryPointTierDetails": [{"type": "HardenedRP", "status": "Valid"}],
+                        "recoveryPointTierDetails": tiers,
                         "recoveryPointDiskConfiguration": {"numberOfDisksIncludedInBackup": count, "numberOfDisksAttachedToVm": count},
                     }
                 })

@@ -6,8 +6,10 @@
 
 pub mod db;
 pub mod error;
+pub mod instant;
 pub mod inventory;
 pub mod jobs;
+pub mod live;
 pub mod policy;
 pub mod protection;
 pub mod restore;
@@ -33,6 +35,7 @@ pub struct Service {
     data_dir: PathBuf,
     pub(crate) running: jobs::Running,
     clock: Arc<dyn Clock>,
+    live: std::sync::RwLock<live::LiveSettings>,
 }
 
 impl Service {
@@ -57,6 +60,7 @@ impl Service {
             data_dir: data_dir.to_owned(),
             running: Default::default(),
             clock,
+            live: Default::default(),
         };
         service.fail_interrupted_jobs()?;
         Ok(service)

@@ -394,6 +394,7 @@ impl Service {
                 .collect::<rusqlite::Result<_>>()?
         };
         let store = self.open_vault_store(store_name)?;
+        self.drop_item_snapshots(item_rowid)?;
         for d in disks {
             self.forget_point_disks(&store, &d)?;
         }
@@ -650,6 +651,24 @@ impl Service {
             )
             .optional()
             .unwrap_or(None);
+        let health: Value = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT health FROM protected_items WHERE id = ?1",
+                params![r.rowid],
+                |x| x.get::<_, Option<String>>(0),
+            )
+            .ok()
+            .flatten()
+            .and_then(|h| serde_json::from_str(&h).ok())
+            .unwrap_or(Value::Null);
+        let details = health["healthDetails"].clone();
+        let health_status = if details.as_array().is_some_and(|d| !d.is_empty()) {
+            "ActionSuggested"
+        } else {
+            "Passed"
+        };
         let policy_type = self
             .get_policy(v, &r.policy)
             .map(|d| d["properties"]["policyType"].clone())
@@ -664,7 +683,9 @@ impl Service {
                 "friendlyName": r.vm_name, "virtualMachineId": vm_id, "sourceResourceId": vm_id,
                 "containerName": n.container_property(),
                 "policyId": format!("{}/backupPolicies/{}", v.id(), r.policy), "policyName": r.policy, "policyType": policy_type,
-                "protectionStatus": "Healthy", "protectionState": r.state, "healthStatus": "Passed",
+                "protectionStatus": "Healthy", "protectionState": r.state, "healthStatus": health_status,
+                "healthDetails": if details.is_array() { details } else { json!([]) },
+                "guestAgent": if health.is_object() { json!({"status": health["guestAgentStatus"], "version": health["guestAgentVersion"], "lastChecked": health["lastChecked"]}) } else { Value::Null },
                 "lastBackupStatus": last_job.as_ref().map(|j| j.0.clone()).unwrap_or_default(),
                 "lastBackupTime": last_job.map(|j| j.1),
                 "lastRecoveryPoint": last_rp,

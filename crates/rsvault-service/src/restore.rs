@@ -13,6 +13,7 @@ use crate::inventory::ResourceRef;
 use crate::jobs::{JobProgressHandle, JobState, RESTORE_TASK};
 use crate::protection::ItemName;
 use crate::vault::VaultRef;
+use rsvault_engine::source::DiskSource;
 use rsvault_engine::{RestoreFormat, RestoreOptions};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -229,6 +230,19 @@ impl Service {
         let total: u64 = chosen.iter().filter_map(|d| d["size"].as_u64()).sum();
         let progress = permille.progress(total, 0);
         let mut bag = serde_json::Map::new();
+        // The instant tier, while the point has it: a copy of the snapshot
+        // files on this host, without fetching, decrypting and decompressing
+        // chunks from the vault.
+        let owned: Vec<Value> = chosen.iter().map(|d| (*d).clone()).collect();
+        let instant = self.instant_sources(rp, &owned)?;
+        bag.insert(
+            "Restore Source".into(),
+            json!(if instant.is_some() {
+                "Snapshot (InstantRP)"
+            } else {
+                "Vault (HardenedRP)"
+            }),
+        );
         if let Target::Alternate { dir, .. } = target {
             std::fs::create_dir_all(dir)
                 .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
@@ -309,7 +323,26 @@ impl Service {
                     ..Default::default()
                 };
                 written.push((tmp.clone(), out, label, d["lun"].as_i64()));
-                rsvault_engine::restore(&store, &m, &tmp, &opts, &progress)?;
+                let snapshot = instant
+                    .as_ref()
+                    .and_then(|i| i.iter().find(|(lun, _)| *lun == d["lun"].as_i64()));
+                match snapshot {
+                    Some((_, path)) => {
+                        let src = rsvault_engine::source::qcow2::Qcow2Image::open(path)?;
+                        if src.size() != m.size {
+                            return Err(ServiceError::Internal(format!(
+                                "snapshot {} is {} bytes, the point {}",
+                                path.display(),
+                                src.size(),
+                                m.size
+                            )));
+                        }
+                        rsvault_engine::copy_image(&src, &tmp, &opts, &progress)?;
+                    }
+                    None => {
+                        rsvault_engine::restore(&store, &m, &tmp, &opts, &progress)?;
+                    }
+                }
             }
             Ok(())
         })();

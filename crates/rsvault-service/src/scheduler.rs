@@ -34,6 +34,8 @@ pub struct TickReport {
     pub expired: Vec<String>,
     /// Soft-deleted items purged.
     pub purged: usize,
+    /// Recovery points whose instant-restore snapshots were removed.
+    pub instant_expired: Vec<String>,
 }
 
 /// An item the scheduler looks at.
@@ -56,6 +58,7 @@ impl Service {
             purged: self.purge_expired(now)?,
             ..Default::default()
         };
+        report.instant_expired = self.expire_instant(now)?;
         let items = self.schedule_candidates()?;
         let mut running: usize = self.db.conn().query_row(
             "SELECT count(*) FROM jobs WHERE operation = 'Backup' AND status IN ('InProgress', 'Cancelling')",
@@ -157,7 +160,7 @@ impl Service {
         Ok(out)
     }
 
-    fn item_policy(&self, vault_rowid: i64, name: &str) -> Result<Option<Policy>> {
+    pub(crate) fn item_policy(&self, vault_rowid: i64, name: &str) -> Result<Option<Policy>> {
         let props: Option<String> = self
             .db
             .conn()
@@ -182,8 +185,8 @@ impl Service {
     }
 
     /// Deletes the item's recovery points that its policy no longer keeps;
-    /// returns their names. Items being restored are left alone until the
-    /// restore ends; a suspended item keeps its latest point.
+    /// returns their names. Items being backed up or restored are left
+    /// alone until the job ends; a suspended item keeps its latest point.
     fn apply_retention(
         &self,
         it: &Candidate,
@@ -191,7 +194,7 @@ impl Service {
         now: jiff::Timestamp,
     ) -> Result<Vec<String>> {
         let restoring: i64 = self.db.conn().query_row(
-            "SELECT count(*) FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation = 'Restore' AND status IN ('InProgress', 'Cancelling')",
+            "SELECT count(*) FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation IN ('Restore', 'Backup') AND status IN ('InProgress', 'Cancelling')",
             params![it.vault_rowid, it.name.container_property()],
             |r| r.get(0),
         )?;
@@ -236,6 +239,9 @@ impl Service {
                 store = Some(self.open_vault_store(&it.store)?);
             }
             let store = store.as_ref().expect("opened above");
+            // Its snapshots leave the instant tier (a newer snapshot built
+            // on them takes in their data first).
+            self.drop_instant(it.rowid, &v.id)?;
             // The catalogue entry goes first: a crash in between leaves
             // unreferenced data for gc, never a point whose data is gone.
             self.db.conn().execute(

@@ -13,6 +13,11 @@
 //! [api]
 //! page_size = 200              # items per page of a list (nextLink beyond)
 //!
+//! [live]                       # backups of running QEMU VMs
+//! freeze_timeout_seconds = 60  # longest wait for guest-fsfreeze-freeze
+//! agent_timeout_seconds = 10   # time limit of other guest-agent commands
+//! snapshot_rate_limit_mib = 64 # cap on the snapshot copy (MiB/s); none if left out
+//!
 //! [testing]
 //! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
 //! ```
@@ -35,6 +40,16 @@ pub struct FileConfig {
     pub testing: TestingConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    #[serde(default)]
+    pub live: LiveConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    pub freeze_timeout_seconds: Option<u64>,
+    pub agent_timeout_seconds: Option<u64>,
+    pub snapshot_rate_limit_mib: Option<u64>,
 }
 
 /// `[api]`.
@@ -79,6 +94,12 @@ impl FileConfig {
         if c.scheduler.max_concurrent_backups == Some(0) {
             bail!("scheduler.max_concurrent_backups must be at least 1");
         }
+        if c.live.freeze_timeout_seconds == Some(0) || c.live.agent_timeout_seconds == Some(0) {
+            bail!("live.freeze_timeout_seconds and live.agent_timeout_seconds must be at least 1");
+        }
+        if c.live.snapshot_rate_limit_mib == Some(0) {
+            bail!("live.snapshot_rate_limit_mib must be at least 1 (leave it out for no limit)");
+        }
         if let Some(t) = &c.testing.simulated_clock {
             t.parse::<jiff::Timestamp>().with_context(|| {
                 format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
@@ -103,6 +124,21 @@ impl FileConfig {
     }
 
     /// The simulated clock's start, if any (checked by [`FileConfig::load`]).
+    pub fn live_settings(&self) -> rsvault_service::live::LiveSettings {
+        let d = rsvault_service::live::LiveSettings::default();
+        rsvault_service::live::LiveSettings {
+            freeze_timeout: self
+                .live
+                .freeze_timeout_seconds
+                .map_or(d.freeze_timeout, std::time::Duration::from_secs),
+            agent_timeout: self
+                .live
+                .agent_timeout_seconds
+                .map_or(d.agent_timeout, std::time::Duration::from_secs),
+            rate_limit: self.live.snapshot_rate_limit_mib.map(|m| m << 20),
+        }
+    }
+
     pub fn simulated_clock(&self) -> Option<jiff::Timestamp> {
         self.testing
             .simulated_clock
@@ -130,6 +166,12 @@ mod tests {
             ("[testing]\nsimulated_clock = \"tomorrow\"\n", false),
             ("[scheduler]\ninterval_seconds = 0\n", false),
             ("[scheduler]\nmax_concurrent_backups = 0\n", false),
+            (
+                "[live]\nfreeze_timeout_seconds = 5\nsnapshot_rate_limit_mib = 8\n",
+                true,
+            ),
+            ("[live]\nfreeze_timeout_seconds = 0\n", false),
+            ("[live]\nsnapshot_rate_limit_mib = 0\n", false),
             ("listen = \"nowhere\"\n", false),
             ("lisen = \"127.0.0.1:9000\"\n", false),
         ] {

@@ -1,0 +1,426 @@
+//! The instant-restore tier: the snapshot files a live backup leaves on the
+//! host, kept for the policy's `instantRpRetentionRangeInDays`.
+//!
+//! An incremental snapshot is a qcow2 overlay on the previous one, so a
+//! point's snapshot is a full image through its backing chain. When a
+//! snapshot leaves the tier, the snapshot built on it first takes in the
+//! data it needs (`qemu-img rebase`, which keeps the overlay's view at
+//! every step), then the file goes. The tier is served as Azure serves it:
+//! `Microsoft.Compute/restorePointCollections` in the resource group
+//! `AzureBackupRG_<region>_1`.
+
+use crate::Service;
+use crate::error::{Result, ServiceError};
+use crate::inventory::VmProvider;
+use crate::protection::ItemName;
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn rebase(child: &Path, new_base: Option<&str>) -> Result<()> {
+    let mut c = Command::new("qemu-img");
+    c.args(["rebase", "-q", "-f", "qcow2"]);
+    match new_base {
+        Some(b) => c.args(["-F", "qcow2", "-b", b]),
+        None => c.args(["-b", ""]),
+    };
+    let out = c
+        .arg(child)
+        .output()
+        .map_err(|e| ServiceError::Internal(format!("cannot run qemu-img: {e}")))?;
+    if !out.status.success() {
+        return Err(ServiceError::Internal(format!(
+            "qemu-img rebase {}: {}",
+            child.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn remove_snapshot(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "could not remove a snapshot file");
+    }
+    // The job's directory goes with its last file.
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
+/// The resource group of the instant tier: the policy's
+/// `instantRPDetails` prefix and suffix, or Azure's default name.
+pub fn backup_resource_group(location: &str, policy: &Value) -> String {
+    let d = &policy["properties"]["instantRPDetails"];
+    match d["azureBackupRGNamePrefix"].as_str() {
+        Some(p) if !p.is_empty() => {
+            format!(
+                "{p}1{}",
+                d["azureBackupRGNameSuffix"].as_str().unwrap_or("")
+            )
+        }
+        _ => format!("AzureBackupRG_{location}_1"),
+    }
+}
+
+fn consistency_mode(c: &str) -> &'static str {
+    match c {
+        "AppConsistent" => "ApplicationConsistent",
+        "FileSystemConsistent" => "FileSystemConsistent",
+        _ => "CrashConsistent",
+    }
+}
+
+/// One item's points in the instant tier.
+struct TierItem {
+    vm_subscription: String,
+    vm_resource_group: String,
+    vm_name: String,
+    provider: String,
+    location: String,
+    vault_rg: String,
+    vault_name: String,
+    vault_sub: String,
+    policy: String,
+    rowid: i64,
+}
+
+impl Service {
+    /// Removes one point's snapshots from the instant tier.
+    pub(crate) fn drop_instant(&self, item: i64, rp: &str) -> Result<bool> {
+        let row: Option<(i64, String, Option<String>)> = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT id, disks, instant_until FROM recovery_points WHERE item = ?1 AND name = ?2",
+                params![item, rp],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((rowid, disks, Some(_))) = row else {
+            return Ok(false);
+        };
+        let mut disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
+        let others: Vec<(i64, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT id, disks FROM recovery_points WHERE item = ?1 AND id != ?2 AND instant_until IS NOT NULL",
+            )?;
+            st.query_map(params![item, rowid], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for d in &mut disks {
+            let Some(snap) = d["snapshot"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            let base = d["base"].as_str().map(str::to_owned);
+            for (crow, cdisks) in &others {
+                let mut cd: Vec<Value> = serde_json::from_str(cdisks).unwrap_or_default();
+                let mut changed = false;
+                for c in &mut cd {
+                    if c["lun"] == d["lun"] && c["base"].as_str() == Some(snap.as_str()) {
+                        let child = PathBuf::from(c["snapshot"].as_str().unwrap_or(""));
+                        rebase(&child, base.as_deref())?;
+                        c["base"] = json!(base);
+                        changed = true;
+                    }
+                }
+                if changed {
+                    self.db.conn().execute(
+                        "UPDATE recovery_points SET disks = ?1 WHERE id = ?2",
+                        params![Value::Array(cd).to_string(), crow],
+                    )?;
+                }
+            }
+            remove_snapshot(Path::new(&snap));
+            if let Some(o) = d.as_object_mut() {
+                o.remove("snapshot");
+                o.remove("base");
+            }
+        }
+        self.db.conn().execute(
+            "UPDATE recovery_points SET disks = ?1, instant_until = NULL WHERE id = ?2",
+            params![Value::Array(disks).to_string(), rowid],
+        )?;
+        Ok(true)
+    }
+
+    /// Removes every snapshot of an item (its data is being deleted).
+    pub(crate) fn drop_item_snapshots(&self, item: i64) -> Result<()> {
+        let rows: Vec<String> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT disks FROM recovery_points WHERE item = ?1 AND instant_until IS NOT NULL",
+            )?;
+            st.query_map(params![item], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for disks in rows {
+            let disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
+            for d in disks {
+                if let Some(s) = d["snapshot"].as_str() {
+                    remove_snapshot(Path::new(s));
+                }
+            }
+        }
+        self.db.conn().execute(
+            "UPDATE recovery_points SET instant_until = NULL WHERE item = ?1",
+            params![item],
+        )?;
+        Ok(())
+    }
+
+    /// Takes points whose instant window ended out of the tier, oldest
+    /// first; items with a running backup or restore wait for the next tick.
+    pub(crate) fn expire_instant(&self, now: jiff::Timestamp) -> Result<Vec<String>> {
+        let rows: Vec<(i64, String, String, String, String, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT rp.item, rp.name, rp.instant_until, pi.provider, pi.vm_resource_group, pi.vm_name
+                 FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
+                 WHERE rp.instant_until IS NOT NULL ORDER BY rp.time",
+            )?;
+            st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let mut gone = Vec::new();
+        for (item, rp, until, provider, rg, vm) in rows {
+            let due = until.parse::<jiff::Timestamp>().is_ok_and(|u| u <= now);
+            if !due {
+                continue;
+            }
+            let n = ItemName {
+                provider: VmProvider::from_key(&provider),
+                resource_group: rg,
+                vm,
+            };
+            let busy: i64 = self.db.conn().query_row(
+                "SELECT count(*) FROM jobs WHERE container = ?1 COLLATE NOCASE AND operation IN ('Backup', 'Restore') AND status IN ('InProgress', 'Cancelling')",
+                params![n.container_property()],
+                |r| r.get(0),
+            )?;
+            if busy > 0 {
+                continue;
+            }
+            if self.drop_instant(item, &rp)? {
+                tracing::info!(vm = %n.vm, point = %rp, "instant-restore snapshot expired");
+                gone.push(rp);
+            }
+        }
+        Ok(gone)
+    }
+
+    /// A point's snapshot files, by disk LUN, if it is in the instant tier
+    /// and every file is there.
+    pub(crate) fn instant_sources(
+        &self,
+        rp: &str,
+        disks: &[Value],
+    ) -> Result<Option<Vec<(Option<i64>, PathBuf)>>> {
+        let until: Option<String> = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT instant_until FROM recovery_points WHERE name = ?1",
+                params![rp],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let valid = until
+            .and_then(|u| u.parse::<jiff::Timestamp>().ok())
+            .is_some_and(|u| u > self.now());
+        if !valid {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for d in disks {
+            match d["snapshot"].as_str().map(PathBuf::from) {
+                Some(p) if p.is_file() => out.push((d["lun"].as_i64(), p)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The tier's items in a subscription (optionally one resource group).
+    fn tier_items(&self, subscription: &str) -> Result<Vec<TierItem>> {
+        let conn = self.db.conn();
+        let mut st = conn.prepare(
+            "SELECT DISTINCT pi.vm_subscription, pi.vm_resource_group, pi.vm_name, pi.provider, v.location,
+                    v.resource_group, v.name, v.subscription, pi.policy, pi.id
+             FROM protected_items pi JOIN vaults v ON pi.vault = v.id JOIN recovery_points rp ON rp.item = pi.id
+             WHERE rp.instant_until IS NOT NULL AND pi.vm_subscription = ?1 COLLATE NOCASE
+             ORDER BY pi.vm_name",
+        )?;
+        Ok(st
+            .query_map(params![subscription], |r| {
+                Ok(TierItem {
+                    vm_subscription: r.get(0)?,
+                    vm_resource_group: r.get(1)?,
+                    vm_name: r.get(2)?,
+                    provider: r.get(3)?,
+                    location: r.get(4)?,
+                    vault_rg: r.get(5)?,
+                    vault_name: r.get(6)?,
+                    vault_sub: r.get(7)?,
+                    policy: r.get(8)?,
+                    rowid: r.get(9)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn tier_rg(&self, it: &TierItem) -> String {
+        let v = crate::VaultRef {
+            subscription: it.vault_sub.clone(),
+            resource_group: it.vault_rg.clone(),
+            name: it.vault_name.clone(),
+        };
+        let policy = self.get_policy(&v, &it.policy).unwrap_or(Value::Null);
+        backup_resource_group(&it.location, &policy)
+    }
+
+    fn collection_view(&self, it: &TierItem, rg: &str, expand: bool) -> Result<Value> {
+        let p = VmProvider::from_key(&it.provider);
+        let vm_id = format!(
+            "/subscriptions/{}/resourceGroups/{}/providers/{}/virtualMachines/{}",
+            it.vm_subscription,
+            it.vm_resource_group,
+            p.namespace(),
+            it.vm_name
+        );
+        let name = format!("AzureBackup_{}_{}", it.vm_name, it.rowid);
+        let id = format!(
+            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/restorePointCollections/{name}",
+            it.vm_subscription
+        );
+        let mut props = json!({"source": {"id": vm_id, "location": it.location}, "provisioningState": "Succeeded",
+            "restorePointCollectionId": format!("{:08x}-0000-4000-8000-{:012x}", it.rowid, it.rowid)});
+        if expand {
+            props["restorePoints"] = Value::Array(self.tier_points(it, &id, &vm_id)?);
+        }
+        Ok(
+            json!({"id": id, "name": name, "type": "Microsoft.Compute/restorePointCollections",
+            "location": it.location, "tags": {"AzureBackupVault": it.vault_name}, "properties": props}),
+        )
+    }
+
+    fn tier_points(&self, it: &TierItem, rpc_id: &str, vm_id: &str) -> Result<Vec<Value>> {
+        let rows: Vec<(String, String, String, String, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT name, time, consistency, disks, instant_until FROM recovery_points WHERE item = ?1 AND instant_until IS NOT NULL ORDER BY time",
+            )?;
+            st.query_map(params![it.rowid], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(name, time, consistency, disks, until)| {
+                let disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
+                let disk = |d: &Value| json!({"lun": d["lun"], "name": d["name"], "diskRestorePoint": {
+                    "id": format!("{rpc_id}/restorePoints/{name}/diskRestorePoints/{}", d["name"].as_str().unwrap_or("disk")),
+                    "sourceDiskResourceId": d["name"]}, "snapshotFile": d["snapshot"], "baseSnapshotFile": d["base"]});
+                let os = disks.iter().find(|d| d["lun"].is_null()).map(disk);
+                let data: Vec<Value> = disks.iter().filter(|d| !d["lun"].is_null()).map(disk).collect();
+                json!({"id": format!("{rpc_id}/restorePoints/{name}"), "name": name,
+                    "type": "Microsoft.Compute/restorePointCollections/restorePoints",
+                    "properties": {"consistencyMode": consistency_mode(&consistency), "timeCreated": time,
+                        "provisioningState": "Succeeded", "instantRestoreExpiryTime": until,
+                        "sourceMetadata": {"vmId": vm_id, "location": it.location,
+                            "storageProfile": {"osDisk": os, "dataDisks": data}}}})
+            })
+            .collect())
+    }
+
+    /// Restore point collections of the instant tier in a resource group.
+    pub fn list_restore_point_collections(
+        &self,
+        subscription: &str,
+        resource_group: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for it in self.tier_items(subscription)? {
+            let rg = self.tier_rg(&it);
+            if resource_group.is_none_or(|g| g.eq_ignore_ascii_case(&rg)) {
+                out.push(self.collection_view(&it, &rg, false)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One restore point collection (`expand`: with its restore points).
+    pub fn get_restore_point_collection(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        name: &str,
+        expand: bool,
+    ) -> Result<Value> {
+        for it in self.tier_items(subscription)? {
+            let rg = self.tier_rg(&it);
+            if rg.eq_ignore_ascii_case(resource_group)
+                && format!("AzureBackup_{}_{}", it.vm_name, it.rowid).eq_ignore_ascii_case(name)
+            {
+                return self.collection_view(&it, &rg, expand);
+            }
+        }
+        Err(ServiceError::not_found(
+            "ResourceNotFound",
+            format!(
+                "The Resource 'Microsoft.Compute/restorePointCollections/{name}' under resource group '{resource_group}' was not found."
+            ),
+        ))
+    }
+
+    /// One restore point of a collection.
+    pub fn get_restore_point(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        collection: &str,
+        point: &str,
+    ) -> Result<Value> {
+        let c =
+            self.get_restore_point_collection(subscription, resource_group, collection, true)?;
+        c["properties"]["restorePoints"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["name"] == point).cloned())
+            .ok_or_else(|| {
+                ServiceError::not_found(
+                    "ResourceNotFound",
+                    format!("The Resource 'Microsoft.Compute/restorePointCollections/{collection}/restorePoints/{point}' under resource group '{resource_group}' was not found."),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_group_names() {
+        assert_eq!(
+            backup_resource_group("japaneast", &Value::Null),
+            "AzureBackupRG_japaneast_1"
+        );
+        let p = json!({"properties": {"instantRPDetails": {"azureBackupRGNamePrefix": "rsv-ir-", "azureBackupRGNameSuffix": "-x"}}});
+        assert_eq!(backup_resource_group("japaneast", &p), "rsv-ir-1-x");
+    }
+}

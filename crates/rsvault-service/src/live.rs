@@ -1,0 +1,327 @@
+//! Backups of running QEMU VMs: the Take Snapshot task through QMP and the
+//! guest agent ([`rsvault_hypervisor::snapshot`]), then Transfer data to
+//! vault from the snapshot files, with the dirty bitmap's changed-block
+//! list when it can be trusted. The snapshot files stay on the host as the
+//! point's instant-restore tier ([`crate::instant`]).
+
+use crate::Service;
+use crate::error::{Result, ServiceError};
+use crate::inventory::{QemuLink, VmDisk};
+use crate::jobs::{JobProgressHandle, SNAPSHOT, TRANSFER};
+use rsvault_hypervisor::finding::{self, Finding};
+use rsvault_hypervisor::qmp::Qmp;
+use rsvault_hypervisor::snapshot::{self, AgentLink, AgentState, Base, DiskRequest};
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Knobs of live backups (`[live]` in the server's config).
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// Longest wait for the guest's file systems to freeze.
+    pub freeze_timeout: Duration,
+    /// Time limit of other guest-agent commands.
+    pub agent_timeout: Duration,
+    /// Snapshot copy rate limit (bytes per second), to spare the guest's IO.
+    pub rate_limit: Option<u64>,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings {
+            freeze_timeout: Duration::from_secs(60),
+            agent_timeout: Duration::from_secs(10),
+            rate_limit: None,
+        }
+    }
+}
+
+/// The share of a live job's progress taken by the snapshot copy.
+const SNAPSHOT_PERMILLE: u64 = 300;
+
+/// A job's warnings and errors in Azure's shape.
+pub(crate) fn findings_json(f: &[Finding]) -> Value {
+    Value::Array(
+        f.iter()
+            .map(|f| json!({"errorCode": f.code, "errorString": f.message, "recommendations": [f.recommendation]}))
+            .collect(),
+    )
+}
+
+fn job_error(f: Finding) -> ServiceError {
+    ServiceError::Job {
+        code: f.code.to_owned(),
+        message: f.message,
+        recommendation: f.recommendation,
+    }
+}
+
+/// Health of an item's agent, as shown on the protected item.
+pub(crate) fn health_json(agent: &AgentState, checked: jiff::Timestamp) -> Value {
+    let (status, version, details) = match agent {
+        AgentState::Ready { version } => ("Ready", version.clone(), json!([])),
+        AgentState::NotConfigured => (
+            "NotConfigured",
+            String::new(),
+            json!([{"code": finding::AGENT_UNAVAILABLE, "title": "Guest agent not configured",
+                "message": "The VM names no guest agent socket; its backups are crash-consistent.",
+                "recommendations": [finding::AGENT_RECOMMENDATION]}]),
+        ),
+        AgentState::Unreachable(why) => (
+            "Unreachable",
+            String::new(),
+            json!([{"code": finding::AGENT_UNAVAILABLE, "title": "Guest agent unreachable",
+                "message": format!("The guest agent did not answer: {why}"),
+                "recommendations": [finding::AGENT_RECOMMENDATION]}]),
+        ),
+    };
+    json!({"guestAgentStatus": status, "guestAgentVersion": version, "lastChecked": checked.to_string(), "healthDetails": details})
+}
+
+impl Service {
+    /// Live settings in force.
+    pub fn live_settings(&self) -> LiveSettings {
+        self.live.read().expect("lock").clone()
+    }
+
+    /// Changes the live settings.
+    pub fn set_live_settings(&self, s: LiveSettings) {
+        *self.live.write().expect("lock") = s;
+    }
+
+    pub(crate) fn set_health(&self, item_id: i64, health: &Value) -> Result<()> {
+        self.db.conn().execute(
+            "UPDATE protected_items SET health = ?1 WHERE id = ?2",
+            params![health.to_string(), item_id],
+        )?;
+        Ok(())
+    }
+
+    /// The item's newest point: its disks and whether it is still in the
+    /// instant tier.
+    fn latest_point(&self, item_id: i64) -> Result<Option<(Vec<Value>, bool)>> {
+        let row: Option<(String, Option<String>)> = self
+            .db
+            .conn()
+            .query_row(
+                "SELECT disks, instant_until FROM recovery_points WHERE item = ?1 ORDER BY time DESC, id DESC LIMIT 1",
+                params![item_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.map(|(d, until)| {
+            let disks: Value = serde_json::from_str(&d).unwrap_or(json!([]));
+            (
+                disks.as_array().cloned().unwrap_or_default(),
+                until.is_some(),
+            )
+        }))
+    }
+
+    /// Backs up a running VM. `qmp` is a live connection to its monitor.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_live_backup(
+        &self,
+        job: &str,
+        store_name: &str,
+        item_id: i64,
+        data_id: &str,
+        disks: &[VmDisk],
+        link: &QemuLink,
+        mut qmp: Qmp,
+        permille: &JobProgressHandle,
+    ) -> Result<(
+        String,
+        Vec<Value>,
+        Vec<Finding>,
+        serde_json::Map<String, Value>,
+    )> {
+        let settings = self.live_settings();
+        let store = self.open_vault_store(store_name)?;
+        let dir = self
+            .data_dir()
+            .join("snapshots")
+            .join(store_name)
+            .join(data_id.replace(['/', '\\'], "_"))
+            .join(job);
+        let prev = self.latest_point(item_id)?;
+        let new_bitmap = format!("{}{job}", snapshot::BITMAP_PREFIX);
+        let key = |d: &VmDisk| match d.lun {
+            None => "os".to_owned(),
+            Some(l) => format!("lun-{l}"),
+        };
+        let mut requests = Vec::new();
+        for d in disks {
+            let store_disk = format!("{data_id}/{}", key(d));
+            // The bitmap describes writes since the previous point only if
+            // that point is this disk's newest in the store, and its snapshot
+            // is still there to build on.
+            let base = prev.as_ref().and_then(|(pd, instant)| {
+                let p = pd.iter().find(|x| x["lun"].as_i64() == d.lun)?;
+                let (bitmap, snap, point) = (
+                    p["bitmap"].as_str()?,
+                    p["snapshot"].as_str()?,
+                    p["point"].as_str()?,
+                );
+                let newest = store.points_of(&store_disk).ok()?.pop()?;
+                (*instant && newest.id == point).then(|| Base {
+                    bitmap: bitmap.to_owned(),
+                    snapshot: PathBuf::from(snap),
+                })
+            });
+            requests.push(DiskRequest {
+                image: d.path.clone(),
+                target: dir.join(format!("{}.qcow2", key(d))),
+                base,
+                new_bitmap: new_bitmap.clone(),
+            });
+        }
+        let agent = AgentLink::connect(link.agent_socket.as_deref(), settings.agent_timeout);
+        let hv = snapshot::Settings {
+            command_timeout: Duration::from_secs(30),
+            agent_timeout: settings.agent_timeout,
+            freeze_timeout: settings.freeze_timeout,
+            rate_limit: settings.rate_limit,
+            ..Default::default()
+        };
+        let cancel = permille.cancel_flag();
+        let mut on_progress = |done: u64, total: u64| {
+            permille.set(SNAPSHOT_PERMILLE * done.min(total) / total.max(1));
+        };
+        let snap = match snapshot::take(&mut qmp, agent, &requests, &hv, &mut on_progress, &cancel)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.set_health(item_id, &health_json(&e.agent, self.now()));
+                if e.cancelled {
+                    return Err(rsvault_engine::Error::Cancelled.into());
+                }
+                return Err(job_error(e.finding));
+            }
+        };
+        self.set_health(item_id, &health_json(&snap.agent, self.now()))?;
+        // The monitor is free while the data moves.
+        drop(qmp);
+        permille.set(SNAPSHOT_PERMILLE);
+        self.set_job_tasks(
+            job,
+            &[(SNAPSHOT, "Completed"), (TRANSFER, "InProgress")],
+            f64::from(SNAPSHOT_PERMILLE as u32) / 10.0,
+        )?;
+        let total: u64 = disks.iter().map(|d| d.size).sum();
+        let progress = permille.progress(total, SNAPSHOT_PERMILLE);
+        let mut recorded = Vec::new();
+        let mut committed = Vec::new();
+        let mut bag = serde_json::Map::new();
+        let (mut read, mut stored) = (0u64, 0u64);
+        let r = (|| -> Result<()> {
+            for (d, s) in disks.iter().zip(&snap.disks) {
+                let img = rsvault_engine::source::qcow2::Qcow2Image::open(&s.target)?;
+                let changed = if s.incremental() {
+                    Some(img.allocated_here()?)
+                } else {
+                    None
+                };
+                let opts = rsvault_engine::BackupOptions {
+                    name: format!("{data_id}/{}", key(d)),
+                    changed_ranges: changed,
+                    cancel: Some(cancel.clone()),
+                    ..Default::default()
+                };
+                let m = rsvault_engine::backup(&store, &img, &opts, &progress)?;
+                committed.push((m.name.clone(), m.id.clone()));
+                read += m.stats.bytes_read;
+                stored += m.stats.bytes_stored;
+                bag.insert(
+                    format!("Changed-block tracking ({})", key(d)),
+                    json!(match &s.full_reason {
+                        None => "used".to_owned(),
+                        Some(r) => format!("not used: {r}"),
+                    }),
+                );
+                recorded.push(
+                    json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name,
+                    "size": m.size, "format": d.format, "managed": d.managed_id.is_some(),
+                    "snapshot": s.target, "base": s.base, "bitmap": s.bitmap, "image": d.path}),
+                );
+            }
+            if cancel.load(Ordering::SeqCst) {
+                return Err(rsvault_engine::Error::Cancelled.into());
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            for (name, id) in committed {
+                let _ = store.forget(&name, &id);
+            }
+            // The previous bitmap still covers every write since the last
+            // point; the new one goes.
+            if let Ok(mut q) = Qmp::connect(&link.qmp_socket, Duration::from_secs(10)) {
+                let pairs: Vec<_> = snap
+                    .disks
+                    .iter()
+                    .map(|s| (s.image.clone(), s.bitmap.clone()))
+                    .collect();
+                if let Err(e) = rsvault_hypervisor::bitmaps::discard(&mut q, &pairs) {
+                    tracing::warn!(error = %e, "could not drop the bitmaps of a failed backup");
+                }
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        bag.insert(
+            "Data Read".into(),
+            json!(format!("{} MB", read.div_ceil(1 << 20))),
+        );
+        bag.insert(
+            "Backup Size".into(),
+            json!(format!("{} MB", stored.div_ceil(1 << 20))),
+        );
+        if let Some(f) = snap.frozen_for {
+            bag.insert(
+                "File systems frozen for".into(),
+                json!(format!("{} ms", f.as_millis())),
+            );
+        }
+        if let AgentState::Ready { version } = &snap.agent {
+            bag.insert("Guest agent version".into(), json!(version));
+        }
+        let warnings: Vec<Finding> = snap
+            .warnings
+            .into_iter()
+            .filter(|w| w.code != finding::CBT_FALLBACK)
+            .collect();
+        Ok((
+            snap.consistency.azure_name().to_owned(),
+            recorded,
+            warnings,
+            bag,
+        ))
+    }
+
+    /// After a live point is committed: its bitmaps become the ones the next
+    /// backup builds on, the older ones go.
+    pub(crate) fn retire_bitmaps(&self, link: &QemuLink, disks: &[Value]) {
+        let pairs: Vec<(PathBuf, String)> = disks
+            .iter()
+            .filter_map(|d| {
+                Some((
+                    PathBuf::from(d["image"].as_str()?),
+                    d["bitmap"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        match Qmp::connect(&link.qmp_socket, Duration::from_secs(10)) {
+            Ok(mut q) => {
+                if let Err(e) = rsvault_hypervisor::bitmaps::retire(&mut q, &pairs) {
+                    tracing::warn!(error = %e, "could not retire old dirty bitmaps (the next backup will)");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not retire old dirty bitmaps (the next backup will)")
+            }
+        }
+    }
+}
