@@ -196,7 +196,7 @@ fn plan_incremental(node: &BlockNode, base: Option<&Base>) -> (Option<PathBuf>, 
         return (
             None,
             Some(format!(
-                "dirty bitmap {} is missing (the VM was restarted from a copy of its disk, the bitmap was removed, or the disk is raw and QEMU restarted)",
+                "dirty bitmap {} is missing (QEMU stopped without saving it, it was removed, the VM runs from another copy of its disk, or the disk is raw and QEMU restarted)",
                 b.bitmap
             )),
         );

@@ -45,5 +45,6 @@ pub async fn set(
         "waitingBackups": rep.waiting,
         "expiredRecoveryPoints": rep.expired,
         "purgedItems": rep.purged,
+        "instantExpired": rep.instant_expired,
     })))
 }

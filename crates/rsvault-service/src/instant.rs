@@ -104,7 +104,7 @@ impl Service {
             return Ok(false);
         };
         let mut disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
-        let others: Vec<(i64, String)> = {
+        let mut others: Vec<(i64, String)> = {
             let conn = self.db.conn();
             let mut st = conn.prepare(
                 "SELECT id, disks FROM recovery_points WHERE item = ?1 AND id != ?2 AND instant_until IS NOT NULL",
@@ -117,7 +117,7 @@ impl Service {
                 continue;
             };
             let base = d["base"].as_str().map(str::to_owned);
-            for (crow, cdisks) in &others {
+            for (crow, cdisks) in &mut others {
                 let mut cd: Vec<Value> = serde_json::from_str(cdisks).unwrap_or_default();
                 let mut changed = false;
                 for c in &mut cd {
@@ -129,9 +129,11 @@ impl Service {
                     }
                 }
                 if changed {
+                    // Kept current: the next disk of this point reads it.
+                    *cdisks = Value::Array(cd).to_string();
                     self.db.conn().execute(
                         "UPDATE recovery_points SET disks = ?1 WHERE id = ?2",
-                        params![Value::Array(cd).to_string(), crow],
+                        params![*cdisks, *crow],
                     )?;
                 }
             }
