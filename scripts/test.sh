@@ -4,8 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_rust
-# qemu-utils: qemu-img/qemu-io make the test images; e2fsprogs: mkfs.ext4;
-# python3-venv: the virtualenv of the Azure SDK tests.
+# qemu-system-x86: the live VMs of the QEMU tests (under TCG); with
+# qemu-guest-agent and busybox-static, the small Linux guest they boot
+# (tests/guest/build-guest.sh). Installed first: Debian's qemu-system-x86 may
+# replace a newer qemu-utils from backports, which the next line puts back.
+ensure_packages qemu-system-x86 qemu-guest-agent busybox-static
+# qemu-utils: qemu-img/qemu-io make the test images; e2fsprogs: mkfs.ext4,
+# e2fsck and debugfs; python3-venv: the virtualenv of the Azure SDK tests.
 ensure_packages qemu-utils e2fsprogs python3 python3-venv tzdata
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

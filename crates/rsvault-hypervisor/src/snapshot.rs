@@ -234,6 +234,19 @@ fn plan_incremental(node: &BlockNode, base: Option<&Base>) -> (Option<PathBuf>, 
     (Some(b.snapshot.clone()), None)
 }
 
+/// The consistency a snapshot earned: application-consistent when the
+/// pre-script succeeded and the file systems were frozen (or freezing is
+/// turned off in the script configuration), file-system-consistent when
+/// they were frozen only, else crash-consistent.
+fn judge(crash_forced: bool, scripts_ok: bool, freeze_wanted: bool, frozen: bool) -> Consistency {
+    match (crash_forced, scripts_ok, freeze_wanted, frozen) {
+        (true, ..) => Consistency::Crash,
+        (false, true, true, true) | (false, true, false, _) => Consistency::Application,
+        (false, false, _, true) => Consistency::FileSystem,
+        _ => Consistency::Crash,
+    }
+}
+
 fn qemu_img_create(target: &Path, size: u64, base: Option<&Path>) -> Result<(), String> {
     let mut c = Command::new("qemu-img");
     c.args(["create", "-q", "-f", "qcow2", "-o", "cluster_size=65536"]);
@@ -585,14 +598,7 @@ fn take_inner(
         undo.jobs.push(format!("rsv{tag}j{i}"));
         undo.bitmaps.push((node.node.clone(), d.new_bitmap.clone()));
     }
-    let consistency = if crash_forced || (!frozen && !(scripts_ok && !freeze_wanted)) {
-        Consistency::Crash
-    } else if scripts_ok {
-        Consistency::Application
-    } else {
-        Consistency::FileSystem
-    };
-    let mut consistency = consistency;
+    let mut consistency = judge(crash_forced, scripts_ok, freeze_wanted, frozen);
     if !hung
         && let (Some(a), Some(c)) = (agent.as_mut(), config.as_ref())
         && scripts_ok
@@ -737,5 +743,103 @@ fn wait_jobs(
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qmp::BitmapInfo;
+
+    #[test]
+    fn consistency_table() {
+        use Consistency::*;
+        // (crash_forced, scripts_ok, freeze_wanted, frozen) -> consistency
+        let table = [
+            ((false, true, true, true), Application),
+            ((false, true, false, false), Application),
+            ((false, true, true, false), Crash),
+            ((false, false, true, true), FileSystem),
+            ((false, false, true, false), Crash),
+            ((false, false, false, false), Crash),
+            ((true, true, true, true), Crash),
+            ((true, false, false, false), Crash),
+        ];
+        for ((c, s, w, f), want) in table {
+            assert_eq!(judge(c, s, w, f), want, "{c} {s} {w} {f}");
+        }
+    }
+
+    fn node(bitmaps: Vec<BitmapInfo>) -> BlockNode {
+        BlockNode {
+            node: "n".into(),
+            file: "/x".into(),
+            driver: "qcow2".into(),
+            virtual_size: 1 << 20,
+            bitmaps,
+        }
+    }
+
+    fn bm(name: &str) -> BitmapInfo {
+        BitmapInfo {
+            name: name.into(),
+            granularity: 65536,
+            recording: true,
+            persistent: true,
+            busy: false,
+            inconsistent: false,
+            count: 0,
+        }
+    }
+
+    #[test]
+    fn incremental_only_from_a_trusted_bitmap_and_a_present_snapshot() {
+        let d = tempfile::tempdir().unwrap();
+        let snap = d.path().join("prev.qcow2");
+        std::fs::write(&snap, b"x").unwrap();
+        let base = Base {
+            bitmap: "rsvault-a".into(),
+            snapshot: snap.clone(),
+        };
+        let ok = plan_incremental(&node(vec![bm("rsvault-a")]), Some(&base));
+        assert_eq!(ok, (Some(snap.clone()), None));
+        let cases: Vec<(BlockNode, Option<&Base>, &str)> = vec![
+            (node(vec![bm("rsvault-a")]), None, "first backup"),
+            (node(vec![bm("rsvault-b")]), Some(&base), "missing"),
+            (
+                node(vec![BitmapInfo {
+                    inconsistent: true,
+                    ..bm("rsvault-a")
+                }]),
+                Some(&base),
+                "inconsistent",
+            ),
+            (
+                node(vec![BitmapInfo {
+                    recording: false,
+                    ..bm("rsvault-a")
+                }]),
+                Some(&base),
+                "not recording",
+            ),
+            (
+                node(vec![BitmapInfo {
+                    granularity: 1 << 20,
+                    ..bm("rsvault-a")
+                }]),
+                Some(&base),
+                "granularity",
+            ),
+        ];
+        for (n, b, why) in cases {
+            let (inc, reason) = plan_incremental(&n, b);
+            assert!(
+                inc.is_none() && reason.as_deref().is_some_and(|r| r.contains(why)),
+                "{why}: {reason:?}"
+            );
+        }
+        std::fs::remove_file(&snap).unwrap();
+        let (inc, reason) = plan_incremental(&node(vec![bm("rsvault-a")]), Some(&base));
+        assert!(inc.is_none() && reason.unwrap().contains("instant-restore tier"));
     }
 }

@@ -74,6 +74,9 @@ fn consistency_mode(c: &str) -> &'static str {
     }
 }
 
+/// A disk's snapshot file: its LUN (`None` for the OS disk) and path.
+pub(crate) type SnapshotSource = (Option<i64>, PathBuf);
+
 /// One item's points in the instant tier.
 struct TierItem {
     vm_subscription: String,
@@ -230,7 +233,7 @@ impl Service {
         &self,
         rp: &str,
         disks: &[Value],
-    ) -> Result<Option<Vec<(Option<i64>, PathBuf)>>> {
+    ) -> Result<Option<Vec<SnapshotSource>>> {
         let until: Option<String> = self
             .db
             .conn()

@@ -548,7 +548,12 @@ impl Service {
                 std::time::Duration::from_secs(10),
             ) {
                 Ok(qmp) => {
-                    let (consistency, disks, warnings, bag) = self.run_live_backup(
+                    let crate::live::LiveOutcome {
+                        consistency,
+                        disks,
+                        warnings,
+                        bag,
+                    } = self.run_live_backup(
                         run.job,
                         run.store_name,
                         run.item_id,
@@ -575,7 +580,7 @@ impl Service {
                     let rp = self.insert_point(
                         run.item_id,
                         started,
-                        &consistency,
+                        consistency,
                         run.expiry,
                         &disks,
                         instant_until,

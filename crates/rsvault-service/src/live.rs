@@ -38,6 +38,14 @@ impl Default for LiveSettings {
     }
 }
 
+/// What a live backup produced, for the recovery point and the job.
+pub(crate) struct LiveOutcome {
+    pub consistency: &'static str,
+    pub disks: Vec<Value>,
+    pub warnings: Vec<Finding>,
+    pub bag: serde_json::Map<String, Value>,
+}
+
 /// The share of a live job's progress taken by the snapshot copy.
 const SNAPSHOT_PERMILLE: u64 = 300;
 
@@ -132,12 +140,7 @@ impl Service {
         link: &QemuLink,
         mut qmp: Qmp,
         permille: &JobProgressHandle,
-    ) -> Result<(
-        String,
-        Vec<Value>,
-        Vec<Finding>,
-        serde_json::Map<String, Value>,
-    )> {
+    ) -> Result<LiveOutcome> {
         let settings = self.live_settings();
         let store = self.open_vault_store(store_name)?;
         let dir = self
@@ -293,12 +296,12 @@ impl Service {
             .into_iter()
             .filter(|w| w.code != finding::CBT_FALLBACK)
             .collect();
-        Ok((
-            snap.consistency.azure_name().to_owned(),
-            recorded,
+        Ok(LiveOutcome {
+            consistency: snap.consistency.azure_name(),
+            disks: recorded,
             warnings,
             bag,
-        ))
+        })
     }
 
     /// After a live point is committed: its bitmaps become the ones the next
