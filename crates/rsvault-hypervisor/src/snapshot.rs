@@ -44,6 +44,8 @@ pub struct DiskRequest {
     pub base: Option<Base>,
     /// The bitmap to start at this snapshot.
     pub new_bitmap: String,
+    /// Why there is no base, when there is none (reported to the user).
+    pub no_base_reason: Option<String>,
 }
 
 /// What an incremental snapshot builds on.
@@ -185,12 +187,14 @@ const QEMU_REC: &str =
     "Check that the VM is running and its QMP socket answers, then run Backup now again.";
 
 /// Decides whether `base` can drive an incremental snapshot of `node`.
-fn plan_incremental(node: &BlockNode, base: Option<&Base>) -> (Option<PathBuf>, Option<String>) {
+fn plan_incremental(
+    node: &BlockNode,
+    base: Option<&Base>,
+    no_base_reason: Option<&str>,
+) -> (Option<PathBuf>, Option<String>) {
     let Some(b) = base else {
-        return (
-            None,
-            Some("first backup of this disk while the VM runs".into()),
-        );
+        let why = no_base_reason.unwrap_or("first backup of this disk");
+        return (None, Some(why.to_owned()));
     };
     let Some(bm) = node.bitmaps.iter().find(|x| x.name == b.bitmap) else {
         return (
@@ -373,7 +377,7 @@ fn take_inner(
                 );
             }
         }
-        let (base, reason) = plan_incremental(node, d.base.as_ref());
+        let (base, reason) = plan_incremental(node, d.base.as_ref(), d.no_base_reason.as_deref());
         planned.push((d, node.clone(), base, reason));
     }
     // 2. Snapshot files, attached as nodes.
@@ -801,7 +805,7 @@ mod tests {
             bitmap: "rsvault-a".into(),
             snapshot: snap.clone(),
         };
-        let ok = plan_incremental(&node(vec![bm("rsvault-a")]), Some(&base));
+        let ok = plan_incremental(&node(vec![bm("rsvault-a")]), Some(&base), None);
         assert_eq!(ok, (Some(snap.clone()), None));
         let cases: Vec<(BlockNode, Option<&Base>, &str)> = vec![
             (node(vec![bm("rsvault-a")]), None, "first backup"),
@@ -832,14 +836,14 @@ mod tests {
             ),
         ];
         for (n, b, why) in cases {
-            let (inc, reason) = plan_incremental(&n, b);
+            let (inc, reason) = plan_incremental(&n, b, None);
             assert!(
                 inc.is_none() && reason.as_deref().is_some_and(|r| r.contains(why)),
                 "{why}: {reason:?}"
             );
         }
         std::fs::remove_file(&snap).unwrap();
-        let (inc, reason) = plan_incremental(&node(vec![bm("rsvault-a")]), Some(&base));
+        let (inc, reason) = plan_incremental(&node(vec![bm("rsvault-a")]), Some(&base), None);
         assert!(inc.is_none() && reason.unwrap().contains("instant-restore tier"));
     }
 }

@@ -88,6 +88,44 @@ pub(crate) fn health_json(agent: &AgentState, checked: jiff::Timestamp) -> Value
     json!({"guestAgentStatus": status, "guestAgentVersion": version, "lastChecked": checked.to_string(), "healthDetails": details})
 }
 
+/// What a disk's next snapshot can build on: the previous point's bitmap and
+/// snapshot, if that point is this disk's newest in the store and its
+/// snapshot is still in the instant tier; otherwise why not.
+fn base_of(
+    store: &rsvault_engine::Store,
+    store_disk: &str,
+    prev: Option<&(Vec<Value>, bool)>,
+    lun: Option<i64>,
+) -> std::result::Result<Base, String> {
+    let Some((disks, instant)) = prev else {
+        return Err("first backup of this disk".into());
+    };
+    let p = disks
+        .iter()
+        .find(|x| x["lun"].as_i64() == lun)
+        .ok_or("the disk is new since the previous point")?;
+    let (Some(bitmap), Some(point)) = (p["bitmap"].as_str(), p["point"].as_str()) else {
+        return Err("the previous point was taken with the VM off".into());
+    };
+    let snap = match (p["snapshot"].as_str(), instant) {
+        (Some(s), true) => s,
+        _ => return Err("the previous snapshot left the instant-restore tier".into()),
+    };
+    let newest = store
+        .points_of(store_disk)
+        .map_err(|e| format!("cannot list the store's points: {e}"))?
+        .pop();
+    if newest.is_none_or(|n| n.id != point) {
+        return Err(
+            "the store's newest point of this disk is not the one the bitmap starts from".into(),
+        );
+    }
+    Ok(Base {
+        bitmap: bitmap.to_owned(),
+        snapshot: PathBuf::from(snap),
+    })
+}
+
 impl Service {
     /// Live settings in force.
     pub fn live_settings(&self) -> LiveSettings {
@@ -161,24 +199,16 @@ impl Service {
             // The bitmap describes writes since the previous point only if
             // that point is this disk's newest in the store, and its snapshot
             // is still there to build on.
-            let base = prev.as_ref().and_then(|(pd, instant)| {
-                let p = pd.iter().find(|x| x["lun"].as_i64() == d.lun)?;
-                let (bitmap, snap, point) = (
-                    p["bitmap"].as_str()?,
-                    p["snapshot"].as_str()?,
-                    p["point"].as_str()?,
-                );
-                let newest = store.points_of(&store_disk).ok()?.pop()?;
-                (*instant && newest.id == point).then(|| Base {
-                    bitmap: bitmap.to_owned(),
-                    snapshot: PathBuf::from(snap),
-                })
-            });
+            let (base, no_base_reason) = match base_of(&store, &store_disk, prev.as_ref(), d.lun) {
+                Ok(b) => (Some(b), None),
+                Err(why) => (None, Some(why)),
+            };
             requests.push(DiskRequest {
                 image: d.path.clone(),
                 target: dir.join(format!("{}.qcow2", key(d))),
                 base,
                 new_bitmap: new_bitmap.clone(),
+                no_base_reason,
             });
         }
         let agent = AgentLink::connect(link.agent_socket.as_deref(), settings.agent_timeout);

@@ -63,6 +63,14 @@ pub enum VmCommand {
         /// Space-separated tags: key[=value] [key[=value] ...].
         #[arg(long, num_args = 0..)]
         tags: Option<Vec<String>>,
+        /// The running QEMU's QMP socket (`-qmp unix:PATH,server=on,wait=off`):
+        /// backups then snapshot the VM live (docs/LIVE-VMS.md).
+        #[arg(long, value_name = "PATH")]
+        qmp_socket: Option<PathBuf>,
+        /// The host end of the guest agent's virtio-serial port
+        /// (org.qemu.guest_agent.0), for app- and file-system-consistent backups.
+        #[arg(long, value_name = "PATH", requires = "qmp_socket")]
+        guest_agent_socket: Option<PathBuf>,
     },
     /// List details of Virtual Machines.
     List {
@@ -216,11 +224,13 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
             os_type,
             size,
             tags,
+            qmp_socket,
+            guest_agent_socket,
         } => {
             if data_disk.len() > 64 {
                 bail!("a VM has at most 64 data disks");
             }
-            let body = create_body(
+            let mut body = create_body(
                 &vm,
                 &location,
                 &os_disk,
@@ -229,6 +239,13 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
                 &size,
                 tags.as_deref(),
             )?;
+            if let Some(q) = qmp_socket {
+                let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+                body["properties"]["qemu"] = json!({"qmpSocket": abs(q)});
+                if let Some(g) = guest_agent_socket {
+                    body["properties"]["qemu"]["guestAgentSocket"] = json!(abs(g));
+                }
+            }
             print(
                 &arm.send("PUT", &vm_path(&arm, &vm), &api, Some(&body))?
                     .body,
