@@ -278,12 +278,16 @@ def test_point_in_time_while_the_guest_writes_and_a_vm_killed_mid_snapshot(tmp_p
         protect(bk, "v-pit", c, i, vm_id, bk.protection_policies.get("v-pit", RG, "DefaultPolicy").id)
         expected = snapshot_raw(os_img, "qcow2", tmp_path / "expected.raw")
 
-        # The guest overwrites everything while QEMU copies the snapshot (4 MiB/s).
+        # The guest overwrites its data while QEMU copies the snapshot (4 MiB/s) ...
         job = start_backup(bk, "v-pit", c, i)
         while bk.job_details.get("v-pit", RG, job).properties.extended_info.progress_percentage < 1:
             time.sleep(0.05)
-        for off in range(0, 24, 2):
-            vm.write(0, f"{off}M", "2M", "0xee")
+        # ... and keeps writing through the transfer, until the job ends.
+        n = 0
+        while bk.job_details.get("v-pit", RG, job).properties.status == "InProgress":
+            vm.write(0, f"{(n * 2) % 24}M", "2M", f"0x{0xe0 + n % 16:x}")
+            n += 1
+        assert n >= 12, "the guest wrote over all its data while the job ran"
         j = wait(bk, "v-pit", job)
         assert j.properties.status == "CompletedWithWarnings", j.properties.error_details
         assert not same(os_img, "qcow2", expected), "the guest's writes landed"

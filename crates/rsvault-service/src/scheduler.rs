@@ -70,6 +70,13 @@ impl Service {
             let Some(policy) = self.item_policy(it.vault_rowid, &it.policy)? else {
                 continue;
             };
+            // Retention first: it waits while a backup of the item runs (a
+            // running backup may build on the snapshots it would drop).
+            let gone = self.apply_retention(it, &policy, now)?;
+            if !gone.is_empty() {
+                vaults_to_collect.insert(it.store.clone());
+                report.expired.extend(gone);
+            }
             if let Some(slot) = schedule::due(&policy, it.after, now) {
                 if it.state == "BackupsSuspended" {
                     self.set_sched_after(it.rowid, slot)?;
@@ -90,11 +97,6 @@ impl Service {
                     }
                     self.set_sched_after(it.rowid, slot)?;
                 }
-            }
-            let gone = self.apply_retention(it, &policy, now)?;
-            if !gone.is_empty() {
-                vaults_to_collect.insert(it.store.clone());
-                report.expired.extend(gone);
             }
         }
         for store in vaults_to_collect {
