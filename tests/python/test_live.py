@@ -312,8 +312,14 @@ def test_point_in_time_while_the_guest_writes_and_a_vm_killed_mid_snapshot(tmp_p
         assert sorted(snaps.rglob("*.qcow2")) == files, "the failed job's snapshot files are gone"
         verify_stores(server)
 
-        # After a restart the next backup is whole and restores exactly.
+        # A running QEMU rsvault was not told of: its image is not read in place.
         vm = Vm(tmp_path, disks, paused=True, agent=False)
+        register_vm(server, "live-2", LOC, disks)
+        j = backup(bk, "v-pit", c, i)
+        assert j.properties.status == "Failed" and codes(j) == ["UserErrorVmDiskInUse"], j.properties.error_details
+        register_vm(server, "live-2", LOC, disks, qmp=vm.qmp_sock)
+
+        # After a restart the next backup is whole and restores exactly.
         j = backup(bk, "v-pit", c, i)
         assert bag(j)["Changed-block tracking (os)"].startswith("not used")
         rp = points(bk, "v-pit", c, i)[-1]

@@ -620,7 +620,11 @@ impl Service {
                 }
             }
         }
-        // Take Snapshot: the images are read in place (crash-consistent).
+        // Take Snapshot: the images are read in place (crash-consistent),
+        // unless a QEMU rsvault does not know of is writing to one.
+        for d in run.disks {
+            crate::live::check_not_in_use(&d.path)?;
+        }
         permille.set(100);
         self.set_job_tasks(
             run.job,
