@@ -5,6 +5,7 @@
 pub mod arm;
 pub mod clock;
 pub mod paging;
+pub mod portal;
 pub mod routes;
 
 use axum::Router;
@@ -109,7 +110,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The router: `/healthz` without authentication, everything else ARM.
+/// The router: `/healthz` and the portal's files without authentication,
+/// everything else ARM.
 pub fn app(state: Arc<AppState>) -> Router {
     let arm = Router::new()
         .route("/rsvault/clock", post(clock::set))
@@ -122,6 +124,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state);
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/", get(portal::index))
+        .route("/portal/{*path}", get(portal::asset))
         .merge(arm)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
