@@ -17,6 +17,7 @@ from azure.mgmt.recoveryservicesbackup.models import (AzureIaaSVMProtectionPolic
 
 from conftest import SUB, Server, clients
 from qemu_vm import Vm, register_vm
+from test_backup_now import wait_job
 from test_protection import RG, VM_RG, protect
 
 LOC = "westeurope"
@@ -31,13 +32,7 @@ def start_backup(bk, vault, c, i):
 
 
 def wait(bk, vault, job, timeout=300):
-    deadline = time.time() + timeout
-    while True:
-        j = bk.job_details.get(vault, RG, job)
-        if j.properties.status not in ("InProgress", "Cancelling"):
-            return j
-        assert time.time() < deadline, "job did not finish"
-        time.sleep(0.2)
+    return wait_job(bk, vault, job, timeout)
 
 
 def backup(bk, vault, c, i):

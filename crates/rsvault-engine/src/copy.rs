@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::restore::{RestoreFormat, RestoreOptions, RestoreStats, Sink, finish, partial_path};
+use crate::restore::{RestoreFormat, RestoreOptions, RestoreStats, Sink, conclude, partial_path};
 use crate::source::{DiskSource, ExtentKind};
 use crate::target::qcow2::Qcow2Writer;
 use crossbeam_channel::bounded;
@@ -122,14 +122,13 @@ pub fn copy_image(
         drop(tx);
     });
     progress.finish();
-    let result = match failed.into_inner().expect("lock") {
-        Some(e) => Err(e),
-        None => finish(sink, opts.sync, &partial, output),
-    };
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&partial);
-        return Err(e);
-    }
+    conclude(
+        failed.into_inner().expect("lock"),
+        sink,
+        opts.sync,
+        &partial,
+        output,
+    )?;
     Ok(RestoreStats {
         point: String::new(),
         size,

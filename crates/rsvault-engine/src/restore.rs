@@ -218,14 +218,13 @@ pub fn restore(
         drop(tx);
     });
     progress.finish();
-    let result = match failed.into_inner().expect("lock") {
-        Some(e) => Err(e),
-        None => finish(sink, opts.sync, &partial, output),
-    };
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&partial);
-        return Err(e);
-    }
+    conclude(
+        failed.into_inner().expect("lock"),
+        sink,
+        opts.sync,
+        &partial,
+        output,
+    )?;
     Ok(RestoreStats {
         point: point.id.clone(),
         size: point.size,
@@ -236,7 +235,27 @@ pub fn restore(
     })
 }
 
-pub(crate) fn finish(sink: Sink, sync: bool, partial: &Path, output: &Path) -> Result<()> {
+/// Ends a write of an image: on success the image is made durable and
+/// renamed into place; on failure (`failed`, or finishing itself) the
+/// partial file is removed and the error returned.
+pub(crate) fn conclude(
+    failed: Option<Error>,
+    sink: Sink,
+    sync: bool,
+    partial: &Path,
+    output: &Path,
+) -> Result<()> {
+    let result = match failed {
+        Some(e) => Err(e),
+        None => finish(sink, sync, partial, output),
+    };
+    if result.is_err() {
+        let _ = std::fs::remove_file(partial);
+    }
+    result
+}
+
+fn finish(sink: Sink, sync: bool, partial: &Path, output: &Path) -> Result<()> {
     match sink {
         Sink::Raw(f) => {
             if sync {

@@ -86,15 +86,7 @@ impl GuestAgent for QemuAgent {
                 // A late answer to an earlier command, or sync noise.
                 continue;
             }
-            if let Some(ret) = r.get("return") {
-                return Ok(ret.clone());
-            }
-            let e = &r["error"];
-            return Err(HvError::Command {
-                command: command.to_owned(),
-                class: e["class"].as_str().unwrap_or("GenericError").to_owned(),
-                desc: e["desc"].as_str().unwrap_or("no description").to_owned(),
-            });
+            return crate::conn::answer(command, &r);
         }
     }
 }

@@ -118,3 +118,16 @@ impl Conn {
         }
     }
 }
+
+/// The outcome carried by an answer: its `return` value, or its error.
+pub(crate) fn answer(command: &str, r: &serde_json::Value) -> Result<serde_json::Value> {
+    if let Some(ret) = r.get("return") {
+        return Ok(ret.clone());
+    }
+    let e = &r["error"];
+    Err(HvError::Command {
+        command: command.to_owned(),
+        class: e["class"].as_str().unwrap_or("GenericError").to_owned(),
+        desc: e["desc"].as_str().unwrap_or("no description").to_owned(),
+    })
+}

@@ -70,15 +70,7 @@ impl Monitor for Qmp {
             if r.get("event").is_some() || r["id"] != json!(id) {
                 continue;
             }
-            if let Some(ret) = r.get("return") {
-                return Ok(ret.clone());
-            }
-            let e = &r["error"];
-            return Err(HvError::Command {
-                command: command.to_owned(),
-                class: e["class"].as_str().unwrap_or("GenericError").to_owned(),
-                desc: e["desc"].as_str().unwrap_or("no description").to_owned(),
-            });
+            return crate::conn::answer(command, &r);
         }
     }
 }
