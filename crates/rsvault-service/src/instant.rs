@@ -153,6 +153,46 @@ impl Service {
         Ok(true)
     }
 
+    /// Removes snapshot files no recovery point refers to: what a backup
+    /// interrupted by a crash or restart left behind. Run at start, when no
+    /// job runs.
+    pub(crate) fn sweep_snapshots(&self) -> Result<usize> {
+        let root = self.data_dir().join("snapshots");
+        if !root.is_dir() {
+            return Ok(0);
+        }
+        let kept: std::collections::HashSet<PathBuf> = {
+            let conn = self.db.conn();
+            let mut st =
+                conn.prepare("SELECT disks FROM recovery_points WHERE instant_until IS NOT NULL")?;
+            let rows: Vec<String> = st
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            rows.iter()
+                .flat_map(|d| serde_json::from_str::<Vec<Value>>(d).unwrap_or_default())
+                .filter_map(|d| d["snapshot"].as_str().map(PathBuf::from))
+                .collect()
+        };
+        let mut removed = 0;
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if !kept.contains(&p) {
+                    tracing::info!(file = %p.display(), "removing a snapshot file no point refers to");
+                    remove_snapshot(&p);
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes every snapshot of an item (its data is being deleted).
     pub(crate) fn drop_item_snapshots(&self, item: i64) -> Result<()> {
         let rows: Vec<String> = {
@@ -418,6 +458,20 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn orphaned_snapshot_files_are_swept_at_start() {
+        let d = tempfile::tempdir().unwrap();
+        let orphan = d.path().join("snapshots/store/item/job/os.qcow2");
+        std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+        std::fs::write(&orphan, b"left by a crash").unwrap();
+        drop(Service::open(d.path()).unwrap());
+        assert!(!orphan.exists());
+        assert!(
+            !orphan.parent().unwrap().exists(),
+            "its job directory goes too"
+        );
+    }
 
     #[test]
     fn resource_group_names() {

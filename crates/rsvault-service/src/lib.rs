@@ -63,6 +63,7 @@ impl Service {
             live: Default::default(),
         };
         service.fail_interrupted_jobs()?;
+        service.sweep_snapshots()?;
         Ok(service)
     }
 
