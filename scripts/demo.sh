@@ -14,6 +14,7 @@ listen="${RSVAULT_LISTEN:-127.0.0.1:7431}"
 mkdir -p "$data"
 cat <<MSG
 rsvault demo: data in $data, API on http://$listen
+Portal: open http://$listen/ and sign in with the token in $data/admin-token
 In another shell, try:
   export RSVAULT_ENDPOINT=http://$listen RSVAULT_TOKEN=\$(cat $data/admin-token)
   $CARGO_TARGET_DIR/release/rsvault vm list -o table

@@ -12,6 +12,9 @@ ensure_packages qemu-system-x86 qemu-guest-agent busybox-static
 # qemu-utils: qemu-img/qemu-io make the test images; e2fsprogs: mkfs.ext4,
 # e2fsck and debugfs; python3-venv: the virtualenv of the Azure SDK tests.
 ensure_packages qemu-utils e2fsprogs python3 python3-venv tzdata
+# The web portal's tests: Debian's Chromium (with CJK fonts for the Japanese
+# screenshots), driven by playwright-core from npm.
+ensure_packages chromium fonts-noto-cjk nodejs
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
@@ -22,3 +25,8 @@ venv="${RSVAULT_VENV:-$HOME/.cache/rsvault/venv}"
 "$venv/bin/pip" install -q -r tests/python/requirements.txt
 cargo build --locked -p rsvault
 RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" "$venv/bin/python" -m pytest -q tests/python
+
+# The web portal in real headless Chromium, in Japanese and English
+# (screenshots of every step in tests/portal/artifacts/).
+npm ci --prefix tests/portal --no-audit --no-fund --loglevel=error
+RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" node --test tests/portal/

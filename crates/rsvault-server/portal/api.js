@@ -1,0 +1,227 @@
+// The ARM REST API of `rsvault serve`, as Azure's clients use it: bearer
+// token, api-version, the {"error": {code, message}} envelope, nextLink
+// paging and long-running operations (Azure-AsyncOperation / Location).
+
+import { sleep } from './dom.js';
+
+export const DEFAULT_SUBSCRIPTION = '00000000-0000-0000-0000-000000000000';
+export const VAULT_API = '2026-07-01';
+export const BACKUP_API = '2026-08-01';
+export const COMPUTE_API = '2026-04-01';
+
+const TOKEN = 'rsvault.token';
+const SUB = 'rsvault.subscription';
+
+export const session = {
+  get token() {
+    return sessionStorage.getItem(TOKEN) || '';
+  },
+  get subscription() {
+    return sessionStorage.getItem(SUB) || DEFAULT_SUBSCRIPTION;
+  },
+  signIn(token, subscription) {
+    sessionStorage.setItem(TOKEN, token);
+    sessionStorage.setItem(SUB, subscription || DEFAULT_SUBSCRIPTION);
+  },
+  signOut() {
+    sessionStorage.removeItem(TOKEN);
+  },
+};
+
+let unauthorized = () => {};
+/** Called with the error when the server answers 401 (token missing or wrong). */
+export function onUnauthorized(f) {
+  unauthorized = f;
+}
+
+export class ArmError extends Error {
+  constructor(status, code, message, recommendations = []) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.recommendations = recommendations;
+  }
+}
+
+/** Encodes one path segment (Azure's names keep their ';'). */
+export function seg(s) {
+  return encodeURIComponent(s).replace(/%3B/gi, ';');
+}
+
+/** The path (and query) of an absolute URL the server handed out. */
+function toPath(u) {
+  if (/^https?:\/\//i.test(u)) {
+    const x = new URL(u);
+    return x.pathname + x.search;
+  }
+  return u;
+}
+
+/** One request; non-2xx answers throw ArmError. */
+export async function request(method, path, { body, query, apiVersion } = {}) {
+  let url = toPath(path);
+  const params = new URLSearchParams();
+  if (apiVersion && !/[?&]api-version=/i.test(url)) params.set('api-version', apiVersion);
+  for (const [k, v] of Object.entries(query || {})) if (v) params.set(k, v);
+  const qs = params.toString();
+  if (qs) url += (url.includes('?') ? '&' : '?') + qs;
+  const headers = { Authorization: `Bearer ${session.token}`, Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let resp;
+  try {
+    resp = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ArmError(0, 'NetworkError', String(e && e.message ? e.message : e));
+  }
+  const text = await resp.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  if (!resp.ok) {
+    const e = json && json.error;
+    const err = new ArmError(resp.status, (e && e.code) || `HttpError${resp.status}`,
+      (e && e.message) || text.trim() || `HTTP ${resp.status}`, (e && e.recommendations) || []);
+    if (resp.status === 401) unauthorized(err);
+    throw err;
+  }
+  return { status: resp.status, headers: resp.headers, body: json };
+}
+
+export async function get(path, apiVersion) {
+  return (await request('GET', path, { apiVersion })).body;
+}
+
+/** GET of a list, following nextLink. */
+export async function list(path, apiVersion, filter) {
+  const out = [];
+  let page = (await request('GET', path, { apiVersion, query: filter ? { $filter: filter } : {} })).body;
+  for (let i = 0; i < 1000 && page; i++) {
+    out.push(...(page.value || []));
+    if (!page.nextLink) break;
+    page = (await request('GET', page.nextLink)).body;
+  }
+  return out;
+}
+
+function retryAfter(r) {
+  const s = Number(r.headers.get('Retry-After'));
+  return Math.min(Math.max(Number.isFinite(s) && s > 0 ? s : 1, 1), 10) * 1000;
+}
+
+/**
+ * Follows a long-running operation to its end: polls Azure-AsyncOperation
+ * while the status is InProgress (a Failed or Canceled operation throws its
+ * error), else polls Location while it answers 202. Returns the final body.
+ */
+export async function waitOperation(reply, apiVersion = BACKUP_API) {
+  if (reply.status !== 202 && reply.status !== 201) return reply.body;
+  const ao = reply.headers.get('Azure-AsyncOperation');
+  const loc = reply.headers.get('Location');
+  if (ao) {
+    for (;;) {
+      const r = await request('GET', ao, { apiVersion });
+      const st = String((r.body && r.body.status) || '');
+      if (/^inprogress$/i.test(st)) {
+        await sleep(retryAfter(r));
+        continue;
+      }
+      if (/^(failed|canceled|cancelled)$/i.test(st)) {
+        const e = (r.body && r.body.error) || {};
+        throw new ArmError(200, e.code || st, e.message || st);
+      }
+      return r.body;
+    }
+  }
+  if (loc) {
+    let wait = reply;
+    for (;;) {
+      const r = await request('GET', loc, { apiVersion });
+      if (r.status !== 202) return r.body;
+      await sleep(retryAfter(wait));
+      wait = r;
+    }
+  }
+  return reply.body;
+}
+
+// ----- paths -----
+
+export function subPath(sub = session.subscription) {
+  return `/subscriptions/${seg(sub)}`;
+}
+
+export function vaultPath(rg, name, sub = session.subscription) {
+  return `${subPath(sub)}/resourceGroups/${seg(rg)}/providers/Microsoft.RecoveryServices/vaults/${seg(name)}`;
+}
+
+export function itemPath(vp, container, item) {
+  return `${vp}/backupFabrics/Azure/protectionContainers/${seg(container)}/protectedItems/${seg(item)}`;
+}
+
+/** Splits an ARM id into {subscription, resourceGroup, provider, type, name} and named children. */
+export function parseId(id) {
+  const s = (id || '').split('/').filter(Boolean);
+  const out = {};
+  for (let i = 0; i + 1 < s.length; i += 2) {
+    const k = s[i].toLowerCase();
+    if (k === 'subscriptions') out.subscription = s[i + 1];
+    else if (k === 'resourcegroups') out.resourceGroup = s[i + 1];
+    else if (k === 'providers') {
+      out.provider = s[i + 1];
+      if (s[i + 2]) {
+        out.type = s[i + 2];
+        out.name = s[i + 3];
+      }
+      i += 2;
+    } else out[k] = s[i + 1];
+  }
+  return out;
+}
+
+/** The segment after `key` in an ARM id. */
+export function after(id, key) {
+  const s = (id || '').split('/');
+  const i = s.findIndex((x) => x.toLowerCase() === key.toLowerCase());
+  return i >= 0 ? s[i + 1] : undefined;
+}
+
+// ----- calls the portal makes -----
+
+export function listVaults() {
+  return list(`${subPath()}/providers/Microsoft.RecoveryServices/vaults`, VAULT_API);
+}
+
+export async function listVms() {
+  const [arm, classic] = await Promise.all([
+    list(`${subPath()}/providers/Microsoft.Compute/virtualMachines`, COMPUTE_API),
+    list(`${subPath()}/providers/Microsoft.ClassicCompute/virtualMachines`, COMPUTE_API),
+  ]);
+  return [...arm, ...classic].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function vmPath(provider, rg, name) {
+  const ns = provider === 'classic' ? 'Microsoft.ClassicCompute' : 'Microsoft.Compute';
+  return `${subPath()}/resourceGroups/${seg(rg)}/providers/${ns}/virtualMachines/${seg(name)}`;
+}
+
+/** Where a VM is protected: {vault, item} or null (looks through the subscription's vaults). */
+export async function findProtection(vmId) {
+  const vaults = await listVaults();
+  for (const v of vaults) {
+    const p = parseId(v.id);
+    const items = await list(`${vaultPath(p.resourceGroup, v.name)}/backupProtectedItems`, BACKUP_API,
+      "backupManagementType eq 'AzureIaasVM' and itemType eq 'VM'");
+    const item = items.find((i) => (i.properties.virtualMachineId || '').toLowerCase() === vmId.toLowerCase());
+    if (item) return { vault: v, item };
+  }
+  return null;
+}
+
+/** The job an accepted backup-operation names, after waiting for the operation. */
+export async function jobOf(reply) {
+  const st = await waitOperation(reply, BACKUP_API);
+  return (st && st.properties && st.properties.jobId) || null;
+}

@@ -1,0 +1,86 @@
+// Language choice, translation and locale-aware formatting.
+
+import { messages } from './messages.js';
+
+const KEY = 'rsvault.lang';
+const listeners = new Set();
+
+function initial() {
+  const saved = localStorage.getItem(KEY);
+  if (saved === 'ja' || saved === 'en') return saved;
+  return (navigator.language || '').toLowerCase().startsWith('ja') ? 'ja' : 'en';
+}
+
+let current = initial();
+document.documentElement.lang = current;
+
+export function lang() {
+  return current;
+}
+
+export function setLang(l) {
+  if (l === current || !messages[l]) return;
+  current = l;
+  localStorage.setItem(KEY, l);
+  document.documentElement.lang = l;
+  for (const f of listeners) f(l);
+}
+
+export function onLangChange(f) {
+  listeners.add(f);
+}
+
+/** The message `key` in the current language, with {placeholders} filled. */
+export function t(key, vars) {
+  let s = messages[current][key];
+  if (s === undefined) {
+    s = messages.en[key];
+    if (s === undefined) {
+      console.warn('missing message', key);
+      return key;
+    }
+  }
+  if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] !== undefined ? String(vars[k]) : m));
+  return s;
+}
+
+/** t() for a key that may be missing: the key's message, or `fallback`. */
+export function tOr(key, fallback) {
+  return messages[current][key] ?? messages.en[key] ?? fallback;
+}
+
+function locale() {
+  return current === 'ja' ? 'ja-JP' : 'en-US';
+}
+
+export function fmtDateTime(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
+}
+
+export function fmtDate(d) {
+  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium' }).format(d);
+}
+
+/** A time in a given IANA zone, with the zone's name. */
+export function fmtDateTimeIn(date, tz) {
+  return new Intl.DateTimeFormat(locale(), {
+    year: 'numeric', month: 'short', day: 'numeric', weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: tz, timeZoneName: 'short',
+  }).format(date);
+}
+
+/** ISO 8601 duration (PT1H2M3.5S) → 01:02:03 */
+export function fmtDuration(iso) {
+  const m = /^P(?:(\d+)D)?T?(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?$/.exec(iso || '');
+  if (!m) return iso || '—';
+  const secs = Math.floor((+m[1] || 0) * 86400 + (+m[2] || 0) * 3600 + (+m[3] || 0) * 60 + (+m[4] || 0));
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${pad(Math.floor(secs / 3600))}:${pad(Math.floor((secs % 3600) / 60))}:${pad(secs % 60)}`;
+}
+
+/** A region's display name ("japaneast" → "Japan East" / "東日本"). */
+export function regionName(r) {
+  return tOr(`region.${(r || '').toLowerCase()}`, r || '—');
+}

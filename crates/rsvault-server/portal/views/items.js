@@ -1,0 +1,180 @@
+// Backup items of a vault (with the "…" context menu) and one item's
+// details: its state, policy and next scheduled backup, recovery points.
+
+import { h, table, essentials } from '../dom.js';
+import { t, fmtDateTime } from '../i18n.js';
+import { get, list, vaultPath, itemPath, after, parseId, BACKUP_API } from '../api.js';
+import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
+import { href } from '../router.js';
+import { contextMenu } from '../menu.js';
+import { describeNextRun } from '../policy.js';
+import { itemActions, allowed } from './item-actions.js';
+
+/** "Last backup status" as the portal shows it. */
+export function lastBackupStatus(p) {
+  if (!p.lastBackupStatus) {
+    return p.protectionState === 'IRPending' ? t('state.initialPending') : '—';
+  }
+  return t(`lastBackup.${p.lastBackupStatus}`);
+}
+
+export function stateLabel(p) {
+  if (p.isScheduledForDeferredDelete) return t('state.SoftDeleted');
+  return t(`state.${p.protectionState}`);
+}
+
+/** Tier of a recovery point: Snapshot, Vault-Standard, or both. */
+export function tierLabel(rp) {
+  const tiers = (rp.properties.recoveryPointTierDetails || []).filter((x) => x.status === 'Valid').map((x) => x.type);
+  const snap = tiers.includes('InstantRP');
+  const vault = tiers.includes('HardenedRP');
+  if (snap && vault) return t('tier.both');
+  if (snap) return t('tier.snapshot');
+  if (vault) return t('tier.vault');
+  return '—';
+}
+
+export function consistencyLabel(type) {
+  return t(`consistency.${type}`);
+}
+
+export function itemHref(rg, vault, item) {
+  return `${href('vaults', rg, vault)}/items/${encodeURIComponent(after(item.id, 'protectionContainers'))}/${encodeURIComponent(item.name)}`;
+}
+
+export async function itemsView({ rg, name }, query, ctx) {
+  const title = t('items.title');
+  setTitle(`${title} - ${name}`);
+  loading(ctx, title);
+  const vp = vaultPath(rg, name);
+  let items;
+  try {
+    items = await list(`${vp}/backupProtectedItems`, BACKUP_API);
+  } catch (e) {
+    showError(ctx, title, e);
+    return;
+  }
+  const reload = () => itemsView({ rg, name }, query, ctx);
+  const rows = items.map((i) => {
+    const p = i.properties;
+    const actions = itemActions(i, { vp, rg, vault: name, onChanged: () => ctx.alive && reload() });
+    return h('tr', null,
+      h('td', null, h('a', { href: itemHref(rg, name, i) }, p.friendlyName)),
+      h('td', null, parseId(p.virtualMachineId).resourceGroup),
+      h('td', null, stateLabel(p)),
+      h('td', { class: p.protectionState === 'IRPending' && !p.lastBackupStatus ? 'warn' : null }, lastBackupStatus(p)),
+      h('td', null, fmtDateTime(p.lastRecoveryPoint)),
+      h('td', null, p.policyName || '—'),
+      h('td', null, contextMenu({
+        label: t('items.moreActions', { name: p.friendlyName }),
+        items: [
+          ...actions.map((a) => ({ label: a.label, disabled: a.disabled, onSelect: a.run })),
+          { label: t('restore.title'), disabled: !allowed(p).restore, onSelect: () => { location.hash = `${itemHref(rg, name, i)}/restore`; } },
+        ],
+      })));
+  });
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [title]),
+    title,
+    subtitle: name,
+    menu: vaultMenu(rg, name, 'items'),
+    tools: toolbar([
+      { label: t('vault.backup'), icon: 'plus', href: `${href('vaults', rg, name)}/backup` },
+      { label: t('common.refresh'), icon: 'refresh', onClick: reload },
+    ]),
+    body: [
+      h('h2', null, t('items.azureVm')),
+      table({
+        caption: t('items.azureVm'),
+        head: [t('common.name'), t('common.resourceGroup'), t('items.protectionState'), t('items.lastBackupStatus'), t('items.latestRp'), t('policy.title'), h('span', { class: 'sr-only' }, t('common.actions'))],
+        rows,
+        empty: t('items.empty'),
+      }),
+    ],
+  }));
+  if (items.some((i) => i.properties.lastBackupStatus === 'InProgress')) ctx.poll(() => { reload(); return false; }, 2000);
+}
+
+/** The body of an item's details: essentials, recovery points. Shared with the VM's Backup blade. */
+export async function itemDetails(item, { vp, rg, vault }) {
+  const p = item.properties;
+  const container = after(item.id, 'protectionContainers');
+  const path = itemPath(vp, container, item.name);
+  let policy = null;
+  let rps = [];
+  const [pol, points] = await Promise.allSettled([
+    p.policyName ? get(`${vp}/backupPolicies/${encodeURIComponent(p.policyName)}`, BACKUP_API) : Promise.resolve(null),
+    list(`${path}/recoveryPoints`, BACKUP_API),
+  ]);
+  if (pol.status === 'fulfilled') policy = pol.value;
+  if (points.status === 'fulfilled') rps = points.value;
+  rps.sort((a, b) => String(b.properties.recoveryPointTime).localeCompare(String(a.properties.recoveryPointTime)));
+  const vbase = href('vaults', rg, vault);
+  const ih = itemHref(rg, vault, item);
+  const vmId = parseId(p.virtualMachineId);
+  const vmKind = /classiccompute/i.test(p.virtualMachineId || '') ? 'classic' : 'compute';
+  const active = p.protectionState === 'Protected' || p.protectionState === 'IRPending';
+  return [
+    h('h2', null, t('item.summary')),
+    essentials([
+      [t('item.vault'), h('a', { href: vbase }, vault)],
+      [t('policy.title'), policy ? h('a', { href: `${vbase}/policies/${encodeURIComponent(policy.name)}` }, policy.name) : (p.policyName || '—')],
+      [t('policy.nextBackup'), policy && active && !p.isScheduledForDeferredDelete ? describeNextRun(policy) : '—'],
+      [t('items.lastBackupStatus'), h('span', { class: p.protectionState === 'IRPending' && !p.lastBackupStatus ? 'warn' : null }, lastBackupStatus(p))],
+      [t('item.lastBackupTime'), fmtDateTime(p.lastBackupTime)],
+      [t('items.protectionState'), stateLabel(p)],
+      [t('items.latestRp'), fmtDateTime(p.lastRecoveryPoint)],
+      [t('item.vm'), h('a', { href: href('vms', vmKind, vmId.resourceGroup, vmId.name) }, p.friendlyName)],
+      p.isScheduledForDeferredDelete ? [t('item.deleteAt'), fmtDateTime(p.deferredDeleteTimeInUTC)] : null,
+    ], t('item.summary')),
+    h('p', null, h('a', { href: `${vbase}/jobs?item=${encodeURIComponent(p.friendlyName)}` }, t('item.viewJobs'))),
+    h('h2', null, t('rp.title')),
+    table({
+      caption: t('rp.title'),
+      head: [t('rp.time'), t('rp.consistency'), t('rp.tier'), h('span', { class: 'sr-only' }, t('common.actions'))],
+      rows: rps.map((rp) => h('tr', null,
+        h('td', null, fmtDateTime(rp.properties.recoveryPointTime)),
+        h('td', null, consistencyLabel(rp.properties.recoveryPointType)),
+        h('td', null, tierLabel(rp)),
+        h('td', null, h('a', { href: `${ih}/restore?rp=${encodeURIComponent(rp.name)}`, 'aria-label': `${t('restore.title')}: ${fmtDateTime(rp.properties.recoveryPointTime)}` }, t('restore.title'))))),
+      empty: t('rp.empty'),
+    }),
+  ];
+}
+
+/** The toolbar of an item: its actions plus Restore VM and Refresh. */
+export function itemToolbar(item, { vp, rg, vault, reload }) {
+  const actions = itemActions(item, { vp, rg, vault, onChanged: reload });
+  const a = allowed(item.properties);
+  return toolbar([
+    actions[0],
+    { label: t('restore.title'), icon: 'restore', href: `${itemHref(rg, vault, item)}/restore`, disabled: !a.restore },
+    ...actions.slice(1),
+    { label: t('common.refresh'), icon: 'refresh', onClick: reload },
+  ].map((x) => ({ ...x, onClick: x.onClick || x.run })));
+}
+
+export async function itemView({ rg, name, container, item }, query, ctx) {
+  setTitle(item);
+  loading(ctx, item);
+  const vp = vaultPath(rg, name);
+  let it;
+  let body;
+  try {
+    it = await get(itemPath(vp, container, item), BACKUP_API);
+    body = await itemDetails(it, { vp, rg, vault: name });
+  } catch (e) {
+    showError(ctx, item, e);
+    return;
+  }
+  const reload = () => ctx.alive && itemView({ rg, name, container, item }, query, ctx);
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [t('items.title'), `${href('vaults', rg, name)}/items`], [it.properties.friendlyName]),
+    title: it.properties.friendlyName,
+    subtitle: t('item.kind'),
+    menu: vaultMenu(rg, name, 'items'),
+    tools: itemToolbar(it, { vp, rg, vault: name, reload }),
+    body,
+  }));
+  if (it.properties.lastBackupStatus === 'InProgress') ctx.poll(() => { reload(); return false; }, 2000);
+}

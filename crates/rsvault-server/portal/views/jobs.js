@@ -1,0 +1,193 @@
+// Backup jobs: the list (filters, live progress while jobs run) and a job's
+// details (tasks, property bag, errors with recommendations, cancel).
+
+import { h, field, select, table, essentials, progress } from '../dom.js';
+import { t, tOr, fmtDateTime, fmtDuration } from '../i18n.js';
+import { get, list, request, vaultPath, waitOperation, BACKUP_API } from '../api.js';
+import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
+import { href } from '../router.js';
+import { notify } from '../notifications.js';
+import { confirmDialog } from '../dialog.js';
+import { icon } from '../icons.js';
+
+const STATUSES = ['InProgress', 'Completed', 'CompletedWithWarnings', 'Failed', 'Cancelling', 'Cancelled'];
+const OPERATIONS = ['Backup', 'Restore', 'ConfigureBackup', 'DisableBackup', 'DeleteBackupData', 'Undelete'];
+const running = (st) => st === 'InProgress' || st === 'Cancelling';
+
+export function statusCell(st) {
+  const name = { Completed: 'check', Failed: 'cross', InProgress: 'sync', Cancelled: 'cancel', Cancelling: 'cancel', CompletedWithWarnings: 'warning' }[st] || 'info';
+  return h('span', { class: ['status', `st-${st}`] }, icon(name), ' ', tOr(`status.${st}`, st));
+}
+
+const opLabel = (op) => tOr(`op.${op}`, op);
+
+export async function jobsView({ rg, name }, query, ctx) {
+  const title = t('jobs.title');
+  setTitle(`${title} - ${name}`);
+  loading(ctx, title);
+  const vp = vaultPath(rg, name);
+  const statusSel = select([{ value: '', label: t('common.all') }, ...STATUSES.map((s) => ({ value: s, label: tOr(`status.${s}`, s) }))], query.get('status') || '');
+  const opSel = select([{ value: '', label: t('common.all') }, ...OPERATIONS.map((o) => ({ value: o, label: opLabel(o) }))], query.get('operation') || '');
+  const itemFilter = h('input', { type: 'search', class: 'filter', value: query.get('item') || '', placeholder: t('common.filterPlaceholder') });
+  const holder = h('div');
+  const updated = h('p', { class: 'muted', role: 'status' });
+  let jobs = [];
+
+  const draw = () => {
+    const q = itemFilter.value.trim().toLowerCase();
+    const shown = jobs.filter((j) => (!statusSel.value || j.properties.status === statusSel.value)
+      && (!opSel.value || j.properties.operation === opSel.value)
+      && (!q || String(j.properties.entityFriendlyName).toLowerCase().includes(q)));
+    holder.replaceChildren(table({
+      caption: title,
+      head: [t('jobs.workload'), t('jobs.operation'), t('jobs.status'), t('jobs.start'), t('jobs.duration'), t('common.progress'), h('span', { class: 'sr-only' }, t('common.actions'))],
+      rows: shown.map((j) => {
+        const p = j.properties;
+        const pct = (p.extendedInfo || {}).progressPercentage;
+        const link = `${href('vaults', rg, name)}/jobs/${encodeURIComponent(j.name)}`;
+        return h('tr', { dataset: { job: j.name } },
+          h('td', null, p.entityFriendlyName),
+          h('td', null, opLabel(p.operation)),
+          h('td', null, statusCell(p.status)),
+          h('td', null, fmtDateTime(p.startTime)),
+          h('td', null, fmtDuration(p.duration)),
+          h('td', null, pct === undefined || pct === null ? '—' : progress(pct, t('jobs.progressOf', { op: opLabel(p.operation), name: p.entityFriendlyName }))),
+          h('td', null, h('a', { href: link, 'aria-label': t('jobs.detailsOf', { op: opLabel(p.operation), name: p.entityFriendlyName }) }, t('jobs.viewDetails'))));
+      }),
+      empty: t('jobs.empty'),
+    }));
+  };
+
+  async function refresh() {
+    jobs = await list(`${vp}/backupJobs`, BACKUP_API);
+    if (!ctx.alive) return false;
+    updated.textContent = t('jobs.updated', { time: fmtDateTime(new Date().toISOString()) });
+    draw();
+    return jobs.some((j) => running(j.properties.status));
+  }
+
+  try {
+    await refresh();
+  } catch (e) {
+    showError(ctx, title, e);
+    return;
+  }
+  for (const c of [statusSel, opSel]) c.addEventListener('change', draw);
+  itemFilter.addEventListener('input', draw);
+  let polling = false;
+  const startPolling = () => {
+    if (polling) return;
+    polling = true;
+    ctx.poll(async () => {
+      const more = await refresh();
+      if (!more) polling = false;
+      return more;
+    }, 1000);
+  };
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [title]),
+    title,
+    subtitle: name,
+    menu: vaultMenu(rg, name, 'jobs'),
+    tools: toolbar([{
+      label: t('common.refresh'),
+      icon: 'refresh',
+      onClick: async () => {
+        if (await refresh()) startPolling();
+      },
+    }]),
+    body: [
+      h('div', { class: 'filters' },
+        field({ label: t('jobs.status'), control: statusSel }),
+        field({ label: t('jobs.operation'), control: opSel }),
+        field({ label: t('jobs.workload'), control: itemFilter })),
+      updated,
+      holder,
+    ],
+  }));
+  if (jobs.some((j) => running(j.properties.status))) startPolling();
+}
+
+export async function jobView({ rg, name, job }, query, ctx) {
+  const title = t('jobs.details');
+  setTitle(title);
+  loading(ctx, title);
+  const vp = vaultPath(rg, name);
+  const path = `${vp}/backupJobs/${encodeURIComponent(job)}`;
+  let j;
+  try {
+    j = await get(path, BACKUP_API);
+  } catch (e) {
+    showError(ctx, title, e);
+    return;
+  }
+  const reload = () => ctx.alive && jobView({ rg, name, job }, query, ctx);
+  const p = j.properties;
+  const ext = p.extendedInfo || {};
+  const cancellable = (p.actionsInfo || []).includes('Cancellable');
+  const errors = p.errorDetails || [];
+  const bag = Object.entries(ext.propertyBag || {});
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [t('jobs.title'), `${href('vaults', rg, name)}/jobs`], [`${opLabel(p.operation)} - ${p.entityFriendlyName}`]),
+    title: `${opLabel(p.operation)} - ${p.entityFriendlyName}`,
+    subtitle: title,
+    menu: vaultMenu(rg, name, 'jobs'),
+    tools: toolbar([
+      { label: t('common.refresh'), icon: 'refresh', onClick: reload },
+      {
+        label: t('jobs.cancel'),
+        icon: 'cancel',
+        disabled: !cancellable,
+        onClick: async () => {
+          const ok = await confirmDialog({ title: t('jobs.cancel'), message: t('jobs.cancelConfirm', { name: p.entityFriendlyName }), confirmLabel: t('jobs.cancel') });
+          if (!ok) return;
+          try {
+            const r = await request('POST', `${path}/cancel`, { apiVersion: BACKUP_API });
+            await waitOperation(r, BACKUP_API);
+            notify({ title: t('jobs.cancelled', { name: p.entityFriendlyName }), status: 'success' });
+          } catch (e) {
+            notify({ title: t('jobs.cancelFailed'), message: e.message, status: 'error' });
+          }
+          reload();
+        },
+      },
+    ]),
+    body: [
+      essentials([
+        [t('jobs.status'), statusCell(p.status)],
+        [t('jobs.operation'), opLabel(p.operation)],
+        [t('jobs.workload'), p.entityFriendlyName],
+        [t('jobs.start'), fmtDateTime(p.startTime)],
+        [t('jobs.end'), fmtDateTime(p.endTime)],
+        [t('jobs.duration'), fmtDuration(p.duration)],
+        [t('common.progress'), progress(ext.progressPercentage || 0, t('jobs.progressOf', { op: opLabel(p.operation), name: p.entityFriendlyName }))],
+      ], t('common.essentials')),
+      errors.length ? h('section', { class: 'error-box', 'aria-labelledby': 'job-errors' },
+        h('h2', { id: 'job-errors' }, t('jobs.errors')),
+        errors.map((e) => h('div', { class: 'job-error' },
+          h('p', null, h('strong', null, `${t('jobs.errorCode')}: `), e.errorCode),
+          h('p', null, h('strong', null, `${t('jobs.errorMessage')}: `), e.errorString),
+          (e.recommendations || []).length ? h('div', null, h('strong', null, `${t('jobs.recommendations')}:`),
+            h('ul', null, e.recommendations.map((r) => h('li', null, r)))) : null))) : null,
+      h('h2', null, t('jobs.tasks')),
+      table({
+        caption: t('jobs.tasks'),
+        head: [t('jobs.task'), t('jobs.status'), t('common.progress'), t('jobs.duration')],
+        rows: (ext.tasksList || []).map((x) => h('tr', null,
+          h('td', null, tOr(`task.${x.taskId}`, x.taskId)),
+          h('td', null, statusCell(x.status)),
+          h('td', null, progress(x.progressPercentage || 0, `${tOr(`task.${x.taskId}`, x.taskId)}: ${t('common.progress')}`)),
+          h('td', null, fmtDuration(x.duration)))),
+        empty: '—',
+      }),
+      h('h2', null, t('jobs.propertyBag')),
+      table({
+        caption: t('jobs.propertyBag'),
+        head: [t('jobs.property'), t('jobs.value')],
+        rows: bag.map(([k, v]) => h('tr', null, h('td', null, tOr(`bag.${k}`, k)), h('td', { class: 'mono' }, String(v)))),
+        empty: '—',
+      }),
+    ],
+  }));
+  if (running(p.status)) ctx.poll(() => { reload(); return false; }, 1000);
+}

@@ -1,0 +1,174 @@
+// Restore Virtual Machine: pick a recovery point, then Create new (a new
+// VM, or disks into a storage account) or Replace existing (the VM's disks).
+
+import { h, field, select, newId, errorSlot } from '../dom.js';
+import { t, fmtDateTime, regionName } from '../i18n.js';
+import { get, list, request, vaultPath, itemPath, jobOf, parseId, subPath, VAULT_API, BACKUP_API, COMPUTE_API } from '../api.js';
+import { show, loading, showError, blade, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
+import { href, navigate } from '../router.js';
+import { deployment, followJob } from '../notifications.js';
+import { consistencyLabel, tierLabel, itemHref } from './items.js';
+
+const SA_RE = /^[a-z0-9]{3,24}$/;
+const VM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export async function restoreView({ rg, name, container, item }, query, ctx) {
+  const title = t('restore.pageTitle');
+  setTitle(title);
+  loading(ctx, title);
+  const vp = vaultPath(rg, name);
+  const path = itemPath(vp, container, item);
+  let vault;
+  let it;
+  let rps;
+  try {
+    [vault, it, rps] = await Promise.all([get(vp, VAULT_API), get(path, BACKUP_API), list(`${path}/recoveryPoints`, BACKUP_API)]);
+  } catch (e) {
+    showError(ctx, title, e);
+    return;
+  }
+  const p = it.properties;
+  const vmName = p.friendlyName;
+  const vmRef = parseId(p.virtualMachineId);
+  let vm = null;
+  try {
+    vm = await get(`${p.virtualMachineId}?$expand=instanceView`, COMPUTE_API);
+  } catch {
+    vm = null;
+  }
+  const power = vm ? ((vm.properties.instanceView || {}).statuses || []).map((s) => s.code).find((c) => /^PowerState\//.test(c)) : null;
+  rps.sort((a, b) => String(b.properties.recoveryPointTime).localeCompare(String(a.properties.recoveryPointTime)));
+
+  const rpSel = select(rps.map((rp) => ({
+    value: rp.name,
+    label: `${fmtDateTime(rp.properties.recoveryPointTime)} — ${consistencyLabel(rp.properties.recoveryPointType)}, ${tierLabel(rp)}`,
+  })), query.get('rp') || (rps[0] && rps[0].name));
+  const rpField = field({ label: t('restore.point'), control: rpSel, required: true });
+
+  const cfgGroup = newId('cfg');
+  const createNew = h('input', { type: 'radio', name: cfgGroup, value: 'new', checked: true });
+  const replace = h('input', { type: 'radio', name: cfgGroup, value: 'replace' });
+  const cfgSet = h('fieldset', { class: 'field' }, h('legend', null, t('restore.config')),
+    h('div', { class: 'radio-row' },
+      h('label', null, createNew, ' ', t('common.createNew')),
+      h('label', null, replace, ' ', t('restore.replaceExisting'))));
+
+  const type = select([
+    { value: 'AlternateLocation', label: t('restore.type.vm') },
+    { value: 'RestoreDisks', label: t('restore.type.disks') },
+  ], 'AlternateLocation');
+  const typeField = field({ label: t('restore.type'), control: type });
+  const newVm = h('input', { type: 'text', value: `${vmName}-restored`, spellcheck: 'false' });
+  const newVmField = field({ label: t('restore.vmName'), control: newVm, required: true, hint: t('restore.vmNameHint') });
+  const targetRg = h('input', { type: 'text', value: vmRef.resourceGroup || rg, spellcheck: 'false' });
+  const rgField = field({ label: t('common.resourceGroup'), control: targetRg, required: true });
+  const vnet = h('input', { type: 'text', value: 'vnet', spellcheck: 'false' });
+  const vnetField = field({ label: t('restore.vnet'), control: vnet, required: true });
+  const subnet = h('input', { type: 'text', value: 'default', spellcheck: 'false' });
+  const subnetField = field({ label: t('restore.subnet'), control: subnet, required: true });
+  const sa = h('input', { type: 'text', spellcheck: 'false', autocomplete: 'off' });
+  const saField = field({ label: t('restore.staging'), control: sa, hint: t('restore.stagingHint') });
+  const replaceInfo = h('div', { class: 'info-box' },
+    h('p', null, t('restore.replaceInfo')),
+    h('p', null, `${t('vm.status')}: `, h('strong', null, power ? t(`power.${power.split('/')[1]}`) : '—')));
+  const formError = errorSlot();
+  const submit = h('button', { type: 'submit', class: 'primary' }, t('restore.submit'));
+
+  const sync = () => {
+    const isNew = createNew.checked;
+    typeField.hidden = !isNew;
+    const alt = isNew && type.value === 'AlternateLocation';
+    newVmField.hidden = !alt;
+    vnetField.hidden = !alt;
+    subnetField.hidden = !alt;
+    rgField.hidden = !isNew;
+    replaceInfo.hidden = isNew;
+    saField.querySelector('label').textContent = t('restore.staging');
+    const needSa = isNew && type.value === 'RestoreDisks';
+    sa.setAttribute('aria-required', needSa ? 'true' : 'false');
+  };
+  for (const c of [createNew, replace, type]) c.addEventListener('change', sync);
+  sync();
+
+  const form = h('form', { class: 'form', novalidate: true, 'aria-label': title },
+    h('p', null, t('restore.intro', { name: vmName, region: regionName(vault.location) })),
+    rpField, cfgSet, typeField, newVmField, rgField, vnetField, subnetField, saField, replaceInfo, formError,
+    h('div', { class: 'form-actions' }, submit, h('a', { class: 'button secondary', href: itemHref(rg, name, it) }, t('common.cancel'))));
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    formError.set('');
+    for (const f of [rpField, newVmField, rgField, vnetField, subnetField, saField]) f.setError('');
+    const kind = replace.checked ? 'OriginalLocation' : type.value;
+    const errs = [];
+    if (!rpSel.value) errs.push([rpField, t('restore.err.rp')]);
+    const saName = sa.value.trim();
+    if (kind === 'RestoreDisks' && !saName) errs.push([saField, t('restore.err.saRequired')]);
+    else if (saName && !SA_RE.test(saName)) errs.push([saField, t('restore.err.sa')]);
+    if (kind !== 'OriginalLocation' && !targetRg.value.trim()) errs.push([rgField, t('vault.err.rgRequired')]);
+    if (kind === 'AlternateLocation') {
+      const n = newVm.value.trim();
+      if (!VM_RE.test(n) || /[.-]$/.test(n)) errs.push([newVmField, t('restore.err.vmName')]);
+      if (!vnet.value.trim()) errs.push([vnetField, t('common.required')]);
+      if (!subnet.value.trim()) errs.push([subnetField, t('common.required')]);
+    }
+    if (errs.length) {
+      for (const [f, m] of errs) f.setError(m);
+      errs[0][0].control.focus();
+      return;
+    }
+    const sub = subPath();
+    const trg = targetRg.value.trim();
+    const props = {
+      objectType: 'IaasVMRestoreRequest',
+      recoveryPointId: rpSel.value,
+      recoveryType: kind,
+      sourceResourceId: p.sourceResourceId || p.virtualMachineId,
+      region: vault.location,
+      createNewCloudService: false,
+      originalStorageAccountOption: false,
+      encryptionDetails: { encryptionEnabled: false },
+    };
+    if (saName) props.storageAccountId = `${sub}/resourceGroups/${trg || rg}/providers/Microsoft.Storage/storageAccounts/${saName}`;
+    if (kind !== 'OriginalLocation') props.targetResourceGroupId = `${sub}/resourceGroups/${trg}`;
+    if (kind === 'AlternateLocation') {
+      const n = newVm.value.trim();
+      props.targetVirtualMachineId = `${sub}/resourceGroups/${trg}/providers/Microsoft.Compute/virtualMachines/${n}`;
+      props.virtualNetworkId = `${sub}/resourceGroups/${trg}/providers/Microsoft.Network/virtualNetworks/${vnet.value.trim()}`;
+      props.subnetId = `${props.virtualNetworkId}/subnets/${subnet.value.trim()}`;
+    }
+    submit.disabled = true;
+    const d = deployment(t('restore.deploying', { name: vmName }));
+    let job;
+    try {
+      const r = await request('POST', `${path}/recoveryPoints/${encodeURIComponent(rpSel.value)}/restore`, { apiVersion: BACKUP_API, body: { properties: props } });
+      job = await jobOf(r);
+    } catch (err) {
+      d.failed(err);
+      submit.disabled = false;
+      const m = err.message || '';
+      if (/targetVirtualMachineId|VM name|UserErrorVmAlreadyExists/.test(`${err.code} ${m}`)) newVmField.setError(m);
+      else if (/storageAccountId/.test(m)) saField.setError(m);
+      else formError.set(err.code ? `(${err.code}) ${m}` : m);
+      return;
+    }
+    const jobsHref = `${href('vaults', rg, name)}/jobs`;
+    d.succeeded(t('restore.deployed', { name: vmName }), { href: jobsHref, label: t('jobs.title') });
+    if (job) {
+      followJob(vp, job, {
+        running: t('job.note.running', { op: t('op.Restore'), name: vmName }),
+        completed: t('job.note.completed', { op: t('op.Restore'), name: vmName }),
+        failed: t('job.note.failed', { op: t('op.Restore'), name: vmName }),
+      }, { href: `${jobsHref}/${encodeURIComponent(job)}`, label: t('jobs.details') });
+    }
+    if (ctx.alive) navigate(job ? `${jobsHref}/${encodeURIComponent(job)}` : jobsHref);
+  });
+
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [t('items.title'), `${href('vaults', rg, name)}/items`], [vmName, itemHref(rg, name, it)], [title]),
+    title,
+    subtitle: vmName,
+    menu: vaultMenu(rg, name, 'items'),
+    body: rps.length ? form : h('p', null, t('rp.empty')),
+  }));
+}

@@ -1,0 +1,283 @@
+// One vault: its dashboard (overview), Backup infrastructure → Backup
+// configuration (storage replication), and its backup policies.
+
+import { h, table, essentials, errorSlot, newId } from '../dom.js';
+import { t, regionName } from '../i18n.js';
+import { get, list, request, vaultPath, parseId, VAULT_API, BACKUP_API } from '../api.js';
+import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
+import { href, navigate } from '../router.js';
+import { notify } from '../notifications.js';
+import { confirmDialog } from '../dialog.js';
+import { describePolicy, describeSchedule, describeNextRun } from '../policy.js';
+import { openPolicyEditor } from './policy-editor.js';
+
+/** The item's state as the portal words it (IRPending → the initial-backup warning). */
+export function itemStateKey(p) {
+  if (p.isScheduledForDeferredDelete) return 'SoftDeleted';
+  return p.protectionState || 'Unknown';
+}
+
+export async function vaultOverviewView({ rg, name }, query, ctx) {
+  setTitle(name);
+  loading(ctx, name);
+  const vp = vaultPath(rg, name);
+  let vault;
+  let items;
+  let jobs;
+  let storage;
+  try {
+    [vault, items, jobs, storage] = await Promise.all([
+      get(vp, VAULT_API),
+      list(`${vp}/backupProtectedItems`, BACKUP_API),
+      list(`${vp}/backupJobs`, BACKUP_API),
+      get(`${vp}/backupstorageconfig/vaultstorageconfig`, BACKUP_API),
+    ]);
+  } catch (e) {
+    showError(ctx, name, e);
+    return;
+  }
+  const since = Date.now() - 24 * 3600 * 1000;
+  const recent = jobs.filter((j) => new Date(j.properties.startTime).getTime() >= since);
+  const count = (st) => recent.filter((j) => j.properties.status === st).length;
+  const byState = {};
+  for (const i of items) {
+    const k = itemStateKey(i.properties);
+    byState[k] = (byState[k] || 0) + 1;
+  }
+  const sd = ((vault.properties.securitySettings || {}).softDeleteSettings) || {};
+  const base = href('vaults', rg, name);
+  const itemsTileId = newId('tile');
+  const jobsTileId = newId('tile');
+  const body = [
+    essentials([
+      [t('common.resourceGroup'), rg],
+      [t('common.location'), regionName(vault.location)],
+      [t('common.subscription'), parseId(vault.id).subscription],
+      [t('config.replication'), t(`redundancy.${storage.properties.storageType}`)],
+      [t('config.softDelete'), sd.softDeleteState === 'Disabled' ? t('common.disabled') : t('config.softDeleteOn', { n: sd.softDeleteRetentionPeriodInDays })],
+    ], t('common.essentials')),
+    h('div', { class: 'tiles' },
+      h('section', { class: 'tile', 'aria-labelledby': itemsTileId },
+        h('h2', { id: itemsTileId }, h('a', { href: `${base}/items` }, t('items.title'))),
+        table({
+          caption: t('items.title'),
+          head: [t('items.managementType'), t('items.count')],
+          rows: [h('tr', null, h('td', null, t('items.azureVm')), h('td', null, h('a', { href: `${base}/items`, 'aria-label': `${t('items.azureVm')}: ${items.length}` }, String(items.length))))],
+          empty: '',
+        }),
+        h('ul', { class: 'state-counts' },
+          ['Protected', 'IRPending', 'BackupsSuspended', 'ProtectionStopped', 'SoftDeleted'].map((k) => h('li', null,
+            h('span', { class: ['dot', `dot-${k}`], 'aria-hidden': 'true' }), `${t(`state.${k}`)}: `, h('strong', null, String(byState[k] || 0)))))),
+      h('section', { class: 'tile', 'aria-labelledby': jobsTileId },
+        h('h2', { id: jobsTileId }, h('a', { href: `${base}/jobs` }, t('jobs.title'))),
+        h('p', { class: 'muted' }, t('jobs.last24h')),
+        h('ul', { class: 'job-counts' },
+          h('li', null, h('a', { href: `${base}/jobs?status=InProgress` }, `${t('status.InProgress')}: ${count('InProgress')}`)),
+          h('li', null, h('a', { href: `${base}/jobs?status=Failed` }, `${t('status.Failed')}: ${count('Failed')}`)),
+          h('li', null, h('a', { href: `${base}/jobs?status=Completed` }, `${t('status.Completed')}: ${count('Completed')}`))))),
+  ];
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name),
+    title: name,
+    subtitle: t('vault.kind'),
+    menu: vaultMenu(rg, name, 'overview'),
+    tools: toolbar([
+      { label: t('vault.backup'), icon: 'plus', href: `${base}/backup` },
+      { label: t('common.refresh'), icon: 'refresh', onClick: () => vaultOverviewView({ rg, name }, query, ctx) },
+      { label: t('common.delete'), icon: 'trash', onClick: () => deleteVault(rg, name) },
+    ]),
+    body,
+  }));
+}
+
+async function deleteVault(rg, name) {
+  const ok = await confirmDialog({
+    title: t('vault.deleteTitle'),
+    message: t('vault.deleteConfirm', { name }),
+    confirmLabel: t('common.delete'),
+  });
+  if (!ok) return;
+  try {
+    await request('DELETE', vaultPath(rg, name), { apiVersion: VAULT_API });
+    notify({ title: t('vault.deleted', { name }), status: 'success' });
+    navigate('#/vaults');
+  } catch (e) {
+    notify({ title: t('vault.deleteFailed', { name }), message: e.message, status: 'error' });
+  }
+}
+
+export async function infrastructureView({ rg, name }, query, ctx) {
+  const title = t('infra.title');
+  setTitle(`${title} - ${name}`);
+  loading(ctx, title);
+  const vp = vaultPath(rg, name);
+  let items;
+  try {
+    items = await list(`${vp}/backupProtectedItems`, BACKUP_API);
+  } catch (e) {
+    showError(ctx, title, e);
+    return;
+  }
+  const base = href('vaults', rg, name);
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [title]),
+    title,
+    subtitle: name,
+    menu: vaultMenu(rg, name, 'infrastructure'),
+    body: [
+      h('h2', null, t('vault.sec.manage')),
+      h('ul', { class: 'link-list' },
+        h('li', null, h('a', { href: `${base}/infrastructure/config` }, t('config.title')), h('p', { class: 'muted' }, t('config.intro')))),
+      h('h2', null, t('infra.azureVms')),
+      essentials([[t('infra.protectedItems'), String(items.length)]], t('infra.azureVms')),
+    ],
+  }));
+}
+
+export async function backupConfigView({ rg, name }, query, ctx) {
+  const title = t('config.title');
+  setTitle(`${title} - ${name}`);
+  loading(ctx, title);
+  const vp = vaultPath(rg, name);
+  let cfg;
+  let vcfg;
+  try {
+    [cfg, vcfg] = await Promise.all([
+      get(`${vp}/backupstorageconfig/vaultstorageconfig`, BACKUP_API),
+      get(`${vp}/backupconfig/vaultconfig`, BACKUP_API),
+    ]);
+  } catch (e) {
+    showError(ctx, title, e);
+    return;
+  }
+  const locked = cfg.properties.storageTypeState === 'Locked';
+  const group = newId('repl');
+  const lockId = newId('lock');
+  const radios = ['GeoRedundant', 'LocallyRedundant'].map((v) => {
+    const r = h('input', { type: 'radio', name: group, value: v, checked: cfg.properties.storageType === v });
+    return h('label', { class: 'choice' }, r, h('span', null, h('strong', null, t(`redundancy.${v}`)), h('br'), h('span', { class: 'muted' }, t(`redundancy.${v}.desc`))));
+  });
+  const save = h('button', { type: 'submit', class: 'primary', disabled: locked }, t('common.save'));
+  const status = h('p', { role: 'status', class: 'muted' });
+  const err = errorSlot();
+  const fs = h('fieldset', { disabled: locked, 'aria-describedby': locked ? lockId : null },
+    h('legend', null, t('config.replication')), radios);
+  const form = h('form', { class: 'form', novalidate: true },
+    locked ? h('div', { class: 'info-box', id: lockId }, h('strong', null, t('config.lockedTitle')), h('p', null, t('config.locked'))) : null,
+    h('p', null, t('config.help')),
+    fs, err,
+    h('div', { class: 'form-actions' }, save, status),
+    h('h2', null, t('config.securityTitle')),
+    essentials([
+      [t('config.softDelete'), vcfg.properties.softDeleteFeatureState === 'Disabled' ? t('common.disabled')
+        : t('config.softDeleteOn', { n: vcfg.properties.softDeleteRetentionPeriodInDays })],
+    ], t('config.securityTitle')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.set('');
+    const chosen = form.querySelector(`input[name="${group}"]:checked`);
+    if (!chosen) return;
+    save.disabled = true;
+    try {
+      await request('PATCH', `${vp}/backupstorageconfig/vaultstorageconfig`, { apiVersion: BACKUP_API, body: { properties: { storageType: chosen.value } } });
+      status.textContent = t('config.saved');
+      notify({ title: t('config.saved'), message: `${name}: ${t(`redundancy.${chosen.value}`)}`, status: 'success' });
+    } catch (x) {
+      err.set(x.message);
+    }
+    save.disabled = false;
+  });
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [t('infra.title'), `${href('vaults', rg, name)}/infrastructure`], [title]),
+    title,
+    subtitle: name,
+    menu: vaultMenu(rg, name, 'infrastructure'),
+    body: form,
+  }));
+}
+
+export async function policiesView({ rg, name }, query, ctx) {
+  const title = t('policies.title');
+  setTitle(`${title} - ${name}`);
+  loading(ctx, title);
+  const vp = vaultPath(rg, name);
+  let policies;
+  try {
+    policies = await list(`${vp}/backupPolicies`, BACKUP_API);
+  } catch (e) {
+    showError(ctx, title, e);
+    return;
+  }
+  const base = href('vaults', rg, name);
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [title]),
+    title,
+    subtitle: name,
+    menu: vaultMenu(rg, name, 'policies'),
+    tools: toolbar([
+      {
+        label: t('common.add'),
+        icon: 'plus',
+        onClick: () => openPolicyEditor({ vaultPath: vp, existing: policies.map((p) => p.name), onSaved: () => policiesView({ rg, name }, query, ctx) }),
+      },
+      { label: t('common.refresh'), icon: 'refresh', onClick: () => policiesView({ rg, name }, query, ctx) },
+    ]),
+    body: table({
+      caption: title,
+      head: [t('common.name'), t('policy.type'), t('policy.frequency'), t('policy.itemsCount')],
+      rows: policies.map((p) => h('tr', null,
+        h('td', null, h('a', { href: `${base}/policies/${encodeURIComponent(p.name)}` }, p.name)),
+        h('td', null, p.properties.policyType === 'V2' ? t('policy.enhanced') : t('policy.standard')),
+        h('td', null, describeSchedule(p.properties)),
+        h('td', null, String(p.properties.protectedItemsCount ?? 0)))),
+      empty: t('policies.empty'),
+    }),
+  }));
+}
+
+/** The "Backup policy" blade: the policy's details and its next scheduled backup. */
+export async function policyDetailsView({ rg, name, policy }, query, ctx) {
+  setTitle(policy);
+  loading(ctx, policy);
+  const vp = vaultPath(rg, name);
+  let p;
+  try {
+    p = await get(`${vp}/backupPolicies/${encodeURIComponent(policy)}`, BACKUP_API);
+  } catch (e) {
+    showError(ctx, policy, e);
+    return;
+  }
+  const inUse = (p.properties.protectedItemsCount || 0) > 0;
+  const base = href('vaults', rg, name);
+  show(ctx, blade({
+    crumbs: vaultCrumbs(rg, name, [t('policies.title'), `${base}/policies`], [policy]),
+    title: policy,
+    subtitle: t('policy.kind'),
+    menu: vaultMenu(rg, name, 'policies'),
+    tools: toolbar([
+      {
+        label: t('common.delete'),
+        icon: 'trash',
+        disabled: inUse,
+        onClick: async () => {
+          const ok = await confirmDialog({ title: t('policy.deleteTitle'), message: t('policy.deleteConfirm', { name: policy }), confirmLabel: t('common.delete') });
+          if (!ok) return;
+          try {
+            await request('DELETE', `${vp}/backupPolicies/${encodeURIComponent(policy)}`, { apiVersion: BACKUP_API });
+            navigate(`${base}/policies`);
+          } catch (e) {
+            notify({ title: t('policy.deleteFailed'), message: e.message, status: 'error' });
+          }
+        },
+      },
+    ]),
+    body: [
+      essentials([
+        [t('policy.nextBackup'), describeNextRun(p)],
+        ...describePolicy(p),
+        [t('policy.itemsCount'), String(p.properties.protectedItemsCount ?? 0)],
+      ], t('common.essentials')),
+      inUse ? h('p', { class: 'muted' }, t('policy.inUse')) : null,
+    ],
+  }));
+}

@@ -1,0 +1,594 @@
+// The rsvault portal driven in Chromium, both paths of Azure's walkthrough
+// ("Back up Azure VMs to a Recovery Services vault"), in English and in
+// Japanese: (a) from the VM's menu, (b) from the vault. Every element is
+// found by its role and its translated accessible name, so the run also
+// proves the labelling.
+//
+//   npm install --prefix tests/portal
+//   RSVAULT_BIN=path/to/rsvault node --test tests/portal/
+
+import { test, describe, before } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServer, openBrowser, screenshots, fill, repoRoot, artifacts } from './harness.mjs';
+
+// The portal's own dictionary (a browser module; imported as ESM from its text).
+const src = fs.readFileSync(path.join(repoRoot, 'crates/rsvault-server/portal/messages.js'), 'utf8');
+const { messages } = await import(`data:text/javascript;base64,${Buffer.from(src).toString('base64')}`);
+
+const ALL_LOCALES = { en: 'en-US', ja: 'ja-JP' };
+// PORTAL_LANGS=en runs one language only (while developing).
+const LOCALES = Object.fromEntries(Object.entries(ALL_LOCALES)
+  .filter(([l]) => (process.env.PORTAL_LANGS || 'en,ja').split(',').includes(l)));
+const JOB_TIMEOUT = 90000;
+const TEST_TIMEOUT = 240000;
+
+test('every message exists in both languages; the seed\'s Japanese wording', () => {
+  const en = Object.keys(messages.en).sort();
+  const ja = Object.keys(messages.ja).sort();
+  assert.deepEqual(ja, en);
+  for (const k of en) assert.ok(messages.ja[k], `ja ${k} is empty`);
+  const seed = {
+    'nav.vaults': 'Recovery Services コンテナー',
+    'nav.vms': '仮想マシン',
+    'nav.notifications': '通知',
+    'backup.enable': 'バックアップの有効化',
+    'backupNow.title': '今すぐバックアップ',
+    'goal.title': 'バックアップの目標',
+    'goal.where': 'ワークロードはどこで実行されていますか?',
+    'backup.selectVms': '仮想マシンの選択',
+    'items.title': 'バックアップ項目',
+    'jobs.title': 'バックアップ ジョブ',
+    'infra.title': 'バックアップ インフラストラクチャ',
+    'config.title': 'バックアップ構成',
+    'state.initialPending': '警告 (初回のバックアップが保留中)',
+    'items.lastBackupStatus': '前回のバックアップの状態',
+    'common.refresh': '最新の情報に更新',
+    'vmBackup.createPolicy': '新しいポリシーを作成 (または編集) する',
+    'redundancy.GeoRedundant': 'geo 冗長',
+    'redundancy.LocallyRedundant': 'ローカル冗長',
+  };
+  for (const [k, v] of Object.entries(seed)) assert.equal(messages.ja[k], v, k);
+});
+
+/** Signs in with the server's admin token. */
+async function signIn(page, server, T) {
+  await page.goto(`${server.url}/`);
+  await page.getByRole('heading', { name: T['signin.title'], level: 1 }).waitFor();
+  await page.getByLabel(T['signin.token']).fill(server.token);
+  assert.equal(await page.getByLabel(T['common.subscription']).inputValue(), '00000000-0000-0000-0000-000000000000');
+  await page.getByRole('button', { name: T['signin.submit'], exact: true }).click();
+  await page.getByRole('heading', { name: T['nav.vaults'], level: 1 }).waitFor();
+}
+
+const services = (page, T) => page.getByRole('navigation', { name: T['shell.services'] });
+const vaultMenu = (page, T, name) => page.getByRole('navigation', { name: fill(T['vault.menu'], { name }) });
+
+/** Opens the notifications panel, waits for an entry, closes the panel with Escape. */
+async function expectNotification(page, T, text, shot, step) {
+  await page.getByRole('button', { name: T['nav.notifications'] }).click();
+  const panel = page.getByRole('complementary', { name: T['nav.notifications'] });
+  await panel.getByText(text).first().waitFor();
+  if (shot) await shot(page, step);
+  await page.keyboard.press('Escape');
+  await panel.waitFor({ state: 'hidden' });
+}
+
+/** Creates a vault and protects a demo VM with DefaultPolicy over the ARM API (test set-up). */
+async function protectOverApi(server, vault, vm) {
+  const sub = '/subscriptions/00000000-0000-0000-0000-000000000000';
+  const vp = `${sub}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/${vault}`;
+  const call = async (method, p, body) => {
+    const r = await fetch(`${server.url}${p}`, {
+      method,
+      headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!r.ok) assert.fail(`${method} ${p}: ${r.status} ${await r.text()}`);
+    return r;
+  };
+  await call('PUT', vp, { location: 'japaneast', sku: { name: 'Standard' } });
+  const item = `${vp}/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;demo-rg;${vm}/protectedItems/VM;iaasvmcontainerv2;demo-rg;${vm}`;
+  const r = await call('PUT', item, { properties: { protectedItemType: 'Microsoft.Compute/virtualMachines', policyId: `${vp}/backupPolicies/DefaultPolicy` } });
+  const op = new URL(r.headers.get('Azure-AsyncOperation'));
+  for (;;) {
+    const st = await (await call('GET', op.pathname)).json();
+    if (st.status !== 'InProgress') {
+      assert.equal(st.status, 'Succeeded');
+      return;
+    }
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+/** Waits for the job row (operation, item) in the Backup jobs list to reach Completed, its progress 100 %. */
+async function waitJobCompleted(page, T, op, item) {
+  const cell = (name) => page.getByRole('cell', { name, exact: true });
+  const row = page.getByRole('row').filter({ has: cell(T[`op.${op}`]) }).filter({ has: cell(item) });
+  const done = row.filter({ has: cell(T['status.Completed']) });
+  await done.waitFor({ timeout: JOB_TIMEOUT });
+  assert.equal(await done.getByRole('progressbar').getAttribute('aria-valuenow'), '100');
+  return done;
+}
+
+for (const [lang, locale] of Object.entries(LOCALES)) {
+  const T = messages[lang];
+
+  describe(`portal in ${locale}`, () => {
+    before(() => fs.rmSync(path.join(artifacts, lang), { recursive: true, force: true }));
+    const shot = screenshots(lang);
+
+    /** A fresh server and browser for one test, both closed when it ends. */
+    async function setUp(t) {
+      const server = await startServer();
+      t.after(() => server.stop());
+      const browser = await openBrowser(locale);
+      t.after(() => browser.close());
+      return { server, browser, page: browser.page };
+    }
+
+    /** The end of a passing test: no page errors, and the server stops cleanly. */
+    async function tearDown({ server, browser }) {
+      assert.deepEqual(browser.errors, []);
+      await browser.close();
+      assert.equal(await server.stop(), 0, 'rsvault serve exits cleanly on SIGTERM');
+    }
+
+    test(`(a) from the VM's menu: Virtual machines → web-01 → Backup → Backup now → Restore disks [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+
+      await page.goto(`${server.url}/`);
+      await page.getByRole('heading', { name: T['signin.title'], level: 1 }).waitFor();
+      assert.equal(await page.evaluate(() => document.documentElement.lang), lang, 'the language follows navigator.language');
+      await shot(page, 'a-sign-in');
+      await signIn(page, server, T);
+
+      // Virtual machines, filtered as you type.
+      await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      await page.getByRole('heading', { name: T['nav.vms'], level: 1 }).waitFor();
+      await page.getByRole('link', { name: 'app-eu-01' }).waitFor();
+      await page.getByLabel(T['common.filterByName']).fill('web');
+      await page.getByRole('link', { name: 'app-eu-01' }).waitFor({ state: 'detached' });
+      assert.equal(await page.getByRole('link', { name: 'db-01', exact: true }).count(), 0);
+      await shot(page, 'a-virtual-machines');
+      await page.getByRole('link', { name: 'web-01', exact: true }).click();
+      await page.getByRole('heading', { name: 'web-01', level: 1 }).waitFor();
+      await shot(page, 'a-vm-overview');
+
+      // The VM's menu: Operations → Backup.
+      const vmMenu = page.getByRole('navigation', { name: fill(T['vm.menu'], { name: 'web-01' }) });
+      await vmMenu.getByRole('link', { name: T['vm.backup'], exact: true }).click();
+      const enableForm = page.getByRole('form', { name: T['vmBackup.enableTitle'] });
+      await enableForm.waitFor();
+      await enableForm.getByRole('radio', { name: T['common.createNew'] }).check();
+      const vaultName = page.getByLabel(T['vmBackup.newVaultName']);
+      await vaultName.fill('9-bad');
+      await page.getByText(T['vault.err.name']).waitFor();
+      await vaultName.fill(`vm-vault-${lang}`);
+      await page.getByText(T['vault.err.name']).waitFor({ state: 'detached' });
+      const policy = page.getByLabel(T['vmBackup.choosePolicy']);
+      assert.equal(await policy.inputValue(), 'DefaultPolicy');
+      await page.getByText(fill(T['policy.sched.daily'], { time: '21:00', tz: 'UTC' })).waitFor();
+      await shot(page, 'a-enable-backup');
+      await page.getByRole('button', { name: T['backup.enable'], exact: true }).click();
+
+      // Configured: the backup item, its initial backup pending.
+      await page.getByText(T['state.initialPending']).waitFor();
+      await page.getByRole('link', { name: 'DefaultPolicy' }).waitFor();
+      await page.getByText(T['policy.nextBackup']).waitFor();
+      await shot(page, 'a-backup-pending');
+      await expectNotification(page, T, T['notif.deploySucceeded'], shot, 'a-notification-enabled');
+
+      // Backup now, keeping the point 30 days (the default).
+      await page.getByRole('button', { name: T['backupNow.title'], exact: true }).click();
+      const dialog = page.getByRole('dialog', { name: T['backupNow.title'] });
+      await dialog.waitFor();
+      const retain = dialog.getByLabel(T['backupNow.retainTill']);
+      const want = new Date(Date.now() + 30 * 86400000);
+      assert.equal(await retain.inputValue(), await page.evaluate((ms) => {
+        const d = new Date(ms);
+        return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+      }, want.getTime()));
+      await shot(page, 'a-backup-now');
+      await dialog.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await expectNotification(page, T, fill(T['job.note.completed'], { op: T['op.Backup'], name: 'web-01' }), shot, 'a-notification-backup-completed');
+
+      // The job, from the item's "View all jobs".
+      await page.getByRole('link', { name: T['item.viewJobs'] }).click();
+      await page.getByRole('heading', { name: T['jobs.title'], level: 1 }).waitFor();
+      await waitJobCompleted(page, T, 'Backup', 'web-01');
+      await shot(page, 'a-backup-job-completed');
+
+      // Restore disks from the recovery point.
+      await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      await page.getByRole('heading', { name: T['nav.vms'], level: 1 }).waitFor();
+      await page.getByRole('link', { name: 'web-01', exact: true }).click();
+      await page.getByRole('heading', { name: 'web-01', level: 1 }).waitFor();
+      await page.getByRole('navigation', { name: fill(T['vm.menu'], { name: 'web-01' }) }).getByRole('link', { name: T['vm.backup'], exact: true }).click();
+      await page.getByRole('table', { name: T['rp.title'] }).getByText(T['tier.vault']).waitFor();
+      await page.getByText(T['lastBackup.Completed'], { exact: true }).waitFor();
+      await shot(page, 'a-recovery-points');
+      await page.getByRole('toolbar').getByRole('link', { name: T['restore.title'] }).click();
+      await page.getByRole('heading', { name: T['restore.pageTitle'], level: 1 }).waitFor();
+      await page.getByLabel(T['restore.type'], { exact: true }).selectOption('RestoreDisks');
+      await page.getByRole('button', { name: T['restore.submit'], exact: true }).click();
+      await page.getByText(T['restore.err.saRequired']).waitFor();
+      await page.getByLabel(T['restore.staging']).fill(`restore${lang}`);
+      await shot(page, 'a-restore-disks');
+      await page.getByRole('button', { name: T['restore.submit'], exact: true }).click();
+      await page.getByRole('heading', { name: `${T['op.Restore']} - web-01`, level: 1 }).waitFor();
+      await page.getByRole('definition').filter({ hasText: T['status.Completed'] }).first().waitFor({ timeout: JOB_TIMEOUT });
+      await page.getByRole('cell', { name: T['bag.Target Storage Account Name'] }).waitFor();
+      await page.getByRole('cell', { name: `restore${lang}`, exact: true }).waitFor();
+      await page.getByRole('cell', { name: T['bag.OS disk'] }).waitFor();
+      await shot(page, 'a-restore-completed');
+      await expectNotification(page, T, fill(T['job.note.completed'], { op: T['op.Restore'], name: 'web-01' }), shot, 'a-notification-restore-completed');
+
+      await tearDown(env);
+    });
+
+    test(`(b) from the vault: create vault → Backup → goal, new policy, VM → Enable backup → Backup now → jobs → restore [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      await signIn(page, server, T);
+      const vault = `portal-vault-${lang}`;
+
+      // Create the vault; the name rule is checked as you type.
+      await page.getByRole('toolbar').getByRole('link', { name: T['common.add'] }).click();
+      await page.getByRole('heading', { name: T['vaults.createTitle'], level: 1 }).waitFor();
+      const name = page.getByLabel(T['common.name'], { exact: true });
+      await name.fill('1vault');
+      await page.getByText(T['vault.err.name']).waitFor();
+      assert.equal(await name.getAttribute('aria-invalid'), 'true');
+      await shot(page, 'b-vault-name-rule');
+      await name.fill(vault);
+      await page.getByText(T['vault.err.name']).waitFor({ state: 'detached' });
+      assert.equal(await page.getByRole('radio', { name: T['common.useExisting'] }).isChecked(), true);
+      assert.equal(await page.getByLabel(T['vault.rgExisting']).inputValue(), 'demo-rg');
+      await page.getByLabel(T['common.location'], { exact: true }).selectOption('japaneast');
+      await shot(page, 'b-create-vault');
+      await page.getByRole('button', { name: T['common.create'], exact: true }).click();
+      await page.getByRole('heading', { name: T['nav.vaults'], level: 1 }).waitFor();
+      await page.getByRole('link', { name: vault, exact: true }).click();
+      await page.getByRole('heading', { name: vault, level: 1 }).waitFor();
+      await shot(page, 'b-vault-dashboard');
+
+      // Backup infrastructure → Backup configuration: locally-redundant.
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['infra.title'] }).click();
+      await page.getByRole('link', { name: T['config.title'] }).click();
+      await page.getByRole('heading', { name: T['config.title'], level: 1 }).waitFor();
+      assert.equal(await page.getByRole('radio', { name: T['redundancy.GeoRedundant'] }).isChecked(), true);
+      await page.getByRole('radio', { name: T['redundancy.LocallyRedundant'] }).check();
+      await page.getByRole('button', { name: T['common.save'] }).click();
+      await page.getByRole('main').getByRole('status').filter({ hasText: T['config.saved'] }).waitFor();
+      await shot(page, 'b-backup-configuration');
+
+      // Backup: goal.
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['vault.backup'], exact: true }).click();
+      await page.getByRole('heading', { name: T['goal.title'] }).waitFor();
+      assert.equal(await page.getByLabel(T['goal.where']).inputValue(), 'Azure');
+      assert.equal(await page.getByLabel(T['goal.what']).inputValue(), 'VM');
+      await shot(page, 'b-backup-goal');
+      await page.getByRole('button', { name: T['common.ok'], exact: true }).click();
+
+      // Policy: a new one, after the editor's inline checks.
+      await page.getByLabel(T['backup.choosePolicy']).waitFor();
+      await page.getByRole('button', { name: T['common.createNew'] }).click();
+      const editor = page.getByRole('dialog', { name: T['policy.createTitle'] });
+      await editor.waitFor();
+      await editor.getByLabel(T['policy.name']).fill('x');
+      await editor.getByText(T['policy.err.name']).waitFor();
+      await editor.getByLabel(T['policy.forDays'], { exact: true }).fill('3');
+      await editor.getByText(fill(T['policy.err.range'], { min: 7, max: 9999 })).waitFor();
+      await shot(page, 'b-policy-validation');
+      await editor.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await editor.getByText(T['policy.err.fix']).waitFor();
+      const policyName = `daily-2230-${lang}`;
+      await editor.getByLabel(T['policy.name']).fill(policyName);
+      await editor.getByLabel(T['policy.forDays'], { exact: true }).fill('14');
+      // The server's verdict lands at the field it names. (This answer is
+      // injected once: every rule the server checks, the editor checks first.)
+      const serverMessage = 'properties.instantRpRetentionRangeInDays: must be between 1 and 5 days for a Standard (V1) policy';
+      await page.route(/\/backupPolicies\//i, (route) => route.fulfill({
+        status: 400,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'BMSUserErrorInvalidPolicyInput', message: serverMessage } }),
+      }), { times: 1 });
+      await editor.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await editor.getByText(T['policy.err.server']).waitFor();
+      const instant = editor.getByLabel(T['policy.instantLabel']);
+      assert.equal(await instant.getAttribute('aria-invalid'), 'true');
+      assert.equal(await page.evaluate((id) => document.getElementById(id).textContent, `${await instant.getAttribute('id')}-error`), serverMessage);
+      await page.unroute(/\/backupPolicies\//i);
+      await editor.getByText(T['policy.err.name']).waitFor({ state: 'detached' });
+      await editor.getByLabel(T['policy.forDays'], { exact: true }).fill('14');
+      await editor.getByLabel(T['policy.time'], { exact: true }).selectOption('22:30');
+      await editor.getByLabel(T['policy.timeZone']).selectOption('Tokyo Standard Time');
+      await editor.getByRole('checkbox', { name: T['policy.retWeekly'] }).check();
+      await editor.getByLabel(T['policy.forWeeks'], { exact: true }).fill('8');
+      await shot(page, 'b-policy-editor');
+      await editor.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await editor.waitFor({ state: 'detached' });
+      assert.equal(await page.getByLabel(T['backup.choosePolicy']).inputValue(), policyName);
+      await page.getByText(fill(T['policy.sched.daily'], { time: '22:30', tz: 'Tokyo Standard Time' })).waitFor();
+      await page.getByText(fill(T['policy.keepDays'], { n: 14 })).waitFor();
+      await shot(page, 'b-backup-policy');
+      await page.getByRole('button', { name: T['common.ok'], exact: true }).click();
+
+      // Select virtual machines: only the unprotected VMs of the vault's region.
+      const vms = page.getByRole('table', { name: T['backup.selectVms'] });
+      await vms.getByRole('checkbox', { name: 'db-01' }).waitFor();
+      await vms.getByRole('checkbox', { name: 'web-01' }).waitFor();
+      await vms.getByRole('checkbox', { name: 'legacy-01' }).waitFor();
+      assert.equal(await vms.getByRole('checkbox', { name: 'app-eu-01' }).count(), 0, 'westeurope VMs are not offered');
+      await vms.getByRole('checkbox', { name: 'db-01' }).check();
+      await shot(page, 'b-select-vms');
+      await page.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await page.getByRole('button', { name: T['backup.enable'], exact: true }).click();
+
+      // Backup items: db-01, initial backup pending.
+      await page.getByRole('heading', { name: T['items.title'], level: 1 }).waitFor();
+      const row = page.getByRole('row').filter({ hasText: 'db-01' });
+      await row.getByText(T['state.initialPending']).waitFor();
+      await row.getByText(policyName).waitFor();
+      await shot(page, 'b-backup-items');
+
+      // "…" → Backup now, by keyboard; Escape closes the dialog and focus comes back.
+      const more = page.getByRole('button', { name: fill(T['items.moreActions'], { name: 'db-01' }) });
+      await more.focus();
+      await page.keyboard.press('Enter');
+      const menu = page.getByRole('menu', { name: fill(T['items.moreActions'], { name: 'db-01' }) });
+      await menu.waitFor();
+      assert.equal(await menu.getByRole('menuitem', { name: T['undelete.title'] }).getAttribute('aria-disabled'), 'true');
+      await shot(page, 'b-context-menu');
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), T['backupNow.title']);
+      await page.keyboard.press('Enter');
+      const dialog = page.getByRole('dialog', { name: T['backupNow.title'] });
+      await dialog.waitFor();
+      await page.keyboard.press('Escape');
+      await dialog.waitFor({ state: 'detached' });
+      await more.click();
+      await menu.getByRole('menuitem', { name: T['backupNow.title'] }).click();
+      await dialog.waitFor();
+      await shot(page, 'b-backup-now');
+      await dialog.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await dialog.waitFor({ state: 'detached' });
+
+      // Backup jobs: the job Completed, its progress 100 %, then its details.
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['jobs.title'] }).click();
+      await page.getByRole('heading', { name: T['jobs.title'], level: 1 }).waitFor();
+      await waitJobCompleted(page, T, 'Backup', 'db-01');
+      await page.getByRole('row').filter({ hasText: T['op.ConfigureBackup'] }).first().waitFor();
+      await shot(page, 'b-backup-jobs');
+      await page.getByRole('link', { name: fill(T['jobs.detailsOf'], { op: T['op.Backup'], name: 'db-01' }) }).click();
+      await page.getByRole('heading', { name: `${T['op.Backup']} - db-01`, level: 1 }).waitFor();
+      const tasks = page.getByRole('table', { name: T['jobs.tasks'] });
+      await tasks.getByRole('row').filter({ hasText: T['task.Take Snapshot'] }).filter({ hasText: T['status.Completed'] }).waitFor();
+      await tasks.getByRole('row').filter({ hasText: T['task.Transfer data to vault'] }).filter({ hasText: T['status.Completed'] }).waitFor();
+      await page.getByRole('table', { name: T['jobs.propertyBag'] }).getByRole('cell', { name: T['bag.Backup Size'] }).waitFor();
+      await shot(page, 'b-job-details');
+
+      // The item's recovery point, then restore: a new VM (en) or the VM's own disks (ja; db-01 is stopped).
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['items.title'] }).click();
+      await page.getByRole('heading', { name: T['items.title'], level: 1 }).waitFor();
+      await page.getByRole('link', { name: 'db-01', exact: true }).click();
+      await page.getByRole('heading', { name: 'db-01', level: 1 }).waitFor();
+      await page.getByRole('table', { name: T['rp.title'] }).getByText(T['consistency.CrashConsistent']).waitFor();
+      await shot(page, 'b-backup-item');
+      await page.getByRole('toolbar').getByRole('link', { name: T['restore.title'] }).click();
+      await page.getByRole('heading', { name: T['restore.pageTitle'], level: 1 }).waitFor();
+      let target;
+      if (lang === 'en') {
+        await page.getByLabel(T['restore.type'], { exact: true }).selectOption('AlternateLocation');
+        await page.getByLabel(T['restore.vmName']).fill('web-01');
+        await page.getByRole('button', { name: T['restore.submit'], exact: true }).click();
+        await page.getByRole('form', { name: T['restore.pageTitle'] }).getByText(/A VM named 'web-01' already exists/).waitFor();
+        assert.equal(await page.getByLabel(T['restore.vmName']).getAttribute('aria-invalid'), 'true');
+        await page.getByLabel(T['restore.vmName']).fill('db-01-copy');
+        target = 'db-01-copy';
+      } else {
+        await page.getByRole('radio', { name: T['restore.replaceExisting'] }).check();
+        await page.getByText(T['power.stopped']).waitFor();
+      }
+      await shot(page, 'b-restore');
+      await page.getByRole('button', { name: T['restore.submit'], exact: true }).click();
+      await page.getByRole('heading', { name: `${T['op.Restore']} - db-01`, level: 1 }).waitFor();
+      await page.getByRole('definition').filter({ hasText: T['status.Completed'] }).first().waitFor({ timeout: JOB_TIMEOUT });
+      if (target) await page.getByRole('cell', { name: target, exact: true }).waitFor();
+      await shot(page, 'b-restore-completed');
+      await expectNotification(page, T, fill(T['job.note.completed'], { op: T['op.Restore'], name: 'db-01' }), null, null);
+      if (target) {
+        await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+        await page.getByRole('link', { name: target }).waitFor();
+      }
+
+      // With an item protected, the storage replication type is locked.
+      await services(page, T).getByRole('link', { name: T['nav.vaults'] }).click();
+      await page.getByRole('heading', { name: T['nav.vaults'], level: 1 }).waitFor();
+      await page.getByRole('link', { name: vault, exact: true }).click();
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['infra.title'] }).click();
+      await page.getByRole('link', { name: T['config.title'] }).click();
+      await page.getByText(T['config.lockedTitle']).waitFor();
+      assert.equal(await page.getByRole('radio', { name: T['redundancy.LocallyRedundant'] }).isChecked(), true);
+      assert.equal(await page.getByRole('radio', { name: T['redundancy.GeoRedundant'] }).isDisabled(), true);
+      await shot(page, 'b-configuration-locked');
+
+      // The dashboard's tiles count the item and the jobs.
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['vault.overview'] }).click();
+      await page.getByRole('heading', { name: vault, level: 1 }).waitFor();
+      await page.getByRole('link', { name: `${T['items.azureVm']}: 1` }).waitFor();
+      await page.getByRole('link', { name: `${T['status.Completed']}: ` }).filter({ hasText: /: [1-9]/ }).waitFor();
+      await shot(page, 'b-dashboard-after');
+
+      // The other language, and back.
+      const other = lang === 'en' ? 'ja' : 'en';
+      await page.getByRole('button', { name: other === 'ja' ? '日本語' : 'English' }).click();
+      await services(page, T).waitFor({ state: 'detached' });
+      await page.getByRole('navigation', { name: messages[other]['shell.services'] }).getByRole('link', { name: messages[other]['nav.vaults'] }).waitFor();
+      await page.getByRole('heading', { name: vault, level: 1 }).waitFor();
+      await page.getByRole('button', { name: lang === 'ja' ? '日本語' : 'English' }).click();
+      await services(page, T).waitFor();
+
+      // Phone width: the navigation hides behind the Menu button.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const menuButton = page.getByRole('button', { name: T['shell.menu'] });
+      await menuButton.waitFor();
+      assert.equal(await services(page, T).getByRole('link', { name: T['nav.vms'] }).isVisible(), false);
+      await shot(page, 'b-phone');
+      await menuButton.click();
+      assert.equal(await menuButton.getAttribute('aria-expanded'), 'true');
+      await services(page, T).getByRole('link', { name: T['nav.vms'] }).waitFor();
+      await shot(page, 'b-phone-navigation');
+
+      await tearDown(env);
+    });
+
+    test(`(c) backup item lifecycle from the "…" menu: Stop backup → Resume backup → Delete backup data → Undelete [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const vault = `life-vault-${lang}`;
+      await protectOverApi(server, vault, 'web-01');
+      await signIn(page, server, T);
+      await page.goto(`${server.url}/#/vaults/demo-rg/${vault}/items`);
+      await page.getByRole('heading', { name: T['items.title'], level: 1 }).waitFor();
+      const row = page.getByRole('row').filter({ hasText: 'web-01' });
+      const menuName = fill(T['items.moreActions'], { name: 'web-01' });
+      const choose = async (action) => {
+        await page.getByRole('button', { name: menuName }).click();
+        await page.getByRole('menu', { name: menuName }).getByRole('menuitem', { name: action }).click();
+      };
+      const disabled = async (action) => {
+        await page.getByRole('button', { name: menuName }).click();
+        const v = await page.getByRole('menu', { name: menuName }).getByRole('menuitem', { name: action }).getAttribute('aria-disabled');
+        await page.keyboard.press('Escape');
+        return v === 'true';
+      };
+      await row.getByText(T['state.initialPending']).waitFor();
+
+      await choose(T['stop.title']);
+      let dialog = page.getByRole('dialog', { name: T['stop.title'] });
+      assert.equal(await dialog.getByRole('radio', { name: T['stop.retain'] }).isChecked(), true);
+      await shot(page, 'c-stop-backup');
+      await dialog.getByRole('button', { name: T['stop.title'], exact: true }).click();
+      await row.getByRole('cell', { name: T['state.ProtectionStopped'], exact: true }).waitFor();
+      assert.equal(await disabled(T['backupNow.title']), true, 'no Backup now once stopped');
+
+      await choose(T['resume.title']);
+      dialog = page.getByRole('dialog', { name: T['resume.title'] });
+      assert.equal(await dialog.getByLabel(T['backup.choosePolicy']).inputValue(), 'DefaultPolicy');
+      await dialog.getByRole('button', { name: T['resume.title'], exact: true }).click();
+      await row.getByRole('cell', { name: T['state.IRPending'], exact: true }).waitFor();
+
+      await choose(T['del.title']);
+      dialog = page.getByRole('dialog', { name: T['del.title'] });
+      await dialog.getByRole('button', { name: T['common.delete'], exact: true }).click();
+      await dialog.getByText(fill(T['del.err.name'], { name: 'web-01' })).waitFor();
+      await dialog.getByLabel(fill(T['del.typeName'], { name: 'web-01' })).fill('web-01');
+      await shot(page, 'c-delete-backup-data');
+      await dialog.getByRole('button', { name: T['common.delete'], exact: true }).click();
+      await row.getByRole('cell', { name: T['state.SoftDeleted'], exact: true }).waitFor();
+      assert.equal(await disabled(T['undelete.title']), false);
+      assert.equal(await disabled(T['resume.title']), true);
+      await shot(page, 'c-soft-deleted');
+
+      await choose(T['undelete.title']);
+      dialog = page.getByRole('dialog', { name: T['undelete.title'] });
+      await dialog.getByRole('button', { name: T['undelete.title'], exact: true }).click();
+      await row.getByRole('cell', { name: T['state.ProtectionStopped'], exact: true }).waitFor();
+      await shot(page, 'c-undeleted');
+
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['jobs.title'] }).click();
+      for (const op of ['ConfigureBackup', 'DisableBackup', 'DeleteBackupData', 'Undelete']) {
+        await page.getByRole('row').filter({ has: page.getByRole('cell', { name: T[`op.${op}`], exact: true }) }).first().waitFor();
+      }
+      await shot(page, 'c-jobs');
+
+      // A classic VM's Backup blade, into the existing vault ("Select existing").
+      await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      await page.getByRole('heading', { name: T['nav.vms'], level: 1 }).waitFor();
+      await page.getByRole('row').filter({ hasText: 'legacy-01' }).getByText(T['vm.classic']).waitFor();
+      await page.getByRole('link', { name: 'legacy-01', exact: true }).click();
+      await page.getByRole('navigation', { name: fill(T['vm.menu'], { name: 'legacy-01' }) }).getByRole('link', { name: T['vm.backup'], exact: true }).click();
+      const form = page.getByRole('form', { name: T['vmBackup.enableTitle'] });
+      await form.waitFor();
+      assert.equal(await form.getByRole('radio', { name: T['vmBackup.selectExisting'] }).isChecked(), true);
+      assert.equal(await form.getByLabel(T['vmBackup.chooseVault'], { exact: true }).locator('option:checked').textContent(), vault);
+      await form.getByText(fill(T['policy.sched.daily'], { time: '21:00', tz: 'UTC' })).waitFor();
+      await shot(page, 'c-classic-vm-existing-vault');
+      await form.getByRole('button', { name: T['backup.enable'], exact: true }).click();
+      await page.getByText(T['state.initialPending']).waitFor();
+      await page.getByRole('link', { name: vault, exact: true }).waitFor();
+      await tearDown(env);
+    });
+  });
+}
+
+test('the policy editor\'s model: bodies the server accepts, its rules, next scheduled backups', { timeout: TEST_TIMEOUT }, async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const browser = await openBrowser('en-US');
+  t.after(() => browser.close());
+  const { page } = browser;
+  await page.goto(`${server.url}/portal/index.html`);
+  const vp = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/model-vault';
+  const r = await fetch(`${server.url}${vp}`, { method: 'PUT', headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ location: 'japaneast' }) });
+  assert.equal(r.status, 201);
+  const out = await page.evaluate(async ({ vp, token }) => {
+    const m = await import('/portal/policy.js');
+    const forms = {};
+    const base = () => m.newPolicyForm();
+    forms.daily = { ...base(), name: 'model-daily', timeZone: 'Tokyo Standard Time' };
+    forms.weekly = { ...base(), name: 'model-weekly', frequency: 'Weekly', days: ['Monday', 'Thursday'], weekly: { on: true, day: 'Thursday', count: 4 } };
+    forms.hourly = { ...base(), name: 'model-hourly', frequency: 'Hourly', interval: 4, windowStart: '08:00', windowDuration: 12, instantDays: 7 };
+    forms.longTerm = {
+      ...base(),
+      name: 'model-long',
+      weekly: { on: true, day: 'Sunday', count: 12 },
+      monthly: { on: true, format: 'Daily', date: 'Last', week: 'First', day: 'Sunday', count: 24 },
+      yearly: { on: true, month: 'March', format: 'Weekly', week: 'Second', day: 'Friday', date: '1', count: 5 },
+    };
+    const results = {};
+    for (const [k, f] of Object.entries(forms)) {
+      const errors = m.validatePolicy(f, []);
+      const resp = await fetch(`${vp}/backupPolicies/${f.name}`, {
+        method: 'PUT', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(m.policyBody(f)),
+      });
+      results[k] = { errors, status: resp.status, body: await resp.json() };
+    }
+    const bad = { ...base(), name: 'x', daily: { on: true, count: 3 }, instantDays: 9 };
+    const badHourly = { ...base(), name: 'ok-name', frequency: 'Hourly', interval: 8, windowDuration: 12 };
+    const now = new Date('2026-01-01T00:00:00Z');
+    return {
+      results,
+      badErrors: Object.keys(m.validatePolicy(bad, [])).sort(),
+      hourlyErrors: Object.keys(m.validatePolicy(badHourly, [])),
+      dupErrors: Object.keys(m.validatePolicy({ ...base(), name: 'DefaultPolicy' }, ['defaultpolicy'])),
+      fieldOf: [
+        m.fieldOfServerError('properties.retentionPolicy.dailySchedule.retentionDuration.count: 6 is out of range'),
+        m.fieldOfServerError('properties.timeZone: \'X\' is not a known Windows time zone id'),
+        m.fieldOfServerError('properties.schedulePolicy.hourlySchedule.scheduleWindowDuration: must be'),
+        m.fieldOfServerError('The policy name \'x1\' is invalid'),
+      ],
+      nextDaily: m.nextRun(results.daily.body, now).toISOString(),
+      nextWeekly: m.nextRun(results.weekly.body, now).toISOString(),
+      nextHourly: m.nextRun(results.hourly.body, new Date('2026-01-01T13:00:00Z')).toISOString(),
+    };
+  }, { vp, token: server.token });
+  for (const [k, v] of Object.entries(out.results)) {
+    assert.deepEqual(v.errors, {}, `${k}: the editor finds nothing wrong`);
+    assert.equal(v.status, 200, `${k}: the server accepts the body: ${JSON.stringify(v.body)}`);
+  }
+  assert.equal(out.results.hourly.body.properties.policyType, 'V2');
+  assert.equal(out.results.longTerm.body.properties.retentionPolicy.yearlySchedule.monthsOfYear[0], 'March');
+  assert.deepEqual(out.badErrors, ['dailyCount', 'instantDays', 'name']);
+  assert.deepEqual(out.hourlyErrors, ['windowDuration'], '12 hours is no multiple of 8');
+  assert.deepEqual(out.dupErrors, ['name']);
+  assert.deepEqual(out.fieldOf, ['dailyCount', 'timeZone', 'windowDuration', 'name']);
+  assert.equal(out.nextDaily, '2026-01-01T12:00:00.000Z', '21:00 in Tokyo');
+  assert.equal(out.nextWeekly, '2026-01-01T21:00:00.000Z', 'Thursday 21:00 UTC');
+  assert.equal(out.nextHourly, '2026-01-01T16:00:00.000Z', '08:00, 12:00, 16:00 UTC');
+  assert.deepEqual(browser.errors, []);
+});
