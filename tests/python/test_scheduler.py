@@ -57,6 +57,8 @@ def test_schedule_follows_local_time_across_dst_and_retention_expires(sim_server
     src = make_vm(server, tmp_path, "vm-s", "westeurope")
     c, i = f"IaasVMContainer;iaasvmcontainerv2;{VM_RG};vm-s", f"VM;iaasvmcontainerv2;{VM_RG};vm-s"
     protect(bk, "v-sched", c, i, src, pol.id)
+    nxt = bk.protected_items.get("v-sched", RG, "Azure", c, i).properties["extendedInfo"]["nextScheduledBackupTime"]
+    assert nxt == "2026-03-27T20:00:00Z", "21:00 in Berlin (CET) is the next run"
 
     started = []
     now = None

@@ -669,6 +669,17 @@ impl Service {
         } else {
             "Passed"
         };
+        // The server's own schedule (the policy's time zone, DST and all):
+        // the next time the scheduler will back this item up.
+        let next_backup = (matches!(r.state.as_str(), "Protected" | "IRPending")
+            && r.deferred.is_none())
+        .then(|| {
+            let vault = self.vault_row(v).ok()?;
+            let policy = self.item_policy(vault.rowid, &r.policy).ok()??;
+            crate::policy::schedule::next_run(&policy, self.now())
+        })
+        .flatten()
+        .map(|t| t.to_string());
         let policy_type = self
             .get_policy(v, &r.policy)
             .map(|d| d["properties"]["policyType"].clone())
@@ -690,7 +701,7 @@ impl Service {
                 "lastBackupTime": last_job.map(|j| j.1),
                 "lastRecoveryPoint": last_rp,
                 "protectedItemDataId": r.data_id,
-                "extendedInfo": {"recoveryPointCount": rp_count, "policyInconsistent": false},
+                "extendedInfo": {"recoveryPointCount": rp_count, "policyInconsistent": false, "nextScheduledBackupTime": next_backup},
                 "isScheduledForDeferredDelete": r.deferred.is_some(),
                 "deferredDeleteTimeInUTC": r.deferred,
                 "deferredDeleteTimeRemaining": r.deferred.as_deref().and_then(|d| d.parse::<jiff::Timestamp>().ok()).map(|d| {

@@ -119,7 +119,8 @@ export async function itemDetails(item, { vp, rg, vault }) {
     essentials([
       [t('item.vault'), h('a', { href: vbase }, vault)],
       [t('policy.title'), policy ? h('a', { href: `${vbase}/policies/${encodeURIComponent(policy.name)}` }, policy.name) : (p.policyName || '—')],
-      [t('policy.nextBackup'), policy && active && !p.isScheduledForDeferredDelete ? describeNextRun(policy) : '—'],
+      [t('policy.nextBackup'), p.extendedInfo?.nextScheduledBackupTime ? fmtDateTime(p.extendedInfo.nextScheduledBackupTime)
+        : (policy && active && !p.isScheduledForDeferredDelete ? describeNextRun(policy) : '—')],
       [t('items.lastBackupStatus'), h('span', { class: p.protectionState === 'IRPending' && !p.lastBackupStatus ? 'warn' : null }, lastBackupStatus(p))],
       [t('item.lastBackupTime'), fmtDateTime(p.lastBackupTime)],
       [t('items.protectionState'), stateLabel(p)],
