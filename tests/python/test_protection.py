@@ -117,3 +117,31 @@ def test_operation_urls_answer_as_the_cli_polls(server, rs, bk, tmp_path):
         assert requests.get(url, headers=h).status_code == 204
     assert bk.backup_operation_statuses.get("v-ops", RG, op).status == "Succeeded"
     assert requests.get(f"{v}/backupOperations/unknown", headers=h).status_code == 404
+
+
+def test_backup_status_and_resource_groups(server, rs, bk, tmp_path):
+    from azure.mgmt.recoveryservicesbackup.models import BackupStatusRequest
+    rs.vaults.begin_create_or_update(RG, "vault-st", Vault(location="westeurope", sku=Sku(name="Standard"))).result()
+    vm = make_vm(server, tmp_path, "vm-st", "westeurope")
+    other = make_vm(server, tmp_path, "vm-free", "westeurope")
+    st = bk.backup_status.get("westeurope", BackupStatusRequest(resource_type="VM", resource_id=vm))
+    assert st.protection_status == "NotProtected" and st.vault_id is None
+    c, i = f"IaasVMContainer;iaasvmcontainerv2;{VM_RG};vm-st", f"VM;iaasvmcontainerv2;{VM_RG};vm-st"
+    protect(bk, "vault-st", c, i, vm, bk.protection_policies.get("vault-st", RG, "DefaultPolicy").id)
+    st = bk.backup_status.get("westeurope", BackupStatusRequest(resource_type="VM", resource_id=vm))
+    assert st.protection_status == "Protected" and st.policy_name == "DefaultPolicy"
+    assert st.vault_id.endswith(f"/resourceGroups/{RG}/providers/Microsoft.RecoveryServices/vaults/vault-st")
+    assert (st.container_name, st.protected_item_name) == (c, i)
+    assert bk.backup_status.get("westeurope", BackupStatusRequest(resource_type="VM", resource_id=other)).protection_status == "NotProtected"
+    with pytest.raises(HttpResponseError) as e:
+        bk.backup_status.get("westeurope", BackupStatusRequest(resource_type="VM", resource_id="not-an-id"))
+    assert e.value.error.code == "BMSUserErrorInvalidInput"
+
+    h = {"Authorization": f"Bearer {server.token}"}
+    groups = requests.get(f"{server.endpoint}/subscriptions/{SUB}/resourcegroups", headers=h).json()["value"]
+    assert [g["name"] for g in groups] == sorted([RG, VM_RG], key=str.lower)
+    assert requests.get(f"{server.endpoint}/subscriptions/{SUB}/resourcegroups/{VM_RG}", headers=h).json()["location"] == "westeurope"
+    r = requests.get(f"{server.endpoint}/subscriptions/{SUB}/resourcegroups/nope", headers=h)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "ResourceGroupNotFound"
+    subs = requests.get(f"{server.endpoint}/subscriptions", headers=h).json()["value"]
+    assert [s["subscriptionId"] for s in subs] == [SUB]

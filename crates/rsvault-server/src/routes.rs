@@ -164,6 +164,45 @@ pub async fn dispatch(
             )
             .await
         }
+        ["subscriptions"] if method == Method::GET => {
+            let subs = blocking(&state, |s| s.list_subscriptions()).await?;
+            Ok(list(subs).into_response())
+        }
+        ["subscriptions", _, "resourcegroups"] if method == Method::GET => {
+            let sub = seg[1].clone();
+            let groups = blocking(&state, move |s| s.list_resource_groups(&sub)).await?;
+            Ok(list(groups).into_response())
+        }
+        ["subscriptions", _, "resourcegroups", _] if method == Method::GET => {
+            let (sub, rg) = (seg[1].clone(), seg[3].clone());
+            let groups = blocking(&state, move |s| s.list_resource_groups(&sub)).await?;
+            match groups.into_iter().find(|g| {
+                g["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&rg))
+            }) {
+                Some(g) => Ok(Json(g).into_response()),
+                None => Err(ArmError::new(
+                    StatusCode::NOT_FOUND,
+                    "ResourceGroupNotFound",
+                    format!("Resource group '{}' could not be found.", seg[3]),
+                )),
+            }
+        }
+        [
+            "subscriptions",
+            _,
+            "providers",
+            "microsoft.recoveryservices",
+            "locations",
+            _,
+            "backupstatus",
+        ] if method == Method::POST => {
+            let sub = seg[1].clone();
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let v = blocking(&state, move |s| s.backup_status(&sub, &body)).await?;
+            Ok(Json(v).into_response())
+        }
         [
             "subscriptions",
             _,

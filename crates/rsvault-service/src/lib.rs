@@ -14,6 +14,7 @@ pub mod policy;
 pub mod protection;
 pub mod restore;
 pub mod scheduler;
+pub mod status;
 pub mod usage;
 pub mod vault;
 
