@@ -8,6 +8,17 @@ use crate::protection::ItemName;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
+/// Vault subscription, group and name; policy; state; VM name; soft delete.
+type ProtectionRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
 /// `(provider, subscription, resource group, name)` of a VM id.
 fn parse_vm_id(id: &str) -> Option<(VmProvider, String, String, String)> {
     let seg: Vec<&str> = id.trim_matches('/').split('/').collect();
@@ -55,7 +66,7 @@ impl Service {
                 "resourceId is in another subscription",
             ));
         }
-        let row: Option<(String, String, String, String, String, String, Option<String>)> = self
+        let row: Option<ProtectionRow> = self
             .db
             .conn()
             .query_row(
