@@ -846,4 +846,97 @@ mod tests {
         let (inc, reason) = plan_incremental(&node(vec![bm("rsvault-a")]), Some(&base), None);
         assert!(inc.is_none() && reason.unwrap().contains("instant-restore tier"));
     }
+
+    /// A monitor whose transaction fails; it records every command.
+    struct FailingTx {
+        image: PathBuf,
+        log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Monitor for FailingTx {
+        fn execute(&mut self, command: &str, _args: Value) -> crate::Result<Value> {
+            self.log.lock().unwrap().push(command.to_owned());
+            match command {
+                "query-block" => Ok(json!([{"device": "drive0", "inserted": {
+                    "node-name": "disk0", "file": self.image, "drv": "qcow2",
+                    "image": {"virtual-size": 1 << 20}}}])),
+                "transaction" => Err(HvError::Command {
+                    command: command.into(),
+                    class: "GenericError".into(),
+                    desc: "injected".into(),
+                }),
+                _ => Ok(json!({})),
+            }
+        }
+    }
+
+    /// An agent that freezes and thaws; it records every command.
+    struct Agent(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl GuestAgent for Agent {
+        fn call(&mut self, command: &str, _args: Value, _t: Duration) -> crate::Result<Value> {
+            self.0.lock().unwrap().push(command.to_owned());
+            match command {
+                "guest-info" => Ok(json!({"version": "9.9"})),
+                "guest-file-open" => Err(HvError::Command {
+                    command: command.into(),
+                    class: "GenericError".into(),
+                    desc: "No such file or directory".into(),
+                }),
+                _ => Ok(json!(1)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_transaction_after_the_freeze_still_thaws_and_undoes_everything() {
+        let d = tempfile::tempdir().unwrap();
+        let image = d.path().join("disk.qcow2");
+        std::fs::write(&image, b"").unwrap();
+        let target = d.path().join("snap/os.qcow2");
+        let qlog = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let alog = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut m = FailingTx {
+            image: image.clone(),
+            log: qlog.clone(),
+        };
+        let req = DiskRequest {
+            image,
+            target: target.clone(),
+            base: None,
+            new_bitmap: "rsvault-t1".into(),
+            no_base_reason: None,
+        };
+        let e = take(
+            &mut m,
+            AgentLink::Connected(Box::new(Agent(alog.clone()))),
+            &[req],
+            &Settings::default(),
+            &mut |_, _| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
+        assert_eq!(e.finding.code, finding::SNAPSHOT_FAILED);
+        assert_eq!(
+            e.agent,
+            AgentState::Ready {
+                version: "9.9".into()
+            }
+        );
+        let a = alog.lock().unwrap().clone();
+        let f = a
+            .iter()
+            .position(|c| c == "guest-fsfreeze-freeze")
+            .expect("froze");
+        assert!(
+            a[f..].iter().any(|c| c == "guest-fsfreeze-thaw"),
+            "thawed after the freeze: {a:?}"
+        );
+        let q = qlog.lock().unwrap().clone();
+        assert!(
+            q.iter().any(|c| c == "blockdev-del"),
+            "the snapshot node is detached: {q:?}"
+        );
+        assert!(!target.exists(), "the snapshot file is removed");
+    }
 }
