@@ -9,7 +9,10 @@
 
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { startServer, openBrowser, screenshots, fill, repoRoot, artifacts } from './harness.mjs';
 
@@ -75,25 +78,63 @@ async function expectNotification(page, T, text, shot, step) {
   await panel.waitFor({ state: 'hidden' });
 }
 
+const SUB = '/subscriptions/00000000-0000-0000-0000-000000000000';
+
+/** One ARM call with the admin token; a non-2xx answer fails the test. */
+async function call(server, method, p, body) {
+  const r = await fetch(`${server.url}${p}`, {
+    method,
+    headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!r.ok) assert.fail(`${method} ${p}: ${r.status} ${await r.text()}`);
+  return r;
+}
+
+/**
+ * Registers a VM in demo-rg whose QMP socket accepts connections but never
+ * greets, so its backups fail on their own (UserErrorVmSnapshotFailed).
+ * Returns the socket's path; everything goes when the test ends.
+ */
+async function registerSilentVm(t, server, name) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rsvault-portal-vm-'));
+  const disk = path.join(dir, 'disk.qcow2');
+  execFileSync('qemu-img', ['create', '-f', 'qcow2', disk, '16M'], { stdio: 'ignore' });
+  const qmp = path.join(dir, 'qmp.sock');
+  const sockets = new Set();
+  const silent = net.createServer((c) => {
+    sockets.add(c);
+    c.on('error', () => {});
+    c.on('close', () => sockets.delete(c));
+  });
+  await new Promise((resolve, reject) => {
+    silent.once('error', reject);
+    silent.listen(qmp, resolve);
+  });
+  t.after(async () => {
+    for (const c of sockets) c.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await call(server, 'PUT', `${SUB}/resourceGroups/demo-rg/providers/Microsoft.Compute/virtualMachines/${name}?api-version=2023-03-01`, {
+    location: 'japaneast',
+    properties: {
+      storageProfile: { osDisk: { osType: 'Linux', vhd: { uri: `file://${disk}` } } },
+      qemu: { qmpSocket: qmp },
+    },
+  });
+  return qmp;
+}
+
 /** Creates a vault and protects a demo VM with DefaultPolicy over the ARM API (test set-up). */
 async function protectOverApi(server, vault, vm) {
-  const sub = '/subscriptions/00000000-0000-0000-0000-000000000000';
-  const vp = `${sub}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/${vault}`;
-  const call = async (method, p, body) => {
-    const r = await fetch(`${server.url}${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!r.ok) assert.fail(`${method} ${p}: ${r.status} ${await r.text()}`);
-    return r;
-  };
-  await call('PUT', vp, { location: 'japaneast', sku: { name: 'Standard' } });
+  const vp = `${SUB}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/${vault}`;
+  await call(server, 'PUT', vp, { location: 'japaneast', sku: { name: 'Standard' } });
   const item = `${vp}/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;demo-rg;${vm}/protectedItems/VM;iaasvmcontainerv2;demo-rg;${vm}`;
-  const r = await call('PUT', item, { properties: { protectedItemType: 'Microsoft.Compute/virtualMachines', policyId: `${vp}/backupPolicies/DefaultPolicy` } });
+  const r = await call(server, 'PUT', item, { properties: { protectedItemType: 'Microsoft.Compute/virtualMachines', policyId: `${vp}/backupPolicies/DefaultPolicy` } });
   const op = new URL(r.headers.get('Azure-AsyncOperation'));
   for (;;) {
-    const st = await (await call('GET', op.pathname)).json();
+    const st = await (await call(server, 'GET', op.pathname)).json();
     if (st.status !== 'InProgress') {
       assert.equal(st.status, 'Succeeded');
       return;
@@ -235,6 +276,12 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       const { server, page } = env;
       await signIn(page, server, T);
       const vault = `portal-vault-${lang}`;
+      // A vault in another resource group: the create form offers the
+      // subscription's groups as the server lists them (GET .../resourcegroups).
+      await call(server, 'PUT', `${SUB}/resourceGroups/team-rg-${lang}/providers/Microsoft.RecoveryServices/vaults/team-vault-${lang}?api-version=2026-07-01`,
+        { location: 'westeurope', sku: { name: 'Standard' } });
+      const serverGroups = (await (await call(server, 'GET', `${SUB}/resourcegroups?api-version=2021-04-01`)).json()).value.map((g) => g.name).sort();
+      assert.deepEqual(serverGroups, ['demo-rg', `team-rg-${lang}`]);
 
       // Create the vault; the name rule is checked as you type.
       await page.getByRole('toolbar').getByRole('link', { name: T['common.add'] }).click();
@@ -248,6 +295,12 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await page.getByText(T['vault.err.name']).waitFor({ state: 'detached' });
       assert.equal(await page.getByRole('radio', { name: T['common.useExisting'] }).isChecked(), true);
       assert.equal(await page.getByLabel(T['vault.rgExisting']).inputValue(), 'demo-rg');
+      assert.deepEqual(await page.getByLabel(T['vault.rgExisting']).locator('option').allTextContents(), serverGroups);
+      // "Create new" is still there: a new group's name, checked on submit.
+      await page.getByRole('radio', { name: T['common.createNew'] }).check();
+      await page.getByLabel(T['vault.rgNewName']).waitFor();
+      await page.getByRole('radio', { name: T['common.useExisting'] }).check();
+      await page.getByLabel(T['vault.rgNewName']).waitFor({ state: 'hidden' });
       await page.getByLabel(T['common.location'], { exact: true }).selectOption('japaneast');
       await shot(page, 'b-create-vault');
       await page.getByRole('button', { name: T['common.create'], exact: true }).click();
@@ -521,6 +574,130 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await form.getByRole('button', { name: T['backup.enable'], exact: true }).click();
       await page.getByText(T['state.initialPending']).waitFor();
       await page.getByRole('link', { name: vault, exact: true }).waitFor();
+      await tearDown(env);
+    });
+
+    test(`(d) a backup that fails on its own: the job's error code, message and recommended action [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const vm = `silent-${lang}`;
+      const vault = `fail-vault-${lang}`;
+      const qmp = await registerSilentVm(t, server, vm);
+      await protectOverApi(server, vault, vm);
+      await signIn(page, server, T);
+
+      // The VM's Backup blade finds the item (through backupStatus); Backup now.
+      await page.goto(`${server.url}/#/vms/compute/demo-rg/${vm}/backup`);
+      await page.getByText(T['state.initialPending']).waitFor();
+      await page.getByRole('link', { name: vault, exact: true }).waitFor();
+      await page.getByRole('button', { name: T['backupNow.title'], exact: true }).click();
+      const dialog = page.getByRole('dialog', { name: T['backupNow.title'] });
+      await dialog.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await dialog.waitFor({ state: 'detached' });
+      // The page's console reports nothing for a job that fails: it is no HTTP error.
+      await expectNotification(page, T, fill(T['job.note.failed'], { op: T['op.Backup'], name: vm }), null, null);
+
+      // The jobs list: Failed.
+      await page.getByRole('link', { name: T['item.viewJobs'] }).click();
+      await page.getByRole('heading', { name: T['jobs.title'], level: 1 }).waitFor();
+      const cell = (name) => page.getByRole('cell', { name, exact: true });
+      const failed = page.getByRole('row').filter({ has: cell(T['op.Backup']) }).filter({ has: cell(vm) }).filter({ has: cell(T['status.Failed']) });
+      await failed.waitFor({ timeout: JOB_TIMEOUT });
+      await shot(page, 'd-jobs-failed');
+
+      // The job's details: error code, message, recommended action.
+      await failed.getByRole('link', { name: fill(T['jobs.detailsOf'], { op: T['op.Backup'], name: vm }) }).click();
+      await page.getByRole('heading', { name: `${T['op.Backup']} - ${vm}`, level: 1 }).waitFor();
+      const errors = page.getByRole('region', { name: T['jobs.errors'] });
+      await errors.waitFor();
+      await errors.getByText(`${T['jobs.errorCode']}: UserErrorVmSnapshotFailed`).waitFor();
+      const message = await errors.getByText(`${T['jobs.errorMessage']}:`).locator('xpath=..').textContent();
+      assert.match(message, /QMP socket/, message);
+      assert.ok(message.includes(qmp), `the message names the socket: ${message}`);
+      assert.match(message, /does not answer/, message);
+      await errors.getByText(`${T['jobs.recommendations']}:`).waitFor();
+      const advice = await errors.getByRole('listitem').allTextContents();
+      assert.ok(advice.length >= 1 && advice.every((a) => a.trim().length > 10), `recommended actions: ${JSON.stringify(advice)}`);
+      await page.getByRole('definition').filter({ hasText: T['status.Failed'] }).first().waitFor();
+      await shot(page, 'd-job-error-details');
+
+      await tearDown(env);
+    });
+
+    test(`(e) Backup policies → a policy → Modify policy: the editor prefilled, saved with PUT [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const vault = `policy-vault-${lang}`;
+      const vp = `${SUB}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/${vault}`;
+      await call(server, 'PUT', vp, { location: 'japaneast', sku: { name: 'Standard' } });
+      const policy = `weekly-${lang}`;
+      await call(server, 'PUT', `${vp}/backupPolicies/${policy}?api-version=2026-08-01`, {
+        properties: {
+          backupManagementType: 'AzureIaasVM',
+          policyType: 'V1',
+          timeZone: 'Tokyo Standard Time',
+          instantRpRetentionRangeInDays: 5,
+          schedulePolicy: { schedulePolicyType: 'SimpleSchedulePolicy', scheduleRunFrequency: 'Weekly', scheduleRunDays: ['Monday', 'Thursday'], scheduleRunTimes: ['2024-01-01T22:30:00Z'] },
+          retentionPolicy: {
+            retentionPolicyType: 'LongTermRetentionPolicy',
+            weeklySchedule: { daysOfTheWeek: ['Thursday'], retentionTimes: ['2024-01-01T22:30:00Z'], retentionDuration: { count: 8, durationType: 'Weeks' } },
+            monthlySchedule: {
+              retentionScheduleFormatType: 'Daily',
+              retentionScheduleDaily: { daysOfTheMonth: [{ date: 0, isLast: true }] },
+              retentionTimes: ['2024-01-01T22:30:00Z'],
+              retentionDuration: { count: 6, durationType: 'Months' },
+            },
+          },
+        },
+      });
+      await signIn(page, server, T);
+      await page.goto(`${server.url}/#/vaults/demo-rg/${vault}/policies`);
+      await page.getByRole('heading', { name: T['policies.title'], level: 1 }).waitFor();
+      await page.getByRole('link', { name: policy, exact: true }).click();
+      await page.getByRole('heading', { name: policy, level: 1 }).waitFor();
+      await page.getByRole('toolbar').getByRole('button', { name: T['policy.modify'] }).click();
+
+      // The same editor, prefilled from the policy; its name cannot change.
+      const editor = page.getByRole('dialog', { name: T['policy.modifyTitle'] });
+      await editor.waitFor();
+      const nameBox = editor.getByLabel(T['policy.name'], { exact: true });
+      assert.equal(await nameBox.inputValue(), policy);
+      assert.equal(await nameBox.getAttribute('readonly'), '');
+      assert.equal(await editor.getByLabel(T['policy.frequency'], { exact: true }).inputValue(), 'Weekly');
+      assert.equal(await editor.getByLabel(T['policy.time'], { exact: true }).inputValue(), '22:30');
+      assert.equal(await editor.getByLabel(T['policy.timeZone'], { exact: true }).inputValue(), 'Tokyo Standard Time');
+      assert.equal(await editor.getByRole('checkbox', { name: T['day.Monday'], exact: true }).isChecked(), true);
+      assert.equal(await editor.getByRole('checkbox', { name: T['day.Thursday'], exact: true }).isChecked(), true);
+      assert.equal(await editor.getByRole('checkbox', { name: T['day.Sunday'], exact: true }).isChecked(), false);
+      const weekly = editor.getByRole('group', { name: T['policy.retWeekly'] });
+      assert.equal(await weekly.getByLabel(T['policy.on'], { exact: true }).inputValue(), 'Thursday');
+      assert.equal(await weekly.getByLabel(T['policy.forWeeks'], { exact: true }).inputValue(), '8');
+      const monthly = editor.getByRole('group', { name: T['policy.retMonthly'] });
+      assert.equal(await monthly.getByRole('radio', { name: T['policy.dayBased'] }).isChecked(), true);
+      assert.equal(await monthly.getByLabel(T['policy.date'], { exact: true }).inputValue(), 'Last');
+      assert.equal(await monthly.getByLabel(T['policy.forMonths'], { exact: true }).inputValue(), '6');
+      await shot(page, 'e-modify-policy');
+
+      // Keep 10 weeks instead of 8; OK saves it under its name.
+      let put = null;
+      page.on('request', (r) => {
+        if (r.method() === 'PUT' && /\/backupPolicies\//i.test(r.url())) put = r.url();
+      });
+      await weekly.getByLabel(T['policy.forWeeks'], { exact: true }).fill('10');
+      await editor.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await editor.waitFor({ state: 'detached' });
+      assert.match(put, new RegExp(`/backupPolicies/${policy}\\?`));
+      await page.getByRole('heading', { name: policy, level: 1 }).waitFor();
+      const saved = await (await call(server, 'GET', `${vp}/backupPolicies/${policy}?api-version=2026-08-01`)).json();
+      const r = saved.properties.retentionPolicy;
+      assert.equal(r.weeklySchedule.retentionDuration.count, 10);
+      assert.deepEqual(r.weeklySchedule.daysOfTheWeek, ['Thursday']);
+      assert.equal(r.monthlySchedule.retentionDuration.count, 6);
+      assert.equal(r.monthlySchedule.retentionScheduleDaily.daysOfTheMonth[0].isLast, true);
+      assert.deepEqual(saved.properties.schedulePolicy.scheduleRunDays, ['Monday', 'Thursday']);
+      assert.equal(saved.properties.timeZone, 'Tokyo Standard Time');
+      await expectNotification(page, T, fill(T['policy.modified'], { name: policy }), shot, 'e-policy-saved');
+
       await tearDown(env);
     });
   });

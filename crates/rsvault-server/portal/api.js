@@ -8,6 +8,7 @@ export const DEFAULT_SUBSCRIPTION = '00000000-0000-0000-0000-000000000000';
 export const VAULT_API = '2026-07-01';
 export const BACKUP_API = '2026-08-01';
 export const COMPUTE_API = '2026-04-01';
+export const RESOURCES_API = '2021-04-01';
 
 const TOKEN = 'rsvault.token';
 const SUB = 'rsvault.subscription';
@@ -194,6 +195,12 @@ export function listVaults() {
   return list(`${subPath()}/providers/Microsoft.RecoveryServices/vaults`, VAULT_API);
 }
 
+/** The subscription's resource groups (Microsoft.Resources), sorted by name. */
+export async function listResourceGroups(sub = session.subscription) {
+  const groups = await list(`${subPath(sub)}/resourcegroups`, RESOURCES_API);
+  return groups.sort((a, b) => a.name.localeCompare(b.name));
+}
+
 export async function listVms() {
   const [arm, classic] = await Promise.all([
     list(`${subPath()}/providers/Microsoft.Compute/virtualMachines`, COMPUTE_API),
@@ -207,17 +214,23 @@ export function vmPath(provider, rg, name) {
   return `${subPath()}/resourceGroups/${seg(rg)}/providers/${ns}/virtualMachines/${seg(name)}`;
 }
 
-/** Where a VM is protected: {vault, item} or null (looks through the subscription's vaults). */
-export async function findProtection(vmId) {
-  const vaults = await listVaults();
-  for (const v of vaults) {
-    const p = parseId(v.id);
-    const items = await list(`${vaultPath(p.resourceGroup, v.name)}/backupProtectedItems`, BACKUP_API,
-      "backupManagementType eq 'AzureIaasVM' and itemType eq 'VM'");
-    const item = items.find((i) => (i.properties.virtualMachineId || '').toLowerCase() === vmId.toLowerCase());
-    if (item) return { vault: v, item };
-  }
-  return null;
+export const STATUS_API = '2023-04-01';
+
+/**
+ * Where a VM is protected: {vault, item} or null. Asks the region's
+ * backupStatus (as Azure's VM Backup blade does) rather than reading the
+ * protected items of every vault; a stopped or soft-deleted item counts.
+ */
+export async function findProtection(vm) {
+  const r = await request('POST', `${subPath()}/providers/Microsoft.RecoveryServices/locations/${seg(vm.location)}/backupStatus`, {
+    apiVersion: STATUS_API,
+    body: { resourceType: 'VM', resourceId: vm.id },
+  });
+  const st = r.body || {};
+  if (!st.vaultId || !st.protectionStatus || /^notprotected$/i.test(st.protectionStatus)) return null;
+  const ip = `${toPath(st.vaultId)}/backupFabrics/${seg(st.fabricName || 'Azure')}/protectionContainers/${seg(st.containerName)}/protectedItems/${seg(st.protectedItemName)}`;
+  const [vault, item] = await Promise.all([get(st.vaultId, VAULT_API), get(ip, BACKUP_API)]);
+  return { vault, item };
 }
 
 /** The job an accepted backup-operation names, after waiting for the operation. */

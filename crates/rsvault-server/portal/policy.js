@@ -128,6 +128,48 @@ export function policyBody(f) {
   };
 }
 
+const timeOf = (iso8601, fallback) => (/T(\d\d:\d\d)/.exec(iso8601 || '') || [])[1] || fallback;
+
+function monthForm(r, base) {
+  if (!r) return { ...base, on: false };
+  const out = { ...base, on: true, count: r.retentionDuration.count };
+  if (r.retentionScheduleFormatType === 'Daily') {
+    const d = ((r.retentionScheduleDaily || {}).daysOfTheMonth || [])[0] || {};
+    return { ...out, format: 'Daily', date: d.isLast ? 'Last' : String(d.date || 1) };
+  }
+  const w = r.retentionScheduleWeekly || {};
+  return { ...out, format: 'Weekly', day: (w.daysOfTheWeek || [])[0] || base.day, week: (w.weeksOfTheMonth || [])[0] || base.week };
+}
+
+/** The editor's form of an existing policy (the inverse of policyBody). */
+export function policyForm(policy) {
+  const f = newPolicyForm();
+  const p = policy.properties || {};
+  const s = p.schedulePolicy || {};
+  const r = p.retentionPolicy || {};
+  f.name = policy.name;
+  f.timeZone = p.timeZone || 'UTC';
+  f.instantDays = p.instantRpRetentionRangeInDays ?? f.instantDays;
+  if (s.scheduleRunFrequency === 'Hourly' || s.hourlySchedule) {
+    const hs = s.hourlySchedule || {};
+    f.frequency = 'Hourly';
+    f.interval = hs.interval || f.interval;
+    f.windowStart = timeOf(hs.scheduleWindowStartTime, f.windowStart);
+    f.windowDuration = hs.scheduleWindowDuration || f.windowDuration;
+  } else {
+    f.frequency = s.scheduleRunFrequency === 'Weekly' ? 'Weekly' : 'Daily';
+    f.time = timeOf((s.scheduleRunTimes || [])[0], f.time);
+    if (f.frequency === 'Weekly') f.days = s.scheduleRunDays || f.days;
+  }
+  f.daily = r.dailySchedule ? { on: true, count: r.dailySchedule.retentionDuration.count } : { ...f.daily, on: f.frequency !== 'Weekly' };
+  f.weekly = r.weeklySchedule
+    ? { on: true, day: (r.weeklySchedule.daysOfTheWeek || [])[0] || 'Sunday', count: r.weeklySchedule.retentionDuration.count }
+    : { ...f.weekly, on: false };
+  f.monthly = monthForm(r.monthlySchedule, f.monthly);
+  f.yearly = { ...monthForm(r.yearlySchedule, f.yearly), month: ((r.yearlySchedule || {}).monthsOfYear || [])[0] || f.yearly.month };
+  return f;
+}
+
 export const POLICY_NAME_RE = /^[A-Za-z][A-Za-z0-9_!-]{2,149}$/;
 
 function intIn(v, min, max) {

@@ -8,24 +8,27 @@ import { t } from '../i18n.js';
 import { request, BACKUP_API } from '../api.js';
 import { openDialog } from '../dialog.js';
 import {
-  DAYS, MONTHS, WEEKS, INTERVALS, TIMES, TIME_ZONES, zoneLabel, newPolicyForm, policyBody, validatePolicy, fieldOfServerError, isEnhanced,
+  DAYS, MONTHS, WEEKS, INTERVALS, TIMES, TIME_ZONES, zoneLabel, newPolicyForm, policyForm, policyBody, validatePolicy, fieldOfServerError, isEnhanced,
 } from '../policy.js';
 
 const opt = (values, label) => values.map((v) => ({ value: String(v), label: label(v) }));
 
 /**
- * openPolicyEditor({vaultPath, existing, onSaved, save})
+ * openPolicyEditor({vaultPath, existing, onSaved, save, policy})
  * save=false: the body is only checked here and handed to onSaved (the VM's
  * Backup blade saves it once its new vault exists).
+ * policy: an existing policy to modify ("Modify policy"): the same editor,
+ * prefilled, its name fixed; saving PUTs it again under its name.
  */
-export function openPolicyEditor({ vaultPath, existing = [], onSaved, save = true }) {
-  const f = newPolicyForm();
+export function openPolicyEditor({ vaultPath, existing = [], onSaved, save = true, policy = null }) {
+  const f = policy ? policyForm(policy) : newPolicyForm();
+  if (policy) existing = existing.filter((n) => n.toLowerCase() !== policy.name.toLowerCase());
   const touched = new Set();
   let submitted = false;
   const fields = {};
 
   // --- controls ---
-  const name = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false' });
+  const name = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', value: f.name, readonly: !!policy });
   fields.name = field({ label: t('policy.name'), control: name, required: true, hint: t('policy.nameHint') });
 
   const freq = select(opt(['Daily', 'Weekly', 'Hourly'], (v) => t(`policy.freq.${v}`)), f.frequency);
@@ -203,7 +206,7 @@ export function openPolicyEditor({ vaultPath, existing = [], onSaved, save = tru
   sync();
 
   openDialog({
-    title: t('policy.createTitle'),
+    title: t(policy ? 'policy.modifyTitle' : 'policy.createTitle'),
     wide: true,
     body,
     actions: [

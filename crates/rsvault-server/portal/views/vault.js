@@ -256,6 +256,18 @@ export async function policyDetailsView({ rg, name, policy }, query, ctx) {
     menu: vaultMenu(rg, name, 'policies'),
     tools: toolbar([
       {
+        label: t('policy.modify'),
+        icon: 'edit',
+        onClick: () => openPolicyEditor({
+          vaultPath: vp,
+          policy: p,
+          onSaved: () => {
+            notify({ title: t('policy.modified', { name: policy }), status: 'success' });
+            if (ctx.alive) policyDetailsView({ rg, name, policy }, query, ctx);
+          },
+        }),
+      },
+      {
         label: t('common.delete'),
         icon: 'trash',
         disabled: inUse,

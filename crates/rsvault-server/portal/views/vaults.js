@@ -2,7 +2,7 @@
 
 import { h, field, select, table, newId, errorSlot } from '../dom.js';
 import { t, regionName } from '../i18n.js';
-import { listVaults, listVms, parseId, request, vaultPath, session, VAULT_API } from '../api.js';
+import { listVaults, listVms, listResourceGroups, parseId, request, vaultPath, session, VAULT_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, setTitle } from '../layout.js';
 import { href, navigate } from '../router.js';
 import { deployment } from '../notifications.js';
@@ -93,13 +93,15 @@ export async function vaultCreateView(params, query, ctx) {
   loading(ctx, title);
   let vaults = [];
   let vms = [];
+  let rgs = [];
   try {
-    [vaults, vms] = await Promise.all([listVaults(), listVms()]);
+    [vaults, vms, rgs] = await Promise.all([listVaults(), listVms(), listResourceGroups()]);
   } catch (e) {
     showError(ctx, title, e);
     return;
   }
-  const groups = [...new Set([...vaults, ...vms].map((x) => parseId(x.id).resourceGroup))].sort();
+  // The subscription's resource groups, as the server lists them.
+  const groups = [...new Set(rgs.map((g) => g.name))];
   const regions = [...new Set([...REGIONS, ...vms.map((v) => v.location)])];
   const existingNames = vaults.map((v) => v.name);
 

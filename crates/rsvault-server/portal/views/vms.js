@@ -133,7 +133,7 @@ export async function vmBackupView({ kind, rg, name }, query, ctx) {
   let vaults;
   try {
     vm = await get(`${vmPath(kind, rg, name)}?$expand=instanceView`, COMPUTE_API);
-    [found, vaults] = await Promise.all([findProtection(vm.id), listVaults()]);
+    [found, vaults] = await Promise.all([findProtection(vm), listVaults()]);
   } catch (e) {
     showError(ctx, title, e);
     return;
