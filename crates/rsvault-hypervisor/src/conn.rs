@@ -50,10 +50,7 @@ impl Conn {
     fn fill(&mut self, deadline: Instant, waiting_for: &str) -> Result<()> {
         let now = Instant::now();
         if now >= deadline {
-            return Err(HvError::Timeout(
-                format!("{} ({waiting_for})", self.what),
-                Duration::ZERO,
-            ));
+            return Err(HvError::Timeout(format!("{} ({waiting_for})", self.what)));
         }
         self.stream
             .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))
@@ -71,10 +68,7 @@ impl Conn {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                Err(HvError::Timeout(
-                    format!("{} ({waiting_for})", self.what),
-                    deadline.saturating_duration_since(now),
-                ))
+                Err(HvError::Timeout(format!("{} ({waiting_for})", self.what)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                 Err(HvError::Closed(self.what))

@@ -18,8 +18,8 @@ pub enum HvError {
     },
     #[error("{0} closed the connection")]
     Closed(&'static str),
-    #[error("{0} did not answer within {1:?}")]
-    Timeout(String, std::time::Duration),
+    #[error("{0} did not answer in time")]
+    Timeout(String),
     #[error("{0}")]
     Protocol(String),
     #[error("{command} failed: {desc} ({class})")]
