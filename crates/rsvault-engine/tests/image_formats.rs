@@ -51,6 +51,22 @@ fn qemu_img(args: &[&str]) -> String {
     run(Command::new(tool("qemu-img")).args(args))
 }
 
+/// `qemu_img`, tried up to ten times, a moment apart (for qemu-img's own
+/// flaky steps).
+fn qemu_img_retrying(args: &[&str]) -> String {
+    for _ in 0..9 {
+        let out = Command::new(tool("qemu-img"))
+            .args(args)
+            .output()
+            .expect("run qemu-img");
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    qemu_img(args)
+}
+
 fn qemu_io(fmt: &str, path: &Path, cmd: &str) {
     run(Command::new(tool("qemu-io"))
         .args(["-f", fmt, "-c", cmd])
@@ -439,7 +455,10 @@ fn refusals() {
     let d = dir.path();
 
     let enc = d.join("enc.qcow2");
-    qemu_img(&[
+    // qemu-img times its LUKS key derivation by thread CPU time; on a busy
+    // or coarse-clocked machine it sometimes measures nothing and gives up
+    // ("Unable to get accurate CPU usage"), so creation is retried.
+    qemu_img_retrying(&[
         "create",
         "-f",
         "qcow2",
