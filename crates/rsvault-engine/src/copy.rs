@@ -6,11 +6,9 @@
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::restore::{RestoreFormat, RestoreOptions, RestoreStats, Sink, conclude, partial_path};
+use crate::restore::{RestoreOptions, RestoreStats, Sink, conclude, partial_path, worker_threads};
 use crate::source::{DiskSource, ExtentKind};
-use crate::target::qcow2::Qcow2Writer;
 use crossbeam_channel::bounded;
-use std::fs::File;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,24 +28,8 @@ pub fn copy_image(
     let started = Instant::now();
     let size = source.size();
     let partial = partial_path(output);
-    let sink = match opts.format {
-        RestoreFormat::Raw => {
-            let f = File::create(&partial)
-                .map_err(|e| Error::io(format!("create {}", partial.display()), e))?;
-            f.set_len(size)
-                .map_err(|e| Error::io(format!("size {}", partial.display()), e))?;
-            Sink::Raw(f)
-        }
-        RestoreFormat::Qcow2 => Sink::Qcow2(Qcow2Writer::create(&partial, size, CLUSTER as u32)?),
-    };
-    let threads = if opts.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            + 1
-    } else {
-        opts.threads
-    };
+    let sink = Sink::create(opts.format, &partial, size, CLUSTER as u32)?;
+    let threads = worker_threads(opts.threads);
     let extents = source.map(0, size)?;
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let abort = AtomicBool::new(false);
@@ -143,7 +125,9 @@ pub fn copy_image(
 mod tests {
     use super::*;
     use crate::progress::NoProgress;
+    use crate::restore::RestoreFormat;
     use crate::source::open_image;
+    use std::fs::File;
 
     #[test]
     fn copies_are_identical_and_sparse() {

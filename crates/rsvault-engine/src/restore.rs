@@ -72,6 +72,26 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
+    /// A new image of `size` bytes at `path`, in `format` (`cluster`: the
+    /// qcow2 cluster size).
+    pub(crate) fn create(
+        format: RestoreFormat,
+        path: &Path,
+        size: u64,
+        cluster: u32,
+    ) -> Result<Self> {
+        Ok(match format {
+            RestoreFormat::Raw => {
+                let f = File::create(path)
+                    .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+                f.set_len(size)
+                    .map_err(|e| Error::io(format!("size {}", path.display()), e))?;
+                Sink::Raw(f)
+            }
+            RestoreFormat::Qcow2 => Sink::Qcow2(Qcow2Writer::create(path, size, cluster)?),
+        })
+    }
+
     pub(crate) fn write(&self, offset: u64, data: &[u8], cluster: usize) -> Result<()> {
         match self {
             Sink::Raw(f) => f
@@ -86,6 +106,18 @@ impl Sink {
                 Ok(())
             }
         }
+    }
+}
+
+/// Writer threads of a restore or copy: as asked, or one per core plus one.
+pub(crate) fn worker_threads(asked: usize) -> usize {
+    if asked == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            + 1
+    } else {
+        asked
     }
 }
 
@@ -113,26 +145,8 @@ pub fn restore(
     let nchunks = point.nchunks();
     let partial = partial_path(output);
     let cluster = (cs as usize).min(2 << 20);
-    let sink = match opts.format {
-        RestoreFormat::Raw => {
-            let f = File::create(&partial)
-                .map_err(|e| Error::io(format!("create {}", partial.display()), e))?;
-            f.set_len(point.size)
-                .map_err(|e| Error::io(format!("size {}", partial.display()), e))?;
-            Sink::Raw(f)
-        }
-        RestoreFormat::Qcow2 => {
-            Sink::Qcow2(Qcow2Writer::create(&partial, point.size, cluster as u32)?)
-        }
-    };
-    let threads = if opts.threads == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            + 1
-    } else {
-        opts.threads
-    };
+    let sink = Sink::create(opts.format, &partial, point.size, cluster as u32)?;
+    let threads = worker_threads(opts.threads);
     let failed: Mutex<Option<Error>> = Mutex::new(None);
     let abort = AtomicBool::new(false);
     let written = AtomicU64::new(0);

@@ -122,6 +122,7 @@ fn item_not_found(v: &VaultRef, item: &str) -> ServiceError {
 
 struct ItemRow {
     rowid: i64,
+    vault: i64,
     deferred: Option<String>,
     provider: String,
     vm_subscription: String,
@@ -130,6 +131,8 @@ struct ItemRow {
     policy: String,
     state: String,
     data_id: String,
+    /// The agent health last recorded (JSON), if any.
+    health: Option<String>,
 }
 
 impl Service {
@@ -593,7 +596,7 @@ impl Service {
     fn item_rows(&self, vault_rowid: i64) -> Result<Vec<ItemRow>> {
         let conn = self.db.conn();
         let mut st = conn.prepare(
-            "SELECT id, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, deferred_delete FROM protected_items WHERE vault = ?1 ORDER BY vm_resource_group, vm_name",
+            "SELECT id, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, deferred_delete, vault, health FROM protected_items WHERE vault = ?1 ORDER BY vm_resource_group, vm_name",
         )?;
         let rows = st
             .query_map(params![vault_rowid], |r| {
@@ -607,6 +610,8 @@ impl Service {
                     state: r.get(6)?,
                     data_id: r.get(7)?,
                     deferred: r.get(8)?,
+                    vault: r.get(9)?,
+                    health: r.get(10)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -651,17 +656,10 @@ impl Service {
             )
             .optional()
             .unwrap_or(None);
-        let health: Value = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT health FROM protected_items WHERE id = ?1",
-                params![r.rowid],
-                |x| x.get::<_, Option<String>>(0),
-            )
-            .ok()
-            .flatten()
-            .and_then(|h| serde_json::from_str(&h).ok())
+        let health: Value = r
+            .health
+            .as_deref()
+            .and_then(|h| serde_json::from_str(h).ok())
             .unwrap_or(Value::Null);
         let details = health["healthDetails"].clone();
         let health_status = if details.as_array().is_some_and(|d| !d.is_empty()) {
@@ -674,8 +672,7 @@ impl Service {
         let next_backup = (matches!(r.state.as_str(), "Protected" | "IRPending")
             && r.deferred.is_none())
         .then(|| {
-            let vault = self.vault_row(v).ok()?;
-            let policy = self.item_policy(vault.rowid, &r.policy).ok()??;
+            let policy = self.item_policy(r.vault, &r.policy).ok()??;
             crate::policy::schedule::next_run(&policy, self.now())
         })
         .flatten()
