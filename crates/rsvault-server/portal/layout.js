@@ -62,6 +62,17 @@ export function showError(ctx, title, err) {
   show(ctx, h('div', { class: 'page' }, h('h1', { tabindex: '-1' }, title), errorBox(err)));
 }
 
+/** Awaits `load()`; if it fails, shows the error as the page and gives
+ * `undefined` (the view then stops). */
+export async function orShowError(ctx, title, load) {
+  try {
+    return await load();
+  } catch (e) {
+    showError(ctx, title, e);
+    return undefined;
+  }
+}
+
 export function breadcrumb(crumbs) {
   return h('nav', { class: 'breadcrumb', 'aria-label': t('common.breadcrumb') },
     h('ol', null, crumbs.map(([label, link], i) => h('li', null,

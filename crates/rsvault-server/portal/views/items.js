@@ -4,7 +4,7 @@
 import { h, table, essentials } from '../dom.js';
 import { t, fmtDateTime } from '../i18n.js';
 import { get, list, vaultPath, itemPath, after, parseId, BACKUP_API } from '../api.js';
-import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
+import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href } from '../router.js';
 import { contextMenu } from '../menu.js';
 import { describeNextRun } from '../policy.js';
@@ -47,13 +47,8 @@ export async function itemsView({ rg, name }, query, ctx) {
   setTitle(`${title} - ${name}`);
   loading(ctx, title);
   const vp = vaultPath(rg, name);
-  let items;
-  try {
-    items = await list(`${vp}/backupProtectedItems`, BACKUP_API);
-  } catch (e) {
-    showError(ctx, title, e);
-    return;
-  }
+  const items = await orShowError(ctx, title, () => list(`${vp}/backupProtectedItems`, BACKUP_API));
+  if (items === undefined) return;
   const reload = () => itemsView({ rg, name }, query, ctx);
   const rows = items.map((i) => {
     const p = i.properties;

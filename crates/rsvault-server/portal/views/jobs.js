@@ -4,7 +4,7 @@
 import { h, field, select, table, essentials, progress } from '../dom.js';
 import { t, tOr, fmtDateTime, fmtDuration } from '../i18n.js';
 import { get, list, request, vaultPath, waitOperation, BACKUP_API } from '../api.js';
-import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
+import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href } from '../router.js';
 import { notify } from '../notifications.js';
 import { confirmDialog } from '../dialog.js';
@@ -114,13 +114,8 @@ export async function jobView({ rg, name, job }, query, ctx) {
   loading(ctx, title);
   const vp = vaultPath(rg, name);
   const path = `${vp}/backupJobs/${encodeURIComponent(job)}`;
-  let j;
-  try {
-    j = await get(path, BACKUP_API);
-  } catch (e) {
-    showError(ctx, title, e);
-    return;
-  }
+  const j = await orShowError(ctx, title, () => get(path, BACKUP_API));
+  if (j === undefined) return;
   const reload = () => ctx.alive && jobView({ rg, name, job }, query, ctx);
   const p = j.properties;
   const ext = p.extendedInfo || {};

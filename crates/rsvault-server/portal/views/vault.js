@@ -4,7 +4,7 @@
 import { h, table, essentials, errorSlot, newId } from '../dom.js';
 import { t, regionName } from '../i18n.js';
 import { get, list, request, vaultPath, parseId, VAULT_API, BACKUP_API } from '../api.js';
-import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
+import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href, navigate } from '../router.js';
 import { notify } from '../notifications.js';
 import { confirmDialog } from '../dialog.js';
@@ -111,13 +111,8 @@ export async function infrastructureView({ rg, name }, query, ctx) {
   setTitle(`${title} - ${name}`);
   loading(ctx, title);
   const vp = vaultPath(rg, name);
-  let items;
-  try {
-    items = await list(`${vp}/backupProtectedItems`, BACKUP_API);
-  } catch (e) {
-    showError(ctx, title, e);
-    return;
-  }
+  const items = await orShowError(ctx, title, () => list(`${vp}/backupProtectedItems`, BACKUP_API));
+  if (items === undefined) return;
   const base = href('vaults', rg, name);
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name, [title]),
@@ -201,13 +196,8 @@ export async function policiesView({ rg, name }, query, ctx) {
   setTitle(`${title} - ${name}`);
   loading(ctx, title);
   const vp = vaultPath(rg, name);
-  let policies;
-  try {
-    policies = await list(`${vp}/backupPolicies`, BACKUP_API);
-  } catch (e) {
-    showError(ctx, title, e);
-    return;
-  }
+  const policies = await orShowError(ctx, title, () => list(`${vp}/backupPolicies`, BACKUP_API));
+  if (policies === undefined) return;
   const base = href('vaults', rg, name);
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name, [title]),
@@ -240,13 +230,8 @@ export async function policyDetailsView({ rg, name, policy }, query, ctx) {
   setTitle(policy);
   loading(ctx, policy);
   const vp = vaultPath(rg, name);
-  let p;
-  try {
-    p = await get(`${vp}/backupPolicies/${encodeURIComponent(policy)}`, BACKUP_API);
-  } catch (e) {
-    showError(ctx, policy, e);
-    return;
-  }
+  const p = await orShowError(ctx, policy, () => get(`${vp}/backupPolicies/${encodeURIComponent(policy)}`, BACKUP_API));
+  if (p === undefined) return;
   const inUse = (p.properties.protectedItemsCount || 0) > 0;
   const base = href('vaults', rg, name);
   show(ctx, blade({

@@ -7,7 +7,7 @@ import { t, regionName } from '../i18n.js';
 import {
   get, list, request, listVms, listVaults, vmPath, vaultPath, parseId, findProtection, VAULT_API, BACKUP_API, COMPUTE_API,
 } from '../api.js';
-import { show, loading, showError, blade, toolbar, setTitle, resourceMenu } from '../layout.js';
+import { show, loading, showError, blade, toolbar, setTitle, resourceMenu, orShowError } from '../layout.js';
 import { href } from '../router.js';
 import { deployment } from '../notifications.js';
 import { vaultNameError } from './vaults.js';
@@ -38,13 +38,8 @@ export async function vmListView(params, query, ctx) {
   const title = t('nav.vms');
   setTitle(title);
   loading(ctx, title);
-  let vms;
-  try {
-    vms = await listVms();
-  } catch (e) {
-    showError(ctx, title, e);
-    return;
-  }
+  const vms = await orShowError(ctx, title, () => listVms());
+  if (vms === undefined) return;
   const filter = h('input', { type: 'search', class: 'filter', placeholder: t('common.filterPlaceholder'), value: query.get('q') || '' });
   const holder = h('div');
   const count = h('p', { class: 'muted', role: 'status' });
@@ -81,13 +76,8 @@ export async function vmListView(params, query, ctx) {
 export async function vmOverviewView({ kind, rg, name }, query, ctx) {
   setTitle(name);
   loading(ctx, name);
-  let vm;
-  try {
-    vm = await get(`${vmPath(kind, rg, name)}?$expand=instanceView`, COMPUTE_API);
-  } catch (e) {
-    showError(ctx, name, e);
-    return;
-  }
+  const vm = await orShowError(ctx, name, () => get(`${vmPath(kind, rg, name)}?$expand=instanceView`, COMPUTE_API));
+  if (vm === undefined) return;
   const sp = vm.properties.storageProfile || {};
   const disks = [sp.osDisk, ...(sp.dataDisks || [])].filter(Boolean).map((d) => d.name || (d.managedDisk && parseId(d.managedDisk.id).name)).join(t('common.listSep'));
   show(ctx, blade({
@@ -151,13 +141,8 @@ export async function vmBackupView({ kind, rg, name }, query, ctx) {
   if (found) {
     const vid = parseId(found.vault.id);
     const vp = vaultPath(vid.resourceGroup, found.vault.name);
-    let body;
-    try {
-      body = await itemDetails(found.item, { vp, rg: vid.resourceGroup, vault: found.vault.name });
-    } catch (e) {
-      showError(ctx, title, e);
-      return;
-    }
+    const body = await orShowError(ctx, title, () => itemDetails(found.item, { vp, rg: vid.resourceGroup, vault: found.vault.name }));
+    if (body === undefined) return;
     page(itemToolbar(found.item, { vp, rg: vid.resourceGroup, vault: found.vault.name, reload }), body);
     if (found.item.properties.lastBackupStatus === 'InProgress') ctx.poll(() => { reload(); return false; }, 2000);
     return;
