@@ -199,7 +199,7 @@ pub async fn dispatch(
             "backupstatus",
         ] if method == Method::POST => {
             let sub = seg[1].clone();
-            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let body = body_json(&body)?;
             let v = blocking(&state, move |s| s.backup_status(&sub, &body)).await?;
             Ok(Json(v).into_response())
         }
