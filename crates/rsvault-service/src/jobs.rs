@@ -19,16 +19,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What one backup job works on.
 pub(crate) struct BackupRun<'a> {
-    job: &'a str,
-    store_name: &'a str,
-    item_id: i64,
-    data_id: &'a str,
-    vm_name: &'a str,
-    os_type: &'a str,
-    disks: &'a [crate::inventory::VmDisk],
-    expiry: Option<jiff::Timestamp>,
-    instant_days: u32,
-    link: Option<&'a crate::inventory::QemuLink>,
+    pub job: &'a str,
+    pub store_name: &'a str,
+    pub item_id: i64,
+    pub data_id: &'a str,
+    pub vm_name: &'a str,
+    pub os_type: &'a str,
+    pub disks: &'a [crate::inventory::VmDisk],
+    pub expiry: Option<jiff::Timestamp>,
+    pub instant_days: u32,
+    pub link: Option<&'a crate::inventory::QemuLink>,
 }
 
 /// Live progress and cancel flags of running jobs, by job id.
@@ -553,16 +553,7 @@ impl Service {
                         disks,
                         warnings,
                         bag,
-                    } = self.run_live_backup(
-                        run.job,
-                        run.store_name,
-                        run.item_id,
-                        run.data_id,
-                        run.disks,
-                        link,
-                        qmp,
-                        permille,
-                    )?;
+                    } = self.run_live_backup(run, link, qmp, permille)?;
                     let instant_until = started
                         .checked_add(jiff::SignedDuration::from_hours(
                             24 * i64::from(run.instant_days),

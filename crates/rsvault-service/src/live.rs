@@ -196,19 +196,17 @@ impl Service {
         }))
     }
 
-    /// Backs up a running VM. `qmp` is a live connection to its monitor.
-    #[allow(clippy::too_many_arguments)]
+    /// Backs up a running VM (`link` names it). `qmp` is a live connection
+    /// to its monitor.
     pub(crate) fn run_live_backup(
         &self,
-        job: &str,
-        store_name: &str,
-        item_id: i64,
-        data_id: &str,
-        disks: &[VmDisk],
+        run: &crate::jobs::BackupRun<'_>,
         link: &QemuLink,
         mut qmp: Qmp,
         permille: &JobProgressHandle,
     ) -> Result<LiveOutcome> {
+        let (job, store_name, item_id, data_id, disks) =
+            (run.job, run.store_name, run.item_id, run.data_id, run.disks);
         let settings = self.live_settings();
         let store = self.open_vault_store(store_name)?;
         let dir = self
