@@ -14,6 +14,7 @@
 use crate::clock::{rfc3339, unix_ms};
 use crate::codec::BlobKind;
 use crate::error::{Error, Result};
+use crate::guard::Guard;
 use crate::id::{ChunkId, IdSet};
 use crate::index::{ChunkIndex, encode_index_file};
 use crate::manifest::{BackupStats, Manifest};
@@ -253,7 +254,17 @@ pub fn backup(
         },
         labels: opts.labels.clone(),
     };
+    // Packs gc condemned while this backup ran that the point needs are
+    // revived before the commit, and once more after it for a gc record
+    // that landed in between (see `guard`).
+    let mut guard = Guard::new(store, &loaded, &written, &session.record().id);
+    guard.secure(root, height)?;
     store.commit_point(&manifest)?;
+    if let Err(e) = guard.secure(root, height) {
+        // Readers still find the blobs (condemned packs are read too) and gc
+        // revives what a committed point needs before it deletes anything.
+        tracing::warn!(point = %manifest.id, "could not re-check gc records after the commit: {e}");
+    }
     session.end()?;
     tracing::debug!(point = %manifest.id, ms = unix_ms(store.clock().now()) - unix_ms(start_time), "backup committed");
     Ok(manifest)

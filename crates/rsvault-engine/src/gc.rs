@@ -153,18 +153,26 @@ fn all_pack_entries(
     Ok(out)
 }
 
-/// Marks every blob reachable from `points` into `live`.
-fn mark(store: &Store, lookup: &ChunkIndex, points: &[Manifest], live: &mut IdSet) -> Result<()> {
+/// Marks every blob reachable from `points` into `live`, looking blobs up
+/// in `lookups` in turn. Subtrees already in `known` are not walked again.
+fn mark(
+    store: &Store,
+    lookups: &[&ChunkIndex],
+    points: &[Manifest],
+    known: &IdSet,
+    live: &mut IdSet,
+) -> Result<()> {
     for p in points {
-        if p.root.is_zero() || live.contains(&p.root) {
-            continue;
-        }
         let mut stack = vec![(p.root, p.height)];
         while let Some((id, h)) = stack.pop() {
-            if id.is_zero() || !live.insert(id) {
+            if id.is_zero() || known.contains(&id) || !live.insert(id) {
                 continue;
             }
-            let children = store.read_node(lookup, &id).map_err(|e| {
+            let index = lookups
+                .iter()
+                .find(|i| i.contains(&id))
+                .unwrap_or(&lookups[0]);
+            let children = store.read_node(index, &id).map_err(|e| {
                 Error::InvalidInput(format!(
                     "gc stopped: recovery point {} of {:?} cannot be read ({e}); run `rsvault disk verify` and forget damaged points first",
                     p.id, p.name
@@ -173,7 +181,11 @@ fn mark(store: &Store, lookup: &ChunkIndex, points: &[Manifest], live: &mut IdSe
             if h > 1 {
                 stack.extend(children.into_iter().map(|c| (c, h - 1)));
             } else {
-                live.extend(children.into_iter().filter(|c| !c.is_zero()));
+                live.extend(
+                    children
+                        .into_iter()
+                        .filter(|c| !c.is_zero() && !known.contains(c)),
+                );
             }
         }
     }
@@ -190,10 +202,227 @@ fn lookup_index(entries: &HashMap<String, Vec<PackEntry>>) -> ChunkIndex {
     idx
 }
 
-fn others_started_before(sessions: &[SessionRecord], me: &str, t: u64, now: u64) -> bool {
-    sessions
+/// Points committed since `seen` was taken.
+fn fresh_points(store: &Store, seen: &HashSet<String>) -> Result<Vec<Manifest>> {
+    let (points, bad) = store.list_points_checked()?;
+    if let Some((key, e)) = bad.first() {
+        return Err(Error::InvalidInput(format!(
+            "gc stopped: manifest {key} is damaged ({e})"
+        )));
+    }
+    Ok(points
+        .into_iter()
+        .filter(|p| !seen.contains(&p.id))
+        .collect())
+}
+
+/// Writes this run's gc record, then names in it the writer sessions that
+/// could have seen its packs, and revives (with `revived/` markers) the
+/// packs that a point committed since the mark needs. Returns the sessions
+/// the record waits for and the blobs those fresh points made live.
+fn write_record(
+    store: &Store,
+    record: &mut GcRecord,
+    entries: &HashMap<String, Vec<PackEntry>>,
+    lookup: &ChunkIndex,
+    seen: &HashSet<String>,
+    live: &IdSet,
+    me: &str,
+) -> Result<(Vec<String>, IdSet)> {
+    store.put_gc_record(record)?;
+    let now = unix_ms(store.clock().now());
+    let (sessions, _) = session::list_sessions(store.backend().as_ref(), store.codec())?;
+    let blocking: Vec<String> = sessions
         .iter()
-        .any(|s| s.id != me && s.alive(now) && s.started_ms <= t)
+        .filter(|s| s.id != me && s.alive(now))
+        .map(|s| s.id.clone())
+        .collect();
+    record.blocking = Some(blocking.clone());
+    store.put_gc_record(record)?;
+    // A writer that committed between the mark and the record may need a
+    // condemned pack; a writer that commits later sees the record itself.
+    let fresh = fresh_points(store, seen)?;
+    let mut extra = IdSet::default();
+    if !fresh.is_empty() {
+        let now_index = store.load_index_readable()?.index;
+        mark(store, &[lookup, &now_index], &fresh, live, &mut extra)?;
+    }
+    let needed: Vec<String> = record
+        .packs
+        .iter()
+        .filter(|p| {
+            entries
+                .get(*p)
+                .is_some_and(|es| es.iter().any(|e| extra.contains(&e.id)))
+        })
+        .cloned()
+        .collect();
+    if !needed.is_empty() {
+        store.revive_packs(&needed, me)?;
+    }
+    Ok((blocking, extra))
+}
+
+/// Deletes the session records of writers that died and the leftovers of
+/// puts that never completed; returns the live sessions.
+fn housekeeping(store: &Store, stats: &mut GcStats) -> Result<Vec<SessionRecord>> {
+    let backend = store.backend();
+    let now = unix_ms(store.clock().now());
+    let (sessions, damaged_sessions) = session::list_sessions(backend.as_ref(), store.codec())?;
+    for s in sessions.iter().filter(|s| !s.alive(now)) {
+        backend.delete(&session::session_key(&s.id))?;
+        stats.stale_sessions_removed += 1;
+    }
+    for k in damaged_sessions {
+        tracing::warn!("gc: ignoring unreadable session record {k}");
+    }
+    // Temporary files of puts that died: a put in progress is younger than a
+    // day by far, so a day-old one is certainly dead.
+    stats.incomplete_removed = backend
+        .sweep_incomplete(store.clock().now() - std::time::Duration::from_secs(24 * 3600))?;
+    Ok(sessions.into_iter().filter(|s| s.alive(now)).collect())
+}
+
+/// Step 3 for one record whose waiting is over: each pack is revived when a
+/// `revived/` marker names it or a live blob is found nowhere visible, and
+/// deleted otherwise. Revived packs are added to `revived`.
+struct Settle<'a> {
+    store: &'a Store,
+    entries: &'a HashMap<String, Vec<PackEntry>>,
+    markers: &'a HashSet<String>,
+}
+
+impl Settle<'_> {
+    fn run(
+        &self,
+        rec: &GcRecord,
+        live: &[&IdSet],
+        visible: &ChunkIndex,
+        stats: &mut GcStats,
+        revived: &mut Vec<String>,
+    ) -> Result<()> {
+        for pid in &rec.packs {
+            let Some(es) = self.entries.get(pid) else {
+                continue;
+            };
+            let needed = self.markers.contains(pid)
+                || es
+                    .iter()
+                    .any(|e| live.iter().any(|l| l.contains(&e.id)) && !visible.contains(&e.id));
+            if needed {
+                revived.push(pid.clone());
+                stats.packs_revived += 1;
+            } else {
+                self.store.backend().delete(&pack_key(pid))?;
+                stats.packs_deleted += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Step 2's choice among visible packs: those with nothing live to condemn,
+/// and those that are mostly garbage to repack.
+fn plan(
+    li: &crate::store::LoadedIndex,
+    entries: &HashMap<String, Vec<PackEntry>>,
+    live: &IdSet,
+    oldest_writer: u64,
+    opts: &GcOptions,
+) -> (Vec<String>, Vec<String>) {
+    let mut owner: HashMap<ChunkId, &str> = HashMap::new();
+    for (pid, es) in entries {
+        if li.condemned.contains(pid) {
+            continue;
+        }
+        for e in es {
+            if let Some(loc) = li.index.get(&e.id)
+                && li.index.pack_id(loc) == pid
+                && loc.offset == e.offset
+            {
+                owner.insert(e.id, pid);
+            }
+        }
+    }
+    let mut condemn = Vec::new();
+    let mut repack = Vec::new();
+    let mut visible_ids: Vec<&String> = entries
+        .keys()
+        .filter(|p| !li.condemned.contains(*p))
+        .collect();
+    visible_ids.sort();
+    for pid in visible_ids {
+        let meta = &li.packs[pid];
+        // A pack as new as the oldest running writer may be that writer's:
+        // leave it for a later run. (Only an optimisation: condemned packs a
+        // writer needs are revived, never deleted.)
+        if unix_ms(meta.modified).saturating_add(1_000) >= oldest_writer {
+            continue;
+        }
+        let live_bytes: u64 = entries[pid]
+            .iter()
+            .filter(|e| live.contains(&e.id) && owner.get(&e.id) == Some(&pid.as_str()))
+            .map(|e| e.len as u64)
+            .sum();
+        if live_bytes == 0 {
+            condemn.push(pid.clone());
+        } else if (meta.size - live_bytes) as f64 > opts.repack_garbage_ratio * meta.size as f64 {
+            repack.push(pid.clone());
+        }
+    }
+    (condemn, repack)
+}
+
+/// Copies the live blobs of `packs` into new packs; returns them.
+fn repack(
+    store: &Store,
+    packs: &[String],
+    entries: &HashMap<String, Vec<PackEntry>>,
+    live: &IdSet,
+    owned: impl Fn(&ChunkId, &str) -> bool,
+    stats: &mut GcStats,
+) -> Result<Vec<(String, Vec<PackEntry>)>> {
+    let (backend, codec) = (store.backend(), store.codec());
+    let mut new_packs = Vec::new();
+    let mut builder = PackBuilder::new();
+    let flush = |b: &mut PackBuilder, out: &mut Vec<(String, Vec<PackEntry>)>| -> Result<()> {
+        let id = crate::id::random_hex_id();
+        let (bytes, es) = b.seal(codec, &id);
+        backend.put(&pack_key(&id), bytes, PutMode::Create)?;
+        b.reset();
+        out.push((id, es));
+        Ok(())
+    };
+    for pid in packs {
+        let pack = backend.get(&pack_key(pid))?;
+        for e in &entries[pid] {
+            if !(live.contains(&e.id) && owned(&e.id, pid)) {
+                continue;
+            }
+            let blob = &pack[e.offset as usize..(e.offset + e.len) as usize];
+            // Copy only blobs that still authenticate: never spread damage.
+            store.decode_blob(&pack_key(pid), &e.id, e.kind, blob)?;
+            builder.add(e.kind, e.id, blob, e.raw_len);
+            if builder.len() >= TARGET_SIZE {
+                flush(&mut builder, &mut new_packs)?;
+            }
+        }
+        stats.packs_repacked += 1;
+    }
+    if !builder.is_empty() {
+        flush(&mut builder, &mut new_packs)?;
+    }
+    Ok(new_packs)
+}
+
+/// Writes one index file listing `packs`.
+fn put_index_file(store: &Store, packs: &[(String, Vec<PackEntry>)]) -> Result<()> {
+    let file_id = crate::id::random_hex_id();
+    store.backend().put(
+        &format!("index/{file_id}"),
+        &encode_index_file(store.codec(), &file_id, packs),
+        PutMode::Create,
+    )
 }
 
 /// Runs garbage collection.
@@ -202,32 +431,18 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     let session = store.begin_session("gc")?;
     let me = session.record().id.clone();
     let backend = store.backend();
-    let codec = store.codec();
     let mut stats = GcStats::default();
     progress.start("gc", 0);
+    let sessions = housekeeping(store, &mut stats)?;
 
-    // Housekeeping: session records of writers that died.
-    let now = unix_ms(store.clock().now());
-    let (sessions, damaged_sessions) = session::list_sessions(backend.as_ref(), codec)?;
-    for s in sessions.iter().filter(|s| !s.alive(now)) {
-        backend.delete(&session::session_key(&s.id))?;
-        stats.stale_sessions_removed += 1;
-    }
-    for k in damaged_sessions {
-        tracing::warn!("gc: ignoring unreadable session record {k}");
-    }
-    let sessions: Vec<SessionRecord> = sessions.into_iter().filter(|s| s.alive(now)).collect();
-    // Temporary files of puts that died: a put in progress is younger than a
-    // day by far, so a day-old one is certainly dead.
-    stats.incomplete_removed = backend
-        .sweep_incomplete(store.clock().now() - std::time::Duration::from_secs(24 * 3600))?;
-
-    // Records whose waiting is over: no session that began before them is alive.
+    // Records whose waiting is over: no session that may have seen their
+    // packs is alive. Markers are read after the sessions: a writer that
+    // revives a pack does so while it is alive.
     let li = store.load_index()?;
     let ripe: Vec<GcRecord> = li
         .gc_records
         .iter()
-        .filter(|r| !others_started_before(&sessions, &me, r.ready_ms, now))
+        .filter(|r| !r.waits_for(&sessions, &me))
         .cloned()
         .collect();
 
@@ -242,36 +457,20 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     }
     stats.points = points.len();
     let mut live = IdSet::default();
-    mark(store, &lookup, &points, &mut live)?;
+    mark(store, &[&lookup], &points, &IdSet::default(), &mut live)?;
     let seen: HashSet<String> = points.iter().map(|p| p.id.clone()).collect();
     stats.packs_before = li.packs.len();
     stats.bytes_before = li.packs.values().map(|m| m.size).sum();
 
     // Step 3 for ripe records: delete or revive.
-    let mut revived: Vec<String> = Vec::new();
-    let settle = |rec: &GcRecord,
-                  live: &IdSet,
-                  visible: &ChunkIndex,
-                  stats: &mut GcStats,
-                  revived: &mut Vec<String>|
-     -> Result<()> {
-        for pid in &rec.packs {
-            let Some(es) = entries.get(pid) else { continue };
-            let needed = es
-                .iter()
-                .any(|e| live.contains(&e.id) && !visible.contains(&e.id));
-            if needed {
-                revived.push(pid.clone());
-                stats.packs_revived += 1;
-            } else {
-                backend.delete(&pack_key(pid))?;
-                stats.packs_deleted += 1;
-            }
-        }
-        Ok(())
+    let settle = Settle {
+        store,
+        entries: &entries,
+        markers: &li.revived,
     };
+    let mut revived: Vec<String> = Vec::new();
     for rec in &ripe {
-        settle(rec, &live, &li.index, &mut stats, &mut revived)?;
+        settle.run(rec, &[&live], &li.index, &mut stats, &mut revived)?;
     }
 
     // Step 2: condemn and repack among visible packs.
@@ -281,91 +480,29 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
         .map(|s| s.started_ms)
         .min()
         .unwrap_or(u64::MAX);
-    let mut owner: HashMap<ChunkId, String> = HashMap::new();
-    for (pid, es) in &entries {
-        if li.condemned.contains(pid) {
-            continue;
-        }
-        for e in es {
-            if let Some(loc) = li.index.get(&e.id)
-                && li.index.pack_id(loc) == pid
-                && loc.offset == e.offset
-            {
-                owner.insert(e.id, pid.clone());
-            }
-        }
-    }
-    let mut condemn: Vec<String> = Vec::new();
-    let mut repack: Vec<String> = Vec::new();
-    let mut visible_ids: Vec<&String> = entries
-        .keys()
-        .filter(|p| !li.condemned.contains(*p))
-        .collect();
-    visible_ids.sort();
-    for pid in visible_ids {
-        let meta = &li.packs[pid];
-        let modified = unix_ms(meta.modified);
-        // A pack as new as the oldest running writer may be that writer's:
-        // leave it for a later run. (Only an optimisation: condemned packs a
-        // writer needs are revived, never deleted.)
-        if modified.saturating_add(1_000) >= oldest_writer {
-            continue;
-        }
-        let es = &entries[pid];
-        let live_bytes: u64 = es
-            .iter()
-            .filter(|e| live.contains(&e.id) && owner.get(&e.id) == Some(pid))
-            .map(|e| e.len as u64)
-            .sum();
-        if live_bytes == 0 {
-            condemn.push(pid.clone());
-        } else if (meta.size - live_bytes) as f64 > opts.repack_garbage_ratio * meta.size as f64 {
-            repack.push(pid.clone());
-        }
-    }
-    let mut new_packs: Vec<(String, Vec<PackEntry>)> = Vec::new();
-    if !repack.is_empty() {
-        let mut builder = PackBuilder::new();
-        let flush = |b: &mut PackBuilder, out: &mut Vec<(String, Vec<PackEntry>)>| -> Result<()> {
-            let id = crate::id::random_hex_id();
-            let (bytes, es) = b.seal(codec, &id);
-            backend.put(&pack_key(&id), bytes, PutMode::Create)?;
-            b.reset();
-            out.push((id, es));
-            Ok(())
-        };
-        for pid in &repack {
-            let pack = backend.get(&pack_key(pid))?;
-            for e in &entries[pid] {
-                if !(live.contains(&e.id) && owner.get(&e.id) == Some(pid)) {
-                    continue;
-                }
-                let blob = &pack[e.offset as usize..(e.offset + e.len) as usize];
-                // Copy only blobs that still authenticate: never spread damage.
-                store.decode_blob(&pack_key(pid), &e.id, e.kind, blob)?;
-                builder.add(e.kind, e.id, blob, e.raw_len);
-                if builder.len() >= TARGET_SIZE {
-                    flush(&mut builder, &mut new_packs)?;
-                }
-            }
-            stats.packs_repacked += 1;
-        }
-        if !builder.is_empty() {
-            flush(&mut builder, &mut new_packs)?;
-        }
-        condemn.extend(repack.iter().cloned());
-    }
+    let (mut condemn, to_repack) = plan(&li, &entries, &live, oldest_writer, opts);
+    let owned = |id: &ChunkId, pid: &str| {
+        li.index
+            .get(id)
+            .is_some_and(|loc| li.index.pack_id(loc) == pid)
+    };
+    let new_packs = repack(store, &to_repack, &entries, &live, owned, &mut stats)?;
+    condemn.extend(to_repack.iter().cloned());
 
-    // Unripe records stay; ripe ones are replaced by what is left of them.
-    let record = GcRecord {
+    let now = unix_ms(store.clock().now());
+    let mut record = GcRecord {
         id: format!("{:013x}-{}", now, crate::id::random_hex_id()),
         created_ms: now,
-        ready_ms: unix_ms(store.clock().now()),
+        ready_ms: now,
         packs: condemn.clone(),
+        blocking: None,
     };
-    if !record.packs.is_empty() {
-        store.put_gc_record(&record)?;
-    }
+    let (blocking, extra, mut markers) = if record.packs.is_empty() {
+        (Vec::new(), IdSet::default(), li.revived.clone())
+    } else {
+        let (b, x) = write_record(store, &mut record, &entries, &lookup, &seen, &live, &me)?;
+        (b, x, store.revived_markers()?)
+    };
 
     // One index file for everything visible now; then drop the old ones.
     let gone: HashSet<&String> = ripe
@@ -382,18 +519,16 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
         .collect();
     let mut keep: Vec<(String, Vec<PackEntry>)> = entries
         .iter()
-        .filter(|(pid, _)| !gone.contains(pid) && !still_condemned.contains(pid))
-        .filter(|(pid, _)| !li.condemned.contains(*pid) || revived.contains(pid))
+        .filter(|(pid, _)| !gone.contains(pid))
+        .filter(|(pid, _)| !still_condemned.contains(pid) || markers.contains(*pid))
+        .filter(|(pid, _)| {
+            !li.condemned.contains(*pid) || revived.contains(pid) || markers.contains(*pid)
+        })
         .map(|(p, e)| (p.clone(), e.clone()))
         .collect();
     keep.extend(new_packs.iter().cloned());
     keep.sort_by(|a, b| a.0.cmp(&b.0));
-    let file_id = crate::id::random_hex_id();
-    backend.put(
-        &format!("index/{file_id}"),
-        &encode_index_file(codec, &file_id, &keep),
-        PutMode::Create,
-    )?;
+    put_index_file(store, &keep)?;
     for f in li
         .files
         .iter()
@@ -406,43 +541,50 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
     }
 
     // Step 3 for this run's record when no other writer could have seen its packs.
-    let now2 = unix_ms(store.clock().now());
-    let (sessions2, _) = session::list_sessions(backend.as_ref(), codec)?;
+    let mut pending_here = false;
     if !record.packs.is_empty() {
-        if others_started_before(&sessions2, &me, record.ready_ms, now2) {
-            stats.packs_pending += record.packs.len();
-        } else {
-            let (points2, bad2) = store.list_points_checked()?;
-            if let Some((key, e)) = bad2.first() {
-                return Err(Error::InvalidInput(format!(
-                    "gc stopped: manifest {key} is damaged ({e})"
-                )));
-            }
-            let fresh: Vec<Manifest> = points2
-                .into_iter()
-                .filter(|p| !seen.contains(&p.id))
-                .collect();
-            mark(store, &lookup, &fresh, &mut live)?;
+        if blocking.is_empty() {
             let mut visible = ChunkIndex::default();
             for (pid, es) in &keep {
                 visible.add_pack(pid, es);
             }
             let mut revived2 = Vec::new();
-            settle(&record, &live, &visible, &mut stats, &mut revived2)?;
+            let settle = Settle {
+                store,
+                entries: &entries,
+                markers: &markers,
+            };
+            settle.run(
+                &record,
+                &[&live, &extra],
+                &visible,
+                &mut stats,
+                &mut revived2,
+            )?;
             if !revived2.is_empty() {
-                let fid = crate::id::random_hex_id();
                 let back: Vec<(String, Vec<PackEntry>)> = revived2
                     .iter()
                     .map(|p| (p.clone(), entries[p].clone()))
                     .collect();
-                backend.put(
-                    &format!("index/{fid}"),
-                    &encode_index_file(codec, &fid, &back),
-                    PutMode::Create,
-                )?;
+                put_index_file(store, &back)?;
             }
             backend.delete(&format!("gc/{}", record.id))?;
+        } else {
+            stats.packs_pending += record.packs.len();
+            pending_here = true;
         }
+    }
+    // Markers whose pack is indexed again (or gone) have done their work.
+    let waiting: HashSet<&String> = li
+        .gc_records
+        .iter()
+        .filter(|r| !ripe.iter().any(|x| x.id == r.id))
+        .flat_map(|r| r.packs.iter())
+        .chain(record.packs.iter().filter(|_| pending_here))
+        .collect();
+    markers.retain(|p| !waiting.contains(p));
+    for p in &markers {
+        store.drop_revived_marker(p)?;
     }
     stats.packs_pending += li
         .gc_records
@@ -450,7 +592,7 @@ pub fn gc(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<Gc
         .filter(|r| !ripe.iter().any(|x| x.id == r.id))
         .map(|r| r.packs.len())
         .sum::<usize>();
-    stats.live_blobs = live.len();
+    stats.live_blobs = live.len() + extra.len();
     let after = backend.list("packs/")?;
     stats.packs_after = after.len();
     stats.bytes_after = after.iter().map(|m| m.size).sum();

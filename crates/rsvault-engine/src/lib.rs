@@ -14,6 +14,7 @@ pub mod codec;
 pub mod copy;
 pub mod error;
 pub mod gc;
+mod guard;
 pub mod id;
 pub mod index;
 pub mod key;

@@ -139,7 +139,7 @@ pub fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreStats> {
     let started = Instant::now();
-    let loaded = store.load_index()?;
+    let loaded = store.load_index_readable()?;
     let index = &loaded.index;
     let cs = point.chunk_size as u64;
     let nchunks = point.nchunks();

@@ -9,6 +9,7 @@
 //! - `forgotten/<id>`: tombstones of deleted points
 //! - `sessions/<id>`: leases of running writers
 //! - `gc/<id>`: packs condemned by garbage collection
+//! - `revived/<pack>`: condemned packs that a committed point needs again
 
 use crate::backend::{Backend, ObjectMeta, PutMode};
 use crate::clock::{Clock, SystemClock, rfc3339};
@@ -69,6 +70,25 @@ pub struct GcRecord {
     /// longer see its packs.
     pub ready_ms: u64,
     pub packs: Vec<String>,
+    /// The writer sessions that were registered once the record was
+    /// durable: only they can have seen its packs. `None` in a record whose
+    /// writing was interrupted (or from an older build): then every session
+    /// that started no later than `ready_ms` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocking: Option<Vec<String>>,
+}
+
+impl GcRecord {
+    /// True while a session that may have seen this record's packs is alive.
+    pub fn waits_for(&self, alive: &[crate::session::SessionRecord], me: &str) -> bool {
+        alive.iter().any(|s| {
+            s.id != me
+                && match &self.blocking {
+                    Some(ids) => ids.contains(&s.id),
+                    None => s.started_ms <= self.ready_ms,
+                }
+        })
+    }
 }
 
 /// The chunk index as loaded, with what was found wrong on the way.
@@ -85,12 +105,23 @@ pub struct LoadedIndex {
     pub missing_packs: Vec<String>,
     /// Packs whose trailer could not be read, with the reason.
     pub bad_packs: Vec<(String, String)>,
-    /// Packs condemned by gc (not visible).
+    /// Packs condemned by gc: not visible unless also in `revived`.
     pub condemned: HashSet<String>,
+    /// Condemned packs that a point committed since needs (`revived/`
+    /// markers): visible again, and never deleted by the gc that settles
+    /// their record.
+    pub revived: HashSet<String>,
     /// Gc records.
     pub gc_records: Vec<GcRecord>,
     /// Packs not in any index file whose trailers were read.
     pub unindexed: Vec<String>,
+}
+
+impl LoadedIndex {
+    /// True if writers and readers see the pack.
+    pub fn is_visible(&self, pack_id: &str) -> bool {
+        !self.condemned.contains(pack_id) || self.revived.contains(pack_id)
+    }
 }
 
 /// Manifests that could not be read: object key and error.
@@ -449,9 +480,24 @@ impl Store {
         pack::parse_trailer(&self.codec, pack_id, &trailer, start)
     }
 
-    /// Loads the index of visible blobs: every pack not condemned by gc, from
-    /// index files where they cover it and from pack trailers otherwise.
+    /// Loads the index of visible blobs, as writers deduplicate against it:
+    /// every pack not condemned by gc (or condemned and revived), from index
+    /// files where they cover it and from pack trailers otherwise.
     pub fn load_index(&self) -> Result<LoadedIndex> {
+        self.load_index_with(false)
+    }
+
+    /// Loads the index that readers (restore, verify, copy) use: the visible
+    /// packs first, then condemned packs that still exist. A writer that
+    /// deduplicated against a pack before gc condemned it may have committed
+    /// a point that needs it; gc deletes such a pack only after reviving
+    /// what a committed point needs, so a reader finds every blob of every
+    /// committed point.
+    pub fn load_index_readable(&self) -> Result<LoadedIndex> {
+        self.load_index_with(true)
+    }
+
+    fn load_index_with(&self, with_condemned: bool) -> Result<LoadedIndex> {
         let mut li = LoadedIndex::default();
         for m in self.backend.list("packs/")? {
             if let Some(id) = pack_id_of_key(&m.key) {
@@ -464,7 +510,9 @@ impl Store {
             .iter()
             .flat_map(|r| r.packs.iter().cloned())
             .collect();
+        li.revived = self.revived_markers()?;
         let mut covered: HashSet<String> = HashSet::new();
+        let mut hidden: BTreeMap<String, Vec<PackEntry>> = BTreeMap::new();
         let mut missing: BTreeMap<String, ()> = BTreeMap::new();
         for m in self.backend.list("index/")? {
             let file_id = m.key.trim_start_matches("index/").to_owned();
@@ -476,11 +524,17 @@ impl Store {
             match decoded {
                 Ok(packs) => {
                     for (pid, entries) in packs {
-                        if li.condemned.contains(&pid) || covered.contains(&pid) {
+                        if covered.contains(&pid) {
                             continue;
                         }
                         if !li.packs.contains_key(&pid) {
-                            missing.insert(pid, ());
+                            if li.is_visible(&pid) {
+                                missing.insert(pid, ());
+                            }
+                            continue;
+                        }
+                        if !li.is_visible(&pid) {
+                            hidden.entry(pid).or_insert(entries);
                             continue;
                         }
                         li.index.add_pack(&pid, &entries);
@@ -494,7 +548,7 @@ impl Store {
         let mut uncovered: Vec<(String, u64)> = li
             .packs
             .iter()
-            .filter(|(id, _)| !covered.contains(*id) && !li.condemned.contains(*id))
+            .filter(|(id, _)| !covered.contains(*id) && li.is_visible(id))
             .map(|(id, m)| (id.clone(), m.size))
             .collect();
         uncovered.sort();
@@ -508,8 +562,71 @@ impl Store {
                 Err(e) => li.bad_packs.push((pid, e.to_string())),
             }
         }
+        if with_condemned {
+            self.add_condemned(&mut li, hidden);
+        }
         li.missing_packs = missing.into_keys().collect();
         Ok(li)
+    }
+
+    /// Adds condemned packs that still exist, after every visible one.
+    fn add_condemned(&self, li: &mut LoadedIndex, mut known: BTreeMap<String, Vec<PackEntry>>) {
+        let mut ids: Vec<(String, u64)> = li
+            .packs
+            .iter()
+            .filter(|(id, _)| !li.is_visible(id))
+            .map(|(id, m)| (id.clone(), m.size))
+            .collect();
+        ids.sort();
+        for (pid, size) in ids {
+            let entries = match known.remove(&pid) {
+                Some(e) => e,
+                None => match self.read_trailer(&pid, size) {
+                    Ok(e) => e,
+                    // Gone meanwhile, or unreadable: gc never deletes what a
+                    // committed point needs, so a reader that misses it here
+                    // reports the blob as missing.
+                    Err(_) => continue,
+                },
+            };
+            li.index.add_pack(&pid, &entries);
+        }
+    }
+
+    // ----- revived packs -----
+
+    /// Packs with a `revived/` marker (an unreadable marker counts: it can
+    /// only keep a pack).
+    pub fn revived_markers(&self) -> Result<HashSet<String>> {
+        Ok(self
+            .backend
+            .list("revived/")?
+            .into_iter()
+            .map(|m| m.key.trim_start_matches("revived/").to_owned())
+            .collect())
+    }
+
+    /// Marks condemned packs as needed by a committed point: visible again
+    /// at once, and revived (not deleted) by the gc that settles their record.
+    pub fn revive_packs(&self, packs: &[String], by: &str) -> Result<()> {
+        for pid in packs {
+            let key = format!("revived/{pid}");
+            let body =
+                serde_json::json!({"pack": pid, "by": by, "time": rfc3339(self.clock.now())});
+            let blob = self.codec.encode(
+                BlobKind::Meta,
+                key.as_bytes(),
+                body.to_string().as_bytes(),
+                false,
+            );
+            self.backend.put(&key, &blob, PutMode::Overwrite)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a pack's `revived/` marker.
+    pub(crate) fn drop_revived_marker(&self, pack_id: &str) -> Result<()> {
+        self.backend.delete(&format!("revived/{pack_id}"))
     }
 
     /// Reads, authenticates, decodes and hash-checks one blob.
@@ -554,5 +671,55 @@ impl Store {
     pub fn read_node(&self, index: &ChunkIndex, id: &ChunkId) -> Result<Vec<ChunkId>> {
         let data = self.read_blob(index, id)?;
         crate::tree::decode_node(&data, &format!("tree node {id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GcRecord;
+    use crate::session::SessionRecord;
+
+    fn session(id: &str, started_ms: u64) -> SessionRecord {
+        SessionRecord {
+            id: id.into(),
+            what: "backup".into(),
+            host: "h".into(),
+            pid: 1,
+            proc_start: 0,
+            started_ms,
+            heartbeat_ms: started_ms,
+        }
+    }
+
+    #[test]
+    fn a_record_waits_for_the_sessions_it_names_or_for_older_ones() {
+        let named = |ids: Option<&[&str]>| GcRecord {
+            id: "r".into(),
+            created_ms: 100,
+            ready_ms: 100,
+            packs: vec!["p".into()],
+            blocking: ids.map(|v| v.iter().map(|s| s.to_string()).collect()),
+        };
+        // (record's sessions, live sessions (id, start), waits?)
+        let cases: &[(Option<&[&str]>, &[(&str, u64)], bool)] = &[
+            (Some(&["a"]), &[("a", 50)], true),
+            (Some(&["a"]), &[("b", 50)], false),
+            // A clock that jumps does not matter when sessions are named.
+            (Some(&["a"]), &[("a", 500)], true),
+            (Some(&[]), &[("a", 50)], false),
+            (Some(&["gc"]), &[("gc", 50)], false),
+            // Interrupted record: every session no younger than it.
+            (None, &[("a", 100)], true),
+            (None, &[("a", 101)], false),
+            (None, &[("gc", 10)], false),
+        ];
+        for (ids, live, want) in cases {
+            let live: Vec<SessionRecord> = live.iter().map(|(i, t)| session(i, *t)).collect();
+            assert_eq!(
+                named(*ids).waits_for(&live, "gc"),
+                *want,
+                "{ids:?} {live:?}"
+            );
+        }
     }
 }

@@ -190,3 +190,116 @@ fn gc_never_deletes_what_an_inflight_backup_deduplicated_against() {
     let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
     assert_eq!(st.packs_after, 0, "{st:?}");
 }
+
+/// Pauses a backup at the end of its reads (before its index file and commit).
+struct LateGate(Gate);
+
+impl Progress for LateGate {
+    fn finish(&self) {
+        self.0.start("", 0);
+    }
+}
+
+fn gate() -> (Gate, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (reached_tx, reached_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let g = Gate {
+        reached: Mutex::new(Some(reached_tx)),
+        release: Mutex::new(release_rx),
+    };
+    (g, reached_rx, release_tx)
+}
+
+/// The scheduler's daily race (issue 9): the tick that expires yesterday's
+/// point (forget + gc) also starts today's backup, which deduplicates
+/// against the packs gc is condemning. The new point must restore at once,
+/// before any later gc, and new writers must see those packs again.
+#[test]
+fn a_point_deduplicated_against_condemned_packs_restores_before_the_next_gc() {
+    let t = TestStore::new();
+    let p = t.path("d.raw");
+    let img = make_image(&p, 8 << 20, 71);
+    let first = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (g, reached, release) = gate();
+    let (second, st) = std::thread::scope(|s| {
+        let h = s.spawn(|| backup(&t.reopen(), &RawImage::open(&p).unwrap(), &opts("d"), &g));
+        reached.recv().unwrap();
+        t.store.forget("d", &first.id).unwrap();
+        let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+        drop(release);
+        (h.join().unwrap().unwrap(), st)
+    });
+    assert!(st.packs_pending > 0, "{st:?}");
+    assert_eq!(
+        second.stats.chunks_new, 0,
+        "deduplicated against condemned data"
+    );
+    // No gc in between: the point restores as soon as the backup returns.
+    check_restore(&t, &second.id, "d", &img);
+    let rep = verify(&t.store, 2, &NoProgress).unwrap();
+    assert!(rep.is_clean(), "{rep:?}");
+    // The packs it needs are visible to writers again (revived).
+    let li = t.store.load_index().unwrap();
+    assert!(
+        !li.revived.is_empty(),
+        "the backup revived the packs it needs"
+    );
+    assert!(li.index.contains(&second.root), "the new root is visible");
+    // The next gc settles the record: revives, deletes nothing needed.
+    let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    assert_eq!(st.packs_pending, 0, "{st:?}");
+    assert!(
+        t.store.load_index().unwrap().revived.is_empty(),
+        "markers are dropped once indexed"
+    );
+    check_restore(&t, &second.id, "d", &img);
+    assert!(verify(&t.store, 2, &NoProgress).unwrap().is_clean());
+}
+
+/// The same race for an incremental whose changed-block list makes it take
+/// the forgotten parent's subtrees by reference, paused after its reads.
+#[test]
+fn an_incremental_on_a_forgotten_parent_restores_before_the_next_gc() {
+    use rsvault_engine::ranges::RangeSet;
+    let t = TestStore::new();
+    let p = t.path("d.raw");
+    let mut img = make_image(&p, 8 << 20, 72);
+    let first = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
+    let changed = mutate(&p, &mut img, 73, 4);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (g, reached, release) = gate();
+    let late = LateGate(g);
+    let o = BackupOptions {
+        changed_ranges: Some(RangeSet::from_extents(changed.iter().copied()).unwrap()),
+        ..opts("d")
+    };
+    let second = std::thread::scope(|s| {
+        let h = s.spawn(|| backup(&t.reopen(), &RawImage::open(&p).unwrap(), &o, &late));
+        reached.recv().unwrap();
+        t.store.forget("d", &first.id).unwrap();
+        gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+        drop(release);
+        h.join().unwrap().unwrap()
+    });
+    assert!(second.used_changed_ranges);
+    check_restore(&t, &second.id, "d", &img);
+    assert!(verify(&t.store, 2, &NoProgress).unwrap().is_clean());
+    gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    check_restore(&t, &second.id, "d", &img);
+    t.store.forget("d", &second.id).unwrap();
+    let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    assert_eq!(st.packs_after, 0, "{st:?}");
+}
