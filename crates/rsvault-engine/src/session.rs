@@ -148,7 +148,11 @@ impl Session {
                     let (lock, cv) = &*stop;
                     let mut stopped = lock.lock().expect("heartbeat lock");
                     loop {
-                        let (s, _) = cv.wait_timeout(stopped, HEARTBEAT).expect("heartbeat lock");
+                        // An end() before this thread first waits has set the
+                        // flag already: wait only while it is clear.
+                        let (s, _) = cv
+                            .wait_timeout_while(stopped, HEARTBEAT, |stop| !*stop)
+                            .expect("heartbeat lock");
                         stopped = s;
                         if *stopped {
                             return;

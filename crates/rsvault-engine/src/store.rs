@@ -701,7 +701,8 @@ mod tests {
             blocking: ids.map(|v| v.iter().map(|s| s.to_string()).collect()),
         };
         // (record's sessions, live sessions (id, start), waits?)
-        let cases: &[(Option<&[&str]>, &[(&str, u64)], bool)] = &[
+        type Case<'a> = (Option<&'a [&'a str]>, &'a [(&'a str, u64)], bool);
+        let cases: &[Case] = &[
             (Some(&["a"]), &[("a", 50)], true),
             (Some(&["a"]), &[("b", 50)], false),
             // A clock that jumps does not matter when sessions are named.

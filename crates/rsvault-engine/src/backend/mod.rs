@@ -8,9 +8,15 @@
 use crate::error::Result;
 use std::time::SystemTime;
 
+pub mod conformance;
 pub mod local;
+pub mod memory;
+pub mod url;
 
+pub use conformance::conformance;
 pub use local::LocalBackend;
+pub use memory::MemoryBackend;
+pub use url::{OpenMode, open_url};
 
 /// How a put treats an existing object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
