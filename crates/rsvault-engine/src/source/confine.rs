@@ -39,17 +39,16 @@ impl ImageRoots {
         if !path.is_absolute() {
             return Err(not_allowed("is not an absolute path".into()));
         }
-        let canon = std::fs::canonicalize(path)
-            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-        let inside = self
-            .roots
-            .iter()
-            .any(|r| std::fs::canonicalize(r).is_ok_and(|r| canon.starts_with(&r) && canon != r));
-        if !inside {
-            return Err(not_allowed(format!(
-                "lies outside the folders disk images may be read from ({})",
-                self.describe()
-            )));
+        let canon = match std::fs::canonicalize(path) {
+            Ok(c) => c,
+            // Whether a file outside the roots exists is not told.
+            Err(_) if !self.inside(&lexical(path)) => {
+                return Err(not_allowed(self.outside()));
+            }
+            Err(e) => return Err(Error::io(format!("open {}", path.display()), e)),
+        };
+        if !self.inside(&canon) {
+            return Err(not_allowed(self.outside()));
         }
         let ft = std::fs::metadata(&canon)
             .map_err(|e| Error::io(format!("stat {}", canon.display()), e))?
@@ -62,6 +61,20 @@ impl ImageRoots {
         Ok(canon)
     }
 
+    /// Whether a canonical path lies strictly under a root.
+    fn inside(&self, canon: &Path) -> bool {
+        self.roots.iter().any(|r| {
+            std::fs::canonicalize(r).is_ok_and(|r| canon.starts_with(&r) && canon != r)
+        })
+    }
+
+    fn outside(&self) -> String {
+        format!(
+            "lies outside the folders disk images may be read from ({})",
+            self.describe()
+        )
+    }
+
     fn describe(&self) -> String {
         if self.roots.is_empty() {
             return "none are configured".into();
@@ -69,6 +82,22 @@ impl ImageRoots {
         let names: Vec<String> = self.roots.iter().map(|r| r.display().to_string()).collect();
         names.join(", ")
     }
+}
+
+/// `path` with `.` and `..` resolved without the file system.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Opens an image confined to `roots`: the path is checked after resolving
@@ -115,6 +144,11 @@ mod tests {
         assert!(refused(&outside.join("secret")));
         assert!(refused(&inside.join("../other/secret")));
         assert!(refused(&inside.join("sub")), "a folder is no image");
+        assert!(refused(&outside.join("missing")), "existence outside is not told");
+        assert!(matches!(
+            open_image_within(&inside.join("missing"), &roots),
+            Err(Error::Io { .. })
+        ));
         // A symlink inside the roots is resolved before the check.
         std::os::unix::fs::symlink(outside.join("secret"), inside.join("link.raw")).unwrap();
         assert!(refused(&inside.join("link.raw")));
