@@ -63,9 +63,9 @@ impl ImageRoots {
 
     /// Whether a canonical path lies strictly under a root.
     fn inside(&self, canon: &Path) -> bool {
-        self.roots.iter().any(|r| {
-            std::fs::canonicalize(r).is_ok_and(|r| canon.starts_with(&r) && canon != r)
-        })
+        self.roots
+            .iter()
+            .any(|r| std::fs::canonicalize(r).is_ok_and(|r| canon.starts_with(&r) && canon != r))
     }
 
     fn outside(&self) -> String {
@@ -144,7 +144,10 @@ mod tests {
         assert!(refused(&outside.join("secret")));
         assert!(refused(&inside.join("../other/secret")));
         assert!(refused(&inside.join("sub")), "a folder is no image");
-        assert!(refused(&outside.join("missing")), "existence outside is not told");
+        assert!(
+            refused(&outside.join("missing")),
+            "existence outside is not told"
+        );
         assert!(matches!(
             open_image_within(&inside.join("missing"), &roots),
             Err(Error::Io { .. })
