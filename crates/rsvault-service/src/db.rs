@@ -206,7 +206,10 @@ mod tests {
         let db = super::Db::open(&p).unwrap();
         db.conn().execute_batch("CREATE TABLE t (x)").unwrap();
         for f in ["metadata.db", "metadata.db-wal"] {
-            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
         // An existing database made readable by others is made private.
