@@ -12,7 +12,9 @@ bin="$CARGO_TARGET_DIR/release/rsvault"
 work=$(mktemp -d)
 trap 'kill $srv 2>/dev/null || true; rm -rf "$work"' EXIT
 port=7461
-"$bin" serve --data-dir "$work/data" --listen 127.0.0.1:$port >"$work/serve.log" 2>&1 &
+# The image may be anywhere: its folder is the server's image root.
+printf '[inventory]\nimage_roots = ["%s"]\n' "$(dirname "$img")" >"$work/rsvault.toml"
+"$bin" serve --data-dir "$work/data" --config "$work/rsvault.toml" --listen 127.0.0.1:$port >"$work/serve.log" 2>&1 &
 srv=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
 export RSVAULT_ENDPOINT=http://127.0.0.1:$port RSVAULT_TOKEN=$(cat "$work/data/admin-token")

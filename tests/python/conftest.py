@@ -14,6 +14,15 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 
 SUB = "00000000-0000-0000-0000-000000000001"
 
+# Tests make disk images in pytest's temporary folders; the server may read
+# images only under its image roots, so by default it is given that folder.
+IMAGE_ROOTS = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _image_roots(tmp_path_factory):
+    IMAGE_ROOTS[:] = [str(tmp_path_factory.getbasetemp())]
+
 
 def rsvault_bin():
     if os.environ.get("RSVAULT_BIN"):
@@ -30,12 +39,16 @@ def free_port():
 
 
 class Server:
-    def __init__(self, data_dir, config=None, extra=()):
+    def __init__(self, data_dir, config=None, extra=(), image_roots=None):
         self.data_dir = Path(data_dir)
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         args = [rsvault_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *extra]
-        if config is not None:
+        roots = IMAGE_ROOTS if image_roots is None else image_roots
+        config = config or ""
+        if "[inventory]" not in config:
+            config += "\n[inventory]\nimage_roots = [%s]\n" % ", ".join(f'"{r}"' for r in roots)
+        if config.strip():
             path = self.data_dir / "rsvault.toml"
             path.write_text(config)
             args += ["--config", str(path)]

@@ -74,6 +74,10 @@ pub enum Error {
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// An image file outside the folders images may be read from (see
+    /// [`crate::source::ImageRoots`]), or one that is not a plain file.
+    #[error("{path}: {reason}")]
+    PathNotAllowed { path: PathBuf, reason: String },
 }
 
 impl Error {

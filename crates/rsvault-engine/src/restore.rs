@@ -82,8 +82,7 @@ impl Sink {
     ) -> Result<Self> {
         Ok(match format {
             RestoreFormat::Raw => {
-                let f = File::create(path)
-                    .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+                let f = create_private(path)?;
                 f.set_len(size)
                     .map_err(|e| Error::io(format!("size {}", path.display()), e))?;
                 Sink::Raw(f)
@@ -107,6 +106,25 @@ impl Sink {
             }
         }
     }
+}
+
+/// Creates (or truncates) a file for restored data, readable and writable
+/// by its owner only (0600): a restored disk holds everything its VM had.
+pub(crate) fn create_private(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|f| {
+            // A file left from before keeps its mode when truncated.
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            Ok(f)
+        })
+        .map_err(|e| Error::io(format!("create {}", path.display()), e))
 }
 
 /// Writer threads of a restore or copy: as asked, or one per core plus one.
@@ -293,4 +311,24 @@ fn finish(sink: Sink, sync: bool, partial: &Path, output: &Path) -> Result<()> {
             .map_err(|e| Error::io(format!("fsync {}", dir.display()), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn restored_files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.raw");
+        std::fs::write(&p, b"old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::create_private(&p).unwrap();
+        let q = dir.path().join("new.raw");
+        super::create_private(&q).unwrap();
+        for f in [p, q] {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", f.display());
+        }
+    }
 }

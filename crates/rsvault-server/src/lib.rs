@@ -7,6 +7,7 @@ pub mod clock;
 pub mod paging;
 pub mod portal;
 pub mod routes;
+pub mod urls;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub scheduler: SchedulerSettings,
     /// Items per page of a list.
     pub page_size: usize,
+    /// How the server names itself in operation URLs and `nextLink`.
+    pub urls: urls::PublicUrls,
 }
 
 /// Errors starting the server.
@@ -120,6 +123,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             paging::paginate,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            urls::base_url,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state);
     Router::new()
@@ -143,6 +150,12 @@ pub struct ServerConfig {
     pub page_size: usize,
     /// Live backups of running QEMU VMs.
     pub live: rsvault_service::live::LiveSettings,
+    /// The folders disk images may be named under (`[inventory] image_roots`).
+    pub image_roots: Vec<PathBuf>,
+    /// The server's public URL (`[server] public_url`), for operation URLs.
+    pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// How the scheduler runs.
@@ -186,12 +199,39 @@ pub async fn scheduler_tick(
     r
 }
 
+/// Warns when the plain-HTTP server can be reached from other hosts, and
+/// when operation URLs will name a loopback address remote clients cannot
+/// follow.
+fn warn_about_exposure(addr: SocketAddr, config: &ServerConfig) {
+    if addr.ip().is_loopback() {
+        return;
+    }
+    tracing::warn!(
+        "SECURITY: rsvault listens on {addr}, which is not a loopback address, and speaks plain HTTP: \
+         the admin token and backup data cross the network unencrypted. Listen on 127.0.0.1 and put a \
+         TLS-terminating proxy in front (with [server] public_url and trusted_proxies set)."
+    );
+    if addr.ip().is_unspecified() && config.public_url.is_none() {
+        tracing::warn!(
+            "[server] public_url is not set: operation URLs and nextLink name {}, which remote clients cannot follow",
+            urls::listen_url(addr)
+        );
+    }
+}
+
 /// Opens the data directory and serves until `shutdown` completes.
 pub async fn serve(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|cause| ServerError::Io {
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+    }
+    .map_err(|cause| ServerError::Io {
         context: format!("create {}", config.data_dir.display()),
         cause,
     })?;
@@ -211,31 +251,12 @@ pub async fn serve(
                 cause: std::io::Error::other(e),
             })??;
     service.set_live_settings(config.live.clone());
+    service.set_image_roots(config.image_roots.clone());
     let token = admin_token(&config.data_dir)?;
     if let Some(t) = config.simulated_clock {
         tracing::warn!(
             "running on a simulated clock starting at {t}; POST /rsvault/clock moves it"
         );
-    }
-    let state = Arc::new(AppState {
-        service: Arc::new(service),
-        token,
-        clock,
-        scheduler: config.scheduler,
-        page_size: config.page_size,
-    });
-    // The scheduler: policies' backups, retention and the purge of
-    // soft-deleted data, every tick.
-    {
-        let (svc, settings) = (state.service.clone(), config.scheduler);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(settings.interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let _ = scheduler_tick(&svc, settings).await;
-            }
-        });
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -251,12 +272,43 @@ pub async fn serve(
         "rsvault listening on http://{addr} (data in {})",
         config.data_dir.display()
     );
+    warn_about_exposure(addr, &config);
+    let urls = urls::PublicUrls {
+        public_url: config.public_url.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        listen_url: urls::listen_url(addr),
+    };
+    let state = Arc::new(AppState {
+        service: Arc::new(service),
+        token,
+        clock,
+        scheduler: config.scheduler,
+        page_size: config.page_size,
+        urls,
+    });
+    // The scheduler: policies' backups, retention and the purge of
+    // soft-deleted data, every tick.
+    {
+        let (svc, settings) = (state.service.clone(), config.scheduler);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(settings.interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let _ = scheduler_tick(&svc, settings).await;
+            }
+        });
+    }
+
     println!("rsvault listening on http://{addr}");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|cause| ServerError::Io {
-            context: "serve".into(),
-            cause,
-        })
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|cause| ServerError::Io {
+        context: "serve".into(),
+        cause,
+    })
 }

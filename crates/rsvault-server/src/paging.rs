@@ -35,12 +35,10 @@ pub async fn paginate(State(state): State<Arc<AppState>>, req: Request, next: Ne
     if req.method() != Method::GET {
         return next.run(req).await;
     }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_owned();
+    let base = req
+        .extensions()
+        .get::<crate::urls::BaseUrl>()
+        .map_or_else(|| state.urls.listen_url.clone(), |b| b.0.clone());
     let path = req.uri().path().to_owned();
     let (skip, rest) = split_query(req.uri().query().unwrap_or(""));
     let rest: Vec<String> = rest.into_iter().map(str::to_owned).collect();
@@ -83,7 +81,7 @@ pub async fn paginate(State(state): State<Arc<AppState>>, req: Request, next: Ne
             q.push('&');
         }
         q.push_str(&format!("$skiptoken={}", skip + page));
-        doc["nextLink"] = Value::String(format!("http://{host}{path}?{q}"));
+        doc["nextLink"] = Value::String(format!("{base}{path}?{q}"));
     }
     let mut parts = parts;
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -7,7 +7,7 @@ use crate::arm::{ArmError, list};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rsvault_service::inventory::{ResourceRef, VmProvider};
 use rsvault_service::{Service, VaultRef};
@@ -96,15 +96,12 @@ pub async fn dispatch(
     State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
+    axum::Extension(base): axum::Extension<crate::urls::BaseUrl>,
     body: Bytes,
 ) -> Reply {
-    // Operation URLs are absolute, built from the address the client used.
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let base = format!("http://{host}");
+    // Operation URLs are absolute, built from the server's own URL (never
+    // from the request's Host header).
+    let base = base.0;
     let path = uri.path();
     let seg: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
     let lc: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();

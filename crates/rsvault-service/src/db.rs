@@ -114,6 +114,25 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE protected_items ADD COLUMN health TEXT;",
 ];
 
+/// Creates the database file readable by its owner only (0600), or makes an
+/// existing one so; SQLite gives its WAL and shared-memory files the same
+/// mode.
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let err = |e: std::io::Error| {
+        crate::error::ServiceError::Internal(format!("create {}: {e}", path.display()))
+    };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(err)
+}
+
 /// The database connection, serialised behind a mutex (SQLite has one
 /// writer; every statement here is short).
 #[derive(Debug)]
@@ -124,6 +143,7 @@ pub struct Db {
 impl Db {
     /// Opens (creating) the database and runs pending migrations.
     pub fn open(path: &Path) -> Result<Self> {
+        make_private(path)?;
         let conn = Connection::open(path)?;
         Self::init(conn)
     }
@@ -176,5 +196,27 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v as usize, super::MIGRATIONS.len());
+    }
+
+    #[test]
+    fn the_database_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metadata.db");
+        let db = super::Db::open(&p).unwrap();
+        db.conn().execute_batch("CREATE TABLE t (x)").unwrap();
+        for f in ["metadata.db", "metadata.db-wal"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        // An existing database made readable by others is made private.
+        drop(db);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::Db::open(&p).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

@@ -95,20 +95,17 @@ fn invalid(field: &str, msg: impl std::fmt::Display) -> ServiceError {
     ServiceError::bad_request("InvalidParameter", format!("{field}: {msg}"))
 }
 
-/// Opens an image named by a `file://` URI; returns its path, format and size.
-fn probe_uri(uri: &str, field: &str) -> Result<(PathBuf, String, u64)> {
-    let path = uri
-        .strip_prefix("file://")
+/// The path a `file://` URI names.
+fn uri_path(uri: &str, field: &str) -> Result<PathBuf> {
+    uri.strip_prefix("file://")
         .filter(|p| p.starts_with('/'))
+        .map(PathBuf::from)
         .ok_or_else(|| {
             invalid(
                 field,
                 format!("'{uri}' must be a file:///absolute/path URI of a disk image on this host"),
             )
-        })?;
-    let path = PathBuf::from(path);
-    let src = rsvault_engine::source::open_image(&path).map_err(|e| invalid(field, e))?;
-    Ok((path, src.format().to_owned(), src.size()))
+        })
 }
 
 fn location_of(body: &Value) -> Result<String> {
@@ -215,6 +212,13 @@ fn parse_disk_id(id: &str) -> Option<ResourceRef> {
 }
 
 impl Service {
+    /// Opens an image named by a `file://` URI under the image roots;
+    /// returns its canonical path, format and size.
+    fn probe_uri(&self, uri: &str, field: &str) -> Result<(PathBuf, String, u64)> {
+        let (path, src) = self.open_confined(&uri_path(uri, field)?, field)?;
+        Ok((path, src.format().to_owned(), src.size()))
+    }
+
     // ----- managed disks -----
 
     fn disk_row(&self, r: &ResourceRef) -> Result<Option<(i64, String, String, Value)>> {
@@ -291,7 +295,7 @@ impl Service {
                 "the file:/// URI of the disk image is required",
             )
         })?;
-        let (_, format, size) = probe_uri(uri, "properties.creationData.sourceUri")?;
+        let (path, format, size) = self.probe_uri(uri, "properties.creationData.sourceUri")?;
         let mut props = match &body["properties"] {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
@@ -308,6 +312,14 @@ impl Service {
             .or_insert_with(|| json!(self.now().to_string()));
         let stored = json!({"tags": body.get("tags").cloned().unwrap_or(json!({})), "sku": {"name": sku, "tier": sku.split('_').next()}, "properties": props});
         let existing = self.disk_row(r)?;
+        if let Some((_, name, _, old)) = &existing {
+            let id = ResourceRef {
+                name: name.clone(),
+                ..r.clone()
+            }
+            .id("Microsoft.Compute/disks");
+            self.check_managed_source(&id, old, &path)?;
+        }
         let (name, created) = match &existing {
             Some((id, name, loc, _)) => {
                 if !loc.eq_ignore_ascii_case(&location) {
@@ -389,6 +401,14 @@ impl Service {
 
     /// The id of the VM that has a managed disk attached, if any.
     fn vm_using_disk(&self, disk_id: &str) -> Result<Option<String>> {
+        Ok(self.vm_of_disk(disk_id)?.map(|(prov, r)| {
+            let provider = VmProvider::from_key(prov);
+            r.id(&format!("{}/virtualMachines", provider.namespace()))
+        }))
+    }
+
+    /// The VM (its provider key and name) that has a managed disk attached.
+    pub(crate) fn vm_of_disk(&self, disk_id: &str) -> Result<Option<(&'static str, ResourceRef)>> {
         let rows: Vec<(String, String, String, String, String)> = {
             let conn = self.db.conn();
             let mut st =
@@ -410,22 +430,21 @@ impl Service {
                 .flatten()
                 .any(|i| i.eq_ignore_ascii_case(disk_id))
             {
-                let provider = if prov == "classiccompute" {
-                    VmProvider::ClassicCompute
-                } else {
-                    VmProvider::Compute
-                };
                 let r = ResourceRef {
                     subscription: sub,
                     resource_group: rg,
                     name,
                 };
-                return Ok(Some(
-                    r.id(&format!("{}/virtualMachines", provider.namespace())),
-                ));
+                return Ok(Some((VmProvider::from_key(&prov).key(), r)));
             }
         }
         Ok(None)
+    }
+
+    /// The stored body of the managed disk an id names.
+    pub(crate) fn managed_disk_body(&self, disk_id: &str) -> Option<Value> {
+        let r = parse_disk_id(disk_id)?;
+        self.disk_row(&r).ok().flatten().map(|row| row.3)
     }
 
     // ----- virtual machines -----
@@ -437,7 +456,7 @@ impl Service {
         let name = d["name"].as_str().unwrap_or("").to_owned();
         match (vhd, managed) {
             (Some(uri), None) => {
-                let (path, format, size) = probe_uri(uri, &format!("{field}.vhd.uri"))?;
+                let (path, format, size) = self.probe_uri(uri, &format!("{field}.vhd.uri"))?;
                 let name = if name.is_empty() {
                     path.file_name()
                         .map(|n| n.to_string_lossy().into_owned())
@@ -470,7 +489,8 @@ impl Service {
                 let uri = body["properties"]["creationData"]["sourceUri"]
                     .as_str()
                     .unwrap_or("");
-                let (path, format, size) = probe_uri(uri, &format!("{field}.managedDisk.id"))?;
+                let (path, format, size) =
+                    self.probe_uri(uri, &format!("{field}.managedDisk.id"))?;
                 let canon = ResourceRef {
                     name: dname.clone(),
                     ..r
@@ -601,6 +621,9 @@ impl Service {
                     format!("Disk {id} is already attached to VM {other}."),
                 ));
             }
+        }
+        if let Some(row) = &existing {
+            self.check_disk_paths(p.key(), r, &row.body, &disks)?;
         }
         let stored = json!({"tags": body.get("tags").cloned().unwrap_or(json!({})), "properties": body["properties"].clone()});
         match existing {
@@ -775,7 +798,7 @@ mod tests {
     fn vms_and_disks() {
         let dir = tempfile::tempdir().unwrap();
         let s = Service::open(dir.path()).unwrap();
-        let img = dir.path().join("os.raw");
+        let img = dir.path().join("images/os.raw");
         std::fs::File::create(&img)
             .unwrap()
             .set_len(8 << 20)

@@ -631,7 +631,7 @@ impl Service {
         let mut committed = Vec::new();
         let transferred = (|| -> Result<()> {
             for d in run.disks {
-                let src = rsvault_engine::source::open_image(&d.path)?;
+                let src = self.open_disk_for_backup(d)?;
                 let name = match d.lun {
                     None => format!("{}/os", run.data_id),
                     Some(l) => format!("{}/lun-{l}", run.data_id),
@@ -644,7 +644,7 @@ impl Service {
                 let m = rsvault_engine::backup(&store, src.as_ref(), &opts, &progress)?;
                 committed.push((m.name.clone(), m.id.clone()));
                 stored += m.stats.bytes_stored;
-                recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some(), "os_type": d.lun.is_none().then_some(run.os_type)}));
+                recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "path": d.path, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some(), "os_type": d.lun.is_none().then_some(run.os_type)}));
             }
             if permille.is_cancelled() {
                 return Err(rsvault_engine::Error::Cancelled.into());
@@ -971,7 +971,7 @@ mod lifecycle_tests {
             name: "vault1".into(),
         };
         s.put_vault(&v, &json!({"location": "westeurope"})).unwrap();
-        let img = dir.path().join("os.raw");
+        let img = dir.path().join("images/os.raw");
         std::fs::write(&img, vec![7u8; 3 << 20]).unwrap();
         let vm = ResourceRef {
             subscription: "s".into(),

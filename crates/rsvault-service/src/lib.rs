@@ -6,6 +6,7 @@
 
 pub mod db;
 pub mod error;
+pub mod images;
 pub mod instant;
 pub mod inventory;
 pub mod jobs;
@@ -37,6 +38,8 @@ pub struct Service {
     pub(crate) running: jobs::Running,
     clock: Arc<dyn Clock>,
     live: std::sync::RwLock<live::LiveSettings>,
+    /// The configured folders disk images may be named under.
+    image_roots: std::sync::RwLock<Vec<PathBuf>>,
 }
 
 impl Service {
@@ -50,10 +53,8 @@ impl Service {
     /// comes from (schedules, jobs, expiry): tests and simulations inject
     /// their own.
     pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
-        for d in ["stores", "keys"] {
-            std::fs::create_dir_all(data_dir.join(d)).map_err(|e| {
-                ServiceError::Internal(format!("create {}: {e}", data_dir.join(d).display()))
-            })?;
+        for d in ["stores", "keys", images::DEFAULT_ROOT] {
+            images::create_private_dir(&data_dir.join(d))?;
         }
         let db = db::Db::open(&data_dir.join("metadata.db"))?;
         let service = Service {
@@ -62,6 +63,7 @@ impl Service {
             running: Default::default(),
             clock,
             live: Default::default(),
+            image_roots: std::sync::RwLock::new(vec![data_dir.join(images::DEFAULT_ROOT)]),
         };
         service.fail_interrupted_jobs()?;
         service.sweep_snapshots()?;

@@ -56,7 +56,81 @@ fn target_vm(id: &str) -> Option<ResourceRef> {
     }
 }
 
+/// The error code of an in-place restore whose target is not the image the
+/// disk had at backup time.
+pub const TARGET_CHANGED: &str = "UserErrorOriginalDiskChanged";
+
+fn target_changed(label: &str, why: String) -> ServiceError {
+    ServiceError::bad_request(
+        TARGET_CHANGED,
+        format!(
+            "The {label} cannot be replaced in place: {why}. Restore it with RestoreDisks or AlternateLocation instead."
+        ),
+    )
+}
+
+fn disk_label(d: &Value) -> String {
+    match d["lun"].as_i64() {
+        None => "OS disk".to_owned(),
+        Some(l) => format!("data disk (LUN {l})"),
+    }
+}
+
 impl Service {
+    /// The file an in-place restore of disk `d` (as recorded in a recovery
+    /// point) may write: only the image the disk had at backup time, still
+    /// the VM's disk at that LUN, under the image roots, not a symlink, and
+    /// still an image of the recorded format and size.
+    fn original_target(&self, d: &Value, current: &[crate::inventory::VmDisk]) -> Result<PathBuf> {
+        let label = disk_label(d);
+        let recorded = d["path"].as_str().map(PathBuf::from).ok_or_else(|| {
+            target_changed(
+                &label,
+                "the recovery point does not record the disk's image (it predates this check)"
+                    .into(),
+            )
+        })?;
+        let cur = current
+            .iter()
+            .find(|x| x.lun == d["lun"].as_i64())
+            .ok_or_else(|| target_changed(&label, "the VM no longer has this disk".into()))?;
+        if cur.path != recorded {
+            return Err(target_changed(
+                &label,
+                format!(
+                    "the VM's disk is now {}, not {} as at backup time",
+                    cur.path.display(),
+                    recorded.display()
+                ),
+            ));
+        }
+        let (canon, src) =
+            rsvault_engine::source::open_image_within(&recorded, &self.image_roots())
+                .map_err(|e| target_changed(&label, e.to_string()))?;
+        if canon != recorded {
+            return Err(target_changed(
+                &label,
+                format!("{} now resolves to {}", recorded.display(), canon.display()),
+            ));
+        }
+        let (fmt, size) = (
+            d["format"].as_str().unwrap_or(""),
+            d["size"].as_u64().unwrap_or(0),
+        );
+        if src.format() != fmt || src.size() != size {
+            return Err(target_changed(
+                &label,
+                format!(
+                    "{} is now a {} image of {} bytes, not the {fmt} image of {size} bytes that was backed up",
+                    recorded.display(),
+                    src.format(),
+                    src.size()
+                ),
+            ));
+        }
+        Ok(recorded)
+    }
+
     /// Starts a restore of recovery point `rp`; returns the operation id.
     pub fn restore(
         self: &Arc<Self>,
@@ -108,7 +182,9 @@ impl Service {
                     ),
                 ));
             }
+            let current = self.vm_disks(n.provider, &vm_ref)?;
             for d in &disks {
+                self.original_target(d, &current)?;
                 if !matches!(d["format"].as_str(), Some("raw" | "qcow2")) {
                     return Err(ServiceError::bad_request(
                         "BMSUserErrorInvalidInput",
@@ -244,22 +320,19 @@ impl Service {
             }),
         );
         if let Target::Alternate { dir, .. } = target {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+            crate::images::create_private_dir(dir)?;
         }
         if let Target::Disks { dir, account } = target {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+            crate::images::create_private_dir(dir)?;
             bag.insert("Target Storage Account Name".into(), json!(account));
             let config = dir.join("vmconfig.json");
-            std::fs::write(
+            crate::images::write_private(
                 &config,
-                serde_json::to_vec_pretty(
+                &serde_json::to_vec_pretty(
                     &json!({"recoveryPoint": rp, "virtualMachine": vm_body, "disks": chosen}),
                 )
                 .unwrap_or_default(),
-            )
-            .map_err(|e| ServiceError::Internal(format!("write {}: {e}", config.display())))?;
+            )?;
             bag.insert(
                 "Config Blob Name".into(),
                 json!(config.display().to_string()),
@@ -298,20 +371,13 @@ impl Service {
                         (dir.join(file), RestoreFormat::Raw)
                     }
                     Target::Original => {
-                        let cur = current
-                            .and_then(|c| c.iter().find(|x| x.lun == d["lun"].as_i64()))
-                            .ok_or_else(|| {
-                                ServiceError::bad_request(
-                                    "BMSUserErrorInvalidInput",
-                                    format!("the VM no longer has the {label}"),
-                                )
-                            })?;
+                        let path = self.original_target(d, current.unwrap_or_default())?;
                         let f = if d["format"] == "qcow2" {
                             RestoreFormat::Qcow2
                         } else {
                             RestoreFormat::Raw
                         };
-                        (cur.path.clone(), f)
+                        (path, f)
                     }
                 };
                 let mut tmp = out.clone().into_os_string();

@@ -35,7 +35,7 @@ fn world(start: &str, vms: &[&str], policy: Value) -> World {
     svc.put_policy(&vault, "nightly", &json!({"properties": policy}))
         .unwrap();
     for (i, vm) in vms.iter().enumerate() {
-        let img = dir.path().join(format!("{vm}.raw"));
+        let img = dir.path().join(format!("images/{vm}.raw"));
         std::fs::write(&img, vec![i as u8 + 1; 1 << 20]).unwrap();
         let r = ResourceRef {
             subscription: "sub".into(),

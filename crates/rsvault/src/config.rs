@@ -13,6 +13,14 @@
 //! [api]
 //! page_size = 200              # items per page of a list (nextLink beyond)
 //!
+//! [server]
+//! public_url = "https://backup.example.org"  # operation URLs and nextLink start with it
+//! trusted_proxies = ["127.0.0.1"]            # peers whose X-Forwarded-Proto/-Host count
+//!
+//! [inventory]
+//! image_roots = ["/srv/vm-images"]  # folders disk images may be named under
+//!                                   # (default: <data_dir>/images; --demo adds its own)
+//!
 //! [live]                       # backups of running QEMU VMs
 //! freeze_timeout_seconds = 60  # longest wait for guest-fsfreeze-freeze
 //! agent_timeout_seconds = 10   # time limit of other guest-agent commands
@@ -42,6 +50,29 @@ pub struct FileConfig {
     pub api: ApiConfig,
     #[serde(default)]
     pub live: LiveConfig,
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub inventory: InventoryConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// The URL clients reach the server at (behind a proxy, the proxy's).
+    pub public_url: Option<String>,
+    /// Proxies whose `X-Forwarded-Proto` and `X-Forwarded-Host` are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// `[inventory]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryConfig {
+    /// Folders disk images may be named under (absolute paths).
+    pub image_roots: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,12 +131,49 @@ impl FileConfig {
         if c.live.snapshot_rate_limit_mib == Some(0) {
             bail!("live.snapshot_rate_limit_mib must be at least 1 (leave it out for no limit)");
         }
+        if let Some(u) = &c.server.public_url {
+            check_public_url(u)?;
+        }
+        if let Some(r) = c
+            .inventory
+            .image_roots
+            .iter()
+            .flatten()
+            .find(|r| !r.is_absolute())
+        {
+            bail!(
+                "inventory.image_roots: '{}' is not an absolute path",
+                r.display()
+            );
+        }
         if let Some(t) = &c.testing.simulated_clock {
             t.parse::<jiff::Timestamp>().with_context(|| {
                 format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
             })?;
         }
         Ok(c)
+    }
+
+    /// The public URL without a trailing `/` (checked by [`FileConfig::load`]).
+    pub fn public_url(&self) -> Option<String> {
+        self.server
+            .public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned())
+    }
+
+    /// The image roots: as configured, else `<data_dir>/images`; `--demo`
+    /// adds the folder of its images.
+    pub fn image_roots(&self, data_dir: &Path, demo: bool) -> Vec<PathBuf> {
+        let mut roots = self
+            .inventory
+            .image_roots
+            .clone()
+            .unwrap_or_else(|| vec![data_dir.join(rsvault_service::images::DEFAULT_ROOT)]);
+        if demo {
+            roots.push(data_dir.join(crate::demo::IMAGES));
+        }
+        roots
     }
 
     /// The scheduler settings, defaults filled in.
@@ -147,6 +215,21 @@ impl FileConfig {
     }
 }
 
+/// A public URL is `http(s)://host[:port][/path]`, without query or fragment.
+fn check_public_url(u: &str) -> Result<()> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !r.contains(['?', '#', '@', ' ']) => {
+            Ok(())
+        }
+        _ => bail!(
+            "server.public_url: '{u}' must be an http:// or https:// URL with a host (no query, fragment or user)"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +256,15 @@ mod tests {
             ("[live]\nfreeze_timeout_seconds = 0\n", false),
             ("[live]\nsnapshot_rate_limit_mib = 0\n", false),
             ("listen = \"nowhere\"\n", false),
+            (
+                "[server]\npublic_url = \"https://vault.example.com/\"\ntrusted_proxies = [\"10.0.0.1\", \"::1\"]\n",
+                true,
+            ),
+            ("[server]\npublic_url = \"vault.example.com\"\n", false),
+            ("[server]\npublic_url = \"https://x@evil\"\n", false),
+            ("[server]\ntrusted_proxies = [\"proxy\"]\n", false),
+            ("[inventory]\nimage_roots = [\"/srv/images\"]\n", true),
+            ("[inventory]\nimage_roots = [\"images\"]\n", false),
             ("lisen = \"127.0.0.1:9000\"\n", false),
         ] {
             assert_eq!(FileConfig::parse(text).is_ok(), ok, "{text:?}");
@@ -180,5 +272,14 @@ mod tests {
         let c = FileConfig::parse("[scheduler]\ninterval_seconds = 5\n").unwrap();
         assert_eq!(c.scheduler_settings().interval.as_secs(), 5);
         assert_eq!(c.scheduler_settings().max_concurrent_backups, 2);
+        let d = Path::new("/data");
+        assert_eq!(c.image_roots(d, false), [d.join("images")]);
+        assert_eq!(
+            c.image_roots(d, true),
+            [d.join("images"), d.join("demo-images")]
+        );
+        let c = FileConfig::parse("[inventory]\nimage_roots = [\"/srv\"]\n[server]\npublic_url = \"https://v.example/\"\n").unwrap();
+        assert_eq!(c.image_roots(d, false), [PathBuf::from("/srv")]);
+        assert_eq!(c.public_url().as_deref(), Some("https://v.example"));
     }
 }

@@ -190,9 +190,13 @@ fn make_image(dir: &Path, host: &str, d: &DiskSpec, seed: u64) -> Result<PathBuf
     Ok(out)
 }
 
+/// The folder of the demo's images, under the data directory (an image
+/// root when the server runs with `--demo`).
+pub const IMAGES: &str = "demo-images";
+
 /// Registers the demo VMs (and their images under `<data-dir>/demo-images`).
 pub fn seed(service: &Service) -> Result<()> {
-    let dir = service.data_dir().join("demo-images");
+    let dir = service.data_dir().join(IMAGES);
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     for (i, vm) in VMS.iter().enumerate() {
         let r = ResourceRef {

@@ -48,10 +48,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .listen
         .or(file.listen)
         .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 7431)));
-    if args.demo || file.demo == Some(true) {
+    let demo = args.demo || file.demo == Some(true);
+    if demo {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("create {}", data_dir.display()))?;
         let service = rsvault_service::Service::open(&data_dir)?;
+        service.set_image_roots(file.image_roots(&data_dir, demo));
         crate::demo::seed(&service).context("register the demo VMs")?;
         eprintln!(
             "demo VMs are registered in subscription {} resource group {} (japaneast and westeurope)",
@@ -65,11 +67,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .context("start the async runtime")?;
     let config = rsvault_server::ServerConfig {
         listen,
+        image_roots: file.image_roots(&data_dir, demo),
         data_dir,
         scheduler: file.scheduler_settings(),
         simulated_clock: file.simulated_clock(),
         page_size: file.api.page_size.unwrap_or(200),
         live: file.live_settings(),
+        public_url: file.public_url(),
+        trusted_proxies: file.server.trusted_proxies.clone(),
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)

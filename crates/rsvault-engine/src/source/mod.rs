@@ -8,11 +8,14 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
+mod confine;
 pub mod qcow2;
 pub mod raw;
 mod util;
 pub mod vhd;
 pub mod vhdx;
+
+pub use confine::{ImageRoots, open_image_within};
 
 /// What a range of a disk holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,9 +68,16 @@ pub enum ImageFormat {
 /// qcow2 (`QFI\xfb` at 0), VHDX (`vhdxfile` at 0), VHD (`conectix` in the
 /// last 512 bytes, or at 0 for a dynamic disk's footer copy), else raw.
 pub fn probe_format(path: &Path) -> Result<ImageFormat> {
+    let f = open_file(path, false)?;
+    probe_file(&f, path)
+}
+
+/// [`probe_format`] of a file already open (its offset is left as is).
+pub fn probe_file(file: &std::fs::File, path: &Path) -> Result<ImageFormat> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f =
-        std::fs::File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let mut f = file
+        .try_clone()
+        .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
     let len = f
         .metadata()
         .map_err(|e| Error::io(format!("stat {}", path.display()), e))?
@@ -95,6 +105,43 @@ pub fn probe_format(path: &Path) -> Result<ImageFormat> {
         }
     }
     Ok(ImageFormat::Raw)
+}
+
+/// Opens a file read-only; with `no_follow`, a final symlink is refused
+/// (`O_NOFOLLOW`) rather than followed.
+pub(crate) fn open_file(path: &Path, no_follow: bool) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    if no_follow {
+        o.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    o.open(path).map_err(|e| {
+        if no_follow && e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            Error::PathNotAllowed {
+                path: path.to_owned(),
+                reason: "is a symbolic link; name the image file itself".into(),
+            }
+        } else {
+            Error::io(format!("open {}", path.display()), e)
+        }
+    })
+}
+
+/// Reads an image of a known format from a file already open; `roots`
+/// confines a qcow2 image's backing chain.
+pub(crate) fn from_file_as(
+    file: std::fs::File,
+    path: &Path,
+    format: ImageFormat,
+    roots: Option<&ImageRoots>,
+) -> Result<Box<dyn DiskSource>> {
+    Ok(match format {
+        ImageFormat::Raw => Box::new(raw::RawImage::from_file(file, path)?),
+        ImageFormat::Qcow2 => Box::new(qcow2::Qcow2Image::from_file(file, path, roots)?),
+        ImageFormat::Vhd => Box::new(vhd::VhdImage::from_file(file, path)?),
+        ImageFormat::Vhdx => Box::new(vhdx::VhdxImage::from_file(file, path)?),
+    })
 }
 
 fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -12,7 +12,7 @@
 //! input gives either a readable disk or a clean error.
 
 use super::util::{be32, be64, read_exact_at};
-use super::{DiskSource, Extent, ExtentKind, ImageFormat, check_range, coalesce};
+use super::{DiskSource, Extent, ExtentKind, ImageFormat, ImageRoots, check_range, coalesce};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -139,17 +139,35 @@ fn feature_names(table: &[(u8, u8, String)], bits: u64) -> String {
         .join(", ")
 }
 
+/// A backing chain being opened: its members' canonical paths (topmost
+/// first) and, when confined, the roots every member must lie under.
+struct Chain<'a> {
+    members: Vec<PathBuf>,
+    roots: Option<&'a ImageRoots>,
+}
+
 impl Qcow2Image {
     /// Opens a qcow2 image read-only, with its backing chain.
     pub fn open(path: &Path) -> Result<Self> {
-        Self::open_in_chain(path, &mut Vec::new())
-    }
-
-    /// Opens `path` as a member of a backing chain whose overlays (canonical
-    /// paths, topmost first) are in `chain`.
-    fn open_in_chain(path: &Path, chain: &mut Vec<PathBuf>) -> Result<Self> {
         let file =
             File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+        Self::from_file(file, path, None)
+    }
+
+    /// Reads a qcow2 image from a file already open (`path` names it and
+    /// anchors relative backing file names). With `roots`, every backing
+    /// file must lie under them and is opened without following a final
+    /// symlink.
+    pub fn from_file(file: File, path: &Path, roots: Option<&ImageRoots>) -> Result<Self> {
+        let mut chain = Chain {
+            members: Vec::new(),
+            roots,
+        };
+        Self::open_in_chain(file, path, &mut chain)
+    }
+
+    /// Opens `path` as a member of a backing chain.
+    fn open_in_chain(file: File, path: &Path, chain: &mut Chain<'_>) -> Result<Self> {
         let file_len = file
             .metadata()
             .map_err(|e| Error::io(format!("stat {}", path.display()), e))?
@@ -467,7 +485,7 @@ impl Qcow2Image {
         &self,
         name: &[u8],
         format: Option<&str>,
-        chain: &mut Vec<PathBuf>,
+        chain: &mut Chain<'_>,
     ) -> Result<Box<dyn DiskSource>> {
         let path = &self.path;
         let shown = String::from_utf8_lossy(name).into_owned();
@@ -501,11 +519,14 @@ impl Qcow2Image {
         // Loop and depth guard.
         let me = std::fs::canonicalize(path)
             .map_err(|e| Error::io(format!("resolve {}", path.display()), e))?;
-        if chain.is_empty() {
-            chain.push(me);
+        if chain.members.is_empty() {
+            chain.members.push(me);
         }
         let canon = std::fs::canonicalize(&bpath)
             .map_err(|e| self.backing_error(Error::io(format!("open {}", bpath.display()), e)))?;
+        if let Some(roots) = chain.roots {
+            roots.check(&canon).map_err(|e| self.backing_error(e))?;
+        }
         // FIFOs, character devices and the like could block forever.
         let ft = std::fs::metadata(&canon)
             .map_err(|e| self.backing_error(Error::io(format!("stat {}", canon.display()), e)))?
@@ -519,13 +540,13 @@ impl Qcow2Image {
                 ),
             ));
         }
-        if chain.contains(&canon) {
+        if chain.members.contains(&canon) {
             return Err(invalid(
                 path,
                 format!("the backing chain loops back to {}", canon.display()),
             ));
         }
-        if chain.len() > MAX_BACKING_DEPTH {
+        if chain.members.len() > MAX_BACKING_DEPTH {
             return Err(unsupported(
                 path,
                 format!("the backing chain is deeper than {MAX_BACKING_DEPTH} images"),
@@ -545,10 +566,14 @@ impl Qcow2Image {
             }
         };
 
-        chain.push(canon);
+        chain.members.push(canon.clone());
+        // Confined, the backing file is opened by its checked canonical path.
+        let bpath = if chain.roots.is_some() { canon } else { bpath };
+        let file =
+            super::open_file(&bpath, chain.roots.is_some()).map_err(|e| self.backing_error(e))?;
         let backing: Box<dyn DiskSource> = match fmt {
-            ImageFormat::Qcow2 => Box::new(Qcow2Image::open_in_chain(&bpath, chain)?),
-            other => super::open_image_as(&bpath, other)?,
+            ImageFormat::Qcow2 => Box::new(Qcow2Image::open_in_chain(file, &bpath, chain)?),
+            other => super::from_file_as(file, &bpath, other, chain.roots)?,
         };
         Ok(backing)
     }

@@ -103,6 +103,11 @@ impl VhdImage {
     pub fn open(path: &Path) -> Result<Self> {
         let file =
             File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+        Self::from_file(file, path)
+    }
+
+    /// Reads an image from a file already open; `path` names it in errors.
+    pub fn from_file(file: File, path: &Path) -> Result<Self> {
         let file_len = file
             .metadata()
             .map_err(|e| Error::io(format!("stat {}", path.display()), e))?

@@ -28,7 +28,7 @@
 //! at 64 KiB clusters) and nothing for unwritten ranges.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -114,13 +114,7 @@ impl Qcow2Writer {
                  (its L1 table would exceed {MAX_L1_BYTES} bytes); use a larger cluster size"
             )));
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let file = crate::restore::create_private(path)?;
         // Reserve cluster 0 for the header; it stays zeros (not a valid
         // image) until `finish` writes the header.
         file.set_len(cs)
