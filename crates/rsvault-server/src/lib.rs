@@ -143,6 +143,8 @@ pub struct ServerConfig {
     pub page_size: usize,
     /// Live backups of running QEMU VMs.
     pub live: rsvault_service::live::LiveSettings,
+    /// Where restores write (`[storage]`).
+    pub storage: rsvault_service::StorageSettings,
 }
 
 /// How the scheduler runs.
@@ -203,8 +205,9 @@ pub async fn serve(
         Some(c) => c.clone(),
         None => Arc::new(rsvault_engine::clock::SystemClock),
     };
+    let storage = config.storage.clone();
     let service =
-        tokio::task::spawn_blocking(move || Service::open_with_clock(&dir, service_clock))
+        tokio::task::spawn_blocking(move || Service::open_with(&dir, service_clock, storage))
             .await
             .map_err(|e| ServerError::Io {
                 context: "open the data directory".into(),

@@ -10,8 +10,10 @@ pub mod instant;
 pub mod inventory;
 pub mod jobs;
 pub mod live;
+pub(crate) mod outcome;
 pub mod policy;
 pub mod protection;
+pub(crate) mod recovery;
 pub mod restore;
 pub mod scheduler;
 pub mod status;
@@ -37,6 +39,20 @@ pub struct Service {
     pub(crate) running: jobs::Running,
     clock: Arc<dyn Clock>,
     live: std::sync::RwLock<live::LiveSettings>,
+    /// Job outcomes the database did not take yet (a full disk).
+    pub(crate) unrecorded: outcome::Unrecorded,
+    /// Stores waiting for reconciliation and gc.
+    pub(crate) pending_cleanup: recovery::Pending,
+    restore_root: PathBuf,
+}
+
+/// Where the service keeps what is not metadata or vault stores.
+#[derive(Debug, Clone, Default)]
+pub struct StorageSettings {
+    /// The storage accounts restores write to (`RestoreDisks`); by default
+    /// `<data-dir>/storageAccounts`. Another file system keeps restores
+    /// working when the data directory is full.
+    pub restore_root: Option<PathBuf>,
 }
 
 impl Service {
@@ -50,10 +66,22 @@ impl Service {
     /// comes from (schedules, jobs, expiry): tests and simulations inject
     /// their own.
     pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+        Self::open_with(data_dir, clock, StorageSettings::default())
+    }
+
+    /// Like [`Service::open_with_clock`], with storage settings. Start-up
+    /// recovery runs here (interrupted jobs fail, stores are reconciled
+    /// with the catalogue, leftovers are swept); none of it stops the
+    /// service from opening on a full disk.
+    pub fn open_with(
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        storage: StorageSettings,
+    ) -> Result<Self> {
         for d in ["stores", "keys"] {
-            std::fs::create_dir_all(data_dir.join(d)).map_err(|e| {
-                ServiceError::Internal(format!("create {}: {e}", data_dir.join(d).display()))
-            })?;
+            let dir = data_dir.join(d);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ServiceError::io(format_args!("create {}", dir.display()), &e))?;
         }
         let db = db::Db::open(&data_dir.join("metadata.db"))?;
         let service = Service {
@@ -62,10 +90,23 @@ impl Service {
             running: Default::default(),
             clock,
             live: Default::default(),
+            unrecorded: Default::default(),
+            pending_cleanup: Default::default(),
+            restore_root: storage
+                .restore_root
+                .unwrap_or_else(|| data_dir.join("storageAccounts")),
         };
-        service.fail_interrupted_jobs()?;
-        service.sweep_snapshots()?;
+        let interrupted = service.fail_interrupted_jobs()?;
+        if let Err(e) = service.sweep_snapshots() {
+            tracing::warn!("could not sweep snapshot files no point refers to: {e}");
+        }
+        service.recover_at_start(&interrupted);
         Ok(service)
+    }
+
+    /// The directory of the storage accounts restores write to.
+    pub fn restore_root(&self) -> &Path {
+        &self.restore_root
     }
 
     /// The service's current time.

@@ -1,6 +1,8 @@
 //! Restore of a recovery point, as a Restore job:
 //! - `RestoreDisks`: every disk as an image file under
-//!   `<data-dir>/storageAccounts/<account>/<vm>-<point>/`, with the VM's
+//!   `<restore-root>/<account>/<vm>-<point>/` (the restore root is
+//!   `<data-dir>/storageAccounts` unless `[storage] restore_root` names
+//!   another file system), with the VM's
 //!   configuration in `vmconfig.json`; the files are named in the job's
 //!   property bag;
 //! - `OriginalLocation`: the disks of the source VM, which must be stopped,
@@ -86,8 +88,7 @@ impl Service {
             let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
                 .ok_or_else(|| ServiceError::bad_request("BMSUserErrorInvalidInput", "properties.storageAccountId: the id of a storage account (letters and digits) is required"))?;
             let dir = self
-                .data_dir()
-                .join("storageAccounts")
+                .restore_root()
                 .join(account)
                 .join(format!("{}-{rp}", n.vm));
             Target::Disks {
@@ -245,11 +246,11 @@ impl Service {
         );
         if let Target::Alternate { dir, .. } = target {
             std::fs::create_dir_all(dir)
-                .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+                .map_err(|e| ServiceError::io(format_args!("create {}", dir.display()), &e))?;
         }
         if let Target::Disks { dir, account } = target {
             std::fs::create_dir_all(dir)
-                .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+                .map_err(|e| ServiceError::io(format_args!("create {}", dir.display()), &e))?;
             bag.insert("Target Storage Account Name".into(), json!(account));
             let config = dir.join("vmconfig.json");
             std::fs::write(
@@ -259,7 +260,7 @@ impl Service {
                 )
                 .unwrap_or_default(),
             )
-            .map_err(|e| ServiceError::Internal(format!("write {}: {e}", config.display())))?;
+            .map_err(|e| ServiceError::io(format_args!("write {}", config.display()), &e))?;
             bag.insert(
                 "Config Blob Name".into(),
                 json!(config.display().to_string()),
@@ -314,9 +315,7 @@ impl Service {
                         (cur.path.clone(), f)
                     }
                 };
-                let mut tmp = out.clone().into_os_string();
-                tmp.push(".rsvault-restore");
-                let tmp = PathBuf::from(tmp);
+                let tmp = crate::recovery::restore_temp_of(out.clone());
                 let opts = RestoreOptions {
                     format,
                     cancel: Some(permille.cancel_flag()),

@@ -18,6 +18,9 @@
 //! agent_timeout_seconds = 10   # time limit of other guest-agent commands
 //! snapshot_rate_limit_mib = 64 # cap on the snapshot copy (MiB/s); none if left out
 //!
+//! [storage]
+//! restore_root = "/srv/restores"  # storage accounts restores write to; <data_dir>/storageAccounts if left out
+//!
 //! [testing]
 //! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
 //! ```
@@ -42,6 +45,16 @@ pub struct FileConfig {
     pub api: ApiConfig,
     #[serde(default)]
     pub live: LiveConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The directory of the storage accounts `RestoreDisks` writes to.
+    pub restore_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +113,13 @@ impl FileConfig {
         if c.live.snapshot_rate_limit_mib == Some(0) {
             bail!("live.snapshot_rate_limit_mib must be at least 1 (leave it out for no limit)");
         }
+        if c.storage
+            .restore_root
+            .as_ref()
+            .is_some_and(|r| !r.is_absolute())
+        {
+            bail!("storage.restore_root must be an absolute path");
+        }
         if let Some(t) = &c.testing.simulated_clock {
             t.parse::<jiff::Timestamp>().with_context(|| {
                 format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
@@ -139,6 +159,13 @@ impl FileConfig {
         }
     }
 
+    /// The storage settings (`[storage]`).
+    pub fn storage_settings(&self) -> rsvault_service::StorageSettings {
+        rsvault_service::StorageSettings {
+            restore_root: self.storage.restore_root.clone(),
+        }
+    }
+
     pub fn simulated_clock(&self) -> Option<jiff::Timestamp> {
         self.testing
             .simulated_clock
@@ -174,6 +201,8 @@ mod tests {
             ("[live]\nsnapshot_rate_limit_mib = 0\n", false),
             ("listen = \"nowhere\"\n", false),
             ("lisen = \"127.0.0.1:9000\"\n", false),
+            ("[storage]\nrestore_root = \"/srv/restores\"\n", true),
+            ("[storage]\nrestore_root = \"restores\"\n", false),
         ] {
             assert_eq!(FileConfig::parse(text).is_ok(), ok, "{text:?}");
         }

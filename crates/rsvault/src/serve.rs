@@ -51,7 +51,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if args.demo || file.demo == Some(true) {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("create {}", data_dir.display()))?;
-        let service = rsvault_service::Service::open(&data_dir)?;
+        let service = rsvault_service::Service::open_with(
+            &data_dir,
+            std::sync::Arc::new(rsvault_engine::clock::SystemClock),
+            file.storage_settings(),
+        )?;
         crate::demo::seed(&service).context("register the demo VMs")?;
         eprintln!(
             "demo VMs are registered in subscription {} resource group {} (japaneast and westeurope)",
@@ -70,6 +74,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         simulated_clock: file.simulated_clock(),
         page_size: file.api.page_size.unwrap_or(200),
         live: file.live_settings(),
+        storage: file.storage_settings(),
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
