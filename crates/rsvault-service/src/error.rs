@@ -134,6 +134,9 @@ impl From<rsvault_engine::Error> for ServiceError {
     }
 }
 
+/// Result alias of the service.
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +160,3 @@ mod tests {
         assert_eq!(ServiceError::from(full).code(), STORAGE_FULL);
     }
 }
-
-/// Result alias of the service.
-pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 /// Names of stores waiting for reconciliation and gc.
 pub(crate) type Pending = std::sync::Mutex<std::collections::BTreeSet<String>>;
 
+/// Engine points as (disk name, point id).
+type EnginePoints = HashSet<(String, String)>;
+
 /// The suffix of a restore's temporary files.
 pub(crate) const RESTORE_TMP_SUFFIX: &str = ".rsvault-restore";
 
@@ -121,7 +124,7 @@ impl Service {
 
     /// The engine points (disk name, point id) the vault's recovery points
     /// record, and the data ids of its items.
-    fn catalogued(&self, vault: i64) -> Result<(HashSet<(String, String)>, HashSet<String>)> {
+    fn catalogued(&self, vault: i64) -> Result<(EnginePoints, HashSet<String>)> {
         let conn = self.db.conn();
         let mut st = conn.prepare(
             "SELECT rp.disks FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id WHERE pi.vault = ?1",
@@ -303,5 +306,249 @@ fn find_restore_temps(dir: &Path, out: &mut Vec<PathBuf>) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{ResourceRef, VmProvider};
+    use crate::vault::VaultRef;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const C: &str = "IaasVMContainer;iaasvmcontainerv2;vms;vm1";
+    const I: &str = "VM;iaasvmcontainerv2;vms;vm1";
+
+    fn vref() -> VaultRef {
+        VaultRef {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: "vault1".into(),
+        }
+    }
+
+    /// A vault protecting `vm1`, whose disk is 3 MiB of random data.
+    fn protected(dir: &Path) -> Arc<Service> {
+        let s = Arc::new(Service::open(dir).unwrap());
+        s.put_vault(&vref(), &json!({"location": "westeurope"}))
+            .unwrap();
+        let img = dir.join("os.raw");
+        std::fs::write(
+            &img,
+            (0..3 << 20)
+                .map(|_| rand::random::<u8>())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let vm = ResourceRef {
+            subscription: "s".into(),
+            resource_group: "vms".into(),
+            name: "vm1".into(),
+        };
+        s.put_vm(VmProvider::Compute, &vm, &json!({"location": "westeurope",
+            "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}}))
+            .unwrap();
+        let policy = format!("{}/backupPolicies/DefaultPolicy", vref().id());
+        s.put_protected_item(&vref(), C, I, &json!({"properties": {"policyId": policy}}))
+            .unwrap();
+        s
+    }
+
+    /// Runs Backup now and waits for the job; returns it.
+    fn backup(s: &Arc<Service>) -> Value {
+        let op = s.backup_now(&vref(), C, I, &json!({})).unwrap();
+        let job = s.operation_status(&vref(), &op).unwrap()["properties"]["jobId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for _ in 0..1000 {
+            let j = s.get_job(&vref(), &job).unwrap();
+            if !matches!(
+                j["properties"]["status"].as_str(),
+                Some("InProgress" | "Cancelling")
+            ) {
+                return j;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("job {job} did not end");
+    }
+
+    fn store_of(s: &Service) -> rsvault_engine::Store {
+        s.open_vault_store(&s.vault_row(&vref()).unwrap().store)
+            .unwrap()
+    }
+
+    fn packs(store: &rsvault_engine::Store) -> usize {
+        store.backend().list("packs/").unwrap().len()
+    }
+
+    fn listed(s: &Service) -> usize {
+        s.list_recovery_points(&vref(), C, I, "").unwrap().len()
+    }
+
+    #[test]
+    fn a_crash_between_engine_and_catalogue_commits_is_reconciled_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = protected(dir.path());
+        assert_eq!(backup(&s)["properties"]["status"], "Completed");
+        let store = store_of(&s);
+        let points = store.list_points().unwrap();
+        let data_id = points[0].name.split_once('/').unwrap().0.to_owned();
+        // What `kill -9` leaves: a running job whose disk the engine
+        // committed, with no recovery point in the catalogue; and a point
+        // of a disk the service does not know, which is not its to forget.
+        let vault = s.vault_row(&vref()).unwrap().rowid;
+        let (job, ..) = s
+            .start_job(
+                vault,
+                "Backup",
+                "vm1",
+                "iaasvmcontainerv2;vms;vm1",
+                &["t"],
+                true,
+            )
+            .unwrap();
+        let mut sizes = Vec::new();
+        for name in ["someone-else/os".to_owned(), format!("{data_id}/os")] {
+            let img = dir.path().join("other.raw");
+            std::fs::write(
+                &img,
+                (0..2 << 20)
+                    .map(|_| rand::random::<u8>())
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+            let src = rsvault_engine::source::open_image(&img).unwrap();
+            let opts = rsvault_engine::BackupOptions {
+                name,
+                ..Default::default()
+            };
+            rsvault_engine::backup(&store, src.as_ref(), &opts, &rsvault_engine::NoProgress)
+                .unwrap();
+            sizes.push(store.stored_bytes().unwrap());
+        }
+        drop(s);
+
+        let s = Arc::new(Service::open(dir.path()).unwrap());
+        assert_eq!(
+            s.get_job(&vref(), &job).unwrap()["properties"]["status"],
+            "Failed"
+        );
+        let kept: Vec<String> = store
+            .list_points()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(
+            kept.len(),
+            2,
+            "the catalogued point and the foreign one stay"
+        );
+        assert!(kept.contains(&points[0].id));
+        assert_eq!(listed(&s), 1);
+        assert_eq!(s.clean_up_pending(), 0, "the first scheduler tick collects");
+        assert_eq!(store.forgotten().unwrap().len(), 1);
+        let after = store.stored_bytes().unwrap();
+        assert!(
+            after < sizes[0] + (64 << 10),
+            "the crashed job's 2 MiB are reclaimed: {after} bytes, {sizes:?} before"
+        );
+    }
+
+    #[test]
+    fn a_catalogue_that_refuses_the_point_fails_the_job_and_keeps_no_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = protected(dir.path());
+        s.db.conn()
+            .execute_batch("CREATE TEMP TRIGGER refuse BEFORE INSERT ON recovery_points BEGIN SELECT RAISE(ABORT, 'simulated catalogue failure'); END;")
+            .unwrap();
+        let job = backup(&s);
+        assert_eq!(job["properties"]["status"], "Failed", "{job}");
+        assert_eq!(listed(&s), 0);
+        let store = store_of(&s);
+        assert!(
+            store.list_points().unwrap().is_empty(),
+            "the engine point is forgotten"
+        );
+        assert_eq!(packs(&store), 0, "and gc took its packs");
+    }
+
+    #[test]
+    fn an_outcome_the_database_cannot_take_is_still_the_jobs_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = protected(dir.path());
+        s.db.conn()
+            .execute_batch("CREATE TEMP TRIGGER full BEFORE UPDATE OF end_time ON jobs WHEN NEW.end_time IS NOT NULL BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;")
+            .unwrap();
+        let job = backup(&s);
+        assert_eq!(
+            job["properties"]["status"], "Failed",
+            "not InProgress for ever: {job}"
+        );
+        assert!(job["properties"]["endTime"].is_string());
+        assert_eq!(listed(&s), 0, "no point without a completed job");
+        assert!(store_of(&s).list_points().unwrap().is_empty());
+        let id = job["name"].as_str().unwrap();
+        let row = |s: &Service| -> String {
+            s.db.conn()
+                .query_row("SELECT status FROM jobs WHERE job_id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        assert_eq!(row(&s), "InProgress");
+        s.db.conn().execute_batch("DROP TRIGGER full;").unwrap();
+        assert_eq!(s.clean_up_pending(), 0);
+        assert_eq!(row(&s), "Failed", "written once the database takes it");
+        // And a backup runs again: the failed job does not hold the item.
+        assert_eq!(backup(&s)["properties"]["status"], "Completed");
+        assert_eq!(listed(&s), 1);
+    }
+
+    #[test]
+    fn restore_leftovers_are_swept_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = protected(dir.path());
+        let restores = dir.path().join("restores");
+        drop(s);
+        let open = || {
+            Service::open_with(
+                dir.path(),
+                Arc::new(rsvault_engine::clock::SystemClock),
+                crate::StorageSettings {
+                    restore_root: Some(restores.clone()),
+                },
+            )
+            .unwrap()
+        };
+        drop(open());
+        let account = restores.join("sa1").join("vm1-123");
+        std::fs::create_dir_all(&account).unwrap();
+        let managed = dir.path().join("managedDisks").join("rg");
+        std::fs::create_dir_all(&managed).unwrap();
+        let left = [
+            account.join("os.raw.rsvault-restore"),
+            managed.join("vm2-osdisk-1.qcow2.rsvault-restore"),
+            dir.path().join("os.raw.rsvault-restore"),
+        ];
+        let kept = [account.join("os.raw"), account.join("vmconfig.json")];
+        for f in left.iter().chain(&kept) {
+            std::fs::write(f, b"x").unwrap();
+        }
+        let s = open();
+        assert_eq!(s.restore_root(), restores);
+        for f in &left {
+            assert!(!f.exists(), "{} swept", f.display());
+        }
+        for f in &kept {
+            assert!(f.exists(), "{} kept", f.display());
+        }
+        assert!(
+            dir.path().join("os.raw").exists(),
+            "the VM's disk itself stays"
+        );
     }
 }
