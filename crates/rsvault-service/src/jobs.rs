@@ -428,6 +428,7 @@ impl Service {
             .filter(|j| j.2 == "Backup")
             .map(|j| j.1)
             .collect();
+        vaults.sort_unstable();
         vaults.dedup();
         Ok(vaults)
     }
