@@ -12,6 +12,8 @@ pub struct ArmError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The recommended actions (`error.recommendations`).
+    pub recommendations: Vec<String>,
 }
 
 impl ArmError {
@@ -21,6 +23,7 @@ impl ArmError {
             status,
             code: code.into(),
             message: message.into(),
+            recommendations: Vec::new(),
         }
     }
 }
@@ -31,19 +34,24 @@ impl From<ServiceError> for ArmError {
             ServiceError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServiceError::Conflict { .. } => StatusCode::CONFLICT,
+            ServiceError::StorageFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!("internal error: {e}");
         }
-        ArmError::new(status, e.code(), e.to_string())
+        if status == StatusCode::INSUFFICIENT_STORAGE {
+            tracing::warn!("request refused: {e}");
+        }
+        let mut err = ArmError::new(status, e.code(), e.to_string());
+        err.recommendations = e.recommendation().map(str::to_owned).into_iter().collect();
+        err
     }
 }
 
 impl IntoResponse for ArmError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "recommendations": []}});
+        let body = json!({"error": {"code": self.code, "message": self.message, "recommendations": self.recommendations}});
         (self.status, Json(body)).into_response()
     }
 }

@@ -156,6 +156,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Proxies whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where restores write (`[storage]`).
+    pub storage: rsvault_service::StorageSettings,
 }
 
 /// How the scheduler runs.
@@ -243,8 +245,9 @@ pub async fn serve(
         Some(c) => c.clone(),
         None => Arc::new(rsvault_engine::clock::SystemClock),
     };
+    let storage = config.storage.clone();
     let service =
-        tokio::task::spawn_blocking(move || Service::open_with_clock(&dir, service_clock))
+        tokio::task::spawn_blocking(move || Service::open_with(&dir, service_clock, storage))
             .await
             .map_err(|e| ServerError::Io {
                 context: "open the data directory".into(),

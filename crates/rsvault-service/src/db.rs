@@ -1,4 +1,5 @@
-//! The metadata database: SQLite in WAL mode, migrated at start.
+//! The metadata database: SQLite in WAL mode with exclusive locking,
+//! migrated at start.
 
 use crate::error::Result;
 use rusqlite::Connection;
@@ -154,6 +155,12 @@ impl Db {
     }
 
     fn init(conn: Connection) -> Result<Self> {
+        // The server is the database's one user. In exclusive locking mode
+        // SQLite keeps the WAL index in memory instead of a `-shm` file it
+        // would have to create and size, so a full disk still opens and
+        // reads the database (writes fail with SQLITE_FULL, which the
+        // service reports as UserErrorStorageFull).
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -17,6 +17,11 @@ pub enum ServiceError {
     /// A failure of the server itself (500).
     #[error("{0}")]
     Internal(String),
+    /// The file system that holds the data (the vault store, the metadata
+    /// database or a restore target) has no space left (507 for a request;
+    /// a job's error details otherwise).
+    #[error("{message}")]
+    StorageFull { message: String },
     /// A job failed for a reason the user can act on (a job's error
     /// details: code, message and the recommended action).
     #[error("{message}")]
@@ -52,9 +57,30 @@ impl ServiceError {
         }
     }
 
+    /// The error of a write that found no space left: `what` says what was
+    /// being written.
+    pub fn storage_full(what: impl std::fmt::Display) -> Self {
+        ServiceError::StorageFull {
+            message: format!(
+                "The storage is full: no space left on the file system to {what}. Nothing partial was kept."
+            ),
+        }
+    }
+
+    /// An I/O error of the service: a full file system is
+    /// [`ServiceError::StorageFull`], anything else internal.
+    pub fn io(what: impl std::fmt::Display, e: &std::io::Error) -> Self {
+        if is_storage_full(e) {
+            Self::storage_full(what)
+        } else {
+            ServiceError::Internal(format!("{what}: {e}"))
+        }
+    }
+
     /// The recommended action, where the error names one.
     pub fn recommendation(&self) -> Option<&str> {
         match self {
+            ServiceError::StorageFull { .. } => Some(STORAGE_FULL_RECOMMENDATION),
             ServiceError::Job { recommendation, .. } => Some(recommendation),
             _ => None,
         }
@@ -67,22 +93,70 @@ impl ServiceError {
             | ServiceError::NotFound { code, .. }
             | ServiceError::Conflict { code, .. }
             | ServiceError::Job { code, .. } => code,
+            ServiceError::StorageFull { .. } => STORAGE_FULL,
             ServiceError::Internal(_) => "InternalServerError",
         }
     }
 }
 
+/// The code of [`ServiceError::StorageFull`].
+pub const STORAGE_FULL: &str = "UserErrorStorageFull";
+
+/// What to do about a full storage.
+pub const STORAGE_FULL_RECOMMENDATION: &str = "Free space on the file system that holds the rsvault data directory (or the restore root, for a restore): delete recovery points you no longer need or stop protection with delete data, or grow the file system; then retry. Reads and restores to another file system keep working meanwhile.";
+
+/// Whether an I/O error means the file system (or the user's quota) is full.
+pub fn is_storage_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
 impl From<rusqlite::Error> for ServiceError {
     fn from(e: rusqlite::Error) -> Self {
-        ServiceError::Internal(format!("metadata database: {e}"))
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => {
+                Self::storage_full("write the metadata database")
+            }
+            _ => ServiceError::Internal(format!("metadata database: {e}")),
+        }
     }
 }
 
 impl From<rsvault_engine::Error> for ServiceError {
     fn from(e: rsvault_engine::Error) -> Self {
-        ServiceError::Internal(format!("vault store: {e}"))
+        match &e {
+            rsvault_engine::Error::Io { context, cause } if is_storage_full(cause) => {
+                Self::storage_full(format_args!("{context} in the vault store"))
+            }
+            _ => ServiceError::Internal(format!("vault store: {e}")),
+        }
     }
 }
 
 /// Result alias of the service.
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_storage_full_with_a_recommendation() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        let e: ServiceError = rsvault_engine::Error::io("write object packs/ab/cd", enospc).into();
+        assert_eq!(e.code(), STORAGE_FULL);
+        assert!(e.to_string().contains("storage is full"), "{e}");
+        assert!(e.recommendation().is_some_and(|r| r.contains("Free space")));
+        let other = std::io::Error::from_raw_os_error(5);
+        let e: ServiceError = rsvault_engine::Error::io("read", other).into();
+        assert_eq!(e.code(), "InternalServerError");
+        let edquot = std::io::Error::from_raw_os_error(122);
+        assert_eq!(ServiceError::io("write x", &edquot).code(), STORAGE_FULL);
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert_eq!(ServiceError::from(full).code(), STORAGE_FULL);
+    }
+}

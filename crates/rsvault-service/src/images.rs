@@ -26,7 +26,7 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))
+        .map_err(|e| ServiceError::io(format_args!("create {}", dir.display()), &e))
 }
 
 /// Writes a new file readable by the owner only (0600).
@@ -40,7 +40,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
         .mode(0o600)
         .open(path)
         .and_then(|mut f| f.write_all(data))
-        .map_err(|e| ServiceError::Internal(format!("write {}: {e}", path.display())))
+        .map_err(|e| ServiceError::io(format_args!("write {}", path.display()), &e))
 }
 
 impl Service {

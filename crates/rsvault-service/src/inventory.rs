@@ -738,6 +738,23 @@ impl Service {
         qemu_link(&row.body)
     }
 
+    /// The disk images of every VM in the inventory (those that resolve).
+    pub(crate) fn all_disk_images(&self) -> Result<Vec<PathBuf>> {
+        let bodies: Vec<String> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare("SELECT body FROM vms")?;
+            st.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        Ok(bodies
+            .iter()
+            .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+            .filter_map(|b| self.body_disks(&b).ok())
+            .flatten()
+            .map(|d| d.path)
+            .collect())
+    }
+
     /// A VM's disks resolved to their images (the OS disk first).
     pub fn vm_disks(&self, p: VmProvider, r: &ResourceRef) -> Result<Vec<VmDisk>> {
         let row = self

@@ -124,12 +124,13 @@ impl JobProgressHandle {
 }
 
 /// A job's recorded state.
+#[derive(Debug, Clone)]
 pub(crate) struct JobState {
-    status: &'static str,
-    tasks: Value,
-    progress: f64,
-    bag: Value,
-    errors: Value,
+    pub(crate) status: &'static str,
+    pub(crate) tasks: Value,
+    pub(crate) progress: f64,
+    pub(crate) bag: Value,
+    pub(crate) errors: Value,
 }
 
 impl JobState {
@@ -167,9 +168,25 @@ impl JobState {
             tasks: json!([{"taskId": task, "status": "Failed"}]),
             progress,
             bag: json!({"VM Name": entity}),
-            errors: json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": ["Check the error, then retry."]}]),
+            errors: json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": [e.recommendation().unwrap_or("Check the error, then retry.")]}]),
         }
     }
+}
+
+/// Records a job's state; a status other than InProgress also ends it (at
+/// `end`). A job being cancelled stays `Cancelling` until it ends.
+pub(crate) fn set_job(
+    conn: &rusqlite::Connection,
+    job: &str,
+    st: &JobState,
+    end: jiff::Timestamp,
+) -> Result<()> {
+    let ends = st.status != "InProgress";
+    conn.execute(
+        "UPDATE jobs SET status = CASE WHEN status = 'Cancelling' AND ?1 = 'InProgress' THEN status ELSE ?1 END, tasks = ?2, progress = ?3, bag = ?4, errors = ?5, end_time = CASE WHEN ?6 THEN ?7 ELSE end_time END WHERE job_id = ?8",
+        params![st.status, st.tasks.to_string(), st.progress, st.bag.to_string(), st.errors.to_string(), ends, end.to_string(), job],
+    )?;
+    Ok(())
 }
 
 /// Engine progress mapped onto a job's progress.
@@ -219,9 +236,16 @@ impl Service {
         Ok((job, op, handle))
     }
 
-    /// Records a job's final state and forgets its live progress.
+    /// Records a job's final state and forgets its live progress. When the
+    /// database cannot take the write (a full disk), the outcome is kept in
+    /// memory, shown by the API and written later (see [`crate::outcome`]).
     pub(crate) fn finish_job(&self, job: &str, st: &JobState) -> Result<()> {
-        let r = self.set_job(job, st);
+        let end = self.now();
+        let r = set_job(&self.db.conn(), job, st, end);
+        if let Err(e) = &r {
+            tracing::warn!(%job, status = st.status, "could not record the job's outcome, kept until it can be: {e}");
+            self.keep_unrecorded(job, st.clone(), end);
+        }
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -329,7 +353,7 @@ impl Service {
     }
 
     fn job_status(&self, vault_rowid: i64, job: &str) -> Result<Option<String>> {
-        Ok(self
+        let status: Option<String> = self
             .db
             .conn()
             .query_row(
@@ -337,18 +361,11 @@ impl Service {
                 params![vault_rowid, job],
                 |r| r.get(0),
             )
-            .optional()?)
-    }
-
-    /// Records a job's state; a status other than InProgress also ends it.
-    /// A job being cancelled stays `Cancelling` until it ends.
-    fn set_job(&self, job: &str, st: &JobState) -> Result<()> {
-        let end = st.status != "InProgress";
-        self.db.conn().execute(
-            "UPDATE jobs SET status = CASE WHEN status = 'Cancelling' AND ?1 = 'InProgress' THEN status ELSE ?1 END, tasks = ?2, progress = ?3, bag = ?4, errors = ?5, end_time = CASE WHEN ?6 THEN ?7 ELSE end_time END WHERE job_id = ?8",
-            params![st.status, st.tasks.to_string(), st.progress, st.bag.to_string(), st.errors.to_string(), end, self.now().to_string(), job],
-        )?;
-        Ok(())
+            .optional()?;
+        Ok(status.map(|st| match self.unrecorded(job) {
+            Some((u, _)) => u.status.to_owned(),
+            None => st,
+        }))
     }
 
     /// Records a running job's task states and progress.
@@ -369,15 +386,51 @@ impl Service {
         Ok(())
     }
 
-    /// Marks jobs that were running when the server stopped as failed.
-    pub(crate) fn fail_interrupted_jobs(&self) -> Result<()> {
+    /// Marks jobs that were running when the server stopped as failed;
+    /// returns the vaults (row ids) whose backups were interrupted. On a
+    /// full disk the outcomes are kept in memory until they can be written.
+    pub(crate) fn fail_interrupted_jobs(&self) -> Result<Vec<i64>> {
         let errors = json!([{"errorCode": "ServiceRestarted", "errorString": "The rsvault server stopped while this job was running; nothing partial was kept.",
             "recommendations": ["Run Backup now again, or let the next scheduled backup run."]}]);
-        self.db.conn().execute(
-            "UPDATE jobs SET status = 'Failed', end_time = ?1, errors = ?2 WHERE status IN ('InProgress', 'Cancelling')",
-            params![self.now().to_string(), errors.to_string()],
-        )?;
-        Ok(())
+        let jobs: Vec<(String, i64, String, String, f64, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT job_id, vault, operation, tasks, progress, bag FROM jobs WHERE status IN ('InProgress', 'Cancelling')",
+            )?;
+            st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let now = self.now();
+        for (job, _, _, tasks, progress, bag) in &jobs {
+            let st = JobState {
+                status: "Failed",
+                tasks: serde_json::from_str(tasks).unwrap_or(json!([])),
+                progress: *progress,
+                bag: serde_json::from_str(bag).unwrap_or(json!({})),
+                errors: errors.clone(),
+            };
+            if let Err(e) = set_job(&self.db.conn(), job, &st, now) {
+                tracing::warn!(%job, "could not record an interrupted job as failed, kept until it can be: {e}");
+                self.keep_unrecorded(job, st, now);
+            }
+        }
+        let mut vaults: Vec<i64> = jobs
+            .iter()
+            .filter(|j| j.2 == "Backup")
+            .map(|j| j.1)
+            .collect();
+        vaults.sort_unstable();
+        vaults.dedup();
+        Ok(vaults)
     }
 
     /// Backup now: starts a backup job of a protected item. Returns the id
@@ -466,12 +519,15 @@ impl Service {
             )
         })?;
         let cname = n.container_property();
-        let busy: i64 = self.db.conn().query_row(
-            "SELECT count(*) FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation = 'Backup' AND status IN ('InProgress', 'Cancelling')",
-            params![vault.rowid, cname],
-            |r| r.get(0),
-        )?;
-        if busy > 0 {
+        let busy: Vec<String> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT job_id FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation = 'Backup' AND status IN ('InProgress', 'Cancelling')",
+            )?;
+            st.query_map(params![vault.rowid, cname], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        if busy.iter().any(|j| self.unrecorded(j).is_none()) {
             return Err(ServiceError::conflict(
                 "UserErrorBackupOperationInProgress",
                 format!("A backup of {} is already in progress.", n.vm),
@@ -533,6 +589,8 @@ impl Service {
                         };
                         JobState { status: "Failed", tasks, progress: permille.get(), bag: json!({"VM Name": vm_name}), errors }
                     };
+                    // What only this backup wrote goes before the job ends.
+                    svc.collect_after_failure(&store_name);
                     let _ = svc.finish_job(&j, &st);
                 }
             })
@@ -568,35 +626,33 @@ impl Service {
                             d
                         })
                         .collect::<Vec<_>>();
-                    let rp = self.insert_point(
-                        run.item_id,
+                    let point = crate::outcome::NewPoint {
+                        item_id: run.item_id,
                         started,
                         consistency,
-                        run.expiry,
-                        &disks,
+                        expiry: run.expiry,
+                        disks: &disks,
                         instant_until,
-                    )?;
-                    self.retire_bitmaps(link, &disks);
+                    };
                     let mut bag = bag;
                     bag.insert("VM Name".into(), json!(run.vm_name));
-                    bag.insert("Recovery Point".into(), json!(rp));
                     bag.insert("Consistency".into(), json!(consistency));
                     let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
-                    permille.set(1000);
-                    return self.finish_job(
-                        run.job,
-                        &JobState {
-                            status: if warnings.is_empty() {
-                                "Completed"
-                            } else {
-                                "CompletedWithWarnings"
-                            },
-                            tasks,
-                            progress: 100.0,
-                            bag: Value::Object(bag),
-                            errors: crate::live::findings_json(&warnings),
+                    let st = JobState {
+                        status: if warnings.is_empty() {
+                            "Completed"
+                        } else {
+                            "CompletedWithWarnings"
                         },
-                    );
+                        tasks,
+                        progress: 100.0,
+                        bag: Value::Object(bag),
+                        errors: crate::live::findings_json(&warnings),
+                    };
+                    self.commit_or_forget(run, &point, st)?;
+                    permille.set(1000);
+                    self.retire_bitmaps(link, &disks);
+                    return Ok(());
                 }
                 Err(rsvault_hypervisor::HvError::Connect { .. }) => {
                     // QEMU is not running: the VM is off, and its image files
@@ -662,67 +718,59 @@ impl Service {
         if run.link.is_some() {
             self.set_health(run.item_id, &json!({"guestAgentStatus": "VMStopped", "guestAgentVersion": "", "lastChecked": self.now().to_string(), "healthDetails": []}))?;
         }
-        let rp = self.insert_point(
-            run.item_id,
+        let point = crate::outcome::NewPoint {
+            item_id: run.item_id,
             started,
-            "CrashConsistent",
-            run.expiry,
-            &recorded,
-            None,
-        )?;
+            consistency: "CrashConsistent",
+            expiry: run.expiry,
+            disks: &recorded,
+            instant_until: None,
+        };
         let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
-        let bag = json!({"VM Name": run.vm_name, "Backup Size": format!("{} MB", stored.div_ceil(1 << 20)), "Recovery Point": rp, "Consistency": "CrashConsistent"});
+        let bag = json!({"VM Name": run.vm_name, "Backup Size": format!("{} MB", stored.div_ceil(1 << 20)), "Consistency": "CrashConsistent"});
+        let st = JobState {
+            status: "Completed",
+            tasks,
+            progress: 100.0,
+            bag,
+            errors: json!([]),
+        };
+        self.commit_or_forget(run, &point, st)?;
         permille.set(1000);
-        self.finish_job(
-            run.job,
-            &JobState {
-                status: "Completed",
-                tasks,
-                progress: 100.0,
-                bag,
-                errors: json!([]),
-            },
-        )
+        Ok(())
     }
 
-    /// Records a committed recovery point and marks the item protected.
-    /// Point names are numbers, as Azure's are: the start time in
-    /// microseconds, made unique if two backups started at once.
-    fn insert_point(
+    /// Records a backup whose disks the engine committed; if the catalogue
+    /// does not take it, its engine points are forgotten (or left for
+    /// reconciliation), so no point outlives a failed job.
+    fn commit_or_forget(
         &self,
-        item_id: i64,
-        started: jiff::Timestamp,
-        consistency: &str,
-        expiry: Option<jiff::Timestamp>,
-        disks: &[Value],
-        instant_until: Option<jiff::Timestamp>,
+        run: &BackupRun<'_>,
+        point: &crate::outcome::NewPoint<'_>,
+        st: JobState,
     ) -> Result<String> {
-        let disks_json = Value::Array(disks.to_vec()).to_string();
-        let mut n = started.as_microsecond();
-        let rp = loop {
-            let inserted = self.db.conn().execute(
-                "INSERT OR IGNORE INTO recovery_points (item, name, time, consistency, expiry, disks, instant_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![item_id, n.to_string(), started.to_string(), consistency, expiry.map(|e| e.to_string()), disks_json, instant_until.map(|t| t.to_string())],
-            )?;
-            if inserted == 1 {
-                break n.to_string();
-            }
-            n += 1;
-        };
-        self.db.conn().execute(
-            "UPDATE protected_items SET state = 'Protected' WHERE id = ?1",
-            params![item_id],
-        )?;
-        Ok(rp)
+        self.commit_backup(run.job, point, st).inspect_err(|e| {
+            tracing::warn!(job = %run.job, "could not record the recovery point, forgetting its disks: {e}");
+            self.forget_uncatalogued(run.store_name, point.disks);
+        })
     }
 
     fn job_view(&self, v: &VaultRef, r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
         let job: String = r.get(0)?;
-        let status: String = r.get(2)?;
+        let mut status: String = r.get(2)?;
         let start: String = r.get(5)?;
-        let end: Option<String> = r.get(6)?;
+        let mut end: Option<String> = r.get(6)?;
         let mut tasks: Value = serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or(json!([]));
         let mut progress: f64 = r.get(9)?;
+        let mut bag: Value = serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or(json!({}));
+        let mut errors: Value = serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or(json!([]));
+        // An outcome the database could not take yet (a full disk) is the
+        // job's outcome all the same.
+        if let Some((st, at)) = self.unrecorded(&job) {
+            status = st.status.to_owned();
+            end = Some(at.to_string());
+            (tasks, progress, bag, errors) = (st.tasks, st.progress, st.bag, st.errors);
+        }
         if (status == "InProgress" || status == "Cancelling")
             && let Some(p) = self
                 .running
@@ -746,7 +794,6 @@ impl Service {
                 });
             }
         }
-        let errors: Value = serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or(json!([]));
         Ok(json!({
             "id": format!("{}/backupJobs/{job}", v.id()), "name": job, "type": "Microsoft.RecoveryServices/vaults/backupJobs",
             "properties": {
@@ -757,7 +804,7 @@ impl Service {
                 "isUserTriggered": r.get::<_, i64>(7)? != 0,
                 "actionsInfo": if status == "InProgress" { json!(["Cancellable"]) } else { json!([]) },
                 "errorDetails": errors,
-                "extendedInfo": {"tasksList": tasks, "propertyBag": serde_json::from_str::<Value>(&r.get::<_, String>(10)?).unwrap_or(json!({})), "progressPercentage": progress},
+                "extendedInfo": {"tasksList": tasks, "propertyBag": bag, "progressPercentage": progress},
             }
         }))
     }

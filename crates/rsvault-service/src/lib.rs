@@ -11,8 +11,10 @@ pub mod instant;
 pub mod inventory;
 pub mod jobs;
 pub mod live;
+pub(crate) mod outcome;
 pub mod policy;
 pub mod protection;
+pub(crate) mod recovery;
 pub mod restore;
 pub mod scheduler;
 pub mod status;
@@ -40,6 +42,24 @@ pub struct Service {
     live: std::sync::RwLock<live::LiveSettings>,
     /// The configured folders disk images may be named under.
     image_roots: std::sync::RwLock<Vec<PathBuf>>,
+    /// Job outcomes the database did not take yet (a full disk).
+    pub(crate) unrecorded: outcome::Unrecorded,
+    /// Stores waiting for reconciliation and gc.
+    pub(crate) pending_cleanup: recovery::Pending,
+    restore_root: PathBuf,
+}
+
+/// Where the service keeps what is not metadata or vault stores.
+#[derive(Debug, Clone, Default)]
+pub struct StorageSettings {
+    /// The storage accounts restores write to (`RestoreDisks`); by default
+    /// `<data-dir>/storageAccounts`. Another file system keeps restores
+    /// working when the data directory is full.
+    pub restore_root: Option<PathBuf>,
+    /// The folders disk images may be named under; empty: the data
+    /// directory's `images/`. Set at open, so start-up recovery (which
+    /// sweeps restore leftovers next to the VMs' images) already obeys them.
+    pub image_roots: Vec<PathBuf>,
 }
 
 impl Service {
@@ -53,6 +73,18 @@ impl Service {
     /// comes from (schedules, jobs, expiry): tests and simulations inject
     /// their own.
     pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self> {
+        Self::open_with(data_dir, clock, StorageSettings::default())
+    }
+
+    /// Like [`Service::open_with_clock`], with storage settings. Start-up
+    /// recovery runs here (interrupted jobs fail, stores are reconciled
+    /// with the catalogue, leftovers are swept); none of it stops the
+    /// service from opening on a full disk.
+    pub fn open_with(
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        storage: StorageSettings,
+    ) -> Result<Self> {
         for d in ["stores", "keys", images::DEFAULT_ROOT] {
             images::create_private_dir(&data_dir.join(d))?;
         }
@@ -63,11 +95,28 @@ impl Service {
             running: Default::default(),
             clock,
             live: Default::default(),
-            image_roots: std::sync::RwLock::new(vec![data_dir.join(images::DEFAULT_ROOT)]),
+            image_roots: std::sync::RwLock::new(if storage.image_roots.is_empty() {
+                vec![data_dir.join(images::DEFAULT_ROOT)]
+            } else {
+                storage.image_roots.clone()
+            }),
+            unrecorded: Default::default(),
+            pending_cleanup: Default::default(),
+            restore_root: storage
+                .restore_root
+                .unwrap_or_else(|| data_dir.join("storageAccounts")),
         };
-        service.fail_interrupted_jobs()?;
-        service.sweep_snapshots()?;
+        let interrupted = service.fail_interrupted_jobs()?;
+        if let Err(e) = service.sweep_snapshots() {
+            tracing::warn!("could not sweep snapshot files no point refers to: {e}");
+        }
+        service.recover_at_start(&interrupted);
         Ok(service)
+    }
+
+    /// The directory of the storage accounts restores write to.
+    pub fn restore_root(&self) -> &Path {
+        &self.restore_root
     }
 
     /// The service's current time.

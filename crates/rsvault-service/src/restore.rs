@@ -1,6 +1,8 @@
 //! Restore of a recovery point, as a Restore job:
 //! - `RestoreDisks`: every disk as an image file under
-//!   `<data-dir>/storageAccounts/<account>/<vm>-<point>/`, with the VM's
+//!   `<restore-root>/<account>/<vm>-<point>/` (the restore root is
+//!   `<data-dir>/storageAccounts` unless `[storage] restore_root` names
+//!   another file system), with the VM's
 //!   configuration in `vmconfig.json`; the files are named in the job's
 //!   property bag;
 //! - `OriginalLocation`: the disks of the source VM, which must be stopped,
@@ -160,8 +162,7 @@ impl Service {
             let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
                 .ok_or_else(|| ServiceError::bad_request("BMSUserErrorInvalidInput", "properties.storageAccountId: the id of a storage account (letters and digits) is required"))?;
             let dir = self
-                .data_dir()
-                .join("storageAccounts")
+                .restore_root()
                 .join(account)
                 .join(format!("{}-{rp}", n.vm));
             Target::Disks {
@@ -380,9 +381,7 @@ impl Service {
                         (path, f)
                     }
                 };
-                let mut tmp = out.clone().into_os_string();
-                tmp.push(".rsvault-restore");
-                let tmp = PathBuf::from(tmp);
+                let tmp = crate::recovery::restore_temp_of(out.clone());
                 let opts = RestoreOptions {
                     format,
                     cancel: Some(permille.cancel_flag()),

@@ -53,6 +53,9 @@ struct Candidate {
 impl Service {
     /// Runs one scheduler tick at the service's current time.
     pub fn scheduler_tick(self: &Arc<Self>, max_concurrent_backups: usize) -> Result<TickReport> {
+        // Leftovers of failed and interrupted backups first: they may be
+        // what fills the disk.
+        self.clean_up_pending();
         let now = self.now();
         let mut report = TickReport {
             purged: self.purge_expired(now)?,

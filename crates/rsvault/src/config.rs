@@ -26,6 +26,9 @@
 //! agent_timeout_seconds = 10   # time limit of other guest-agent commands
 //! snapshot_rate_limit_mib = 64 # cap on the snapshot copy (MiB/s); none if left out
 //!
+//! [storage]
+//! restore_root = "/srv/restores"  # storage accounts restores write to; <data_dir>/storageAccounts if left out
+//!
 //! [testing]
 //! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
 //! ```
@@ -53,6 +56,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub server: ServerSection,
     #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
     pub inventory: InventoryConfig,
 }
 
@@ -73,6 +78,14 @@ pub struct ServerSection {
 pub struct InventoryConfig {
     /// Folders disk images may be named under (absolute paths).
     pub image_roots: Option<Vec<PathBuf>>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The directory of the storage accounts `RestoreDisks` writes to.
+    pub restore_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +159,13 @@ impl FileConfig {
                 r.display()
             );
         }
+        if c.storage
+            .restore_root
+            .as_ref()
+            .is_some_and(|r| !r.is_absolute())
+        {
+            bail!("storage.restore_root must be an absolute path");
+        }
         if let Some(t) = &c.testing.simulated_clock {
             t.parse::<jiff::Timestamp>().with_context(|| {
                 format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
@@ -204,6 +224,14 @@ impl FileConfig {
                 .agent_timeout_seconds
                 .map_or(d.agent_timeout, std::time::Duration::from_secs),
             rate_limit: self.live.snapshot_rate_limit_mib.map(|m| m << 20),
+        }
+    }
+
+    /// The storage settings (`[storage]`).
+    pub fn storage_settings(&self) -> rsvault_service::StorageSettings {
+        rsvault_service::StorageSettings {
+            restore_root: self.storage.restore_root.clone(),
+            image_roots: Vec::new(),
         }
     }
 
@@ -266,6 +294,8 @@ mod tests {
             ("[inventory]\nimage_roots = [\"/srv/images\"]\n", true),
             ("[inventory]\nimage_roots = [\"images\"]\n", false),
             ("lisen = \"127.0.0.1:9000\"\n", false),
+            ("[storage]\nrestore_root = \"/srv/restores\"\n", true),
+            ("[storage]\nrestore_root = \"restores\"\n", false),
         ] {
             assert_eq!(FileConfig::parse(text).is_ok(), ok, "{text:?}");
         }

@@ -52,7 +52,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if demo {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("create {}", data_dir.display()))?;
-        let service = rsvault_service::Service::open(&data_dir)?;
+        let service = rsvault_service::Service::open_with(
+            &data_dir,
+            std::sync::Arc::new(rsvault_engine::clock::SystemClock),
+            rsvault_service::StorageSettings {
+                image_roots: file.image_roots(&data_dir, demo),
+                ..file.storage_settings()
+            },
+        )?;
         service.set_image_roots(file.image_roots(&data_dir, demo));
         crate::demo::seed(&service).context("register the demo VMs")?;
         eprintln!(
@@ -65,6 +72,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
+    let storage = rsvault_service::StorageSettings {
+        image_roots: file.image_roots(&data_dir, demo),
+        ..file.storage_settings()
+    };
     let config = rsvault_server::ServerConfig {
         listen,
         image_roots: file.image_roots(&data_dir, demo),
@@ -75,6 +86,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         live: file.live_settings(),
         public_url: file.public_url(),
         trusted_proxies: file.server.trusted_proxies.clone(),
+        storage,
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
