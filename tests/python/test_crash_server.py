@@ -199,10 +199,11 @@ def check(rig, ctx, made_in_trial):
         os.remove(disk)
         rig.checked.add(rp)
         rig.stats["points_restored"] += 1
-    # The store holds exactly the catalogue's points (each VM has one disk,
-    # so one store point per recovery point; the database is the server's
-    # alone while it runs); verify is clean; after a gc nothing waits and a
-    # second gc finds nothing to delete.
+    # With the server stopped cleanly (so no gc of its own runs meanwhile):
+    # the store holds exactly the catalogue's points (each VM has one disk,
+    # so one store point per recovery point); verify is clean; after a gc
+    # nothing waits and a second gc finds nothing to delete.
+    assert rig.server.stop() == 0, f"{ctx}: a clean stop"
     in_stores = 0
     for store in store_dirs(rig):
         out = disk_cli(rig, "points", store, "--json")
@@ -215,6 +216,7 @@ def check(rig, ctx, made_in_trial):
         g2 = json.loads(disk_cli(rig, "gc", store, "--json").stdout)
         assert g2["packs_pending"] == 0 and g2["packs_deleted"] == 0, f"{ctx}: {g2}"
     assert in_stores == len(pts), f"{ctx}: {in_stores} points in the store, {len(pts)} in the catalogue"
+    rig.restart(kill=False)
     # No temporary restore files survive a restart.
     left = [p for p in rig.data_dir.rglob("*.rsvault-restore*")]
     assert not left, f"{ctx}: {left}"

@@ -157,6 +157,7 @@ pub fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreStats> {
     let started = Instant::now();
+    let _session = store.begin_read_session(&format!("restore {}", point.id));
     let loaded = store.load_index_readable()?;
     let index = &loaded.index;
     let cs = point.chunk_size as u64;

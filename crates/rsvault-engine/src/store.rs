@@ -294,6 +294,21 @@ impl Store {
         )
     }
 
+    /// Starts a reader's session (restore, verify): gc then defers deleting
+    /// any pack until the reader ends, so a pack gc repacks or condemns
+    /// cannot vanish under a read. A store that cannot take the session
+    /// record (a full or read-only disk) is still read, without one: gc
+    /// cannot run there either, since it writes before it deletes.
+    pub fn begin_read_session(&self, what: &str) -> Option<Session> {
+        match self.begin_session(what) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("{what}: reading without a session (gc is not held off): {e}");
+                None
+            }
+        }
+    }
+
     // ----- recovery points -----
 
     /// Object key of a point.

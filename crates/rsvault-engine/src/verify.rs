@@ -50,6 +50,7 @@ pub fn verify(store: &Store, threads: usize, progress: &dyn Progress) -> Result<
     // Condemned packs that still exist are read too: a point committed by a
     // writer that deduplicated against them before gc condemned them needs
     // them until gc revives them.
+    let _session = store.begin_read_session("verify");
     let li = store.load_index_readable()?;
     for (f, why) in &li.damaged_files {
         rep.damaged_objects.push(format!("index/{f}: {why}"));

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use rand::SeedableRng;
 use rsvault_engine::source::raw::RawImage;
 use rsvault_engine::{
     BackupOptions, GcOptions, NoProgress, Progress, RestoreOptions, backup, gc, restore, verify,
@@ -302,4 +303,54 @@ fn an_incremental_on_a_forgotten_parent_restores_before_the_next_gc() {
     t.store.forget("d", &second.id).unwrap();
     let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
     assert_eq!(st.packs_after, 0, "{st:?}");
+}
+
+/// A restore that loaded its index before gc repacks the packs it reads
+/// still finishes: readers hold a session, so gc defers the deletions.
+#[test]
+fn a_restore_survives_a_gc_that_repacks_what_it_reads() {
+    let t = TestStore::new();
+    let p = t.path("d.raw");
+    let mut img = make_image(&p, 8 << 20, 74);
+    let first = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
+    // Change the second half: half of the first point's pack is then garbage
+    // once the first point goes, and gc repacks the live half.
+    let half = img.len() / 2;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(75);
+    rand::RngCore::fill_bytes(&mut rng, &mut img[half..]);
+    std::fs::write(&p, &img).unwrap();
+    let second = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (g, reached, release) = gate();
+    let out = t.path("restored.raw");
+    let (restored, st) = std::thread::scope(|s| {
+        let h = s.spawn(|| restore(&t.reopen(), &second, &out, &RestoreOptions::default(), &g));
+        reached.recv().unwrap();
+        t.store.forget("d", &first.id).unwrap();
+        let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+        drop(release);
+        (h.join().unwrap(), st)
+    });
+    assert!(st.packs_repacked > 0, "{st:?}");
+    assert!(
+        st.packs_pending > 0,
+        "deletions wait for the reader: {st:?}"
+    );
+    restored.expect("the restore reads what it loaded");
+    assert_same(&read(&out), &img, "restored during gc");
+    let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    assert_eq!(st.packs_pending, 0, "{st:?}");
+    check_restore(&t, &second.id, "d", &img);
 }
