@@ -1,0 +1,98 @@
+//! The router in-process, on a fresh data directory and a simulated clock,
+//! and helpers to send it requests and read the answers.
+
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use rsvault_engine::clock::ManualClock;
+use rsvault_server::{AppState, SchedulerSettings};
+use rsvault_service::Service;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// A router over its own data directory.
+pub struct App {
+    pub router: Router,
+    pub token: String,
+    _dir: tempfile::TempDir,
+}
+
+/// An answer: status, content type and body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON (Null if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The envelope's error code, if the answer is the envelope.
+    pub fn error_code(&self) -> Option<String> {
+        let v = self.json();
+        let e = &v["error"];
+        (self.content_type.starts_with("application/json") && e["message"].is_string())
+            .then(|| e["code"].as_str().map(str::to_owned))
+            .flatten()
+    }
+}
+
+impl App {
+    pub fn new() -> App {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let start = "2025-06-01T12:00:00Z".parse().expect("time");
+        let clock = Arc::new(ManualClock::new(rsvault_engine::clock::system_time(start)));
+        let service = Service::open_with_clock(dir.path(), clock.clone()).expect("service");
+        let state = Arc::new(AppState {
+            service: Arc::new(service),
+            token: "t0ken".into(),
+            clock: Some(clock),
+            scheduler: SchedulerSettings::default(),
+            page_size: 2,
+        });
+        App {
+            router: rsvault_server::app(state),
+            token: "t0ken".into(),
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request with the admin token.
+    pub async fn send(&self, method: Method, uri: &str, body: impl Into<Body>) -> Answer {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .expect("request");
+        self.send_request(req).await
+    }
+
+    /// Sends a request as given.
+    pub async fn send_request(&self, req: Request<Body>) -> Answer {
+        let resp = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec();
+        Answer {
+            status,
+            content_type,
+            body,
+        }
+    }
+}
