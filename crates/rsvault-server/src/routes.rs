@@ -109,6 +109,9 @@ pub async fn dispatch(
     let seg: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
     let lc: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lc.iter().map(String::as_str).collect();
+    if let ["subscriptions", _, "resourcegroups", _, ..] = l.as_slice() {
+        rsvault_service::names::check_resource_group_name(&seg[3]).map_err(ArmError::from)?;
+    }
     match l.as_slice() {
         [
             "subscriptions",

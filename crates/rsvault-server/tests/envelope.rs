@@ -120,3 +120,41 @@ async fn a_huge_skiptoken_gives_an_empty_page() {
     assert_eq!(a.json()["value"], serde_json::json!([]));
     assert!(a.json()["nextLink"].is_null());
 }
+
+#[tokio::test]
+async fn resource_group_names_and_regions_are_checked() {
+    let app = App::new();
+    let long = "a".repeat(5000);
+    for rg in ["bad%00rg", "rg.", "a%2Fb", long.as_str()] {
+        let p = format!(
+            "/subscriptions/s1/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults/v1"
+        );
+        let a = app
+            .send(Method::PUT, &p, r#"{"location":"westeurope"}"#)
+            .await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{rg}");
+        assert_eq!(
+            a.error_code().as_deref(),
+            Some("InvalidResourceGroup"),
+            "{rg}"
+        );
+    }
+    let a = app
+        .send(
+            Method::PUT,
+            &format!("{VAULTS}/v1"),
+            r#"{"location":"mars"}"#,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        a.error_code().as_deref(),
+        Some("LocationNotAvailableForResourceType")
+    );
+    let vm = "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
+    let a = app.send(Method::PUT, vm, r#"{"location":"mars"}"#).await;
+    assert_eq!(
+        a.error_code().as_deref(),
+        Some("LocationNotAvailableForResourceType")
+    );
+}

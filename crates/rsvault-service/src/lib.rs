@@ -10,6 +10,7 @@ pub mod instant;
 pub mod inventory;
 pub mod jobs;
 pub mod live;
+pub mod names;
 pub mod policy;
 pub mod protection;
 pub mod restore;
