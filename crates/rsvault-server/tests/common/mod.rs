@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod requests;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -44,6 +46,11 @@ impl Answer {
 }
 
 impl App {
+    /// The data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn new() -> App {
         let dir = tempfile::tempdir().expect("temp dir");
         let start = "2025-06-01T12:00:00Z".parse().expect("time");
