@@ -7,9 +7,9 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Request, header};
 use common::requests::{self, Entropy, XorShift};
-use common::{Answer, App};
+use common::{App, fault};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -18,74 +18,10 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// A vault, a VM on a small raw image, and the VM protected by DefaultPolicy.
-async fn populate(app: &App) {
-    let (s, g, v) = (requests::SUB, requests::RG, requests::VAULT);
-    let vault = format!(
-        "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.RecoveryServices/vaults/{v}"
-    );
-    let a = app
-        .send(Method::PUT, &vault, r#"{"location":"westeurope"}"#)
-        .await;
-    assert_eq!(a.status, StatusCode::CREATED);
-    let img = app.dir().join("vm1.raw");
-    std::fs::write(&img, vec![0x5a; 1 << 20]).expect("image");
-    let vm = format!(
-        "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{}",
-        requests::VM
-    );
-    let body = serde_json::json!({"location": "westeurope", "properties": {"storageProfile": {"osDisk": {
-        "osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}});
-    let a = app.send(Method::PUT, &vm, body.to_string()).await;
-    assert!(
-        a.status.is_success(),
-        "{}",
-        String::from_utf8_lossy(&a.body)
-    );
-    let item = format!(
-        "{vault}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
-        requests::CONTAINER.replace(';', "%3B"),
-        requests::ITEM.replace(';', "%3B")
-    );
-    let body = serde_json::json!({"properties": {"protectedItemType": "Microsoft.Compute/virtualMachines",
-        "policyId": format!("{vault}/backupPolicies/DefaultPolicy")}});
-    let a = app.send(Method::PUT, &item, body.to_string()).await;
-    assert_eq!(
-        a.status,
-        StatusCode::ACCEPTED,
-        "{}",
-        String::from_utf8_lossy(&a.body)
-    );
-}
-
-/// What is wrong with an answer, if anything.
-fn fault(method: &str, a: &Answer) -> Option<String> {
-    if a.status.is_server_error() {
-        return Some(format!("status {}", a.status));
-    }
-    if a.status.is_success() || a.status.is_redirection() || a.status.is_informational() {
-        return None;
-    }
-    if !a.content_type.starts_with("application/json") {
-        return Some(format!(
-            "status {} with content type '{}'",
-            a.status, a.content_type
-        ));
-    }
-    if method != "HEAD" && a.error_code().is_none() {
-        let body = String::from_utf8_lossy(&a.body);
-        return Some(format!(
-            "status {} outside the envelope: {body:.200}",
-            a.status
-        ));
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_requests_never_panic_and_errors_keep_the_envelope() {
     let app = App::new();
-    populate(&app).await;
+    app.populate().await;
     let seed = env_u64("RSVAULT_HTTP_FUZZ_SEED", 0x5eed_0f_a22);
     let iters = env_u64("RSVAULT_HTTP_FUZZ_ITERS", 5000);
     let mut e = XorShift(seed);

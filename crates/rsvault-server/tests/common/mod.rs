@@ -102,4 +102,68 @@ impl App {
             body,
         }
     }
+
+    /// A vault, a VM on a small raw image, and the VM protected by DefaultPolicy.
+    pub async fn populate(&self) {
+        let (s, g, v) = (requests::SUB, requests::RG, requests::VAULT);
+        let vault = format!(
+            "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.RecoveryServices/vaults/{v}"
+        );
+        let a = self
+            .send(Method::PUT, &vault, r#"{"location":"westeurope"}"#)
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED);
+        let img = self.dir().join("vm1.raw");
+        std::fs::write(&img, vec![0x5a; 1 << 20]).expect("image");
+        let vm = format!(
+            "/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{}",
+            requests::VM
+        );
+        let body = serde_json::json!({"location": "westeurope", "properties": {"storageProfile": {"osDisk": {
+            "osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}});
+        let a = self.send(Method::PUT, &vm, body.to_string()).await;
+        assert!(
+            a.status.is_success(),
+            "{}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let item = format!(
+            "{vault}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
+            requests::CONTAINER.replace(';', "%3B"),
+            requests::ITEM.replace(';', "%3B")
+        );
+        let body = serde_json::json!({"properties": {"protectedItemType": "Microsoft.Compute/virtualMachines",
+            "policyId": format!("{vault}/backupPolicies/DefaultPolicy")}});
+        let a = self.send(Method::PUT, &item, body.to_string()).await;
+        assert_eq!(
+            a.status,
+            StatusCode::ACCEPTED,
+            "{}",
+            String::from_utf8_lossy(&a.body)
+        );
+    }
+}
+
+/// What is wrong with an answer, if anything.
+pub fn fault(method: &str, a: &Answer) -> Option<String> {
+    if a.status.is_server_error() {
+        return Some(format!("status {}", a.status));
+    }
+    if a.status.is_success() || a.status.is_redirection() || a.status.is_informational() {
+        return None;
+    }
+    if !a.content_type.starts_with("application/json") {
+        return Some(format!(
+            "status {} with content type '{}'",
+            a.status, a.content_type
+        ));
+    }
+    if method != "HEAD" && a.error_code().is_none() {
+        let body = String::from_utf8_lossy(&a.body);
+        return Some(format!(
+            "status {} outside the envelope: {body:.200}",
+            a.status
+        ));
+    }
+    None
 }
