@@ -18,7 +18,9 @@ type Reply = Result<Response, ArmError>;
 
 fn decode(seg: &str) -> String {
     fn hex(c: u8) -> Option<u8> {
-        (c as char).to_digit(16).map(|d| d as u8)
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
     }
     let b = seg.as_bytes();
     let mut out = Vec::with_capacity(b.len());

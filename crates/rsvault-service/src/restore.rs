@@ -127,6 +127,7 @@ impl Service {
                 )
             })?;
             crate::inventory::check_vm_name(&vm.name)?;
+            crate::names::check_resource_group_name(&vm.resource_group)?;
             if self
                 .get_vm(crate::inventory::VmProvider::Compute, &vm, false)
                 .is_ok()
