@@ -25,10 +25,9 @@ pub async fn errors(req: Request, next: Next) -> Response {
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
-        Ok(b) => b,
-        Err(_) => Default::default(),
-    };
+    let bytes: axum::body::Bytes = axum::body::to_bytes(body, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
     if is_envelope(&parts.headers, &bytes) {
         return Response::from_parts(parts, Body::from(bytes));
     }

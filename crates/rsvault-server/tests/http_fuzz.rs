@@ -22,7 +22,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 async fn generated_requests_never_panic_and_errors_keep_the_envelope() {
     let app = App::new();
     app.populate().await;
-    let seed = env_u64("RSVAULT_HTTP_FUZZ_SEED", 0x5eed_0f_a22);
+    let seed = env_u64("RSVAULT_HTTP_FUZZ_SEED", 0x5eed_f022);
     let iters = env_u64("RSVAULT_HTTP_FUZZ_ITERS", 5000);
     let mut e = XorShift(seed);
     let mut faults = Vec::new();
