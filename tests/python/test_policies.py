@@ -2,8 +2,10 @@
 import datetime as dt
 
 import pytest
+import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.recoveryservices.models import Sku, Vault
+from conftest import SUB
 from azure.mgmt.recoveryservicesbackup.models import (
     AzureIaaSVMProtectionPolicy, DailyRetentionFormat, DailyRetentionSchedule, Day, HourlySchedule,
     LongTermRetentionPolicy, MonthlyRetentionSchedule, ProtectionPolicyResource, RetentionDuration,
@@ -82,6 +84,48 @@ def test_invalid_policies_name_the_field(bk, vault, policy, field):
     assert e.value.status_code == 400
     assert e.value.error.code == "BMSUserErrorInvalidPolicyInput"
     assert e.value.error.message.startswith(f"properties.{field}:"), e.value.error.message
+
+
+def hourly_body():
+    return ProtectionPolicyResource(properties=AzureIaaSVMProtectionPolicy(
+        policy_type="V2", time_zone="UTC", instant_rp_retention_range_in_days=7,
+        schedule_policy=SimpleSchedulePolicyV2(schedule_run_frequency="Hourly", hourly_schedule=HourlySchedule(
+            interval=4, schedule_window_start_time=dt.datetime(2021, 12, 17, 8, 0, tzinfo=dt.timezone.utc), schedule_window_duration=16)),
+        retention_policy=LongTermRetentionPolicy(daily_schedule=DailyRetentionSchedule(
+            retention_duration=RetentionDuration(count=180, duration_type="Days"))))).as_dict()
+
+
+def set_irp(value):
+    def edit(b):
+        b["properties"]["instantRpRetentionRangeInDays"] = value
+    return edit
+
+
+def set_hourly(key, value):
+    def edit(b):
+        b["properties"]["schedulePolicy"]["hourlySchedule"][key] = value
+    return edit
+
+
+@pytest.mark.parametrize("body,edit,field", [
+    (lambda: daily_policy().as_dict(), set_irp(-5), "instantRpRetentionRangeInDays"),
+    (lambda: daily_policy().as_dict(), set_irp("3"), "instantRpRetentionRangeInDays"),
+    (lambda: daily_policy().as_dict(), set_irp(2**32 + 2), "instantRpRetentionRangeInDays"),
+    (hourly_body, set_hourly("interval", 2**32 + 4), "schedulePolicy.hourlySchedule.interval"),
+    (hourly_body, set_hourly("scheduleWindowDuration", 2**32 + 16), "schedulePolicy.hourlySchedule.scheduleWindowDuration"),
+])
+def test_numbers_are_refused_not_wrapped(server, vault, body, edit, field):
+    """Numbers out of range or of the wrong type get the field's error; nothing is truncated and stored."""
+    b = body()
+    edit(b)
+    url = (f"{server.endpoint}/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.RecoveryServices"
+           f"/vaults/{vault}/backupPolicies/odd?api-version=2023-04-01")
+    r = requests.put(url, json=b, headers={"Authorization": f"Bearer {server.token}"})
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "BMSUserErrorInvalidPolicyInput"
+    assert err["message"].startswith(f"properties.{field}:"), err["message"]
+    assert requests.get(url, headers={"Authorization": f"Bearer {server.token}"}).status_code == 404
 
 
 def test_policy_name_rule(bk, vault):

@@ -113,3 +113,22 @@ def test_alternate_location_creates_a_new_vm(server, rs, bk, tmp_path):
     assert raw_of(path, tmp_path, "restored.raw") == before, "the new VM's disk is the disk at the recovery point"
     # The source VM is untouched.
     assert raw_of(img, tmp_path, "now.raw") != before
+
+
+def test_bad_lun_lists_and_expiry_times_are_refused(server, rs, bk, tmp_path):
+    c, i, _ = setup(server, rs, bk, tmp_path, "v-bad", "vm-bad")
+    rp = list(bk.recovery_points.list("v-bad", RG, "Azure", c, i))[0].name
+    item = (f"{server.endpoint}/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.RecoveryServices"
+            f"/vaults/v-bad/backupFabrics/Azure/protectionContainers/{c}/protectedItems/{i}")
+    h = {"Authorization": f"Bearer {server.token}"}
+    sa = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/restoresa"
+    for luns, field in (([-1, 99], "[0]"), ([99], "[0]"), ([0], "[0]"), ("0", "")):
+        r = requests.post(f"{item}/recoveryPoints/{rp}/restore", headers=h, json={"properties": {
+            "objectType": "IaasVMRestoreRequest", "recoveryType": "RestoreDisks", "storageAccountId": sa,
+            "restoreDiskLunList": luns}})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["message"].startswith(f"properties.restoreDiskLunList{field}:"), r.text
+    r = requests.post(f"{item}/backup", headers=h, json={"properties": {
+        "objectType": "IaasVMBackupRequest", "recoveryPointExpiryTimeInUTC": 12345}})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"].startswith("properties.recoveryPointExpiryTimeInUTC:"), r.text

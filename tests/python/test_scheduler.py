@@ -88,3 +88,14 @@ def test_schedule_follows_local_time_across_dst_and_retention_expires(sim_server
     assert len(times) == 7, times
     assert len(expired) == 13 - 7, expired
     assert set(expired).isdisjoint(p.name for p in rps)
+
+
+@pytest.mark.parametrize("body", [{"advanceSeconds": 2**64 - 1}, {"advanceSeconds": 2**63 - 1}, {"advanceSeconds": -1},
+                                  {"advanceSeconds": "60"}, {"now": "9999-12-31T23:00:00Z"}, {}])
+def test_clock_refuses_moves_it_cannot_make(sim_server, body):
+    """An overflowing or malformed move is refused in the envelope; the clock and server carry on."""
+    h = {"Authorization": f"Bearer {sim_server.token}"}
+    r = requests.post(f"{sim_server.endpoint}/rsvault/clock", json=body, headers=h)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "InvalidRequestContent"
+    assert move_clock(sim_server, advanceSeconds=60)["now"] == "2026-03-27T12:01:00Z"

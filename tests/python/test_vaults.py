@@ -94,3 +94,43 @@ def test_bad_requests_use_the_arm_error_envelope(server, rs):
     # A vault cannot move between regions.
     r = requests.put(base + "/v2", json={"location": "westus"}, headers=h)
     assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidResourceLocation"
+
+
+def test_unknown_regions_are_refused(rs):
+    with pytest.raises(HttpResponseError) as e:
+        rs.vaults.begin_create_or_update(RG, "v-mars", Vault(location="mars", sku=Sku(name="Standard"))).result()
+    assert e.value.status_code == 400
+    assert e.value.error.code == "LocationNotAvailableForResourceType"
+    assert "'mars'" in e.value.error.message and "westeurope" in e.value.error.message
+    # Display names are regions too.
+    assert rs.vaults.begin_create_or_update(RG, "v-we", Vault(location="West Europe", sku=Sku(name="Standard"))).result()
+
+
+@pytest.mark.parametrize("rg", ["bad%00rg", "a" * 5000, "a" * 91, "ends.", "sp%20ace"])
+def test_resource_group_names_follow_azure_rule(server, rg):
+    h = {"Authorization": f"Bearer {server.token}"}
+    url = f"{server.endpoint}/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.RecoveryServices/vaults/v1"
+    r = requests.put(url, json={"location": "westeurope"}, headers=h)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "InvalidResourceGroup" and err["message"].startswith("resourceGroupName:")
+
+
+@pytest.mark.parametrize("method,path,code,status", [
+    ("GET", "/rsvault/clock", "MethodNotAllowed", 405),
+    ("POST", "/healthz", "MethodNotAllowed", 405),
+    ("GET", "/portal/none.js", "NotFound", 404),
+    ("GET", "/portal/%FF", "InvalidRequestUri", 400),
+])
+def test_answers_made_outside_the_handlers_use_the_envelope(server, method, path, code, status):
+    r = requests.request(method, server.endpoint + path, headers={"Authorization": f"Bearer {server.token}"})
+    assert r.status_code == status
+    assert r.json()["error"]["code"] == code
+
+
+def test_bodies_over_2_mib_get_request_entity_too_large(server):
+    url = f"{server.endpoint}/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.RecoveryServices/vaults/big"
+    r = requests.put(url, data=b" " * (3 << 20), headers={"Authorization": f"Bearer {server.token}",
+                                                           "Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "RequestEntityTooLarge"

@@ -4,6 +4,7 @@
 
 pub mod arm;
 pub mod clock;
+pub mod envelope;
 pub mod paging;
 pub mod portal;
 pub mod routes;
@@ -114,7 +115,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The router: `/healthz` and the portal's files without authentication,
-/// everything else ARM.
+/// everything else ARM; every error answer in ARM's envelope.
 pub fn app(state: Arc<AppState>) -> Router {
     let arm = Router::new()
         .route("/rsvault/clock", post(clock::set))
@@ -134,6 +135,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(portal::index))
         .route("/portal/{*path}", get(portal::asset))
         .merge(arm)
+        .layer(middleware::from_fn(envelope::errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 

@@ -75,12 +75,14 @@ pub async fn paginate(State(state): State<Arc<AppState>>, req: Request, next: Ne
     let total = all.len();
     let items: Vec<Value> = all.drain(..).skip(skip).take(page).collect();
     doc["value"] = Value::Array(items);
-    if skip + page < total {
+    if let Some(next) = skip.checked_add(page)
+        && next < total
+    {
         let mut q = rest.join("&");
         if !q.is_empty() {
             q.push('&');
         }
-        q.push_str(&format!("$skiptoken={}", skip + page));
+        q.push_str(&format!("$skiptoken={next}"));
         doc["nextLink"] = Value::String(format!("{base}{path}?{q}"));
     }
     let mut parts = parts;

@@ -18,7 +18,9 @@ type Reply = Result<Response, ArmError>;
 
 fn decode(seg: &str) -> String {
     fn hex(c: u8) -> Option<u8> {
-        (c as char).to_digit(16).map(|d| d as u8)
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
     }
     let b = seg.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -106,6 +108,9 @@ pub async fn dispatch(
     let seg: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
     let lc: Vec<String> = seg.iter().map(|s| s.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lc.iter().map(String::as_str).collect();
+    if let ["subscriptions", _, "resourcegroups", _, ..] = l.as_slice() {
+        rsvault_service::names::check_resource_group_name(&seg[3]).map_err(ArmError::from)?;
+    }
     match l.as_slice() {
         [
             "subscriptions",

@@ -108,17 +108,19 @@ fn uri_path(uri: &str, field: &str) -> Result<PathBuf> {
         })
 }
 
-fn location_of(body: &Value) -> Result<String> {
-    body["location"]
+/// The body's `location`, one of Azure's regions.
+fn location_of(body: &Value, resource_type: &str) -> Result<String> {
+    let l = body["location"]
         .as_str()
         .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
         .ok_or_else(|| {
             ServiceError::bad_request(
                 "LocationRequired",
                 "The location property is required for this definition.",
             )
-        })
+        })?;
+    crate::names::check_location(l, resource_type)?;
+    Ok(l.to_owned())
 }
 
 /// One disk of a VM, resolved to its image.
@@ -266,7 +268,7 @@ impl Service {
     /// Creates or updates a managed disk imported from an image file
     /// (`properties.creationData.sourceUri`).
     pub fn put_disk(&self, r: &ResourceRef, body: &Value) -> Result<(Value, bool)> {
-        let location = location_of(body)?;
+        let location = location_of(body, "Microsoft.Compute/disks")?;
         const SKUS: [&str; 6] = [
             "Standard_LRS",
             "Premium_LRS",
@@ -600,7 +602,7 @@ impl Service {
     /// attaches to one VM only.
     pub fn put_vm(&self, p: VmProvider, r: &ResourceRef, body: &Value) -> Result<(Value, bool)> {
         check_vm_name(&r.name)?;
-        let location = location_of(body)?;
+        let location = location_of(body, &format!("{}/virtualMachines", p.namespace()))?;
         let disks = self.body_disks(body)?;
         qemu_link(body)?;
         let existing = self.vm_row(p, r)?;
@@ -867,23 +869,23 @@ mod tests {
         // Bad inputs name their field.
         for (body, field) in [
             (
-                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": "http://x"}}}}}),
+                json!({"location": "westeurope", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": "http://x"}}}}}),
                 "properties.storageProfile.osDisk.vhd.uri",
             ),
             (
-                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": "file:///nonexistent.raw"}}}}}),
+                json!({"location": "westeurope", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": "file:///nonexistent.raw"}}}}}),
                 "properties.storageProfile.osDisk.vhd.uri",
             ),
             (
-                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"vhd": {"uri": uri}}}}}),
+                json!({"location": "westeurope", "properties": {"storageProfile": {"osDisk": {"vhd": {"uri": uri}}}}}),
                 "properties.storageProfile.osDisk.osType",
             ),
             (
-                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": uri}}, "dataDisks": [{"vhd": {"uri": uri}}]}}}),
+                json!({"location": "westeurope", "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": uri}}, "dataDisks": [{"vhd": {"uri": uri}}]}}}),
                 "properties.storageProfile.dataDisks[0].lun",
             ),
             (
-                json!({"location": "x", "properties": {"storageProfile": {"osDisk": {"osType": "Linux"}}}}),
+                json!({"location": "westeurope", "properties": {"storageProfile": {"osDisk": {"osType": "Linux"}}}}),
                 "properties.storageProfile.osDisk",
             ),
         ] {

@@ -65,6 +65,20 @@ pub fn parse_filter(filter: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `recoveryPointExpiryTimeInUTC`: absent (or null), or a time string.
+fn expiry_field(v: &Value) -> Result<Option<&str>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        other => Err(ServiceError::bad_request(
+            "BMSUserErrorInvalidInput",
+            format!(
+                "properties.recoveryPointExpiryTimeInUTC: {other} is not a time such as 2030-01-01T00:00:00Z"
+            ),
+        )),
+    }
+}
+
 /// Parses filter times: ISO 8601, or `az`'s `%Y-%m-%d %I:%M:%S %p` (UTC).
 pub fn parse_filter_time(s: &str) -> Option<jiff::Timestamp> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
@@ -447,7 +461,7 @@ impl Service {
         // The item must exist and be visible in this vault.
         self.get_protected_item(v, container, item)?;
         let props = &body["properties"];
-        let expiry = match props["recoveryPointExpiryTimeInUTC"].as_str() {
+        let expiry = match expiry_field(&props["recoveryPointExpiryTimeInUTC"])? {
             None => self
                 .now()
                 .checked_add(jiff::SignedDuration::from_hours(24 * 30))
@@ -1000,6 +1014,23 @@ mod tests {
             ),
             "PT9.870S"
         );
+    }
+
+    #[test]
+    fn expiry_must_be_a_time_string() {
+        assert_eq!(expiry_field(&json!(null)).unwrap(), None);
+        assert_eq!(
+            expiry_field(&json!("2030-01-01T00:00:00Z")).unwrap(),
+            Some("2030-01-01T00:00:00Z")
+        );
+        for v in [json!(12345), json!(true), json!({}), json!([])] {
+            let e = expiry_field(&v).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("properties.recoveryPointExpiryTimeInUTC:"),
+                "{v}"
+            );
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod instant;
 pub mod inventory;
 pub mod jobs;
 pub mod live;
+pub mod names;
 pub(crate) mod outcome;
 pub mod policy;
 pub mod protection;

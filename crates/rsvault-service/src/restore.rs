@@ -149,9 +149,7 @@ impl Service {
         let disks = self.recovery_point_disks(rp)?;
         let p = &body["properties"];
         let kind = p["recoveryType"].as_str().unwrap_or("");
-        let lun_filter: Option<Vec<i64>> = p["restoreDiskLunList"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_i64).collect());
+        let lun_filter = lun_list(&p["restoreDiskLunList"], &disks)?;
         let vm_ref = ResourceRef {
             subscription: v.subscription.clone(),
             resource_group: n.resource_group.clone(),
@@ -206,6 +204,7 @@ impl Service {
                 )
             })?;
             crate::inventory::check_vm_name(&vm.name)?;
+            crate::names::check_resource_group_name(&vm.resource_group)?;
             if self
                 .get_vm(crate::inventory::VmProvider::Compute, &vm, false)
                 .is_ok()
@@ -501,5 +500,68 @@ impl Service {
             }
         }
         r
+    }
+}
+
+/// `restoreDiskLunList`: absent (or null) restores every disk; otherwise a
+/// list of the point's data-disk LUNs (the OS disk always comes along).
+fn lun_list(v: &Value, disks: &[Value]) -> Result<Option<Vec<i64>>> {
+    const F: &str = "properties.restoreDiskLunList";
+    let bad = |f: String, m: String| {
+        ServiceError::bad_request("BMSUserErrorInvalidInput", format!("{f}: {m}"))
+    };
+    let arr = match v {
+        Value::Null => return Ok(None),
+        Value::Array(a) => a,
+        other => return Err(bad(F.into(), format!("{other} is not a list of LUNs"))),
+    };
+    let known: Vec<i64> = disks.iter().filter_map(|d| d["lun"].as_i64()).collect();
+    let mut out = Vec::with_capacity(arr.len());
+    for (i, x) in arr.iter().enumerate() {
+        let field = format!("{F}[{i}]");
+        let lun = x
+            .as_i64()
+            .filter(|l| (0..64).contains(l))
+            .ok_or_else(|| bad(field.clone(), format!("{x} is not a LUN from 0 to 63")))?;
+        if !known.contains(&lun) {
+            return Err(bad(
+                field,
+                format!("the recovery point has no data disk at LUN {lun}"),
+            ));
+        }
+        if !out.contains(&lun) {
+            out.push(lun);
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lun_list;
+    use serde_json::json;
+
+    #[test]
+    fn lun_lists_name_the_bad_entry() {
+        let disks = [json!({"lun": null}), json!({"lun": 0}), json!({"lun": 3})];
+        assert_eq!(lun_list(&json!(null), &disks).unwrap(), None);
+        assert_eq!(lun_list(&json!([3, 3]), &disks).unwrap(), Some(vec![3]));
+        assert_eq!(lun_list(&json!([]), &disks).unwrap(), Some(vec![]));
+        for (v, field) in [
+            (json!([-1, 99]), "[0]"),
+            (json!([0, 99]), "[1]"),
+            (json!([0, 5]), "[1]"),
+            (json!(["0"]), "[0]"),
+            (json!([1.5]), "[0]"),
+            (json!(7), ":"),
+        ] {
+            let e = lun_list(&v, &disks).unwrap_err();
+            assert_eq!(e.code(), "BMSUserErrorInvalidInput");
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("properties.restoreDiskLunList{field}")),
+                "{v}: {msg}"
+            );
+        }
     }
 }

@@ -231,6 +231,7 @@ impl Service {
                 )
             })?
             .to_owned();
+        crate::names::check_location(&location, "Microsoft.RecoveryServices/vaults")?;
         let sku = match body["sku"]["name"].as_str() {
             Some(s) => canonical(s, &["Standard", "RS0"], "sku.name")?,
             None => "Standard",

@@ -145,6 +145,23 @@ fn one_time(v: &Value, field: &str) -> Result<Time> {
     }
 }
 
+/// An optional whole number: absent or null is `None`; anything else must
+/// be a JSON integer from 0 to `u32::MAX` (never a string, never wrapped).
+fn whole(v: &Value, field: &str) -> Result<Option<u32>> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    v.as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            bad(
+                field,
+                format!("{v} is not a whole number of the allowed range"),
+            )
+        })
+}
+
 fn count(v: &Value, field: &str, unit: &str, min: u64, max: u64) -> Result<u32> {
     let d = &v["retentionDuration"];
     let c = d["count"].as_u64().ok_or_else(|| {
@@ -167,7 +184,7 @@ fn count(v: &Value, field: &str, unit: &str, min: u64, max: u64) -> Result<u32> 
             format!("{c} is out of range: {unit} retention must be between {min} and {max}"),
         ));
     }
-    Ok(c as u32)
+    u32::try_from(c).map_err(|_| bad(&format!("{field}.retentionDuration.count"), "out of range"))
 }
 
 fn retention_times(v: &Value, field: &str, schedule_time: Option<Time>) -> Result<()> {
@@ -369,17 +386,19 @@ impl Policy {
                         if !h.is_object() {
                             return Err(bad(f, "required when scheduleRunFrequency is Hourly"));
                         }
-                        let interval = h["interval"].as_u64().unwrap_or(0) as u32;
+                        let interval =
+                            whole(&h["interval"], &format!("{f}.interval"))?.unwrap_or(0);
                         if ![4, 6, 8, 12, 24].contains(&interval) {
                             return Err(bad(
                                 &format!("{f}.interval"),
                                 "must be 4, 6, 8, 12 or 24 hours",
                             ));
                         }
-                        let window = h["scheduleWindowDuration"].as_u64().unwrap_or(0) as u32;
+                        let wf = format!("{f}.scheduleWindowDuration");
+                        let window = whole(&h["scheduleWindowDuration"], &wf)?.unwrap_or(0);
                         if !(4..=24).contains(&window) || window % interval != 0 {
                             return Err(bad(
-                                &format!("{f}.scheduleWindowDuration"),
+                                &wf,
                                 format!(
                                     "must be 4 to 24 hours and a multiple of the {interval}-hour interval"
                                 ),
@@ -420,13 +439,16 @@ impl Policy {
                 }
             }
         };
-        let instant_rp_days = match p["instantRpRetentionRangeInDays"].as_u64() {
+        let instant_rp_days = match whole(
+            &p["instantRpRetentionRangeInDays"],
+            "instantRpRetentionRangeInDays",
+        )? {
             None => match version {
                 PolicyVersion::V1 if matches!(schedule, Schedule::Weekly { .. }) => 5,
                 PolicyVersion::V1 => 2,
                 PolicyVersion::V2 => 7,
             },
-            Some(d) => d as u32,
+            Some(d) => d,
         };
         let f = "instantRpRetentionRangeInDays";
         match (version, &schedule) {
@@ -865,6 +887,39 @@ mod tests {
                         .remove("dailySchedule");
                 },
                 "retentionPolicy.dailySchedule",
+            ),
+            (
+                "instant restore -5",
+                v1_daily,
+                |p| p["instantRpRetentionRangeInDays"] = json!(-5),
+                "instantRpRetentionRangeInDays",
+            ),
+            (
+                "instant restore as a string",
+                v1_daily,
+                |p| p["instantRpRetentionRangeInDays"] = json!("3"),
+                "instantRpRetentionRangeInDays",
+            ),
+            (
+                "instant restore 2^32+2",
+                v1_daily,
+                |p| p["instantRpRetentionRangeInDays"] = json!(4_294_967_298u64),
+                "instantRpRetentionRangeInDays",
+            ),
+            (
+                "hourly interval 2^32+4",
+                v2_hourly,
+                |p| p["schedulePolicy"]["hourlySchedule"]["interval"] = json!(4_294_967_300u64),
+                "schedulePolicy.hourlySchedule.interval",
+            ),
+            (
+                "hourly window 2^32+16",
+                v2_hourly,
+                |p| {
+                    p["schedulePolicy"]["hourlySchedule"]["scheduleWindowDuration"] =
+                        json!(4_294_967_312u64)
+                },
+                "schedulePolicy.hourlySchedule.scheduleWindowDuration",
             ),
             (
                 "not long-term retention",

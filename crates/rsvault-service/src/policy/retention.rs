@@ -112,7 +112,7 @@ pub fn evaluate(policy: &Policy, points: &[PointInfo], now: Timestamp) -> Vec<Ve
             let day = local.date();
             let first = first_of_day.contains(p.id.as_str());
             let mut tiers = Vec::new();
-            let mut expires = add(policy, local, (policy.instant_rp_days as i64).days());
+            let mut expires = add(policy, local, i64::from(policy.instant_rp_days).days());
             let mut tier = |t: Tier, span: jiff::Span| {
                 tiers.push(t);
                 expires = expires.max(add(policy, local, span));
@@ -120,24 +120,24 @@ pub fn evaluate(policy: &Policy, points: &[PointInfo], now: Timestamp) -> Vec<Ve
             if let Some(n) = r.daily_days
                 && (first || hourly)
             {
-                tier(Tier::Daily, (n as i64).days());
+                tier(Tier::Daily, i64::from(n).days());
             }
             if first {
                 if let Some((days, n)) = &r.weekly
                     && days.contains(&day.weekday())
                 {
-                    tier(Tier::Weekly, (*n as i64).weeks());
+                    tier(Tier::Weekly, i64::from(*n).weeks());
                 }
                 if let Some((md, n)) = &r.monthly
                     && matches_month_days(md, day)
                 {
-                    tier(Tier::Monthly, (*n as i64).months());
+                    tier(Tier::Monthly, i64::from(*n).months());
                 }
                 if let Some((months, md, n)) = &r.yearly
                     && months.contains(&day.month())
                     && matches_month_days(md, day)
                 {
-                    tier(Tier::Yearly, (*n as i64).years());
+                    tier(Tier::Yearly, i64::from(*n).years());
                 }
             }
             Verdict {

@@ -68,7 +68,7 @@ fn local_runs(schedule: &Schedule, day: Date) -> Vec<DateTime> {
             (0..window_hours / interval_hours)
                 .filter_map(|k| {
                     begin
-                        .checked_add(((k * interval_hours) as i64).hours())
+                        .checked_add(i64::from(k * interval_hours).hours())
                         .ok()
                 })
                 .collect()
