@@ -98,7 +98,8 @@ async function call(server, method, p, body) {
  */
 async function registerSilentVm(t, server, name) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rsvault-portal-vm-'));
-  const disk = path.join(dir, 'disk.qcow2');
+  // Disk images may only be named under the server's image roots.
+  const disk = path.join(server.dataDir, 'images', `${name}.qcow2`);
   execFileSync('qemu-img', ['create', '-f', 'qcow2', disk, '16M'], { stdio: 'ignore' });
   const qmp = path.join(dir, 'qmp.sock');
   const sockets = new Set();
