@@ -183,6 +183,13 @@ fn gc_never_deletes_what_an_inflight_backup_deduplicated_against() {
     let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
     assert!(st.packs_revived > 0, "{st:?}");
     assert_eq!(st.packs_pending, 0);
+    // One call reaches the fixed point: the next finds nothing to do.
+    let again = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    assert_eq!(
+        (again.packs_deleted, again.packs_repacked),
+        (0, 0),
+        "{again:?}"
+    );
     let rep = verify(&t.store, 2, &NoProgress).unwrap();
     assert!(rep.is_clean(), "{rep:?}");
     check_restore(&t, &second.id, "e", &img);
