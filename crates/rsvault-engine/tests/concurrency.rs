@@ -361,3 +361,52 @@ fn a_restore_survives_a_gc_that_repacks_what_it_reads() {
     assert_eq!(st.packs_pending, 0, "{st:?}");
     check_restore(&t, &second.id, "d", &img);
 }
+
+/// A writer that revived condemned packs and then died before its commit
+/// leaves markers for packs nothing needs: the next gc call still reclaims
+/// them (its second pass judges what its first revived).
+#[test]
+fn packs_revived_by_a_writer_that_never_committed_go_at_the_next_gc() {
+    let t = TestStore::new();
+    let p = t.path("d.raw");
+    make_image(&p, 8 << 20, 76);
+    let first = backup(
+        &t.store,
+        &RawImage::open(&p).unwrap(),
+        &opts("d"),
+        &NoProgress,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (g, reached, release) = gate();
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let o = BackupOptions {
+        cancel: Some(cancel.clone()),
+        ..opts("d")
+    };
+    let r = std::thread::scope(|s| {
+        let h = s.spawn(|| backup(&t.reopen(), &RawImage::open(&p).unwrap(), &o, &g));
+        reached.recv().unwrap();
+        t.store.forget("d", &first.id).unwrap();
+        let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+        assert!(st.packs_pending > 0, "{st:?}");
+        // As the writer would just before its commit, then it dies.
+        let condemned: Vec<String> = t
+            .store
+            .load_index()
+            .unwrap()
+            .condemned
+            .into_iter()
+            .collect();
+        t.store
+            .revive_packs(&condemned, "a writer that dies")
+            .unwrap();
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(release);
+        h.join().unwrap()
+    });
+    assert!(r.is_err(), "the writer was cancelled");
+    let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+    assert_eq!(st.packs_after, 0, "{st:?}");
+    assert!(t.store.load_index().unwrap().revived.is_empty());
+}
