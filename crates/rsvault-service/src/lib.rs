@@ -17,6 +17,8 @@ pub mod scheduler;
 pub mod status;
 pub mod usage;
 pub mod vault;
+pub mod verify;
+pub mod verify_schedule;
 
 pub use error::{Result, ServiceError};
 pub use vault::{Vault, VaultRef};
@@ -37,6 +39,7 @@ pub struct Service {
     pub(crate) running: jobs::Running,
     clock: Arc<dyn Clock>,
     live: std::sync::RwLock<live::LiveSettings>,
+    verify: std::sync::RwLock<verify::VerifySettings>,
 }
 
 impl Service {
@@ -62,6 +65,7 @@ impl Service {
             running: Default::default(),
             clock,
             live: Default::default(),
+            verify: Default::default(),
         };
         service.fail_interrupted_jobs()?;
         service.sweep_snapshots()?;
