@@ -46,5 +46,6 @@ pub async fn set(
         "expiredRecoveryPoints": rep.expired,
         "purgedItems": rep.purged,
         "instantExpired": rep.instant_expired,
+        "startedVerifyJobs": rep.verify_started,
     })))
 }

@@ -143,6 +143,8 @@ pub struct ServerConfig {
     pub page_size: usize,
     /// Live backups of running QEMU VMs.
     pub live: rsvault_service::live::LiveSettings,
+    /// Verify jobs: the default schedule of vaults that set none.
+    pub verify: rsvault_service::verify::VerifySettings,
 }
 
 /// How the scheduler runs.
@@ -176,6 +178,12 @@ pub async fn scheduler_tick(
         Ok(rep) => {
             if rep.purged > 0 {
                 tracing::info!("purged {} soft-deleted item(s)", rep.purged);
+            }
+            if !rep.verify_started.is_empty() {
+                tracing::info!(
+                    "started {} scheduled verify job(s)",
+                    rep.verify_started.len()
+                );
             }
             if !rep.expired.is_empty() {
                 tracing::info!("retention expired {} recovery point(s)", rep.expired.len());
@@ -211,6 +219,7 @@ pub async fn serve(
                 cause: std::io::Error::other(e),
             })??;
     service.set_live_settings(config.live.clone());
+    service.set_verify_settings(config.verify);
     let token = admin_token(&config.data_dir)?;
     if let Some(t) = config.simulated_clock {
         tracing::warn!(

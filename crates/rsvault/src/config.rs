@@ -18,6 +18,9 @@
 //! agent_timeout_seconds = 10   # time limit of other guest-agent commands
 //! snapshot_rate_limit_mib = 64 # cap on the snapshot copy (MiB/s); none if left out
 //!
+//! [verify]                     # each vault's verify job (a vault may set its own)
+//! schedule = "sun 03:00"       # weekdays and a UTC time: "daily 02:30", "mon..fri 22:00", "off"
+//!
 //! [testing]
 //! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
 //! ```
@@ -42,6 +45,16 @@ pub struct FileConfig {
     pub api: ApiConfig,
     #[serde(default)]
     pub live: LiveConfig,
+    #[serde(default)]
+    pub verify: VerifyConfig,
+}
+
+/// `[verify]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// The default verify schedule of vaults (`sun 03:00` when left out).
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +113,7 @@ impl FileConfig {
         if c.live.snapshot_rate_limit_mib == Some(0) {
             bail!("live.snapshot_rate_limit_mib must be at least 1 (leave it out for no limit)");
         }
+        c.verify_settings()?;
         if let Some(t) = &c.testing.simulated_clock {
             t.parse::<jiff::Timestamp>().with_context(|| {
                 format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
@@ -139,6 +153,16 @@ impl FileConfig {
         }
     }
 
+    /// The verify settings, defaults filled in.
+    pub fn verify_settings(&self) -> Result<rsvault_service::verify::VerifySettings> {
+        let default_schedule = match &self.verify.schedule {
+            None => Default::default(),
+            Some(s) => rsvault_service::verify_schedule::parse(s)
+                .map_err(|e| anyhow::anyhow!("verify.schedule: {e}"))?,
+        };
+        Ok(rsvault_service::verify::VerifySettings { default_schedule })
+    }
+
     pub fn simulated_clock(&self) -> Option<jiff::Timestamp> {
         self.testing
             .simulated_clock
@@ -172,6 +196,10 @@ mod tests {
             ),
             ("[live]\nfreeze_timeout_seconds = 0\n", false),
             ("[live]\nsnapshot_rate_limit_mib = 0\n", false),
+            ("[verify]\nschedule = \"daily 02:30\"\n", true),
+            ("[verify]\nschedule = \"off\"\n", true),
+            ("[verify]\nschedule = \"someday\"\n", false),
+            ("[verify]\nscheduel = \"sun 03:00\"\n", false),
             ("listen = \"nowhere\"\n", false),
             ("lisen = \"127.0.0.1:9000\"\n", false),
         ] {
@@ -180,5 +208,9 @@ mod tests {
         let c = FileConfig::parse("[scheduler]\ninterval_seconds = 5\n").unwrap();
         assert_eq!(c.scheduler_settings().interval.as_secs(), 5);
         assert_eq!(c.scheduler_settings().max_concurrent_backups, 2);
+        assert_eq!(
+            c.verify_settings().unwrap().default_schedule.to_string(),
+            "sun 03:00"
+        );
     }
 }

@@ -70,6 +70,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         simulated_clock: file.simulated_clock(),
         page_size: file.api.page_size.unwrap_or(200),
         live: file.live_settings(),
+        verify: file.verify_settings()?,
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
