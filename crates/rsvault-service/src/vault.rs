@@ -422,6 +422,8 @@ impl Service {
                 .query_map(params![subscription], row)?
                 .collect::<rusqlite::Result<_>>()?,
         };
+        // The views read the database again: release the connection first.
+        drop(conn);
         rows.iter().map(|r| self.vault_view(r)).collect()
     }
 
