@@ -768,8 +768,9 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await page.getByRole('heading', { name: 'db-01', level: 1 }).waitFor();
       await page.getByRole('alert').filter({ hasText: 'Damaged recovery points' }).waitFor();
       await page.getByText(fill(T['rp.damagedNote'], { n: 1 })).waitFor();
-      const rpRow = page.getByRole('row').filter({ has: page.getByText(T['rp.verify.Damaged'], { exact: true }) });
+      const rpRow = page.locator('tr.damaged');
       assert.equal(await rpRow.count(), 1);
+      assert.match(await rpRow.innerText(), new RegExp(T['rp.verify.Damaged']));
       assert.match(await rpRow.getAttribute('data-rp'), /^\d+$/);
       await page.getByText(T['health.ActionRequired'], { exact: true }).waitFor();
       await shot(page, 'f-damaged-point');
