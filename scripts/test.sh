@@ -18,14 +18,13 @@ ensure_packages chromium fonts-noto-cjk nodejs
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-# The HTTP layer's cargo-fuzz target, briefly, where cargo-fuzz and a nightly
-# toolchain are installed; the seeded fuzz test of the same requests
-# (crates/rsvault-server/tests/http_fuzz.rs) ran above in any case.
-if cargo fuzz --version >/dev/null 2>&1; then
-  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run http_routes -- -max_total_time=30 -rss_limit_mb=4096)
-else
-  echo "cargo-fuzz is not installed: skipping the fuzz/ targets (cargo install cargo-fuzz)"
-fi
+# The HTTP layer's cargo-fuzz target, briefly (libFuzzer with AddressSanitizer;
+# RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags). The
+# seeded fuzz test of the same requests (crates/rsvault-server/tests/http_fuzz.rs)
+# ran above in any case.
+cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+(cd fuzz && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR-fuzz" \
+  cargo fuzz run http_routes -- -max_total_time=30 -rss_limit_mb=4096)
 
 # The vault server driven by Azure's own Python SDKs from PyPI.
 venv="${RSVAULT_VENV:-$HOME/.cache/rsvault/venv}"

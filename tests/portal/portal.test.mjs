@@ -701,6 +701,83 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
 
       await tearDown(env);
     });
+
+    test(`(f) a damaged vault store: Verify now → the Verify job Failed, the damaged point marked, the vault's last verify [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const vault = `verify-vault-${lang}`;
+      const vp = `${SUB}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/${vault}`;
+      await protectOverApi(server, vault, 'db-01');
+      const item = `${vp}/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;demo-rg;db-01/protectedItems/VM;iaasvmcontainerv2;demo-rg;db-01`;
+      await call(server, 'POST', `${item}/backup`, { properties: { objectType: 'IaasVMBackupRequest', recoveryPointExpiryTimeInUTC: '2090-01-01T00:00:00Z' } });
+      for (;;) {
+        const jobs = (await (await call(server, 'GET', `${vp}/backupJobs`)).json()).value;
+        const st = jobs.find((j) => j.properties.operation === 'Backup').properties.status;
+        if (st !== 'InProgress') {
+          assert.equal(st, 'Completed');
+          break;
+        }
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      // Damage every pack of the vault's (only) store: bytes flipped near the start.
+      const stores = path.join(server.dataDir, 'stores');
+      const packs = fs.readdirSync(stores, { recursive: true }).map((f) => path.join(stores, String(f)))
+        .filter((f) => /[\\/]packs[\\/]/.test(f) && fs.statSync(f).isFile());
+      assert.ok(packs.length > 0, 'the backup wrote packs');
+      for (const f of packs) {
+        const b = fs.readFileSync(f);
+        for (let i = 16; i < 48; i += 1) b[i] ^= 0xff;
+        fs.writeFileSync(f, b);
+      }
+
+      await signIn(page, server, T);
+      await page.goto(`${server.url}/#/vaults/demo-rg/${vault}`);
+      await page.getByRole('heading', { name: vault, level: 1 }).waitFor();
+      const section = page.getByRole('region', { name: T['verify.title'], exact: true });
+      await section.getByText(T['verify.never']).waitFor();
+      await section.getByText(fill(T['verify.scheduleDefault'], { schedule: fill(T['verify.weekly'], { days: T['day.Sunday'], time: '03:00' }) })).waitFor();
+      await page.getByRole('toolbar').getByRole('button', { name: T['verify.now'] }).click();
+      const op = T['op.Verify'];
+      await expectNotification(page, T, fill(T['job.note.failed'], { op, name: vault }), shot, 'f-verify-failed-notification');
+
+      // The vault shows its last verify: Failed, one damaged point.
+      await page.getByRole('toolbar').getByRole('button', { name: T['common.refresh'] }).click();
+      await section.getByRole('link', { name: T['status.Failed'] }).waitFor();
+      await section.getByText(T['verify.never']).waitFor({ state: 'detached' });
+      await shot(page, 'f-vault-last-verify');
+
+      // Backup jobs: the Verify job, Failed; its details name the damaged point.
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['jobs.title'] }).click();
+      const cell = (name) => page.getByRole('cell', { name, exact: true });
+      const row = page.getByRole('row').filter({ has: cell(op) }).filter({ has: cell(vault) }).filter({ has: cell(T['status.Failed']) });
+      await row.waitFor();
+      await shot(page, 'f-verify-job');
+      await row.getByRole('link', { name: fill(T['jobs.detailsOf'], { op, name: vault }) }).click();
+      await page.getByRole('heading', { name: `${op} - ${vault}`, level: 1 }).waitFor();
+      await page.getByText('UserErrorRecoveryPointDamaged').first().waitFor();
+      const bagRow = (k) => page.getByRole('row').filter({ has: cell(T[k]) });
+      assert.equal(await bagRow('bag.Damaged Recovery Points').getByRole('cell').nth(1).textContent(), '1');
+      assert.equal(await bagRow('bag.Recovery Points Checked').getByRole('cell').nth(1).textContent(), '1');
+      const named = await page.getByRole('row').filter({ has: cell(fill(T['bag.Damaged Point'], { n: 1 })) }).getByRole('cell').nth(1).textContent();
+      assert.match(named, /^db-01 recovery point \d+ /);
+      await page.getByRole('cell', { name: T['task.Verify recovery points'], exact: true }).waitFor();
+      await shot(page, 'f-verify-job-details');
+
+      // The item: its health asks for action, the point is marked damaged.
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['items.title'] }).click();
+      await page.getByRole('link', { name: 'db-01', exact: true }).click();
+      await page.getByRole('heading', { name: 'db-01', level: 1 }).waitFor();
+      await page.getByRole('alert').filter({ hasText: 'Damaged recovery points' }).waitFor();
+      await page.getByText(fill(T['rp.damagedNote'], { n: 1 })).waitFor();
+      const rpRow = page.locator('tr.damaged');
+      assert.equal(await rpRow.count(), 1);
+      assert.match(await rpRow.innerText(), new RegExp(T['rp.verify.Damaged']));
+      assert.match(await rpRow.getAttribute('data-rp'), /^\d+$/);
+      await page.getByText(T['health.ActionRequired'], { exact: true }).waitFor();
+      await shot(page, 'f-damaged-point');
+
+      await tearDown(env);
+    });
   });
 }
 

@@ -79,7 +79,8 @@ class Rig:
         self.rs, self.bk = clients(self.server)
         self.vms = []  # (container, item, image)
         self.expected = {}  # recovery point name -> sha256 of the disk
-        self.stats = {"trials": 0, "kills": {}, "points_restored": 0, "points_made_in_crashed_trials": 0}
+        self.stats = {"trials": 0, "kills": {}, "jobs_running_at_kill": {}, "points_restored": 0,
+                      "points_made_in_crashed_trials": 0}
 
     def config(self):
         return CONFIG.format(now=self.sim_now.strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -246,10 +247,15 @@ def test_kill_9_at_random_moments_never_loses_or_half_keeps_a_point(tmp_path):
                 write_random(img, rig.rng)
         disk_now = {img: sha(img) for _, _, img in rig.vms}
         before = set(rig.points())
-        run(rig, rig.rng.uniform(0.0, 1.5))
+        run(rig, rig.rng.uniform(0.0, 3.0))
+        try:
+            running = sum(j.properties.status == "InProgress" for j in rig.jobs())
+        except Exception:
+            running = 0  # the server was busy answering the killed request
         rig.restart(kill=True)
         rig.stats["trials"] += 1
         rig.stats["kills"][name] = rig.stats["kills"].get(name, 0) + 1
+        rig.stats["jobs_running_at_kill"][name] = rig.stats["jobs_running_at_kill"].get(name, 0) + running
         # Scheduled backups the restart's own tick starts see the same disks.
         rig.wait_idle()
         pts = rig.points()

@@ -81,6 +81,7 @@ pub async fn set(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Json
         "expiredRecoveryPoints": rep.expired,
         "purgedItems": rep.purged,
         "instantExpired": rep.instant_expired,
+        "startedVerifyJobs": rep.verify_started,
     })))
 }
 

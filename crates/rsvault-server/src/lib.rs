@@ -160,6 +160,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Where restores write (`[storage]`).
     pub storage: rsvault_service::StorageSettings,
+    /// Verify jobs: the default schedule of vaults that set none.
+    pub verify: rsvault_service::verify::VerifySettings,
 }
 
 /// How the scheduler runs.
@@ -193,6 +195,12 @@ pub async fn scheduler_tick(
         Ok(rep) => {
             if rep.purged > 0 {
                 tracing::info!("purged {} soft-deleted item(s)", rep.purged);
+            }
+            if !rep.verify_started.is_empty() {
+                tracing::info!(
+                    "started {} scheduled verify job(s)",
+                    rep.verify_started.len()
+                );
             }
             if !rep.expired.is_empty() {
                 tracing::info!("retention expired {} recovery point(s)", rep.expired.len());
@@ -257,6 +265,7 @@ pub async fn serve(
             })??;
     service.set_live_settings(config.live.clone());
     service.set_image_roots(config.image_roots.clone());
+    service.set_verify_settings(config.verify);
     let token = admin_token(&config.data_dir)?;
     if let Some(t) = config.simulated_clock {
         tracing::warn!(

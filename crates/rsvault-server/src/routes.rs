@@ -683,6 +683,15 @@ async fn vault_scoped(
                     .into_response(),
             )
         }
+        // rsvault extension: verify the vault's store now (a Verify job).
+        (Method::POST, ["verify"]) => {
+            let vid = v.id();
+            let op = blocking(state, move |s| s.verify_now(&v)).await?;
+            Ok(accepted(
+                format!("{base}{vid}/backupOperations/{op}"),
+                format!("{base}{vid}/backupOperationResults/{op}"),
+            ))
+        }
         (Method::GET, ["backupjobs"]) => {
             let f = filter.to_owned();
             Ok(list(blocking(state, move |s| s.list_jobs(&v, &f)).await?).into_response())

@@ -113,6 +113,15 @@ const MIGRATIONS: &[&str] = &[
     // snapshots are kept) and each item's last agent health.
     "ALTER TABLE recovery_points ADD COLUMN instant_until TEXT;
      ALTER TABLE protected_items ADD COLUMN health TEXT;",
+    // 8: verify jobs: each vault's verify schedule (NULL: the server's
+    // default) and last scheduled time handled; what verify last found of
+    // each recovery point (damage NULL: intact or not yet verified); a
+    // job's structured rsvault extension.
+    "ALTER TABLE vaults ADD COLUMN verify_schedule TEXT;
+     ALTER TABLE vaults ADD COLUMN verify_after TEXT;
+     ALTER TABLE recovery_points ADD COLUMN damage TEXT;
+     ALTER TABLE recovery_points ADD COLUMN verified TEXT;
+     ALTER TABLE jobs ADD COLUMN extra TEXT;",
 ];
 
 /// Creates the database file readable by its owner only (0600), or makes an

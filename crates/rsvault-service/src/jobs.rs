@@ -95,6 +95,19 @@ pub fn parse_filter_time(s: &str) -> Option<jiff::Timestamp> {
     None
 }
 
+/// A recovery point row as the list reads it.
+struct PointRow {
+    name: String,
+    time: String,
+    consistency: String,
+    disks: String,
+    instant_until: Option<String>,
+    /// What verify found damaged, if it did.
+    damage: Option<String>,
+    /// When verify last judged the point.
+    verified: Option<String>,
+}
+
 /// The one task of a restore job.
 pub(crate) const RESTORE_TASK: &str = "Transfer data from vault";
 
@@ -157,6 +170,29 @@ impl JobState {
             bag,
             errors: json!([]),
         }
+    }
+
+    /// A finished verify job: its status, its one task's, its bag and errors.
+    pub(crate) fn verified(
+        status: &'static str,
+        task: &str,
+        task_status: &str,
+        bag: Value,
+        errors: Value,
+    ) -> Self {
+        JobState {
+            status,
+            tasks: json!([{"taskId": task, "status": task_status}]),
+            progress: 100.0,
+            bag,
+            errors,
+        }
+    }
+
+    /// The job's status.
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> &str {
+        self.status
     }
 
     /// A cancelled job: its running task is cancelled, earlier ones stay
@@ -808,6 +844,14 @@ impl Service {
                 });
             }
         }
+        let mut ext =
+            json!({"tasksList": tasks, "propertyBag": bag, "progressPercentage": progress});
+        if let Some(extra) = r
+            .get::<_, Option<String>>(12)?
+            .and_then(|e| serde_json::from_str::<Value>(&e).ok())
+        {
+            ext["rsvaultVerify"] = extra;
+        }
         Ok(json!({
             "id": format!("{}/backupJobs/{job}", v.id()), "name": job, "type": "Microsoft.RecoveryServices/vaults/backupJobs",
             "properties": {
@@ -818,12 +862,12 @@ impl Service {
                 "isUserTriggered": r.get::<_, i64>(7)? != 0,
                 "actionsInfo": if status == "InProgress" { json!(["Cancellable"]) } else { json!([]) },
                 "errorDetails": errors,
-                "extendedInfo": {"tasksList": tasks, "propertyBag": bag, "progressPercentage": progress},
+                "extendedInfo": ext,
             }
         }))
     }
 
-    const JOB_COLUMNS: &'static str = "job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors";
+    const JOB_COLUMNS: &'static str = "job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors, extra";
 
     /// Reads a job.
     pub fn get_job(&self, v: &VaultRef, job: &str) -> Result<Value> {
@@ -923,30 +967,43 @@ impl Service {
         let (start, end) = (bound("startdate")?, bound("enddate")?);
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
-        let rows: Vec<(String, String, String, String, Option<String>)> = {
+        let rows: Vec<PointRow> = {
             let conn = self.db.conn();
             let mut st = conn.prepare(
-                "SELECT rp.name, rp.time, rp.consistency, rp.disks, rp.instant_until FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
+                "SELECT rp.name, rp.time, rp.consistency, rp.disks, rp.instant_until, rp.damage, rp.verified FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
                  WHERE pi.vault = ?1 AND pi.vm_resource_group = ?2 COLLATE NOCASE AND pi.vm_name = ?3 COLLATE NOCASE ORDER BY rp.time DESC",
             )?;
             st.query_map(params![vault.rowid, n.resource_group, n.vm], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(PointRow {
+                    name: r.get(0)?,
+                    time: r.get(1)?,
+                    consistency: r.get(2)?,
+                    disks: r.get(3)?,
+                    instant_until: r.get(4)?,
+                    damage: r.get(5)?,
+                    verified: r.get(6)?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?
         };
         let base = pi["id"].as_str().unwrap_or("").to_owned();
         Ok(rows
             .into_iter()
-            .filter(|(_, t, _, _, _)| {
-                let t: Option<jiff::Timestamp> = t.parse().ok();
+            .filter(|p| {
+                let t: Option<jiff::Timestamp> = p.time.parse().ok();
                 start.is_none_or(|s| t.is_some_and(|t| t >= s)) && end.is_none_or(|e| t.is_some_and(|t| t <= e))
             })
-            .map(|(name, time, consistency, disks, instant_until)| {
+            .map(|PointRow { name, time, consistency, disks, instant_until, damage, verified }| {
                 let mut tiers = Vec::new();
                 if let Some(until) = &instant_until {
                     tiers.push(json!({"type": "InstantRP", "status": "Valid", "extendedInfo": {"expiryTime": until}}));
                 }
-                tiers.push(json!({"type": "HardenedRP", "status": "Valid"}));
+                // A point verify found damaged is no longer a valid vault copy.
+                tiers.push(json!({"type": "HardenedRP", "status": if damage.is_some() { "Invalid" } else { "Valid" }}));
+                let integrity = json!({
+                    "status": if damage.is_some() { "Damaged" } else if verified.is_some() { "Intact" } else { "NotVerified" },
+                    "lastVerifiedTime": verified, "damage": damage,
+                });
                 let disks: Value = serde_json::from_str(&disks).unwrap_or(json!([]));
                 let count = disks.as_array().map_or(0, Vec::len);
                 let managed = disks.as_array().is_some_and(|a| a.iter().any(|d| d["managed"] == true));
@@ -961,6 +1018,7 @@ impl Service {
                         "osType": os_type, "securityType": "None", "isPrivateAccessEnabledOnAnyDisk": false,
                         "recoveryPointTierDetails": tiers,
                         "recoveryPointDiskConfiguration": {"numberOfDisksIncludedInBackup": count, "numberOfDisksAttachedToVm": count},
+                        "rsvaultVerify": integrity,
                     }
                 })
             })

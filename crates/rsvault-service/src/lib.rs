@@ -21,6 +21,8 @@ pub mod scheduler;
 pub mod status;
 pub mod usage;
 pub mod vault;
+pub mod verify;
+pub mod verify_schedule;
 
 pub use error::{Result, ServiceError};
 pub use vault::{Vault, VaultRef};
@@ -48,6 +50,7 @@ pub struct Service {
     /// Stores waiting for reconciliation and gc.
     pub(crate) pending_cleanup: recovery::Pending,
     restore_root: PathBuf,
+    verify: std::sync::RwLock<verify::VerifySettings>,
 }
 
 /// Where the service keeps what is not metadata or vault stores.
@@ -106,6 +109,7 @@ impl Service {
             restore_root: storage
                 .restore_root
                 .unwrap_or_else(|| data_dir.join("storageAccounts")),
+            verify: Default::default(),
         };
         let interrupted = service.fail_interrupted_jobs()?;
         if let Err(e) = service.sweep_snapshots() {

@@ -661,12 +661,22 @@ impl Service {
             .as_deref()
             .and_then(|h| serde_json::from_str(h).ok())
             .unwrap_or(Value::Null);
-        let details = health["healthDetails"].clone();
-        let health_status = if details.as_array().is_some_and(|d| !d.is_empty()) {
+        let mut details = health["healthDetails"].clone();
+        let mut health_status = if details.as_array().is_some_and(|d| !d.is_empty()) {
             "ActionSuggested"
         } else {
             "Passed"
         };
+        // Damaged recovery points (found by the vault's verify job) need action.
+        if let Some(d) = self.damage_health(r.rowid) {
+            if !details.is_array() {
+                details = json!([]);
+            }
+            if let Some(a) = details.as_array_mut() {
+                a.insert(0, d);
+            }
+            health_status = "ActionRequired";
+        }
         // The server's own schedule (the policy's time zone, DST and all):
         // the next time the scheduler will back this item up.
         let next_backup = (matches!(r.state.as_str(), "Protected" | "IRPending")

@@ -5,7 +5,8 @@
 //!   the next tick);
 //! - retention: recovery points no tier of the item's policy keeps any
 //!   longer are deleted, and their vault store's space reclaimed;
-//! - the purge of soft-deleted items whose period has ended.
+//! - the purge of soft-deleted items whose period has ended;
+//! - each vault's verify job at its verify schedule (see [`crate::verify`]).
 //!
 //! The time comes from the service's clock, so tests drive the scheduler
 //! across days and daylight-saving changes without waiting.
@@ -36,6 +37,8 @@ pub struct TickReport {
     pub purged: usize,
     /// Recovery points whose instant-restore snapshots were removed.
     pub instant_expired: Vec<String>,
+    /// Scheduled verify jobs started.
+    pub verify_started: Vec<String>,
 }
 
 /// An item the scheduler looks at.
@@ -62,6 +65,7 @@ impl Service {
             ..Default::default()
         };
         report.instant_expired = self.expire_instant(now)?;
+        report.verify_started = self.scheduled_verifies(now)?;
         let items = self.schedule_candidates()?;
         let mut running: usize = self.db.conn().query_row(
             "SELECT count(*) FROM jobs WHERE operation = 'Backup' AND status IN ('InProgress', 'Cancelling')",

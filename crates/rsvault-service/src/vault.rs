@@ -197,6 +197,7 @@ fn client_properties(props: &Value) -> Value {
         "privateEndpointStateForBackup",
         "privateEndpointStateForSiteRecovery",
         "privateEndpointConnections",
+        "rsvaultVerify",
     ] {
         m.remove(k);
     }
@@ -266,7 +267,7 @@ impl Service {
                     "UPDATE vaults SET sku = ?1, tags = ?2, properties = ?3, redundancy = ?4, cross_region_restore = ?5 WHERE id = ?6",
                     params![sku, tags.to_string(), client_properties(props).to_string(), red, crr, existing.rowid],
                 )?;
-                Ok((self.vault_row(v)?.to_vault(), false))
+                Ok((self.get_vault(v)?, false))
             }
             Err(ServiceError::NotFound { .. }) => {
                 let red = red.unwrap_or("GeoRedundant");
@@ -301,7 +302,7 @@ impl Service {
                     conn.last_insert_rowid()
                 };
                 self.create_default_policy(rowid)?;
-                Ok((self.vault_row(v)?.to_vault(), true))
+                Ok((self.get_vault(v)?, true))
             }
             Err(e) => Err(e),
         }
@@ -309,7 +310,15 @@ impl Service {
 
     /// Reads a vault.
     pub fn get_vault(&self, v: &VaultRef) -> Result<Vault> {
-        Ok(self.vault_row(v)?.to_vault())
+        self.vault_view(&self.vault_row(v)?)
+    }
+
+    /// A vault as ARM returns it, with its verify settings and last result
+    /// (`properties.rsvaultVerify`, read-only here).
+    fn vault_view(&self, r: &VaultRow) -> Result<Vault> {
+        let mut vault = r.to_vault();
+        vault.properties["rsvaultVerify"] = self.verify_view(r.rowid)?;
+        Ok(vault)
     }
 
     /// Applies an ARM PATCH body: tags, redundancy settings and other
@@ -414,7 +423,9 @@ impl Service {
                 .query_map(params![subscription], row)?
                 .collect::<rusqlite::Result<_>>()?,
         };
-        Ok(rows.iter().map(VaultRow::to_vault).collect())
+        // The views read the database again: release the connection first.
+        drop(conn);
+        rows.iter().map(|r| self.vault_view(r)).collect()
     }
 
     /// `backupstorageconfig/vaultstorageconfig` of a vault.
@@ -460,6 +471,7 @@ impl Service {
                 "softDeleteRetentionPeriodInDays": sd["softDeleteRetentionPeriodInDays"],
                 "isSoftDeleteFeatureStateEditable": state != "AlwaysON",
                 "resourceGuardOperationRequests": [],
+                "rsvaultVerify": self.verify_view(r.rowid)?,
             }
         }))
     }
@@ -468,6 +480,22 @@ impl Service {
     /// PATCH), as `az backup vault backup-properties set` does.
     pub fn set_vault_config(&self, v: &VaultRef, body: &Value) -> Result<Value> {
         let p = &body["properties"];
+        if let Some(verify) = p.get("rsvaultVerify").filter(|x| x.is_object())
+            && let Some(s) = verify.get("schedule")
+        {
+            let r = self.vault_row(v)?;
+            let s = match s {
+                Value::Null => None,
+                Value::String(s) => Some(s.as_str()),
+                _ => {
+                    return Err(ServiceError::bad_request(
+                        "BMSUserErrorInvalidInput",
+                        "properties.rsvaultVerify.schedule must be a string (e.g. 'sun 03:00', 'off') or null (the server's default)",
+                    ));
+                }
+            };
+            self.set_verify_schedule(r.rowid, s)?;
+        }
         let mut sd = Map::new();
         if let Some(s) = p["softDeleteFeatureState"].as_str() {
             sd.insert("softDeleteState".into(), json!(s));

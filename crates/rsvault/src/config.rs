@@ -28,6 +28,8 @@
 //!
 //! [storage]
 //! restore_root = "/srv/restores"  # storage accounts restores write to; <data_dir>/storageAccounts if left out
+//! [verify]                     # each vault's verify job (a vault may set its own)
+//! schedule = "sun 03:00"       # weekdays and a UTC time: "daily 02:30", "mon..fri 22:00", "off"
 //!
 //! [testing]
 //! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
@@ -59,6 +61,8 @@ pub struct FileConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub inventory: InventoryConfig,
+    #[serde(default)]
+    pub verify: VerifyConfig,
 }
 
 /// `[server]`.
@@ -86,6 +90,14 @@ pub struct InventoryConfig {
 pub struct StorageConfig {
     /// The directory of the storage accounts `RestoreDisks` writes to.
     pub restore_root: Option<PathBuf>,
+}
+
+/// `[verify]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// The default verify schedule of vaults (`sun 03:00` when left out).
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +178,7 @@ impl FileConfig {
         {
             bail!("storage.restore_root must be an absolute path");
         }
+        c.verify_settings()?;
         if let Some(t) = &c.testing.simulated_clock {
             t.parse::<jiff::Timestamp>().with_context(|| {
                 format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
@@ -235,6 +248,16 @@ impl FileConfig {
         }
     }
 
+    /// The verify settings, defaults filled in.
+    pub fn verify_settings(&self) -> Result<rsvault_service::verify::VerifySettings> {
+        let default_schedule = match &self.verify.schedule {
+            None => Default::default(),
+            Some(s) => rsvault_service::verify_schedule::parse(s)
+                .map_err(|e| anyhow::anyhow!("verify.schedule: {e}"))?,
+        };
+        Ok(rsvault_service::verify::VerifySettings { default_schedule })
+    }
+
     pub fn simulated_clock(&self) -> Option<jiff::Timestamp> {
         self.testing
             .simulated_clock
@@ -283,6 +306,10 @@ mod tests {
             ),
             ("[live]\nfreeze_timeout_seconds = 0\n", false),
             ("[live]\nsnapshot_rate_limit_mib = 0\n", false),
+            ("[verify]\nschedule = \"daily 02:30\"\n", true),
+            ("[verify]\nschedule = \"off\"\n", true),
+            ("[verify]\nschedule = \"someday\"\n", false),
+            ("[verify]\nscheduel = \"sun 03:00\"\n", false),
             ("listen = \"nowhere\"\n", false),
             (
                 "[server]\npublic_url = \"https://vault.example.com/\"\ntrusted_proxies = [\"10.0.0.1\", \"::1\"]\n",
@@ -311,5 +338,9 @@ mod tests {
         let c = FileConfig::parse("[inventory]\nimage_roots = [\"/srv\"]\n[server]\npublic_url = \"https://v.example/\"\n").unwrap();
         assert_eq!(c.image_roots(d, false), [PathBuf::from("/srv")]);
         assert_eq!(c.public_url().as_deref(), Some("https://v.example"));
+        assert_eq!(
+            c.verify_settings().unwrap().default_schedule.to_string(),
+            "sun 03:00"
+        );
     }
 }

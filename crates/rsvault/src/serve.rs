@@ -87,6 +87,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         public_url: file.public_url(),
         trusted_proxies: file.server.trusted_proxies.clone(),
         storage,
+        verify: file.verify_settings()?,
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 // details: its state, policy and next scheduled backup, recovery points.
 
 import { h, table, essentials } from '../dom.js';
+import { icon } from '../icons.js';
 import { t, fmtDateTime } from '../i18n.js';
 import { get, list, vaultPath, itemPath, after, parseId, BACKUP_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
@@ -32,6 +33,28 @@ export function tierLabel(rp) {
   if (snap) return t('tier.snapshot');
   if (vault) return t('tier.vault');
   return '—';
+}
+
+/** A recovery point's verification: Damaged (with what), Verified, Not verified. */
+export function verifyCell(rp) {
+  const v = rp.properties.rsvaultVerify || {};
+  const st = v.status || 'NotVerified';
+  if (st === 'Damaged') {
+    return h('span', { class: 'status st-Failed rp-damaged', title: v.damage || '' }, icon('warning'), ' ', t('rp.verify.Damaged'),
+      h('span', { class: 'sr-only' }, `: ${v.damage || ''}`));
+  }
+  if (st === 'Intact') return h('span', { class: 'status st-Completed' }, icon('check'), ' ', t('rp.verify.Intact'));
+  return h('span', { class: 'muted' }, t('rp.verify.NotVerified'));
+}
+
+/** The item's health details (damaged points, guest agent) with the recommended actions. */
+function healthBox(p) {
+  const details = p.healthDetails || [];
+  if (!details.length || p.healthStatus === 'Passed') return null;
+  return h('section', { class: p.healthStatus === 'ActionRequired' ? 'error-box' : 'info-box', role: 'alert' },
+    details.map((d) => h('div', null,
+      h('p', null, h('strong', null, d.title || t('item.health')), ': ', d.message || ''),
+      (d.recommendations || []).length ? h('ul', null, d.recommendations.map((r) => h('li', null, r))) : null)));
 }
 
 export function consistencyLabel(type) {
@@ -109,7 +132,9 @@ export async function itemDetails(item, { vp, rg, vault }) {
   const vmId = parseId(p.virtualMachineId);
   const vmKind = /classiccompute/i.test(p.virtualMachineId || '') ? 'classic' : 'compute';
   const active = p.protectionState === 'Protected' || p.protectionState === 'IRPending';
+  const damaged = rps.filter((rp) => (rp.properties.rsvaultVerify || {}).status === 'Damaged').length;
   return [
+    healthBox(p),
     h('h2', null, t('item.summary')),
     essentials([
       [t('item.vault'), h('a', { href: vbase }, vault)],
@@ -120,18 +145,21 @@ export async function itemDetails(item, { vp, rg, vault }) {
       [t('item.lastBackupTime'), fmtDateTime(p.lastBackupTime)],
       [t('items.protectionState'), stateLabel(p)],
       [t('items.latestRp'), fmtDateTime(p.lastRecoveryPoint)],
+      [t('item.health'), h('span', { class: p.healthStatus === 'ActionRequired' ? 'warn' : null }, t(`health.${p.healthStatus || 'Passed'}`))],
       [t('item.vm'), h('a', { href: href('vms', vmKind, vmId.resourceGroup, vmId.name) }, p.friendlyName)],
       p.isScheduledForDeferredDelete ? [t('item.deleteAt'), fmtDateTime(p.deferredDeleteTimeInUTC)] : null,
     ], t('item.summary')),
     h('p', null, h('a', { href: `${vbase}/jobs?item=${encodeURIComponent(p.friendlyName)}` }, t('item.viewJobs'))),
     h('h2', null, t('rp.title')),
+    damaged ? h('p', { class: 'warn' }, icon('warning'), ' ', t('rp.damagedNote', { n: damaged })) : null,
     table({
       caption: t('rp.title'),
-      head: [t('rp.time'), t('rp.consistency'), t('rp.tier'), h('span', { class: 'sr-only' }, t('common.actions'))],
-      rows: rps.map((rp) => h('tr', null,
+      head: [t('rp.time'), t('rp.consistency'), t('rp.tier'), t('rp.verify'), h('span', { class: 'sr-only' }, t('common.actions'))],
+      rows: rps.map((rp) => h('tr', { class: (rp.properties.rsvaultVerify || {}).status === 'Damaged' ? 'damaged' : null, dataset: { rp: rp.name } },
         h('td', null, fmtDateTime(rp.properties.recoveryPointTime)),
         h('td', null, consistencyLabel(rp.properties.recoveryPointType)),
         h('td', null, tierLabel(rp)),
+        h('td', null, verifyCell(rp)),
         h('td', null, h('a', { href: `${ih}/restore?rp=${encodeURIComponent(rp.name)}`, 'aria-label': `${t('restore.title')}: ${fmtDateTime(rp.properties.recoveryPointTime)}` }, t('restore.title'))))),
       empty: t('rp.empty'),
     }),

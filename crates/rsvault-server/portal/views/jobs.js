@@ -11,7 +11,7 @@ import { confirmDialog } from '../dialog.js';
 import { icon } from '../icons.js';
 
 const STATUSES = ['InProgress', 'Completed', 'CompletedWithWarnings', 'Failed', 'Cancelling', 'Cancelled'];
-const OPERATIONS = ['Backup', 'Restore', 'ConfigureBackup', 'DisableBackup', 'DeleteBackupData', 'Undelete'];
+const OPERATIONS = ['Backup', 'Restore', 'ConfigureBackup', 'DisableBackup', 'DeleteBackupData', 'Undelete', 'Verify'];
 const running = (st) => st === 'InProgress' || st === 'Cancelling';
 
 export function statusCell(st) {
@@ -20,6 +20,12 @@ export function statusCell(st) {
 }
 
 const opLabel = (op) => tOr(`op.${op}`, op);
+
+/** A property bag key as the portal words it ("Damaged Point 2" is numbered). */
+function bagLabel(k) {
+  const m = /^Damaged Point (\d+)$/.exec(k);
+  return m ? t('bag.Damaged Point', { n: m[1] }) : tOr(`bag.${k}`, k);
+}
 
 export async function jobsView({ rg, name }, query, ctx) {
   const title = t('jobs.title');
@@ -179,7 +185,7 @@ export async function jobView({ rg, name, job }, query, ctx) {
       table({
         caption: t('jobs.propertyBag'),
         head: [t('jobs.property'), t('jobs.value')],
-        rows: bag.map(([k, v]) => h('tr', null, h('td', null, tOr(`bag.${k}`, k)), h('td', { class: 'mono' }, String(v)))),
+        rows: bag.map(([k, v]) => h('tr', null, h('td', null, bagLabel(k)), h('td', { class: 'mono' }, String(v)))),
         empty: '—',
       }),
     ],

@@ -2,11 +2,12 @@
 // configuration (storage replication), and its backup policies.
 
 import { h, table, essentials, errorSlot, newId } from '../dom.js';
-import { t, regionName } from '../i18n.js';
-import { get, list, request, vaultPath, parseId, VAULT_API, BACKUP_API } from '../api.js';
+import { t, regionName, fmtDateTime } from '../i18n.js';
+import { get, list, request, vaultPath, parseId, jobOf, VAULT_API, BACKUP_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href, navigate } from '../router.js';
-import { notify } from '../notifications.js';
+import { notify, deployment, followJob } from '../notifications.js';
+import { statusCell } from './jobs.js';
 import { confirmDialog } from '../dialog.js';
 import { describePolicy, describeSchedule, describeNextRun } from '../policy.js';
 import { openPolicyEditor } from './policy-editor.js';
@@ -15,6 +16,58 @@ import { openPolicyEditor } from './policy-editor.js';
 export function itemStateKey(p) {
   if (p.isScheduledForDeferredDelete) return 'SoftDeleted';
   return p.protectionState || 'Unknown';
+}
+
+const DAY_NAMES = { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday', sun: 'Sunday' };
+
+/** A verify schedule ("sun 03:00", "daily 02:30", "mon,thu 01:00", "off") in words. */
+export function describeVerifySchedule(s) {
+  const m = /^(\S+) (\d\d:\d\d)$/.exec(s || '');
+  if (!m) return t('verify.off');
+  if (m[1] === 'daily') return t('verify.daily', { time: m[2] });
+  const days = m[1].split(',').map((d) => t(`day.${DAY_NAMES[d] || d}`)).join(', ');
+  return t('verify.weekly', { days, time: m[2] });
+}
+
+/** The vault's "Verify" section: schedule, next and last verify, damaged points. */
+function verifySection(vault, base) {
+  const v = vault.properties.rsvaultVerify || {};
+  const last = v.lastVerify;
+  const schedule = describeVerifySchedule(v.effectiveSchedule);
+  const id = newId('verify');
+  return h('section', { class: 'verify', 'aria-labelledby': id },
+    h('h2', { id }, t('verify.title')),
+    essentials([
+      [t('verify.last'), last ? h('a', { href: `${base}/jobs/${encodeURIComponent(last.jobId)}` }, statusCell(last.status)) : t('verify.never')],
+      [t('verify.lastTime'), last ? fmtDateTime(last.endTime || last.startTime) : '—'],
+      [t('verify.damaged'), h('span', { class: v.damagedRecoveryPointCount ? 'warn' : null }, String(v.damagedRecoveryPointCount || 0))],
+      [t('verify.schedule'), v.scheduleSource === 'Vault' ? schedule : t('verify.scheduleDefault', { schedule })],
+      [t('verify.next'), v.nextVerifyTime ? fmtDateTime(v.nextVerifyTime) : '—'],
+    ], t('verify.title')));
+}
+
+/** Verify now: starts the vault's verify job and follows it in the notifications. */
+async function verifyNow(rg, name, onDone) {
+  const vp = vaultPath(rg, name);
+  const base = href('vaults', rg, name);
+  const d = deployment(t('verify.deploying', { name }));
+  let job;
+  try {
+    job = await jobOf(await request('POST', `${vp}/verify`, { apiVersion: BACKUP_API }));
+  } catch (e) {
+    d.failed(e);
+    return;
+  }
+  d.succeeded(t('verify.deployed', { name }), { href: `${base}/jobs`, label: t('jobs.title') });
+  onDone();
+  if (!job) return;
+  const op = t('op.Verify');
+  await followJob(vp, job, {
+    running: t('job.note.running', { op, name }),
+    completed: t('job.note.completed', { op, name }),
+    failed: t('job.note.failed', { op, name }),
+  }, { href: `${base}/jobs/${encodeURIComponent(job)}`, label: t('jobs.details') });
+  onDone();
 }
 
 export async function vaultOverviewView({ rg, name }, query, ctx) {
@@ -75,7 +128,9 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
           h('li', null, h('a', { href: `${base}/jobs?status=InProgress` }, `${t('status.InProgress')}: ${count('InProgress')}`)),
           h('li', null, h('a', { href: `${base}/jobs?status=Failed` }, `${t('status.Failed')}: ${count('Failed')}`)),
           h('li', null, h('a', { href: `${base}/jobs?status=Completed` }, `${t('status.Completed')}: ${count('Completed')}`))))),
+    verifySection(vault, base),
   ];
+  const reload = () => ctx.alive && vaultOverviewView({ rg, name }, query, ctx);
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name),
     title: name,
@@ -83,7 +138,8 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
     menu: vaultMenu(rg, name, 'overview'),
     tools: toolbar([
       { label: t('vault.backup'), icon: 'plus', href: `${base}/backup` },
-      { label: t('common.refresh'), icon: 'refresh', onClick: () => vaultOverviewView({ rg, name }, query, ctx) },
+      { label: t('verify.now'), icon: 'shield', onClick: () => verifyNow(rg, name, reload) },
+      { label: t('common.refresh'), icon: 'refresh', onClick: reload },
       { label: t('common.delete'), icon: 'trash', onClick: () => deleteVault(rg, name) },
     ]),
     body,

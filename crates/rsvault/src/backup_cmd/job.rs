@@ -33,7 +33,7 @@ const STATUSES: [&str; 6] = [
     "Failed",
     "InProgress",
 ];
-const OPERATIONS: [&str; 7] = [
+const OPERATIONS: [&str; 8] = [
     "Backup",
     "ConfigureBackup",
     "DeleteBackupData",
@@ -41,6 +41,7 @@ const OPERATIONS: [&str; 7] = [
     "Restore",
     "Undelete",
     "CrossRegionRestore",
+    "Verify",
 ];
 
 /// A job by name.

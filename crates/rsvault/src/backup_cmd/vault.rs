@@ -1,5 +1,5 @@
-//! `backup vault`: create, list, show, delete, and backup properties
-//! (storage redundancy, soft delete).
+//! `backup vault`: create, list, show, delete, verify, and backup
+//! properties (storage redundancy, soft delete, verify schedule).
 
 use super::{Ctx, confirm};
 use crate::arm_client::{ArmError, BACKUP_API, VAULT_API, encode};
@@ -28,6 +28,9 @@ const PROPERTY_COLUMNS: &[Column] = &[
     }),
     col("SoftDeleteRetentionPeriodInDays", |v| {
         text(&v["properties"]["softDeleteRetentionPeriodInDays"])
+    }),
+    col("VerifySchedule", |v| {
+        text(&v["properties"]["rsvaultVerify"]["effectiveSchedule"])
     }),
 ];
 
@@ -109,6 +112,18 @@ pub enum VaultCommand {
         #[arg(short = 'y', long)]
         yes: bool,
     },
+    /// Verify every recovery point in the vault's store now (an rsvault
+    /// Verify job; it also runs on the vault's verify schedule).
+    Verify {
+        #[command(flatten)]
+        vault: VaultName,
+        /// Wait for the job to end; exit non-zero when it finds damage.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: maximum time, in seconds, to wait.
+        #[arg(long, requires = "wait")]
+        timeout: Option<u64>,
+    },
     /// Properties of the Recovery Services vault.
     #[command(subcommand)]
     BackupProperties(BackupPropertiesCommand),
@@ -137,6 +152,11 @@ pub enum BackupPropertiesCommand {
         /// Set cross-region-restore feature state for a Recovery Services Vault. Default: False.
         #[arg(long, value_enum, ignore_case = true)]
         cross_region_restore_flag: Option<TrueFalse>,
+        /// When the vault's verify job runs (rsvault): weekdays and a UTC
+        /// time ("sun 03:00", "daily 02:30", "mon..fri 22:00"), "off", or
+        /// "default" for the server's schedule.
+        #[arg(long)]
+        verify_schedule: Option<String>,
     },
 }
 
@@ -187,20 +207,56 @@ fn backup_properties(ctx: &Ctx, v: &super::VaultArgs) -> Result<Value> {
     Ok(json!([storage, config]))
 }
 
-fn set_properties(
-    ctx: &Ctx,
-    v: &super::VaultArgs,
+/// What `backup-properties set` changes.
+struct PropertyChanges {
     redundancy: Option<Redundancy>,
     soft_delete: Option<FeatureState>,
     days: Option<u32>,
     crr: Option<TrueFalse>,
-) -> Result<Value> {
-    if redundancy.is_none() && soft_delete.is_none() && days.is_none() && crr.is_none() {
+    verify_schedule: Option<String>,
+}
+
+/// Sets the vault's verify schedule (`default`: the server's).
+fn set_verify_schedule(ctx: &Ctx, vp: &str, schedule: &str) -> Result<()> {
+    let value = if schedule.eq_ignore_ascii_case("default") {
+        Value::Null
+    } else {
+        json!(schedule)
+    };
+    ctx.arm.send(
+        "PATCH",
+        &format!("{vp}/backupconfig/vaultconfig"),
+        &[("api-version", BACKUP_API)],
+        Some(&json!({"properties": {"rsvaultVerify": {"schedule": value}}})),
+    )?;
+    Ok(())
+}
+
+fn set_properties(ctx: &Ctx, v: &super::VaultArgs, c: PropertyChanges) -> Result<Value> {
+    let PropertyChanges {
+        redundancy,
+        soft_delete,
+        days,
+        crr,
+        verify_schedule,
+    } = c;
+    if redundancy.is_none()
+        && soft_delete.is_none()
+        && days.is_none()
+        && crr.is_none()
+        && verify_schedule.is_none()
+    {
         bail!(
-            "give at least one of --backup-storage-redundancy, --soft-delete-feature-state, --soft-delete-duration, --cross-region-restore-flag"
+            "give at least one of --backup-storage-redundancy, --soft-delete-feature-state, --soft-delete-duration, --cross-region-restore-flag, --verify-schedule"
         );
     }
     let vp = ctx.vault_path(v);
+    if let Some(s) = &verify_schedule {
+        set_verify_schedule(ctx, &vp, s)?;
+    }
+    if redundancy.is_none() && soft_delete.is_none() && days.is_none() && crr.is_none() {
+        return backup_properties(ctx, v);
+    }
     let vault = ctx.arm.get(&vp, VAULT_API)?;
     let mut props = Map::new();
     if redundancy.is_some() || crr.is_some() {
@@ -252,6 +308,34 @@ fn set_properties(
         ctx.arm.wait_async(&reply, VAULT_API)?;
     }
     backup_properties(ctx, v)
+}
+
+/// `backup vault verify`: starts a Verify job, prints it (once it has
+/// ended, with `--wait`); a job that found damage fails the command.
+fn verify(ctx: &Ctx, v: &super::VaultArgs, wait: bool, timeout: Option<u64>) -> Result<()> {
+    let vp = ctx.vault_path(v);
+    let reply = ctx.arm.send(
+        "POST",
+        &format!("{vp}/verify"),
+        &[("api-version", BACKUP_API)],
+        None,
+    )?;
+    let mut job = ctx.finish_operation(&vp, &reply)?;
+    if wait && let Some(name) = job["name"].as_str().map(str::to_owned) {
+        job = super::job::wait(ctx, v, &name, timeout)?;
+    }
+    ctx.print(&job, super::job::COLUMNS)?;
+    let status = job["properties"]["status"].as_str().unwrap_or("");
+    if wait && status == "Failed" {
+        bail!(
+            "verify job {} failed: {} damaged recovery point(s); see its errorDetails",
+            job["name"].as_str().unwrap_or(""),
+            job["properties"]["extendedInfo"]["propertyBag"]["Damaged Recovery Points"]
+                .as_str()
+                .unwrap_or("?")
+        );
+    }
+    Ok(())
 }
 
 /// Runs a `backup vault` command.
@@ -348,17 +432,23 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
             soft_delete_feature_state,
             soft_delete_duration,
             cross_region_restore_flag,
+            verify_schedule,
         }) => {
-            let v = set_properties(
-                ctx,
-                &vault.args(),
-                backup_storage_redundancy,
-                soft_delete_feature_state,
-                soft_delete_duration,
-                cross_region_restore_flag,
-            )?;
+            let changes = PropertyChanges {
+                redundancy: backup_storage_redundancy,
+                soft_delete: soft_delete_feature_state,
+                days: soft_delete_duration,
+                crr: cross_region_restore_flag,
+                verify_schedule,
+            };
+            let v = set_properties(ctx, &vault.args(), changes)?;
             ctx.print(&v, PROPERTY_COLUMNS)
         }
+        VaultCommand::Verify {
+            vault,
+            wait,
+            timeout,
+        } => verify(ctx, &vault.args(), wait, timeout),
     }
 }
 

@@ -1,0 +1,585 @@
+//! The verify job of a vault: the engine's full verify over the vault's
+//! store (every pack read, every blob authenticated and hash-checked, every
+//! point's tree walked), recorded as a backup job with operation `Verify`.
+//!
+//! It changes no data: it holds a reader session while it runs, so garbage
+//! collection keeps every pack it may still read, and backups go on beside
+//! it. Only the recovery points that were in the catalogue when it started
+//! are judged (a point committed during the run is judged by the next one).
+//! Each judged point is marked intact or damaged in the catalogue; damaged
+//! points show on their recovery point, on their protected item's health and
+//! by name in the job.
+//!
+//! The job ends `Failed` when a recovery point is damaged (as Proxmox Backup
+//! Server's verify job does), `CompletedWithWarnings` when only objects no
+//! judged point needs are damaged, `Completed` when everything is intact.
+
+use crate::Service;
+use crate::error::{Result, ServiceError};
+use crate::inventory::VmProvider;
+use crate::jobs::{JobProgressHandle, JobState};
+use crate::protection::ItemName;
+use crate::vault::{VaultRef, VaultRow};
+use crate::verify_schedule::{self, VerifySchedule};
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The operation name of verify jobs.
+pub const VERIFY: &str = "Verify";
+/// The one task of a verify job.
+pub(crate) const VERIFY_TASK: &str = "Verify recovery points";
+const DAMAGED: &str = "UserErrorRecoveryPointDamaged";
+const STORE_DAMAGED: &str = "UserErrorVaultStoreDamaged";
+const RECOMMEND: &str = "Do not restore from this recovery point. Run Backup now to create an intact recovery point; keep the vault's storage healthy (check the disk under the data directory).";
+
+/// Server-wide verify settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifySettings {
+    /// The schedule of vaults that set none (`[verify] schedule`).
+    pub default_schedule: VerifySchedule,
+}
+
+/// A recovery point as the catalogue holds it when a verify starts.
+#[derive(Debug, Clone)]
+struct CatalogPoint {
+    rowid: i64,
+    name: String,
+    time: String,
+    item: ItemName,
+    disks: Vec<Value>,
+}
+
+/// A damaged recovery point, as the job names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Damage {
+    rowid: i64,
+    what: String,
+}
+
+/// Engine progress mapped onto the job's (the total is known at `start`).
+struct VerifyProgress {
+    handle: JobProgressHandle,
+    total: AtomicU64,
+    done: AtomicU64,
+}
+
+impl rsvault_engine::Progress for VerifyProgress {
+    fn start(&self, _phase: &str, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    fn advance(&self, n: u64) {
+        let d = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        let total = self.total.load(Ordering::Relaxed).max(1);
+        // The tree walk after the packs is the last 5 %.
+        self.handle.set(950 * d.min(total) / total);
+    }
+}
+
+/// What the engine's report means for the catalogue's points: the damaged
+/// ones, with what is damaged. A point is damaged when the engine names one
+/// of its disks' store points, or when a disk's store point is gone.
+fn judge(
+    points: &[CatalogPoint],
+    report: &rsvault_engine::VerifyReport,
+    present: &HashSet<String>,
+) -> Vec<Damage> {
+    let by_id: HashMap<&str, &str> = report
+        .damaged_points
+        .iter()
+        .map(|d| (d.id.as_str(), d.reason.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for p in points {
+        let mut what = Vec::new();
+        for d in &p.disks {
+            let disk = disk_label(d);
+            let Some(id) = d["point"].as_str() else {
+                continue;
+            };
+            if let Some(reason) = by_id.get(id) {
+                what.push(format!("{disk}: {reason}"));
+            } else if !present.contains(id) {
+                what.push(format!(
+                    "{disk}: its data in the vault store is missing (manifest {id} deleted or unreadable)"
+                ));
+            }
+        }
+        if !what.is_empty() {
+            out.push(Damage {
+                rowid: p.rowid,
+                what: what.join("; "),
+            });
+        }
+    }
+    out
+}
+
+fn disk_label(d: &Value) -> String {
+    match d["lun"].as_i64() {
+        None => "OS disk".to_owned(),
+        Some(l) => format!("data disk LUN {l}"),
+    }
+}
+
+/// Findings that name no catalogued point: damaged objects and lost manifests.
+fn other_findings(report: &rsvault_engine::VerifyReport) -> Vec<String> {
+    report
+        .damaged_objects
+        .iter()
+        .chain(&report.missing_points)
+        .cloned()
+        .collect()
+}
+
+impl Service {
+    /// Sets the server-wide verify settings.
+    pub fn set_verify_settings(&self, s: VerifySettings) {
+        *self.verify.write().unwrap_or_else(|p| p.into_inner()) = s;
+    }
+
+    /// A vault's effective schedule: its own, else the server's default.
+    fn effective_schedule(&self, stored: Option<&str>) -> VerifySchedule {
+        stored
+            .and_then(|s| verify_schedule::parse(s).ok())
+            .unwrap_or_else(|| {
+                self.verify
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .default_schedule
+            })
+    }
+
+    /// `POST {vault}/verify`: starts a verify job of the vault's store now.
+    /// Returns the accepted operation (which names the job).
+    pub fn verify_now(self: &Arc<Self>, v: &VaultRef) -> Result<String> {
+        let vault = self.vault_row(v)?;
+        Ok(self.start_verify(&vault, true)?.1)
+    }
+
+    /// Starts a verify job; refused while one of the vault runs.
+    fn start_verify(self: &Arc<Self>, vault: &VaultRow, user: bool) -> Result<(String, String)> {
+        let running: i64 = self.db.conn().query_row(
+            "SELECT count(*) FROM jobs WHERE vault = ?1 AND operation = ?2 AND status IN ('InProgress', 'Cancelling')",
+            params![vault.rowid, VERIFY],
+            |r| r.get(0),
+        )?;
+        if running > 0 {
+            return Err(ServiceError::conflict(
+                "BMSUserErrorVerifyAlreadyInProgress",
+                format!(
+                    "A verify job of vault '{}' is already in progress.",
+                    vault.vref.name
+                ),
+            ));
+        }
+        let points = self.catalog_points(vault.rowid)?;
+        let (job, op, handle) = self.start_job(
+            vault.rowid,
+            VERIFY,
+            &vault.vref.name,
+            "",
+            &[VERIFY_TASK],
+            user,
+        )?;
+        let (svc, store, j, name) = (
+            self.clone(),
+            vault.store.clone(),
+            job.clone(),
+            vault.vref.name.clone(),
+        );
+        std::thread::Builder::new()
+            .name(format!("verify-{job}"))
+            .spawn(move || {
+                if let Err(e) = svc.run_verify(&j, &store, &name, &points, &handle) {
+                    tracing::warn!(vault = %name, job = %j, "verify failed: {e}");
+                    let _ =
+                        svc.finish_job(&j, &JobState::failed(VERIFY_TASK, &name, &e, handle.get()));
+                }
+            })
+            .map_err(|e| ServiceError::Internal(format!("start verify job: {e}")))?;
+        tracing::info!(vault = %vault.vref.name, %job, user, "verify started");
+        Ok((job, op))
+    }
+
+    fn catalog_points(&self, vault_rowid: i64) -> Result<Vec<CatalogPoint>> {
+        let conn = self.db.conn();
+        let mut st = conn.prepare(
+            "SELECT rp.id, rp.name, rp.time, rp.disks, pi.provider, pi.vm_resource_group, pi.vm_name
+             FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id WHERE pi.vault = ?1 ORDER BY rp.time",
+        )?;
+        let rows = st.query_map(params![vault_rowid], |r| {
+            Ok(CatalogPoint {
+                rowid: r.get(0)?,
+                name: r.get(1)?,
+                time: r.get(2)?,
+                disks: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+                item: ItemName {
+                    provider: VmProvider::from_key(&r.get::<_, String>(4)?),
+                    resource_group: r.get(5)?,
+                    vm: r.get(6)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn run_verify(
+        &self,
+        job: &str,
+        store_name: &str,
+        vault_name: &str,
+        points: &[CatalogPoint],
+        handle: &JobProgressHandle,
+    ) -> Result<()> {
+        let store = self.open_vault_store(store_name)?;
+        // A reader session: gc deletes no pack condemned while it lasts.
+        let session = store.begin_session("verify")?;
+        let progress = VerifyProgress {
+            handle: handle.clone(),
+            total: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+        };
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let report = rsvault_engine::verify(&store, threads, &progress);
+        let present: Result<HashSet<String>> = store
+            .list_points_checked()
+            .map(|(ok, _)| ok.into_iter().map(|m| m.id).collect())
+            .map_err(Into::into);
+        let _ = session.end();
+        let (report, present) = (report?, present?);
+        if handle.is_cancelled() {
+            return self.finish_job(
+                job,
+                &JobState::cancelled(&[(VERIFY_TASK, false)], vault_name, handle.get()),
+            );
+        }
+        let damaged = judge(points, &report, &present);
+        let judged = self.record_verify(points, &damaged)?;
+        let st = verify_state(vault_name, &report, &judged);
+        self.set_job_extra(job, &verify_extra(&report, &judged))?;
+        handle.set(1000);
+        tracing::info!(vault = %vault_name, %job, checked = judged.checked, damaged = judged.damaged.len(), "verify finished");
+        self.finish_job(job, &st)
+    }
+
+    /// Marks the judged points intact or damaged; returns those still in
+    /// the catalogue (retention may have removed some meanwhile).
+    fn record_verify(&self, points: &[CatalogPoint], damaged: &[Damage]) -> Result<Judged> {
+        let now = self.now().to_string();
+        let mut out = Judged::default();
+        let conn = self.db.conn();
+        for p in points {
+            let what = damaged
+                .iter()
+                .find(|d| d.rowid == p.rowid)
+                .map(|d| d.what.clone());
+            let n = conn.execute(
+                "UPDATE recovery_points SET damage = ?1, verified = ?2 WHERE id = ?3",
+                params![what, now, p.rowid],
+            )?;
+            if n == 0 {
+                continue;
+            }
+            out.checked += 1;
+            if let Some(what) = what {
+                out.damaged.push((p.clone(), what));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets a job's rsvault extension (`extendedInfo.rsvaultVerify`).
+    fn set_job_extra(&self, job: &str, extra: &Value) -> Result<()> {
+        self.db.conn().execute(
+            "UPDATE jobs SET extra = ?1 WHERE job_id = ?2",
+            params![extra.to_string(), job],
+        )?;
+        Ok(())
+    }
+
+    /// Starts the verify jobs whose time has come (a scheduler tick).
+    pub(crate) fn scheduled_verifies(
+        self: &Arc<Self>,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<String>> {
+        let rows: Vec<(i64, VaultRef, Option<String>, String)> = {
+            let conn = self.db.conn();
+            let mut st = conn.prepare(
+                "SELECT id, subscription, resource_group, name, verify_schedule, coalesce(verify_after, created) FROM vaults ORDER BY id",
+            )?;
+            st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    VaultRef {
+                        subscription: r.get(1)?,
+                        resource_group: r.get(2)?,
+                        name: r.get(3)?,
+                    },
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let mut started = Vec::new();
+        for (rowid, vref, stored, after) in rows {
+            let Ok(after) = after.parse() else { continue };
+            let sched = self.effective_schedule(stored.as_deref());
+            let Some(slot) = verify_schedule::due(&sched, after, now) else {
+                continue;
+            };
+            match self.start_verify(&self.vault_row(&vref)?, false) {
+                Ok((job, _)) => started.push(job),
+                // One is running already (Verify now): it serves this slot.
+                Err(e) => {
+                    tracing::warn!(vault = %vref.name, %slot, "scheduled verify not started: {e}")
+                }
+            }
+            self.set_verify_after(rowid, slot)?;
+        }
+        Ok(started)
+    }
+
+    fn set_verify_after(&self, vault_rowid: i64, t: jiff::Timestamp) -> Result<()> {
+        self.db.conn().execute(
+            "UPDATE vaults SET verify_after = ?1 WHERE id = ?2",
+            params![t.to_string(), vault_rowid],
+        )?;
+        Ok(())
+    }
+
+    /// Sets a vault's verify schedule (`None`: the server's default). The
+    /// new schedule counts from now: no verify is due for a time already past.
+    pub(crate) fn set_verify_schedule(
+        &self,
+        vault_rowid: i64,
+        schedule: Option<&str>,
+    ) -> Result<()> {
+        let canonical = schedule
+            .map(|s| verify_schedule::parse(s).map(|s| s.to_string()))
+            .transpose()?;
+        self.db.conn().execute(
+            "UPDATE vaults SET verify_schedule = ?1, verify_after = ?2 WHERE id = ?3",
+            params![canonical, self.now().to_string(), vault_rowid],
+        )?;
+        Ok(())
+    }
+
+    /// The vault's verify settings and last result (`rsvaultVerify`, an
+    /// rsvault extension of the vault and of `backupconfig/vaultconfig`).
+    pub(crate) fn verify_view(&self, vault_rowid: i64) -> Result<Value> {
+        let conn = self.db.conn();
+        let stored: Option<String> = conn.query_row(
+            "SELECT verify_schedule FROM vaults WHERE id = ?1",
+            params![vault_rowid],
+            |r| r.get(0),
+        )?;
+        let last: Option<Value> = conn
+            .query_row(
+                "SELECT job_id, status, start_time, end_time FROM jobs WHERE vault = ?1 AND operation = ?2 ORDER BY start_time DESC, id DESC LIMIT 1",
+                params![vault_rowid, VERIFY],
+                |r| {
+                    Ok(json!({"jobId": r.get::<_, String>(0)?, "status": r.get::<_, String>(1)?,
+                        "startTime": r.get::<_, String>(2)?, "endTime": r.get::<_, Option<String>>(3)?}))
+                },
+            )
+            .optional()?;
+        let damaged: i64 = conn.query_row(
+            "SELECT count(*) FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id WHERE pi.vault = ?1 AND rp.damage IS NOT NULL",
+            params![vault_rowid],
+            |r| r.get(0),
+        )?;
+        drop(conn);
+        let sched = self.effective_schedule(stored.as_deref());
+        Ok(json!({
+            "schedule": stored,
+            "effectiveSchedule": sched.to_string(),
+            "scheduleSource": if stored.is_some() { "Vault" } else { "ServerDefault" },
+            "nextVerifyTime": verify_schedule::next_run(&sched, self.now()).map(|t| t.to_string()),
+            "lastVerify": last,
+            "damagedRecoveryPointCount": damaged,
+        }))
+    }
+
+    /// The health detail of an item with damaged recovery points, if any.
+    pub(crate) fn damage_health(&self, item_rowid: i64) -> Option<Value> {
+        let names: Vec<String> = {
+            let conn = self.db.conn();
+            let mut st = conn
+                .prepare("SELECT name FROM recovery_points WHERE item = ?1 AND damage IS NOT NULL ORDER BY time")
+                .ok()?;
+            st.query_map(params![item_rowid], |r| r.get(0))
+                .ok()?
+                .collect::<rusqlite::Result<_>>()
+                .ok()?
+        };
+        (!names.is_empty()).then(|| {
+            json!({"code": DAMAGED, "title": "Damaged recovery points",
+                "message": format!("The vault's verify job found {} damaged recovery point(s) of this item: {}.", names.len(), names.join(", ")),
+                "recommendations": [RECOMMEND]})
+        })
+    }
+}
+
+/// The judged points still in the catalogue.
+#[derive(Debug, Default)]
+struct Judged {
+    checked: usize,
+    damaged: Vec<(CatalogPoint, String)>,
+}
+
+fn point_line(p: &CatalogPoint, what: &str) -> String {
+    format!(
+        "{} recovery point {} ({}): {what}",
+        p.item.vm, p.name, p.time
+    )
+}
+
+/// The job's final state: status, property bag (strings, as Azure's) and
+/// one error per damaged point or other finding.
+fn verify_state(vault: &str, report: &rsvault_engine::VerifyReport, j: &Judged) -> JobState {
+    let others = other_findings(report);
+    let mut bag = serde_json::Map::new();
+    bag.insert("Vault Name".into(), json!(vault));
+    bag.insert(
+        "Recovery Points Checked".into(),
+        json!(j.checked.to_string()),
+    );
+    bag.insert(
+        "Damaged Recovery Points".into(),
+        json!(j.damaged.len().to_string()),
+    );
+    bag.insert("Packs Read".into(), json!(report.packs.to_string()));
+    bag.insert(
+        "Data Verified".into(),
+        json!(format!("{} MB", report.bytes.div_ceil(1 << 20))),
+    );
+    for (i, (p, what)) in j.damaged.iter().enumerate() {
+        bag.insert(
+            format!("Damaged Point {}", i + 1),
+            json!(point_line(p, what)),
+        );
+    }
+    let mut errors: Vec<Value> = j
+        .damaged
+        .iter()
+        .map(|(p, what)| {
+            json!({"errorCode": DAMAGED, "errorString": format!("Recovery point {} of {} ({}) is damaged: {what}", p.name, p.item.vm, p.time),
+                "recommendations": [RECOMMEND]})
+        })
+        .collect();
+    errors.extend(others.iter().map(|o| {
+        json!({"errorCode": STORE_DAMAGED, "errorString": format!("The vault store is damaged: {o}"),
+            "recommendations": ["Check the disk under the data directory; recovery points that need the damaged object are named separately."]})
+    }));
+    let status = if !j.damaged.is_empty() {
+        "Failed"
+    } else if !others.is_empty() {
+        "CompletedWithWarnings"
+    } else {
+        "Completed"
+    };
+    let task = if status == "Failed" {
+        "Failed"
+    } else {
+        "Completed"
+    };
+    JobState::verified(
+        status,
+        VERIFY_TASK,
+        task,
+        Value::Object(bag),
+        Value::Array(errors),
+    )
+}
+
+/// `extendedInfo.rsvaultVerify`: the same facts, structured.
+fn verify_extra(report: &rsvault_engine::VerifyReport, j: &Judged) -> Value {
+    json!({
+        "recoveryPointsChecked": j.checked,
+        "packsRead": report.packs,
+        "blobsRead": report.blobs,
+        "bytesVerified": report.bytes,
+        "damagedRecoveryPoints": j.damaged.iter().map(|(p, what)| json!({
+            "containerName": p.item.container(), "protectedItemName": p.item.item(), "friendlyName": p.item.vm,
+            "recoveryPointId": p.name, "recoveryPointTime": p.time, "damage": what,
+        })).collect::<Vec<_>>(),
+        "otherFindings": other_findings(report),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(rowid: i64, disks: Value) -> CatalogPoint {
+        CatalogPoint {
+            rowid,
+            name: format!("rp{rowid}"),
+            time: "2026-03-29T03:00:00Z".into(),
+            item: ItemName {
+                provider: VmProvider::Compute,
+                resource_group: "rg".into(),
+                vm: "vm1".into(),
+            },
+            disks: serde_json::from_value(disks).unwrap(),
+        }
+    }
+
+    #[test]
+    fn judge_table() {
+        let points = [
+            point(1, json!([{"lun": null, "point": "a"}])),
+            point(
+                2,
+                json!([{"lun": null, "point": "b"}, {"lun": 0, "point": "c"}]),
+            ),
+            point(3, json!([{"lun": null, "point": "gone"}])),
+        ];
+        let report = rsvault_engine::VerifyReport {
+            damaged_points: vec![rsvault_engine::verify::DamagedPoint {
+                id: "c".into(),
+                name: "x/lun-0".into(),
+                time: String::new(),
+                reason: "chunk 1 is missing or damaged".into(),
+            }],
+            ..Default::default()
+        };
+        let present: HashSet<String> = ["a", "b", "c"].map(String::from).into();
+        let d = judge(&points, &report, &present);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].rowid, 2);
+        assert_eq!(d[0].what, "data disk LUN 0: chunk 1 is missing or damaged");
+        assert_eq!(d[1].rowid, 3);
+        assert!(
+            d[1].what
+                .starts_with("OS disk: its data in the vault store is missing")
+        );
+        assert!(judge(&points[..1], &report, &present).is_empty());
+    }
+
+    #[test]
+    fn status_table() {
+        let clean = rsvault_engine::VerifyReport::default();
+        let objects = rsvault_engine::VerifyReport {
+            damaged_objects: vec!["packs/ab/x: bad".into()],
+            ..Default::default()
+        };
+        let one = Judged {
+            checked: 1,
+            damaged: vec![(point(1, json!([])), "OS disk: bad".into())],
+        };
+        for (report, judged, want) in [
+            (&clean, Judged::default(), "Completed"),
+            (&objects, Judged::default(), "CompletedWithWarnings"),
+            (&clean, one, "Failed"),
+        ] {
+            let st = verify_state("v", report, &judged);
+            assert_eq!(st.status(), want);
+        }
+    }
+}
