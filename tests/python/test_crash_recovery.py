@@ -73,13 +73,16 @@ def test_kill_9_leftovers_are_reclaimed_at_start(tmp_path):
             properties=IaasVMRestoreRequest(recovery_point_id=listed[0].name, recovery_type="RestoreDisks",
                                             storage_account_id=sa)), polling=False)
         tmp = data / "storageAccounts" / "crashsa" / f"vm-crash-{listed[0].name}" / "vm-crash.raw.raw.rsvault-restore"
+        # The engine writes TMP.rsvault-partial, renames it to TMP when done,
+        # and the service then publishes TMP under its final name.
+        leftovers = lambda: [p for p in (tmp, tmp.with_name(tmp.name + ".rsvault-partial")) if p.exists()]
         deadline = time.time() + 60
-        while not tmp.exists():
+        while not leftovers():
             assert time.time() < deadline, "the restore wrote no temporary file"
         server.proc.kill()
         server.proc.wait(timeout=20)
-        assert tmp.exists(), "killed mid-restore"
+        assert leftovers(), "killed mid-restore"
         server = Server(data)
-        assert list(data.glob("storageAccounts/**/*.rsvault-restore")) == []
+        assert list(data.glob("storageAccounts/**/*.rsvault-restore*")) == []
     finally:
         assert server.stop() == 0

@@ -51,7 +51,10 @@ impl From<ServiceError> for ArmError {
 
 impl IntoResponse for ArmError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "recommendations": self.recommendations}});
+        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        if !self.recommendations.is_empty() {
+            body["error"]["recommendations"] = json!(self.recommendations);
+        }
         (self.status, Json(body)).into_response()
     }
 }
