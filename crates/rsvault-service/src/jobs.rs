@@ -622,9 +622,12 @@ impl Service {
         let svc = self.clone();
         let store_name = vault.store.clone();
         let j = job.clone();
-        std::thread::Builder::new()
-            .name(format!("backup-{job}"))
-            .spawn(move || {
+        let (panic_store, entity) = (store_name.clone(), vm_name.clone());
+        self.spawn_job(
+            "backup",
+            &job,
+            (TRANSFER, entity),
+            move || {
                 let run = BackupRun { job: &j, store_name: &store_name, item_id, data_id: &data_id, vm_name: &vm_name, os_type: &os_type, disks: &disks, expiry, instant_days, link: link.as_ref() };
                 if let Err(e) = svc.run_backup(&run, &permille) {
                     let st = if permille.is_cancelled() {
@@ -643,8 +646,10 @@ impl Service {
                     svc.collect_after_failure(&store_name);
                     let _ = svc.finish_job(&j, &st);
                 }
-            })
-            .map_err(|e| ServiceError::Internal(format!("start backup job: {e}")))?;
+            },
+            // What only this backup wrote goes before the job ends.
+            move |svc| svc.collect_after_failure(&panic_store),
+        )?;
         Ok((job, op))
     }
 

@@ -19,6 +19,7 @@ pub(crate) mod recovery;
 pub mod restore;
 pub mod scheduler;
 pub mod status;
+pub(crate) mod supervise;
 pub mod usage;
 pub mod vault;
 pub mod verify;

@@ -257,9 +257,12 @@ impl Service {
         let svc = self.clone();
         let store_name = vault.store.clone();
         let rp = rp.to_owned();
-        std::thread::Builder::new()
-            .name(format!("restore-{job}"))
-            .spawn(move || {
+        let job_id = job.clone();
+        self.spawn_job(
+            "restore",
+            &job_id,
+            (RESTORE_TASK, entity.clone()),
+            move || {
                 let r = svc.run_restore(
                     &store_name,
                     &disks,
@@ -278,8 +281,9 @@ impl Service {
                     Err(e) => JobState::failed(RESTORE_TASK, &entity, &e, permille.get()),
                 };
                 let _ = svc.finish_job(&job, &state);
-            })
-            .map_err(|e| ServiceError::Internal(format!("start restore job: {e}")))?;
+            },
+            |_| {},
+        )?;
         Ok(op)
     }
 

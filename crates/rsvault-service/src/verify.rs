@@ -191,16 +191,20 @@ impl Service {
             job.clone(),
             vault.vref.name.clone(),
         );
-        std::thread::Builder::new()
-            .name(format!("verify-{job}"))
-            .spawn(move || {
+        let entity = vault.vref.name.clone();
+        self.spawn_job(
+            "verify",
+            &job,
+            (VERIFY_TASK, entity),
+            move || {
                 if let Err(e) = svc.run_verify(&j, &store, &name, &points, &handle) {
                     tracing::warn!(vault = %name, job = %j, "verify failed: {e}");
                     let _ =
                         svc.finish_job(&j, &JobState::failed(VERIFY_TASK, &name, &e, handle.get()));
                 }
-            })
-            .map_err(|e| ServiceError::Internal(format!("start verify job: {e}")))?;
+            },
+            |_| {},
+        )?;
         tracing::info!(vault = %vault.vref.name, %job, user, "verify started");
         Ok((job, op))
     }
