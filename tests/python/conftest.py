@@ -1,4 +1,5 @@
 """Fixtures: a real `rsvault serve` process and Azure SDK clients pointed at it."""
+import contextlib
 import os
 import signal
 import socket
@@ -72,12 +73,19 @@ class Server:
         return self.proc.wait(timeout=20)
 
 
-@pytest.fixture
-def server():
+@contextlib.contextmanager
+def temp_server(config=None):
+    """A server on a fresh data directory, stopped (cleanly) at the end."""
     with tempfile.TemporaryDirectory() as d:
-        s = Server(d)
+        s = Server(d, config=config)
         yield s
         assert s.stop() == 0, "rsvault serve exits cleanly on SIGTERM"
+
+
+@pytest.fixture
+def server():
+    with temp_server() as s:
+        yield s
 
 
 class TokenCredential:

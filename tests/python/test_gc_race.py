@@ -5,14 +5,13 @@ scheduled job must end Completed with a point that restores bit-identically
 at once, and the stores must verify clean, without any gc in between."""
 import datetime as dt
 import subprocess
-import tempfile
 import time
 
 import pytest
 from azure.mgmt.recoveryservices.models import Sku, Vault
 from azure.mgmt.recoveryservicesbackup.models import BackupRequestResource, IaasVMBackupRequest
 
-from conftest import SUB, Server, clients, rsvault_bin
+from conftest import SUB, Server, clients, rsvault_bin, temp_server
 from test_backup_now import wait_job
 from test_protection import RG, VM_RG, make_vm, protect
 from test_restore import raw_of, trigger
@@ -30,10 +29,8 @@ simulated_clock = "2026-05-11T12:00:00Z"
 
 @pytest.fixture
 def sim_server():
-    with tempfile.TemporaryDirectory() as d:
-        s = Server(d, config=CONFIG)
+    with temp_server(CONFIG) as s:
         yield s
-        assert s.stop() == 0
 
 
 def ts(s):

@@ -1,12 +1,11 @@
 """nextLink paging: a server with two items a page; the SDKs follow nextLink
 and see every item, raw requests see the pages."""
-import tempfile
 
 import pytest
 import requests
 from azure.mgmt.recoveryservices.models import Sku, Vault
 
-from conftest import SUB, Server, clients
+from conftest import SUB, Server, clients, temp_server
 from test_policies import daily_policy
 
 RG = "rg-page"
@@ -14,10 +13,8 @@ RG = "rg-page"
 
 @pytest.fixture
 def paged_server():
-    with tempfile.TemporaryDirectory() as d:
-        s = Server(d, config="[api]\npage_size = 2\n")
+    with temp_server("[api]\npage_size = 2\n") as s:
         yield s
-        assert s.stop() == 0
 
 
 def test_lists_are_paged_and_sdks_follow_next_link(paged_server):

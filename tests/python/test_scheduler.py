@@ -3,7 +3,6 @@ backups start at its local time across a daylight-saving change, and
 retention expires the points no tier keeps. Time moves with POST
 /rsvault/clock, which also runs a scheduler tick at the new time."""
 import datetime as dt
-import tempfile
 import time
 from zoneinfo import ZoneInfo
 
@@ -14,7 +13,7 @@ from azure.mgmt.recoveryservicesbackup.models import (AzureIaaSVMProtectionPolic
                                                       LongTermRetentionPolicy, ProtectionPolicyResource,
                                                       RetentionDuration, SimpleSchedulePolicy)
 
-from conftest import Server, clients
+from conftest import Server, clients, temp_server
 from test_backup_now import wait_job
 from test_protection import RG, VM_RG, make_vm, protect
 
@@ -30,10 +29,8 @@ simulated_clock = "2026-03-27T12:00:00Z"
 
 @pytest.fixture
 def sim_server():
-    with tempfile.TemporaryDirectory() as d:
-        s = Server(d, config=CONFIG)
+    with temp_server(CONFIG) as s:
         yield s
-        assert s.stop() == 0
 
 
 def move_clock(server, **body):

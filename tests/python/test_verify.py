@@ -6,7 +6,6 @@ the damaged point; the point and its item show the damage; a clean vault's
 verify is Completed. Time moves with POST /rsvault/clock."""
 import datetime as dt
 import subprocess
-import tempfile
 
 import pytest
 import requests
@@ -14,7 +13,7 @@ from azure.mgmt.recoveryservices.models import Sku, Vault
 from azure.mgmt.recoveryservicesbackup.models import (AzureIaaSComputeVMProtectedItem, BackupRequestResource,
                                                       IaasVMBackupRequest, ProtectedItemResource)
 
-from conftest import SUB, Server, clients
+from conftest import SUB, Server, clients, temp_server
 from test_backup_now import wait_job
 from test_cli import run as cli
 from test_protection import RG, VM_RG, make_vm
@@ -34,10 +33,8 @@ simulated_clock = "2026-03-27T12:00:00Z"
 
 @pytest.fixture
 def sim_server():
-    with tempfile.TemporaryDirectory() as d:
-        s = Server(d, config=CONFIG)
+    with temp_server(CONFIG) as s:
         yield s
-        assert s.stop() == 0
 
 
 def arm(server, method, path, **kw):
