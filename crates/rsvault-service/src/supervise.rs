@@ -57,6 +57,22 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
+    /// The job once it no longer runs.
+    fn ended(s: &Service, v: &VaultRef, job: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let j = s.get_job(v, job).unwrap();
+            if j["properties"]["status"] != "InProgress" {
+                return j;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the job stays InProgress"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     #[test]
     fn a_worker_that_panics_ends_its_job_failed_and_the_service_goes_on() {
         let dir = tempfile::tempdir().unwrap();
@@ -86,18 +102,7 @@ mod tests {
             |_| {},
         )
         .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let got = loop {
-            let j = s.get_job(&v, &job).unwrap();
-            if j["properties"]["status"] != "InProgress" {
-                break j;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the job stays InProgress"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+        let got = ended(&s, &v, &job);
         let p = &got["properties"];
         assert_eq!(p["status"], "Failed", "{got}");
         let e = &p["errorDetails"][0];
@@ -133,14 +138,6 @@ mod tests {
             |_| {},
         )
         .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while s.get_job(&v, &job2).unwrap()["properties"]["status"] == "InProgress" {
-            assert!(std::time::Instant::now() < deadline);
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert_eq!(
-            s.get_job(&v, &job2).unwrap()["properties"]["status"],
-            "Completed"
-        );
+        assert_eq!(ended(&s, &v, &job2)["properties"]["status"], "Completed");
     }
 }

@@ -239,9 +239,9 @@ impl Service {
         points: &[CatalogPoint],
         handle: &JobProgressHandle,
     ) -> Result<()> {
+        // The engine's verify holds a reader session: gc deletes nothing
+        // while it reads.
         let store = self.open_vault_store(store_name)?;
-        // A reader session: gc deletes no pack condemned while it lasts.
-        let session = store.begin_session("verify")?;
         let progress = VerifyProgress {
             handle: handle.clone(),
             total: AtomicU64::new(0),
@@ -253,7 +253,6 @@ impl Service {
             .list_points_checked()
             .map(|(ok, _)| ok.into_iter().map(|m| m.id).collect())
             .map_err(Into::into);
-        let _ = session.end();
         let (report, present) = (report?, present?);
         if handle.is_cancelled() {
             return self.finish_job(

@@ -6,8 +6,8 @@
 //! handled and now, so the scheduler can be tested without a clock.
 
 use crate::error::{Result, ServiceError};
+use jiff::Timestamp;
 use jiff::civil::Weekday;
-use jiff::{Timestamp, ToSpan};
 
 /// The server-wide default: weekly, Sunday 03:00 UTC.
 pub const DEFAULT: &str = "sun 03:00";
@@ -140,26 +140,15 @@ fn runs_between(s: &VerifySchedule, after: Timestamp, until: Timestamp) -> Vec<T
     // Only the latest time matters to a catch-up: look back at most 8 days.
     let week = jiff::SignedDuration::from_hours(24 * 8);
     let after = after.max(until.checked_sub(week).unwrap_or(after));
-    let utc = jiff::tz::TimeZone::UTC;
-    let mut day = utc.to_datetime(after).date();
-    let last = utc.to_datetime(until).date();
     let at = jiff::civil::time(hour as i8, minute as i8, 0, 0);
-    let mut out = Vec::new();
-    while day <= last {
+    crate::policy::schedule::times_between(&jiff::tz::TimeZone::UTC, after, until, |day| {
         let wd = day.weekday().to_monday_zero_offset() as usize;
-        if days[wd]
-            && let Ok(t) = utc.to_ambiguous_timestamp(day.to_datetime(at)).compatible()
-            && t > after
-            && t <= until
-        {
-            out.push(t);
+        if days[wd] {
+            vec![day.to_datetime(at)]
+        } else {
+            Vec::new()
         }
-        match day.checked_add(1.day()) {
-            Ok(d) => day = d,
-            Err(_) => break,
-        }
-    }
-    out
+    })
 }
 
 /// The latest scheduled time in `(last_handled, now]`: a verify is due.

@@ -12,10 +12,24 @@ use jiff::{Timestamp, ToSpan};
 
 /// Scheduled run times in `(after, until]`, oldest first.
 pub fn runs_between(policy: &Policy, after: Timestamp, until: Timestamp) -> Vec<Timestamp> {
+    times_between(&policy.time_zone, after, until, |day| {
+        local_runs(&policy.schedule, day)
+    })
+}
+
+/// The instants in `(after, until]` of the wall-clock times `runs_of(day)`
+/// gives for each day in `tz`, oldest first. A local time that does not
+/// exist runs at the first valid moment after it; one that happens twice
+/// runs at its first occurrence.
+pub(crate) fn times_between(
+    tz: &jiff::tz::TimeZone,
+    after: Timestamp,
+    until: Timestamp,
+    runs_of: impl Fn(Date) -> Vec<DateTime>,
+) -> Vec<Timestamp> {
     if until <= after {
         return Vec::new();
     }
-    let tz = &policy.time_zone;
     // One day of slack either side covers offsets and windows past midnight.
     let first = tz
         .to_datetime(after)
@@ -30,7 +44,7 @@ pub fn runs_between(policy: &Policy, after: Timestamp, until: Timestamp) -> Vec<
     let mut out = Vec::new();
     let mut day = first;
     while day <= last {
-        for local in local_runs(&policy.schedule, day) {
+        for local in runs_of(day) {
             if let Ok(t) = tz.to_ambiguous_timestamp(local).compatible()
                 && t > after
                 && t <= until
