@@ -21,7 +21,8 @@ fn backends_opened_from_urls_conform() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", dir.path().join("u").display());
     conformance(open_url(&url, OpenMode::Create).unwrap().as_ref());
-    assert!(open_url(&url, OpenMode::Existing).is_ok());
+    // The suite ends by destroying the location: it is gone.
+    assert!(open_url(&url, OpenMode::Existing).is_err());
     conformance(
         open_url("memory://conf", OpenMode::Create)
             .unwrap()

@@ -19,6 +19,7 @@ pub(crate) mod recovery;
 pub mod restore;
 pub mod scheduler;
 pub mod status;
+pub mod stores;
 pub(crate) mod supervise;
 pub mod usage;
 pub mod vault;
@@ -28,7 +29,6 @@ pub mod verify_schedule;
 pub use error::{Result, ServiceError};
 pub use vault::{Vault, VaultRef};
 
-use rsvault_engine::backend::LocalBackend;
 use rsvault_engine::clock::{Clock, SystemClock};
 use rsvault_engine::{InitOptions, MasterKey, Store};
 use std::path::{Path, PathBuf};
@@ -52,6 +52,8 @@ pub struct Service {
     pub(crate) pending_cleanup: recovery::Pending,
     restore_root: PathBuf,
     verify: std::sync::RwLock<verify::VerifySettings>,
+    /// Where vault stores live.
+    stores: stores::StoreLocations,
 }
 
 /// Where the service keeps what is not metadata or vault stores.
@@ -111,6 +113,7 @@ impl Service {
                 .restore_root
                 .unwrap_or_else(|| data_dir.join("storageAccounts")),
             verify: Default::default(),
+            stores: stores::StoreLocations::under_dir(&data_dir.join("stores"))?,
         };
         let interrupted = service.fail_interrupted_jobs()?;
         if let Err(e) = service.sweep_snapshots() {
@@ -142,9 +145,9 @@ impl Service {
     /// Creates a new engine store and its key; returns the store's name.
     pub(crate) fn create_vault_store(&self) -> Result<String> {
         let name = hex::encode(rand::random::<[u8; 16]>());
-        let backend = LocalBackend::new(&self.data_dir.join("stores").join(&name))?;
+        let backend = self.stores.create(&name)?;
         let mut key = MasterKey::generate();
-        Store::init(Arc::new(backend), &mut key, &InitOptions::default())?;
+        Store::init(backend, &mut key, &InitOptions::default())?;
         key.save_new(&self.key_path(&name))?;
         Ok(name)
     }
@@ -152,16 +155,11 @@ impl Service {
     /// Opens a vault's engine store.
     pub fn open_vault_store(&self, store: &str) -> Result<Store> {
         let key = MasterKey::load(&self.key_path(store))?;
-        let backend = LocalBackend::open_existing(&self.data_dir.join("stores").join(store))?;
-        Ok(Store::open(Arc::new(backend), &key)?)
+        Ok(Store::open(self.stores.open(store)?, &key)?)
     }
 
     pub(crate) fn remove_vault_store(&self, store: &str) -> Result<()> {
-        let dir = self.data_dir.join("stores").join(store);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|e| ServiceError::Internal(format!("remove {}: {e}", dir.display())))?;
-        }
+        self.stores.destroy(store)?;
         let _ = std::fs::remove_file(self.key_path(store));
         Ok(())
     }

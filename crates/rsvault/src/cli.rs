@@ -50,9 +50,9 @@ pub struct ServeArgs {
 /// The store and its key.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Directory of the vault store.
+    /// The vault store: a directory, or a storage URL (`file:///path`).
     #[arg(long, env = "RSVAULT_STORE")]
-    pub store: PathBuf,
+    pub store: String,
     /// The store's key file (kept outside the store).
     #[arg(long, env = "RSVAULT_KEY_FILE")]
     pub key_file: PathBuf,

@@ -4,19 +4,20 @@ use crate::cli::{DiskCommand, Format, StoreArgs};
 use crate::human::bytes;
 use crate::progress::Bar;
 use anyhow::{Context, Result};
-use rsvault_engine::backend::LocalBackend;
+use rsvault_engine::backend::{OpenMode, open_url};
 use rsvault_engine::codec::Encryption;
 use rsvault_engine::ranges::RangeSet;
 use rsvault_engine::{
     BackupOptions, GcOptions, InitOptions, MasterKey, RestoreFormat, RestoreOptions, Store,
 };
 use std::process::ExitCode;
-use std::sync::Arc;
 
 fn open(args: &StoreArgs) -> Result<Store> {
     let key = MasterKey::load(&args.key_file)?;
-    let backend = LocalBackend::open_existing(&args.store)?;
-    Ok(Store::open(Arc::new(backend), &key)?)
+    Ok(Store::open(
+        open_url(&args.store, OpenMode::Existing)?,
+        &key,
+    )?)
 }
 
 fn print_json(v: &impl serde::Serialize) {
@@ -38,7 +39,7 @@ pub fn run(cmd: DiskCommand) -> Result<ExitCode> {
                     store.key_file.display()
                 );
             }
-            let backend = LocalBackend::new(&store.store)?;
+            let backend = open_url(&store.store, OpenMode::Create)?;
             let mut key = MasterKey::generate();
             let opts = InitOptions {
                 chunk_size: chunk_size_kib
@@ -51,14 +52,14 @@ pub fn run(cmd: DiskCommand) -> Result<ExitCode> {
                 },
                 zstd_level: compression_level,
             };
-            let s = Store::init(Arc::new(backend), &mut key, &opts)?;
+            let s = Store::init(backend, &mut key, &opts)?;
             key.save_new(&store.key_file).with_context(|| {
-                format!("the store was created but its key could not be saved; delete {} and run init again", store.store.display())
+                format!("the store was created but its key could not be saved; delete {} and run init again", store.store)
             })?;
             println!(
                 "created store {} at {} ({} encryption); keep {} safe and outside the store",
                 s.config().store_id,
-                store.store.display(),
+                store.store,
                 if no_encryption { "no" } else { "AES-256-GCM" },
                 store.key_file.display()
             );

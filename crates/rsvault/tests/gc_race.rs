@@ -8,7 +8,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
-use rsvault_engine::backend::LocalBackend;
+use rsvault_engine::backend::{OpenMode, open_url};
 use rsvault_engine::ranges::RangeSet;
 use rsvault_engine::source::raw::RawImage;
 use rsvault_engine::{
@@ -83,7 +83,8 @@ impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let mut key = MasterKey::generate();
-        let backend = Arc::new(LocalBackend::new(&dir.path().join("store")).unwrap());
+        let backend =
+            open_url(dir.path().join("store").to_str().unwrap(), OpenMode::Create).unwrap();
         Store::init(backend, &mut key, &Default::default()).unwrap();
         key.save_new(&dir.path().join("key")).unwrap();
         Env { dir, key }
@@ -92,7 +93,7 @@ impl Env {
         self.dir.path().join(n)
     }
     fn store(&self) -> Store {
-        let backend = Arc::new(LocalBackend::open_existing(&self.p("store")).unwrap());
+        let backend = open_url(self.p("store").to_str().unwrap(), OpenMode::Existing).unwrap();
         Store::open(backend, &self.key).unwrap()
     }
     fn cli(&self, sub: &str, args: &[&str]) -> std::process::Output {

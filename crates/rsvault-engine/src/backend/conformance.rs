@@ -1,6 +1,7 @@
 //! The contract every [`Backend`] must keep, as one suite: run it against
 //! each implementation (`conformance(&backend)`; it panics with what broke).
-//! Use an empty backend: the suite writes under `conformance/`.
+//! Use an empty backend: the suite writes under `conformance/`, and ends by
+//! destroying the location.
 
 use super::{Backend, PutMode};
 use crate::error::Error;
@@ -34,6 +35,26 @@ pub fn conformance(b: &dyn Backend) {
         b.list(&format!("{P}/")).expect("list").is_empty(),
         "delete removes objects"
     );
+    destroy(b);
+}
+
+/// Last: `destroy` removes every object, under any prefix, and a second
+/// `destroy` of the location now gone succeeds.
+fn destroy(b: &dyn Backend) {
+    let keys = [key("d/one"), "outside-the-suite-prefix".to_owned()];
+    for k in &keys {
+        b.put(k, b"x", PutMode::Overwrite).expect("put");
+    }
+    b.destroy().expect("destroy");
+    for k in &keys {
+        assert_eq!(
+            b.head(k).expect("head after destroy"),
+            None,
+            "destroyed: {k}"
+        );
+    }
+    b.destroy()
+        .expect("destroying a destroyed location succeeds");
 }
 
 fn create_and_overwrite(b: &dyn Backend) {

@@ -225,6 +225,16 @@ impl Backend for LocalBackend {
         self.root.display().to_string()
     }
 
+    /// Removes the store's folder (`remove_dir_all` does not follow
+    /// symlinks out of it).
+    fn destroy(&self) -> Result<()> {
+        match fs::remove_dir_all(&self.root) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("remove {}", self.root.display()), e)),
+        }
+    }
+
     fn sweep_incomplete(&self, older_than: std::time::SystemTime) -> Result<usize> {
         let dir = self.root.join(TMP_DIR);
         let rd = match fs::read_dir(&dir) {

@@ -62,4 +62,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn sweep_incomplete(&self, _older_than: SystemTime) -> Result<usize> {
         Ok(0)
     }
+    /// Removes every object and the location itself (a vault's store when
+    /// the vault is deleted). A location already gone succeeds. The
+    /// default deletes what `list` finds; backends with a cheaper way
+    /// override it.
+    fn destroy(&self) -> Result<()> {
+        for o in self.list("")? {
+            self.delete(&o.key)?;
+        }
+        Ok(())
+    }
 }
