@@ -2,17 +2,21 @@
 //! the rest, or, when the transfer failed, drop the new one (the previous
 //! bitmap still holds every write since the last committed point).
 
+use crate::port::DiskCheckpoint;
 use crate::qmp::{self, Monitor};
 use crate::snapshot::BITMAP_PREFIX;
 use serde_json::json;
-use std::path::PathBuf;
 
 /// After a committed point: on each disk, removes every rsvault bitmap but
 /// `keep`. Returns how many were removed.
-pub fn retire(m: &mut dyn Monitor, disks: &[(PathBuf, String)]) -> crate::Result<usize> {
+pub fn retire(m: &mut dyn Monitor, disks: &[DiskCheckpoint]) -> crate::Result<usize> {
     let nodes = qmp::block_nodes(m)?;
     let mut n = 0;
-    for (image, keep) in disks {
+    for DiskCheckpoint {
+        image,
+        checkpoint: keep,
+    } in disks
+    {
         let Some(node) = qmp::node_for_image(&nodes, image) else {
             continue;
         };
@@ -30,9 +34,13 @@ pub fn retire(m: &mut dyn Monitor, disks: &[(PathBuf, String)]) -> crate::Result
 }
 
 /// After a failed transfer: removes the bitmaps the snapshot started.
-pub fn discard(m: &mut dyn Monitor, disks: &[(PathBuf, String)]) -> crate::Result<()> {
+pub fn discard(m: &mut dyn Monitor, disks: &[DiskCheckpoint]) -> crate::Result<()> {
     let nodes = qmp::block_nodes(m)?;
-    for (image, name) in disks {
+    for DiskCheckpoint {
+        image,
+        checkpoint: name,
+    } in disks
+    {
         if let Some(node) = qmp::node_for_image(&nodes, image)
             && node.bitmaps.iter().any(|b| &b.name == name)
         {

@@ -39,6 +39,10 @@ pub const SCRIPT_CONFIG_INVALID: &str = "UserErrorScriptConfigInvalid";
 pub const SNAPSHOT_FAILED: &str = "UserErrorVmSnapshotFailed";
 /// A disk of the VM is not attached to the running QEMU.
 pub const DISK_NOT_ATTACHED: &str = "UserErrorVmDiskNotAttached";
+/// A VM's image is open for writing by a hypervisor rsvault was not told of.
+pub const DISK_IN_USE: &str = "UserErrorVmDiskInUse";
+/// The recommended action for [`DISK_IN_USE`].
+pub const DISK_IN_USE_RECOMMENDATION: &str = "Name the VM's QMP socket (properties.qemu.qmpSocket) so rsvault snapshots it live, or stop the VM.";
 /// Changed-block tracking could not be used for a disk (informational).
 pub const CBT_FALLBACK: &str = "ChangedBlockTrackingFallback";
 

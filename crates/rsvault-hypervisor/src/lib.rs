@@ -1,5 +1,14 @@
 //! rsvault's hypervisor edge: running QEMU VMs.
 //!
+//! The service sees only the port, [`Hypervisor`] ([`port`]), with VMs
+//! reached at a [`VmAddress`]. Its implementations:
+//! - [`QemuHypervisor`] ([`qemu`]): QEMU's QMP monitor and guest agent,
+//!   the production one;
+//! - [`FakeHypervisor`] ([`fake`]): in-process, for tests, with injected
+//!   faults;
+//! - [`conformance`]: the one suite both pass.
+//!
+//! Below the QEMU one:
 //! - [`qmp`]: a client of QEMU's QMP monitor;
 //! - [`agent`]: a client of the QEMU guest agent (qemu-ga), behind the
 //!   narrow [`agent::GuestAgent`] trait;
@@ -12,14 +21,26 @@
 //!
 //! It knows nothing of HTTP, vaults or the store.
 
+mod address;
 pub mod agent;
 pub mod bitmaps;
+pub mod conformance;
 mod conn;
 pub mod error;
+pub mod fake;
 pub mod finding;
+pub mod port;
+pub mod qemu;
 pub mod qmp;
 pub mod scripts;
 pub mod snapshot;
 
 pub use error::{HvError, Result};
+pub use fake::FakeHypervisor;
 pub use finding::Finding;
+pub use port::{
+    AddressError, AgentState, AttachedDisk, Base, CheckpointInfo, Consistency, DiskCheckpoint,
+    DiskRequest, DiskSnapshot, Hypervisor, PowerState, QemuAddress, Snapshot, SnapshotError,
+    SnapshotFailure, SnapshotRequest, SnapshotSettings, VmAddress, checkpoint_name,
+};
+pub use qemu::QemuHypervisor;

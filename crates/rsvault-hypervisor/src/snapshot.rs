@@ -20,6 +20,10 @@
 use crate::agent::{self, GuestAgent, QemuAgent};
 use crate::error::HvError;
 use crate::finding::{self, Finding};
+use crate::port::{
+    AgentState, Base, Consistency, DiskRequest, DiskSnapshot, Snapshot, SnapshotError,
+    SnapshotSettings as Settings,
+};
 use crate::qmp::{self, BlockNode, Monitor};
 use crate::scripts::{self, Phase};
 use serde_json::{Value, json};
@@ -29,89 +33,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The bitmaps rsvault owns start with this.
-pub const BITMAP_PREFIX: &str = "rsvault-";
+pub const BITMAP_PREFIX: &str = crate::port::CHECKPOINT_PREFIX;
 /// Bitmap granularity: one bit per 64 KiB, the engine's chunk size.
-pub const GRANULARITY: u64 = 64 << 10;
-
-/// One disk to snapshot.
-#[derive(Debug, Clone)]
-pub struct DiskRequest {
-    /// The VM's image file.
-    pub image: PathBuf,
-    /// The snapshot file to create (qcow2).
-    pub target: PathBuf,
-    /// The previous point's bitmap and snapshot, if there is one.
-    pub base: Option<Base>,
-    /// The bitmap to start at this snapshot.
-    pub new_bitmap: String,
-    /// Why there is no base, when there is none (reported to the user).
-    pub no_base_reason: Option<String>,
-}
-
-/// What an incremental snapshot builds on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Base {
-    /// The bitmap started at the previous recovery point.
-    pub bitmap: String,
-    /// The previous point's snapshot file (still in the instant tier).
-    pub snapshot: PathBuf,
-}
-
-/// Limits and knobs.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Time limit of one QMP command.
-    pub command_timeout: Duration,
-    /// Time limit of a guest-agent command (other than freeze and scripts).
-    pub agent_timeout: Duration,
-    /// Longest wait for guest-fsfreeze-freeze.
-    pub freeze_timeout: Duration,
-    /// How long a hung agent is given to take a late thaw.
-    pub thaw_grace: Duration,
-    /// Snapshot copy rate limit in bytes per second (QEMU's `speed`).
-    pub rate_limit: Option<u64>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            command_timeout: Duration::from_secs(30),
-            agent_timeout: Duration::from_secs(10),
-            freeze_timeout: Duration::from_secs(60),
-            thaw_grace: Duration::from_secs(600),
-            rate_limit: None,
-        }
-    }
-}
-
-/// The consistency of a snapshot, Azure's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consistency {
-    /// Scripts ran and the file systems were frozen.
-    Application,
-    /// The file systems were frozen.
-    FileSystem,
-    /// Neither: as after a power cut.
-    Crash,
-}
-
-impl Consistency {
-    pub fn azure_name(self) -> &'static str {
-        match self {
-            Consistency::Application => "AppConsistent",
-            Consistency::FileSystem => "FileSystemConsistent",
-            Consistency::Crash => "CrashConsistent",
-        }
-    }
-}
-
-/// The guest agent as this snapshot found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentState {
-    NotConfigured,
-    Unreachable(String),
-    Ready { version: String },
-}
+pub const GRANULARITY: u64 = crate::port::GRANULARITY;
 
 /// A link to the guest agent.
 pub enum AgentLink {
@@ -131,48 +55,6 @@ impl AgentLink {
             },
         }
     }
-}
-
-/// One disk's snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiskSnapshot {
-    pub image: PathBuf,
-    pub node: String,
-    /// The snapshot file: a full point-in-time image through its backing
-    /// chain.
-    pub target: PathBuf,
-    /// The previous snapshot it is an overlay on (incremental).
-    pub base: Option<PathBuf>,
-    /// The bitmap started at this snapshot.
-    pub bitmap: String,
-    /// Why changed-block tracking was not used, if it was not.
-    pub full_reason: Option<String>,
-}
-
-impl DiskSnapshot {
-    pub fn incremental(&self) -> bool {
-        self.base.is_some()
-    }
-}
-
-/// A taken snapshot.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub consistency: Consistency,
-    pub warnings: Vec<Finding>,
-    pub agent: AgentState,
-    pub disks: Vec<DiskSnapshot>,
-    /// How long the guest's file systems were frozen.
-    pub frozen_for: Option<Duration>,
-}
-
-/// Why a snapshot failed.
-#[derive(Debug, Clone)]
-pub struct SnapshotError {
-    pub finding: Finding,
-    pub cancelled: bool,
-    /// The agent as found (for health reporting).
-    pub agent: AgentState,
 }
 
 fn fail(code: &'static str, msg: impl Into<String>, rec: &str) -> SnapshotError {
@@ -196,12 +78,12 @@ fn plan_incremental(
         let why = no_base_reason.unwrap_or("first backup of this disk");
         return (None, Some(why.to_owned()));
     };
-    let Some(bm) = node.bitmaps.iter().find(|x| x.name == b.bitmap) else {
+    let Some(bm) = node.bitmaps.iter().find(|x| x.name == b.checkpoint) else {
         return (
             None,
             Some(format!(
                 "dirty bitmap {} is missing (QEMU stopped without saving it, it was removed, the VM runs from another copy of its disk, or the disk is raw and QEMU restarted)",
-                b.bitmap
+                b.checkpoint
             )),
         );
     };
@@ -210,14 +92,14 @@ fn plan_incremental(
             None,
             Some(format!(
                 "dirty bitmap {} is inconsistent: QEMU stopped without saving it, so it may miss writes",
-                b.bitmap
+                b.checkpoint
             )),
         );
     }
     if !bm.recording || bm.busy {
         return (
             None,
-            Some(format!("dirty bitmap {} is not recording", b.bitmap)),
+            Some(format!("dirty bitmap {} is not recording", b.checkpoint)),
         );
     }
     if bm.granularity == 0 || bm.granularity > GRANULARITY {
@@ -225,7 +107,7 @@ fn plan_incremental(
             None,
             Some(format!(
                 "dirty bitmap {} has granularity {} (64 KiB or finer is needed)",
-                b.bitmap, bm.granularity
+                b.checkpoint, bm.granularity
             )),
         );
     }
@@ -236,19 +118,6 @@ fn plan_incremental(
         );
     }
     (Some(b.snapshot.clone()), None)
-}
-
-/// The consistency a snapshot earned: application-consistent when the
-/// pre-script succeeded and the file systems were frozen (or freezing is
-/// turned off in the script configuration), file-system-consistent when
-/// they were frozen only, else crash-consistent.
-fn judge(crash_forced: bool, scripts_ok: bool, freeze_wanted: bool, frozen: bool) -> Consistency {
-    match (crash_forced, scripts_ok, freeze_wanted, frozen) {
-        (true, ..) => Consistency::Crash,
-        (false, true, true, true) | (false, true, false, _) => Consistency::Application,
-        (false, false, _, true) => Consistency::FileSystem,
-        _ => Consistency::Crash,
-    }
 }
 
 fn qemu_img_create(target: &Path, size: u64, base: Option<&Path>) -> Result<(), String> {
@@ -381,7 +250,12 @@ fn take_inner(
         planned.push((d, node.clone(), base, reason));
     }
     // 2. Snapshot files, attached as nodes.
-    let tag = tag_of(disks.first().map(|d| d.new_bitmap.as_str()).unwrap_or(""));
+    let tag = tag_of(
+        disks
+            .first()
+            .map(|d| d.new_checkpoint.as_str())
+            .unwrap_or(""),
+    );
     for (i, (d, node, base, _)) in planned.iter().enumerate() {
         if let Some(dir) = d.target.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -541,7 +415,7 @@ fn take_inner(
     let mut actions = Vec::new();
     for (i, (d, node, base, _)) in planned.iter().enumerate() {
         actions.push(json!({"type": "block-dirty-bitmap-add", "data": {
-            "node": node.node, "name": d.new_bitmap, "granularity": GRANULARITY,
+            "node": node.node, "name": d.new_checkpoint, "granularity": GRANULARITY,
             "persistent": node.driver == "qcow2"}}));
         let mut backup = json!({"job-id": format!("rsv{tag}j{i}"), "device": node.node,
             "target": format!("rsv{tag}t{i}"), "auto-dismiss": false});
@@ -549,7 +423,7 @@ fn take_inner(
             let b = d
                 .base
                 .as_ref()
-                .map(|b| b.bitmap.clone())
+                .map(|b| b.checkpoint.clone())
                 .unwrap_or_default();
             backup["sync"] = json!("bitmap");
             backup["bitmap"] = json!(b);
@@ -600,9 +474,10 @@ fn take_inner(
     }
     for (i, (d, node, ..)) in planned.iter().enumerate() {
         undo.jobs.push(format!("rsv{tag}j{i}"));
-        undo.bitmaps.push((node.node.clone(), d.new_bitmap.clone()));
+        undo.bitmaps
+            .push((node.node.clone(), d.new_checkpoint.clone()));
     }
-    let mut consistency = judge(crash_forced, scripts_ok, freeze_wanted, frozen);
+    let mut consistency = Consistency::judge(crash_forced, scripts_ok, freeze_wanted, frozen);
     if !hung
         && let (Some(a), Some(c)) = (agent.as_mut(), config.as_ref())
         && scripts_ok
@@ -653,7 +528,7 @@ fn take_inner(
             })?;
     }
     let mut out = Vec::new();
-    for (d, node, base, reason) in planned {
+    for (d, _node, base, reason) in planned {
         // QEMU flushed on detach; make it durable before the transfer.
         if let Ok(f) = std::fs::File::open(&d.target) {
             let _ = f.sync_all();
@@ -670,10 +545,9 @@ fn take_inner(
         }
         out.push(DiskSnapshot {
             image: d.image.clone(),
-            node: node.node.clone(),
             target: d.target.clone(),
             base,
-            bitmap: d.new_bitmap.clone(),
+            checkpoint: d.new_checkpoint.clone(),
             full_reason: reason,
         });
     }
@@ -770,7 +644,7 @@ mod tests {
             ((true, false, false, false), Crash),
         ];
         for ((c, s, w, f), want) in table {
-            assert_eq!(judge(c, s, w, f), want, "{c} {s} {w} {f}");
+            assert_eq!(Consistency::judge(c, s, w, f), want, "{c} {s} {w} {f}");
         }
     }
 
@@ -802,7 +676,7 @@ mod tests {
         let snap = d.path().join("prev.qcow2");
         std::fs::write(&snap, b"x").unwrap();
         let base = Base {
-            bitmap: "rsvault-a".into(),
+            checkpoint: "rsvault-a".into(),
             snapshot: snap.clone(),
         };
         let ok = plan_incremental(&node(vec![bm("rsvault-a")]), Some(&base), None);
@@ -904,7 +778,7 @@ mod tests {
             image,
             target: target.clone(),
             base: None,
-            new_bitmap: "rsvault-t1".into(),
+            new_checkpoint: "rsvault-t1".into(),
             no_base_reason: None,
         };
         let e = take(

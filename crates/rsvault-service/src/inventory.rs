@@ -8,6 +8,7 @@
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
+use rsvault_hypervisor::{Hypervisor, PowerState, VmAddress};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
@@ -136,58 +137,19 @@ pub struct VmDisk {
     pub managed_id: Option<String>,
 }
 
-/// The running QEMU a VM names (`properties.qemu`, an rsvault extension of
-/// the VM resource): its QMP socket and the host end of its guest agent's
-/// virtio-serial port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QemuLink {
-    pub qmp_socket: PathBuf,
-    pub agent_socket: Option<PathBuf>,
+/// Reads and checks where the VM's hypervisor is reached (an rsvault
+/// extension of the VM resource), if it names one.
+fn address_of(body: &Value) -> Result<Option<VmAddress>> {
+    VmAddress::from_vm_body(body).map_err(|e| invalid(&e.field, e.message))
 }
 
-/// Reads and checks `properties.qemu`.
-fn qemu_link(body: &Value) -> Result<Option<QemuLink>> {
-    let q = &body["properties"]["qemu"];
-    if q.is_null() {
-        return Ok(None);
-    }
-    if !q.is_object() {
-        return Err(invalid(
-            "properties.qemu",
-            "must be an object with qmpSocket (and optionally guestAgentSocket)",
-        ));
-    }
-    let path = |field: &str, required: bool| -> Result<Option<PathBuf>> {
-        match &q[field] {
-            Value::Null if !required => Ok(None),
-            Value::String(s) if s.starts_with('/') => Ok(Some(PathBuf::from(s))),
-            _ => Err(invalid(
-                &format!("properties.qemu.{field}"),
-                "must be the absolute path of a Unix socket",
-            )),
-        }
-    };
-    Ok(Some(QemuLink {
-        qmp_socket: path("qmpSocket", true)?.unwrap_or_default(),
-        agent_socket: path("guestAgentSocket", false)?,
-    }))
-}
-
-/// The power state of a VM run by QEMU: asks QMP, briefly. A QMP socket
-/// that refuses means the VM is off; one that is busy (a backup holds it)
+/// The power state of a VM a hypervisor runs: asks it, briefly. A VM
+/// nothing runs for is off; a hypervisor that is busy (a backup holds it)
 /// gives no answer, and the stored state stands.
-fn live_power(link: &QemuLink) -> Option<&'static str> {
-    use rsvault_hypervisor::HvError;
-    match rsvault_hypervisor::qmp::Qmp::connect(
-        &link.qmp_socket,
-        std::time::Duration::from_millis(800),
-    ) {
-        Ok(mut q) => match rsvault_hypervisor::qmp::run_state(&mut q) {
-            Ok(s) if s == "shutdown" || s == "guest-panicked" => Some("stopped"),
-            Ok(_) => Some("running"),
-            Err(_) => None,
-        },
-        Err(HvError::Connect { .. }) => Some("stopped"),
+fn live_power(hv: &dyn Hypervisor, vm: &VmAddress) -> Option<&'static str> {
+    match hv.power_state(vm) {
+        Ok(PowerState::Stopped) => Some("stopped"),
+        Ok(PowerState::Running | PowerState::Paused) => Some("running"),
         Err(_) => None,
     }
 }
@@ -576,7 +538,7 @@ impl Service {
             .optional()?)
     }
 
-    fn vm_view(p: VmProvider, r: &ResourceRef, row: &VmRow, instance_view: bool) -> Value {
+    fn vm_view(&self, p: VmProvider, r: &ResourceRef, row: &VmRow, instance_view: bool) -> Value {
         let canon = ResourceRef {
             name: row.name.clone(),
             ..r.clone()
@@ -586,10 +548,10 @@ impl Service {
         props["vmId"] = json!(row.vm_id);
         props["provisioningState"] = json!("Succeeded");
         if instance_view {
-            let live = qemu_link(&row.body)
+            let live = address_of(&row.body)
                 .ok()
                 .flatten()
-                .and_then(|l| live_power(&l));
+                .and_then(|a| live_power(self.hypervisor.as_ref(), &a));
             let power = live.unwrap_or(&row.power);
             props["instanceView"] = json!({"statuses": [
                 {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"},
@@ -604,7 +566,7 @@ impl Service {
         check_vm_name(&r.name)?;
         let location = location_of(body, &format!("{}/virtualMachines", p.namespace()))?;
         let disks = self.body_disks(body)?;
-        qemu_link(body)?;
+        address_of(body)?;
         let existing = self.vm_row(p, r)?;
         let self_id = existing.as_ref().map(|e| {
             ResourceRef {
@@ -641,7 +603,7 @@ impl Service {
                     params![stored.to_string(), row.rowid],
                 )?;
                 row.body = stored;
-                Ok((Self::vm_view(p, r, &row, false), false))
+                Ok((self.vm_view(p, r, &row, false), false))
             }
             None => {
                 let row = VmRow {
@@ -656,7 +618,7 @@ impl Service {
                     "INSERT INTO vms (provider, subscription, resource_group, name, location, vm_id, power_state, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![p.key(), r.subscription, r.resource_group, r.name, row.location, row.vm_id, row.power, row.body.to_string()],
                 )?;
-                Ok((Self::vm_view(p, r, &row, false), true))
+                Ok((self.vm_view(p, r, &row, false), true))
             }
         }
     }
@@ -666,7 +628,7 @@ impl Service {
         let row = self
             .vm_row(p, r)?
             .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
-        Ok(Self::vm_view(p, r, &row, instance_view))
+        Ok(self.vm_view(p, r, &row, instance_view))
     }
 
     /// Lists VMs of a subscription or resource group.
@@ -732,12 +694,12 @@ impl Service {
         Ok(())
     }
 
-    /// The running QEMU a VM names, if any.
-    pub fn vm_qemu(&self, p: VmProvider, r: &ResourceRef) -> Result<Option<QemuLink>> {
+    /// Where the VM's hypervisor is reached, if the VM names one.
+    pub fn vm_address(&self, p: VmProvider, r: &ResourceRef) -> Result<Option<VmAddress>> {
         let row = self
             .vm_row(p, r)?
             .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
-        qemu_link(&row.body)
+        address_of(&row.body)
     }
 
     /// The disk images of every VM in the inventory (those that resolve).

@@ -1,7 +1,7 @@
 //! Backup now, backup jobs and recovery points.
 //!
-//! A backup job runs on its own thread: "Take Snapshot" (a running QEMU VM
-//! through QMP and its guest agent, see [`crate::live`]; a VM that is off is
+//! A backup job runs on its own thread: "Take Snapshot" (a running VM
+//! through the hypervisor port, see [`crate::live`]; a VM that is off is
 //! read from its image files, crash-consistent), then "Transfer data to
 //! vault", one engine backup per disk with live progress. A recovery point is recorded only
 //! when every disk has been committed to the vault's store.
@@ -28,7 +28,7 @@ pub(crate) struct BackupRun<'a> {
     pub disks: &'a [crate::inventory::VmDisk],
     pub expiry: Option<jiff::Timestamp>,
     pub instant_days: u32,
-    pub link: Option<&'a crate::inventory::QemuLink>,
+    pub link: Option<&'a rsvault_hypervisor::VmAddress>,
 }
 
 /// Live progress and cancel flags of running jobs, by job id.
@@ -589,7 +589,7 @@ impl Service {
             name: n.vm.clone(),
         };
         let disks = self.vm_disks(n.provider, &vm_ref)?;
-        let link = self.vm_qemu(n.provider, &vm_ref)?;
+        let link = self.vm_address(n.provider, &vm_ref)?;
         let instant_days = self
             .item_policy(vault.rowid, &it.policy)?
             .map_or(2, |p| p.instant_rp_days);
@@ -656,17 +656,14 @@ impl Service {
     fn run_backup(&self, run: &BackupRun<'_>, permille: &JobProgressHandle) -> Result<()> {
         let started = self.now();
         if let Some(link) = run.link {
-            match rsvault_hypervisor::qmp::Qmp::connect(
-                &link.qmp_socket,
-                std::time::Duration::from_secs(10),
-            ) {
-                Ok(qmp) => {
+            match self.run_live_backup(run, link, permille)? {
+                Some(outcome) => {
                     let crate::live::LiveOutcome {
                         consistency,
                         disks,
                         warnings,
                         bag,
-                    } = self.run_live_backup(run, link, qmp, permille)?;
+                    } = outcome;
                     let instant_until = started
                         .checked_add(jiff::SignedDuration::from_hours(
                             24 * i64::from(run.instant_days),
@@ -709,16 +706,9 @@ impl Service {
                     self.retire_bitmaps(link, &disks);
                     return Ok(());
                 }
-                Err(rsvault_hypervisor::HvError::Connect { .. }) => {
-                    // QEMU is not running: the VM is off, and its image files
+                None => {
+                    // Nothing runs the VM: it is off, and its image files
                     // are read in place (crash-consistent).
-                }
-                Err(e) => {
-                    return Err(ServiceError::Job {
-                        code: rsvault_hypervisor::finding::SNAPSHOT_FAILED.into(),
-                        message: format!("The VM's QMP socket {} does not answer: {e}", link.qmp_socket.display()),
-                        recommendation: "Check that no other client holds the QMP socket, then run Backup now again.".into(),
-                    });
                 }
             }
         }

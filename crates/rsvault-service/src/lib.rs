@@ -31,6 +31,7 @@ pub use vault::{Vault, VaultRef};
 
 use rsvault_engine::clock::{Clock, SystemClock};
 use rsvault_engine::{InitOptions, MasterKey, Store};
+use rsvault_hypervisor::{Hypervisor, QemuHypervisor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -54,6 +55,8 @@ pub struct Service {
     verify: std::sync::RwLock<verify::VerifySettings>,
     /// Where vault stores live.
     stores: stores::StoreLocations,
+    /// What runs the VMs: snapshots, power states, change tracking.
+    pub(crate) hypervisor: Arc<dyn Hypervisor>,
 }
 
 /// Where the service keeps what is not metadata or vault stores.
@@ -92,6 +95,22 @@ impl Service {
         clock: Arc<dyn Clock>,
         storage: StorageSettings,
     ) -> Result<Self> {
+        Self::open_with_hypervisor(
+            data_dir,
+            clock,
+            storage,
+            Arc::new(QemuHypervisor::default()),
+        )
+    }
+
+    /// Like [`Service::open_with`], with the hypervisor that runs the VMs
+    /// (by default QEMU, [`QemuHypervisor`]); tests inject a fake.
+    pub fn open_with_hypervisor(
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        storage: StorageSettings,
+        hypervisor: Arc<dyn Hypervisor>,
+    ) -> Result<Self> {
         for d in ["stores", "keys", images::DEFAULT_ROOT] {
             images::create_private_dir(&data_dir.join(d))?;
         }
@@ -114,6 +133,7 @@ impl Service {
                 .unwrap_or_else(|| data_dir.join("storageAccounts")),
             verify: Default::default(),
             stores: stores::StoreLocations::under_dir(&data_dir.join("stores"))?,
+            hypervisor,
         };
         let interrupted = service.fail_interrupted_jobs()?;
         if let Err(e) = service.sweep_snapshots() {

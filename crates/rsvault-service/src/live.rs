@@ -1,16 +1,18 @@
-//! Backups of running QEMU VMs: the Take Snapshot task through QMP and the
-//! guest agent ([`rsvault_hypervisor::snapshot`]), then Transfer data to
-//! vault from the snapshot files, with the dirty bitmap's changed-block
-//! list when it can be trusted. The snapshot files stay on the host as the
+//! Backups of running VMs: the Take Snapshot task through the hypervisor
+//! port ([`rsvault_hypervisor::Hypervisor`]), then Transfer data to vault
+//! from the snapshot files, with the change-tracking checkpoint's
+//! changed-block list when it can be trusted. The snapshot files stay on the host as the
 //! point's instant-restore tier ([`crate::instant`]).
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
-use crate::inventory::{QemuLink, VmDisk};
+use crate::inventory::VmDisk;
 use crate::jobs::{JobProgressHandle, SNAPSHOT, TRANSFER};
 use rsvault_hypervisor::finding::{self, Finding};
-use rsvault_hypervisor::qmp::Qmp;
-use rsvault_hypervisor::snapshot::{self, AgentLink, AgentState, Base, DiskRequest};
+use rsvault_hypervisor::{
+    AgentState, Base, DiskCheckpoint, DiskRequest, SnapshotFailure, SnapshotRequest,
+    SnapshotSettings, VmAddress, checkpoint_name,
+};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -107,12 +109,12 @@ pub(crate) fn check_not_in_use(image: &std::path::Path) -> Result<()> {
     let err = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && err.contains("lock") {
         return Err(ServiceError::Job {
-            code: "UserErrorVmDiskInUse".into(),
+            code: finding::DISK_IN_USE.into(),
             message: format!(
                 "The disk image {} is open for writing by a running QEMU, so it cannot be read in place.",
                 image.display()
             ),
-            recommendation: "Name the VM's QMP socket (properties.qemu.qmpSocket) so rsvault snapshots it live, or stop the VM.".into(),
+            recommendation: finding::DISK_IN_USE_RECOMMENDATION.into(),
         });
     }
     Ok(())
@@ -151,7 +153,7 @@ fn base_of(
         );
     }
     Ok(Base {
-        bitmap: bitmap.to_owned(),
+        checkpoint: bitmap.to_owned(),
         snapshot: PathBuf::from(snap),
     })
 }
@@ -196,15 +198,15 @@ impl Service {
         }))
     }
 
-    /// Backs up a running VM (`link` names it). `qmp` is a live connection
-    /// to its monitor.
+    /// Backs up a running VM (`link` is where its hypervisor is reached).
+    /// `None` when nothing runs the VM: it is off, and its images are read
+    /// in place.
     pub(crate) fn run_live_backup(
         &self,
         run: &crate::jobs::BackupRun<'_>,
-        link: &QemuLink,
-        mut qmp: Qmp,
+        link: &VmAddress,
         permille: &JobProgressHandle,
-    ) -> Result<LiveOutcome> {
+    ) -> Result<Option<LiveOutcome>> {
         let (job, store_name, item_id, data_id, disks) =
             (run.job, run.store_name, run.item_id, run.data_id, run.disks);
         let settings = self.live_settings();
@@ -216,7 +218,7 @@ impl Service {
             .join(data_id.replace(['/', '\\'], "_"))
             .join(job);
         let prev = self.latest_point(item_id)?;
-        let new_bitmap = format!("{}{job}", snapshot::BITMAP_PREFIX);
+        let new_bitmap = checkpoint_name(job);
         let key = |d: &VmDisk| match d.lun {
             None => "os".to_owned(),
             Some(l) => format!("lun-{l}"),
@@ -235,26 +237,34 @@ impl Service {
                 image: d.path.clone(),
                 target: dir.join(format!("{}.qcow2", key(d))),
                 base,
-                new_bitmap: new_bitmap.clone(),
+                new_checkpoint: new_bitmap.clone(),
                 no_base_reason,
             });
         }
-        let agent = AgentLink::connect(link.agent_socket.as_deref(), settings.agent_timeout);
-        let hv = snapshot::Settings {
-            command_timeout: Duration::from_secs(30),
-            agent_timeout: settings.agent_timeout,
-            freeze_timeout: settings.freeze_timeout,
-            rate_limit: settings.rate_limit,
-            ..Default::default()
+        let request = SnapshotRequest {
+            disks: requests,
+            settings: SnapshotSettings {
+                agent_timeout: settings.agent_timeout,
+                freeze_timeout: settings.freeze_timeout,
+                rate_limit: settings.rate_limit,
+                ..Default::default()
+            },
         };
         let cancel = permille.cancel_flag();
         let mut on_progress = |done: u64, total: u64| {
             permille.set(SNAPSHOT_PERMILLE * done.min(total) / total.max(1));
         };
-        let snap = match snapshot::take(&mut qmp, agent, &requests, &hv, &mut on_progress, &cancel)
+        let snap = match self
+            .hypervisor
+            .snapshot(link, &request, &mut on_progress, &cancel)
         {
             Ok(s) => s,
-            Err(e) => {
+            Err(SnapshotFailure::NotRunning(why)) => {
+                tracing::debug!(%why, "the VM is not running; its images are read in place");
+                return Ok(None);
+            }
+            Err(SnapshotFailure::Unreachable(f)) => return Err(job_error(f)),
+            Err(SnapshotFailure::Snapshot(e)) => {
                 let _ = self.set_health(item_id, &health_json(&e.agent, self.now()));
                 if e.cancelled {
                     return Err(rsvault_engine::Error::Cancelled.into());
@@ -263,8 +273,6 @@ impl Service {
             }
         };
         self.set_health(item_id, &health_json(&snap.agent, self.now()))?;
-        // The monitor is free while the data moves.
-        drop(qmp);
         permille.set(SNAPSHOT_PERMILLE);
         self.set_job_tasks(
             job,
@@ -305,7 +313,7 @@ impl Service {
                 recorded.push(
                     json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name,
                     "size": m.size, "format": d.format, "managed": d.managed_id.is_some(),
-                    "snapshot": s.target, "base": s.base, "bitmap": s.bitmap, "image": d.path}),
+                    "snapshot": s.target, "base": s.base, "bitmap": s.checkpoint, "image": d.path}),
                 );
             }
             if cancel.load(Ordering::SeqCst) {
@@ -317,17 +325,18 @@ impl Service {
             for (name, id) in committed {
                 let _ = store.forget(&name, &id);
             }
-            // The previous bitmap still covers every write since the last
-            // point; the new one goes.
-            if let Ok(mut q) = Qmp::connect(&link.qmp_socket, Duration::from_secs(10)) {
-                let pairs: Vec<_> = snap
-                    .disks
-                    .iter()
-                    .map(|s| (s.image.clone(), s.bitmap.clone()))
-                    .collect();
-                if let Err(e) = rsvault_hypervisor::bitmaps::discard(&mut q, &pairs) {
-                    tracing::warn!(error = %e, "could not drop the bitmaps of a failed backup");
-                }
+            // The previous checkpoint still covers every write since the
+            // last point; the new one goes.
+            let pairs: Vec<_> = snap
+                .disks
+                .iter()
+                .map(|s| DiskCheckpoint {
+                    image: s.image.clone(),
+                    checkpoint: s.checkpoint.clone(),
+                })
+                .collect();
+            if let Err(e) = self.hypervisor.discard_checkpoints(link, &pairs) {
+                tracing::warn!(error = %e, "could not drop the checkpoints of a failed backup");
             }
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -354,35 +363,28 @@ impl Service {
             .into_iter()
             .filter(|w| w.code != finding::CBT_FALLBACK)
             .collect();
-        Ok(LiveOutcome {
+        Ok(Some(LiveOutcome {
             consistency: snap.consistency.azure_name(),
             disks: recorded,
             warnings,
             bag,
-        })
+        }))
     }
 
-    /// After a live point is committed: its bitmaps become the ones the next
-    /// backup builds on, the older ones go.
-    pub(crate) fn retire_bitmaps(&self, link: &QemuLink, disks: &[Value]) {
-        let pairs: Vec<(PathBuf, String)> = disks
+    /// After a live point is committed: its checkpoints become the ones the
+    /// next backup builds on, the older ones go.
+    pub(crate) fn retire_bitmaps(&self, link: &VmAddress, disks: &[Value]) {
+        let pairs: Vec<DiskCheckpoint> = disks
             .iter()
             .filter_map(|d| {
-                Some((
-                    PathBuf::from(d["image"].as_str()?),
-                    d["bitmap"].as_str()?.to_owned(),
-                ))
+                Some(DiskCheckpoint {
+                    image: PathBuf::from(d["image"].as_str()?),
+                    checkpoint: d["bitmap"].as_str()?.to_owned(),
+                })
             })
             .collect();
-        match Qmp::connect(&link.qmp_socket, Duration::from_secs(10)) {
-            Ok(mut q) => {
-                if let Err(e) = rsvault_hypervisor::bitmaps::retire(&mut q, &pairs) {
-                    tracing::warn!(error = %e, "could not retire old dirty bitmaps (the next backup will)");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not retire old dirty bitmaps (the next backup will)")
-            }
+        if let Err(e) = self.hypervisor.retire_checkpoints(link, &pairs) {
+            tracing::warn!(error = %e, "could not retire old checkpoints (the next backup will)");
         }
     }
 }
