@@ -78,6 +78,17 @@ pub struct VaultProperties {
     pub extra: Extra,
 }
 
+/// The body of a vault PATCH: the tags and the properties to change
+/// (either may be left out).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<VaultProperties>,
+}
+
 /// `redundancySettings` of a vault.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -282,6 +293,19 @@ mod tests {
         assert_eq!(
             back["properties"]["monitoringSettings"]["azureMonitorAlertSettings"]["alertsForAllJobFailures"],
             "Enabled"
+        );
+    }
+
+    #[test]
+    fn patches_carry_only_what_changes() {
+        let tags = json!({"env": "prod"}).as_object().cloned();
+        let p = VaultPatch {
+            tags,
+            properties: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({"tags": {"env": "prod"}})
         );
     }
 
