@@ -5,7 +5,10 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use serde_json::Value;
+use rsvault_arm::operation::{OperationState, OperationStatus};
+use rsvault_arm::{ErrorResponse, List};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,13 +96,11 @@ impl std::error::Error for ArmError {}
 impl ArmError {
     /// The error of a non-2xx answer: the envelope when there is one.
     pub fn from_body(status: u16, body: &str) -> Self {
-        let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        let e = &v["error"];
-        match (e["code"].as_str(), e["message"].as_str()) {
-            (Some(code), message) => ArmError {
+        match serde_json::from_str::<ErrorResponse>(body) {
+            Ok(e) if !e.error.code.is_empty() => ArmError {
                 status,
-                code: code.to_owned(),
-                message: message.unwrap_or("").to_owned(),
+                code: e.error.code,
+                message: e.error.message,
             },
             _ => ArmError {
                 status,
@@ -121,7 +122,31 @@ pub struct Reply {
     pub location: Option<String>,
     pub async_operation: Option<String>,
     pub retry_after: Option<u64>,
-    pub body: Value,
+    /// `METHOD URL` of the request, for messages.
+    request: String,
+    /// The body as sent (empty when there is none).
+    text: String,
+}
+
+impl Reply {
+    /// The body read as `T`; `None` when the answer has no body.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        if self.text.trim().is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(&self.text).map(Some).with_context(|| {
+            format!(
+                "{} answered with a body this client cannot read",
+                self.request
+            )
+        })
+    }
+
+    /// The body read as `T`, which the answer must have.
+    pub fn body<T: DeserializeOwned>(&self) -> Result<T> {
+        self.json()?
+            .ok_or_else(|| anyhow!("{} answered with no body", self.request))
+    }
 }
 
 /// The client.
@@ -253,19 +278,35 @@ impl Arm {
         url
     }
 
-    /// Sends one request; non-2xx answers become [`ArmError`].
-    pub fn send(
+    /// Sends one request without a body; non-2xx answers become [`ArmError`].
+    pub fn send(&self, method: &str, path_or_url: &str, query: &[(&str, &str)]) -> Result<Reply> {
+        self.send_bytes(method, path_or_url, query, None)
+    }
+
+    /// Sends one request with a JSON body; non-2xx answers become [`ArmError`].
+    pub fn send_json<B: Serialize>(
         &self,
         method: &str,
         path_or_url: &str,
         query: &[(&str, &str)],
-        body: Option<&Value>,
+        body: &B,
+    ) -> Result<Reply> {
+        let bytes = serde_json::to_vec(body).context("encode the request body")?;
+        self.send_bytes(method, path_or_url, query, Some(bytes))
+    }
+
+    fn send_bytes(
+        &self,
+        method: &str,
+        path_or_url: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
     ) -> Result<Reply> {
         let url = self.url(path_or_url, query);
         if self.debug {
             eprintln!("> {method} {url}");
-            if let Some(b) = body {
-                eprintln!("> {b}");
+            if let Some(b) = &body {
+                eprintln!("> {}", String::from_utf8_lossy(b));
             }
         }
         let builder = ureq::http::Request::builder()
@@ -277,7 +318,7 @@ impl Arm {
             Some(b) => self.agent.run(
                 builder
                     .header("Content-Type", "application/json")
-                    .body(serde_json::to_vec(b)?)
+                    .body(b)
                     .with_context(|| format!("bad request URL {url}"))?,
             ),
             None => self.agent.run(
@@ -311,40 +352,39 @@ impl Arm {
         if !(200..300).contains(&status) {
             return Err(ArmError::from_body(status, &text).into());
         }
-        let body = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)
-                .with_context(|| format!("{method} {url} answered with invalid JSON"))?
-        };
         Ok(Reply {
             status,
             location,
             async_operation,
             retry_after,
-            body,
+            request: format!("{method} {url}"),
+            text,
         })
     }
 
     /// GET of one resource.
-    pub fn get(&self, path: &str, api: &str) -> Result<Value> {
-        Ok(self.send("GET", path, &[("api-version", api)], None)?.body)
+    pub fn get<T: DeserializeOwned>(&self, path: &str, api: &str) -> Result<T> {
+        self.send("GET", path, &[("api-version", api)])?.body()
     }
 
     /// GET of a list, following `nextLink`, with an optional `$filter`.
-    pub fn list(&self, path: &str, api: &str, filter: Option<&str>) -> Result<Vec<Value>> {
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        api: &str,
+        filter: Option<&str>,
+    ) -> Result<Vec<T>> {
         let mut query = vec![("api-version", api)];
         if let Some(f) = filter.filter(|f| !f.is_empty()) {
             query.push(("$filter", f));
         }
         let mut out = Vec::new();
-        let mut page = self.send("GET", path, &query, None)?.body;
+        let mut page: List<T> = self.send("GET", path, &query)?.json()?.unwrap_or_default();
         for _ in 0..10_000 {
-            if let Some(items) = page["value"].as_array() {
-                out.extend(items.iter().cloned());
-            }
-            match page["nextLink"].as_str().filter(|l| !l.is_empty()) {
-                Some(next) => page = self.send("GET", next, &[], None)?.body,
+            let next = page.next().map(str::to_owned);
+            out.append(&mut page.value);
+            match next {
+                Some(next) => page = self.send("GET", &next, &[])?.json()?.unwrap_or_default(),
                 None => return Ok(out),
             }
         }
@@ -357,47 +397,46 @@ impl Arm {
     }
 
     /// Polls the `Azure-AsyncOperation` URL of a 202 answer while the
-    /// operation is `InProgress`; returns its final status body. A failed or
+    /// operation is `InProgress`; returns its final status. A failed or
     /// cancelled operation is an error carrying the operation's error.
-    pub fn wait_async(&self, reply: &Reply, api: &str) -> Result<Value> {
+    pub fn wait_async(&self, reply: &Reply, api: &str) -> Result<OperationStatus> {
         let url = reply.async_operation.clone().ok_or_else(|| {
             anyhow!("the server accepted the request without an Azure-AsyncOperation URL to follow")
         })?;
         loop {
-            let r = self.send("GET", &url, &[("api-version", api)], None)?;
-            let status = r.body["status"].as_str().unwrap_or("").to_owned();
-            if status.eq_ignore_ascii_case("InProgress") {
-                Self::pause(&r);
-                continue;
-            }
-            if status.eq_ignore_ascii_case("Failed") || status.eq_ignore_ascii_case("Canceled") {
-                let e = &r.body["error"];
-                return Err(ArmError {
-                    status: 200,
-                    code: e["code"].as_str().unwrap_or(&status).to_owned(),
-                    message: e["message"]
-                        .as_str()
-                        .unwrap_or("the operation did not succeed")
-                        .to_owned(),
+            let r = self.send("GET", &url, &[("api-version", api)])?;
+            let op: OperationStatus = r.json()?.unwrap_or_default();
+            match &op.status {
+                Some(OperationState::InProgress) => {
+                    Self::pause(&r);
+                    continue;
                 }
-                .into());
+                Some(s @ (OperationState::Failed | OperationState::Canceled)) => {
+                    let e = op.error.unwrap_or_default();
+                    let or = |t: String, d: &str| if t.is_empty() { d.to_owned() } else { t };
+                    return Err(ArmError {
+                        status: 200,
+                        code: or(e.code, s.as_str()),
+                        message: or(e.message, "the operation did not succeed"),
+                    }
+                    .into());
+                }
+                _ => return Ok(op),
             }
-            return Ok(r.body);
         }
     }
 
-    /// Polls the `Location` URL of a 202 answer while it answers 202;
-    /// returns the final body (often empty on 204).
-    pub fn wait_location(&self, reply: &Reply, api: &str) -> Result<Value> {
+    /// Polls the `Location` URL of a 202 answer while it answers 202.
+    pub fn wait_location(&self, reply: &Reply, api: &str) -> Result<()> {
         let url = reply.location.clone().ok_or_else(|| {
             anyhow!("the server accepted the request without a Location URL to follow")
         })?;
         let mut pause_after = reply.clone();
         loop {
             Self::pause(&pause_after);
-            let r = self.send("GET", &url, &[("api-version", api)], None)?;
+            let r = self.send("GET", &url, &[("api-version", api)])?;
             if r.status != 202 {
-                return Ok(r.body);
+                return Ok(());
             }
             pause_after = r;
         }

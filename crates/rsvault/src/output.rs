@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 use clap::ValueEnum;
+use serde::Serialize;
 use serde_json::Value;
+use std::fmt::Display;
 use std::io::Write;
 
 /// `--output`: json (indented), table (aligned columns), tsv (the table's
@@ -17,18 +19,23 @@ pub enum Format {
 }
 
 /// One table column: its header and how to read it from a resource.
-pub struct Column {
+pub struct Column<T> {
     pub header: &'static str,
-    pub get: fn(&Value) -> String,
+    pub get: fn(&T) -> String,
 }
 
 /// A column.
-pub const fn col(header: &'static str, get: fn(&Value) -> String) -> Column {
+pub const fn col<T>(header: &'static str, get: fn(&T) -> String) -> Column<T> {
     Column { header, get }
 }
 
+/// An optional value as table text: empty when absent.
+pub fn show<T: Display>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
 /// A JSON value as table text: strings bare, null empty.
-pub fn text(v: &Value) -> String {
+fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -37,16 +44,7 @@ pub fn text(v: &Value) -> String {
     }
 }
 
-/// The resource group named in an ARM id (`/resourceGroups/{rg}/`).
-pub fn resource_group_of(id: &str) -> Option<&str> {
-    let mut seg = id.split('/');
-    while let Some(s) = seg.next() {
-        if s.eq_ignore_ascii_case("resourceGroups") {
-            return seg.next().filter(|r| !r.is_empty());
-        }
-    }
-    None
-}
+pub use rsvault_arm::resource::resource_group_of;
 
 /// Adds `resourceGroup` beside `id`, as `az` does with every resource.
 fn with_resource_group(v: &Value) -> Value {
@@ -138,7 +136,7 @@ fn render(headers: &[String], cells: &[Vec<String>]) -> String {
     out
 }
 
-fn cells(columns: &[Column], rows: &[Value]) -> Vec<Vec<String>> {
+fn cells<T>(columns: &[Column<T>], rows: &[T]) -> Vec<Vec<String>> {
     rows.iter()
         .map(|r| {
             columns
@@ -150,7 +148,7 @@ fn cells(columns: &[Column], rows: &[Value]) -> Vec<Vec<String>> {
 }
 
 /// Rows as a table of the given columns.
-pub fn table(columns: &[Column], rows: &[Value]) -> String {
+pub fn table<T>(columns: &[Column<T>], rows: &[T]) -> String {
     let headers: Vec<String> = columns.iter().map(|c| c.header.to_owned()).collect();
     render(&headers, &cells(columns, rows))
 }
@@ -204,41 +202,48 @@ fn write_out(s: &str) -> Result<()> {
     }
 }
 
-/// Prints a resource or a list of resources.
-pub fn print(format: Format, value: &Value, columns: &[Column]) -> Result<()> {
-    let rows: Vec<Value> = match value {
+/// Prints one resource (nothing when it serialises to null).
+pub fn print_one<T: Serialize>(format: Format, item: &T, columns: &[Column<T>]) -> Result<()> {
+    let value = serde_json::to_value(item)?;
+    if value.is_null() {
+        return Ok(());
+    }
+    print(format, &value, std::slice::from_ref(item), columns)
+}
+
+/// Prints a list of resources.
+pub fn print_list<T: Serialize>(format: Format, items: &[T], columns: &[Column<T>]) -> Result<()> {
+    print(format, &serde_json::to_value(items)?, items, columns)
+}
+
+/// Prints `value` (the JSON of `rows`: one resource or their list).
+fn print<T>(format: Format, value: &Value, rows: &[T], columns: &[Column<T>]) -> Result<()> {
+    let values: Vec<Value> = match value {
         Value::Array(a) => a.clone(),
-        Value::Null => Vec::new(),
         v => vec![v.clone()],
     };
     match format {
         Format::None => Ok(()),
         Format::Json => {
-            if value.is_null() {
-                return Ok(());
-            }
             let mut s = serde_json::to_string_pretty(&with_resource_group(value))?;
             s.push('\n');
             write_out(&s)
         }
         Format::Table | Format::Tsv if rows.is_empty() => Ok(()),
         Format::Table if columns.is_empty() => {
-            let (headers, cells) = generic_rows(&rows);
+            let (headers, cells) = generic_rows(&values);
             if headers.is_empty() {
                 return Ok(());
             }
             write_out(&render(&headers, &cells))
         }
-        Format::Table => {
-            let rows: Vec<Value> = rows.iter().map(with_resource_group).collect();
-            write_out(&table(columns, &rows))
-        }
+        Format::Table => write_out(&table(columns, rows)),
         Format::Tsv => {
-            let rows: Vec<Value> = rows.iter().map(with_resource_group).collect();
             let lines = if columns.is_empty() {
-                generic_rows(&rows).1
+                let values: Vec<Value> = values.iter().map(with_resource_group).collect();
+                generic_rows(&values).1
             } else {
-                cells(columns, &rows)
+                cells(columns, rows)
             };
             let out: String = lines.iter().map(|r| r.join("\t") + "\n").collect();
             write_out(&out)
@@ -262,7 +267,7 @@ mod tests {
 
     #[test]
     fn tables_align_under_headers() {
-        let cols = [
+        let cols: [Column<Value>; 2] = [
             col("Name", |v| text(&v["name"])),
             col("Status", |v| text(&v["properties"]["status"])),
         ];

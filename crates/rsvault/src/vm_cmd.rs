@@ -4,10 +4,14 @@
 
 use crate::arm_client::{Arm, COMPUTE_API, ConnArgs, encode};
 use crate::backup_cmd::confirm;
-use crate::output::{self, Column, col, text};
+use crate::output::{self, Column, col, show};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Map, Value, json};
+use rsvault_arm::Resource;
+use rsvault_arm::inventory::{
+    HardwareProfile, QemuLink, StorageProfile, VirtualHardDisk, VirtualMachine, VmDisk,
+    VmProperties,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -111,31 +115,29 @@ pub enum VmCommand {
     },
 }
 
-fn power_state(v: &Value) -> String {
-    v["properties"]["instanceView"]["statuses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|s| {
-            s["code"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("PowerState/"))
-        })
-        .map(|s| text(&s["displayStatus"]))
-        .unwrap_or_default()
+fn power_state(v: &VirtualMachine) -> String {
+    v.properties.power_state().unwrap_or_default().to_owned()
 }
 
-const COLUMNS: &[Column] = &[
-    col("Name", |v| text(&v["name"])),
-    col("ResourceGroup", |v| text(&v["resourceGroup"])),
-    col("Location", |v| text(&v["location"])),
+fn storage(v: &VirtualMachine) -> Option<&StorageProfile> {
+    v.properties.storage_profile.as_ref()
+}
+
+const COLUMNS: &[Column<VirtualMachine>] = &[
+    col("Name", |v| v.name().to_owned()),
+    col("ResourceGroup", |v| show(&v.resource_group())),
+    col("Location", |v| show(&v.location)),
     col("PowerState", power_state),
     col("OsType", |v| {
-        text(&v["properties"]["storageProfile"]["osDisk"]["osType"])
+        show(
+            &storage(v)
+                .and_then(|s| s.os_disk.as_ref())
+                .and_then(|d| d.os_type.as_ref()),
+        )
     }),
     col("DataDisks", |v| {
-        v["properties"]["storageProfile"]["dataDisks"]
-            .as_array()
+        storage(v)
+            .and_then(|s| s.data_disks.as_ref())
             .map_or(0, Vec::len)
             .to_string()
     }),
@@ -161,6 +163,19 @@ fn vm_path(arm: &Arm, vm: &VmName) -> String {
     )
 }
 
+/// A disk of `vm create`: an image file attached as it is.
+fn image_disk(name: String, path: &Path, flag: &str) -> Result<VmDisk> {
+    Ok(VmDisk {
+        name: Some(name),
+        create_option: Some("Attach".into()),
+        vhd: Some(VirtualHardDisk {
+            uri: Some(file_uri(path, flag)?),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
 /// The body of `vm create`.
 fn create_body(
     vm: &VmName,
@@ -170,50 +185,54 @@ fn create_body(
     os_type: OsType,
     size: &str,
     tags: Option<&[String]>,
-) -> Result<Value> {
+) -> Result<VirtualMachine> {
     let os_type = match os_type {
         OsType::Linux => "Linux",
         OsType::Windows => "Windows",
     };
     let mut data = Vec::new();
     for (lun, d) in data_disks.iter().enumerate() {
-        data.push(json!({
-            "lun": lun,
-            "name": format!("{}_DataDisk_{lun}", vm.name),
-            "createOption": "Attach",
-            "vhd": {"uri": file_uri(d, "--data-disk")?},
-        }));
+        let lun = u32::try_from(lun).context("too many data disks")?;
+        data.push(VmDisk {
+            lun: Some(lun),
+            ..image_disk(format!("{}_DataDisk_{lun}", vm.name), d, "--data-disk")?
+        });
     }
-    let mut body = json!({
-        "location": location,
-        "properties": {
-            "hardwareProfile": {"vmSize": size},
-            "storageProfile": {
-                "osDisk": {
-                    "name": format!("{}_OsDisk", vm.name),
-                    "osType": os_type,
-                    "createOption": "Attach",
-                    "vhd": {"uri": file_uri(os_disk, "--os-disk")?},
-                },
-                "dataDisks": data,
-            },
-        },
-    });
-    if let Some(tags) = tags {
-        let mut m = Map::new();
-        for t in tags.iter().filter(|t| !t.is_empty()) {
-            let (k, v) = t.split_once('=').unwrap_or((t, ""));
-            m.insert(k.to_owned(), json!(v));
-        }
-        body["tags"] = Value::Object(m);
-    }
-    Ok(body)
+    let os = VmDisk {
+        os_type: Some(os_type.into()),
+        ..image_disk(format!("{}_OsDisk", vm.name), os_disk, "--os-disk")?
+    };
+    Ok(Resource {
+        location: Some(location.to_owned()),
+        tags: tags.map(crate::backup_cmd::parse_tags),
+        ..Resource::with_properties(VmProperties {
+            hardware_profile: Some(HardwareProfile {
+                vm_size: Some(size.to_owned()),
+                ..Default::default()
+            }),
+            storage_profile: Some(StorageProfile {
+                os_disk: Some(os),
+                data_disks: Some(data),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    })
+}
+
+/// An absolute path as the server takes it (text).
+fn socket_path(p: PathBuf, flag: &str) -> Result<String> {
+    let abs = std::path::absolute(&p).unwrap_or(p);
+    abs.to_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{flag} {}: the path is not UTF-8", abs.display()))
 }
 
 /// Runs one `rsvault vm` command.
 pub fn run(args: VmArgs) -> Result<ExitCode> {
     let arm = Arm::new(&args.conn)?;
-    let print = |v: &Value| output::print(args.conn.output, v, COLUMNS);
+    let format = args.conn.output;
+    let print = |v: &VirtualMachine| output::print_one(format, v, COLUMNS);
     let api = [("api-version", COMPUTE_API)];
     match args.command {
         VmCommand::Create {
@@ -240,16 +259,18 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
                 tags.as_deref(),
             )?;
             if let Some(q) = qmp_socket {
-                let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
-                body["properties"]["qemu"] = json!({"qmpSocket": abs(q)});
-                if let Some(g) = guest_agent_socket {
-                    body["properties"]["qemu"]["guestAgentSocket"] = json!(abs(g));
-                }
+                body.properties.qemu = Some(QemuLink {
+                    qmp_socket: Some(socket_path(q, "--qmp-socket")?),
+                    guest_agent_socket: guest_agent_socket
+                        .map(|g| socket_path(g, "--guest-agent-socket"))
+                        .transpose()?,
+                    ..Default::default()
+                });
             }
-            print(
-                &arm.send("PUT", &vm_path(&arm, &vm), &api, Some(&body))?
-                    .body,
-            )?;
+            let created: VirtualMachine = arm
+                .send_json("PUT", &vm_path(&arm, &vm), &api, &body)?
+                .body()?;
+            print(&created)?;
         }
         VmCommand::List { resource_group } => {
             let path = match resource_group {
@@ -262,42 +283,33 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
                     encode(arm.subscription())
                 ),
             };
-            print(&Value::Array(arm.list(&path, COMPUTE_API, None)?))?;
+            let vms: Vec<VirtualMachine> = arm.list(&path, COMPUTE_API, None)?;
+            output::print_list(format, &vms, COLUMNS)?;
         }
         VmCommand::Show { vm, show_details } => {
             let mut query = api.to_vec();
             if show_details {
                 query.push(("$expand", "instanceView"));
             }
-            let mut v = arm.send("GET", &vm_path(&arm, &vm), &query, None)?.body;
+            let mut v: VirtualMachine = arm.send("GET", &vm_path(&arm, &vm), &query)?.body()?;
             if show_details {
-                v["powerState"] = json!(power_state(&v));
+                v.extra.insert("powerState".into(), power_state(&v).into());
             }
             print(&v)?;
         }
         VmCommand::Delete { vm, yes } => {
             if confirm(yes, "Are you sure you want to perform this operation?")? {
-                arm.send("DELETE", &vm_path(&arm, &vm), &api, None)?;
+                arm.send("DELETE", &vm_path(&arm, &vm), &api)?;
             }
         }
         VmCommand::Start { vm } => {
-            arm.send("POST", &format!("{}/start", vm_path(&arm, &vm)), &api, None)?;
+            arm.send("POST", &format!("{}/start", vm_path(&arm, &vm)), &api)?;
         }
         VmCommand::Stop { vm } => {
-            arm.send(
-                "POST",
-                &format!("{}/powerOff", vm_path(&arm, &vm)),
-                &api,
-                None,
-            )?;
+            arm.send("POST", &format!("{}/powerOff", vm_path(&arm, &vm)), &api)?;
         }
         VmCommand::Deallocate { vm } => {
-            arm.send(
-                "POST",
-                &format!("{}/deallocate", vm_path(&arm, &vm)),
-                &api,
-                None,
-            )?;
+            arm.send("POST", &format!("{}/deallocate", vm_path(&arm, &vm)), &api)?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -327,6 +339,7 @@ mod tests {
             None,
         )
         .unwrap();
+        let b = serde_json::to_value(&b).unwrap();
         let sp = &b["properties"]["storageProfile"];
         let uri = sp["osDisk"]["vhd"]["uri"].as_str().unwrap();
         assert!(

@@ -3,18 +3,27 @@
 use super::item::is_native;
 use super::{Ctx, VaultArgs};
 use crate::arm_client::BACKUP_API;
-use crate::output::{Column, col, text};
+use crate::output::{Column, col, show};
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use serde_json::Value;
+use rsvault_arm::container::{IaasVmContainer, ProtectionContainerResource};
 
-const COLUMNS: &[Column] = &[
-    col("Name", |v| text(&v["name"])),
-    col("Friendly Name", |v| text(&v["properties"]["friendlyName"])),
-    col("Resource Group", |v| text(&v["resourceGroup"])),
-    col("Type", |v| text(&v["properties"]["backupManagementType"])),
-    col("Registration Status", |v| {
-        text(&v["properties"]["registrationStatus"])
+/// A VM container's properties (other kinds show empty columns).
+fn props(c: &ProtectionContainerResource) -> Option<&IaasVmContainer> {
+    c.properties.as_iaas_vm()
+}
+
+const COLUMNS: &[Column<ProtectionContainerResource>] = &[
+    col("Name", |c| c.name().to_owned()),
+    col("Friendly Name", |c| {
+        show(&props(c).and_then(|p| p.friendly_name.as_ref()))
+    }),
+    col("Resource Group", |c| show(&c.resource_group())),
+    col("Type", |c| {
+        show(&props(c).and_then(|p| p.backup_management_type.as_ref()))
+    }),
+    col("Registration Status", |c| {
+        show(&props(c).and_then(|p| p.registration_status.as_ref()))
     }),
 ];
 
@@ -41,7 +50,7 @@ pub enum ContainerCommand {
     },
 }
 
-fn list(ctx: &Ctx, vault: &VaultArgs) -> Result<Vec<Value>> {
+fn list(ctx: &Ctx, vault: &VaultArgs) -> Result<Vec<ProtectionContainerResource>> {
     ctx.arm.list(
         &format!("{}/backupProtectionContainers", ctx.vault_path(vault)),
         BACKUP_API,
@@ -52,24 +61,18 @@ fn list(ctx: &Ctx, vault: &VaultArgs) -> Result<Vec<Value>> {
 /// Runs a `backup container` command.
 pub fn run(ctx: &Ctx, cmd: ContainerCommand) -> Result<()> {
     match cmd {
-        ContainerCommand::List { vault, .. } => {
-            ctx.print(&Value::Array(list(ctx, &vault)?), COLUMNS)
-        }
+        ContainerCommand::List { vault, .. } => ctx.print_list(&list(ctx, &vault)?, COLUMNS),
         ContainerCommand::Show { vault, name, .. } => {
-            let key = if is_native(&name) {
-                "name"
-            } else {
-                "friendlyName"
-            };
-            let found: Vec<Value> = list(ctx, &vault)?
+            let native = is_native(&name);
+            let found: Vec<ProtectionContainerResource> = list(ctx, &vault)?
                 .into_iter()
                 .filter(|c| {
-                    let v = if key == "name" {
-                        &c["name"]
+                    let n = if native {
+                        c.name.as_deref()
                     } else {
-                        &c["properties"]["friendlyName"]
+                        props(c).and_then(|p| p.friendly_name.as_deref())
                     };
-                    v.as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                    n.is_some_and(|n| n.eq_ignore_ascii_case(&name))
                 })
                 .collect();
             match found.as_slice() {
@@ -77,7 +80,7 @@ pub fn run(ctx: &Ctx, cmd: ContainerCommand) -> Result<()> {
                     "Container '{name}' is not registered to vault '{}'.",
                     vault.vault_name
                 ),
-                [c] => ctx.print(c, COLUMNS),
+                [c] => ctx.print_one(c, COLUMNS),
                 _ => bail!("Multiple containers found. Please give native names instead."),
             }
         }

@@ -3,33 +3,46 @@
 
 use super::{Ctx, VaultArgs};
 use crate::arm_client::{BACKUP_API, encode};
-use crate::output::{Column, col, text};
+use crate::output::{Column, col, show};
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use rsvault_arm::Resource;
+use rsvault_arm::item::{IaasVmProtectedItem, ProtectedItem, ProtectedItemResource};
+use rsvault_arm::policy::BackupPolicy;
+
+/// A VM item's properties (other kinds show empty columns).
+pub fn props(i: &ProtectedItemResource) -> Option<&IaasVmProtectedItem> {
+    i.properties.as_iaas_vm()
+}
 
 /// `az backup item list -o table` columns (and the protection state).
-pub const COLUMNS: &[Column] = &[
-    col("Name", |v| text(&v["name"])),
-    col("Friendly Name", |v| text(&v["properties"]["friendlyName"])),
-    col("Container name", |v| {
-        text(&v["properties"]["containerName"])
+pub const COLUMNS: &[Column<ProtectedItemResource>] = &[
+    col("Name", |i| i.name().to_owned()),
+    col("Friendly Name", |i| {
+        show(&props(i).and_then(|p| p.friendly_name.as_ref()))
     }),
-    col("Resource Group", |v| text(&v["resourceGroup"])),
-    col("Type", |v| text(&v["properties"]["workloadType"])),
-    col("Last Backup Status", |v| {
-        text(&v["properties"]["lastBackupStatus"])
+    col("Container name", |i| {
+        show(&props(i).and_then(|p| p.container_name.as_ref()))
     }),
-    col("Last Recovery Point", |v| {
-        text(&v["properties"]["lastRecoveryPoint"])
+    col("Resource Group", |i| show(&i.resource_group())),
+    col("Type", |i| {
+        show(&props(i).and_then(|p| p.workload_type.as_ref()))
     }),
-    col("Protection Status", |v| {
-        text(&v["properties"]["protectionStatus"])
+    col("Last Backup Status", |i| {
+        show(&props(i).and_then(|p| p.last_backup_status.as_ref()))
     }),
-    col("Protection State", |v| {
-        text(&v["properties"]["protectionState"])
+    col("Last Recovery Point", |i| {
+        show(&props(i).and_then(|p| p.last_recovery_point.as_ref()))
     }),
-    col("Health Status", |v| text(&v["properties"]["healthStatus"])),
+    col("Protection Status", |i| {
+        show(&props(i).and_then(|p| p.protection_status.as_ref()))
+    }),
+    col("Protection State", |i| {
+        show(&props(i).and_then(|p| p.protection_state.as_ref()))
+    }),
+    col("Health Status", |i| {
+        show(&props(i).and_then(|p| p.health_status.as_ref()))
+    }),
 ];
 
 const ITEM_FILTER: &str = "backupManagementType eq 'AzureIaasVM' and itemType eq 'VM'";
@@ -101,8 +114,10 @@ fn full_item(i: &str) -> String {
     }
 }
 
-fn container_matches(item: &Value, container: &str) -> bool {
-    let cn = item["properties"]["containerName"].as_str().unwrap_or("");
+fn container_matches(item: &ProtectedItemResource, container: &str) -> bool {
+    let cn = props(item)
+        .and_then(|p| p.container_name.as_deref())
+        .unwrap_or("");
     if is_native(container) {
         let rest = container.split_once(';').map_or("", |(_, r)| r);
         cn.eq_ignore_ascii_case(container) || cn.eq_ignore_ascii_case(rest)
@@ -114,8 +129,12 @@ fn container_matches(item: &Value, container: &str) -> bool {
 }
 
 /// The vault's protected VMs, optionally those of one container.
-pub fn list_items(ctx: &Ctx, vault: &VaultArgs, container: Option<&str>) -> Result<Vec<Value>> {
-    let items = ctx.arm.list(
+pub fn list_items(
+    ctx: &Ctx,
+    vault: &VaultArgs,
+    container: Option<&str>,
+) -> Result<Vec<ProtectedItemResource>> {
+    let items: Vec<ProtectedItemResource> = ctx.arm.list(
         &format!("{}/backupProtectedItems", ctx.vault_path(vault)),
         BACKUP_API,
         Some(ITEM_FILTER),
@@ -131,7 +150,12 @@ pub fn list_items(ctx: &Ctx, vault: &VaultArgs, container: Option<&str>) -> Resu
 
 /// Finds one protected item as `az` does: native names are read directly;
 /// a friendly name (the VM's) is looked up in the vault's item list.
-pub fn resolve_item(ctx: &Ctx, vault: &VaultArgs, container: &str, item: &str) -> Result<Value> {
+pub fn resolve_item(
+    ctx: &Ctx,
+    vault: &VaultArgs,
+    container: &str,
+    item: &str,
+) -> Result<ProtectedItemResource> {
     if is_native(container) && is_native(item) {
         let path = format!(
             "{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
@@ -141,34 +165,32 @@ pub fn resolve_item(ctx: &Ctx, vault: &VaultArgs, container: &str, item: &str) -
         );
         return ctx.arm.get(&path, BACKUP_API);
     }
-    let found: Vec<Value> = list_items(ctx, vault, Some(container))?
+    let mut found: Vec<ProtectedItemResource> = list_items(ctx, vault, Some(container))?
         .into_iter()
         .filter(|i| {
             if is_native(item) {
-                i["name"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(&full_item(item)))
+                i.name().eq_ignore_ascii_case(&full_item(item))
             } else {
-                i["properties"]["friendlyName"]
-                    .as_str()
+                props(i)
+                    .and_then(|p| p.friendly_name.as_deref())
                     .is_some_and(|n| n.eq_ignore_ascii_case(item))
             }
         })
         .collect();
-    match found.len() {
-        0 => bail!(
+    match (found.pop(), found.is_empty()) {
+        (None, _) => bail!(
             "Item not found. Please provide a valid item_name (vault '{}' protects no item '{item}' in container '{container}'; see `rsvault backup item list`).",
             vault.vault_name
         ),
-        1 => Ok(found.into_iter().next().unwrap_or(Value::Null)),
-        _ => bail!("Multiple items found. Please give native names instead."),
+        (Some(one), true) => Ok(one),
+        (Some(_), false) => bail!("Multiple items found. Please give native names instead."),
     }
 }
 
 /// `{V}/backupFabrics/Azure/protectionContainers/{c}/protectedItems/{i}`
 /// of a protected item, from its id.
-pub fn item_path(ctx: &Ctx, vault: &VaultArgs, item: &Value) -> Result<String> {
-    let id = item["id"].as_str().unwrap_or("");
+pub fn item_path(ctx: &Ctx, vault: &VaultArgs, item: &ProtectedItemResource) -> Result<String> {
+    let id = item.id();
     let seg: Vec<&str> = id.split('/').collect();
     let after = |key: &str| {
         seg.iter()
@@ -188,22 +210,32 @@ pub fn item_path(ctx: &Ctx, vault: &VaultArgs, item: &Value) -> Result<String> {
 }
 
 /// The PUT body that keeps an item's identity (`protectedItemType`,
-/// `sourceResourceId`) and sets the given properties.
-pub fn item_body(item: &Value, props: Value) -> Value {
-    let p = &item["properties"];
-    let mut body = json!({"properties": {
-        "protectedItemType": p["protectedItemType"].as_str().unwrap_or("Microsoft.Compute/virtualMachines"),
-        "sourceResourceId": p["sourceResourceId"].as_str().or(p["virtualMachineId"].as_str()).unwrap_or(""),
-    }});
-    if let (Some(m), Value::Object(extra)) = (body["properties"].as_object_mut(), props) {
-        m.extend(extra);
-    }
-    body
+/// `sourceResourceId`) and sets what `set` sets.
+pub fn item_body(
+    item: &ProtectedItemResource,
+    set: impl FnOnce(&mut IaasVmProtectedItem),
+) -> Resource<ProtectedItem> {
+    let source = props(item)
+        .and_then(|p| {
+            p.source_resource_id
+                .clone()
+                .or(p.virtual_machine_id.clone())
+        })
+        .unwrap_or_default();
+    let mut p = IaasVmProtectedItem {
+        source_resource_id: Some(source),
+        ..Default::default()
+    };
+    set(&mut p);
+    Resource::with_properties(match item.properties {
+        ProtectedItem::ClassicCompute(_) => ProtectedItem::ClassicCompute(p),
+        _ => ProtectedItem::Compute(p),
+    })
 }
 
 /// The policy's id, after checking it exists.
 pub fn policy_id(ctx: &Ctx, vault: &VaultArgs, policy: &str) -> Result<String> {
-    let p = ctx.arm.get(
+    let p: BackupPolicy = ctx.arm.get(
         &format!(
             "{}/backupPolicies/{}",
             ctx.vault_path(vault),
@@ -211,8 +243,8 @@ pub fn policy_id(ctx: &Ctx, vault: &VaultArgs, policy: &str) -> Result<String> {
         ),
         BACKUP_API,
     )?;
-    match p["id"].as_str() {
-        Some(id) => Ok(id.to_owned()),
+    match p.id {
+        Some(id) => Ok(id),
         None => bail!("the server returned policy '{policy}' without an id"),
     }
 }
@@ -226,13 +258,13 @@ pub fn run(ctx: &Ctx, cmd: ItemCommand) -> Result<()> {
             ..
         } => {
             let items = list_items(ctx, &vault, container_name.as_deref())?;
-            ctx.print(&Value::Array(items), COLUMNS)
+            ctx.print_list(&items, COLUMNS)
         }
         ItemCommand::Show {
             vault,
             container_name,
             name,
-        } => ctx.print(&resolve_item(ctx, &vault, &container_name, &name)?, COLUMNS),
+        } => ctx.print_one(&resolve_item(ctx, &vault, &container_name, &name)?, COLUMNS),
         ItemCommand::SetPolicy {
             vault,
             container_name,
@@ -241,12 +273,12 @@ pub fn run(ctx: &Ctx, cmd: ItemCommand) -> Result<()> {
         } => {
             let item = resolve_item(ctx, &vault, &container_name, &name)?;
             let policy = policy_id(ctx, &vault, &policy_name)?;
-            let body = item_body(&item, json!({ "policyId": policy }));
-            let reply = ctx.arm.send(
+            let body = item_body(&item, |p| p.policy_id = Some(policy));
+            let reply = ctx.arm.send_json(
                 "PUT",
                 &item_path(ctx, &vault, &item)?,
                 &[("api-version", BACKUP_API)],
-                Some(&body),
+                &body,
             )?;
             let done = ctx.finish_operation(&ctx.vault_path(&vault), &reply)?;
             ctx.print_outcome(&done)
@@ -257,10 +289,19 @@ pub fn run(ctx: &Ctx, cmd: ItemCommand) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsvault_arm::common::ProtectionState;
+    use serde_json::json;
+
+    fn item(props: serde_json::Value) -> ProtectedItemResource {
+        serde_json::from_value(json!({"properties": props})).unwrap()
+    }
 
     #[test]
     fn container_names_match_like_az() {
-        let item = json!({"properties": {"containerName": "iaasvmcontainerv2;rg-vms;vm1"}});
+        let item = item(
+            json!({"protectedItemType": "Microsoft.Compute/virtualMachines",
+            "containerName": "iaasvmcontainerv2;rg-vms;vm1"}),
+        );
         assert!(container_matches(&item, "vm1"));
         assert!(container_matches(&item, "VM1"));
         assert!(container_matches(
@@ -281,12 +322,31 @@ mod tests {
 
     #[test]
     fn item_bodies_keep_the_identity() {
-        let item = json!({"properties": {"protectedItemType": "Microsoft.Compute/virtualMachines", "sourceResourceId": "/x"}});
-        let b = item_body(
-            &item,
-            json!({"protectionState": "ProtectionStopped", "policyId": ""}),
+        let classic = item(
+            json!({"protectedItemType": "Microsoft.ClassicCompute/virtualMachines",
+            "sourceResourceId": "/x", "friendlyName": "vm1", "policyId": "/p"}),
         );
-        assert_eq!(b["properties"]["sourceResourceId"], "/x");
-        assert_eq!(b["properties"]["protectionState"], "ProtectionStopped");
+        let b = item_body(&classic, |p| {
+            p.protection_state = Some(ProtectionState::ProtectionStopped);
+            p.policy_id = Some(String::new());
+        });
+        let b = serde_json::to_value(&b).unwrap();
+        let p = &b["properties"];
+        assert_eq!(
+            p["protectedItemType"],
+            "Microsoft.ClassicCompute/virtualMachines"
+        );
+        assert_eq!(p["sourceResourceId"], "/x");
+        assert_eq!(p["protectionState"], "ProtectionStopped");
+        assert_eq!(p["policyId"], "");
+        assert!(
+            p.get("friendlyName").is_none(),
+            "only the identity and the change"
+        );
+        let by_vm = item(
+            json!({"protectedItemType": "Microsoft.Compute/virtualMachines", "virtualMachineId": "/vm"}),
+        );
+        let b = serde_json::to_value(item_body(&by_vm, |_| {})).unwrap();
+        assert_eq!(b["properties"]["sourceResourceId"], "/vm");
     }
 }

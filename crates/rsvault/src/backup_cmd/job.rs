@@ -2,26 +2,37 @@
 
 use super::{Ctx, VaultArgs, dates};
 use crate::arm_client::{BACKUP_API, encode};
-use crate::output::{Column, col, duration, text};
+use crate::output::{Column, col, duration, show};
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use serde_json::Value;
+use rsvault_arm::job::{IaasVmJob, JobResource};
 use std::time::{Duration, Instant};
 
+/// A VM job's properties (other kinds show empty columns).
+fn props(j: &JobResource) -> Option<&IaasVmJob> {
+    j.properties.as_iaas_vm()
+}
+
 /// `az backup job list -o table` columns.
-pub const COLUMNS: &[Column] = &[
-    col("Name", |v| text(&v["name"])),
-    col("Operation", |v| text(&v["properties"]["operation"])),
-    col("Status", |v| text(&v["properties"]["status"])),
-    col("Item Name", |v| {
-        text(&v["properties"]["entityFriendlyName"])
+pub const COLUMNS: &[Column<JobResource>] = &[
+    col("Name", |j| j.name().to_owned()),
+    col("Operation", |j| {
+        show(&props(j).and_then(|p| p.operation.as_ref()))
     }),
-    col("Backup Management Type", |v| {
-        text(&v["properties"]["backupManagementType"])
+    col("Status", |j| {
+        show(&props(j).and_then(|p| p.status.as_ref()))
     }),
-    col("Start Time UTC", |v| text(&v["properties"]["startTime"])),
-    col("Duration", |v| {
-        duration(v["properties"]["duration"].as_str().unwrap_or(""))
+    col("Item Name", |j| {
+        show(&props(j).and_then(|p| p.entity_friendly_name.as_ref()))
+    }),
+    col("Backup Management Type", |j| {
+        show(&props(j).and_then(|p| p.backup_management_type.as_ref()))
+    }),
+    col("Start Time UTC", |j| {
+        show(&props(j).and_then(|p| p.start_time.as_ref()))
+    }),
+    col("Duration", |j| {
+        duration(props(j).and_then(|p| p.duration.as_deref()).unwrap_or(""))
     }),
 ];
 
@@ -135,19 +146,18 @@ fn job_filter(
     Ok(clauses.join(" and "))
 }
 
-fn running(job: &Value) -> bool {
-    matches!(
-        job["properties"]["status"].as_str(),
-        Some("InProgress" | "Cancelling")
-    )
+fn running(job: &JobResource) -> bool {
+    props(job)
+        .and_then(|p| p.status.as_ref())
+        .is_some_and(|s| s.is_running())
 }
 
 /// Polls a job while it is InProgress or Cancelling.
-pub fn wait(ctx: &Ctx, vault: &VaultArgs, name: &str, timeout: Option<u64>) -> Result<Value> {
+pub fn wait(ctx: &Ctx, vault: &VaultArgs, name: &str, timeout: Option<u64>) -> Result<JobResource> {
     let path = format!("{}/backupJobs/{}", ctx.vault_path(vault), encode(name));
     let started = Instant::now();
     loop {
-        let job = ctx.arm.get(&path, BACKUP_API)?;
+        let job: JobResource = ctx.arm.get(&path, BACKUP_API)?;
         if !running(&job) {
             return Ok(job);
         }
@@ -179,12 +189,12 @@ pub fn run(ctx: &Ctx, cmd: JobCommand) -> Result<()> {
                 end_date.as_deref(),
                 backup_management_type.as_deref(),
             )?;
-            let jobs = ctx.arm.list(
+            let jobs: Vec<JobResource> = ctx.arm.list(
                 &format!("{}/backupJobs", ctx.vault_path(&vault)),
                 BACKUP_API,
                 Some(&filter),
             )?;
-            ctx.print(&Value::Array(jobs), COLUMNS)
+            ctx.print_list(&jobs, COLUMNS)
         }
         JobCommand::Show { job } => {
             let path = format!(
@@ -192,10 +202,11 @@ pub fn run(ctx: &Ctx, cmd: JobCommand) -> Result<()> {
                 ctx.vault_path(&job.vault),
                 encode(&job.name)
             );
-            ctx.print(&ctx.arm.get(&path, BACKUP_API)?, COLUMNS)
+            let j: JobResource = ctx.arm.get(&path, BACKUP_API)?;
+            ctx.print_one(&j, COLUMNS)
         }
         JobCommand::Wait { job, timeout } => {
-            ctx.print(&wait(ctx, &job.vault, &job.name, timeout)?, COLUMNS)
+            ctx.print_one(&wait(ctx, &job.vault, &job.name, timeout)?, COLUMNS)
         }
         JobCommand::Stop { job } => {
             let path = format!(
@@ -207,12 +218,12 @@ pub fn run(ctx: &Ctx, cmd: JobCommand) -> Result<()> {
                 "POST",
                 &format!("{path}/cancel"),
                 &[("api-version", BACKUP_API)],
-                None,
             )?;
             if reply.status == 202 && reply.location.is_some() {
                 ctx.arm.wait_location(&reply, BACKUP_API)?;
             }
-            ctx.print(&ctx.arm.get(&path, BACKUP_API)?, COLUMNS)
+            let j: JobResource = ctx.arm.get(&path, BACKUP_API)?;
+            ctx.print_one(&j, COLUMNS)
         }
     }
 }

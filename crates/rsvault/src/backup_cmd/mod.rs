@@ -13,11 +13,16 @@ mod recoverypoint;
 mod restore;
 mod vault;
 
+pub use vault::parse_tags;
+
 use crate::arm_client::{Arm, BACKUP_API, ConnArgs, Reply, encode};
 use crate::output::{self, Column, Format};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use serde_json::Value;
+use rsvault_arm::Resource;
+use rsvault_arm::job::JobResource;
+use rsvault_arm::operation::OperationStatus;
+use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -83,6 +88,17 @@ pub struct ItemArgs {
     pub item_name: String,
 }
 
+/// What an accepted request came to, as `az` shows it.
+pub enum Outcome {
+    /// The job the operation started.
+    Job(Box<JobResource>),
+    /// The operation's status, when it names no job.
+    Status(Box<OperationStatus>),
+    /// The answer of a server that did not run the request as an operation:
+    /// printed as it came (nothing when it had no body).
+    Answer(Option<serde_json::Value>),
+}
+
 /// What every command needs: the client and the output format.
 pub struct Ctx {
     pub arm: Arm,
@@ -99,36 +115,51 @@ impl Ctx {
         )
     }
 
-    /// Prints a result with the given table columns.
-    pub fn print(&self, v: &Value, columns: &[Column]) -> Result<()> {
-        output::print(self.format, v, columns)
+    /// Prints one resource with the given table columns.
+    pub fn print_one<T: Serialize>(&self, v: &T, columns: &[Column<T>]) -> Result<()> {
+        output::print_one(self.format, v, columns)
+    }
+
+    /// Prints resources with the given table columns.
+    pub fn print_list<T: Serialize>(&self, v: &[T], columns: &[Column<T>]) -> Result<()> {
+        output::print_list(self.format, v, columns)
     }
 
     /// Prints the outcome of an operation: a job with the job columns,
     /// anything else with generic ones.
-    pub fn print_outcome(&self, v: &Value) -> Result<()> {
-        let is_job = v["type"].as_str().is_some_and(|t| {
-            t.eq_ignore_ascii_case("Microsoft.RecoveryServices/vaults/backupJobs")
-        });
-        self.print(v, if is_job { job::COLUMNS } else { &[] })
+    pub fn print_outcome(&self, o: &Outcome) -> Result<()> {
+        match o {
+            Outcome::Job(j) => self.print_one(&**j, job::COLUMNS),
+            Outcome::Status(s) => self.print_one(&**s, &[]),
+            Outcome::Answer(a) => self.print_one(a, &[]),
+        }
     }
 
     /// After an accepted protected-item or backup request: waits for the
     /// operation, then returns the job it names (or the operation status
     /// when it names none), as `az` does.
-    pub fn finish_operation(&self, vault: &str, reply: &Reply) -> Result<Value> {
+    pub fn finish_operation(&self, vault: &str, reply: &Reply) -> Result<Outcome> {
         if reply.status != 202 || reply.async_operation.is_none() {
-            return Ok(reply.body.clone());
+            let answer: Option<Resource<serde_json::Value>> = reply.json().ok().flatten();
+            let is_job = answer
+                .as_ref()
+                .and_then(|r| r.kind.as_deref())
+                .is_some_and(|t| {
+                    t.eq_ignore_ascii_case("Microsoft.RecoveryServices/vaults/backupJobs")
+                });
+            return Ok(if is_job {
+                Outcome::Job(Box::new(reply.body()?))
+            } else {
+                Outcome::Answer(reply.json()?)
+            });
         }
         let status = self.arm.wait_async(reply, BACKUP_API)?;
-        match status["properties"]["jobId"]
-            .as_str()
-            .filter(|j| !j.is_empty())
-        {
-            Some(job) => self
-                .arm
-                .get(&format!("{vault}/backupJobs/{}", encode(job)), BACKUP_API),
-            None => Ok(status),
+        match status.job_id() {
+            Some(job) => Ok(Outcome::Job(Box::new(
+                self.arm
+                    .get(&format!("{vault}/backupJobs/{}", encode(job)), BACKUP_API)?,
+            ))),
+            None => Ok(Outcome::Status(Box::new(status))),
         }
     }
 }

@@ -1,12 +1,21 @@
 //! `backup protection`: enable protection of a VM, Backup now, disable
 //! (stop, suspend, or delete the data), undelete, resume.
 
-use super::item::{item_body, item_path, policy_id, resolve_item};
-use super::{Ctx, ItemArgs, VaultArgs, boolish, confirm, dates};
+use super::item::{item_body, item_path, policy_id, props, resolve_item};
+use super::{Ctx, ItemArgs, Outcome, VaultArgs, boolish, confirm, dates};
 use crate::arm_client::{ArmError, BACKUP_API, COMPUTE_API, VAULT_API, encode};
+use crate::output::show;
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use rsvault_arm::Resource;
+use rsvault_arm::common::{BackupManagementType, ProtectionState, VmKind};
+use rsvault_arm::container::ProtectableItemResource;
+use rsvault_arm::inventory::VirtualMachine;
+use rsvault_arm::item::{IaasVmProtectedItem, ProtectedItem, ProtectedItemResource};
+use rsvault_arm::policy::BackupPolicy;
+use rsvault_arm::request::{BackupRequest, IaasVmBackupRequest};
+use rsvault_arm::resource::segment_after;
+use rsvault_arm::vault::Vault;
 
 #[derive(Debug, Subcommand)]
 pub enum ProtectionCommand {
@@ -110,7 +119,7 @@ fn vm_path(ctx: &Ctx, vm: &str, rg: &str, namespace: &str) -> Result<String> {
 
 /// Reads the VM to protect; a name not found among ARM VMs is looked up
 /// among classic VMs.
-fn get_vm(ctx: &Ctx, vm: &str, rg: &str) -> Result<Value> {
+fn get_vm(ctx: &Ctx, vm: &str, rg: &str) -> Result<VirtualMachine> {
     match ctx
         .arm
         .get(&vm_path(ctx, vm, rg, "Microsoft.Compute")?, COMPUTE_API)
@@ -133,58 +142,52 @@ fn get_vm(ctx: &Ctx, vm: &str, rg: &str) -> Result<Value> {
 
 /// The segment after `key` in an ARM id.
 fn after<'a>(id: &'a str, key: &str) -> Option<&'a str> {
-    let mut seg = id.split('/');
-    while let Some(s) = seg.next() {
-        if s.eq_ignore_ascii_case(key) {
-            return seg.next().filter(|s| !s.is_empty());
-        }
-    }
-    None
+    segment_after(id, key)
 }
 
-fn enable_for_vm(ctx: &Ctx, vault: &VaultArgs, vm: &str, policy: &str) -> Result<Value> {
+fn enable_for_vm(ctx: &Ctx, vault: &VaultArgs, vm: &str, policy: &str) -> Result<Outcome> {
     let vp = ctx.vault_path(vault);
     let vm = get_vm(ctx, vm, &vault.resource_group)?;
-    let v = ctx.arm.get(&vp, VAULT_API)?;
-    let policy = ctx.arm.get(
+    let v: Vault = ctx.arm.get(&vp, VAULT_API)?;
+    let policy: BackupPolicy = ctx.arm.get(
         &format!("{vp}/backupPolicies/{}", encode(policy)),
         BACKUP_API,
     )?;
     let (vm_loc, vault_loc) = (
-        vm["location"].as_str().unwrap_or(""),
-        v["location"].as_str().unwrap_or(""),
+        vm.location.as_deref().unwrap_or(""),
+        v.location.as_deref().unwrap_or(""),
     );
     if !vm_loc.eq_ignore_ascii_case(vault_loc) {
         bail!(
             "The VM should be in the same location as that of the Recovery Services vault to enable protection (VM '{}' is in '{vm_loc}', vault '{}' in '{vault_loc}').",
-            vm["name"].as_str().unwrap_or(""),
+            vm.name(),
             vault.vault_name
         );
     }
-    if policy["properties"]["backupManagementType"] != "AzureIaasVM" {
+    if policy.properties.management_type() != BackupManagementType::AzureIaasVm {
         bail!(
             "The policy type should match with the workload being protected. Use the relevant get-default policy command and use it to protect the workload."
         );
     }
-    let vm_id = vm["id"].as_str().unwrap_or("");
+    let vm_id = vm.id();
     // Discovery, then the VM's protectable item names its container and item.
     let r = ctx.arm.send(
         "POST",
         &format!("{vp}/backupFabrics/Azure/refreshContainers"),
         &[("api-version", BACKUP_API)],
-        None,
     )?;
     if r.status == 202 && r.location.is_some() {
         ctx.arm.wait_location(&r, BACKUP_API)?;
     }
-    let protectable = ctx.arm.list(
+    let protectable: Vec<ProtectableItemResource> = ctx.arm.list(
         &format!("{vp}/backupProtectableItems"),
         BACKUP_API,
         Some("backupManagementType eq 'AzureIaasVM'"),
     )?;
     let found = protectable.iter().find(|p| {
-        p["properties"]["virtualMachineId"]
-            .as_str()
+        p.properties
+            .as_iaas_vm()
+            .and_then(|p| p.virtual_machine_id.as_deref())
             .is_some_and(|id| id.eq_ignore_ascii_case(vm_id))
     });
     let Some(found) = found else {
@@ -192,19 +195,25 @@ fn enable_for_vm(ctx: &Ctx, vault: &VaultArgs, vm: &str, policy: &str) -> Result
             "The specified Azure Virtual Machine Not Found. Possible causes are\n   1. VM does not exist\n   2. The VM name or the Service name needs to be case sensitive\n   3. VM is already Protected with same or other Vault. Please Unprotect VM first and then try to protect it again."
         );
     };
-    let id = found["id"].as_str().unwrap_or("");
+    let id = found.id();
     let (Some(container), Some(item)) = (
         after(id, "protectionContainers"),
         after(id, "protectableItems"),
     ) else {
         bail!("the server returned a protectable item without a usable id: '{id}'");
     };
-    let body = json!({"properties": {
-        "protectedItemType": vm["type"].as_str().unwrap_or("Microsoft.Compute/virtualMachines"),
-        "sourceResourceId": vm_id,
-        "policyId": policy["id"],
-    }});
-    let reply = ctx.arm.send(
+    let p = IaasVmProtectedItem {
+        source_resource_id: Some(vm_id.to_owned()),
+        policy_id: policy.id.clone(),
+        ..Default::default()
+    };
+    let classic = vm.kind.as_deref().map(VmKind::from) == Some(VmKind::ClassicCompute);
+    let body = Resource::with_properties(if classic {
+        ProtectedItem::ClassicCompute(p)
+    } else {
+        ProtectedItem::Compute(p)
+    });
+    let reply = ctx.arm.send_json(
         "PUT",
         &format!(
             "{vp}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
@@ -212,12 +221,12 @@ fn enable_for_vm(ctx: &Ctx, vault: &VaultArgs, vm: &str, policy: &str) -> Result
             encode(item)
         ),
         &[("api-version", BACKUP_API)],
-        Some(&body),
+        &body,
     )?;
     ctx.finish_operation(&vp, &reply)
 }
 
-fn backup_now(ctx: &Ctx, a: &ItemArgs, retain_until: Option<&str>) -> Result<Value> {
+fn backup_now(ctx: &Ctx, a: &ItemArgs, retain_until: Option<&str>) -> Result<Outcome> {
     let expiry = match retain_until {
         Some(s) => dates::iso(dates::parse(s)?),
         None => {
@@ -227,25 +236,30 @@ fn backup_now(ctx: &Ctx, a: &ItemArgs, retain_until: Option<&str>) -> Result<Val
         }
     };
     let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
-    let body = json!({"properties": {
-        "objectType": "IaasVMBackupRequest",
-        "recoveryPointExpiryTimeInUTC": expiry,
-    }});
-    let reply = ctx.arm.send(
+    let body = Resource::with_properties(BackupRequest::IaasVm(IaasVmBackupRequest {
+        recovery_point_expiry_time_in_utc: Some(expiry),
+        ..Default::default()
+    }));
+    let reply = ctx.arm.send_json(
         "POST",
         &format!("{}/backup", item_path(ctx, &a.vault, &item)?),
         &[("api-version", BACKUP_API)],
-        Some(&body),
+        &body,
     )?;
     ctx.finish_operation(&ctx.vault_path(&a.vault), &reply)
 }
 
-fn put_item(ctx: &Ctx, a: &ItemArgs, item: &Value, props: Value) -> Result<Value> {
-    let reply = ctx.arm.send(
+fn put_item(
+    ctx: &Ctx,
+    a: &ItemArgs,
+    item: &ProtectedItemResource,
+    set: impl FnOnce(&mut IaasVmProtectedItem),
+) -> Result<Outcome> {
+    let reply = ctx.arm.send_json(
         "PUT",
         &item_path(ctx, &a.vault, item)?,
         &[("api-version", BACKUP_API)],
-        Some(&item_body(item, props)),
+        &item_body(item, set),
     )?;
     ctx.finish_operation(&ctx.vault_path(&a.vault), &reply)
 }
@@ -285,48 +299,46 @@ pub fn run(ctx: &Ctx, cmd: ProtectionCommand) -> Result<()> {
                     "DELETE",
                     &item_path(ctx, &a.vault, &item)?,
                     &[("api-version", BACKUP_API)],
-                    None,
                 )?;
                 ctx.finish_operation(&ctx.vault_path(&a.vault), &reply)?
             } else if retain_recovery_points_as_per_policy {
-                let policy = item["properties"]["policyId"].clone();
-                put_item(
-                    ctx,
-                    &a,
-                    &item,
-                    json!({"policyId": policy, "protectionState": "BackupsSuspended"}),
-                )?
+                let policy = props(&item).and_then(|p| p.policy_id.clone());
+                put_item(ctx, &a, &item, |p| {
+                    p.policy_id = policy;
+                    p.protection_state = Some(ProtectionState::BackupsSuspended);
+                })?
             } else {
-                put_item(
-                    ctx,
-                    &a,
-                    &item,
-                    json!({"policyId": "", "protectionState": "ProtectionStopped"}),
-                )?
+                put_item(ctx, &a, &item, |p| {
+                    p.policy_id = Some(String::new());
+                    p.protection_state = Some(ProtectionState::ProtectionStopped);
+                })?
             }
         }
         ProtectionCommand::Undelete { item: a, .. } => {
             let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
-            put_item(
-                ctx,
-                &a,
-                &item,
-                json!({"policyId": "", "protectionState": "ProtectionStopped", "isRehydrate": true}),
-            )?
+            put_item(ctx, &a, &item, |p| {
+                p.policy_id = Some(String::new());
+                p.protection_state = Some(ProtectionState::ProtectionStopped);
+                p.is_rehydrate = Some(true);
+            })?
         }
         ProtectionCommand::Resume {
             item: a,
             policy_name,
         } => {
             let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
-            let state = item["properties"]["protectionState"].as_str().unwrap_or("");
-            if !matches!(state, "ProtectionStopped" | "BackupsSuspended") {
+            let state = props(&item).and_then(|p| p.protection_state.clone());
+            if !matches!(
+                state,
+                Some(ProtectionState::ProtectionStopped | ProtectionState::BackupsSuspended)
+            ) {
                 bail!(
-                    "Azure Virtual Machine is already protected (its protection state is {state})."
+                    "Azure Virtual Machine is already protected (its protection state is {}).",
+                    show(&state)
                 );
             }
             let policy = policy_id(ctx, &a.vault, &policy_name)?;
-            put_item(ctx, &a, &item, json!({ "policyId": policy }))?
+            put_item(ctx, &a, &item, |p| p.policy_id = Some(policy))?
         }
     };
     ctx.print_outcome(&outcome)

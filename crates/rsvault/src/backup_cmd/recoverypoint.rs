@@ -3,18 +3,32 @@
 use super::item::{item_path, resolve_item};
 use super::{Ctx, ItemArgs, dates};
 use crate::arm_client::{BACKUP_API, encode};
-use crate::output::{Column, col, text};
+use crate::output::{Column, col, show};
 use anyhow::Result;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use rsvault_arm::recovery_point::{
+    IaasVmRecoveryPoint, RecoveryPointResource, RecoveryPointTierStatus as Status,
+    RecoveryPointTierType as Tier,
+};
 
-const COLUMNS: &[Column] = &[
-    col("Name", |v| text(&v["name"])),
-    col("Time", |v| text(&v["properties"]["recoveryPointTime"])),
-    col("Consistency", |v| {
-        text(&v["properties"]["recoveryPointType"])
+/// `tierType`, which the CLI adds to each point as `az` does.
+const TIER_TYPE: &str = "tierType";
+
+fn props(rp: &RecoveryPointResource) -> Option<&IaasVmRecoveryPoint> {
+    rp.properties.as_iaas_vm()
+}
+
+const COLUMNS: &[Column<RecoveryPointResource>] = &[
+    col("Name", |rp| rp.name().to_owned()),
+    col("Time", |rp| {
+        show(&props(rp).and_then(|p| p.recovery_point_time.as_ref()))
     }),
-    col("Tier", |v| text(&v["tierType"])),
+    col("Consistency", |rp| {
+        show(&props(rp).and_then(|p| p.recovery_point_type.as_ref()))
+    }),
+    col("Tier", |rp| {
+        show(&rp.extra.get(TIER_TYPE).and_then(|t| t.as_str()))
+    }),
 ];
 
 #[derive(Debug, Subcommand)]
@@ -53,20 +67,17 @@ pub enum RecoveryPointCommand {
 }
 
 /// The tier `az` shows for a point (`custom_common.fetch_tier_for_rp`).
-fn tier(rp: &Value) -> Option<&'static str> {
-    let details = rp["properties"]["recoveryPointTierDetails"].as_array()?;
-    let has = |ty: &str, status: &str| {
-        details
-            .iter()
-            .any(|d| d["type"] == ty && d["status"] == status)
-    };
+fn tier(rp: &RecoveryPointResource) -> Option<&'static str> {
+    let p = props(rp)?;
+    p.recovery_point_tier_details.as_ref()?;
+    let has = |t: Tier, s: Status| p.has_tier(t, s);
     let (instant, hardened, archived) = (
-        has("InstantRP", "Valid"),
-        has("HardenedRP", "Valid"),
-        has("ArchivedRP", "Valid"),
+        has(Tier::InstantRp, Status::Valid),
+        has(Tier::HardenedRp, Status::Valid),
+        has(Tier::ArchivedRp, Status::Valid),
     );
     Some(
-        if (hardened && archived) || has("ArchivedRP", "Rehydrated") {
+        if (hardened && archived) || has(Tier::ArchivedRp, Status::Rehydrated) {
             "VaultStandardRehydrated"
         } else if instant && hardened {
             "SnapshotAndVaultStandard"
@@ -84,9 +95,9 @@ fn tier(rp: &Value) -> Option<&'static str> {
     )
 }
 
-fn with_tier(mut rp: Value) -> Value {
+fn with_tier(mut rp: RecoveryPointResource) -> RecoveryPointResource {
     if let Some(t) = tier(&rp) {
-        rp["tierType"] = json!(t);
+        rp.extra.insert(TIER_TYPE.into(), t.into());
     }
     rp
 }
@@ -108,17 +119,17 @@ pub fn run(ctx: &Ctx, cmd: RecoveryPointCommand) -> Result<()> {
                 )
             });
             let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
-            let rps = ctx.arm.list(
+            let rps: Vec<RecoveryPointResource> = ctx.arm.list(
                 &format!("{}/recoveryPoints", item_path(ctx, &a.vault, &item)?),
                 BACKUP_API,
                 filter.as_deref(),
             )?;
-            let rps: Vec<Value> = rps.into_iter().map(with_tier).collect();
-            ctx.print(&Value::Array(rps), COLUMNS)
+            let rps: Vec<RecoveryPointResource> = rps.into_iter().map(with_tier).collect();
+            ctx.print_list(&rps, COLUMNS)
         }
         RecoveryPointCommand::Show { item: a, name, .. } => {
             let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
-            let rp = ctx.arm.get(
+            let rp: RecoveryPointResource = ctx.arm.get(
                 &format!(
                     "{}/recoveryPoints/{}",
                     item_path(ctx, &a.vault, &item)?,
@@ -126,7 +137,7 @@ pub fn run(ctx: &Ctx, cmd: RecoveryPointCommand) -> Result<()> {
                 ),
                 BACKUP_API,
             )?;
-            ctx.print(&with_tier(rp), COLUMNS)
+            ctx.print_one(&with_tier(rp), COLUMNS)
         }
     }
 }
@@ -137,7 +148,11 @@ mod tests {
 
     #[test]
     fn tiers_like_az() {
-        let rp = |d: serde_json::Value| json!({"properties": {"recoveryPointTierDetails": d}});
+        let rp = |d: serde_json::Value| {
+            serde_json::from_value(json!({"properties": {"objectType": "IaasVMRecoveryPoint",
+                "recoveryPointTierDetails": d}}))
+            .unwrap()
+        };
         assert_eq!(
             super::tier(&rp(json!([{"type": "HardenedRP", "status": "Valid"}]))),
             Some("VaultStandard")
@@ -148,6 +163,18 @@ mod tests {
             )),
             Some("SnapshotAndVaultStandard")
         );
-        assert_eq!(super::tier(&json!({})), None);
+        assert_eq!(
+            super::tier(&rp(json!([{"type": "ArchivedRP", "status": "Rehydrated"}]))),
+            Some("VaultStandardRehydrated")
+        );
+        let none =
+            serde_json::from_value(json!({"properties": {"objectType": "IaasVMRecoveryPoint"}}))
+                .unwrap();
+        assert_eq!(super::tier(&none), None);
+        let shown = super::with_tier(rp(json!([{"type": "InstantRP", "status": "Valid"}])));
+        assert_eq!(
+            serde_json::to_value(&shown).unwrap()["tierType"],
+            "Snapshot"
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! `backup restore restore-disks`: restores the disks of a recovery point
 //! into a storage account, as a Restore job.
 
-use super::item::{item_path, resolve_item};
+use super::item::{item_path, props, resolve_item};
 use super::{Ctx, ItemArgs, boolish};
 use crate::arm_client::{BACKUP_API, VAULT_API, encode};
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use serde_json::{Value, json};
+use rsvault_arm::Resource;
+use rsvault_arm::recovery_point::RecoveryPointResource;
+use rsvault_arm::request::{EncryptionDetails, IaasVmRestoreRequest, RecoveryType, RestoreRequest};
+use rsvault_arm::vault::Vault;
 
 #[derive(Debug, Subcommand)]
 pub enum RestoreCommand {
@@ -72,42 +75,59 @@ pub fn run(ctx: &Ctx, cmd: RestoreCommand) -> Result<()> {
         bail!("--restore-only-osdisk and --diskslist cannot be given together");
     }
     let vp = ctx.vault_path(&a.vault);
-    let vault = ctx.arm.get(&vp, VAULT_API)?;
+    let vault: Vault = ctx.arm.get(&vp, VAULT_API)?;
     let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
     let pi = item_path(ctx, &a.vault, &item)?;
     let rp_path = format!("{pi}/recoveryPoints/{}", encode(&rp_name));
-    let rp = ctx.arm.get(&rp_path, BACKUP_API)?;
-    let original = rp["properties"]["originalStorageAccountOption"] == true
+    let rp: RecoveryPointResource = ctx.arm.get(&rp_path, BACKUP_API)?;
+    let original = rp
+        .properties
+        .as_iaas_vm()
+        .and_then(|p| p.original_storage_account_option)
+        == Some(true)
         && restore_to_staging_storage_account != Some(true);
-    let mut props = json!({
-        "objectType": "IaasVMRestoreRequest",
-        "recoveryPointId": rp["name"].as_str().unwrap_or(&rp_name),
-        "recoveryType": "RestoreDisks",
-        "sourceResourceId": item["properties"]["sourceResourceId"].as_str()
-            .or(item["properties"]["virtualMachineId"].as_str()).unwrap_or(""),
-        "storageAccountId": storage_account_id(ctx, &storage_account, &a.vault.resource_group)?,
-        "region": vault["location"],
-        "createNewCloudService": false,
-        "originalStorageAccountOption": original,
-        "encryptionDetails": {"encryptionEnabled": false},
-    });
-    if let Some(rg) = target_resource_group {
-        props["targetResourceGroupId"] = json!(format!(
-            "/subscriptions/{}/resourceGroups/{rg}",
-            ctx.arm.subscription()
-        ));
-    }
-    if restore_only_osdisk == Some(true) {
-        props["restoreDiskLunList"] = json!([]);
-    } else if let Some(luns) = diskslist {
-        props["restoreDiskLunList"] = json!(luns);
-    }
-    let reply = ctx.arm.send(
+    let source = props(&item)
+        .and_then(|p| {
+            p.source_resource_id
+                .clone()
+                .or(p.virtual_machine_id.clone())
+        })
+        .unwrap_or_default();
+    let request = IaasVmRestoreRequest {
+        recovery_point_id: Some(rp.name.clone().unwrap_or(rp_name)),
+        recovery_type: Some(RecoveryType::RestoreDisks),
+        source_resource_id: Some(source),
+        storage_account_id: Some(storage_account_id(
+            ctx,
+            &storage_account,
+            &a.vault.resource_group,
+        )?),
+        region: vault.location,
+        create_new_cloud_service: Some(false),
+        original_storage_account_option: Some(original),
+        encryption_details: Some(EncryptionDetails {
+            encryption_enabled: Some(false),
+            ..Default::default()
+        }),
+        target_resource_group_id: target_resource_group.map(|rg| {
+            format!(
+                "/subscriptions/{}/resourceGroups/{rg}",
+                ctx.arm.subscription()
+            )
+        }),
+        restore_disk_lun_list: if restore_only_osdisk == Some(true) {
+            Some(Vec::new())
+        } else {
+            diskslist
+        },
+        ..Default::default()
+    };
+    let reply = ctx.arm.send_json(
         "POST",
         &format!("{rp_path}/restore"),
         &[("api-version", BACKUP_API)],
-        Some(&json!({ "properties": props })),
+        &Resource::with_properties(RestoreRequest::IaasVm(request)),
     )?;
-    let outcome: Value = ctx.finish_operation(&vp, &reply)?;
+    let outcome = ctx.finish_operation(&vp, &reply)?;
     ctx.print_outcome(&outcome)
 }

@@ -3,34 +3,98 @@
 
 use super::{Ctx, confirm};
 use crate::arm_client::{ArmError, BACKUP_API, VAULT_API, encode};
-use crate::output::{Column, col, text};
+use crate::output::{Column, col, show};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use serde_json::{Map, Value, json};
+use rsvault_arm::job::JobStatus;
+use rsvault_arm::vault::{
+    BackupStorageConfig, BackupVaultConfig, BackupVaultConfigProperties, EnabledState,
+    RedundancySettings, SoftDeleteState, StorageRedundancy, Vault, VaultPatch, VaultProperties,
+    VerifyScheduleSetting, VerifyScheduleUpdate,
+};
+use rsvault_arm::{Resource, Sku};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
-const COLUMNS: &[Column] = &[
-    col("Location", |v| text(&v["location"])),
-    col("Name", |v| text(&v["name"])),
-    col("ResourceGroup", |v| text(&v["resourceGroup"])),
+const COLUMNS: &[Column<Vault>] = &[
+    col("Location", |v| show(&v.location)),
+    col("Name", |v| v.name().to_owned()),
+    col("ResourceGroup", |v| show(&v.resource_group())),
 ];
 
-const PROPERTY_COLUMNS: &[Column] = &[
-    col("Name", |v| text(&v["name"])),
-    col("StorageType", |v| text(&v["properties"]["storageType"])),
-    col("StorageTypeState", |v| {
-        text(&v["properties"]["storageTypeState"])
-    }),
+/// One of the two resources `backup-properties show` prints.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum BackupProperty {
+    Storage(Box<BackupStorageConfig>),
+    Config(Box<BackupVaultConfig>),
+}
+
+impl BackupProperty {
+    fn name(&self) -> String {
+        match self {
+            BackupProperty::Storage(s) => s.name().to_owned(),
+            BackupProperty::Config(c) => c.name().to_owned(),
+        }
+    }
+
+    fn storage_type(&self) -> String {
+        match self {
+            BackupProperty::Storage(s) => show(&s.properties.storage_type),
+            BackupProperty::Config(c) => show(&c.properties.storage_type),
+        }
+    }
+
+    fn storage_type_state(&self) -> String {
+        match self {
+            BackupProperty::Storage(s) => show(&s.properties.storage_type_state),
+            BackupProperty::Config(c) => show(&c.properties.storage_type_state),
+        }
+    }
+
+    fn storage(&self) -> Option<&BackupStorageConfig> {
+        match self {
+            BackupProperty::Storage(s) => Some(s),
+            BackupProperty::Config(_) => None,
+        }
+    }
+
+    fn config(&self) -> Option<&BackupVaultConfigProperties> {
+        match self {
+            BackupProperty::Storage(_) => None,
+            BackupProperty::Config(c) => Some(&c.properties),
+        }
+    }
+}
+
+const PROPERTY_COLUMNS: &[Column<BackupProperty>] = &[
+    col("Name", BackupProperty::name),
+    col("StorageType", BackupProperty::storage_type),
+    col("StorageTypeState", BackupProperty::storage_type_state),
     col("CrossRegionRestore", |v| {
-        text(&v["properties"]["crossRegionRestoreFlag"])
+        show(
+            &v.storage()
+                .and_then(|s| s.properties.cross_region_restore_flag),
+        )
     }),
     col("SoftDeleteFeatureState", |v| {
-        text(&v["properties"]["softDeleteFeatureState"])
+        show(
+            &v.config()
+                .and_then(|c| c.soft_delete_feature_state.as_ref()),
+        )
     }),
     col("SoftDeleteRetentionPeriodInDays", |v| {
-        text(&v["properties"]["softDeleteRetentionPeriodInDays"])
+        show(
+            &v.config()
+                .and_then(|c| c.soft_delete_retention_period_in_days),
+        )
     }),
     col("VerifySchedule", |v| {
-        text(&v["properties"]["rsvaultVerify"]["effectiveSchedule"])
+        show(
+            &v.config()
+                .and_then(|c| c.rsvault_verify.as_ref())
+                .and_then(|r| r.effective_schedule.as_ref()),
+        )
     }),
 ];
 
@@ -160,13 +224,14 @@ pub enum BackupPropertiesCommand {
     },
 }
 
-fn parse_tags(tags: &[String]) -> Value {
+/// `az`'s `key[=value]` tags.
+pub fn parse_tags(tags: &[String]) -> Map<String, Value> {
     let mut m = Map::new();
     for t in tags.iter().filter(|t| !t.is_empty()) {
         let (k, v) = t.split_once('=').unwrap_or((t, ""));
-        m.insert(k.to_owned(), json!(v));
+        m.insert(k.to_owned(), Value::String(v.to_owned()));
     }
-    Value::Object(m)
+    m
 }
 
 fn not_found(e: &anyhow::Error) -> bool {
@@ -176,7 +241,7 @@ fn not_found(e: &anyhow::Error) -> bool {
 
 /// `[backupstorageconfig, backupconfig]` as `az backup vault
 /// backup-properties show` prints them.
-fn backup_properties(ctx: &Ctx, v: &super::VaultArgs) -> Result<Value> {
+fn backup_properties(ctx: &Ctx, v: &super::VaultArgs) -> Result<Vec<BackupProperty>> {
     let vp = ctx.vault_path(v);
     let storage = ctx.arm.get(
         &format!("{vp}/backupstorageconfig/vaultstorageconfig"),
@@ -189,22 +254,31 @@ fn backup_properties(ctx: &Ctx, v: &super::VaultArgs) -> Result<Value> {
         Ok(c) => c,
         // Servers without that resource: the same facts from the vault.
         Err(e) if not_found(&e) => {
-            let vault = ctx.arm.get(&vp, VAULT_API)?;
-            let sd = &vault["properties"]["securitySettings"]["softDeleteSettings"];
-            json!({
-                "id": format!("{}/backupconfig/vaultconfig", vault["id"].as_str().unwrap_or("")),
-                "name": "vaultconfig",
-                "type": "Microsoft.RecoveryServices/vaults/backupconfig",
-                "properties": {
-                    "softDeleteFeatureState": sd["softDeleteState"],
-                    "softDeleteRetentionPeriodInDays": sd["softDeleteRetentionPeriodInDays"],
-                    "enhancedSecurityState": sd["enhancedSecurityState"],
-                }
-            })
+            let vault: Vault = ctx.arm.get(&vp, VAULT_API)?;
+            let id = format!("{}/backupconfig/vaultconfig", vault.id());
+            let sd = vault
+                .properties
+                .security_settings
+                .and_then(|s| s.soft_delete_settings)
+                .unwrap_or_default();
+            Resource {
+                id: Some(id),
+                name: Some("vaultconfig".into()),
+                kind: Some("Microsoft.RecoveryServices/vaults/backupconfig".into()),
+                ..Resource::with_properties(BackupVaultConfigProperties {
+                    soft_delete_feature_state: sd.soft_delete_state,
+                    soft_delete_retention_period_in_days: sd.soft_delete_retention_period_in_days,
+                    enhanced_security_state: sd.enhanced_security_state,
+                    ..Default::default()
+                })
+            }
         }
         Err(e) => return Err(e),
     };
-    Ok(json!([storage, config]))
+    Ok(vec![
+        BackupProperty::Storage(Box::new(storage)),
+        BackupProperty::Config(Box::new(config)),
+    ])
 }
 
 /// What `backup-properties set` changes.
@@ -218,21 +292,24 @@ struct PropertyChanges {
 
 /// Sets the vault's verify schedule (`default`: the server's).
 fn set_verify_schedule(ctx: &Ctx, vp: &str, schedule: &str) -> Result<()> {
-    let value = if schedule.eq_ignore_ascii_case("default") {
-        Value::Null
-    } else {
-        json!(schedule)
-    };
-    ctx.arm.send(
+    let schedule = (!schedule.eq_ignore_ascii_case("default")).then(|| schedule.to_owned());
+    let body = Resource::with_properties(VerifyScheduleUpdate {
+        rsvault_verify: VerifyScheduleSetting { schedule },
+    });
+    ctx.arm.send_json(
         "PATCH",
         &format!("{vp}/backupconfig/vaultconfig"),
         &[("api-version", BACKUP_API)],
-        Some(&json!({"properties": {"rsvaultVerify": {"schedule": value}}})),
+        &body,
     )?;
     Ok(())
 }
 
-fn set_properties(ctx: &Ctx, v: &super::VaultArgs, c: PropertyChanges) -> Result<Value> {
+fn set_properties(
+    ctx: &Ctx,
+    v: &super::VaultArgs,
+    c: PropertyChanges,
+) -> Result<Vec<BackupProperty>> {
     let PropertyChanges {
         redundancy,
         soft_delete,
@@ -257,53 +334,46 @@ fn set_properties(ctx: &Ctx, v: &super::VaultArgs, c: PropertyChanges) -> Result
     if redundancy.is_none() && soft_delete.is_none() && days.is_none() && crr.is_none() {
         return backup_properties(ctx, v);
     }
-    let vault = ctx.arm.get(&vp, VAULT_API)?;
-    let mut props = Map::new();
+    let vault: Vault = ctx.arm.get(&vp, VAULT_API)?;
+    let mut props = VaultProperties::default();
     if redundancy.is_some() || crr.is_some() {
-        let mut rs = Map::new();
-        if let Some(r) = redundancy {
-            let name = match r {
-                Redundancy::Geo => "GeoRedundant",
-                Redundancy::Locally => "LocallyRedundant",
-                Redundancy::Zone => "ZoneRedundant",
-            };
-            rs.insert("standardTierStorageRedundancy".into(), json!(name));
-        }
-        if let Some(c) = crr {
-            let state = match c {
-                TrueFalse::True => "Enabled",
-                TrueFalse::False => "Disabled",
-            };
-            rs.insert("crossRegionRestore".into(), json!(state));
-        }
-        props.insert("redundancySettings".into(), Value::Object(rs));
+        props.redundancy_settings = Some(RedundancySettings {
+            standard_tier_storage_redundancy: redundancy.map(|r| match r {
+                Redundancy::Geo => StorageRedundancy::GeoRedundant,
+                Redundancy::Locally => StorageRedundancy::LocallyRedundant,
+                Redundancy::Zone => StorageRedundancy::ZoneRedundant,
+            }),
+            cross_region_restore: crr.map(|c| match c {
+                TrueFalse::True => EnabledState::Enabled,
+                TrueFalse::False => EnabledState::Disabled,
+            }),
+            ..Default::default()
+        });
     }
     if soft_delete.is_some() || days.is_some() {
         // PATCH replaces `securitySettings` whole: send it back complete.
-        let mut sec = vault["properties"]["securitySettings"].clone();
-        if !sec.is_object() {
-            sec = json!({});
-        }
-        if !sec["softDeleteSettings"].is_object() {
-            sec["softDeleteSettings"] = json!({});
-        }
+        let mut sec = vault.properties.security_settings.unwrap_or_default();
+        let sd = sec
+            .soft_delete_settings
+            .get_or_insert_with(Default::default);
         if let Some(s) = soft_delete {
-            sec["softDeleteSettings"]["softDeleteState"] = json!(match s {
-                FeatureState::Enable => "Enabled",
-                FeatureState::Disable => "Disabled",
+            sd.soft_delete_state = Some(match s {
+                FeatureState::Enable => SoftDeleteState::Enabled,
+                FeatureState::Disable => SoftDeleteState::Disabled,
             });
         }
         if let Some(d) = days {
-            sec["softDeleteSettings"]["softDeleteRetentionPeriodInDays"] = json!(d);
+            sd.soft_delete_retention_period_in_days = Some(d);
         }
-        props.insert("securitySettings".into(), sec);
+        props.security_settings = Some(sec);
     }
-    let reply = ctx.arm.send(
-        "PATCH",
-        &vp,
-        &[("api-version", VAULT_API)],
-        Some(&json!({ "properties": props })),
-    )?;
+    let patch = VaultPatch {
+        tags: None,
+        properties: Some(props),
+    };
+    let reply = ctx
+        .arm
+        .send_json("PATCH", &vp, &[("api-version", VAULT_API)], &patch)?;
     if reply.status == 202 && reply.async_operation.is_some() {
         ctx.arm.wait_async(&reply, VAULT_API)?;
     }
@@ -318,21 +388,26 @@ fn verify(ctx: &Ctx, v: &super::VaultArgs, wait: bool, timeout: Option<u64>) -> 
         "POST",
         &format!("{vp}/verify"),
         &[("api-version", BACKUP_API)],
-        None,
     )?;
-    let mut job = ctx.finish_operation(&vp, &reply)?;
-    if wait && let Some(name) = job["name"].as_str().map(str::to_owned) {
-        job = super::job::wait(ctx, v, &name, timeout)?;
+    let mut job = match ctx.finish_operation(&vp, &reply)? {
+        super::Outcome::Job(j) => *j,
+        other => return ctx.print_outcome(&other),
+    };
+    if wait {
+        job = super::job::wait(ctx, v, job.name(), timeout)?;
     }
-    ctx.print(&job, super::job::COLUMNS)?;
-    let status = job["properties"]["status"].as_str().unwrap_or("");
-    if wait && status == "Failed" {
+    ctx.print_one(&job, super::job::COLUMNS)?;
+    let props = job.properties.as_iaas_vm();
+    let failed = props.and_then(|p| p.status.as_ref()) == Some(&JobStatus::Failed);
+    if wait && failed {
+        let damaged = props
+            .and_then(|p| p.extended_info.as_ref())
+            .and_then(|e| e.property_bag.as_ref())
+            .and_then(|b| b.get("Damaged Recovery Points"))
+            .map_or("?", String::as_str);
         bail!(
-            "verify job {} failed: {} damaged recovery point(s); see its errorDetails",
-            job["name"].as_str().unwrap_or(""),
-            job["properties"]["extendedInfo"]["propertyBag"]["Damaged Recovery Points"]
-                .as_str()
-                .unwrap_or("?")
+            "verify job {} failed: {damaged} damaged recovery point(s); see its errorDetails",
+            job.name()
         );
     }
     Ok(())
@@ -348,9 +423,9 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
         } => {
             let vp = ctx.vault_path(&vault.args());
             let tags = tags.as_deref().map(parse_tags);
-            let v = match ctx.arm.get(&vp, VAULT_API) {
+            let v: Vault = match ctx.arm.get::<Vault>(&vp, VAULT_API) {
                 Ok(existing) => {
-                    let at = existing["location"].as_str().unwrap_or("");
+                    let at = existing.location.as_deref().unwrap_or("");
                     if !at.eq_ignore_ascii_case(&location) {
                         bail!(
                             "vault '{}' already exists in location '{at}'; a vault cannot move to '{location}'",
@@ -359,34 +434,37 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
                     }
                     match tags {
                         Some(t) => {
+                            let patch = VaultPatch {
+                                tags: Some(t),
+                                properties: None,
+                            };
                             ctx.arm
-                                .send(
-                                    "PATCH",
-                                    &vp,
-                                    &[("api-version", VAULT_API)],
-                                    Some(&json!({ "tags": t })),
-                                )?
-                                .body
+                                .send_json("PATCH", &vp, &[("api-version", VAULT_API)], &patch)?
+                                .body()?
                         }
                         None => existing,
                     }
                 }
                 Err(e) if not_found(&e) => {
-                    let mut body = json!({
-                        "location": location,
-                        "sku": {"name": "Standard"},
-                        "properties": {"publicNetworkAccess": "Enabled"},
-                    });
-                    if let Some(t) = tags {
-                        body["tags"] = t;
-                    }
+                    let body = Resource {
+                        location: Some(location),
+                        sku: Some(Sku {
+                            name: "Standard".into(),
+                            ..Default::default()
+                        }),
+                        tags,
+                        ..Resource::with_properties(VaultProperties {
+                            public_network_access: Some(EnabledState::Enabled),
+                            ..Default::default()
+                        })
+                    };
                     ctx.arm
-                        .send("PUT", &vp, &[("api-version", VAULT_API)], Some(&body))?
-                        .body
+                        .send_json("PUT", &vp, &[("api-version", VAULT_API)], &body)?
+                        .body()?
                 }
                 Err(e) => return Err(e),
             };
-            ctx.print(&v, COLUMNS)
+            ctx.print_one(&v, COLUMNS)
         }
         VaultCommand::List { resource_group } => {
             let path = match resource_group {
@@ -399,14 +477,12 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
                     encode(ctx.arm.subscription())
                 ),
             };
-            ctx.print(
-                &Value::Array(ctx.arm.list(&path, VAULT_API, None)?),
-                COLUMNS,
-            )
+            let vaults: Vec<Vault> = ctx.arm.list(&path, VAULT_API, None)?;
+            ctx.print_list(&vaults, COLUMNS)
         }
         VaultCommand::Show { vault } => {
-            let v = ctx.arm.get(&ctx.vault_path(&vault.args()), VAULT_API)?;
-            ctx.print(&v, COLUMNS)
+            let v: Vault = ctx.arm.get(&ctx.vault_path(&vault.args()), VAULT_API)?;
+            ctx.print_one(&v, COLUMNS)
         }
         VaultCommand::Delete { vault, yes } => {
             if !confirm(yes, "Are you sure you want to delete this vault?")? {
@@ -416,7 +492,6 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
                 "DELETE",
                 &ctx.vault_path(&vault.args()),
                 &[("api-version", VAULT_API)],
-                None,
             )?;
             if reply.status == 202 && reply.async_operation.is_some() {
                 ctx.arm.wait_async(&reply, VAULT_API)?;
@@ -424,7 +499,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
             Ok(())
         }
         VaultCommand::BackupProperties(BackupPropertiesCommand::Show { vault }) => {
-            ctx.print(&backup_properties(ctx, &vault.args())?, PROPERTY_COLUMNS)
+            ctx.print_list(&backup_properties(ctx, &vault.args())?, PROPERTY_COLUMNS)
         }
         VaultCommand::BackupProperties(BackupPropertiesCommand::Set {
             vault,
@@ -442,7 +517,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
                 verify_schedule,
             };
             let v = set_properties(ctx, &vault.args(), changes)?;
-            ctx.print(&v, PROPERTY_COLUMNS)
+            ctx.print_list(&v, PROPERTY_COLUMNS)
         }
         VaultCommand::Verify {
             vault,
@@ -457,6 +532,9 @@ mod tests {
     #[test]
     fn tags_like_az() {
         let t = super::parse_tags(&["env=prod".into(), "owner".into(), "".into()]);
-        assert_eq!(t, serde_json::json!({"env": "prod", "owner": ""}));
+        assert_eq!(
+            serde_json::Value::Object(t),
+            serde_json::json!({"env": "prod", "owner": ""})
+        );
     }
 }

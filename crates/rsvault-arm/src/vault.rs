@@ -1,0 +1,320 @@
+//! Recovery Services vaults (`Microsoft.RecoveryServices/vaults`) and the
+//! vault-wide backup settings: storage configuration
+//! (`backupstorageconfig/vaultstorageconfig`), vault configuration
+//! (`backupconfig/vaultconfig`) and encryption configuration.
+
+use crate::resource::{Extra, Resource};
+use serde::{Deserialize, Serialize};
+
+/// A vault.
+pub type Vault = Resource<VaultProperties>;
+/// A vault's storage configuration.
+pub type BackupStorageConfig = Resource<BackupStorageConfigProperties>;
+/// A vault's backup configuration (soft delete, verify schedule).
+pub type BackupVaultConfig = Resource<BackupVaultConfigProperties>;
+/// A vault's encryption configuration.
+pub type BackupEncryptionConfig = Resource<BackupEncryptionConfigProperties>;
+
+crate::arm_enum! {
+    /// Storage redundancy of a vault's backup data (`standardTierStorageRedundancy`,
+    /// `storageType`, `storageModelType`).
+    pub enum StorageRedundancy {
+        Invalid,
+        GeoRedundant,
+        LocallyRedundant,
+        ZoneRedundant,
+        ReadAccessGeoZoneRedundant,
+    }
+}
+
+crate::arm_enum! {
+    /// An on/off state (`crossRegionRestore`, `publicNetworkAccess`,
+    /// `multiUserAuthorization`, `dedupState`…).
+    pub enum EnabledState { Enabled, Disabled, Invalid }
+}
+
+crate::arm_enum! {
+    /// Soft-delete state. `AlwaysON` cannot be turned off again; Azure's
+    /// clients send it as `AlwaysOn`.
+    pub enum SoftDeleteState { Invalid, Enabled, Disabled, AlwaysOn = "AlwaysON" }
+}
+
+crate::arm_enum! {
+    /// Whether a vault's storage redundancy can still change.
+    pub enum StorageTypeState { Invalid, Locked, Unlocked }
+}
+
+crate::arm_enum! {
+    /// Immutability of a vault.
+    pub enum ImmutabilityState { Disabled, Unlocked, Locked }
+}
+
+crate::arm_enum! {
+    /// Where a vault's verify schedule comes from (rsvault).
+    pub enum VerifyScheduleSource { Vault, ServerDefault }
+}
+
+/// `properties` of a vault. Client-settable properties the service keeps
+/// but does not interpret land in `extra`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redundancy_settings: Option<RedundancySettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_settings: Option<SecuritySettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_network_access: Option<EnabledState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_endpoint_state_for_backup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_endpoint_state_for_site_recovery: Option<String>,
+    /// rsvault: the vault's verify schedule and last verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsvault_verify: Option<VerifyStatus>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The body of a vault PATCH: the tags and the properties to change
+/// (either may be left out).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<VaultProperties>,
+}
+
+/// `redundancySettings` of a vault.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedundancySettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standard_tier_storage_redundancy: Option<StorageRedundancy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_region_restore: Option<EnabledState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `securitySettings` of a vault.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecuritySettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutability_settings: Option<ImmutabilitySettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete_settings: Option<SoftDeleteSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_user_authorization: Option<EnabledState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `immutabilitySettings` of a vault.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImmutabilitySettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ImmutabilityState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `softDeleteSettings` of a vault.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SoftDeleteSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete_state: Option<SoftDeleteState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete_retention_period_in_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhanced_security_state: Option<SoftDeleteState>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `rsvaultVerify` of a vault and of its backup configuration (rsvault):
+/// when the vault's store is verified, and what the last verify found.
+/// The null fields are written as null.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyStatus {
+    /// The vault's own schedule (null: the server's default).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_source: Option<VerifyScheduleSource>,
+    #[serde(default)]
+    pub next_verify_time: Option<String>,
+    #[serde(default)]
+    pub last_verify: Option<LastVerify>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub damaged_recovery_point_count: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The last Verify job of a vault.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastVerify {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<crate::job::JobStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    #[serde(default)]
+    pub end_time: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `properties` of `backupstorageconfig/vaultstorageconfig`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStorageConfigProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_model_type: Option<StorageRedundancy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<StorageRedundancy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type_state: Option<StorageTypeState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_state: Option<EnabledState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xcool_state: Option<EnabledState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_region_restore_flag: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `properties` of `backupconfig/vaultconfig`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupVaultConfigProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_model_type: Option<StorageRedundancy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<StorageRedundancy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type_state: Option<StorageTypeState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhanced_security_state: Option<SoftDeleteState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete_feature_state: Option<SoftDeleteState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete_retention_period_in_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_soft_delete_feature_state_editable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_guard_operation_requests: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsvault_verify: Option<VerifyStatus>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The body that sets a vault's verify schedule (rsvault): a PATCH of
+/// `backupconfig/vaultconfig` with `{"properties": {"rsvaultVerify":
+/// {"schedule": ...}}}`; a null schedule restores the server's default.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyScheduleUpdate {
+    pub rsvault_verify: VerifyScheduleSetting,
+}
+
+/// `rsvaultVerify` of a [`VerifyScheduleUpdate`]: the schedule, written
+/// even when null.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyScheduleSetting {
+    #[serde(default)]
+    pub schedule: Option<String>,
+}
+
+/// `properties` of `backupEncryptionConfigs/backupResourceEncryptionConfig`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupEncryptionConfigProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_at_rest_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_encryption_state: Option<EnabledState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn az_spellings_read_and_unknown_settings_stay() {
+        let body = json!({"location": "westeurope", "sku": {"name": "Standard"},
+            "properties": {"securitySettings": {"softDeleteSettings": {"softDeleteState": "AlwaysOn"}},
+                "redundancySettings": {"standardTierStorageRedundancy": "locallyredundant"},
+                "monitoringSettings": {"azureMonitorAlertSettings": {"alertsForAllJobFailures": "Enabled"}}}});
+        let v: Vault = serde_json::from_value(body).unwrap();
+        let sd = v
+            .properties
+            .security_settings
+            .as_ref()
+            .unwrap()
+            .soft_delete_settings
+            .as_ref()
+            .unwrap();
+        assert_eq!(sd.soft_delete_state, Some(SoftDeleteState::AlwaysOn));
+        let back = serde_json::to_value(&v).unwrap();
+        assert_eq!(
+            back["properties"]["securitySettings"]["softDeleteSettings"]["softDeleteState"],
+            "AlwaysON"
+        );
+        assert_eq!(
+            back["properties"]["redundancySettings"]["standardTierStorageRedundancy"],
+            "LocallyRedundant"
+        );
+        assert_eq!(
+            back["properties"]["monitoringSettings"]["azureMonitorAlertSettings"]["alertsForAllJobFailures"],
+            "Enabled"
+        );
+    }
+
+    #[test]
+    fn patches_carry_only_what_changes() {
+        let tags = json!({"env": "prod"}).as_object().cloned();
+        let p = VaultPatch {
+            tags,
+            properties: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({"tags": {"env": "prod"}})
+        );
+    }
+
+    #[test]
+    fn verify_schedule_update_writes_null() {
+        let u = crate::Resource::with_properties(VerifyScheduleUpdate::default());
+        assert_eq!(
+            serde_json::to_value(&u).unwrap(),
+            json!({"properties": {"rsvaultVerify": {"schedule": null}}})
+        );
+    }
+}
