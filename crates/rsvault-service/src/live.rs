@@ -11,7 +11,6 @@ use crate::jobs::{JobProgressHandle, SNAPSHOT, TRANSFER};
 use rsvault_hypervisor::finding::{self, Finding};
 use rsvault_hypervisor::qmp::Qmp;
 use rsvault_hypervisor::snapshot::{self, AgentLink, AgentState, Base, DiskRequest};
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -168,10 +167,7 @@ impl Service {
     }
 
     pub(crate) fn set_health(&self, item_id: i64, health: &Value) -> Result<()> {
-        self.db.conn().execute(
-            "UPDATE protected_items SET health = ?1 WHERE id = ?2",
-            params![health.to_string(), item_id],
-        )?;
+        self.meta.set_item_health(item_id, &health.to_string())?;
         Ok(())
     }
 
@@ -179,14 +175,11 @@ impl Service {
     /// instant tier.
     fn latest_point(&self, item_id: i64) -> Result<Option<(Vec<Value>, bool)>> {
         let row: Option<(String, Option<String>)> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT disks, instant_until FROM recovery_points WHERE item = ?1 ORDER BY time DESC, id DESC LIMIT 1",
-                params![item_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+            .meta
+            .item_points(item_id)?
+            .into_iter()
+            .last()
+            .map(|p| (p.disks, p.instant_until));
         Ok(row.map(|(d, until)| {
             let disks: Value = serde_json::from_str(&d).unwrap_or(json!([]));
             (
