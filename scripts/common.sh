@@ -25,3 +25,43 @@ ensure_rust() {
 
 # Cargo's target directory lives outside the checkout so rebuilds are fast.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rsvault/target}"
+
+# Starts a throw-away PostgreSQL cluster for the tests: initdb and pg_ctl as
+# an unprivileged user (the tests run as root in CI, and PostgreSQL refuses
+# root), in a temporary directory, listening only on a Unix socket there.
+# Exports RSVAULT_TEST_POSTGRES, the URL of its `postgres` database (user
+# `rsvault`, trust authentication). stop_test_postgres removes it.
+start_test_postgres() {
+  local bin
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    echo "PostgreSQL's initdb not found under /usr/lib/postgresql (install postgresql)" >&2
+    return 1
+  fi
+  RSVAULT_PG_DIR="$(mktemp -d /tmp/rsvault-pg.XXXXXX)"
+  export RSVAULT_PG_DIR RSVAULT_PG_BIN="$bin"
+  local run=()
+  if [ "$(id -u)" -eq 0 ]; then
+    chown nobody: "$RSVAULT_PG_DIR"
+    run=(runuser -u nobody --)
+  fi
+  chmod 0755 "$RSVAULT_PG_DIR"
+  "${run[@]}" "$bin/initdb" -D "$RSVAULT_PG_DIR/data" -U rsvault --auth=trust -E UTF8 \
+    --locale=C.UTF-8 >"$RSVAULT_PG_DIR/initdb.log" 2>&1 \
+    || { cat "$RSVAULT_PG_DIR/initdb.log" >&2; return 1; }
+  # A test cluster: no fsync, enough connections for a suite's servers.
+  "${run[@]}" "$bin/pg_ctl" -D "$RSVAULT_PG_DIR/data" -l "$RSVAULT_PG_DIR/server.log" -w \
+    -o "-k $RSVAULT_PG_DIR -c listen_addresses= -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    start >/dev/null || { cat "$RSVAULT_PG_DIR/server.log" >&2; return 1; }
+  export RSVAULT_TEST_POSTGRES="postgresql://rsvault@/postgres?host=$RSVAULT_PG_DIR"
+  echo "test PostgreSQL cluster in $RSVAULT_PG_DIR" >&2
+}
+
+stop_test_postgres() {
+  [ -n "${RSVAULT_PG_DIR:-}" ] || return 0
+  local run=()
+  [ "$(id -u)" -eq 0 ] && run=(runuser -u nobody --)
+  "${run[@]}" "$RSVAULT_PG_BIN/pg_ctl" -D "$RSVAULT_PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$RSVAULT_PG_DIR"
+  unset RSVAULT_PG_DIR RSVAULT_TEST_POSTGRES
+}

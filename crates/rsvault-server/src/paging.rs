@@ -2,6 +2,11 @@
 //! list longer than a page is cut, and `nextLink` is the same request with
 //! `$skiptoken` set to where the next page starts. The SDKs and `az` follow
 //! `nextLink` until it is null.
+//!
+//! Lists the metadata store pages in its query (jobs, protected items,
+//! containers) read the page asked for from [`PageParams`] and answer with
+//! [`paged`]: the layer then only turns their next page's token into
+//! `nextLink`, and leaves the `$skiptoken` to them.
 
 use crate::AppState;
 use axum::body::Body;
@@ -9,8 +14,35 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rsvault_service::{Page, PageRequest};
 use serde_json::Value;
 use std::sync::Arc;
+
+/// The page a request asks for: its `$skiptoken` as sent, and the server's
+/// page size. Set on every request.
+#[derive(Debug, Clone)]
+pub struct PageParams(pub PageRequest);
+
+/// Marks a list that paged itself, with its next page's token.
+#[derive(Debug, Clone)]
+struct SelfPaged(Option<String>);
+
+/// The answer of a list paged in its query.
+pub fn paged(page: Page<Value>) -> Response {
+    let mut r = crate::arm::list(page.items).into_response();
+    r.extensions_mut().insert(SelfPaged(page.next));
+    r
+}
+
+/// The next page's URL: the request with its `$skiptoken` replaced.
+fn next_link(base: &str, path: &str, rest: &[String], token: &str) -> String {
+    let mut q = rest.join("&");
+    if !q.is_empty() {
+        q.push('&');
+    }
+    q.push_str(&format!("$skiptoken={token}"));
+    format!("{base}{path}?{q}")
+}
 
 /// The `$skiptoken` of a query, and the query without it.
 fn split_query(query: &str) -> (Option<String>, Vec<&str>) {
@@ -31,7 +63,16 @@ fn split_query(query: &str) -> (Option<String>, Vec<&str>) {
 }
 
 /// Cuts list responses into pages.
-pub async fn paginate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn paginate(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let (token, _) = split_query(req.uri().query().unwrap_or(""));
+    req.extensions_mut().insert(PageParams(PageRequest {
+        token,
+        size: state.page_size.max(1),
+    }));
     if req.method() != Method::GET {
         return next.run(req).await;
     }
@@ -43,21 +84,27 @@ pub async fn paginate(State(state): State<Arc<AppState>>, req: Request, next: Ne
     let (skip, rest) = split_query(req.uri().query().unwrap_or(""));
     let rest: Vec<String> = rest.into_iter().map(str::to_owned).collect();
     let skip = match skip.map(|s| s.parse::<usize>()) {
-        None => 0,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => {
-            return crate::arm::ArmError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidSkipToken",
-                "The $skiptoken is not one this server gave out.",
-            )
-            .into_response();
-        }
+        None => Some(0),
+        Some(Ok(n)) => Some(n),
+        // A token of a list paged in its query; others are refused below.
+        Some(Err(_)) => None,
     };
     let resp = next.run(req).await;
     if resp.status() != StatusCode::OK {
         return resp;
     }
+    let self_paged = resp.extensions().get::<SelfPaged>().cloned();
+    let Some(skip) = skip.filter(|_| self_paged.is_none()) else {
+        return match self_paged {
+            Some(SelfPaged(next)) => with_next_link(resp, next, &base, &path, &rest).await,
+            None => crate::arm::ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidSkipToken",
+                "The $skiptoken is not one this server gave out.",
+            )
+            .into_response(),
+        };
+    };
     let (parts, body) = resp.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -78,14 +125,33 @@ pub async fn paginate(State(state): State<Arc<AppState>>, req: Request, next: Ne
     if let Some(next) = skip.checked_add(page)
         && next < total
     {
-        let mut q = rest.join("&");
-        if !q.is_empty() {
-            q.push('&');
-        }
-        q.push_str(&format!("$skiptoken={next}"));
-        doc["nextLink"] = Value::String(format!("{base}{path}?{q}"));
+        doc["nextLink"] = Value::String(next_link(&base, &path, &rest, &next.to_string()));
     }
     let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(doc.to_string()))
+}
+
+/// A self-paged list's answer with `nextLink` set from its next token.
+async fn with_next_link(
+    resp: Response,
+    next: Option<String>,
+    base: &str,
+    path: &str,
+    rest: &[String],
+) -> Response {
+    let Some(token) = next else {
+        return resp;
+    };
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut doc: Value = match serde_json::from_slice(&bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    doc["nextLink"] = Value::String(next_link(base, path, rest, &token));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(doc.to_string()))
 }

@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use crate::arm::{ArmError, list};
+use crate::paging::paged;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -99,6 +100,7 @@ pub async fn dispatch(
     method: Method,
     uri: Uri,
     axum::Extension(base): axum::Extension<crate::urls::BaseUrl>,
+    axum::Extension(page): axum::Extension<crate::paging::PageParams>,
     body: Bytes,
 ) -> Reply {
     // Operation URLs are absolute, built from the server's own URL (never
@@ -158,6 +160,7 @@ pub async fn dispatch(
                 &state,
                 &base,
                 &odata_filter(uri.query()),
+                page.0,
                 method,
                 v,
                 &rest,
@@ -444,6 +447,7 @@ async fn vault_scoped(
     state: &Arc<AppState>,
     base: &str,
     filter: &str,
+    page: rsvault_service::PageRequest,
     method: Method,
     v: VaultRef,
     rest: &[String],
@@ -516,7 +520,8 @@ async fn vault_scoped(
             .into_response())
         }
         (Method::GET, ["backuppolicies"]) => {
-            Ok(list(blocking(state, move |s| s.list_policies(&v)).await?).into_response())
+            let f = filter.to_owned();
+            Ok(list(blocking(state, move |s| s.list_policies(&v, &f)).await?).into_response())
         }
         (Method::GET, ["backuppolicies", _]) => {
             let name = orig[1].clone();
@@ -549,13 +554,20 @@ async fn vault_scoped(
             Ok(Json(blocking(state, move |s| s.operation_status(&v, &op)).await?).into_response())
         }
         (Method::GET, ["backupprotectableitems"]) => {
-            Ok(list(blocking(state, move |s| s.protectable_items(&v)).await?).into_response())
+            let f = filter.to_owned();
+            Ok(list(blocking(state, move |s| s.protectable_items(&v, &f)).await?).into_response())
         }
         (Method::GET, ["backupprotecteditems"]) => {
-            Ok(list(blocking(state, move |s| s.list_protected_items(&v)).await?).into_response())
+            let f = filter.to_owned();
+            Ok(paged(
+                blocking(state, move |s| s.list_protected_items(&v, &f, &page)).await?,
+            ))
         }
         (Method::GET, ["backupprotectioncontainers"]) => {
-            Ok(list(blocking(state, move |s| s.list_containers(&v)).await?).into_response())
+            let f = filter.to_owned();
+            Ok(paged(
+                blocking(state, move |s| s.list_containers(&v, &f, &page)).await?,
+            ))
         }
         (Method::GET, ["backupresourceguardproxies"]) => Ok(list(Vec::new()).into_response()),
         (
@@ -694,7 +706,9 @@ async fn vault_scoped(
         }
         (Method::GET, ["backupjobs"]) => {
             let f = filter.to_owned();
-            Ok(list(blocking(state, move |s| s.list_jobs(&v, &f)).await?).into_response())
+            Ok(paged(
+                blocking(state, move |s| s.list_jobs(&v, &f, &page)).await?,
+            ))
         }
         (Method::GET, ["backupjobs", _]) => {
             let job = orig[1].clone();

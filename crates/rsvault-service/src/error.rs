@@ -112,17 +112,6 @@ pub fn is_storage_full(e: &std::io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(28 | 122))
 }
 
-impl From<rusqlite::Error> for ServiceError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => {
-                Self::storage_full("write the metadata database")
-            }
-            _ => ServiceError::Internal(format!("metadata database: {e}")),
-        }
-    }
-}
-
 impl From<rsvault_engine::Error> for ServiceError {
     fn from(e: rsvault_engine::Error) -> Self {
         match &e {
@@ -153,10 +142,7 @@ mod tests {
         assert_eq!(e.code(), "InternalServerError");
         let edquot = std::io::Error::from_raw_os_error(122);
         assert_eq!(ServiceError::io("write x", &edquot).code(), STORAGE_FULL);
-        let full = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-            None,
-        );
+        let full = crate::metastore::MetaError::Full;
         assert_eq!(ServiceError::from(full).code(), STORAGE_FULL);
     }
 }

@@ -116,12 +116,8 @@ impl Service {
         provider: &str,
         r: &crate::inventory::ResourceRef,
     ) -> Result<bool> {
-        let n: i64 = self.db.conn().query_row(
-            "SELECT COUNT(*) FROM protected_items WHERE provider = ?1 AND vm_subscription = ?2 COLLATE NOCASE AND vm_resource_group = ?3 COLLATE NOCASE AND vm_name = ?4 COLLATE NOCASE",
-            rusqlite::params![provider, r.subscription, r.resource_group, r.name],
-            |row| row.get(0),
-        )?;
-        Ok(n > 0)
+        let provider = crate::inventory::VmProvider::from_key(provider);
+        Ok(self.meta.item_for_vm(provider, r)?.is_some())
     }
 
     /// The canonical image path of a storage-profile disk entry, as stored.

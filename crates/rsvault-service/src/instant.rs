@@ -12,8 +12,8 @@
 use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::VmProvider;
+use crate::metastore::records::ActiveJobQuery;
 use crate::protection::ItemName;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,26 +95,21 @@ impl Service {
     /// Removes one point's snapshots from the instant tier.
     pub(crate) fn drop_instant(&self, item: i64, rp: &str) -> Result<bool> {
         let row: Option<(i64, String, Option<String>)> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT id, disks, instant_until FROM recovery_points WHERE item = ?1 AND name = ?2",
-                params![item, rp],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
+            .meta
+            .find_point(rp)?
+            .filter(|p| p.item == item)
+            .map(|p| (p.id, p.disks, p.instant_until));
         let Some((rowid, disks, Some(_))) = row else {
             return Ok(false);
         };
         let mut disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
-        let mut others: Vec<(i64, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT id, disks FROM recovery_points WHERE item = ?1 AND id != ?2 AND instant_until IS NOT NULL",
-            )?;
-            st.query_map(params![item, rowid], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let mut others: Vec<(i64, String)> = self
+            .meta
+            .item_points(item)?
+            .into_iter()
+            .filter(|p| p.id != rowid && p.instant_until.is_some())
+            .map(|p| (p.id, p.disks))
+            .collect();
         for d in &mut disks {
             let Some(snap) = d["snapshot"].as_str().map(str::to_owned) else {
                 continue;
@@ -134,10 +129,7 @@ impl Service {
                 if changed {
                     // Kept current: the next disk of this point reads it.
                     *cdisks = Value::Array(cd).to_string();
-                    self.db.conn().execute(
-                        "UPDATE recovery_points SET disks = ?1 WHERE id = ?2",
-                        params![*cdisks, *crow],
-                    )?;
+                    self.meta.set_point_disks(*crow, cdisks)?;
                 }
             }
             remove_snapshot(Path::new(&snap));
@@ -146,10 +138,8 @@ impl Service {
                 o.remove("base");
             }
         }
-        self.db.conn().execute(
-            "UPDATE recovery_points SET disks = ?1, instant_until = NULL WHERE id = ?2",
-            params![Value::Array(disks).to_string(), rowid],
-        )?;
+        self.meta
+            .leave_instant_tier(rowid, &Value::Array(disks).to_string())?;
         Ok(true)
     }
 
@@ -162,12 +152,12 @@ impl Service {
             return Ok(0);
         }
         let kept: std::collections::HashSet<PathBuf> = {
-            let conn = self.db.conn();
-            let mut st =
-                conn.prepare("SELECT disks FROM recovery_points WHERE instant_until IS NOT NULL")?;
-            let rows: Vec<String> = st
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let rows: Vec<String> = self
+                .meta
+                .instant_points()?
+                .into_iter()
+                .map(|p| p.disks)
+                .collect();
             rows.iter()
                 .flat_map(|d| serde_json::from_str::<Vec<Value>>(d).unwrap_or_default())
                 .filter_map(|d| d["snapshot"].as_str().map(PathBuf::from))
@@ -195,14 +185,13 @@ impl Service {
 
     /// Removes every snapshot of an item (its data is being deleted).
     pub(crate) fn drop_item_snapshots(&self, item: i64) -> Result<()> {
-        let rows: Vec<String> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT disks FROM recovery_points WHERE item = ?1 AND instant_until IS NOT NULL",
-            )?;
-            st.query_map(params![item], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let rows: Vec<String> = self
+            .meta
+            .item_points(item)?
+            .into_iter()
+            .filter(|p| p.instant_until.is_some())
+            .map(|p| p.disks)
+            .collect();
         for disks in rows {
             let disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
             for d in disks {
@@ -211,35 +200,27 @@ impl Service {
                 }
             }
         }
-        self.db.conn().execute(
-            "UPDATE recovery_points SET instant_until = NULL WHERE item = ?1",
-            params![item],
-        )?;
+        self.meta.clear_item_instant(item)?;
         Ok(())
     }
 
     /// Takes points whose instant window ended out of the tier, oldest
     /// first; items with a running backup or restore wait for the next tick.
     pub(crate) fn expire_instant(&self, now: jiff::Timestamp) -> Result<Vec<String>> {
-        let rows: Vec<(i64, String, String, String, String, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT rp.item, rp.name, rp.instant_until, pi.provider, pi.vm_resource_group, pi.vm_name
-                 FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
-                 WHERE rp.instant_until IS NOT NULL ORDER BY rp.time",
-            )?;
-            st.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let mut rows: Vec<(i64, String, String, String, String, String)> = Vec::new();
+        for p in self.meta.instant_points()? {
+            let (Some(until), Some(it)) = (p.instant_until, self.meta.item_by_id(p.item)?) else {
+                continue;
+            };
+            rows.push((
+                p.item,
+                p.name,
+                until,
+                it.provider.key().to_owned(),
+                it.vm.resource_group,
+                it.vm.name,
+            ));
+        }
         let mut gone = Vec::new();
         for (item, rp, until, provider, rg, vm) in rows {
             let due = until.parse::<jiff::Timestamp>().is_ok_and(|u| u <= now);
@@ -251,12 +232,12 @@ impl Service {
                 resource_group: rg,
                 vm,
             };
-            let busy: i64 = self.db.conn().query_row(
-                "SELECT count(*) FROM jobs WHERE container = ?1 COLLATE NOCASE AND operation IN ('Backup', 'Restore') AND status IN ('InProgress', 'Cancelling')",
-                params![n.container_property()],
-                |r| r.get(0),
-            )?;
-            if busy > 0 {
+            let busy = self.meta.active_jobs(&ActiveJobQuery {
+                vault: None,
+                container: Some(n.container_property()),
+                operations: vec!["Backup".into(), "Restore".into()],
+            })?;
+            if !busy.is_empty() {
                 continue;
             }
             if self.drop_instant(item, &rp)? {
@@ -274,16 +255,7 @@ impl Service {
         rp: &str,
         disks: &[Value],
     ) -> Result<Option<Vec<SnapshotSource>>> {
-        let until: Option<String> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT instant_until FROM recovery_points WHERE name = ?1",
-                params![rp],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
+        let until: Option<String> = self.meta.find_point(rp)?.and_then(|p| p.instant_until);
         let valid = until
             .and_then(|u| u.parse::<jiff::Timestamp>().ok())
             .is_some_and(|u| u > self.now());
@@ -302,30 +274,35 @@ impl Service {
 
     /// The tier's items in a subscription (optionally one resource group).
     fn tier_items(&self, subscription: &str) -> Result<Vec<TierItem>> {
-        let conn = self.db.conn();
-        let mut st = conn.prepare(
-            "SELECT DISTINCT pi.vm_subscription, pi.vm_resource_group, pi.vm_name, pi.provider, v.location,
-                    v.resource_group, v.name, v.subscription, pi.policy, pi.id
-             FROM protected_items pi JOIN vaults v ON pi.vault = v.id JOIN recovery_points rp ON rp.item = pi.id
-             WHERE rp.instant_until IS NOT NULL AND pi.vm_subscription = ?1 COLLATE NOCASE
-             ORDER BY pi.vm_name",
-        )?;
-        Ok(st
-            .query_map(params![subscription], |r| {
-                Ok(TierItem {
-                    vm_subscription: r.get(0)?,
-                    vm_resource_group: r.get(1)?,
-                    vm_name: r.get(2)?,
-                    provider: r.get(3)?,
-                    location: r.get(4)?,
-                    vault_rg: r.get(5)?,
-                    vault_name: r.get(6)?,
-                    vault_sub: r.get(7)?,
-                    policy: r.get(8)?,
-                    rowid: r.get(9)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?)
+        let mut ids: Vec<i64> = self.meta.instant_points()?.iter().map(|p| p.item).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(pi) = self.meta.item_by_id(id)? else {
+                continue;
+            };
+            if !pi.vm.subscription.eq_ignore_ascii_case(subscription) {
+                continue;
+            }
+            let Some(v) = self.meta.vault_by_id(pi.vault)? else {
+                continue;
+            };
+            out.push(TierItem {
+                vm_subscription: pi.vm.subscription,
+                vm_resource_group: pi.vm.resource_group,
+                vm_name: pi.vm.name,
+                provider: pi.provider.key().to_owned(),
+                location: v.location,
+                vault_rg: v.vref.resource_group,
+                vault_name: v.vref.name,
+                vault_sub: v.vref.subscription,
+                policy: pi.policy,
+                rowid: pi.id,
+            });
+        }
+        out.sort_by(|a, b| a.vm_name.cmp(&b.vm_name).then(a.rowid.cmp(&b.rowid)));
+        Ok(out)
     }
 
     fn tier_rg(&self, it: &TierItem) -> String {
@@ -364,16 +341,15 @@ impl Service {
     }
 
     fn tier_points(&self, it: &TierItem, rpc_id: &str, vm_id: &str) -> Result<Vec<Value>> {
-        let rows: Vec<(String, String, String, String, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT name, time, consistency, disks, instant_until FROM recovery_points WHERE item = ?1 AND instant_until IS NOT NULL ORDER BY time",
-            )?;
-            st.query_map(params![it.rowid], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let rows: Vec<(String, String, String, String, String)> = self
+            .meta
+            .item_points(it.rowid)?
+            .into_iter()
+            .filter_map(|p| {
+                let until = p.instant_until?;
+                Some((p.name, p.time, p.consistency, p.disks, until))
+            })
+            .collect();
         Ok(rows
             .into_iter()
             .map(|(name, time, consistency, disks, until)| {

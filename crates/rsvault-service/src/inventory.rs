@@ -8,8 +8,8 @@
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
+use crate::metastore::records::{DiskRecord, NewDisk, NewVm, VmRecord};
 use rsvault_hypervisor::{Hypervisor, PowerState, VmAddress};
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
@@ -186,16 +186,14 @@ impl Service {
     // ----- managed disks -----
 
     fn disk_row(&self, r: &ResourceRef) -> Result<Option<(i64, String, String, Value)>> {
-        Ok(self
-            .db
-            .conn()
-            .query_row(
-                "SELECT id, name, location, body FROM disks WHERE subscription = ?1 COLLATE NOCASE AND resource_group = ?2 COLLATE NOCASE AND name = ?3 COLLATE NOCASE",
-                params![r.subscription, r.resource_group, r.name],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, String>(3)?)),
+        Ok(self.meta.find_disk(r)?.map(|d: DiskRecord| {
+            (
+                d.id,
+                d.disk.name,
+                d.location,
+                serde_json::from_str(&d.body).unwrap_or(Value::Null),
             )
-            .optional()?
-            .map(|(id, n, l, b)| (id, n, l, serde_json::from_str(&b).unwrap_or(Value::Null))))
+        }))
     }
 
     fn disk_view(
@@ -289,17 +287,15 @@ impl Service {
                 if !loc.eq_ignore_ascii_case(&location) {
                     return Err(invalid("location", format!("the disk exists in '{loc}'")));
                 }
-                self.db.conn().execute(
-                    "UPDATE disks SET body = ?1 WHERE id = ?2",
-                    params![stored.to_string(), id],
-                )?;
+                self.meta.update_disk_body(*id, &stored.to_string())?;
                 (name.clone(), false)
             }
             None => {
-                self.db.conn().execute(
-                    "INSERT INTO disks (subscription, resource_group, name, location, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![r.subscription, r.resource_group, r.name, location, stored.to_string()],
-                )?;
+                self.meta.insert_disk(&NewDisk {
+                    disk: r.clone(),
+                    location: location.clone(),
+                    body: stored.to_string(),
+                })?;
                 (r.name.clone(), true)
             }
         };
@@ -321,16 +317,12 @@ impl Service {
         subscription: &str,
         resource_group: Option<&str>,
     ) -> Result<Vec<Value>> {
-        let rows: Vec<(String, String, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT resource_group, name, location FROM disks WHERE subscription = ?1 COLLATE NOCASE AND (?2 IS NULL OR resource_group = ?2 COLLATE NOCASE) ORDER BY resource_group, name",
-            )?;
-            st.query_map(params![subscription, resource_group], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let rows: Vec<(String, String, String)> = self
+            .meta
+            .list_disks(subscription, resource_group)?
+            .into_iter()
+            .map(|d| (d.disk.resource_group, d.disk.name, d.location))
+            .collect();
         rows.into_iter()
             .map(|(rg, name, _)| {
                 self.get_disk(&ResourceRef {
@@ -357,9 +349,7 @@ impl Service {
                 ),
             ));
         }
-        self.db
-            .conn()
-            .execute("DELETE FROM disks WHERE id = ?1", params![id])?;
+        self.meta.delete_disk(id)?;
         Ok(())
     }
 
@@ -373,15 +363,20 @@ impl Service {
 
     /// The VM (its provider key and name) that has a managed disk attached.
     pub(crate) fn vm_of_disk(&self, disk_id: &str) -> Result<Option<(&'static str, ResourceRef)>> {
-        let rows: Vec<(String, String, String, String, String)> = {
-            let conn = self.db.conn();
-            let mut st =
-                conn.prepare("SELECT provider, subscription, resource_group, name, body FROM vms")?;
-            st.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let rows: Vec<(String, String, String, String, String)> = self
+            .meta
+            .all_vms()?
+            .into_iter()
+            .map(|v| {
+                (
+                    v.provider.key().to_owned(),
+                    v.vm.subscription,
+                    v.vm.resource_group,
+                    v.vm.name,
+                    v.body,
+                )
+            })
+            .collect();
         for (prov, sub, rg, name, body) in rows {
             let b: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             let sp = &b["properties"]["storageProfile"];
@@ -518,24 +513,14 @@ impl Service {
     }
 
     fn vm_row(&self, p: VmProvider, r: &ResourceRef) -> Result<Option<VmRow>> {
-        Ok(self
-            .db
-            .conn()
-            .query_row(
-                "SELECT id, name, location, vm_id, power_state, body FROM vms WHERE provider = ?1 AND subscription = ?2 COLLATE NOCASE AND resource_group = ?3 COLLATE NOCASE AND name = ?4 COLLATE NOCASE",
-                params![p.key(), r.subscription, r.resource_group, r.name],
-                |row| {
-                    Ok(VmRow {
-                        rowid: row.get(0)?,
-                        name: row.get(1)?,
-                        location: row.get(2)?,
-                        vm_id: row.get(3)?,
-                        power: row.get(4)?,
-                        body: serde_json::from_str(&row.get::<_, String>(5)?).unwrap_or(Value::Null),
-                    })
-                },
-            )
-            .optional()?)
+        Ok(self.meta.find_vm(p, r)?.map(|v: VmRecord| VmRow {
+            rowid: v.id,
+            name: v.vm.name,
+            location: v.location,
+            vm_id: v.vm_id,
+            power: v.power_state,
+            body: serde_json::from_str(&v.body).unwrap_or(Value::Null),
+        }))
     }
 
     fn vm_view(&self, p: VmProvider, r: &ResourceRef, row: &VmRow, instance_view: bool) -> Value {
@@ -598,10 +583,7 @@ impl Service {
                         format!("the VM exists in '{}'", row.location),
                     ));
                 }
-                self.db.conn().execute(
-                    "UPDATE vms SET body = ?1 WHERE id = ?2",
-                    params![stored.to_string(), row.rowid],
-                )?;
+                self.meta.update_vm_body(row.rowid, &stored.to_string())?;
                 row.body = stored;
                 Ok((self.vm_view(p, r, &row, false), false))
             }
@@ -614,10 +596,14 @@ impl Service {
                     power: "running".into(),
                     body: stored,
                 };
-                self.db.conn().execute(
-                    "INSERT INTO vms (provider, subscription, resource_group, name, location, vm_id, power_state, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![p.key(), r.subscription, r.resource_group, r.name, row.location, row.vm_id, row.power, row.body.to_string()],
-                )?;
+                self.meta.insert_vm(&NewVm {
+                    provider: p,
+                    vm: r.clone(),
+                    location: row.location.clone(),
+                    vm_id: row.vm_id.clone(),
+                    power_state: row.power.clone(),
+                    body: row.body.to_string(),
+                })?;
                 Ok((self.vm_view(p, r, &row, false), true))
             }
         }
@@ -638,16 +624,12 @@ impl Service {
         subscription: &str,
         resource_group: Option<&str>,
     ) -> Result<Vec<Value>> {
-        let rows: Vec<(String, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT resource_group, name FROM vms WHERE provider = ?1 AND subscription = ?2 COLLATE NOCASE AND (?3 IS NULL OR resource_group = ?3 COLLATE NOCASE) ORDER BY resource_group, name",
-            )?;
-            st.query_map(params![p.key(), subscription, resource_group], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let rows: Vec<(String, String)> = self
+            .meta
+            .list_vms(p, subscription, resource_group)?
+            .into_iter()
+            .map(|v| (v.vm.resource_group, v.vm.name))
+            .collect();
         rows.into_iter()
             .map(|(rg, name)| {
                 self.get_vm(
@@ -669,9 +651,7 @@ impl Service {
             .vm_row(p, r)?
             .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
         let id = row.rowid;
-        self.db
-            .conn()
-            .execute("DELETE FROM vms WHERE id = ?1", params![id])?;
+        self.meta.delete_vm(id)?;
         Ok(())
     }
 
@@ -687,10 +667,7 @@ impl Service {
             .vm_row(p, r)?
             .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
         let id = row.rowid;
-        self.db.conn().execute(
-            "UPDATE vms SET power_state = ?1 WHERE id = ?2",
-            params![state, id],
-        )?;
+        self.meta.set_vm_power(id, state)?;
         Ok(())
     }
 
@@ -704,12 +681,7 @@ impl Service {
 
     /// The disk images of every VM in the inventory (those that resolve).
     pub(crate) fn all_disk_images(&self) -> Result<Vec<PathBuf>> {
-        let bodies: Vec<String> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare("SELECT body FROM vms")?;
-            st.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let bodies: Vec<String> = self.meta.all_vms()?.into_iter().map(|v| v.body).collect();
         Ok(bodies
             .iter()
             .filter_map(|b| serde_json::from_str::<Value>(b).ok())

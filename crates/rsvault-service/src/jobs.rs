@@ -9,10 +9,11 @@
 use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::ResourceRef;
+use crate::metastore::records::{ActiveJobQuery, JobQuery, JobRecord, JobUpdate, NewJob};
+use crate::metastore::{Page, PageRequest};
 use crate::protection::ItemName;
 use crate::vault::VaultRef;
 use rsvault_engine::Progress;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,19 +94,6 @@ pub fn parse_filter_time(s: &str) -> Option<jiff::Timestamp> {
         }
     }
     None
-}
-
-/// A recovery point row as the list reads it.
-struct PointRow {
-    name: String,
-    time: String,
-    consistency: String,
-    disks: String,
-    instant_until: Option<String>,
-    /// What verify found damaged, if it did.
-    damage: Option<String>,
-    /// When verify last judged the point.
-    verified: Option<String>,
 }
 
 /// The one task of a restore job.
@@ -223,20 +211,19 @@ impl JobState {
     }
 }
 
-/// Records a job's state; a status other than InProgress also ends it (at
-/// `end`). A job being cancelled stays `Cancelling` until it ends.
-pub(crate) fn set_job(
-    conn: &rusqlite::Connection,
-    job: &str,
-    st: &JobState,
-    end: jiff::Timestamp,
-) -> Result<()> {
-    let ends = st.status != "InProgress";
-    conn.execute(
-        "UPDATE jobs SET status = CASE WHEN status = 'Cancelling' AND ?1 = 'InProgress' THEN status ELSE ?1 END, tasks = ?2, progress = ?3, bag = ?4, errors = ?5, end_time = CASE WHEN ?6 THEN ?7 ELSE end_time END WHERE job_id = ?8",
-        params![st.status, st.tasks.to_string(), st.progress, st.bag.to_string(), st.errors.to_string(), ends, end.to_string(), job],
-    )?;
-    Ok(())
+impl JobState {
+    /// The state as the store records it; a status other than InProgress
+    /// also ends the job (at `end`).
+    pub(crate) fn update(&self, end: jiff::Timestamp) -> JobUpdate {
+        JobUpdate {
+            status: self.status.to_owned(),
+            tasks: self.tasks.to_string(),
+            progress: self.progress,
+            bag: self.bag.to_string(),
+            errors: self.errors.to_string(),
+            end,
+        }
+    }
 }
 
 /// Engine progress mapped onto a job's progress.
@@ -272,12 +259,26 @@ impl Service {
             .enumerate()
             .map(|(i, t)| json!({"taskId": t, "status": if i == 0 { "InProgress" } else { "NotStarted" }}))
             .collect();
-        self.db.conn().execute(
-            "INSERT INTO jobs (vault, job_id, operation, status, entity, container, start_time, user_triggered, tasks, progress, bag, errors)
-             VALUES (?1, ?2, ?3, 'InProgress', ?4, ?5, ?6, ?9, ?7, 0, ?8, '[]')",
-            params![vault_rowid, job, operation, entity, container, self.now().to_string(), Value::Array(tasks).to_string(), json!({"VM Name": entity}).to_string(), user],
+        let op = self.job_operation(vault_rowid, &job);
+        self.meta.insert_job(
+            &NewJob {
+                vault: vault_rowid,
+                job_id: job.clone(),
+                operation: operation.to_owned(),
+                status: "InProgress".into(),
+                entity: entity.to_owned(),
+                container: container.to_owned(),
+                start: self.now(),
+                end: None,
+                user_triggered: user,
+                tasks: Value::Array(tasks).to_string(),
+                progress: 0.0,
+                bag: json!({"VM Name": entity}).to_string(),
+                errors: "[]".into(),
+            },
+            &op,
         )?;
-        let op = self.operation_for_job(vault_rowid, &job)?;
+        let op = op.op_id;
         let handle = JobProgressHandle::default();
         self.running
             .lock()
@@ -291,7 +292,11 @@ impl Service {
     /// memory, shown by the API and written later (see [`crate::outcome`]).
     pub(crate) fn finish_job(&self, job: &str, st: &JobState) -> Result<()> {
         let end = self.now();
-        let r = set_job(&self.db.conn(), job, st, end);
+        let r = self
+            .meta
+            .update_job(job, &st.update(end))
+            .map(|_| ())
+            .map_err(ServiceError::from);
         if let Err(e) = &r {
             tracing::warn!(%job, status = st.status, "could not record the job's outcome, kept until it can be: {e}");
             self.keep_unrecorded(job, st.clone(), end);
@@ -305,21 +310,12 @@ impl Service {
 
     /// The disks recorded for a recovery point.
     pub(crate) fn recovery_point_disks(&self, rp: &str) -> Result<Vec<Value>> {
-        let d: String = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT disks FROM recovery_points WHERE name = ?1",
-                params![rp],
-                |r| r.get(0),
+        let d: String = self.meta.find_point(rp)?.map(|p| p.disks).ok_or_else(|| {
+            ServiceError::not_found(
+                "BMSUserErrorRecoveryPointNotFound",
+                format!("Recovery point {rp} was not found."),
             )
-            .optional()?
-            .ok_or_else(|| {
-                ServiceError::not_found(
-                    "BMSUserErrorRecoveryPointNotFound",
-                    format!("Recovery point {rp} was not found."),
-                )
-            })?;
+        })?;
         Ok(serde_json::from_str::<Vec<Value>>(&d).unwrap_or_default())
     }
 
@@ -333,13 +329,27 @@ impl Service {
         container: &str,
     ) -> Result<String> {
         let job = crate::protection::new_id();
-        let t = self.now().to_string();
-        self.db.conn().execute(
-            "INSERT INTO jobs (vault, job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors)
-             VALUES (?1, ?2, ?3, 'Completed', ?4, ?5, ?6, ?6, 1, '[]', 100, ?7, '[]')",
-            params![vault_rowid, job, operation, entity, container, t, json!({"VM Name": entity}).to_string()],
+        let now = self.now();
+        let op = self.job_operation(vault_rowid, &job);
+        self.meta.insert_job(
+            &NewJob {
+                vault: vault_rowid,
+                job_id: job.clone(),
+                operation: operation.to_owned(),
+                status: "Completed".into(),
+                entity: entity.to_owned(),
+                container: container.to_owned(),
+                start: now,
+                end: Some(now),
+                user_triggered: true,
+                tasks: "[]".into(),
+                progress: 100.0,
+                bag: json!({"VM Name": entity}).to_string(),
+                errors: "[]".into(),
+            },
+            &op,
         )?;
-        self.operation_for_job(vault_rowid, &job)
+        Ok(op.op_id)
     }
 
     /// Asks a running job to stop (`POST backupJobs/{job}/cancel`). The job
@@ -360,10 +370,7 @@ impl Service {
                     .cloned();
                 if let Some(h) = handle {
                     h.cancel.store(true, Ordering::Relaxed);
-                    self.db.conn().execute(
-                        "UPDATE jobs SET status = 'Cancelling' WHERE job_id = ?1 AND status = 'InProgress'",
-                        params![job],
-                    )?;
+                    self.meta.mark_cancelling(job)?;
                 }
                 self.operation_for_job(vault.rowid, job)
             }
@@ -381,15 +388,9 @@ impl Service {
     pub fn job_operation_done(&self, v: &VaultRef, job: &str, op: &str) -> Result<bool> {
         let vault = self.vault_row(v)?;
         let named: Option<String> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT job_id FROM operations WHERE vault = ?1 AND op_id = ?2",
-                params![vault.rowid, op],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
+            .meta
+            .find_operation(vault.rowid, op)?
+            .and_then(|o| o.job_id);
         if named.as_deref() != Some(job) {
             return Err(ServiceError::not_found(
                 "BMSUserErrorOperationNotFound",
@@ -404,14 +405,9 @@ impl Service {
 
     fn job_status(&self, vault_rowid: i64, job: &str) -> Result<Option<String>> {
         let status: Option<String> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT status FROM jobs WHERE vault = ?1 AND job_id = ?2",
-                params![vault_rowid, job],
-                |r| r.get(0),
-            )
-            .optional()?;
+            .meta
+            .find_job(Some(vault_rowid), job)?
+            .map(|j| j.status);
         Ok(status.map(|st| match self.unrecorded(job) {
             Some((u, _)) => u.status.to_owned(),
             None => st,
@@ -429,10 +425,8 @@ impl Service {
             .iter()
             .map(|(t, st)| json!({"taskId": t, "status": st}))
             .collect();
-        self.db.conn().execute(
-            "UPDATE jobs SET tasks = ?1, progress = ?2 WHERE job_id = ?3",
-            params![Value::Array(tasks).to_string(), progress, job],
-        )?;
+        self.meta
+            .set_job_tasks(job, &Value::Array(tasks).to_string(), progress)?;
         Ok(())
     }
 
@@ -442,23 +436,12 @@ impl Service {
     pub(crate) fn fail_interrupted_jobs(&self) -> Result<Vec<i64>> {
         let errors = json!([{"errorCode": "ServiceRestarted", "errorString": "The rsvault server stopped while this job was running; nothing partial was kept.",
             "recommendations": ["Run Backup now again, or let the next scheduled backup run."]}]);
-        let jobs: Vec<(String, i64, String, String, f64, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT job_id, vault, operation, tasks, progress, bag FROM jobs WHERE status IN ('InProgress', 'Cancelling')",
-            )?;
-            st.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let jobs: Vec<(String, i64, String, String, f64, String)> = self
+            .meta
+            .active_jobs(&ActiveJobQuery::default())?
+            .into_iter()
+            .map(|j| (j.job_id, j.vault, j.operation, j.tasks, j.progress, j.bag))
+            .collect();
         let now = self.now();
         for (job, _, _, tasks, progress, bag) in &jobs {
             let st = JobState {
@@ -468,7 +451,7 @@ impl Service {
                 bag: serde_json::from_str(bag).unwrap_or(json!({})),
                 errors: errors.clone(),
             };
-            if let Err(e) = set_job(&self.db.conn(), job, &st, now) {
+            if let Err(e) = self.meta.update_job(job, &st.update(now)) {
                 tracing::warn!(%job, "could not record an interrupted job as failed, kept until it can be: {e}");
                 self.keep_unrecorded(job, st, now);
             }
@@ -569,14 +552,16 @@ impl Service {
             )
         })?;
         let cname = n.container_property();
-        let busy: Vec<String> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT job_id FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation = 'Backup' AND status IN ('InProgress', 'Cancelling')",
-            )?;
-            st.query_map(params![vault.rowid, cname], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let busy: Vec<String> = self
+            .meta
+            .active_jobs(&ActiveJobQuery {
+                vault: Some(vault.rowid),
+                container: Some(cname.clone()),
+                operations: vec!["Backup".into()],
+            })?
+            .into_iter()
+            .map(|j| j.job_id)
+            .collect();
         if busy.iter().any(|j| self.unrecorded(j).is_none()) {
             return Err(ServiceError::conflict(
                 "UserErrorBackupOperationInProgress",
@@ -800,15 +785,15 @@ impl Service {
         })
     }
 
-    fn job_view(&self, v: &VaultRef, r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
-        let job: String = r.get(0)?;
-        let mut status: String = r.get(2)?;
-        let start: String = r.get(5)?;
-        let mut end: Option<String> = r.get(6)?;
-        let mut tasks: Value = serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or(json!([]));
-        let mut progress: f64 = r.get(9)?;
-        let mut bag: Value = serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or(json!({}));
-        let mut errors: Value = serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or(json!([]));
+    fn job_view(&self, v: &VaultRef, r: &JobRecord) -> Value {
+        let job = r.job_id.clone();
+        let mut status = r.status.clone();
+        let start = r.start_time.clone();
+        let mut end = r.end_time.clone();
+        let mut tasks: Value = serde_json::from_str(&r.tasks).unwrap_or(json!([]));
+        let mut progress = r.progress;
+        let mut bag: Value = serde_json::from_str(&r.bag).unwrap_or(json!({}));
+        let mut errors: Value = serde_json::from_str(&r.errors).unwrap_or(json!([]));
         // An outcome the database could not take yet (a full disk) is the
         // job's outcome all the same.
         if let Some((st, at)) = self.unrecorded(&job) {
@@ -842,97 +827,60 @@ impl Service {
         let mut ext =
             json!({"tasksList": tasks, "propertyBag": bag, "progressPercentage": progress});
         if let Some(extra) = r
-            .get::<_, Option<String>>(12)?
-            .and_then(|e| serde_json::from_str::<Value>(&e).ok())
+            .extra
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<Value>(e).ok())
         {
             ext["rsvaultVerify"] = extra;
         }
-        Ok(json!({
+        json!({
             "id": format!("{}/backupJobs/{job}", v.id()), "name": job, "type": "Microsoft.RecoveryServices/vaults/backupJobs",
             "properties": {
-                "jobType": "AzureIaaSVMJob", "operation": r.get::<_, String>(1)?, "status": status,
-                "entityFriendlyName": r.get::<_, String>(3)?, "backupManagementType": "AzureIaasVM",
+                "jobType": "AzureIaaSVMJob", "operation": r.operation, "status": status,
+                "entityFriendlyName": r.entity, "backupManagementType": "AzureIaasVM",
                 "startTime": start, "endTime": end, "duration": iso_duration(&start, end.as_deref(), self.now()),
-                "activityId": job, "virtualMachineVersion": "Compute", "containerName": r.get::<_, String>(4)?,
-                "isUserTriggered": r.get::<_, i64>(7)? != 0,
+                "activityId": job, "virtualMachineVersion": "Compute", "containerName": r.container,
+                "isUserTriggered": r.user_triggered,
                 "actionsInfo": if status == "InProgress" { json!(["Cancellable"]) } else { json!([]) },
                 "errorDetails": errors,
                 "extendedInfo": ext,
             }
-        }))
+        })
     }
-
-    const JOB_COLUMNS: &'static str = "job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors, extra";
 
     /// Reads a job.
     pub fn get_job(&self, v: &VaultRef, job: &str) -> Result<Value> {
         let vault = self.vault_row(v)?;
-        self.db
-            .conn()
-            .query_row(
-                &format!(
-                    "SELECT {} FROM jobs WHERE vault = ?1 AND job_id = ?2",
-                    Self::JOB_COLUMNS
-                ),
-                params![vault.rowid, job],
-                |r| self.job_view(v, r),
-            )
-            .optional()?
+        self.meta
+            .find_job(Some(vault.rowid), job)?
+            .map(|r| self.job_view(v, &r))
             .ok_or_else(|| job_not_found(v, job))
     }
 
-    /// Lists jobs, newest first, with the `$filter` clauses operation,
-    /// status, startTime and endTime.
-    pub fn list_jobs(&self, v: &VaultRef, filter: &str) -> Result<Vec<Value>> {
+    /// One page of a vault's jobs, newest first, that match a `$filter`:
+    /// `operation`, `status`, `startTime` and `endTime` (bounds of the
+    /// start time) and `backupManagementType`.
+    pub fn list_jobs(&self, v: &VaultRef, filter: &str, page: &PageRequest) -> Result<Page<Value>> {
         let vault = self.vault_row(v)?;
-        let f = parse_filter(filter);
-        let get = |k: &str| f.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let start = get("starttime")
-            .map(|s| {
-                parse_filter_time(&s).ok_or_else(|| {
-                    ServiceError::bad_request(
-                        "BMSUserErrorInvalidInput",
-                        format!("$filter startTime '{s}' is not a time"),
-                    )
-                })
-            })
-            .transpose()?;
-        let end = get("endtime")
-            .map(|s| {
-                parse_filter_time(&s).ok_or_else(|| {
-                    ServiceError::bad_request(
-                        "BMSUserErrorInvalidInput",
-                        format!("$filter endTime '{s}' is not a time"),
-                    )
-                })
-            })
-            .transpose()?;
-        let conn = self.db.conn();
-        let mut st = conn.prepare(&format!(
-            "SELECT {} FROM jobs WHERE vault = ?1 ORDER BY start_time DESC",
-            Self::JOB_COLUMNS
-        ))?;
-        let all = st
-            .query_map(params![vault.rowid], |r| self.job_view(v, r))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(all
-            .into_iter()
-            .filter(|j| {
-                let p = &j["properties"];
-                let t: Option<jiff::Timestamp> =
-                    p["startTime"].as_str().and_then(|s| s.parse().ok());
-                get("operation").is_none_or(|o| {
-                    p["operation"]
-                        .as_str()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(&o))
-                }) && get("status").is_none_or(|s| {
-                    p["status"]
-                        .as_str()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(&s))
-                }) && start.is_none_or(|s| t.is_some_and(|t| t >= s))
-                    && end.is_none_or(|e| t.is_some_and(|t| t <= e))
-            })
-            .collect())
+        let f = crate::filter::Filter::parse(filter)?;
+        let q = JobQuery {
+            operation: f.get("operation").map(str::to_owned),
+            status: f.get("status").map(str::to_owned),
+            status_overrides: self.unrecorded_statuses(),
+            start_from: f.time("starttime", "startTime")?,
+            start_to: f.time("endtime", "endTime")?,
+            container: None,
+        };
+        if !f.management_type_matches() {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        Ok(self
+            .meta
+            .list_jobs(vault.rowid, &q, page)?
+            .map(|r| self.job_view(v, &r)))
     }
 
     /// Recovery points of an item, newest first, optionally within
@@ -962,24 +910,16 @@ impl Service {
         let (start, end) = (bound("startdate")?, bound("enddate")?);
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
-        let rows: Vec<PointRow> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT rp.name, rp.time, rp.consistency, rp.disks, rp.instant_until, rp.damage, rp.verified FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
-                 WHERE pi.vault = ?1 AND pi.vm_resource_group = ?2 COLLATE NOCASE AND pi.vm_name = ?3 COLLATE NOCASE ORDER BY rp.time DESC",
-            )?;
-            st.query_map(params![vault.rowid, n.resource_group, n.vm], |r| {
-                Ok(PointRow {
-                    name: r.get(0)?,
-                    time: r.get(1)?,
-                    consistency: r.get(2)?,
-                    disks: r.get(3)?,
-                    instant_until: r.get(4)?,
-                    damage: r.get(5)?,
-                    verified: r.get(6)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?
+        let rows = match self
+            .meta
+            .find_item(vault.rowid, n.provider, &n.resource_group, &n.vm)?
+        {
+            Some(it) => {
+                let mut points = self.meta.item_points(it.id)?;
+                points.reverse();
+                points
+            }
+            None => Vec::new(),
         };
         let base = pi["id"].as_str().unwrap_or("").to_owned();
         Ok(rows
@@ -988,7 +928,7 @@ impl Service {
                 let t: Option<jiff::Timestamp> = p.time.parse().ok();
                 start.is_none_or(|s| t.is_some_and(|t| t >= s)) && end.is_none_or(|e| t.is_some_and(|t| t <= e))
             })
-            .map(|PointRow { name, time, consistency, disks, instant_until, damage, verified }| {
+            .map(|crate::metastore::records::PointRecord { name, time, consistency, disks, instant_until, damage, verified, .. }| {
                 let mut tiers = Vec::new();
                 if let Some(until) = &instant_until {
                     tiers.push(json!({"type": "InstantRP", "status": "Valid", "extendedInfo": {"expiryTime": until}}));

@@ -1,16 +1,18 @@
 //! The vault service: Recovery Services vaults, their policies and backup
-//! stores, kept in SQLite and the backup engine. It knows nothing of HTTP;
+//! stores, kept in the metadata store ([`metastore`]: SQLite or
+//! PostgreSQL) and the backup engine. It knows nothing of HTTP;
 //! the ARM server and the CLI are thin layers over it. Its data types are
 //! shaped as Azure Resource Manager returns them, since that is the one API
 //! every front speaks.
 
-pub mod db;
 pub mod error;
+pub(crate) mod filter;
 pub mod images;
 pub mod instant;
 pub mod inventory;
 pub mod jobs;
 pub mod live;
+pub mod metastore;
 pub mod names;
 pub(crate) mod outcome;
 pub mod policy;
@@ -27,6 +29,7 @@ pub mod verify;
 pub mod verify_schedule;
 
 pub use error::{Result, ServiceError};
+pub use metastore::{DatabaseUrl, MetaStore, Page, PageRequest};
 pub use vault::{Vault, VaultRef};
 
 use rsvault_engine::clock::{Clock, SystemClock};
@@ -36,11 +39,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The service over one data directory:
-/// `metadata.db` (SQLite), `stores/<id>/` (one engine store per vault) and
-/// `keys/<id>.key` (each store's key, outside the store).
+/// `metadata.db` (the SQLite metadata store, unless another is given),
+/// `stores/<id>/` (one engine store per vault) and `keys/<id>.key` (each
+/// store's key, outside the store).
 #[derive(Debug)]
 pub struct Service {
-    pub(crate) db: db::Db,
+    pub(crate) meta: Arc<dyn MetaStore>,
     data_dir: PathBuf,
     pub(crate) running: jobs::Running,
     clock: Arc<dyn Clock>,
@@ -95,10 +99,26 @@ impl Service {
         clock: Arc<dyn Clock>,
         storage: StorageSettings,
     ) -> Result<Self> {
-        Self::open_with_hypervisor(
+        Self::open_with_database(data_dir, clock, storage, None)
+    }
+
+    /// Like [`Service::open_with`], with the metadata database a URL names
+    /// (`None`: SQLite at `<data_dir>/metadata.db`).
+    pub fn open_with_database(
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        storage: StorageSettings,
+        database: Option<&DatabaseUrl>,
+    ) -> Result<Self> {
+        for d in ["stores", "keys", images::DEFAULT_ROOT] {
+            images::create_private_dir(&data_dir.join(d))?;
+        }
+        let meta = metastore::open(database, data_dir)?;
+        Self::open_with_ports(
             data_dir,
             clock,
             storage,
+            meta,
             Arc::new(QemuHypervisor::default()),
         )
     }
@@ -114,9 +134,39 @@ impl Service {
         for d in ["stores", "keys", images::DEFAULT_ROOT] {
             images::create_private_dir(&data_dir.join(d))?;
         }
-        let db = db::Db::open(&data_dir.join("metadata.db"))?;
+        let meta = metastore::open(None, data_dir)?;
+        Self::open_with_ports(data_dir, clock, storage, meta, hypervisor)
+    }
+
+    /// Like [`Service::open_with`], over a metadata store already open.
+    pub fn open_with_store(
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        storage: StorageSettings,
+        meta: Arc<dyn MetaStore>,
+    ) -> Result<Self> {
+        Self::open_with_ports(
+            data_dir,
+            clock,
+            storage,
+            meta,
+            Arc::new(QemuHypervisor::default()),
+        )
+    }
+
+    /// The service over its ports: the metadata store and the hypervisor.
+    pub fn open_with_ports(
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        storage: StorageSettings,
+        meta: Arc<dyn MetaStore>,
+        hypervisor: Arc<dyn Hypervisor>,
+    ) -> Result<Self> {
+        for d in ["stores", "keys", images::DEFAULT_ROOT] {
+            images::create_private_dir(&data_dir.join(d))?;
+        }
         let service = Service {
-            db,
+            meta,
             data_dir: data_dir.to_owned(),
             running: Default::default(),
             clock,
@@ -141,6 +191,11 @@ impl Service {
         }
         service.recover_at_start(&interrupted);
         Ok(service)
+    }
+
+    /// The metadata store.
+    pub fn metastore(&self) -> &Arc<dyn MetaStore> {
+        &self.meta
     }
 
     /// The directory of the storage accounts restores write to.

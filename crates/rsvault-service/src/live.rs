@@ -13,7 +13,6 @@ use rsvault_hypervisor::{
     AgentState, Base, DiskCheckpoint, DiskRequest, SnapshotFailure, SnapshotRequest,
     SnapshotSettings, VmAddress, checkpoint_name,
 };
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -170,10 +169,7 @@ impl Service {
     }
 
     pub(crate) fn set_health(&self, item_id: i64, health: &Value) -> Result<()> {
-        self.db.conn().execute(
-            "UPDATE protected_items SET health = ?1 WHERE id = ?2",
-            params![health.to_string(), item_id],
-        )?;
+        self.meta.set_item_health(item_id, &health.to_string())?;
         Ok(())
     }
 
@@ -181,14 +177,11 @@ impl Service {
     /// instant tier.
     fn latest_point(&self, item_id: i64) -> Result<Option<(Vec<Value>, bool)>> {
         let row: Option<(String, Option<String>)> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT disks, instant_until FROM recovery_points WHERE item = ?1 ORDER BY time DESC, id DESC LIMIT 1",
-                params![item_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+            .meta
+            .item_points(item_id)?
+            .into_iter()
+            .last()
+            .map(|p| (p.disks, p.instant_until));
         Ok(row.map(|(d, until)| {
             let disks: Value = serde_json::from_str(&d).unwrap_or(json!([]));
             (

@@ -1,6 +1,7 @@
 //! A backup job's outcome and its recovery point always agree.
 //!
-//! The engine commits a point's disks first; then one SQLite transaction
+//! The engine commits a point's disks first; then one transaction of the
+//! metadata store
 //! records the recovery point in the catalogue, marks the item protected and
 //! ends the job Completed. If that transaction fails, the engine points are
 //! forgotten (or, if even that fails, reconciled later, see
@@ -13,8 +14,8 @@
 
 use crate::Service;
 use crate::error::Result;
-use crate::jobs::{JobState, set_job};
-use rusqlite::params;
+use crate::jobs::JobState;
+use crate::metastore::records::NewRecoveryPoint;
 use serde_json::{Value, json};
 
 /// Outcomes the database could not take yet, by job id, with their end time.
@@ -31,24 +32,6 @@ pub(crate) struct NewPoint<'a> {
     pub instant_until: Option<jiff::Timestamp>,
 }
 
-/// Inserts a recovery point's row. Point names are numbers, as Azure's are:
-/// the start time in microseconds, made unique if two backups started at
-/// once.
-fn insert_point(conn: &rusqlite::Connection, p: &NewPoint<'_>) -> Result<String> {
-    let disks = Value::Array(p.disks.to_vec()).to_string();
-    let mut n = p.started.as_microsecond();
-    loop {
-        let inserted = conn.execute(
-            "INSERT OR IGNORE INTO recovery_points (item, name, time, consistency, expiry, disks, instant_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![p.item_id, n.to_string(), p.started.to_string(), p.consistency, p.expiry.map(|e| e.to_string()), disks, p.instant_until.map(|t| t.to_string())],
-        )?;
-        if inserted == 1 {
-            return Ok(n.to_string());
-        }
-        n += 1;
-    }
-}
-
 impl Service {
     /// Records a backup whose disks are committed: the recovery point, the
     /// item protected and the job's final state (its bag gets the point's
@@ -58,24 +41,24 @@ impl Service {
         &self,
         job: &str,
         point: &NewPoint<'_>,
-        mut st: JobState,
+        st: JobState,
     ) -> Result<String> {
         let end = self.now();
-        let rp = {
-            let mut conn = self.db.conn();
-            let tx = conn.transaction()?;
-            let rp = insert_point(&tx, point)?;
-            tx.execute(
-                "UPDATE protected_items SET state = 'Protected' WHERE id = ?1",
-                params![point.item_id],
-            )?;
+        let new = NewRecoveryPoint {
+            item: point.item_id,
+            started: point.started,
+            consistency: point.consistency.to_owned(),
+            expiry: point.expiry,
+            disks: Value::Array(point.disks.to_vec()).to_string(),
+            instant_until: point.instant_until,
+        };
+        let rp = self.meta.commit_backup(&new, job, &|rp| {
+            let mut st = st.clone();
             if let Some(bag) = st.bag.as_object_mut() {
                 bag.insert("Recovery Point".into(), json!(rp));
             }
-            set_job(&tx, job, &st, end)?;
-            tx.commit()?;
-            rp
-        };
+            st.update(end)
+        })?;
         self.running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -100,6 +83,17 @@ impl Service {
             .cloned()
     }
 
+    /// The statuses of the outcomes kept in memory, by job id (the job
+    /// list's status filter goes by them).
+    pub(crate) fn unrecorded_statuses(&self) -> Vec<(String, String)> {
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(job, (st, _))| (job.clone(), st.status.to_owned()))
+            .collect()
+    }
+
     /// Writes the outcomes kept in memory; returns how many are still
     /// waiting.
     pub(crate) fn record_unrecorded(&self) -> usize {
@@ -112,8 +106,8 @@ impl Service {
             .collect();
         let mut left = 0;
         for (job, (st, end)) in waiting {
-            match set_job(&self.db.conn(), &job, &st, end) {
-                Ok(()) => {
+            match self.meta.update_job(&job, &st.update(end)) {
+                Ok(_) => {
                     self.unrecorded
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

@@ -9,8 +9,11 @@
 use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::{ResourceRef, VmProvider};
+use crate::metastore::records::{
+    ContainerMatch, ItemQuery, ItemRecord, JobQuery, NewItem, NewOperation,
+};
+use crate::metastore::{Page, PageRequest};
 use crate::vault::VaultRef;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
 /// A protected (or protectable) VM as the vault names it.
@@ -120,21 +123,6 @@ fn item_not_found(v: &VaultRef, item: &str) -> ServiceError {
     )
 }
 
-struct ItemRow {
-    rowid: i64,
-    vault: i64,
-    deferred: Option<String>,
-    provider: String,
-    vm_subscription: String,
-    vm_resource_group: String,
-    vm_name: String,
-    policy: String,
-    state: String,
-    data_id: String,
-    /// The agent health last recorded (JSON), if any.
-    health: Option<String>,
-}
-
 impl Service {
     // ----- operations -----
 
@@ -142,47 +130,63 @@ impl Service {
     pub(crate) fn operation_for_job(&self, vault_rowid: i64, job: &str) -> Result<String> {
         let id = op_id();
         let t = self.now().to_string();
-        self.db.conn().execute(
-            "INSERT INTO operations (vault, op_id, status, start_time, end_time, job_id) VALUES (?1, ?2, 'Succeeded', ?3, ?3, ?4)",
-            params![vault_rowid, id, t, job],
-        )?;
+        self.meta.insert_operation(&NewOperation {
+            vault: vault_rowid,
+            op_id: id.clone(),
+            status: "Succeeded".into(),
+            start_time: t.clone(),
+            end_time: Some(t),
+            job_id: Some(job.to_owned()),
+        })?;
         Ok(id)
+    }
+
+    /// An accepted operation naming a job, to record with it.
+    pub(crate) fn job_operation(&self, vault_rowid: i64, job: &str) -> NewOperation {
+        let t = self.now().to_string();
+        NewOperation {
+            vault: vault_rowid,
+            op_id: op_id(),
+            status: "Succeeded".into(),
+            start_time: t.clone(),
+            end_time: Some(t),
+            job_id: Some(job.to_owned()),
+        }
     }
 
     /// Records an operation that has finished; returns its id.
     pub(crate) fn finished_operation(&self, vault_rowid: i64) -> Result<String> {
         let id = op_id();
         let t = self.now().to_string();
-        self.db.conn().execute(
-            "INSERT INTO operations (vault, op_id, status, start_time, end_time) VALUES (?1, ?2, 'Succeeded', ?3, ?3)",
-            params![vault_rowid, id, t],
-        )?;
+        self.meta.insert_operation(&NewOperation {
+            vault: vault_rowid,
+            op_id: id.clone(),
+            status: "Succeeded".into(),
+            start_time: t.clone(),
+            end_time: Some(t),
+            job_id: None,
+        })?;
         Ok(id)
     }
 
     /// An operation's status body (`OperationStatus`).
     pub fn operation_status(&self, v: &VaultRef, op: &str) -> Result<Value> {
         let vault = self.vault_row(v)?;
-        let body = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT status, start_time, end_time, error_code, error_message, job_id FROM operations WHERE vault = ?1 AND op_id = ?2",
-                params![vault.rowid, op],
-                |r| {
-                    let mut body = json!({"id": op, "name": op, "status": r.get::<_, String>(0)?,
-                        "startTime": r.get::<_, String>(1)?, "endTime": r.get::<_, Option<String>>(2)?});
-                    if let Some(code) = r.get::<_, Option<String>>(3)? {
-                        body["error"] = json!({"code": code, "message": r.get::<_, Option<String>>(4)?.unwrap_or_default()});
-                    }
-                    if let Some(job) = r.get::<_, Option<String>>(5)? {
-                        body["properties"] = json!({"objectType": "OperationStatusJobExtendedInfo", "jobId": job});
-                    }
-                    Ok(body)
-                },
+        let r = self.meta.find_operation(vault.rowid, op)?.ok_or_else(|| {
+            ServiceError::not_found(
+                "BMSUserErrorOperationNotFound",
+                format!("Operation {op} was not found in vault '{}'.", v.name),
             )
-            .optional()?
-            .ok_or_else(|| ServiceError::not_found("BMSUserErrorOperationNotFound", format!("Operation {op} was not found in vault '{}'.", v.name)))?;
+        })?;
+        let mut body = json!({"id": op, "name": op, "status": r.status,
+            "startTime": r.start_time, "endTime": r.end_time});
+        if let Some(code) = r.error_code {
+            body["error"] = json!({"code": code, "message": r.error_message.unwrap_or_default()});
+        }
+        if let Some(job) = r.job_id {
+            body["properties"] =
+                json!({"objectType": "OperationStatusJobExtendedInfo", "jobId": job});
+        }
         Ok(body)
     }
 
@@ -200,10 +204,14 @@ impl Service {
         self.finished_operation(vault.rowid)
     }
 
-    /// VMs of the vault's subscription and region that no vault protects.
-    pub fn protectable_items(&self, v: &VaultRef) -> Result<Vec<Value>> {
+    /// VMs of the vault's subscription and region that no vault protects,
+    /// that match a `$filter` (`backupManagementType`).
+    pub fn protectable_items(&self, v: &VaultRef, filter: &str) -> Result<Vec<Value>> {
         let vault = self.vault_row(v)?;
         let mut out = Vec::new();
+        if !crate::filter::Filter::parse(filter)?.management_type_matches() {
+            return Ok(out);
+        }
         for p in [VmProvider::Compute, VmProvider::ClassicCompute] {
             for vm in self.list_vms(p, &v.subscription, None)? {
                 if !vm["location"]
@@ -251,30 +259,25 @@ impl Service {
         rg: &str,
         vm: &str,
     ) -> Result<Option<(i64, i64)>> {
-        let key = p.key();
-        Ok(self
-            .db
-            .conn()
-            .query_row(
-                "SELECT id, vault FROM protected_items WHERE provider = ?1 AND vm_subscription = ?2 COLLATE NOCASE AND vm_resource_group = ?3 COLLATE NOCASE AND vm_name = ?4 COLLATE NOCASE",
-                params![key, sub, rg, vm],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
+        let vm = ResourceRef {
+            subscription: sub.to_owned(),
+            resource_group: rg.to_owned(),
+            name: vm.to_owned(),
+        };
+        Ok(self.meta.item_for_vm(p, &vm)?.map(|i| (i.id, i.vault)))
     }
 
     /// The protected item of a VM in a vault, if any.
     pub(crate) fn find_item(&self, vault_rowid: i64, n: &ItemName) -> Result<Option<ItemState>> {
-        let key = n.provider.key();
         Ok(self
-            .db
-            .conn()
-            .query_row(
-                "SELECT id, state, policy, deferred_delete FROM protected_items WHERE vault = ?1 AND provider = ?2 AND vm_resource_group = ?3 COLLATE NOCASE AND vm_name = ?4 COLLATE NOCASE",
-                params![vault_rowid, key, n.resource_group, n.vm],
-                |r| Ok(ItemState { rowid: r.get(0)?, state: r.get(1)?, policy: r.get(2)?, deferred: r.get(3)? }),
-            )
-            .optional()?)
+            .meta
+            .find_item(vault_rowid, n.provider, &n.resource_group, &n.vm)?
+            .map(|i| ItemState {
+                rowid: i.id,
+                state: i.state,
+                policy: i.policy,
+                deferred: i.deferred_delete,
+            }))
     }
 
     fn undelete(
@@ -289,10 +292,7 @@ impl Service {
                 format!("The backup data of '{}' is not soft-deleted.", n.vm),
             )
         })?;
-        self.db.conn().execute(
-            "UPDATE protected_items SET deferred_delete = NULL, state = 'ProtectionStopped' WHERE id = ?1",
-            params![it.rowid],
-        )?;
+        self.meta.undelete_item(it.rowid)?;
         self.completed_job(vault_rowid, "Undelete", &n.vm, &n.container_property())
     }
 
@@ -332,10 +332,7 @@ impl Service {
                 .now()
                 .checked_add(jiff::SignedDuration::from_hours(24 * days))
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            self.db.conn().execute(
-                "UPDATE protected_items SET deferred_delete = ?1, state = 'ProtectionStopped', policy = '' WHERE id = ?2",
-                params![until.to_string(), it.rowid],
-            )?;
+            self.meta.soft_delete_item(it.rowid, &until.to_string())?;
         } else {
             self.purge_item(&vault.store, it.rowid)?;
         }
@@ -351,18 +348,18 @@ impl Service {
     /// recovery points are forgotten in the store and the space reclaimed.
     /// Returns how many items were purged.
     pub fn purge_expired(&self, now: jiff::Timestamp) -> Result<usize> {
-        let due: Vec<(i64, String, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT pi.id, pi.deferred_delete, v.store FROM protected_items pi JOIN vaults v ON pi.vault = v.id WHERE pi.deferred_delete IS NOT NULL",
-            )?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?
-        };
         let mut n = 0;
-        for (id, until, store) in due {
-            if until.parse::<jiff::Timestamp>().is_ok_and(|t| t <= now) {
-                self.purge_item(&store, id)?;
+        for it in self.meta.soft_deleted_items()? {
+            let due = it
+                .deferred_delete
+                .as_deref()
+                .and_then(|u| u.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t <= now);
+            if !due {
+                continue;
+            }
+            if let Some(vault) = self.meta.vault_by_id(it.vault)? {
+                self.purge_item(&vault.store, it.id)?;
                 n += 1;
             }
         }
@@ -390,25 +387,18 @@ impl Service {
     }
 
     fn purge_item(&self, store_name: &str, item_rowid: i64) -> Result<()> {
-        let disks: Vec<String> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare("SELECT disks FROM recovery_points WHERE item = ?1")?;
-            st.query_map(params![item_rowid], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
+        let disks: Vec<String> = self
+            .meta
+            .item_points(item_rowid)?
+            .into_iter()
+            .map(|p| p.disks)
+            .collect();
         let store = self.open_vault_store(store_name)?;
         self.drop_item_snapshots(item_rowid)?;
         for d in disks {
             self.forget_point_disks(&store, &d)?;
         }
-        self.db.conn().execute(
-            "DELETE FROM recovery_points WHERE item = ?1",
-            params![item_rowid],
-        )?;
-        self.db.conn().execute(
-            "DELETE FROM protected_items WHERE id = ?1",
-            params![item_rowid],
-        )?;
+        self.meta.purge_item(item_rowid)?;
         rsvault_engine::gc(
             &store,
             &rsvault_engine::GcOptions::default(),
@@ -418,21 +408,13 @@ impl Service {
     }
 
     /// Number of items a vault protects (the storage lock and vault delete).
-    pub(crate) fn item_count(&self, vault_rowid: i64) -> Result<i64> {
-        Ok(self.db.conn().query_row(
-            "SELECT count(*) FROM protected_items WHERE vault = ?1",
-            params![vault_rowid],
-            |r| r.get(0),
-        )?)
+    pub(crate) fn item_count(&self, vault_rowid: i64) -> Result<u64> {
+        Ok(self.meta.count_items(vault_rowid, None)?)
     }
 
     /// Number of items protected with a policy.
-    pub(crate) fn policy_item_count(&self, vault_rowid: i64, policy: &str) -> Result<i64> {
-        Ok(self.db.conn().query_row(
-            "SELECT count(*) FROM protected_items WHERE vault = ?1 AND policy = ?2 COLLATE NOCASE",
-            params![vault_rowid, policy],
-            |r| r.get(0),
-        )?)
+    pub(crate) fn policy_item_count(&self, vault_rowid: i64, policy: &str) -> Result<u64> {
+        Ok(self.meta.count_items(vault_rowid, Some(policy))?)
     }
 
     /// PUT of a protected item: enables protection of a VM with a policy, or
@@ -475,17 +457,14 @@ impl Service {
             } else {
                 it.policy.clone()
             };
-            self.db.conn().execute(
-                "UPDATE protected_items SET state = ?1, policy = ?2 WHERE id = ?3",
-                params![
-                    if stop {
-                        "ProtectionStopped"
-                    } else {
-                        "BackupsSuspended"
-                    },
-                    policy,
-                    it.rowid
-                ],
+            self.meta.set_item_protection(
+                it.rowid,
+                if stop {
+                    "ProtectionStopped"
+                } else {
+                    "BackupsSuspended"
+                },
+                &policy,
             )?;
             return self.completed_job(
                 vault.rowid,
@@ -550,11 +529,11 @@ impl Service {
                 ));
             }
             Some((id, _)) => {
-                let current: String = self.db.conn().query_row(
-                    "SELECT policy FROM protected_items WHERE id = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )?;
+                let current: String = self
+                    .meta
+                    .item_by_id(id)?
+                    .map(|i| i.policy)
+                    .unwrap_or_default();
                 let old_v2 = self
                     .get_policy(v, &current)
                     .map(|p| p["properties"]["policyType"] == "V2")
@@ -565,24 +544,25 @@ impl Service {
                         "properties.policyId: an item protected by an Enhanced (V2) policy cannot move to a Standard (V1) policy",
                     ));
                 }
-                let rps: i64 = self.db.conn().query_row(
-                    "SELECT count(*) FROM recovery_points WHERE item = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )?;
+                let rps = self.meta.item_points(id)?.len();
                 let state = if rps > 0 { "Protected" } else { "IRPending" };
-                self.db.conn().execute(
-                    "UPDATE protected_items SET policy = ?1, state = ?2 WHERE id = ?3",
-                    params![policy, state, id],
-                )?;
+                self.meta.set_item_protection(id, state, &policy)?;
             }
             None => {
-                let key = n.provider.key();
                 let data_id: u64 = rand::random::<u64>() >> 4;
-                self.db.conn().execute(
-                    "INSERT INTO protected_items (vault, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'IRPending', ?7, ?8)",
-                    params![vault.rowid, key, v.subscription, rg, vm_name, policy, data_id.to_string(), self.now().to_string()],
-                )?;
+                self.meta.insert_item(&NewItem {
+                    vault: vault.rowid,
+                    provider: n.provider,
+                    vm: ResourceRef {
+                        subscription: v.subscription.clone(),
+                        resource_group: rg.clone(),
+                        name: vm_name.clone(),
+                    },
+                    policy: policy.clone(),
+                    state: "IRPending".into(),
+                    data_id: data_id.to_string(),
+                    created: self.now().to_string(),
+                })?;
             }
         }
         self.completed_job(
@@ -593,43 +573,14 @@ impl Service {
         )
     }
 
-    fn item_rows(&self, vault_rowid: i64) -> Result<Vec<ItemRow>> {
-        let conn = self.db.conn();
-        let mut st = conn.prepare(
-            "SELECT id, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, deferred_delete, vault, health FROM protected_items WHERE vault = ?1 ORDER BY vm_resource_group, vm_name",
-        )?;
-        let rows = st
-            .query_map(params![vault_rowid], |r| {
-                Ok(ItemRow {
-                    rowid: r.get(0)?,
-                    provider: r.get(1)?,
-                    vm_subscription: r.get(2)?,
-                    vm_resource_group: r.get(3)?,
-                    vm_name: r.get(4)?,
-                    policy: r.get(5)?,
-                    state: r.get(6)?,
-                    data_id: r.get(7)?,
-                    deferred: r.get(8)?,
-                    vault: r.get(9)?,
-                    health: r.get(10)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
-
-    fn item_view(&self, v: &VaultRef, r: &ItemRow) -> Value {
-        let p = VmProvider::from_key(&r.provider);
+    fn item_view(&self, v: &VaultRef, r: &ItemRecord) -> Value {
+        let p = r.provider;
         let n = ItemName {
             provider: p,
-            resource_group: r.vm_resource_group.clone(),
-            vm: r.vm_name.clone(),
+            resource_group: r.vm.resource_group.clone(),
+            vm: r.vm.name.clone(),
         };
-        let vm_id = ResourceRef {
-            subscription: r.vm_subscription.clone(),
-            resource_group: r.vm_resource_group.clone(),
-            name: r.vm_name.clone(),
-        };
+        let vm_id = &r.vm;
         let vm_id = format!(
             "/subscriptions/{}/resourceGroups/{}/providers/{}/virtualMachines/{}",
             vm_id.subscription,
@@ -637,25 +588,24 @@ impl Service {
             p.namespace(),
             vm_id.name
         );
-        let (rp_count, last_rp): (i64, Option<String>) = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT count(*), max(time) FROM recovery_points WHERE item = ?1",
-                params![r.rowid],
-                |x| Ok((x.get(0)?, x.get(1)?)),
-            )
-            .unwrap_or((0, None));
+        let (rp_count, last_rp) = match self.meta.item_points(r.id) {
+            Ok(points) => (points.len(), points.iter().map(|p| p.time.clone()).max()),
+            Err(_) => (0, None),
+        };
         let last_job: Option<(String, String)> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT status, start_time FROM jobs WHERE container = ?1 COLLATE NOCASE AND operation = 'Backup' ORDER BY start_time DESC LIMIT 1",
-                params![n.container_property()],
-                |x| Ok((x.get(0)?, x.get(1)?)),
+            .meta
+            .list_jobs(
+                r.vault,
+                &JobQuery {
+                    operation: Some("Backup".into()),
+                    container: Some(n.container_property()),
+                    ..Default::default()
+                },
+                &PageRequest::first(1),
             )
-            .optional()
-            .unwrap_or(None);
+            .ok()
+            .and_then(|page| page.items.into_iter().next())
+            .map(|j| (j.status, j.start_time));
         let health: Value = r
             .health
             .as_deref()
@@ -668,7 +618,7 @@ impl Service {
             "Passed"
         };
         // Damaged recovery points (found by the vault's verify job) need action.
-        if let Some(d) = self.damage_health(r.rowid) {
+        if let Some(d) = self.damage_health(r.id) {
             if !details.is_array() {
                 details = json!([]);
             }
@@ -680,7 +630,7 @@ impl Service {
         // The server's own schedule (the policy's time zone, DST and all):
         // the next time the scheduler will back this item up.
         let next_backup = (matches!(r.state.as_str(), "Protected" | "IRPending")
-            && r.deferred.is_none())
+            && r.deferred_delete.is_none())
         .then(|| {
             let policy = self.item_policy(r.vault, &r.policy).ok()??;
             crate::policy::schedule::next_run(&policy, self.now())
@@ -698,7 +648,7 @@ impl Service {
             "properties": {
                 "protectedItemType": format!("{}/virtualMachines", p.namespace()),
                 "backupManagementType": "AzureIaasVM", "workloadType": "VM",
-                "friendlyName": r.vm_name, "virtualMachineId": vm_id, "sourceResourceId": vm_id,
+                "friendlyName": r.vm.name, "virtualMachineId": vm_id, "sourceResourceId": vm_id,
                 "containerName": n.container_property(),
                 "policyId": format!("{}/backupPolicies/{}", v.id(), r.policy), "policyName": r.policy, "policyType": policy_type,
                 "protectionStatus": "Healthy", "protectionState": r.state, "healthStatus": health_status,
@@ -709,9 +659,9 @@ impl Service {
                 "lastRecoveryPoint": last_rp,
                 "protectedItemDataId": r.data_id,
                 "extendedInfo": {"recoveryPointCount": rp_count, "policyInconsistent": false, "nextScheduledBackupTime": next_backup},
-                "isScheduledForDeferredDelete": r.deferred.is_some(),
-                "deferredDeleteTimeInUTC": r.deferred,
-                "deferredDeleteTimeRemaining": r.deferred.as_deref().and_then(|d| d.parse::<jiff::Timestamp>().ok()).map(|d| {
+                "isScheduledForDeferredDelete": r.deferred_delete.is_some(),
+                "deferredDeleteTimeInUTC": r.deferred_delete,
+                "deferredDeleteTimeRemaining": r.deferred_delete.as_deref().and_then(|d| d.parse::<jiff::Timestamp>().ok()).map(|d| {
                     let secs = (d.as_second() - self.now().as_second()).max(0);
                     format!("{}.{:02}:{:02}:{:02}", secs / 86400, secs % 86400 / 3600, secs % 3600 / 60, secs % 60)
                 }),
@@ -723,14 +673,9 @@ impl Service {
     pub fn get_protected_item(&self, v: &VaultRef, container: &str, item: &str) -> Result<Value> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
-        self.item_rows(vault.rowid)?
-            .iter()
-            .find(|r| {
-                r.vm_resource_group.eq_ignore_ascii_case(&n.resource_group)
-                    && r.vm_name.eq_ignore_ascii_case(&n.vm)
-                    && VmProvider::from_key(&r.provider) == n.provider
-            })
-            .map(|r| self.item_view(v, r))
+        self.meta
+            .find_item(vault.rowid, n.provider, &n.resource_group, &n.vm)?
+            .map(|r| self.item_view(v, &r))
             .ok_or_else(|| {
                 ServiceError::not_found(
                     "BMSUserErrorProtectedItemNotFound",
@@ -739,38 +684,103 @@ impl Service {
             })
     }
 
-    /// Lists a vault's protected items.
-    pub fn list_protected_items(&self, v: &VaultRef) -> Result<Vec<Value>> {
+    /// One page of a vault's protected items that match a `$filter`:
+    /// `backupManagementType`, `itemType` (`VM`), `policyName`,
+    /// `containerName` (a container's name or its `containerName`
+    /// property) and `friendlyName` (the VM's name).
+    pub fn list_protected_items(
+        &self,
+        v: &VaultRef,
+        filter: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Value>> {
         let vault = self.vault_row(v)?;
+        let f = crate::filter::Filter::parse(filter)?;
+        if !f.management_type_matches() || !f.allows("itemtype", "VM") {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let q = ItemQuery {
+            policy: f.get("policyname").map(str::to_owned),
+            container: f.get("containername").map(container_match),
+            friendly_name: f.get("friendlyname").map(str::to_owned),
+        };
         Ok(self
-            .item_rows(vault.rowid)?
-            .iter()
-            .map(|r| self.item_view(v, r))
-            .collect())
+            .meta
+            .list_items(vault.rowid, &q, page)?
+            .map(|r| self.item_view(v, &r)))
     }
 
-    /// Lists the registered protection containers (one per protected VM).
-    pub fn list_containers(&self, v: &VaultRef) -> Result<Vec<Value>> {
+    /// One page of the registered protection containers (one per
+    /// protected VM) that match a `$filter`: `backupManagementType`,
+    /// `friendlyName` (the VM's name) and `status` (`Registered`).
+    pub fn list_containers(
+        &self,
+        v: &VaultRef,
+        filter: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Value>> {
         let vault = self.vault_row(v)?;
-        Ok(self
-            .item_rows(vault.rowid)?
-            .iter()
-            .map(|r| {
-                let p = VmProvider::from_key(&r.provider);
-                let n = ItemName { provider: p, resource_group: r.vm_resource_group.clone(), vm: r.vm_name.clone() };
-                json!({
-                    "id": format!("{}/backupFabrics/Azure/protectionContainers/{}", v.id(), n.container()),
-                    "name": n.container(),
-                    "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers",
-                    "properties": {
-                        "containerType": format!("{}/virtualMachines", p.namespace()),
-                        "backupManagementType": "AzureIaasVM", "friendlyName": r.vm_name, "registrationStatus": "Registered",
-                        "healthStatus": "Healthy", "resourceGroup": r.vm_resource_group,
-                        "virtualMachineVersion": if p == VmProvider::Compute { "Compute" } else { "ClassicCompute" },
-                    }
-                })
+        let f = crate::filter::Filter::parse(filter)?;
+        if !f.management_type_matches() || !f.allows("status", "Registered") {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        }
+        let q = ItemQuery {
+            friendly_name: f.get("friendlyname").map(str::to_owned),
+            ..Default::default()
+        };
+        Ok(self.meta.list_items(vault.rowid, &q, page)?.map(|r| {
+            let p = r.provider;
+            let n = ItemName {
+                provider: p,
+                resource_group: r.vm.resource_group.clone(),
+                vm: r.vm.name.clone(),
+            };
+            json!({
+                "id": format!("{}/backupFabrics/Azure/protectionContainers/{}", v.id(), n.container()),
+                "name": n.container(),
+                "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers",
+                "properties": {
+                    "containerType": format!("{}/virtualMachines", p.namespace()),
+                    "backupManagementType": "AzureIaasVM", "friendlyName": r.vm.name, "registrationStatus": "Registered",
+                    "healthStatus": "Healthy", "resourceGroup": r.vm.resource_group,
+                    "virtualMachineVersion": if p == VmProvider::Compute { "Compute" } else { "ClassicCompute" },
+                }
             })
-            .collect())
+        }))
+    }
+}
+
+/// What a `containerName` filter names: `IaasVMContainer;<kind>;<group>;<vm>`,
+/// `<kind>;<group>;<vm>` (the `containerName` property), or a VM's name.
+fn container_match(value: &str) -> ContainerMatch {
+    let parts: Vec<&str> = value.split(';').collect();
+    let tail = match parts.as_slice() {
+        [_, kind, rg, vm] | [kind, rg, vm] => Some((*kind, *rg, *vm)),
+        _ => None,
+    };
+    match tail {
+        Some((kind, rg, vm)) => ContainerMatch {
+            provider: if kind.eq_ignore_ascii_case("iaasvmcontainerv2") {
+                Some(VmProvider::Compute)
+            } else if kind.eq_ignore_ascii_case("iaasvmcontainer") {
+                Some(VmProvider::ClassicCompute)
+            } else {
+                None
+            },
+            resource_group: Some(rg.to_owned()),
+            vm: vm.to_owned(),
+        },
+        None => ContainerMatch {
+            provider: None,
+            resource_group: None,
+            vm: value.to_owned(),
+        },
     }
 }
 

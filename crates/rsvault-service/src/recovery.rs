@@ -15,7 +15,6 @@
 
 use crate::Service;
 use crate::error::Result;
-use rusqlite::params;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -60,11 +59,12 @@ impl Service {
     }
 
     fn vault_stores(&self) -> Result<Vec<(i64, String)>> {
-        let conn = self.db.conn();
-        let mut st = conn.prepare("SELECT id, store FROM vaults ORDER BY id")?;
-        Ok(st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?)
+        Ok(self
+            .meta
+            .all_vaults()?
+            .into_iter()
+            .map(|v| (v.id, v.store))
+            .collect())
     }
 
     /// Forgets the engine points of this vault's items that the catalogue
@@ -110,12 +110,12 @@ impl Service {
             .keys()
             .cloned()
             .collect();
-        let conn = self.db.conn();
-        let mut st = conn.prepare(
-            "SELECT count(*) FROM jobs WHERE job_id = ?1 AND vault = ?2 AND operation = 'Backup'",
-        )?;
         for job in running {
-            if st.query_row(params![job, vault], |r| r.get::<_, i64>(0))? > 0 {
+            if self
+                .meta
+                .find_job(Some(vault), &job)?
+                .is_some_and(|j| j.operation == "Backup")
+            {
                 return Ok(true);
             }
         }
@@ -125,13 +125,12 @@ impl Service {
     /// The engine points (disk name, point id) the vault's recovery points
     /// record, and the data ids of its items.
     fn catalogued(&self, vault: i64) -> Result<(EnginePoints, HashSet<String>)> {
-        let conn = self.db.conn();
-        let mut st = conn.prepare(
-            "SELECT rp.disks FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id WHERE pi.vault = ?1",
-        )?;
-        let rows: Vec<String> = st
-            .query_map(params![vault], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<String> = self
+            .meta
+            .vault_points(vault)?
+            .into_iter()
+            .map(|p| p.disks)
+            .collect();
         let known = rows
             .iter()
             .flat_map(|d| serde_json::from_str::<Vec<Value>>(d).unwrap_or_default())
@@ -142,10 +141,12 @@ impl Service {
                 ))
             })
             .collect();
-        let mut st = conn.prepare("SELECT data_id FROM protected_items WHERE vault = ?1")?;
-        let items = st
-            .query_map(params![vault], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let items = self
+            .meta
+            .vault_items(vault)?
+            .into_iter()
+            .map(|i| i.data_id)
+            .collect();
         Ok((known, items))
     }
 
@@ -205,14 +206,11 @@ impl Service {
     /// Reconciles a store, then collects it; true when both are done.
     fn clean_up_store(&self, store_name: &str) -> bool {
         let vault: Option<i64> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT id FROM vaults WHERE store = ?1",
-                params![store_name],
-                |r| r.get(0),
-            )
-            .ok();
+            .meta
+            .vault_by_store(store_name)
+            .ok()
+            .flatten()
+            .map(|v| v.id);
         let Some(vault) = vault else {
             return true; // the vault is gone, and its store with it
         };
@@ -322,6 +320,7 @@ fn find_restore_temps(dir: &Path, out: &mut Vec<PathBuf>) {
 mod tests {
     use super::*;
     use crate::inventory::{ResourceRef, VmProvider};
+    use crate::metastore::sql::testing::Fault;
     use crate::vault::VaultRef;
     use serde_json::json;
     use std::sync::Arc;
@@ -339,7 +338,30 @@ mod tests {
 
     /// A vault protecting `vm1`, whose disk is 3 MiB of random data.
     fn protected(dir: &Path) -> Arc<Service> {
-        let s = Arc::new(Service::open(dir).unwrap());
+        protect(Arc::new(Service::open(dir).unwrap()), dir)
+    }
+
+    /// [`protected`], over a metadata store whose faults can be switched on.
+    fn protected_with_faults(
+        dir: &Path,
+    ) -> (
+        Arc<Service>,
+        Arc<std::sync::Mutex<Vec<crate::metastore::sql::testing::Fault>>>,
+    ) {
+        use crate::metastore::sql::{SqlStore, sqlite::SqliteDriver, testing::Faulty};
+        let driver = Faulty::new(SqliteDriver::open(&dir.join("metadata.db")).unwrap());
+        let faults = driver.faults();
+        let s = Service::open_with_store(
+            dir,
+            Arc::new(rsvault_engine::clock::SystemClock),
+            crate::StorageSettings::default(),
+            Arc::new(SqlStore::new(driver)),
+        )
+        .unwrap();
+        (protect(Arc::new(s), dir), faults)
+    }
+
+    fn protect(s: Arc<Service>, dir: &Path) -> Arc<Service> {
         s.set_image_roots(vec![dir.to_owned()]);
         s.put_vault(&vref(), &json!({"location": "westeurope"}))
             .unwrap();
@@ -471,10 +493,8 @@ mod tests {
     #[test]
     fn a_catalogue_that_refuses_the_point_fails_the_job_and_keeps_no_point() {
         let dir = tempfile::tempdir().unwrap();
-        let s = protected(dir.path());
-        s.db.conn()
-            .execute_batch("CREATE TEMP TRIGGER refuse BEFORE INSERT ON recovery_points BEGIN SELECT RAISE(ABORT, 'simulated catalogue failure'); END;")
-            .unwrap();
+        let (s, faults) = protected_with_faults(dir.path());
+        faults.lock().unwrap().push(Fault::RefusePoints);
         let job = backup(&s);
         assert_eq!(job["properties"]["status"], "Failed", "{job}");
         assert_eq!(listed(&s), 0);
@@ -489,10 +509,8 @@ mod tests {
     #[test]
     fn an_outcome_the_database_cannot_take_is_still_the_jobs_outcome() {
         let dir = tempfile::tempdir().unwrap();
-        let s = protected(dir.path());
-        s.db.conn()
-            .execute_batch("CREATE TEMP TRIGGER full BEFORE UPDATE OF end_time ON jobs WHEN NEW.end_time IS NOT NULL BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;")
-            .unwrap();
+        let (s, faults) = protected_with_faults(dir.path());
+        faults.lock().unwrap().push(Fault::JobsCannotEnd);
         let job = backup(&s);
         assert_eq!(
             job["properties"]["status"], "Failed",
@@ -502,15 +520,9 @@ mod tests {
         assert_eq!(listed(&s), 0, "no point without a completed job");
         assert!(store_of(&s).list_points().unwrap().is_empty());
         let id = job["name"].as_str().unwrap();
-        let row = |s: &Service| -> String {
-            s.db.conn()
-                .query_row("SELECT status FROM jobs WHERE job_id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .unwrap()
-        };
+        let row = |s: &Service| -> String { s.meta.find_job(None, id).unwrap().unwrap().status };
         assert_eq!(row(&s), "InProgress");
-        s.db.conn().execute_batch("DROP TRIGGER full;").unwrap();
+        faults.lock().unwrap().clear();
         assert_eq!(s.clean_up_pending(), 0);
         assert_eq!(row(&s), "Failed", "written once the database takes it");
         // And a backup runs again: the failed job does not hold the item.

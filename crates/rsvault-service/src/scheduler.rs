@@ -13,13 +13,12 @@
 
 use crate::Service;
 use crate::error::Result;
-use crate::inventory::VmProvider;
+use crate::metastore::records::ActiveJobQuery;
 use crate::policy::model::Policy;
 use crate::policy::retention::{self, PointInfo};
 use crate::policy::schedule;
 use crate::protection::ItemName;
 use crate::vault::VaultRef;
-use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -67,11 +66,13 @@ impl Service {
         report.instant_expired = self.expire_instant(now)?;
         report.verify_started = self.scheduled_verifies(now)?;
         let items = self.schedule_candidates()?;
-        let mut running: usize = self.db.conn().query_row(
-            "SELECT count(*) FROM jobs WHERE operation = 'Backup' AND status IN ('InProgress', 'Cancelling')",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? as usize;
+        let mut running: usize = self
+            .meta
+            .active_jobs(&ActiveJobQuery {
+                operations: vec!["Backup".into()],
+                ..Default::default()
+            })?
+            .len();
         let mut vaults_to_collect = BTreeSet::new();
         for it in &items {
             let Some(policy) = self.item_policy(it.vault_rowid, &it.policy)? else {
@@ -121,48 +122,30 @@ impl Service {
     }
 
     fn schedule_candidates(&self) -> Result<Vec<Candidate>> {
-        let conn = self.db.conn();
-        let mut st = conn.prepare(
-            "SELECT pi.id, v.id, v.subscription, v.resource_group, v.name, v.store, pi.provider, pi.vm_resource_group, pi.vm_name,
-                    pi.policy, pi.state, coalesce(pi.sched_after, pi.created)
-             FROM protected_items pi JOIN vaults v ON pi.vault = v.id
-             WHERE pi.policy != '' AND pi.deferred_delete IS NULL ORDER BY pi.id",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                VaultRef {
-                    subscription: r.get(2)?,
-                    resource_group: r.get(3)?,
-                    name: r.get(4)?,
-                },
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, String>(9)?,
-                r.get::<_, String>(10)?,
-                r.get::<_, String>(11)?,
-            ))
-        })?;
+        let mut vaults = std::collections::HashMap::new();
         let mut out = Vec::new();
-        for row in rows {
-            let (rowid, vault_rowid, vault, store, provider, rg, vm, policy, state, after) = row?;
-            let provider = VmProvider::from_key(&provider);
+        for it in self.meta.scheduled_items()? {
+            if !vaults.contains_key(&it.vault) {
+                let v = self.meta.vault_by_id(it.vault)?;
+                vaults.insert(it.vault, v);
+            }
+            let Some(Some(v)) = vaults.get(&it.vault) else {
+                continue;
+            };
+            let after = it.sched_after.as_deref().unwrap_or(&it.created);
             let Ok(after) = after.parse() else { continue };
             out.push(Candidate {
-                rowid,
-                vault,
-                vault_rowid,
-                store,
+                rowid: it.id,
+                vault: v.vref.clone(),
+                vault_rowid: it.vault,
+                store: v.store.clone(),
                 name: ItemName {
-                    provider,
-                    resource_group: rg,
-                    vm,
+                    provider: it.provider,
+                    resource_group: it.vm.resource_group,
+                    vm: it.vm.name,
                 },
-                policy,
-                state,
+                policy: it.policy,
+                state: it.state,
                 after,
             });
         }
@@ -171,14 +154,9 @@ impl Service {
 
     pub(crate) fn item_policy(&self, vault_rowid: i64, name: &str) -> Result<Option<Policy>> {
         let props: Option<String> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT properties FROM policies WHERE vault = ?1 AND name = ?2 COLLATE NOCASE",
-                params![vault_rowid, name],
-                |r| r.get(0),
-            )
-            .optional()?;
+            .meta
+            .find_policy(vault_rowid, name)?
+            .map(|p| p.properties);
         let Some(props) = props else { return Ok(None) };
         let props: Value = serde_json::from_str(&props).unwrap_or(Value::Null);
         // Stored policies were validated when they were written.
@@ -186,10 +164,7 @@ impl Service {
     }
 
     fn set_sched_after(&self, rowid: i64, t: jiff::Timestamp) -> Result<()> {
-        self.db.conn().execute(
-            "UPDATE protected_items SET sched_after = ?1 WHERE id = ?2",
-            params![t.to_string(), rowid],
-        )?;
+        self.meta.set_item_sched_after(rowid, &t.to_string())?;
         Ok(())
     }
 
@@ -202,24 +177,20 @@ impl Service {
         policy: &Policy,
         now: jiff::Timestamp,
     ) -> Result<Vec<String>> {
-        let restoring: i64 = self.db.conn().query_row(
-            "SELECT count(*) FROM jobs WHERE vault = ?1 AND container = ?2 COLLATE NOCASE AND operation IN ('Restore', 'Backup') AND status IN ('InProgress', 'Cancelling')",
-            params![it.vault_rowid, it.name.container_property()],
-            |r| r.get(0),
-        )?;
-        if restoring > 0 {
+        let restoring = self.meta.active_jobs(&ActiveJobQuery {
+            vault: Some(it.vault_rowid),
+            container: Some(it.name.container_property()),
+            operations: vec!["Restore".into(), "Backup".into()],
+        })?;
+        if !restoring.is_empty() {
             return Ok(Vec::new());
         }
-        let points: Vec<(String, String, Option<String>, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT name, time, expiry, disks FROM recovery_points WHERE item = ?1 ORDER BY time",
-            )?;
-            st.query_map(params![it.rowid], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let points: Vec<(String, String, Option<String>, String)> = self
+            .meta
+            .item_points(it.rowid)?
+            .into_iter()
+            .map(|p| (p.name, p.time, p.expiry, p.disks))
+            .collect();
         let infos: Vec<PointInfo> = points
             .iter()
             .filter_map(|(name, time, expiry, _)| {
@@ -253,10 +224,7 @@ impl Service {
             self.drop_instant(it.rowid, &v.id)?;
             // The catalogue entry goes first: a crash in between leaves
             // unreferenced data for gc, never a point whose data is gone.
-            self.db.conn().execute(
-                "DELETE FROM recovery_points WHERE item = ?1 AND name = ?2",
-                params![it.rowid, v.id],
-            )?;
+            self.meta.delete_point(it.rowid, &v.id)?;
             self.forget_point_disks(store, disks)?;
             tracing::info!(vm = %it.name.vm, point = %v.id, expired = %v.expires, "recovery point expired");
             gone.push(v.id);

@@ -5,19 +5,7 @@ use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::VmProvider;
 use crate::protection::ItemName;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
-
-/// Vault subscription, group and name; policy; state; VM name; soft delete.
-type ProtectionRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-);
 
 /// `(provider, subscription, resource group, name)` of a VM id.
 fn parse_vm_id(id: &str) -> Option<(VmProvider, String, String, String)> {
@@ -66,18 +54,25 @@ impl Service {
                 "resourceId is in another subscription",
             ));
         }
-        let row: Option<ProtectionRow> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT v.subscription, v.resource_group, v.name, pi.policy, pi.state, pi.vm_name, pi.deferred_delete
-                 FROM protected_items pi JOIN vaults v ON pi.vault = v.id
-                 WHERE pi.provider = ?1 AND pi.vm_subscription = ?2 COLLATE NOCASE
-                   AND pi.vm_resource_group = ?3 COLLATE NOCASE AND pi.vm_name = ?4 COLLATE NOCASE",
-                params![provider.key(), sub, rg, name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-            )
-            .optional()?;
+        let vm_ref = crate::inventory::ResourceRef {
+            subscription: sub,
+            resource_group: rg.clone(),
+            name,
+        };
+        let row = match self.meta.item_for_vm(provider, &vm_ref)? {
+            Some(it) => self.meta.vault_by_id(it.vault)?.map(|v| {
+                (
+                    v.vref.subscription,
+                    v.vref.resource_group,
+                    v.vref.name,
+                    it.policy,
+                    it.state,
+                    it.vm.name,
+                    it.deferred_delete,
+                )
+            }),
+            None => None,
+        };
         Ok(match row {
             None => json!({"protectionStatus": "NotProtected", "fabricName": "Azure"}),
             Some((vsub, vrg, vname, policy, state, vm, deferred)) => {
@@ -103,13 +98,7 @@ impl Service {
 
     /// The subscriptions that hold anything.
     pub fn list_subscriptions(&self) -> Result<Vec<Value>> {
-        let conn = self.db.conn();
-        let mut st = conn.prepare(
-            "SELECT subscription FROM vaults UNION SELECT subscription FROM vms UNION SELECT subscription FROM disks ORDER BY 1",
-        )?;
-        let subs: Vec<String> = st
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let subs = self.meta.subscriptions()?;
         Ok(subs
             .into_iter()
             .map(|s| {
@@ -122,17 +111,12 @@ impl Service {
     /// The resource groups of a subscription: every group that holds a
     /// vault, a VM or a disk (groups exist implicitly here).
     pub fn list_resource_groups(&self, subscription: &str) -> Result<Vec<Value>> {
-        let conn = self.db.conn();
-        let mut st = conn.prepare(
-            "SELECT resource_group, min(location) FROM (
-                SELECT resource_group, location FROM vaults WHERE subscription = ?1 COLLATE NOCASE
-                UNION ALL SELECT resource_group, location FROM vms WHERE subscription = ?1 COLLATE NOCASE
-                UNION ALL SELECT resource_group, location FROM disks WHERE subscription = ?1 COLLATE NOCASE)
-             GROUP BY lower(resource_group) ORDER BY lower(resource_group)",
-        )?;
-        let rows: Vec<(String, String)> = st
-            .query_map(params![subscription], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<(String, String)> = self
+            .meta
+            .resource_groups(subscription)?
+            .into_iter()
+            .map(|g| (g.name, g.location))
+            .collect();
         Ok(rows
             .into_iter()
             .map(|(rg, loc)| {

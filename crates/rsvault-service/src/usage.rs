@@ -10,7 +10,6 @@ use crate::error::Result;
 use crate::inventory::{ResourceRef, VmProvider};
 use crate::jobs::parse_filter;
 use crate::vault::VaultRef;
-use rusqlite::params;
 use serde_json::{Value, json};
 
 const GB: u64 = 1_000_000_000;
@@ -47,16 +46,12 @@ impl Service {
     /// Computes a vault's usage.
     pub fn usage(&self, v: &VaultRef) -> Result<Usage> {
         let vault = self.vault_row(v)?;
-        let items: Vec<(String, String, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT provider, vm_resource_group, vm_name FROM protected_items WHERE vault = ?1",
-            )?;
-            st.query_map(params![vault.rowid], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let items: Vec<(VmProvider, String, String)> = self
+            .meta
+            .vault_items(vault.rowid)?
+            .into_iter()
+            .map(|i| (i.provider, i.vm.resource_group, i.vm.name))
+            .collect();
         let mut u = Usage {
             protected_items: items.len() as u64,
             redundancy: vault.redundancy.clone(),
@@ -70,7 +65,7 @@ impl Service {
             };
             // A VM deleted from the inventory is still protected: its size
             // is that of its latest recovery point.
-            let bytes = match self.vm_disks(VmProvider::from_key(&provider), &r) {
+            let bytes = match self.vm_disks(provider, &r) {
                 Ok(disks) => disks.iter().map(|d| d.size).sum(),
                 Err(_) => self.latest_point_size(vault.rowid, &r)?,
             };
@@ -79,27 +74,24 @@ impl Service {
             u.instances += small + std;
             u.protected_bytes += bytes;
         }
-        u.recovery_points = self.db.conn().query_row(
-            "SELECT count(*) FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id WHERE pi.vault = ?1",
-            params![vault.rowid],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
+        u.recovery_points = self.meta.vault_points(vault.rowid)?.len() as u64;
         u.stored_bytes = self.open_vault_store(&vault.store)?.stored_bytes()?;
         Ok(u)
     }
 
     fn latest_point_size(&self, vault_rowid: i64, r: &ResourceRef) -> Result<u64> {
         let disks: Option<String> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT rp.disks FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id
-                 WHERE pi.vault = ?1 AND pi.vm_resource_group = ?2 COLLATE NOCASE AND pi.vm_name = ?3 COLLATE NOCASE
-                 ORDER BY rp.time DESC LIMIT 1",
-                params![vault_rowid, r.resource_group, r.name],
-                |row| row.get(0),
-            )
-            .ok();
+            .meta
+            .vault_items(vault_rowid)?
+            .into_iter()
+            .find(|i| {
+                i.vm.resource_group.eq_ignore_ascii_case(&r.resource_group)
+                    && i.vm.name.eq_ignore_ascii_case(&r.name)
+            })
+            .map(|i| self.meta.item_points(i.id))
+            .transpose()?
+            .and_then(|points| points.into_iter().last())
+            .map(|p| p.disks);
         let d: Value = disks
             .and_then(|d| serde_json::from_str(&d).ok())
             .unwrap_or(json!([]));

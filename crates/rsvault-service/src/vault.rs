@@ -3,7 +3,7 @@
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
-use rusqlite::{OptionalExtension, params};
+use crate::metastore::records::{NewVault, VaultRecord, VaultUpdate};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -146,25 +146,21 @@ impl VaultRow {
     }
 }
 
-const SELECT: &str = "SELECT id, subscription, resource_group, name, location, sku, tags, properties, redundancy, cross_region_restore, store FROM vaults";
-
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VaultRow> {
-    let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null);
-    Ok(VaultRow {
-        rowid: r.get(0)?,
-        vref: VaultRef {
-            subscription: r.get(1)?,
-            resource_group: r.get(2)?,
-            name: r.get(3)?,
-        },
-        location: r.get(4)?,
-        sku: r.get(5)?,
-        tags: parse(r.get(6)?),
-        properties: parse(r.get(7)?),
-        redundancy: r.get(8)?,
-        cross_region_restore: r.get(9)?,
-        store: r.get(10)?,
-    })
+impl From<VaultRecord> for VaultRow {
+    fn from(r: VaultRecord) -> Self {
+        let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+        VaultRow {
+            rowid: r.id,
+            tags: parse(&r.tags),
+            properties: parse(&r.properties),
+            vref: r.vref,
+            location: r.location,
+            sku: r.sku,
+            redundancy: r.redundancy,
+            cross_region_restore: r.cross_region_restore,
+            store: r.store,
+        }
+    }
 }
 
 /// Redundancy settings found in a request's `properties`, validated.
@@ -206,16 +202,10 @@ fn client_properties(props: &Value) -> Value {
 
 impl Service {
     pub(crate) fn vault_row(&self, v: &VaultRef) -> Result<VaultRow> {
-        let conn = self.db.conn();
-        conn.query_row(
-            &format!(
-                "{SELECT} WHERE subscription = ?1 COLLATE NOCASE AND resource_group = ?2 COLLATE NOCASE AND name = ?3 COLLATE NOCASE"
-            ),
-            params![v.subscription, v.resource_group, v.name],
-            row,
-        )
-        .optional()?
-        .ok_or_else(|| not_found(v))
+        self.meta
+            .find_vault(v)?
+            .map(VaultRow::from)
+            .ok_or_else(|| not_found(v))
     }
 
     /// Creates or updates a vault from an ARM PUT body. Returns the vault and
@@ -263,9 +253,15 @@ impl Service {
                 let red = red.unwrap_or(&existing.redundancy).to_owned();
                 let crr = crr.unwrap_or(&existing.cross_region_restore).to_owned();
                 self.check_redundancy_change(&existing, &red, &crr)?;
-                self.db.conn().execute(
-                    "UPDATE vaults SET sku = ?1, tags = ?2, properties = ?3, redundancy = ?4, cross_region_restore = ?5 WHERE id = ?6",
-                    params![sku, tags.to_string(), client_properties(props).to_string(), red, crr, existing.rowid],
+                self.meta.update_vault(
+                    existing.rowid,
+                    &VaultUpdate {
+                        sku: sku.to_owned(),
+                        tags: tags.to_string(),
+                        properties: client_properties(props).to_string(),
+                        redundancy: red,
+                        cross_region_restore: crr,
+                    },
                 )?;
                 Ok((self.get_vault(v)?, false))
             }
@@ -280,28 +276,27 @@ impl Service {
                 }
                 let store = self.create_vault_store()?;
                 let now = self.now().to_string();
-                let rowid = {
-                    let conn = self.db.conn();
-                    conn.execute(
-                        "INSERT INTO vaults (subscription, resource_group, name, location, sku, tags, properties, redundancy, cross_region_restore, store, created)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                        params![
-                            v.subscription,
-                            v.resource_group,
-                            v.name,
-                            location,
-                            sku,
-                            tags.to_string(),
-                            client_properties(props).to_string(),
-                            red,
-                            crr,
-                            store,
-                            now
-                        ],
-                    )?;
-                    conn.last_insert_rowid()
+                let new = NewVault {
+                    vref: v.clone(),
+                    location,
+                    sku: sku.to_owned(),
+                    tags: tags.to_string(),
+                    properties: client_properties(props).to_string(),
+                    redundancy: red.to_owned(),
+                    cross_region_restore: crr.to_owned(),
+                    store: store.clone(),
+                    created: now,
                 };
-                self.create_default_policy(rowid)?;
+                let created = self.meta.insert_vault(
+                    &new,
+                    crate::policy::DEFAULT_POLICY,
+                    &crate::policy::default_policy_properties().to_string(),
+                );
+                if let Err(e) = created {
+                    // The store of a vault that was not recorded goes.
+                    let _ = self.remove_vault_store(&store);
+                    return Err(e.into());
+                }
                 Ok((self.get_vault(v)?, true))
             }
             Err(e) => Err(e),
@@ -349,9 +344,15 @@ impl Service {
                 ));
             }
         };
-        self.db.conn().execute(
-            "UPDATE vaults SET tags = ?1, properties = ?2, redundancy = ?3, cross_region_restore = ?4 WHERE id = ?5",
-            params![tags.to_string(), Value::Object(merged).to_string(), red, crr, existing.rowid],
+        self.meta.update_vault(
+            existing.rowid,
+            &VaultUpdate {
+                sku: existing.sku.clone(),
+                tags: tags.to_string(),
+                properties: Value::Object(merged).to_string(),
+                redundancy: red,
+                cross_region_restore: crr,
+            },
         )?;
         self.get_vault(v)
     }
@@ -398,9 +399,7 @@ impl Service {
                 ),
             ));
         }
-        self.db
-            .conn()
-            .execute("DELETE FROM vaults WHERE id = ?1", params![existing.rowid])?;
+        self.meta.delete_vault(existing.rowid)?;
         self.remove_vault_store(&existing.store)
     }
 
@@ -410,21 +409,12 @@ impl Service {
         subscription: &str,
         resource_group: Option<&str>,
     ) -> Result<Vec<Vault>> {
-        let conn = self.db.conn();
-        let rows: Vec<VaultRow> = match resource_group {
-            Some(rg) => conn
-                .prepare(&format!(
-                    "{SELECT} WHERE subscription = ?1 COLLATE NOCASE AND resource_group = ?2 COLLATE NOCASE ORDER BY name"
-                ))?
-                .query_map(params![subscription, rg], row)?
-                .collect::<rusqlite::Result<_>>()?,
-            None => conn
-                .prepare(&format!("{SELECT} WHERE subscription = ?1 COLLATE NOCASE ORDER BY resource_group, name"))?
-                .query_map(params![subscription], row)?
-                .collect::<rusqlite::Result<_>>()?,
-        };
-        // The views read the database again: release the connection first.
-        drop(conn);
+        let rows: Vec<VaultRow> = self
+            .meta
+            .list_vaults(subscription, resource_group)?
+            .into_iter()
+            .map(VaultRow::from)
+            .collect();
         rows.iter().map(|r| self.vault_view(r)).collect()
     }
 

@@ -16,12 +16,12 @@
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
-use crate::inventory::VmProvider;
 use crate::jobs::{JobProgressHandle, JobState};
+use crate::metastore::PageRequest;
+use crate::metastore::records::{ActiveJobQuery, JobQuery};
 use crate::protection::ItemName;
 use crate::vault::{VaultRef, VaultRow};
 use crate::verify_schedule::{self, VerifySchedule};
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -162,12 +162,12 @@ impl Service {
 
     /// Starts a verify job; refused while one of the vault runs.
     fn start_verify(self: &Arc<Self>, vault: &VaultRow, user: bool) -> Result<(String, String)> {
-        let running: i64 = self.db.conn().query_row(
-            "SELECT count(*) FROM jobs WHERE vault = ?1 AND operation = ?2 AND status IN ('InProgress', 'Cancelling')",
-            params![vault.rowid, VERIFY],
-            |r| r.get(0),
-        )?;
-        if running > 0 {
+        let running = self.meta.active_jobs(&ActiveJobQuery {
+            vault: Some(vault.rowid),
+            container: None,
+            operations: vec![VERIFY.into()],
+        })?;
+        if !running.is_empty() {
             return Err(ServiceError::conflict(
                 "BMSUserErrorVerifyAlreadyInProgress",
                 format!(
@@ -210,25 +210,33 @@ impl Service {
     }
 
     fn catalog_points(&self, vault_rowid: i64) -> Result<Vec<CatalogPoint>> {
-        let conn = self.db.conn();
-        let mut st = conn.prepare(
-            "SELECT rp.id, rp.name, rp.time, rp.disks, pi.provider, pi.vm_resource_group, pi.vm_name
-             FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id WHERE pi.vault = ?1 ORDER BY rp.time",
-        )?;
-        let rows = st.query_map(params![vault_rowid], |r| {
-            Ok(CatalogPoint {
-                rowid: r.get(0)?,
-                name: r.get(1)?,
-                time: r.get(2)?,
-                disks: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
-                item: ItemName {
-                    provider: VmProvider::from_key(&r.get::<_, String>(4)?),
-                    resource_group: r.get(5)?,
-                    vm: r.get(6)?,
-                },
+        let items: std::collections::HashMap<i64, ItemName> = self
+            .meta
+            .vault_items(vault_rowid)?
+            .into_iter()
+            .map(|i| {
+                let n = ItemName {
+                    provider: i.provider,
+                    resource_group: i.vm.resource_group,
+                    vm: i.vm.name,
+                };
+                (i.id, n)
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect();
+        Ok(self
+            .meta
+            .vault_points(vault_rowid)?
+            .into_iter()
+            .filter_map(|p| {
+                Some(CatalogPoint {
+                    rowid: p.id,
+                    item: items.get(&p.item)?.clone(),
+                    name: p.name,
+                    time: p.time,
+                    disks: serde_json::from_str(&p.disks).unwrap_or_default(),
+                })
+            })
+            .collect())
     }
 
     fn run_verify(
@@ -274,17 +282,15 @@ impl Service {
     fn record_verify(&self, points: &[CatalogPoint], damaged: &[Damage]) -> Result<Judged> {
         let now = self.now().to_string();
         let mut out = Judged::default();
-        let conn = self.db.conn();
         for p in points {
             let what = damaged
                 .iter()
                 .find(|d| d.rowid == p.rowid)
                 .map(|d| d.what.clone());
-            let n = conn.execute(
-                "UPDATE recovery_points SET damage = ?1, verified = ?2 WHERE id = ?3",
-                params![what, now, p.rowid],
-            )?;
-            if n == 0 {
+            if !self
+                .meta
+                .set_point_verified(p.rowid, what.as_deref(), &now)?
+            {
                 continue;
             }
             out.checked += 1;
@@ -297,10 +303,7 @@ impl Service {
 
     /// Sets a job's rsvault extension (`extendedInfo.rsvaultVerify`).
     fn set_job_extra(&self, job: &str, extra: &Value) -> Result<()> {
-        self.db.conn().execute(
-            "UPDATE jobs SET extra = ?1 WHERE job_id = ?2",
-            params![extra.to_string(), job],
-        )?;
+        self.meta.set_job_extra(job, &extra.to_string())?;
         Ok(())
     }
 
@@ -309,25 +312,15 @@ impl Service {
         self: &Arc<Self>,
         now: jiff::Timestamp,
     ) -> Result<Vec<String>> {
-        let rows: Vec<(i64, VaultRef, Option<String>, String)> = {
-            let conn = self.db.conn();
-            let mut st = conn.prepare(
-                "SELECT id, subscription, resource_group, name, verify_schedule, coalesce(verify_after, created) FROM vaults ORDER BY id",
-            )?;
-            st.query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    VaultRef {
-                        subscription: r.get(1)?,
-                        resource_group: r.get(2)?,
-                        name: r.get(3)?,
-                    },
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+        let rows: Vec<(i64, VaultRef, Option<String>, String)> = self
+            .meta
+            .all_vaults()?
+            .into_iter()
+            .map(|v| {
+                let after = v.verify_after.unwrap_or(v.created);
+                (v.id, v.vref, v.verify_schedule, after)
+            })
+            .collect();
         let mut started = Vec::new();
         for (rowid, vref, stored, after) in rows {
             let Ok(after) = after.parse() else { continue };
@@ -348,10 +341,7 @@ impl Service {
     }
 
     fn set_verify_after(&self, vault_rowid: i64, t: jiff::Timestamp) -> Result<()> {
-        self.db.conn().execute(
-            "UPDATE vaults SET verify_after = ?1 WHERE id = ?2",
-            params![t.to_string(), vault_rowid],
-        )?;
+        self.meta.set_verify_after(vault_rowid, &t.to_string())?;
         Ok(())
     }
 
@@ -365,9 +355,10 @@ impl Service {
         let canonical = schedule
             .map(|s| verify_schedule::parse(s).map(|s| s.to_string()))
             .transpose()?;
-        self.db.conn().execute(
-            "UPDATE vaults SET verify_schedule = ?1, verify_after = ?2 WHERE id = ?3",
-            params![canonical, self.now().to_string(), vault_rowid],
+        self.meta.set_verify_schedule(
+            vault_rowid,
+            canonical.as_deref(),
+            &self.now().to_string(),
         )?;
         Ok(())
     }
@@ -375,28 +366,36 @@ impl Service {
     /// The vault's verify settings and last result (`rsvaultVerify`, an
     /// rsvault extension of the vault and of `backupconfig/vaultconfig`).
     pub(crate) fn verify_view(&self, vault_rowid: i64) -> Result<Value> {
-        let conn = self.db.conn();
-        let stored: Option<String> = conn.query_row(
-            "SELECT verify_schedule FROM vaults WHERE id = ?1",
-            params![vault_rowid],
-            |r| r.get(0),
-        )?;
-        let last: Option<Value> = conn
-            .query_row(
-                "SELECT job_id, status, start_time, end_time FROM jobs WHERE vault = ?1 AND operation = ?2 ORDER BY start_time DESC, id DESC LIMIT 1",
-                params![vault_rowid, VERIFY],
-                |r| {
-                    Ok(json!({"jobId": r.get::<_, String>(0)?, "status": r.get::<_, String>(1)?,
-                        "startTime": r.get::<_, String>(2)?, "endTime": r.get::<_, Option<String>>(3)?}))
+        let stored: Option<String> = self
+            .meta
+            .vault_by_id(vault_rowid)?
+            .and_then(|v| v.verify_schedule);
+        let last: Option<Value> = self
+            .meta
+            .list_jobs(
+                vault_rowid,
+                &JobQuery {
+                    operation: Some(VERIFY.into()),
+                    ..Default::default()
                 },
-            )
-            .optional()?;
-        let damaged: i64 = conn.query_row(
-            "SELECT count(*) FROM recovery_points rp JOIN protected_items pi ON rp.item = pi.id WHERE pi.vault = ?1 AND rp.damage IS NOT NULL",
-            params![vault_rowid],
-            |r| r.get(0),
-        )?;
-        drop(conn);
+                &PageRequest::first(1),
+            )?
+            .items
+            .into_iter()
+            .next()
+            .map(|j| {
+                let status = match self.unrecorded(&j.job_id) {
+                    Some((u, _)) => u.status.to_owned(),
+                    None => j.status,
+                };
+                json!({"jobId": j.job_id, "status": status, "startTime": j.start_time, "endTime": j.end_time})
+            });
+        let damaged = self
+            .meta
+            .vault_points(vault_rowid)?
+            .iter()
+            .filter(|p| p.damage.is_some())
+            .count();
         let sched = self.effective_schedule(stored.as_deref());
         Ok(json!({
             "schedule": stored,
@@ -410,16 +409,14 @@ impl Service {
 
     /// The health detail of an item with damaged recovery points, if any.
     pub(crate) fn damage_health(&self, item_rowid: i64) -> Option<Value> {
-        let names: Vec<String> = {
-            let conn = self.db.conn();
-            let mut st = conn
-                .prepare("SELECT name FROM recovery_points WHERE item = ?1 AND damage IS NOT NULL ORDER BY time")
-                .ok()?;
-            st.query_map(params![item_rowid], |r| r.get(0))
-                .ok()?
-                .collect::<rusqlite::Result<_>>()
-                .ok()?
-        };
+        let names: Vec<String> = self
+            .meta
+            .item_points(item_rowid)
+            .ok()?
+            .into_iter()
+            .filter(|p| p.damage.is_some())
+            .map(|p| p.name)
+            .collect();
         (!names.is_empty()).then(|| {
             json!({"code": DAMAGED, "title": "Damaged recovery points",
                 "message": format!("The vault's verify job found {} damaged recovery point(s) of this item: {}.", names.len(), names.join(", ")),
@@ -518,6 +515,7 @@ fn verify_extra(report: &rsvault_engine::VerifyReport, j: &Judged) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::VmProvider;
 
     fn point(rowid: i64, disks: Value) -> CatalogPoint {
         CatalogPoint {

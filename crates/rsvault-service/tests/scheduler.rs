@@ -159,7 +159,15 @@ fn daily_backups_follow_local_time_across_daylight_saving() {
         assert_eq!((local.hour(), local.minute()), (21, 0), "{local}");
     }
     assert_eq!(w.points("vm1"), want, "one recovery point per run");
-    let jobs = w.svc.list_jobs(&w.vault, "operation eq 'Backup'").unwrap();
+    let jobs = w
+        .svc
+        .list_jobs(
+            &w.vault,
+            "operation eq 'Backup'",
+            &rsvault_service::PageRequest::first(100),
+        )
+        .unwrap()
+        .items;
     assert_eq!(jobs.len(), 4);
     assert!(
         jobs.iter()

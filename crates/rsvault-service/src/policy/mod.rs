@@ -9,8 +9,13 @@ pub mod timezone;
 
 use crate::error::{Result, ServiceError};
 use crate::vault::VaultRef;
-use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
+
+/// The policy every vault is created with.
+pub const DEFAULT_POLICY: &str = "DefaultPolicy";
+
+/// Policies a vault holds at most.
+const MAX_POLICIES: usize = 200;
 
 /// The ARM resource type of a policy.
 pub const POLICY_TYPE: &str = "Microsoft.RecoveryServices/vaults/backupPolicies";
@@ -41,7 +46,7 @@ pub fn default_policy_properties() -> Value {
     })
 }
 
-fn envelope(v: &VaultRef, name: &str, mut props: Value, count: i64) -> Value {
+fn envelope(v: &VaultRef, name: &str, mut props: Value, count: u64) -> Value {
     props["protectedItemsCount"] = json!(count);
     json!({
         "id": format!("{}/backupPolicies/{name}", v.id()),
@@ -99,42 +104,15 @@ impl Service {
         let props = &body["properties"];
         let policy = model::Policy::parse(props)?;
         let stored = normalized(props, &policy);
-        let conn = self.db.conn();
-        let existing: Option<(i64, String)> = conn
-            .query_row(
-                "SELECT id, name FROM policies WHERE vault = ?1 AND name = ?2 COLLATE NOCASE",
-                params![vault.rowid, name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let name = match existing {
-            Some((id, stored_name)) => {
-                conn.execute(
-                    "UPDATE policies SET properties = ?1 WHERE id = ?2",
-                    params![stored.to_string(), id],
-                )?;
-                stored_name
-            }
-            None => {
-                let n: i64 = conn.query_row(
-                    "SELECT count(*) FROM policies WHERE vault = ?1",
-                    params![vault.rowid],
-                    |r| r.get(0),
-                )?;
-                if n >= 200 {
-                    return Err(ServiceError::bad_request(
-                        "BMSUserErrorInvalidPolicyInput",
-                        "A vault holds at most 200 policies.",
-                    ));
-                }
-                conn.execute(
-                    "INSERT INTO policies (vault, name, properties) VALUES (?1, ?2, ?3)",
-                    params![vault.rowid, name, stored.to_string()],
-                )?;
-                name.to_owned()
-            }
-        };
-        drop(conn);
+        let name = self
+            .meta
+            .save_policy(vault.rowid, name, &stored.to_string(), MAX_POLICIES)?
+            .ok_or_else(|| {
+                ServiceError::bad_request(
+                    "BMSUserErrorInvalidPolicyInput",
+                    "A vault holds at most 200 policies.",
+                )
+            })?;
         self.get_policy(v, &name)
     }
 
@@ -150,11 +128,7 @@ impl Service {
                 ),
             ));
         }
-        let n = self.db.conn().execute(
-            "DELETE FROM policies WHERE vault = ?1 AND name = ?2 COLLATE NOCASE",
-            params![vault.rowid, name],
-        )?;
-        if n == 0 {
+        if !self.meta.delete_policy(vault.rowid, name)? {
             return Err(ServiceError::not_found(
                 "BMSUserErrorPolicyNotExist",
                 format!("The policy '{name}' does not exist in vault '{}'.", v.name),
@@ -163,26 +137,13 @@ impl Service {
         Ok(())
     }
 
-    pub(crate) fn create_default_policy(&self, vault_rowid: i64) -> Result<()> {
-        self.db.conn().execute(
-            "INSERT INTO policies (vault, name, properties) VALUES (?1, 'DefaultPolicy', ?2)",
-            params![vault_rowid, default_policy_properties().to_string()],
-        )?;
-        Ok(())
-    }
-
     /// Reads a policy.
     pub fn get_policy(&self, v: &VaultRef, name: &str) -> Result<Value> {
         let vault = self.vault_row(v)?;
-        let found: Option<(String, String)> = self
-            .db
-            .conn()
-            .query_row(
-                "SELECT name, properties FROM policies WHERE vault = ?1 AND name = ?2 COLLATE NOCASE",
-                params![vault.rowid, name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let found = self
+            .meta
+            .find_policy(vault.rowid, name)?
+            .map(|p| (p.name, p.properties));
         let (name, props) = found.ok_or_else(|| {
             ServiceError::not_found(
                 "BMSUserErrorPolicyNotExist",
@@ -198,26 +159,23 @@ impl Service {
         ))
     }
 
-    /// Lists a vault's policies.
-    pub fn list_policies(&self, v: &VaultRef) -> Result<Vec<Value>> {
+    /// Lists a vault's policies that match a `$filter`
+    /// (`backupManagementType`: every policy here is `AzureIaasVM`).
+    pub fn list_policies(&self, v: &VaultRef, filter: &str) -> Result<Vec<Value>> {
         let vault = self.vault_row(v)?;
-        let conn = self.db.conn();
-        let mut st =
-            conn.prepare("SELECT name, properties FROM policies WHERE vault = ?1 ORDER BY name")?;
-        let rows = st
-            .query_map(params![vault.rowid], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        drop(st);
-        drop(conn);
-        rows.into_iter()
-            .map(|(n, p)| {
-                let count = self.policy_item_count(vault.rowid, &n)?;
+        let f = crate::filter::Filter::parse(filter)?;
+        if !f.management_type_matches() {
+            return Ok(Vec::new());
+        }
+        self.meta
+            .list_policies(vault.rowid)?
+            .into_iter()
+            .map(|p| {
+                let count = self.policy_item_count(vault.rowid, &p.name)?;
                 Ok(envelope(
                     v,
-                    &n,
-                    serde_json::from_str(&p).unwrap_or(Value::Null),
+                    &p.name,
+                    serde_json::from_str(&p.properties).unwrap_or(Value::Null),
                     count,
                 ))
             })

@@ -1,0 +1,1 @@
+ALTER TABLE protected_items ADD COLUMN deferred_delete TEXT;
