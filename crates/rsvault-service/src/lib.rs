@@ -19,6 +19,7 @@ pub(crate) mod recovery;
 pub mod restore;
 pub mod scheduler;
 pub mod status;
+pub mod storage_accounts;
 pub(crate) mod supervise;
 pub mod usage;
 pub mod vault;
