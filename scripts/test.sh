@@ -10,8 +10,9 @@ ensure_rust
 # replace a newer qemu-utils from backports, which the next line puts back.
 ensure_packages qemu-system-x86 qemu-guest-agent busybox-static
 # qemu-utils: qemu-img/qemu-io make the test images; e2fsprogs: mkfs.ext4,
-# e2fsck and debugfs; python3-venv: the virtualenv of the Azure SDK tests.
-ensure_packages qemu-utils e2fsprogs python3 python3-venv tzdata
+# e2fsck and debugfs; python3-venv: the virtualenvs of the Azure SDK and CLI
+# tests; openssl: the certificate of the CLI tests' TLS relay.
+ensure_packages qemu-utils e2fsprogs python3 python3-venv tzdata openssl
 # The web portal's tests: Debian's Chromium (with CJK fonts for the Japanese
 # screenshots), driven by playwright-core from npm.
 ensure_packages chromium fonts-noto-cjk nodejs
@@ -30,6 +31,12 @@ cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
 venv="${RSVAULT_VENV:-$HOME/.cache/rsvault/venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q -r tests/python/requirements.txt
+# The real Azure CLI (tests/python/test_az.py), in a virtualenv of its own:
+# its pins differ from the SDKs' above.
+az_venv="${RSVAULT_AZ_VENV:-$HOME/.cache/rsvault/az-venv}"
+[ -x "$az_venv/bin/python" ] || python3 -m venv "$az_venv"
+"$az_venv/bin/pip" install -q -r tests/python/requirements-az.txt
+export RSVAULT_AZ="$az_venv/bin/az"
 cargo build --locked -p rsvault
 RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" "$venv/bin/python" -m pytest -q tests/python
 

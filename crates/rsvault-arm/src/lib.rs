@@ -26,6 +26,7 @@ pub mod policy;
 pub mod recovery_point;
 pub mod request;
 pub mod resource;
+pub mod storage;
 pub mod vault;
 
 pub use error::{Code, ErrorDetail, ErrorResponse};

@@ -5,9 +5,10 @@
 pub mod arm;
 pub mod clock;
 pub mod envelope;
+pub mod handlers;
 pub mod paging;
 pub mod portal;
-pub mod routes;
+pub mod request;
 pub mod urls;
 
 use axum::Router;
@@ -119,7 +120,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub fn app(state: Arc<AppState>) -> Router {
     let arm = Router::new()
         .route("/rsvault/clock", post(clock::set))
-        .fallback(routes::dispatch)
+        .fallback(handlers::dispatch)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             paging::paginate,

@@ -21,6 +21,7 @@ pub(crate) mod recovery;
 pub mod restore;
 pub mod scheduler;
 pub mod status;
+pub mod storage_accounts;
 pub mod stores;
 pub(crate) mod supervise;
 pub mod usage;

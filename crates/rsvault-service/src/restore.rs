@@ -25,6 +25,8 @@ enum Target {
     Disks {
         dir: PathBuf,
         account: String,
+        /// The account's record, when the restore creates the account.
+        new_account: Option<(PathBuf, crate::storage_accounts::AccountRecord)>,
     },
     Original,
     /// A new VM with restored managed disks.
@@ -159,13 +161,12 @@ impl Service {
             let sa = p["storageAccountId"].as_str().unwrap_or("");
             let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
                 .ok_or_else(|| ServiceError::bad_request("BMSUserErrorInvalidInput", "properties.storageAccountId: the id of a storage account (letters and digits) is required"))?;
-            let dir = self
-                .restore_root()
-                .join(account)
-                .join(format!("{}-{rp}", n.vm));
+            let (account_dir, record) = self.restore_account(account, sa, v)?;
+            let dir = account_dir.join(format!("{}-{rp}", n.vm));
             Target::Disks {
                 dir,
                 account: account.to_owned(),
+                new_account: record.map(|r| (account_dir, r)),
             }
         } else if kind.eq_ignore_ascii_case("OriginalLocation") {
             let vm = self.get_vm(n.provider, &vm_ref, true)?;
@@ -326,7 +327,15 @@ impl Service {
         if let Target::Alternate { dir, .. } = target {
             crate::images::create_private_dir(dir)?;
         }
-        if let Target::Disks { dir, account } = target {
+        if let Target::Disks {
+            dir,
+            account,
+            new_account,
+        } = target
+        {
+            if let Some((account_dir, record)) = new_account {
+                self.register_restore_account(account_dir, record)?;
+            }
             crate::images::create_private_dir(dir)?;
             bag.insert("Target Storage Account Name".into(), json!(account));
             let config = dir.join("vmconfig.json");

@@ -26,6 +26,8 @@ pub enum Command {
     Backup(crate::backup_cmd::BackupArgs),
     /// Manage the server's virtual machines (disk images on its host), as `az vm` does.
     Vm(crate::vm_cmd::VmArgs),
+    /// Manage the server's storage accounts (the targets of restore-disks), as `az storage` does.
+    Storage(crate::storage_cmd::StorageArgs),
 }
 
 /// `rsvault serve`.

@@ -1,8 +1,9 @@
 //! `rsvault serve --demo`: registers a few VMs in two regions, whose disks
 //! are small images holding real ext4 file systems (made with `mkfs.ext4 -d`
 //! from e2fsprogs and converted with `qemu-img`), so a newcomer can walk
-//! through vault, policy, protection, Backup now and restore at once.
-//! VMs that exist already are left as they are.
+//! through vault, policy, protection, Backup now and restore at once, with
+//! a storage account per region to restore disks into. VMs and accounts
+//! that exist already are left as they are.
 
 use anyhow::{Context, Result, bail};
 use rsvault_service::Service;
@@ -239,5 +240,39 @@ pub fn seed(service: &Service) -> Result<()> {
         }
         tracing::info!(vm = vm.name, location = vm.location, "demo VM registered");
     }
+    seed_storage_accounts(service)
+}
+
+/// One storage account per region of the demo VMs (`demosa<region>`), for
+/// restore-disks; accounts that exist already are left as they are.
+fn seed_storage_accounts(service: &Service) -> Result<()> {
+    let mut regions: Vec<&str> = VMS.iter().map(|v| v.location).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    for region in regions {
+        let r = ResourceRef {
+            subscription: SUBSCRIPTION.into(),
+            resource_group: RESOURCE_GROUP.into(),
+            name: storage_account(region),
+        };
+        if service.get_storage_account(&r).is_ok() {
+            continue;
+        }
+        service.put_storage_account(
+            &r,
+            &json!({"location": region, "sku": {"name": "Standard_LRS"}, "kind": "StorageV2",
+                "tags": {"rsvault-demo": "true"}}),
+        )?;
+        tracing::info!(
+            account = r.name,
+            location = region,
+            "demo storage account registered"
+        );
+    }
     Ok(())
+}
+
+/// The demo's storage account of a region.
+pub fn storage_account(region: &str) -> String {
+    format!("demosa{region}")
 }

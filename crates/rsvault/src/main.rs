@@ -10,6 +10,7 @@ mod human;
 mod output;
 mod progress;
 mod serve;
+mod storage_cmd;
 mod vm_cmd;
 
 use clap::Parser;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Disk(cmd) => disk::run(cmd),
         cli::Command::Backup(args) => backup_cmd::run(args),
         cli::Command::Vm(args) => vm_cmd::run(args),
+        cli::Command::Storage(args) => storage_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,120 @@
+//! Runs each [`ArmRequest`] against the service: the dispatcher parses the
+//! request once, names the permission it needs (logged at `debug`; the
+//! place where an identity's permissions will be checked), and hands the
+//! variant to its area's handler.
+
+mod inventory;
+mod items;
+mod jobs;
+mod policies;
+mod reply;
+mod storage;
+mod tenancy;
+mod vaults;
+
+use crate::AppState;
+use crate::arm::ArmError;
+use crate::request::ArmRequest as R;
+use crate::urls::BaseUrl;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use reply::Reply;
+use std::sync::Arc;
+
+/// Every ARM request lands here.
+pub async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    axum::Extension(base): axum::Extension<BaseUrl>,
+    body: Bytes,
+) -> Reply {
+    let request = R::parse(&method, uri.path(), uri.query(), &body)?;
+    let permission = request.permission();
+    tracing::debug!(permission, "{method} {}", uri.path());
+    // Operation URLs are absolute, built from the server's own URL (never
+    // from the request's Host header).
+    execute(&state, &base.0, request).await
+}
+
+/// Runs a request outside vaults, or hands it to [`execute_in_vault`].
+#[rustfmt::skip]
+async fn execute(state: &Arc<AppState>, base: &str, request: R) -> Reply {
+    match request {
+        R::ListSubscriptions => tenancy::subscriptions(state).await,
+        R::ListResourceGroups { subscription } => tenancy::resource_groups(state, subscription).await,
+        R::GetResourceGroup { subscription, resource_group } => tenancy::resource_group(state, subscription, resource_group).await,
+        R::BackupStatus { subscription, body, .. } => tenancy::backup_status(state, subscription, body).await,
+        R::ListVms { provider, subscription, resource_group } => inventory::list_vms(state, provider, subscription, resource_group).await,
+        R::GetVm { provider, vm, instance_view } => inventory::get_vm(state, provider, vm, instance_view).await,
+        R::GetVmInstanceView { provider, vm } => inventory::instance_view(state, provider, vm).await,
+        R::PutVm { provider, vm, body } => inventory::put_vm(state, provider, vm, body).await,
+        R::DeleteVm { provider, vm } => inventory::delete_vm(state, provider, vm).await,
+        R::PowerVm { provider, vm, action } => inventory::power(state, provider, vm, action).await,
+        R::ListDisks { subscription, resource_group } => inventory::list_disks(state, subscription, resource_group).await,
+        R::GetDisk { disk } => inventory::get_disk(state, disk).await,
+        R::PutDisk { disk, body } => inventory::put_disk(state, disk, body).await,
+        R::DeleteDisk { disk } => inventory::delete_disk(state, disk).await,
+        R::ListRestorePointCollections { subscription, resource_group } => inventory::restore_point_collections(state, subscription, resource_group).await,
+        R::GetRestorePointCollection { collection, expand_restore_points } => inventory::restore_point_collection(state, collection, expand_restore_points).await,
+        R::GetRestorePoint { collection, point } => inventory::restore_point(state, collection, point).await,
+        R::ListStorageAccounts { subscription, resource_group } => storage::list(state, subscription, resource_group).await,
+        R::GetStorageAccount { account } => storage::get(state, account).await,
+        R::PutStorageAccount { account, body } => storage::create(state, account, body).await,
+        R::DeleteStorageAccount { account } => storage::delete(state, account).await,
+        R::CheckStorageAccountName { body, .. } => storage::check_name(state, body).await,
+        R::GetClassicStorageAccount { account } => storage::classic(&account),
+        R::ListVaults { subscription, resource_group } => vaults::list(state, subscription, resource_group).await,
+        other => execute_in_vault(state, base, other).await,
+    }
+}
+
+/// Runs a request on a vault or what it holds.
+#[rustfmt::skip]
+async fn execute_in_vault(state: &Arc<AppState>, base: &str, request: R) -> Reply {
+    match request {
+        R::GetVault { vault } => vaults::get(state, vault).await,
+        R::PutVault { vault, body } => vaults::create(state, vault, body).await,
+        R::PatchVault { vault, body } => vaults::patch(state, vault, body).await,
+        R::DeleteVault { vault } => vaults::delete(state, vault).await,
+        R::GetStorageConfig { vault } => vaults::storage_config(state, vault).await,
+        R::PutStorageConfig { vault, body } => vaults::put_storage_config(state, vault, body).await,
+        R::PatchStorageConfig { vault, body } => vaults::patch_storage_config(state, vault, body).await,
+        R::GetVaultConfig { vault } => vaults::vault_config(state, vault).await,
+        R::SetVaultConfig { vault, body } => vaults::set_vault_config(state, vault, body).await,
+        R::GetEncryptionConfig { vault } => vaults::encryption_config(state, vault).await,
+        R::ListUsages { vault } => vaults::usages(state, vault).await,
+        R::ListUsageSummaries { vault, query } => vaults::usage_summaries(state, vault, query).await,
+        R::ListPolicies { vault, query } => policies::list(state, vault, query).await,
+        R::GetPolicy { vault, policy } => policies::get(state, vault, policy).await,
+        R::PutPolicy { vault, policy, body } => policies::put(state, vault, policy, body).await,
+        R::DeletePolicy { vault, policy } => policies::delete(state, vault, policy).await,
+        R::RefreshContainers { vault } => items::refresh_containers(state, base, vault).await,
+        R::GetFabricOperationResult { vault, operation } | R::GetOperationResult { vault, operation } => items::operation_result(state, vault, operation).await,
+        R::GetOperationStatus { vault, operation } => items::operation_status(state, vault, operation).await,
+        R::ListProtectableItems { vault, query } => items::protectable(state, vault, query).await,
+        R::ListProtectedItems { vault, query } => items::protected(state, vault, query).await,
+        R::ListContainers { vault, query } => items::containers(state, vault, query).await,
+        R::ListResourceGuardProxies { .. } => reply::listed(Vec::<()>::new()),
+        R::GetProtectedItem { item } => items::get(state, item).await,
+        R::PutProtectedItem { item, body } => items::put(state, base, item, body).await,
+        R::DeleteProtectedItem { item } => items::delete(state, base, item).await,
+        R::GetItemOperationStatus { item, operation } => items::operation_status(state, item.vault, operation).await,
+        R::GetItemOperationResult { item, operation } => items::operation_result(state, item.vault, operation).await,
+        R::BackupNow { item, body } => items::backup(state, base, item, body).await,
+        R::ListRecoveryPoints { item, query } => items::recovery_points(state, item, query).await,
+        R::GetRecoveryPoint { item, point } => items::recovery_point(state, item, point).await,
+        R::Restore { item, point, body } => items::restore(state, base, item, point, body).await,
+        R::VerifyNow { vault } => jobs::verify(state, base, vault).await,
+        R::ListJobs { vault, query } => jobs::list(state, vault, query).await,
+        R::GetJob { vault, job } => jobs::get(state, vault, job).await,
+        R::CancelJob { vault, job } => jobs::cancel(state, base, vault, job).await,
+        R::GetJobOperationResult { vault, job, operation } => jobs::operation_result(state, vault, job, operation).await,
+        other => Err(ArmError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            format!("no handler runs {other:?}"),
+        )),
+    }
+}

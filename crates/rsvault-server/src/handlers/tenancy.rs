@@ -1,0 +1,38 @@
+//! Subscriptions, resource groups and the backup status of a VM.
+
+use super::reply::{Reply, blocking, json, listed};
+use crate::AppState;
+use crate::arm::ArmError;
+use crate::request::Body;
+use axum::http::StatusCode;
+use std::sync::Arc;
+
+pub async fn subscriptions(state: &Arc<AppState>) -> Reply {
+    listed(blocking(state, |s| s.list_subscriptions()).await?)
+}
+
+pub async fn resource_groups(state: &Arc<AppState>, sub: String) -> Reply {
+    listed(blocking(state, move |s| s.list_resource_groups(&sub)).await?)
+}
+
+pub async fn resource_group(state: &Arc<AppState>, sub: String, rg: String) -> Reply {
+    let shown = rg.clone();
+    let groups = blocking(state, move |s| s.list_resource_groups(&sub)).await?;
+    let found = groups.into_iter().find(|g| {
+        g["name"]
+            .as_str()
+            .is_some_and(|n| n.eq_ignore_ascii_case(&rg))
+    });
+    match found {
+        Some(g) => json(g),
+        None => Err(ArmError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            format!("Resource group '{shown}' could not be found."),
+        )),
+    }
+}
+
+pub async fn backup_status(state: &Arc<AppState>, sub: String, body: Body) -> Reply {
+    json(blocking(state, move |s| s.backup_status(&sub, &body)).await?)
+}

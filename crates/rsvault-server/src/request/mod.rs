@@ -1,0 +1,355 @@
+//! Every ARM request, parsed once into a typed [`ArmRequest`]: one variant
+//! per operation, with its path parameters, the query it reads and its
+//! body. The routes are a declarative table ([`table::ROUTES`]: method and
+//! path template) run by one matcher ([`matcher`]); ARM matches paths
+//! case-insensitively after percent-decoding, and names keep the caller's
+//! casing. Each variant names the Azure RBAC action it needs
+//! ([`ArmRequest::permission`]).
+
+mod matcher;
+mod permission;
+pub(crate) mod table;
+#[cfg(test)]
+mod tests;
+
+use crate::arm::ArmError;
+use axum::http::{Method, StatusCode};
+use rsvault_service::VaultRef;
+use rsvault_service::inventory::{ResourceRef, VmProvider};
+
+pub use matcher::decode;
+
+/// A request body. JSON for now: the one place to switch to typed bodies.
+pub type Body = serde_json::Value;
+
+/// Names a protected item (of the `Azure` fabric).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRef {
+    pub vault: VaultRef,
+    pub container: String,
+    pub item: String,
+}
+
+impl ItemRef {
+    /// The item's ARM id (its path under the server's URL).
+    pub fn id(&self) -> String {
+        format!(
+            "{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
+            self.vault.id(),
+            self.container,
+            self.item
+        )
+    }
+}
+
+/// What a list request asks beyond its path: the raw (decoded) `$filter`,
+/// and the paging parameters (the paging layer cuts pages; they are kept
+/// for handlers that page themselves).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub filter: String,
+    pub skip_token: Option<String>,
+    pub top: Option<String>,
+}
+
+/// A VM power action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    Start,
+    PowerOff,
+    Deallocate,
+}
+
+impl PowerAction {
+    /// The power state the action leads to (as the service names it).
+    pub fn state(self) -> &'static str {
+        match self {
+            PowerAction::Start => "running",
+            PowerAction::PowerOff => "stopped",
+            PowerAction::Deallocate => "deallocated",
+        }
+    }
+}
+
+/// One ARM operation and what it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArmRequest {
+    // Subscriptions and resource groups.
+    ListSubscriptions,
+    ListResourceGroups {
+        subscription: String,
+    },
+    GetResourceGroup {
+        subscription: String,
+        resource_group: String,
+    },
+    BackupStatus {
+        subscription: String,
+        location: String,
+        body: Body,
+    },
+    // Compute: VMs, managed disks and the instant-restore tier.
+    ListVms {
+        provider: VmProvider,
+        subscription: String,
+        resource_group: Option<String>,
+    },
+    GetVm {
+        provider: VmProvider,
+        vm: ResourceRef,
+        instance_view: bool,
+    },
+    GetVmInstanceView {
+        provider: VmProvider,
+        vm: ResourceRef,
+    },
+    PutVm {
+        provider: VmProvider,
+        vm: ResourceRef,
+        body: Body,
+    },
+    DeleteVm {
+        provider: VmProvider,
+        vm: ResourceRef,
+    },
+    PowerVm {
+        provider: VmProvider,
+        vm: ResourceRef,
+        action: PowerAction,
+    },
+    ListDisks {
+        subscription: String,
+        resource_group: Option<String>,
+    },
+    GetDisk {
+        disk: ResourceRef,
+    },
+    PutDisk {
+        disk: ResourceRef,
+        body: Body,
+    },
+    DeleteDisk {
+        disk: ResourceRef,
+    },
+    ListRestorePointCollections {
+        subscription: String,
+        resource_group: String,
+    },
+    GetRestorePointCollection {
+        collection: ResourceRef,
+        expand_restore_points: bool,
+    },
+    GetRestorePoint {
+        collection: ResourceRef,
+        point: String,
+    },
+    // Storage accounts (the targets of RestoreDisks).
+    ListStorageAccounts {
+        subscription: String,
+        resource_group: Option<String>,
+    },
+    GetStorageAccount {
+        account: ResourceRef,
+    },
+    PutStorageAccount {
+        account: ResourceRef,
+        body: Body,
+    },
+    DeleteStorageAccount {
+        account: ResourceRef,
+    },
+    CheckStorageAccountName {
+        subscription: String,
+        body: Body,
+    },
+    GetClassicStorageAccount {
+        account: ResourceRef,
+    },
+    // Vaults and their settings.
+    ListVaults {
+        subscription: String,
+        resource_group: Option<String>,
+    },
+    GetVault {
+        vault: VaultRef,
+    },
+    PutVault {
+        vault: VaultRef,
+        body: Body,
+    },
+    PatchVault {
+        vault: VaultRef,
+        body: Body,
+    },
+    DeleteVault {
+        vault: VaultRef,
+    },
+    GetStorageConfig {
+        vault: VaultRef,
+    },
+    PutStorageConfig {
+        vault: VaultRef,
+        body: Body,
+    },
+    PatchStorageConfig {
+        vault: VaultRef,
+        body: Body,
+    },
+    GetVaultConfig {
+        vault: VaultRef,
+    },
+    SetVaultConfig {
+        vault: VaultRef,
+        body: Body,
+    },
+    GetEncryptionConfig {
+        vault: VaultRef,
+    },
+    ListUsages {
+        vault: VaultRef,
+    },
+    ListUsageSummaries {
+        vault: VaultRef,
+        query: ListQuery,
+    },
+    // Policies.
+    ListPolicies {
+        vault: VaultRef,
+        query: ListQuery,
+    },
+    GetPolicy {
+        vault: VaultRef,
+        policy: String,
+    },
+    PutPolicy {
+        vault: VaultRef,
+        policy: String,
+        body: Body,
+    },
+    DeletePolicy {
+        vault: VaultRef,
+        policy: String,
+    },
+    // Containers, items, recovery points and their operations.
+    RefreshContainers {
+        vault: VaultRef,
+    },
+    GetFabricOperationResult {
+        vault: VaultRef,
+        operation: String,
+    },
+    GetOperationResult {
+        vault: VaultRef,
+        operation: String,
+    },
+    GetOperationStatus {
+        vault: VaultRef,
+        operation: String,
+    },
+    ListProtectableItems {
+        vault: VaultRef,
+        query: ListQuery,
+    },
+    ListProtectedItems {
+        vault: VaultRef,
+        query: ListQuery,
+    },
+    ListContainers {
+        vault: VaultRef,
+        query: ListQuery,
+    },
+    ListResourceGuardProxies {
+        vault: VaultRef,
+    },
+    GetProtectedItem {
+        item: ItemRef,
+    },
+    PutProtectedItem {
+        item: ItemRef,
+        body: Body,
+    },
+    DeleteProtectedItem {
+        item: ItemRef,
+    },
+    GetItemOperationStatus {
+        item: ItemRef,
+        operation: String,
+    },
+    GetItemOperationResult {
+        item: ItemRef,
+        operation: String,
+    },
+    BackupNow {
+        item: ItemRef,
+        body: Body,
+    },
+    ListRecoveryPoints {
+        item: ItemRef,
+        query: ListQuery,
+    },
+    GetRecoveryPoint {
+        item: ItemRef,
+        point: String,
+    },
+    Restore {
+        item: ItemRef,
+        point: String,
+        body: Body,
+    },
+    // Jobs (and rsvault's verify job).
+    VerifyNow {
+        vault: VaultRef,
+    },
+    ListJobs {
+        vault: VaultRef,
+        query: ListQuery,
+    },
+    GetJob {
+        vault: VaultRef,
+        job: String,
+    },
+    CancelJob {
+        vault: VaultRef,
+        job: String,
+    },
+    GetJobOperationResult {
+        vault: VaultRef,
+        job: String,
+        operation: String,
+    },
+}
+
+/// The answer to a request no route takes (ARM's answer for an unknown
+/// resource type or a method a type does not have).
+pub fn no_route(method: &Method, path: &str) -> ArmError {
+    let shown: String = path.chars().take(500).collect();
+    ArmError::new(
+        StatusCode::NOT_FOUND,
+        "NoRegisteredProviderFound",
+        format!("No route for {method} {shown} in this rsvault server."),
+    )
+}
+
+impl ArmRequest {
+    /// Parses a request: its method, path (percent-encoded, as sent), query
+    /// and body. Every error is ARM's envelope.
+    pub fn parse(
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+    ) -> Result<ArmRequest, ArmError> {
+        let segments: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
+        // ARM checks a resource group's name before it looks for the route.
+        if segments.len() >= 4
+            && segments[0].eq_ignore_ascii_case("subscriptions")
+            && segments[2].eq_ignore_ascii_case("resourceGroups")
+        {
+            rsvault_service::names::check_resource_group_name(&segments[3])
+                .map_err(ArmError::from)?;
+        }
+        let query = matcher::Query::parse(query.unwrap_or(""));
+        matcher::find(method, &segments, &query, body)
+            .unwrap_or_else(|| Err(no_route(method, path)))
+    }
+}

@@ -1,0 +1,80 @@
+//! The Azure RBAC action each request needs, spelled as Azure's resource
+//! provider operations list them (actions compare case-insensitively in
+//! Azure; the spelling here is the documented one). Nothing checks them
+//! yet: the dispatcher logs each at `debug`, where the check will go.
+
+use super::ArmRequest as R;
+use rsvault_service::inventory::VmProvider;
+
+/// The action of a VM operation, by provider (`verb` after
+/// `virtualMachines/`).
+fn vm(provider: &VmProvider, compute: &'static str, classic: &'static str) -> &'static str {
+    match provider {
+        VmProvider::Compute => compute,
+        VmProvider::ClassicCompute => classic,
+    }
+}
+
+impl R {
+    /// The Azure RBAC action this request needs.
+    #[rustfmt::skip]
+    pub fn permission(&self) -> &'static str {
+        use super::PowerAction as P;
+        match self {
+            R::ListSubscriptions => "Microsoft.Resources/subscriptions/read",
+            R::ListResourceGroups { .. } | R::GetResourceGroup { .. } => "Microsoft.Resources/subscriptions/resourceGroups/read",
+            R::BackupStatus { .. } => "Microsoft.RecoveryServices/locations/backupStatus/action",
+            R::ListVms { provider, .. } | R::GetVm { provider, .. } => vm(provider, "Microsoft.Compute/virtualMachines/read", "Microsoft.ClassicCompute/virtualMachines/read"),
+            R::GetVmInstanceView { provider, .. } => vm(provider, "Microsoft.Compute/virtualMachines/instanceView/read", "Microsoft.ClassicCompute/virtualMachines/read"),
+            R::PutVm { provider, .. } => vm(provider, "Microsoft.Compute/virtualMachines/write", "Microsoft.ClassicCompute/virtualMachines/write"),
+            R::DeleteVm { provider, .. } => vm(provider, "Microsoft.Compute/virtualMachines/delete", "Microsoft.ClassicCompute/virtualMachines/delete"),
+            R::PowerVm { provider, action: P::Start, .. } => vm(provider, "Microsoft.Compute/virtualMachines/start/action", "Microsoft.ClassicCompute/virtualMachines/start/action"),
+            R::PowerVm { provider, action: P::PowerOff, .. } => vm(provider, "Microsoft.Compute/virtualMachines/powerOff/action", "Microsoft.ClassicCompute/virtualMachines/shutdown/action"),
+            R::PowerVm { provider, action: P::Deallocate, .. } => vm(provider, "Microsoft.Compute/virtualMachines/deallocate/action", "Microsoft.ClassicCompute/virtualMachines/stop/action"),
+            R::ListDisks { .. } | R::GetDisk { .. } => "Microsoft.Compute/disks/read",
+            R::PutDisk { .. } => "Microsoft.Compute/disks/write",
+            R::DeleteDisk { .. } => "Microsoft.Compute/disks/delete",
+            R::ListRestorePointCollections { .. } | R::GetRestorePointCollection { .. } => "Microsoft.Compute/restorePointCollections/read",
+            R::GetRestorePoint { .. } => "Microsoft.Compute/restorePointCollections/restorePoints/read",
+            R::ListStorageAccounts { .. } | R::GetStorageAccount { .. } => "Microsoft.Storage/storageAccounts/read",
+            R::PutStorageAccount { .. } => "Microsoft.Storage/storageAccounts/write",
+            R::DeleteStorageAccount { .. } => "Microsoft.Storage/storageAccounts/delete",
+            R::CheckStorageAccountName { .. } => "Microsoft.Storage/checknameavailability/read",
+            R::GetClassicStorageAccount { .. } => "Microsoft.ClassicStorage/storageAccounts/read",
+            R::ListVaults { .. } | R::GetVault { .. } => "Microsoft.RecoveryServices/Vaults/read",
+            R::PutVault { .. } | R::PatchVault { .. } => "Microsoft.RecoveryServices/Vaults/write",
+            R::DeleteVault { .. } => "Microsoft.RecoveryServices/Vaults/delete",
+            R::GetStorageConfig { .. } => "Microsoft.RecoveryServices/Vaults/backupstorageconfig/read",
+            R::PutStorageConfig { .. } | R::PatchStorageConfig { .. } => "Microsoft.RecoveryServices/Vaults/backupstorageconfig/write",
+            R::GetVaultConfig { .. } => "Microsoft.RecoveryServices/Vaults/backupconfig/read",
+            R::SetVaultConfig { .. } => "Microsoft.RecoveryServices/Vaults/backupconfig/write",
+            R::GetEncryptionConfig { .. } => "Microsoft.RecoveryServices/Vaults/backupEncryptionConfigs/read",
+            R::ListUsages { .. } => "Microsoft.RecoveryServices/Vaults/usages/read",
+            R::ListUsageSummaries { .. } => "Microsoft.RecoveryServices/Vaults/backupUsageSummaries/read",
+            R::ListPolicies { .. } | R::GetPolicy { .. } => "Microsoft.RecoveryServices/Vaults/backupPolicies/read",
+            R::PutPolicy { .. } => "Microsoft.RecoveryServices/Vaults/backupPolicies/write",
+            R::DeletePolicy { .. } => "Microsoft.RecoveryServices/Vaults/backupPolicies/delete",
+            R::RefreshContainers { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/refreshContainers/action",
+            R::GetFabricOperationResult { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/operationResults/read",
+            R::GetOperationResult { .. } => "Microsoft.RecoveryServices/Vaults/backupOperationResults/read",
+            R::GetOperationStatus { .. } => "Microsoft.RecoveryServices/Vaults/backupOperations/read",
+            R::ListProtectableItems { .. } => "Microsoft.RecoveryServices/Vaults/backupProtectableItems/read",
+            R::ListProtectedItems { .. } => "Microsoft.RecoveryServices/Vaults/backupProtectedItems/read",
+            R::ListContainers { .. } => "Microsoft.RecoveryServices/Vaults/backupProtectionContainers/read",
+            R::ListResourceGuardProxies { .. } => "Microsoft.RecoveryServices/vaults/backupResourceGuardProxies/read",
+            R::GetProtectedItem { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/read",
+            R::PutProtectedItem { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/write",
+            R::DeleteProtectedItem { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/delete",
+            R::GetItemOperationStatus { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/operationsStatus/read",
+            R::GetItemOperationResult { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/operationResults/read",
+            R::BackupNow { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/backup/action",
+            R::ListRecoveryPoints { .. } | R::GetRecoveryPoint { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints/read",
+            R::Restore { .. } => "Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints/restore/action",
+            // rsvault's own verify job: Azure's validate operation of the vault.
+            R::VerifyNow { .. } => "Microsoft.RecoveryServices/Vaults/backupValidateOperation/action",
+            R::ListJobs { .. } | R::GetJob { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/read",
+            R::CancelJob { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/cancel/action",
+            R::GetJobOperationResult { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/operationResults/read",
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The route table: a method and a path template per operation, and how
+//! its [`ArmRequest`] is built. Templates name their parameters as Azure's
+//! REST specifications do; fixed segments match case-insensitively.
+
+use super::matcher::{Captures, Verb};
+use super::{ArmRequest as R, PowerAction};
+use crate::arm::ArmError;
+use rsvault_service::inventory::VmProvider::{ClassicCompute, Compute};
+
+/// One route.
+pub struct Route {
+    pub verb: Verb,
+    pub template: &'static str,
+    pub build: fn(&Captures<'_>) -> Result<R, ArmError>,
+}
+
+const fn r(
+    verb: Verb,
+    template: &'static str,
+    build: fn(&Captures<'_>) -> Result<R, ArmError>,
+) -> Route {
+    Route {
+        verb,
+        template,
+        build,
+    }
+}
+
+/// A path under a resource group.
+macro_rules! group {
+    ($rest:expr) => {
+        concat!(
+            "subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}",
+            $rest
+        )
+    };
+}
+
+/// A path under a vault.
+macro_rules! vault {
+    ($rest:expr) => {
+        group!(concat!(
+            "/providers/Microsoft.RecoveryServices/vaults/{vaultName}",
+            $rest
+        ))
+    };
+}
+
+/// A path under a protected item.
+macro_rules! item {
+    ($rest:expr) => {
+        vault!(concat!(
+            "/backupFabrics/Azure/protectionContainers/{containerName}/protectedItems/{protectedItemName}",
+            $rest
+        ))
+    };
+}
+
+use Verb::{Delete, Get, Patch, Post, Put};
+
+/// Every route, in matching order (one line each: a table).
+#[rustfmt::skip]
+pub static ROUTES: &[Route] = &[
+    // Subscriptions and resource groups.
+    r(Get, "subscriptions", |_| Ok(R::ListSubscriptions)),
+    r(Get, "subscriptions/{subscriptionId}/resourceGroups", |c| Ok(R::ListResourceGroups { subscription: c.subscription() })),
+    r(Get, group!(""), |c| Ok(R::GetResourceGroup { subscription: c.subscription(), resource_group: c.resource_group() })),
+    r(Post, "subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/locations/{location}/backupStatus", |c| {
+        Ok(R::BackupStatus { subscription: c.subscription(), location: c.get("location"), body: c.body()? })
+    }),
+    // Virtual machines, Resource Manager and classic.
+    r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.Compute/virtualMachines", |c| Ok(R::ListVms { provider: Compute, subscription: c.subscription(), resource_group: None })),
+    r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.ClassicCompute/virtualMachines", |c| Ok(R::ListVms { provider: ClassicCompute, subscription: c.subscription(), resource_group: None })),
+    r(Get, group!("/providers/Microsoft.Compute/virtualMachines"), |c| Ok(R::ListVms { provider: Compute, subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
+    r(Get, group!("/providers/Microsoft.ClassicCompute/virtualMachines"), |c| Ok(R::ListVms { provider: ClassicCompute, subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
+    r(Get, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}"), |c| Ok(R::GetVm { provider: Compute, vm: c.resource("vmName"), instance_view: c.expands("instanceView") })),
+    r(Get, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}"), |c| Ok(R::GetVm { provider: ClassicCompute, vm: c.resource("vmName"), instance_view: c.expands("instanceView") })),
+    r(Get, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}/instanceView"), |c| Ok(R::GetVmInstanceView { provider: Compute, vm: c.resource("vmName") })),
+    r(Get, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}/instanceView"), |c| Ok(R::GetVmInstanceView { provider: ClassicCompute, vm: c.resource("vmName") })),
+    r(Put, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}"), |c| Ok(R::PutVm { provider: Compute, vm: c.resource("vmName"), body: c.body()? })),
+    r(Put, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}"), |c| Ok(R::PutVm { provider: ClassicCompute, vm: c.resource("vmName"), body: c.body()? })),
+    r(Delete, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}"), |c| Ok(R::DeleteVm { provider: Compute, vm: c.resource("vmName") })),
+    r(Delete, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}"), |c| Ok(R::DeleteVm { provider: ClassicCompute, vm: c.resource("vmName") })),
+    r(Post, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}/start"), |c| Ok(R::PowerVm { provider: Compute, vm: c.resource("vmName"), action: PowerAction::Start })),
+    r(Post, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}/start"), |c| Ok(R::PowerVm { provider: ClassicCompute, vm: c.resource("vmName"), action: PowerAction::Start })),
+    r(Post, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}/powerOff"), |c| Ok(R::PowerVm { provider: Compute, vm: c.resource("vmName"), action: PowerAction::PowerOff })),
+    r(Post, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}/powerOff"), |c| Ok(R::PowerVm { provider: ClassicCompute, vm: c.resource("vmName"), action: PowerAction::PowerOff })),
+    r(Post, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}/deallocate"), |c| Ok(R::PowerVm { provider: Compute, vm: c.resource("vmName"), action: PowerAction::Deallocate })),
+    r(Post, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}/deallocate"), |c| Ok(R::PowerVm { provider: ClassicCompute, vm: c.resource("vmName"), action: PowerAction::Deallocate })),
+    // Managed disks.
+    r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.Compute/disks", |c| Ok(R::ListDisks { subscription: c.subscription(), resource_group: None })),
+    r(Get, group!("/providers/Microsoft.Compute/disks"), |c| Ok(R::ListDisks { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
+    r(Get, group!("/providers/Microsoft.Compute/disks/{diskName}"), |c| Ok(R::GetDisk { disk: c.resource("diskName") })),
+    r(Put, group!("/providers/Microsoft.Compute/disks/{diskName}"), |c| Ok(R::PutDisk { disk: c.resource("diskName"), body: c.body()? })),
+    r(Delete, group!("/providers/Microsoft.Compute/disks/{diskName}"), |c| Ok(R::DeleteDisk { disk: c.resource("diskName") })),
+    // The instant-restore tier, read-only.
+    r(Get, group!("/providers/Microsoft.Compute/restorePointCollections"), |c| Ok(R::ListRestorePointCollections { subscription: c.subscription(), resource_group: c.resource_group() })),
+    r(Get, group!("/providers/Microsoft.Compute/restorePointCollections/{restorePointCollectionName}"), |c| {
+        Ok(R::GetRestorePointCollection { collection: c.resource("restorePointCollectionName"), expand_restore_points: c.expands("restorePoints") })
+    }),
+    r(Get, group!("/providers/Microsoft.Compute/restorePointCollections/{restorePointCollectionName}/restorePoints/{restorePointName}"), |c| {
+        Ok(R::GetRestorePoint { collection: c.resource("restorePointCollectionName"), point: c.get("restorePointName") })
+    }),
+    // Storage accounts. `az backup restore restore-disks` reads an account
+    // through the generic resources API with an empty resource type, so
+    // `storageAccounts//{accountName}`, classic storage first.
+    r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.Storage/storageAccounts", |c| Ok(R::ListStorageAccounts { subscription: c.subscription(), resource_group: None })),
+    r(Get, group!("/providers/Microsoft.Storage/storageAccounts"), |c| Ok(R::ListStorageAccounts { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
+    r(Get, group!("/providers/Microsoft.Storage/storageAccounts/{accountName}"), |c| Ok(R::GetStorageAccount { account: c.resource("accountName") })),
+    r(Get, group!("/providers/Microsoft.Storage/storageAccounts//{accountName}"), |c| Ok(R::GetStorageAccount { account: c.resource("accountName") })),
+    r(Put, group!("/providers/Microsoft.Storage/storageAccounts/{accountName}"), |c| Ok(R::PutStorageAccount { account: c.resource("accountName"), body: c.body()? })),
+    r(Delete, group!("/providers/Microsoft.Storage/storageAccounts/{accountName}"), |c| Ok(R::DeleteStorageAccount { account: c.resource("accountName") })),
+    r(Post, "subscriptions/{subscriptionId}/providers/Microsoft.Storage/checkNameAvailability", |c| Ok(R::CheckStorageAccountName { subscription: c.subscription(), body: c.body()? })),
+    r(Get, group!("/providers/Microsoft.ClassicStorage/storageAccounts/{accountName}"), |c| Ok(R::GetClassicStorageAccount { account: c.resource("accountName") })),
+    r(Get, group!("/providers/Microsoft.ClassicStorage/storageAccounts//{accountName}"), |c| Ok(R::GetClassicStorageAccount { account: c.resource("accountName") })),
+    // Vaults and their settings.
+    r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/vaults", |c| Ok(R::ListVaults { subscription: c.subscription(), resource_group: None })),
+    r(Get, group!("/providers/Microsoft.RecoveryServices/vaults"), |c| Ok(R::ListVaults { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
+    r(Get, vault!(""), |c| Ok(R::GetVault { vault: c.vault() })),
+    r(Put, vault!(""), |c| Ok(R::PutVault { vault: c.vault(), body: c.body()? })),
+    r(Patch, vault!(""), |c| Ok(R::PatchVault { vault: c.vault(), body: c.body()? })),
+    r(Delete, vault!(""), |c| Ok(R::DeleteVault { vault: c.vault() })),
+    r(Get, vault!("/backupstorageconfig/vaultstorageconfig"), |c| Ok(R::GetStorageConfig { vault: c.vault() })),
+    r(Put, vault!("/backupstorageconfig/vaultstorageconfig"), |c| Ok(R::PutStorageConfig { vault: c.vault(), body: c.body()? })),
+    r(Patch, vault!("/backupstorageconfig/vaultstorageconfig"), |c| Ok(R::PatchStorageConfig { vault: c.vault(), body: c.body()? })),
+    r(Get, vault!("/backupconfig/vaultconfig"), |c| Ok(R::GetVaultConfig { vault: c.vault() })),
+    r(Put, vault!("/backupconfig/vaultconfig"), |c| Ok(R::SetVaultConfig { vault: c.vault(), body: c.body()? })),
+    r(Patch, vault!("/backupconfig/vaultconfig"), |c| Ok(R::SetVaultConfig { vault: c.vault(), body: c.body()? })),
+    r(Get, vault!("/backupEncryptionConfigs/backupResourceEncryptionConfig"), |c| Ok(R::GetEncryptionConfig { vault: c.vault() })),
+    r(Get, vault!("/usages"), |c| Ok(R::ListUsages { vault: c.vault() })),
+    r(Get, vault!("/backupUsageSummaries"), |c| Ok(R::ListUsageSummaries { vault: c.vault(), query: c.list_query() })),
+    // Policies.
+    r(Get, vault!("/backupPolicies"), |c| Ok(R::ListPolicies { vault: c.vault(), query: c.list_query() })),
+    r(Get, vault!("/backupPolicies/{policyName}"), |c| Ok(R::GetPolicy { vault: c.vault(), policy: c.get("policyName") })),
+    r(Put, vault!("/backupPolicies/{policyName}"), |c| Ok(R::PutPolicy { vault: c.vault(), policy: c.get("policyName"), body: c.body()? })),
+    r(Delete, vault!("/backupPolicies/{policyName}"), |c| Ok(R::DeletePolicy { vault: c.vault(), policy: c.get("policyName") })),
+    // Containers, items and operations.
+    r(Post, vault!("/backupFabrics/Azure/refreshContainers"), |c| Ok(R::RefreshContainers { vault: c.vault() })),
+    r(Get, vault!("/backupFabrics/Azure/operationResults/{operationId}"), |c| Ok(R::GetFabricOperationResult { vault: c.vault(), operation: c.get("operationId") })),
+    r(Get, vault!("/backupOperationResults/{operationId}"), |c| Ok(R::GetOperationResult { vault: c.vault(), operation: c.get("operationId") })),
+    r(Get, vault!("/backupOperations/{operationId}"), |c| Ok(R::GetOperationStatus { vault: c.vault(), operation: c.get("operationId") })),
+    r(Get, vault!("/backupProtectableItems"), |c| Ok(R::ListProtectableItems { vault: c.vault(), query: c.list_query() })),
+    r(Get, vault!("/backupProtectedItems"), |c| Ok(R::ListProtectedItems { vault: c.vault(), query: c.list_query() })),
+    r(Get, vault!("/backupProtectionContainers"), |c| Ok(R::ListContainers { vault: c.vault(), query: c.list_query() })),
+    r(Get, vault!("/backupResourceGuardProxies"), |c| Ok(R::ListResourceGuardProxies { vault: c.vault() })),
+    r(Get, item!(""), |c| Ok(R::GetProtectedItem { item: c.item() })),
+    r(Put, item!(""), |c| Ok(R::PutProtectedItem { item: c.item(), body: c.body()? })),
+    r(Delete, item!(""), |c| Ok(R::DeleteProtectedItem { item: c.item() })),
+    r(Get, item!("/operationsStatus/{operationId}"), |c| Ok(R::GetItemOperationStatus { item: c.item(), operation: c.get("operationId") })),
+    r(Get, item!("/operationResults/{operationId}"), |c| Ok(R::GetItemOperationResult { item: c.item(), operation: c.get("operationId") })),
+    r(Post, item!("/backup"), |c| Ok(R::BackupNow { item: c.item(), body: c.body()? })),
+    r(Get, item!("/recoveryPoints"), |c| Ok(R::ListRecoveryPoints { item: c.item(), query: c.list_query() })),
+    r(Get, item!("/recoveryPoints/{recoveryPointId}"), |c| Ok(R::GetRecoveryPoint { item: c.item(), point: c.get("recoveryPointId") })),
+    r(Post, item!("/recoveryPoints/{recoveryPointId}/restore"), |c| Ok(R::Restore { item: c.item(), point: c.get("recoveryPointId"), body: c.body()? })),
+    // Jobs; `verify` is rsvault's own (a Verify job of the vault's store).
+    r(Post, vault!("/verify"), |c| Ok(R::VerifyNow { vault: c.vault() })),
+    r(Get, vault!("/backupJobs"), |c| Ok(R::ListJobs { vault: c.vault(), query: c.list_query() })),
+    r(Get, vault!("/backupJobs/{jobName}"), |c| Ok(R::GetJob { vault: c.vault(), job: c.get("jobName") })),
+    r(Post, vault!("/backupJobs/{jobName}/cancel"), |c| Ok(R::CancelJob { vault: c.vault(), job: c.get("jobName") })),
+    r(Get, vault!("/backupJobs/{jobName}/operationResults/{operationId}"), |c| {
+        Ok(R::GetJobOperationResult { vault: c.vault(), job: c.get("jobName"), operation: c.get("operationId") })
+    }),
+];
