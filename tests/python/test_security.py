@@ -202,3 +202,26 @@ def test_a_non_loopback_listen_address_warns():
             p.terminate()
             out = p.communicate(timeout=20)[0]
         assert "SECURITY" in out and "plain HTTP" in out and "not a loopback address" in out, out
+
+
+@pytest.mark.skipif(not os.environ.get("RSVAULT_TEST_POSTGRES"), reason="needs a PostgreSQL test cluster (RSVAULT_TEST_POSTGRES)")
+def test_the_database_password_is_never_shown():
+    """`--database` with a password: the server's log names the database
+    with `***` for it, and so does the error of one it cannot reach."""
+    from urllib.parse import urlsplit, urlunsplit
+    import conftest
+    with tempfile.TemporaryDirectory() as d:
+        u = urlsplit(conftest.database_url(d))
+        with_pw = urlunsplit(u._replace(netloc=u.netloc.replace("@", ":s3cret-pw@", 1)))
+        s = Server(d, extra=["--database", with_pw])
+        try:
+            assert requests.get(s.endpoint + "/healthz").status_code == 200
+        finally:
+            assert s.stop() == 0
+        out = s.proc.stdout.read()
+        assert "s3cret-pw" not in out and ":***@" in out, out
+        missing = urlunsplit(u._replace(netloc=u.netloc.replace("@", ":s3cret-pw@", 1), path="/no_such_db"))
+        with pytest.raises(RuntimeError) as e:
+            Server(tempfile.mkdtemp(dir=d), extra=["--database", missing])
+        assert "no_such_db" in str(e.value) and "s3cret-pw" not in str(e.value), e.value
+        conftest.drop_database(d)
