@@ -16,6 +16,12 @@ ensure_packages qemu-utils e2fsprogs python3 python3-venv tzdata openssl
 # The web portal's tests: Debian's Chromium (with CJK fonts for the Japanese
 # screenshots), driven by playwright-core from npm.
 ensure_packages chromium fonts-noto-cjk nodejs
+# PostgreSQL: the second engine of the metadata store. A throw-away cluster
+# (see scripts/common.sh) serves the store's conformance suite in cargo test
+# and the Python suite's second run; it is stopped on exit.
+ensure_packages postgresql
+trap stop_test_postgres EXIT
+start_test_postgres
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
@@ -39,6 +45,10 @@ az_venv="${RSVAULT_AZ_VENV:-$HOME/.cache/rsvault/az-venv}"
 export RSVAULT_AZ="$az_venv/bin/az"
 cargo build --locked -p rsvault
 RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" "$venv/bin/python" -m pytest -q tests/python
+# The same suite with every server's metadata in PostgreSQL (a database per
+# data directory on the test cluster).
+RSVAULT_TEST_DATABASE=postgres RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" \
+  "$venv/bin/python" -m pytest -q tests/python
 
 # The web portal in real headless Chromium, in Japanese and English
 # (screenshots of every step in tests/portal/artifacts/).

@@ -1,12 +1,15 @@
 """Fixtures: a real `rsvault serve` process and Azure SDK clients pointed at it."""
 import contextlib
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -33,6 +36,40 @@ def rsvault_bin():
     return str(target / "debug" / "rsvault")
 
 
+# RSVAULT_TEST_DATABASE=postgres runs every server on PostgreSQL: each new
+# data directory gets a fresh database on the cluster RSVAULT_TEST_POSTGRES
+# names (created with psql), and a server restarted on the same data
+# directory gets the same database again.
+ON_POSTGRES = os.environ.get("RSVAULT_TEST_DATABASE", "sqlite") == "postgres"
+_DATABASES = {}
+
+
+def _psql(sql):
+    admin = os.environ["RSVAULT_TEST_POSTGRES"]
+    psql = shutil.which("psql") or str(Path(os.environ.get("RSVAULT_PG_BIN", "/usr/bin")) / "psql")
+    subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", admin, "-c", sql],
+                   check=True, capture_output=True, text=True)
+
+
+def database_url(data_dir):
+    """The PostgreSQL database of a data directory: a new one for a new
+    directory (one no server has used: no admin token yet), else its own."""
+    key = os.path.realpath(data_dir)
+    if key not in _DATABASES or not (Path(data_dir) / "admin-token").exists():
+        name = "rsv_" + secrets.token_hex(6)
+        _psql(f"CREATE DATABASE {name}")
+        u = urlsplit(os.environ["RSVAULT_TEST_POSTGRES"])
+        _DATABASES[key] = (name, urlunsplit(u._replace(path="/" + name)))
+    return _DATABASES[key][1]
+
+
+def drop_database(data_dir):
+    """Drops a data directory's PostgreSQL database (its servers stopped)."""
+    entry = _DATABASES.pop(os.path.realpath(data_dir), None)
+    if entry:
+        _psql(f"DROP DATABASE IF EXISTS {entry[0]} WITH (FORCE)")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,6 +82,8 @@ class Server:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         args = [rsvault_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *extra]
+        if ON_POSTGRES and "--database" not in extra and "[database]" not in (config or ""):
+            args += ["--database", database_url(self.data_dir)]
         roots = IMAGE_ROOTS if image_roots is None else image_roots
         config = config or ""
         if "[inventory]" not in config:
@@ -80,6 +119,7 @@ def temp_server(config=None):
         s = Server(d, config=config)
         yield s
         assert s.stop() == 0, "rsvault serve exits cleanly on SIGTERM"
+        drop_database(d)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
 
-from conftest import SUB, Server, free_port, rsvault_bin
+from conftest import ON_POSTGRES, SUB, Server, free_port, rsvault_bin
 from test_lifecycle import setup
 from test_protection import RG, VM_RG
 from test_restore import trigger
@@ -30,6 +30,16 @@ def put_vm(server, name, uri, data=()):
 
 def mode(p):
     return stat.S_IMODE(os.stat(p).st_mode)
+
+
+def assert_metadata_private(data_dir):
+    """The SQLite metadata database is readable by its owner only; on
+    PostgreSQL there is no such file in the data directory at all."""
+    path = os.path.join(data_dir, "metadata.db")
+    if ON_POSTGRES:
+        assert not os.path.exists(path), "the metadata lives in PostgreSQL"
+    else:
+        assert mode(path) == 0o600
 
 
 def test_images_outside_the_roots_are_refused(server, tmp_path):
@@ -71,7 +81,7 @@ def test_default_image_root_is_the_data_dirs_images(tmp_path):
             other = tmp_path / "os.raw"
             other.write_bytes(b"\0" * (1 << 20))
             assert put_vm(s, "vm-b", f"file://{other}").json()["error"]["code"] == "ImagePathNotAllowed"
-            assert mode(os.path.join(d, "metadata.db")) == 0o600
+            assert_metadata_private(d)
         finally:
             assert s.stop() == 0
 
@@ -122,7 +132,7 @@ def test_restored_files_and_folders_are_private(server, rs, bk, tmp_path):
     folder = os.path.dirname(bag["OS disk"])
     for d in [folder, os.path.dirname(folder), server.data_dir / "storageAccounts"]:
         assert mode(d) == 0o700, d
-    assert mode(server.data_dir / "metadata.db") == 0o600
+    assert_metadata_private(server.data_dir)
 
 
 def lro_headers(server, host=None, **extra):
@@ -192,3 +202,26 @@ def test_a_non_loopback_listen_address_warns():
             p.terminate()
             out = p.communicate(timeout=20)[0]
         assert "SECURITY" in out and "plain HTTP" in out and "not a loopback address" in out, out
+
+
+@pytest.mark.skipif(not os.environ.get("RSVAULT_TEST_POSTGRES"), reason="needs a PostgreSQL test cluster (RSVAULT_TEST_POSTGRES)")
+def test_the_database_password_is_never_shown():
+    """`--database` with a password: the server's log names the database
+    with `***` for it, and so does the error of one it cannot reach."""
+    from urllib.parse import urlsplit, urlunsplit
+    import conftest
+    with tempfile.TemporaryDirectory() as d:
+        u = urlsplit(conftest.database_url(d))
+        with_pw = urlunsplit(u._replace(netloc=u.netloc.replace("@", ":s3cret-pw@", 1)))
+        s = Server(d, extra=["--database", with_pw])
+        try:
+            assert requests.get(s.endpoint + "/healthz").status_code == 200
+        finally:
+            assert s.stop() == 0
+        out = s.proc.stdout.read()
+        assert "s3cret-pw" not in out and ":***@" in out, out
+        missing = urlunsplit(u._replace(netloc=u.netloc.replace("@", ":s3cret-pw@", 1), path="/no_such_db"))
+        with pytest.raises(RuntimeError) as e:
+            Server(tempfile.mkdtemp(dir=d), extra=["--database", missing])
+        assert "no_such_db" in str(e.value) and "s3cret-pw" not in str(e.value), e.value
+        conftest.drop_database(d)

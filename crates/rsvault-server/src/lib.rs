@@ -163,6 +163,8 @@ pub struct ServerConfig {
     pub storage: rsvault_service::StorageSettings,
     /// Verify jobs: the default schedule of vaults that set none.
     pub verify: rsvault_service::verify::VerifySettings,
+    /// The metadata database (`None`: SQLite in the data directory).
+    pub database: Option<rsvault_service::DatabaseUrl>,
 }
 
 /// How the scheduler runs.
@@ -257,13 +259,15 @@ pub async fn serve(
         None => Arc::new(rsvault_engine::clock::SystemClock),
     };
     let storage = config.storage.clone();
-    let service =
-        tokio::task::spawn_blocking(move || Service::open_with(&dir, service_clock, storage))
-            .await
-            .map_err(|e| ServerError::Io {
-                context: "open the data directory".into(),
-                cause: std::io::Error::other(e),
-            })??;
+    let database = config.database.clone();
+    let service = tokio::task::spawn_blocking(move || {
+        Service::open_with_database(&dir, service_clock, storage, database.as_ref())
+    })
+    .await
+    .map_err(|e| ServerError::Io {
+        context: "open the data directory".into(),
+        cause: std::io::Error::other(e),
+    })??;
     service.set_live_settings(config.live.clone());
     service.set_image_roots(config.image_roots.clone());
     service.set_verify_settings(config.verify);
@@ -284,8 +288,12 @@ pub async fn serve(
         cause,
     })?;
     tracing::info!(
-        "rsvault listening on http://{addr} (data in {})",
-        config.data_dir.display()
+        "rsvault listening on http://{addr} (data in {}, metadata in {})",
+        config.data_dir.display(),
+        match &config.database {
+            Some(d) => d.to_string(),
+            None => "metadata.db there".into(),
+        }
     );
     warn_about_exposure(addr, &config);
     let urls = urls::PublicUrls {

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// (default: $XDG_DATA_HOME/rsvault or ~/.local/share/rsvault).
     #[arg(long, env = "RSVAULT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The metadata database: postgres://user@host/database (PostgreSQL) or
+    /// sqlite:///path/metadata.db [default: SQLite at <data-dir>/metadata.db].
+    #[arg(long, env = "RSVAULT_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
     /// A TOML configuration file (see docs/CONFIG.md); flags override it.
     #[arg(long, env = "RSVAULT_CONFIG")]
     pub config: Option<PathBuf>,

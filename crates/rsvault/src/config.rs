@@ -31,11 +31,14 @@
 //! [verify]                     # each vault's verify job (a vault may set its own)
 //! schedule = "sun 03:00"       # weekdays and a UTC time: "daily 02:30", "mon..fri 22:00", "off"
 //!
+//! [database]                 # the metadata database (default: SQLite at <data_dir>/metadata.db)
+//! url = "postgres://rsvault@db.example/rsvault"  # or "sqlite:///path/metadata.db"
+//!
 //! [testing]
 //! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
 //! ```
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,6 +66,16 @@ pub struct FileConfig {
     pub inventory: InventoryConfig,
     #[serde(default)]
     pub verify: VerifyConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+}
+
+/// `[database]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The metadata database's URL.
+    pub url: Option<String>,
 }
 
 /// `[server]`.
@@ -179,12 +192,23 @@ impl FileConfig {
             bail!("storage.restore_root must be an absolute path");
         }
         c.verify_settings()?;
+        if let Some(u) = &c.database.url {
+            database_url(u).context("database.url")?;
+        }
         if let Some(t) = &c.testing.simulated_clock {
             t.parse::<jiff::Timestamp>().with_context(|| {
                 format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
             })?;
         }
         Ok(c)
+    }
+
+    /// The metadata database: `--database` (or RSVAULT_DATABASE), else
+    /// `[database] url`; `None` is SQLite in the data directory.
+    pub fn database(&self, flag: Option<&str>) -> Result<Option<rsvault_service::DatabaseUrl>> {
+        flag.or(self.database.url.as_deref())
+            .map(database_url)
+            .transpose()
     }
 
     /// The public URL without a trailing `/` (checked by [`FileConfig::load`]).
@@ -267,6 +291,11 @@ impl FileConfig {
 }
 
 /// A public URL is `http(s)://host[:port][/path]`, without query or fragment.
+/// A database URL; errors never show its password.
+fn database_url(u: &str) -> Result<rsvault_service::DatabaseUrl> {
+    u.parse().map_err(|e| anyhow!("{e}"))
+}
+
 fn check_public_url(u: &str) -> Result<()> {
     let rest = u
         .strip_prefix("https://")
@@ -309,6 +338,16 @@ mod tests {
             ("[verify]\nschedule = \"daily 02:30\"\n", true),
             ("[verify]\nschedule = \"off\"\n", true),
             ("[verify]\nschedule = \"someday\"\n", false),
+            (
+                "[database]\nurl = \"postgres://rsvault@db.example/rsvault\"\n",
+                true,
+            ),
+            (
+                "[database]\nurl = \"sqlite:///var/lib/rsvault/m.db\"\n",
+                true,
+            ),
+            ("[database]\nurl = \"mysql://u:pw@h/d\"\n", false),
+            ("[database]\nuri = \"postgres://h/d\"\n", false),
             ("[verify]\nscheduel = \"sun 03:00\"\n", false),
             ("listen = \"nowhere\"\n", false),
             (

@@ -49,16 +49,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .or(file.listen)
         .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 7431)));
     let demo = args.demo || file.demo == Some(true);
+    let database = file.database(args.database.as_deref())?;
     if demo {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("create {}", data_dir.display()))?;
-        let service = rsvault_service::Service::open_with(
+        let service = rsvault_service::Service::open_with_database(
             &data_dir,
             std::sync::Arc::new(rsvault_engine::clock::SystemClock),
             rsvault_service::StorageSettings {
                 image_roots: file.image_roots(&data_dir, demo),
                 ..file.storage_settings()
             },
+            database.as_ref(),
         )?;
         service.set_image_roots(file.image_roots(&data_dir, demo));
         crate::demo::seed(&service).context("register the demo VMs")?;
@@ -88,6 +90,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         trusted_proxies: file.server.trusted_proxies.clone(),
         storage,
         verify: file.verify_settings()?,
+        database,
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)

@@ -390,3 +390,101 @@ fn released_migrations_are_unchanged() {
         assert_eq!(old.trim_end(), new.trim_end(), "migration {}", i + 1);
     }
 }
+
+/// Pages through `n` jobs of one vault `size` at a time: every job once,
+/// newest first, each page at most `size`.
+fn page_through_many_jobs(store: &dyn MetaStore, n: usize, size: usize) {
+    let v = crate::vault::VaultRef {
+        subscription: "s".into(),
+        resource_group: "rg".into(),
+        name: "many".into(),
+    };
+    let new = records::NewVault {
+        vref: v,
+        location: "l".into(),
+        sku: "Standard".into(),
+        tags: "{}".into(),
+        properties: "{}".into(),
+        redundancy: "GeoRedundant".into(),
+        cross_region_restore: "Disabled".into(),
+        store: "many".into(),
+        created: "2026-01-01T00:00:00Z".into(),
+    };
+    let vault = store.insert_vault(&new, "DefaultPolicy", "{}").unwrap();
+    let t0: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    for i in 0..n {
+        let id = format!("job-{i:05}");
+        let start = t0
+            .checked_add(jiff::SignedDuration::from_millis((i / 3) as i64))
+            .unwrap();
+        store
+            .insert_job(
+                &records::NewJob {
+                    vault,
+                    job_id: id.clone(),
+                    operation: if i % 2 == 0 { "Backup" } else { "Restore" }.into(),
+                    status: "Completed".into(),
+                    entity: "vm".into(),
+                    container: "c".into(),
+                    start,
+                    end: Some(start),
+                    user_triggered: false,
+                    tasks: "[]".into(),
+                    progress: 100.0,
+                    bag: "{}".into(),
+                    errors: "[]".into(),
+                },
+                &records::NewOperation {
+                    vault,
+                    op_id: format!("op-{id}"),
+                    status: "Succeeded".into(),
+                    start_time: start.to_string(),
+                    end_time: None,
+                    job_id: Some(id),
+                },
+            )
+            .unwrap();
+    }
+    for (query, want) in [
+        (records::JobQuery::default(), n),
+        (
+            records::JobQuery {
+                operation: Some("Restore".into()),
+                ..Default::default()
+            },
+            n / 2,
+        ),
+    ] {
+        let mut token = None;
+        let mut seen = Vec::with_capacity(want);
+        loop {
+            let page = store
+                .list_jobs(vault, &query, &PageRequest { token, size })
+                .unwrap();
+            assert!(page.items.len() <= size);
+            seen.extend(page.items.into_iter().map(|j| j.job_id));
+            match page.next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), want);
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, sorted, "newest first, every job once");
+    }
+}
+
+#[test]
+fn ten_thousand_jobs_page_in_the_query_on_sqlite() {
+    page_through_many_jobs(&SqlStore::sqlite_in_memory().unwrap(), 10_000, 200);
+}
+
+#[test]
+fn many_jobs_page_in_the_query_on_postgres() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let db = TestDatabase::new(&admin);
+    page_through_many_jobs(&SqlStore::postgres(&db.url).unwrap(), 3_000, 200);
+}

@@ -300,6 +300,24 @@ impl PostgresDriver {
     }
 }
 
+impl Drop for PostgresDriver {
+    /// Closes the idle connections on a thread of their own: each client
+    /// owns a small runtime, which must not be dropped on an async thread
+    /// (where the server's last handle on the store may go).
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        if idle.is_empty() {
+            return;
+        }
+        let closer = std::thread::Builder::new()
+            .name("rsvault-pg-close".into())
+            .spawn(move || drop(idle));
+        if let Ok(t) = closer {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Driver for PostgresDriver {
     fn engine(&self) -> &'static str {
         "postgres"
