@@ -5,10 +5,15 @@
 # server build and database given; p50 and p99 of every request.
 # usage: bench/metadata.sh [RUNS]
 #   SERVERS="label=BINARY[@DATABASE] ..."  (default: this tree's release build
-#   on SQLite, and on PostgreSQL when RSVAULT_BENCH_POSTGRES is a cluster URL:
-#   each run gets a fresh database in it)
+#   on SQLite, and on PostgreSQL: a cluster of its own, durable like SQLite
+#   (fsync on), started for the run unless RSVAULT_BENCH_POSTGRES names one;
+#   each run gets a fresh database in it). Label "base" is a build from
+#   before the metadata store (no listing test).
 #   SECONDS_PER_LOAD (20), READERS (40), BACKUPS (6)
-# Output: one TSV row per run, server and load on stdout.
+#   JOBS (10000): jobs seeded through the metadata store (examples/seed_jobs)
+#   for the listing test, on the servers of this tree (label not "base")
+# Output: one TSV row per run, server and load on stdout; then the listing
+# of JOBS jobs with $filter, a page at a time, per server.
 set -euo pipefail
 runs=${1:-3}
 cd "$(dirname "$0")/.."
@@ -16,32 +21,38 @@ cd "$(dirname "$0")/.."
 secs=${SECONDS_PER_LOAD:-20}
 readers=${READERS:-40}
 backups=${BACKUPS:-6}
-cargo build --release --locked -p rsvault --example read_load >&2
+cargo build --release --locked -p rsvault --bin rsvault --example read_load --example seed_jobs >&2
 load="$CARGO_TARGET_DIR/release/examples/read_load"
-if [ -z "${SERVERS:-}" ]; then
-  SERVERS="sqlite=$CARGO_TARGET_DIR/release/rsvault"
-  if [ -n "${RSVAULT_BENCH_POSTGRES:-}" ]; then
-    SERVERS="$SERVERS postgres=$CARGO_TARGET_DIR/release/rsvault@$RSVAULT_BENCH_POSTGRES"
-  fi
-fi
+seed="$CARGO_TARGET_DIR/release/examples/seed_jobs"
+jobs=${JOBS:-10000}
+listing="$work/listing.tsv"
 work=$(mktemp -d)
+if [ -z "${RSVAULT_BENCH_POSTGRES:-}" ] && { [ -z "${SERVERS:-}" ] || [[ $SERVERS == *@postgres* ]]; }; then
+  RSVAULT_PG_DURABLE=1 start_test_postgres
+  RSVAULT_BENCH_POSTGRES=$RSVAULT_TEST_POSTGRES
+fi
+SERVERS=${SERVERS:-"sqlite=$CARGO_TARGET_DIR/release/rsvault postgres=$CARGO_TARGET_DIR/release/rsvault@postgres"}
+# "@postgres" is the bench cluster.
+SERVERS=${SERVERS//@postgres/@$RSVAULT_BENCH_POSTGRES}
 srv=
 loops=()
 cleanup() {
   for p in "${loops[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -n "$srv" ] && kill "$srv" 2>/dev/null || true
   wait 2>/dev/null || true
+  stop_test_postgres
   rm -rf "$work"
 }
 trap cleanup EXIT
 port=7471
 sub=00000000-0000-0000-0000-000000000000
 
-# A fresh database of a PostgreSQL cluster URL (postgres://user@host:port/x).
+# A fresh database of a PostgreSQL cluster URL (postgresql://user@/db?host=…).
 fresh_database() {
   local base=$1 name=$2
   psql "$base" -qAtc "CREATE DATABASE $name" >/dev/null
-  echo "${base%/*}/$name"
+  python3 -c 'import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$base" "$name"
 }
 
 start_server() { # bin data database
@@ -90,6 +101,40 @@ d = json.load(sys.stdin); a = d["all"]
 print("\t".join(map(str, [sys.argv[1], sys.argv[2], sys.argv[3], a["requests"], d["errors"], a["p50_ms"], a["p99_ms"]] + [p["p99_ms"] for p in d["paths"]])))' "$1" "$2" "$3"
 }
 
+# JOBS jobs seeded into the stopped server's database, then listed with a
+# $filter (half of them match), following nextLink page by page: the time of
+# the first page (median of 20) and of the whole walk (median of 3).
+list_many_jobs() { # label bin data database run
+  local label=$1 bin=$2 data=$3 db=$4 r=$5
+  kill "$srv"; wait "$srv" 2>/dev/null || true; srv=
+  local extra=()
+  [ -n "$db" ] && extra=(--database "$db")
+  "$seed" --data-dir "$data" "${extra[@]}" --resource-group bench --vault bench-vault --count "$jobs" >&2
+  start_server "$bin" "$data" "$db"
+  python3 - "$label" "$r" "$RSVAULT_ENDPOINT" "$RSVAULT_TOKEN" "$sub" <<'PY' >>"$listing"
+import json, statistics, sys, time, urllib.parse, urllib.request
+label, run, endpoint, token, sub = sys.argv[1:]
+vault = f"/subscriptions/{sub}/resourceGroups/bench/providers/Microsoft.RecoveryServices/vaults/bench-vault"
+query = urllib.parse.urlencode({"api-version": "2023-04-01",
+                                "$filter": "operation eq 'Backup' and status eq 'Completed'"})
+def get(url):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+first = f"{endpoint}{vault}/backupJobs?{query}"
+firsts = []
+for _ in range(20):
+    t = time.perf_counter(); get(first); firsts.append(time.perf_counter() - t)
+walks, pages, seen = [], 0, 0
+for _ in range(3):
+    t = time.perf_counter(); url = first; pages = seen = 0
+    while url:
+        d = get(url); pages += 1; seen += len(d["value"]); url = d.get("nextLink")
+    walks.append(time.perf_counter() - t)
+print(f"{label}\t{run}\t{seen}\t{pages}\t{statistics.median(firsts) * 1000:.1f}\t{statistics.median(walks):.3f}")
+PY
+}
+
 mkdir -p "$work/images"
 for i in $(seq "$backups"); do
   # 32 MiB of incompressible data: every Backup now reads and hashes it all.
@@ -118,8 +163,13 @@ for r in $(seq "$runs"); do
     for p in "${loops[@]}"; do kill "$p" 2>/dev/null || true; done
     wait "${loops[@]}" 2>/dev/null || true
     loops=()
+    # Let the last Backup now jobs end before the server stops.
+    sleep 3
+    [ "$label" != base ] && list_many_jobs "$label" "$bin" "$data" "$db" "$r"
     kill "$srv"
     wait "$srv" 2>/dev/null || true
     srv=
   done
 done
+printf '\nserver\trun\tjobs_listed\tpages\tfirst_page_ms\twhole_walk_s\n'
+cat "$listing"

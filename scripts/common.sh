@@ -50,8 +50,11 @@ start_test_postgres() {
     --locale=C.UTF-8 >"$RSVAULT_PG_DIR/initdb.log" 2>&1 \
     || { cat "$RSVAULT_PG_DIR/initdb.log" >&2; return 1; }
   # A test cluster: no fsync, enough connections for a suite's servers.
+  # RSVAULT_PG_DURABLE=1 (the benchmarks) keeps PostgreSQL's durable defaults.
+  local fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${RSVAULT_PG_DURABLE:-}" = 1 ] && fast=
   "${run[@]}" "$bin/pg_ctl" -D "$RSVAULT_PG_DIR/data" -l "$RSVAULT_PG_DIR/server.log" -w \
-    -o "-k $RSVAULT_PG_DIR -c listen_addresses= -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-k $RSVAULT_PG_DIR -c listen_addresses= -c max_connections=300 $fast" \
     start >/dev/null || { cat "$RSVAULT_PG_DIR/server.log" >&2; return 1; }
   export RSVAULT_TEST_POSTGRES="postgresql://rsvault@/postgres?host=$RSVAULT_PG_DIR"
   echo "test PostgreSQL cluster in $RSVAULT_PG_DIR" >&2
