@@ -25,8 +25,11 @@ cargo build --release --locked -p rsvault --bin rsvault --example read_load --ex
 load="$CARGO_TARGET_DIR/release/examples/read_load"
 seed="$CARGO_TARGET_DIR/release/examples/seed_jobs"
 jobs=${JOBS:-10000}
-listing="$work/listing.tsv"
 work=$(mktemp -d)
+listing="$work/listing.tsv"
+srv=
+loops=()
+trap cleanup EXIT
 if [ -z "${RSVAULT_BENCH_POSTGRES:-}" ] && { [ -z "${SERVERS:-}" ] || [[ $SERVERS == *@postgres* ]]; }; then
   RSVAULT_PG_DURABLE=1 start_test_postgres
   RSVAULT_BENCH_POSTGRES=$RSVAULT_TEST_POSTGRES
@@ -34,8 +37,6 @@ fi
 SERVERS=${SERVERS:-"sqlite=$CARGO_TARGET_DIR/release/rsvault postgres=$CARGO_TARGET_DIR/release/rsvault@postgres"}
 # "@postgres" is the bench cluster.
 SERVERS=${SERVERS//@postgres/@$RSVAULT_BENCH_POSTGRES}
-srv=
-loops=()
 cleanup() {
   for p in "${loops[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -n "$srv" ] && kill "$srv" 2>/dev/null || true
@@ -43,7 +44,6 @@ cleanup() {
   stop_test_postgres
   rm -rf "$work"
 }
-trap cleanup EXIT
 port=7471
 sub=00000000-0000-0000-0000-000000000000
 
