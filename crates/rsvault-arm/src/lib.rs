@@ -16,6 +16,7 @@
 
 pub mod common;
 pub mod container;
+pub mod de;
 pub mod error;
 pub mod inventory;
 pub mod item;
@@ -30,4 +31,4 @@ pub mod storage;
 pub mod vault;
 
 pub use error::{Code, ErrorDetail, ErrorResponse};
-pub use resource::{Extra, List, Resource, Sku};
+pub use resource::{Extra, List, Resource, ResourceBody, Sku};
