@@ -10,12 +10,13 @@
 //! not written when `None`; a field the server always writes, null or not,
 //! is an `Option` that is written as null. So every body the server sends
 //! reads into these types and writes back as the same JSON
-//! (`tests/round_trip.rs`), except that an explicit null where the server
-//! would otherwise omit a field is dropped, and a non-canonical enum
-//! spelling is written canonically.
+//! (`rsvault-server/tests/round_trip.rs`), except that an explicit null
+//! where the server would otherwise omit a field is dropped, and a
+//! non-canonical enum spelling is written canonically.
 
 pub mod common;
 pub mod container;
+pub mod de;
 pub mod error;
 pub mod inventory;
 pub mod item;
@@ -30,4 +31,4 @@ pub mod storage;
 pub mod vault;
 
 pub use error::{Code, ErrorDetail, ErrorResponse};
-pub use resource::{Extra, List, Resource, Sku};
+pub use resource::{Extra, List, Resource, ResourceBody, Sku};

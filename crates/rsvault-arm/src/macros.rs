@@ -141,7 +141,11 @@ macro_rules! arm_enum {
 /// keeps an object of an unknown kind whole.
 ///
 /// The discriminator is matched case-insensitively and written in its
-/// canonical spelling; several values may share one model.
+/// canonical spelling; several values may share one model. A known kind
+/// whose body does not read is an error naming the kind and, when a field
+/// inside is at fault, its path (`schedulePolicyType SimpleSchedulePolicyV2
+/// (at hourlySchedule.interval): …`), which [`crate::de::from_value`]
+/// follows.
 ///
 /// ```
 /// #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -215,9 +219,9 @@ macro_rules! arm_union {
                 $(
                     if kind.eq_ignore_ascii_case($wire) {
                         m.remove($tag);
-                        return ::serde_json::from_value(::serde_json::Value::Object(m))
+                        return $crate::de::variant(m)
                             .map(Self::$variant)
-                            .map_err(|e| D::Error::custom(format_args!("{} {}: {e}", $tag, $wire)));
+                            .map_err(|e| D::Error::custom(format_args!("{} {}{e}", $tag, $wire)));
                     }
                 )+
                 Ok(Self::Other(m))

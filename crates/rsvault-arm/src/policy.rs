@@ -2,12 +2,14 @@
 //! and Enhanced (V2), with their schedule and long-term retention.
 
 use crate::common::{BackupManagementType, DayOfWeek, MonthOfYear, WeekOfMonth};
-use crate::resource::{Extra, Resource};
+use crate::resource::{Extra, Resource, ResourceBody};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A backup policy.
 pub type BackupPolicy = Resource<ProtectionPolicy>;
+/// The body of a policy PUT (the server requires the properties).
+pub type BackupPolicyPut = ResourceBody<ProtectionPolicy>;
 
 crate::arm_union! {
     /// `properties` of a policy, by `backupManagementType`.

@@ -73,6 +73,55 @@ impl<P> Resource<P> {
     }
 }
 
+/// A PUT or PATCH body as the server reads it: the envelope fields a client
+/// sets, and the `properties`, any of which may be left out (the server
+/// says what it requires).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceBody<P> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<Sku>,
+    /// (A missing `Option` reads as `None`; `default` here would ask `P: Default`.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub properties: Option<P>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl<P> Default for ResourceBody<P> {
+    fn default() -> Self {
+        ResourceBody {
+            location: None,
+            tags: None,
+            sku: None,
+            properties: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
+impl<P> ResourceBody<P> {
+    /// A body with just a location.
+    pub fn located(location: impl Into<String>) -> Self {
+        ResourceBody {
+            location: Some(location.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A body with just these properties.
+    pub fn with_properties(properties: P) -> Self {
+        ResourceBody {
+            properties: Some(properties),
+            ..Default::default()
+        }
+    }
+}
+
 /// The resource group named in an ARM id (`/resourceGroups/{rg}/`), in
 /// any case of the `resourceGroups` segment.
 pub fn resource_group_of(id: &str) -> Option<&str> {
@@ -152,6 +201,21 @@ mod tests {
             json!({"properties": {"k": 2}})
         );
         assert!(serde_json::from_value::<Resource<Value>>(json!({"id": "x"})).is_err());
+    }
+
+    #[test]
+    fn request_bodies_may_leave_everything_out() {
+        let b: ResourceBody<Value> = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(b, ResourceBody::default());
+        let body = json!({"location": "westeurope", "sku": {"name": "Standard"}, "etag": "x",
+            "properties": {"k": 1}});
+        let b: ResourceBody<Value> = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(b.extra["etag"], "x");
+        assert_eq!(serde_json::to_value(&b).unwrap(), body);
+        assert_eq!(
+            serde_json::to_value(ResourceBody::<Value>::located("eastus")).unwrap(),
+            json!({"location": "eastus"})
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`backupstorageconfig/vaultstorageconfig`), vault configuration
 //! (`backupconfig/vaultconfig`) and encryption configuration.
 
-use crate::resource::{Extra, Resource};
+use crate::resource::{Extra, Resource, ResourceBody};
 use serde::{Deserialize, Serialize};
 
 /// A vault.
@@ -14,6 +14,13 @@ pub type BackupStorageConfig = Resource<BackupStorageConfigProperties>;
 pub type BackupVaultConfig = Resource<BackupVaultConfigProperties>;
 /// A vault's encryption configuration.
 pub type BackupEncryptionConfig = Resource<BackupEncryptionConfigProperties>;
+/// The body of a vault PUT: location, tags, SKU and properties, each of
+/// which may be left out (the server requires the location).
+pub type VaultPut = ResourceBody<VaultProperties>;
+/// The body of a PUT or PATCH of a vault's storage configuration.
+pub type BackupStorageConfigPut = ResourceBody<BackupStorageConfigProperties>;
+/// The body of a PUT or PATCH of a vault's backup configuration.
+pub type BackupVaultConfigPut = ResourceBody<BackupVaultConfigUpdate>;
 
 crate::arm_enum! {
     /// Storage redundancy of a vault's backup data (`standardTierStorageRedundancy`,
@@ -242,6 +249,50 @@ pub struct VerifyScheduleSetting {
     pub schedule: Option<String>,
 }
 
+/// `properties` of a PUT or PATCH of `backupconfig/vaultconfig` as the
+/// server reads it: the settings `az backup vault backup-properties set`
+/// changes and (rsvault) the verify schedule. What is left out stays.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupVaultConfigUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_model_type: Option<StorageRedundancy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<StorageRedundancy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete_feature_state: Option<SoftDeleteState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete_retention_period_in_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsvault_verify: Option<VerifyScheduleChange>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `rsvaultVerify` of a [`BackupVaultConfigUpdate`]: a schedule that is
+/// left out stays, a null one restores the server's default.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyScheduleChange {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub schedule: Option<Option<String>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A field that is there, null or not (`Some(None)` for null).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// `properties` of `backupEncryptionConfigs/backupResourceEncryptionConfig`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -306,6 +357,44 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&p).unwrap(),
             json!({"tags": {"env": "prod"}})
+        );
+    }
+
+    #[test]
+    fn config_updates_tell_a_null_schedule_from_none() {
+        let read =
+            |b: serde_json::Value| -> BackupVaultConfigPut { serde_json::from_value(b).unwrap() };
+        let schedule = |b: &BackupVaultConfigPut| {
+            b.properties
+                .as_ref()
+                .and_then(|p| p.rsvault_verify.as_ref())
+                .map(|v| v.schedule.clone())
+        };
+        for (body, want) in [
+            (json!({}), None),
+            (json!({"properties": {"rsvaultVerify": {}}}), Some(None)),
+            (
+                json!({"properties": {"rsvaultVerify": {"schedule": null}}}),
+                Some(Some(None)),
+            ),
+            (
+                json!({"properties": {"rsvaultVerify": {"schedule": "sun 03:00"}}}),
+                Some(Some(Some("sun 03:00".to_owned()))),
+            ),
+        ] {
+            let b = read(body.clone());
+            assert_eq!(schedule(&b), want, "{body}");
+            assert_eq!(serde_json::to_value(&b).unwrap(), body);
+        }
+        // What the CLI sends reads as a change.
+        let cli = crate::Resource::with_properties(VerifyScheduleUpdate::default());
+        let b = read(serde_json::to_value(cli).unwrap());
+        assert_eq!(schedule(&b), Some(Some(None)));
+        assert!(
+            serde_json::from_value::<BackupVaultConfigPut>(
+                json!({"properties": {"rsvaultVerify": {"schedule": 5}}})
+            )
+            .is_err()
         );
     }
 

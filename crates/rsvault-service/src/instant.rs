@@ -311,7 +311,11 @@ impl Service {
             resource_group: it.vault_rg.clone(),
             name: it.vault_name.clone(),
         };
-        let policy = self.get_policy(&v, &it.policy).unwrap_or(Value::Null);
+        let policy = self
+            .get_policy(&v, &it.policy)
+            .ok()
+            .and_then(|p| serde_json::to_value(p).ok())
+            .unwrap_or(Value::Null);
         backup_resource_group(&it.location, &policy)
     }
 

@@ -1041,7 +1041,8 @@ mod lifecycle_tests {
             resource_group: "rg".into(),
             name: "vault1".into(),
         };
-        s.put_vault(&v, &json!({"location": "westeurope"})).unwrap();
+        s.put_vault(&v, rsvault_arm::vault::VaultPut::located("westeurope"))
+            .unwrap();
         let img = dir.path().join("images/os.raw");
         std::fs::write(&img, vec![7u8; 3 << 20]).unwrap();
         let vm = ResourceRef {

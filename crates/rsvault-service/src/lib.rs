@@ -244,7 +244,13 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsvault_arm::vault::{StorageRedundancy, VaultPut};
     use serde_json::json;
+
+    /// A request body written as JSON.
+    fn body<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
 
     fn vref(name: &str) -> VaultRef {
         VaultRef {
@@ -259,38 +265,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Service::open(dir.path()).unwrap();
         let (v, created) = s
-            .put_vault(&vref("Vault1"), &json!({"location": "westeurope"}))
+            .put_vault(&vref("Vault1"), VaultPut::located("westeurope"))
             .unwrap();
         assert!(created);
-        assert_eq!(
-            v.properties["redundancySettings"]["standardTierStorageRedundancy"],
-            "GeoRedundant"
-        );
+        let redundancy = |v: &Vault| {
+            v.properties
+                .redundancy_settings
+                .as_ref()
+                .and_then(|r| r.standard_tier_storage_redundancy.clone())
+        };
+        assert_eq!(redundancy(&v), Some(StorageRedundancy::GeoRedundant));
         // Names and groups match case-insensitively; canonical casing is kept.
         let lower = VaultRef {
             resource_group: "rg1".into(),
             name: "vault1".into(),
             ..vref("x")
         };
-        assert_eq!(s.get_vault(&lower).unwrap().name, "Vault1");
+        assert_eq!(s.get_vault(&lower).unwrap().name(), "Vault1");
         let (_, created) = s
             .put_vault(
                 &lower,
-                &json!({"location": "westeurope", "tags": {"a": "b"}}),
+                body(json!({"location": "westeurope", "tags": {"a": "b"}})),
             )
             .unwrap();
         assert!(!created);
-        assert!(s.put_vault(&lower, &json!({"location": "eastus"})).is_err());
+        assert!(s.put_vault(&lower, VaultPut::located("eastus")).is_err());
         let v = s
-            .patch_vault(&lower, &json!({"properties": {"redundancySettings": {"standardTierStorageRedundancy": "locallyredundant"}}}))
+            .patch_vault(&lower, body(json!({"properties": {"redundancySettings": {"standardTierStorageRedundancy": "locallyredundant"}}})))
             .unwrap();
+        let redundancy = redundancy(&v).unwrap();
+        assert_eq!(redundancy.as_str(), "LocallyRedundant");
+        assert_eq!(v.tags.unwrap()["a"], "b");
         assert_eq!(
-            v.properties["redundancySettings"]["standardTierStorageRedundancy"],
-            "LocallyRedundant"
-        );
-        assert_eq!(v.tags["a"], "b");
-        assert_eq!(
-            s.get_policy(&lower, "defaultpolicy").unwrap()["name"],
+            s.get_policy(&lower, "defaultpolicy").unwrap().name(),
             "DefaultPolicy"
         );
         assert_eq!(s.list_vaults("SUB1", None).unwrap().len(), 1);
@@ -303,12 +310,11 @@ mod tests {
             Err(ServiceError::NotFound { .. })
         ));
         assert!(!dir.path().join("stores").join(&row.store).exists());
-        assert!(
-            s.put_vault(&vref("1bad"), &json!({"location": "x"}))
-                .is_err()
-        );
+        assert!(s.put_vault(&vref("1bad"), VaultPut::located("x")).is_err());
         assert_eq!(
-            s.put_vault(&vref("ok"), &json!({})).unwrap_err().code(),
+            s.put_vault(&vref("ok"), VaultPut::default())
+                .unwrap_err()
+                .code(),
             "LocationRequired"
         );
     }

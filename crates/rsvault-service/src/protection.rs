@@ -319,15 +319,18 @@ impl Service {
                 ),
             ));
         }
-        let sd = &self.get_vault(v)?.properties["securitySettings"]["softDeleteSettings"];
-        let enabled = !sd["softDeleteState"]
-            .as_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("Disabled"));
+        let sd = self
+            .get_vault(v)?
+            .properties
+            .security_settings
+            .and_then(|s| s.soft_delete_settings)
+            .unwrap_or_default();
+        let enabled = !sd
+            .soft_delete_state
+            .is_some_and(|s| s == rsvault_arm::vault::SoftDeleteState::Disabled);
         if enabled {
-            let days = sd["softDeleteRetentionPeriodInDays"]
-                .as_i64()
-                .unwrap_or(14)
-                .clamp(14, 180);
+            let days =
+                i64::from(sd.soft_delete_retention_period_in_days.unwrap_or(14)).clamp(14, 180);
             let until = self
                 .now()
                 .checked_add(jiff::SignedDuration::from_hours(24 * days))
@@ -492,7 +495,7 @@ impl Service {
             )
         })?;
         let policy_doc = self.get_policy(v, policy)?;
-        let policy = policy_doc["name"].as_str().unwrap_or(policy).to_owned();
+        let policy = policy_doc.name.clone().unwrap_or_else(|| policy.to_owned());
         let vm_ref = ResourceRef {
             subscription: v.subscription.clone(),
             resource_group: n.resource_group.clone(),
@@ -536,9 +539,8 @@ impl Service {
                     .unwrap_or_default();
                 let old_v2 = self
                     .get_policy(v, &current)
-                    .map(|p| p["properties"]["policyType"] == "V2")
-                    .unwrap_or(false);
-                if old_v2 && policy_doc["properties"]["policyType"] != "V2" {
+                    .is_ok_and(|p| crate::policy::is_enhanced(&p));
+                if old_v2 && !crate::policy::is_enhanced(&policy_doc) {
                     return Err(ServiceError::bad_request(
                         "BMSUserErrorInvalidPolicyInput",
                         "properties.policyId: an item protected by an Enhanced (V2) policy cannot move to a Standard (V1) policy",
@@ -639,7 +641,13 @@ impl Service {
         .map(|t| t.to_string());
         let policy_type = self
             .get_policy(v, &r.policy)
-            .map(|d| d["properties"]["policyType"].clone())
+            .map(|d| {
+                json!(if crate::policy::is_enhanced(&d) {
+                    "V2"
+                } else {
+                    "V1"
+                })
+            })
             .unwrap_or(json!("V1"));
         json!({
             "id": format!("{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}", v.id(), n.container(), n.item()),

@@ -363,7 +363,7 @@ mod tests {
 
     fn protect(s: Arc<Service>, dir: &Path) -> Arc<Service> {
         s.set_image_roots(vec![dir.to_owned()]);
-        s.put_vault(&vref(), &json!({"location": "westeurope"}))
+        s.put_vault(&vref(), rsvault_arm::vault::VaultPut::located("westeurope"))
             .unwrap();
         let img = dir.join("os.raw");
         std::fs::write(

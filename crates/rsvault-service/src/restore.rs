@@ -218,7 +218,7 @@ impl Service {
                     ),
                 ));
             }
-            let location = self.get_vault(v)?.location;
+            let location = self.vault_row(v)?.location;
             if let Some(r) = p["region"].as_str()
                 && !r.replace(' ', "").eq_ignore_ascii_case(&location)
             {

@@ -19,7 +19,6 @@ use crate::policy::retention::{self, PointInfo};
 use crate::policy::schedule;
 use crate::protection::ItemName;
 use crate::vault::VaultRef;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -157,9 +156,8 @@ impl Service {
             .find_policy(vault_rowid, name)?
             .map(|p| p.properties);
         let Some(props) = props else { return Ok(None) };
-        let props: Value = serde_json::from_str(&props).unwrap_or(Value::Null);
         // Stored policies were validated when they were written.
-        Ok(Policy::parse(&props).ok())
+        Ok(Policy::parse(&crate::policy::stored_properties(&props)).ok())
     }
 
     fn set_sched_after(&self, rowid: i64, t: jiff::Timestamp) -> Result<()> {

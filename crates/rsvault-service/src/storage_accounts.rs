@@ -536,7 +536,7 @@ impl Service {
             subscription,
             resource_group,
             name: name.to_owned(),
-            location: self.get_vault(vault)?.location,
+            location: self.vault_row(vault)?.location,
             sku: SKUS[0].to_owned(),
             kind: KINDS[0].to_owned(),
             tags: BTreeMap::new(),

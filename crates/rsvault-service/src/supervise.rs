@@ -82,7 +82,8 @@ mod tests {
             resource_group: "rg".into(),
             name: "v1".into(),
         };
-        s.put_vault(&v, &json!({"location": "westeurope"})).unwrap();
+        s.put_vault(&v, rsvault_arm::vault::VaultPut::located("westeurope"))
+            .unwrap();
         let row = s.vault_row(&v).unwrap();
         let (job, _, _) = s
             .start_job(

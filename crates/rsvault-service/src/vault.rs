@@ -1,11 +1,21 @@
-//! Recovery Services vaults: create, read, update, delete, list, and their
-//! storage redundancy.
+//! Recovery Services vaults: create, read, update, delete, list, their
+//! storage redundancy and their backup settings, as the typed ARM models of
+//! `rsvault-arm`.
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::metastore::records::{NewVault, VaultRecord, VaultUpdate};
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use rsvault_arm::vault::{
+    BackupEncryptionConfig, BackupEncryptionConfigProperties, BackupStorageConfig,
+    BackupStorageConfigProperties, BackupStorageConfigPut, BackupVaultConfig,
+    BackupVaultConfigProperties, BackupVaultConfigPut, EnabledState, ImmutabilitySettings,
+    ImmutabilityState, RedundancySettings, SecuritySettings, SoftDeleteSettings, SoftDeleteState,
+    StorageRedundancy, StorageTypeState, VaultPatch, VaultProperties, VaultPut,
+};
+use rsvault_arm::{Resource, Sku};
+use serde_json::{Map, Value};
+
+pub use rsvault_arm::vault::Vault;
 
 /// The ARM resource type of a vault.
 pub const VAULT_TYPE: &str = "Microsoft.RecoveryServices/vaults";
@@ -30,19 +40,6 @@ impl VaultRef {
 
 /// Storage redundancy of a vault's backup data.
 pub const REDUNDANCY: [&str; 3] = ["GeoRedundant", "LocallyRedundant", "ZoneRedundant"];
-
-/// A vault as ARM returns it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Vault {
-    pub id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub location: String,
-    pub tags: Value,
-    pub sku: Value,
-    pub properties: Value,
-}
 
 /// Checks Azure's vault name rule: 2–50 characters, starting with a letter,
 /// then letters, digits and hyphens.
@@ -89,70 +86,74 @@ fn not_found(v: &VaultRef) -> ServiceError {
     )
 }
 
-/// The stored row of a vault.
+/// The stored row of a vault, its tags and client properties read into
+/// their models.
 pub(crate) struct VaultRow {
     pub rowid: i64,
     pub vref: VaultRef,
     pub location: String,
     pub sku: String,
-    pub tags: Value,
-    pub properties: Value,
+    pub tags: Map<String, Value>,
+    pub properties: VaultProperties,
     pub redundancy: String,
     pub cross_region_restore: String,
     pub store: String,
 }
 
 impl VaultRow {
+    /// The vault as ARM returns it, but for `rsvaultVerify`: the client's
+    /// properties with the server's filled in.
     fn to_vault(&self) -> Vault {
-        let mut props = match &self.properties {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
-        };
-        props.insert("provisioningState".into(), json!("Succeeded"));
-        props.insert(
-            "redundancySettings".into(),
-            json!({"standardTierStorageRedundancy": self.redundancy, "crossRegionRestore": self.cross_region_restore}),
-        );
-        let sec = props.entry("securitySettings").or_insert_with(|| json!({}));
-        if let Value::Object(sec) = sec {
-            sec.entry("immutabilitySettings")
-                .or_insert_with(|| json!({"state": "Disabled"}));
-            let sd = sec.entry("softDeleteSettings").or_insert_with(|| json!({}));
-            if let Value::Object(sd) = sd {
-                sd.entry("softDeleteState")
-                    .or_insert_with(|| json!("Enabled"));
-                sd.entry("softDeleteRetentionPeriodInDays")
-                    .or_insert_with(|| json!(14));
-                sd.entry("enhancedSecurityState")
-                    .or_insert_with(|| json!("Enabled"));
-            }
-            sec.entry("multiUserAuthorization")
-                .or_insert_with(|| json!("Disabled"));
-        }
+        let mut props = self.properties.clone();
+        props.provisioning_state = Some("Succeeded".into());
+        props.redundancy_settings = Some(RedundancySettings {
+            standard_tier_storage_redundancy: Some(self.redundancy.as_str().into()),
+            cross_region_restore: Some(self.cross_region_restore.as_str().into()),
+            ..Default::default()
+        });
+        let sec = props
+            .security_settings
+            .get_or_insert_with(SecuritySettings::default);
+        sec.immutability_settings
+            .get_or_insert_with(|| ImmutabilitySettings {
+                state: Some(ImmutabilityState::Disabled),
+                ..Default::default()
+            });
+        let sd = sec
+            .soft_delete_settings
+            .get_or_insert_with(SoftDeleteSettings::default);
+        sd.soft_delete_state.get_or_insert(SoftDeleteState::Enabled);
+        sd.soft_delete_retention_period_in_days.get_or_insert(14);
+        sd.enhanced_security_state
+            .get_or_insert(SoftDeleteState::Enabled);
+        sec.multi_user_authorization
+            .get_or_insert(EnabledState::Disabled);
         props
-            .entry("publicNetworkAccess")
-            .or_insert_with(|| json!("Enabled"));
-        props.insert("privateEndpointStateForBackup".into(), json!("None"));
-        props.insert("privateEndpointStateForSiteRecovery".into(), json!("None"));
-        Vault {
-            id: self.vref.id(),
-            name: self.vref.name.clone(),
-            kind: VAULT_TYPE,
-            location: self.location.clone(),
-            tags: self.tags.clone(),
-            sku: json!({"name": self.sku}),
-            properties: Value::Object(props),
+            .public_network_access
+            .get_or_insert(EnabledState::Enabled);
+        props.private_endpoint_state_for_backup = Some("None".into());
+        props.private_endpoint_state_for_site_recovery = Some("None".into());
+        Resource {
+            id: Some(self.vref.id()),
+            name: Some(self.vref.name.clone()),
+            kind: Some(VAULT_TYPE.into()),
+            location: Some(self.location.clone()),
+            tags: Some(self.tags.clone()),
+            sku: Some(Sku {
+                name: self.sku.clone(),
+                ..Default::default()
+            }),
+            ..Resource::with_properties(props)
         }
     }
 }
 
 impl From<VaultRecord> for VaultRow {
     fn from(r: VaultRecord) -> Self {
-        let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
         VaultRow {
             rowid: r.id,
-            tags: parse(&r.tags),
-            properties: parse(&r.properties),
+            tags: serde_json::from_str(&r.tags).unwrap_or_default(),
+            properties: serde_json::from_str(&r.properties).unwrap_or_default(),
             vref: r.vref,
             location: r.location,
             sku: r.sku,
@@ -164,40 +165,45 @@ impl From<VaultRecord> for VaultRow {
 }
 
 /// Redundancy settings found in a request's `properties`, validated.
-fn redundancy_of(props: &Value) -> Result<(Option<&'static str>, Option<&'static str>)> {
-    let rs = &props["redundancySettings"];
-    let red = match rs["standardTierStorageRedundancy"].as_str() {
-        Some(v) => Some(canonical(v, &REDUNDANCY, "standardTierStorageRedundancy")?),
-        None => None,
-    };
-    let crr = match rs["crossRegionRestore"].as_str() {
-        Some(v) => Some(canonical(
-            v,
-            &["Enabled", "Disabled"],
-            "crossRegionRestore",
-        )?),
-        None => None,
-    };
+fn redundancy_of(
+    props: Option<&VaultProperties>,
+) -> Result<(Option<&'static str>, Option<&'static str>)> {
+    let rs = props.and_then(|p| p.redundancy_settings.as_ref());
+    let red = rs
+        .and_then(|r| r.standard_tier_storage_redundancy.as_ref())
+        .map(|v| canonical(v.as_str(), &REDUNDANCY, "standardTierStorageRedundancy"))
+        .transpose()?;
+    let crr = rs
+        .and_then(|r| r.cross_region_restore.as_ref())
+        .map(|v| canonical(v.as_str(), &["Enabled", "Disabled"], "crossRegionRestore"))
+        .transpose()?;
     Ok((red, crr))
 }
 
 /// Client-settable properties kept as sent (server-owned ones are dropped).
-fn client_properties(props: &Value) -> Value {
-    let mut m = match props {
-        Value::Object(m) => m.clone(),
-        _ => Map::new(),
-    };
-    for k in [
-        "provisioningState",
-        "redundancySettings",
-        "privateEndpointStateForBackup",
-        "privateEndpointStateForSiteRecovery",
-        "privateEndpointConnections",
-        "rsvaultVerify",
-    ] {
-        m.remove(k);
+fn client_properties(props: Option<VaultProperties>) -> VaultProperties {
+    let mut p = props.unwrap_or_default();
+    p.provisioning_state = None;
+    p.redundancy_settings = None;
+    p.private_endpoint_state_for_backup = None;
+    p.private_endpoint_state_for_site_recovery = None;
+    p.rsvault_verify = None;
+    p.extra.remove("privateEndpointConnections");
+    p
+}
+
+/// The stored JSON of a model (the metadata store keeps bodies as text).
+fn stored<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// Whether the vault's storage redundancy is `Locked` or `Unlocked`.
+fn storage_type_state(locked: bool) -> StorageTypeState {
+    if locked {
+        StorageTypeState::Locked
+    } else {
+        StorageTypeState::Unlocked
     }
-    Value::Object(m)
 }
 
 impl Service {
@@ -210,35 +216,25 @@ impl Service {
 
     /// Creates or updates a vault from an ARM PUT body. Returns the vault and
     /// whether it was created.
-    pub fn put_vault(&self, v: &VaultRef, body: &Value) -> Result<(Vault, bool)> {
+    pub fn put_vault(&self, v: &VaultRef, body: VaultPut) -> Result<(Vault, bool)> {
         check_vault_name(&v.name)?;
-        let location = body["location"]
-            .as_str()
+        let location = body
+            .location
             .filter(|l| !l.trim().is_empty())
             .ok_or_else(|| {
                 ServiceError::bad_request(
                     "LocationRequired",
                     "The location property is required for this definition.",
                 )
-            })?
-            .to_owned();
+            })?;
         crate::names::check_location(&location, "Microsoft.RecoveryServices/vaults")?;
-        let sku = match body["sku"]["name"].as_str() {
-            Some(s) => canonical(s, &["Standard", "RS0"], "sku.name")?,
+        let sku = match &body.sku {
+            Some(s) => canonical(&s.name, &["Standard", "RS0"], "sku.name")?,
             None => "Standard",
         };
-        let tags = match &body["tags"] {
-            Value::Null => json!({}),
-            t @ Value::Object(_) => t.clone(),
-            _ => {
-                return Err(ServiceError::bad_request(
-                    "InvalidRequestContent",
-                    "tags must be an object",
-                ));
-            }
-        };
-        let props = &body["properties"];
-        let (red, crr) = redundancy_of(props)?;
+        let tags = stored(&body.tags.unwrap_or_default())?;
+        let (red, crr) = redundancy_of(body.properties.as_ref())?;
+        let properties = stored(&client_properties(body.properties))?;
         match self.vault_row(v) {
             Ok(existing) => {
                 if !existing.location.eq_ignore_ascii_case(&location) {
@@ -257,8 +253,8 @@ impl Service {
                     existing.rowid,
                     &VaultUpdate {
                         sku: sku.to_owned(),
-                        tags: tags.to_string(),
-                        properties: client_properties(props).to_string(),
+                        tags,
+                        properties,
                         redundancy: red,
                         cross_region_restore: crr,
                     },
@@ -280,22 +276,23 @@ impl Service {
                     vref: v.clone(),
                     location,
                     sku: sku.to_owned(),
-                    tags: tags.to_string(),
-                    properties: client_properties(props).to_string(),
+                    tags,
+                    properties,
                     redundancy: red.to_owned(),
                     cross_region_restore: crr.to_owned(),
                     store: store.clone(),
                     created: now,
                 };
-                let created = self.meta.insert_vault(
-                    &new,
-                    crate::policy::DEFAULT_POLICY,
-                    &crate::policy::default_policy_properties().to_string(),
-                );
+                let created =
+                    stored(&crate::policy::default_policy_properties()).and_then(|policy| {
+                        self.meta
+                            .insert_vault(&new, crate::policy::DEFAULT_POLICY, &policy)
+                            .map_err(Into::into)
+                    });
                 if let Err(e) = created {
                     // The store of a vault that was not recorded goes.
                     let _ = self.remove_vault_store(&store);
-                    return Err(e.into());
+                    return Err(e);
                 }
                 Ok((self.get_vault(v)?, true))
             }
@@ -312,44 +309,31 @@ impl Service {
     /// (`properties.rsvaultVerify`, read-only here).
     fn vault_view(&self, r: &VaultRow) -> Result<Vault> {
         let mut vault = r.to_vault();
-        vault.properties["rsvaultVerify"] = self.verify_view(r.rowid)?;
+        vault.properties.rsvault_verify = Some(self.verify_view(r.rowid)?);
         Ok(vault)
     }
 
     /// Applies an ARM PATCH body: tags, redundancy settings and other
-    /// client properties (merged one level deep).
-    pub fn patch_vault(&self, v: &VaultRef, body: &Value) -> Result<Vault> {
+    /// client properties (merged as a JSON merge patch).
+    pub fn patch_vault(&self, v: &VaultRef, body: VaultPatch) -> Result<Vault> {
         let existing = self.vault_row(v)?;
-        let props = &body["properties"];
-        let (red, crr) = redundancy_of(props)?;
+        let (red, crr) = redundancy_of(body.properties.as_ref())?;
         let red = red.unwrap_or(&existing.redundancy).to_owned();
         let crr = crr.unwrap_or(&existing.cross_region_restore).to_owned();
         self.check_redundancy_change(&existing, &red, &crr)?;
-        let mut merged = match client_properties(&existing.properties) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        let before = soft_delete_state(&merged);
-        if let Value::Object(patch) = client_properties(props) {
-            merge_patch(&mut merged, patch);
-        }
+        let before = soft_delete_state(&existing.properties);
+        let mut merged = merged(
+            client_properties(Some(existing.properties.clone())),
+            client_properties(body.properties),
+        )?;
         check_soft_delete(&mut merged, &before)?;
-        let tags = match &body["tags"] {
-            Value::Null => existing.tags.clone(),
-            t @ Value::Object(_) => t.clone(),
-            _ => {
-                return Err(ServiceError::bad_request(
-                    "InvalidRequestContent",
-                    "tags must be an object",
-                ));
-            }
-        };
+        let tags = body.tags.unwrap_or_else(|| existing.tags.clone());
         self.meta.update_vault(
             existing.rowid,
             &VaultUpdate {
                 sku: existing.sku.clone(),
-                tags: tags.to_string(),
-                properties: Value::Object(merged).to_string(),
+                tags: stored(&tags)?,
+                properties: stored(&merged)?,
                 redundancy: red,
                 cross_region_restore: crr,
             },
@@ -419,22 +403,23 @@ impl Service {
     }
 
     /// `backupstorageconfig/vaultstorageconfig` of a vault.
-    pub fn storage_config(&self, v: &VaultRef) -> Result<Value> {
+    pub fn storage_config(&self, v: &VaultRef) -> Result<BackupStorageConfig> {
         let r = self.vault_row(v)?;
-        let locked = self.storage_locked(&r)?;
-        Ok(json!({
-            "id": format!("{}/backupstorageconfig/vaultstorageconfig", v.id()),
-            "name": "vaultstorageconfig",
-            "type": "Microsoft.RecoveryServices/vaults/backupstorageconfig",
-            "properties": {
-                "storageModelType": r.redundancy,
-                "storageType": r.redundancy,
-                "storageTypeState": if locked { "Locked" } else { "Unlocked" },
-                "dedupState": "Disabled",
-                "xcoolState": "Disabled",
-                "crossRegionRestoreFlag": r.cross_region_restore == "Enabled",
-            }
-        }))
+        let red = StorageRedundancy::from(r.redundancy.as_str());
+        Ok(Resource {
+            id: Some(format!("{}/backupstorageconfig/vaultstorageconfig", v.id())),
+            name: Some("vaultstorageconfig".into()),
+            kind: Some("Microsoft.RecoveryServices/vaults/backupstorageconfig".into()),
+            ..Resource::with_properties(BackupStorageConfigProperties {
+                storage_model_type: Some(red.clone()),
+                storage_type: Some(red),
+                storage_type_state: Some(storage_type_state(self.storage_locked(&r)?)),
+                dedup_state: Some(EnabledState::Disabled),
+                xcool_state: Some(EnabledState::Disabled),
+                cross_region_restore_flag: Some(r.cross_region_restore == "Enabled"),
+                ..Default::default()
+            })
+        })
     }
 
     /// The name of a vault's engine store (for [`Service::open_vault_store`]).
@@ -443,93 +428,150 @@ impl Service {
     }
 
     /// `backupconfig/vaultconfig` of a vault: its soft-delete settings.
-    pub fn vault_config(&self, v: &VaultRef) -> Result<Value> {
-        let vault = self.get_vault(v)?;
+    pub fn vault_config(&self, v: &VaultRef) -> Result<BackupVaultConfig> {
         let r = self.vault_row(v)?;
-        let sd = &vault.properties["securitySettings"]["softDeleteSettings"];
-        let state = sd["softDeleteState"].as_str().unwrap_or("Enabled");
-        Ok(json!({
-            "id": format!("{}/backupconfig/vaultconfig", v.id()),
-            "name": "vaultconfig",
-            "type": "Microsoft.RecoveryServices/vaults/backupconfig",
-            "properties": {
-                "storageModelType": r.redundancy,
-                "storageType": r.redundancy,
-                "storageTypeState": if self.storage_locked(&r)? { "Locked" } else { "Unlocked" },
-                "enhancedSecurityState": "Enabled",
-                "softDeleteFeatureState": state,
-                "softDeleteRetentionPeriodInDays": sd["softDeleteRetentionPeriodInDays"],
-                "isSoftDeleteFeatureStateEditable": state != "AlwaysON",
-                "resourceGuardOperationRequests": [],
-                "rsvaultVerify": self.verify_view(r.rowid)?,
-            }
-        }))
+        let vault = self.vault_view(&r)?;
+        let sd = vault
+            .properties
+            .security_settings
+            .and_then(|s| s.soft_delete_settings)
+            .unwrap_or_default();
+        let state = sd.soft_delete_state.unwrap_or(SoftDeleteState::Enabled);
+        let red = StorageRedundancy::from(r.redundancy.as_str());
+        Ok(Resource {
+            id: Some(format!("{}/backupconfig/vaultconfig", v.id())),
+            name: Some("vaultconfig".into()),
+            kind: Some("Microsoft.RecoveryServices/vaults/backupconfig".into()),
+            ..Resource::with_properties(BackupVaultConfigProperties {
+                storage_model_type: Some(red.clone()),
+                storage_type: Some(red),
+                storage_type_state: Some(storage_type_state(self.storage_locked(&r)?)),
+                enhanced_security_state: Some(SoftDeleteState::Enabled),
+                is_soft_delete_feature_state_editable: Some(state != SoftDeleteState::AlwaysOn),
+                soft_delete_feature_state: Some(state),
+                soft_delete_retention_period_in_days: sd.soft_delete_retention_period_in_days,
+                resource_guard_operation_requests: Some(Vec::new()),
+                rsvault_verify: vault.properties.rsvault_verify,
+                ..Default::default()
+            })
+        })
     }
 
-    /// Sets soft-delete settings through `backupconfig/vaultconfig` (PUT or
-    /// PATCH), as `az backup vault backup-properties set` does.
-    pub fn set_vault_config(&self, v: &VaultRef, body: &Value) -> Result<Value> {
-        let p = &body["properties"];
-        if let Some(verify) = p.get("rsvaultVerify").filter(|x| x.is_object())
-            && let Some(s) = verify.get("schedule")
-        {
+    /// Sets soft-delete settings, storage redundancy and (rsvault) the
+    /// verify schedule through `backupconfig/vaultconfig` (PUT or PATCH),
+    /// as `az backup vault backup-properties set` does.
+    pub fn set_vault_config(
+        &self,
+        v: &VaultRef,
+        body: BackupVaultConfigPut,
+    ) -> Result<BackupVaultConfig> {
+        let p = body.properties.unwrap_or_default();
+        if let Some(Some(schedule)) = p.rsvault_verify.as_ref().map(|r| &r.schedule) {
             let r = self.vault_row(v)?;
-            let s = match s {
-                Value::Null => None,
-                Value::String(s) => Some(s.as_str()),
-                _ => {
-                    return Err(ServiceError::bad_request(
-                        "BMSUserErrorInvalidInput",
-                        "properties.rsvaultVerify.schedule must be a string (e.g. 'sun 03:00', 'off') or null (the server's default)",
-                    ));
-                }
+            self.set_verify_schedule(r.rowid, schedule.as_deref())?;
+        }
+        if let Some(t) = p.storage_type.or(p.storage_model_type) {
+            self.patch_vault(v, redundancy_patch(Some(t), None))?;
+        }
+        if p.soft_delete_feature_state.is_some() || p.soft_delete_retention_period_in_days.is_some()
+        {
+            let sd = SoftDeleteSettings {
+                soft_delete_state: p.soft_delete_feature_state,
+                soft_delete_retention_period_in_days: p.soft_delete_retention_period_in_days,
+                ..Default::default()
             };
-            self.set_verify_schedule(r.rowid, s)?;
-        }
-        let mut sd = Map::new();
-        if let Some(s) = p["softDeleteFeatureState"].as_str() {
-            sd.insert("softDeleteState".into(), json!(s));
-        }
-        if let Some(d) = p
-            .get("softDeleteRetentionPeriodInDays")
-            .filter(|d| !d.is_null())
-        {
-            sd.insert("softDeleteRetentionPeriodInDays".into(), d.clone());
-        }
-        if let Some(t) = p["storageType"]
-            .as_str()
-            .or_else(|| p["storageModelType"].as_str())
-        {
-            self.patch_vault(v, &json!({"properties": {"redundancySettings": {"standardTierStorageRedundancy": t}}}))?;
-        }
-        if !sd.is_empty() {
+            let patch = VaultProperties {
+                security_settings: Some(SecuritySettings {
+                    soft_delete_settings: Some(sd),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
             self.patch_vault(
                 v,
-                &json!({"properties": {"securitySettings": {"softDeleteSettings": sd}}}),
+                VaultPatch {
+                    tags: None,
+                    properties: Some(patch),
+                },
             )?;
         }
         self.vault_config(v)
     }
 
     /// Sets storage redundancy through `backupstorageconfig` (PUT or PATCH).
-    pub fn set_storage_config(&self, v: &VaultRef, body: &Value) -> Result<Value> {
-        let p = &body["properties"];
-        let mut rs = Map::new();
-        if let Some(t) = p["storageType"]
-            .as_str()
-            .or_else(|| p["storageModelType"].as_str())
-        {
-            rs.insert("standardTierStorageRedundancy".into(), json!(t));
-        }
-        if let Some(f) = p["crossRegionRestoreFlag"].as_bool() {
-            rs.insert(
-                "crossRegionRestore".into(),
-                json!(if f { "Enabled" } else { "Disabled" }),
-            );
-        }
-        self.patch_vault(v, &json!({"properties": {"redundancySettings": rs}}))?;
+    pub fn set_storage_config(
+        &self,
+        v: &VaultRef,
+        body: BackupStorageConfigPut,
+    ) -> Result<BackupStorageConfig> {
+        let p = body.properties.unwrap_or_default();
+        let crr = p.cross_region_restore_flag.map(|f| {
+            if f {
+                EnabledState::Enabled
+            } else {
+                EnabledState::Disabled
+            }
+        });
+        self.patch_vault(
+            v,
+            redundancy_patch(p.storage_type.or(p.storage_model_type), crr),
+        )?;
         self.storage_config(v)
     }
+
+    /// `backupEncryptionConfigs/backupResourceEncryptionConfig` of a vault:
+    /// backups here are encrypted with keys the server manages.
+    pub fn encryption_config(&self, v: &VaultRef) -> Result<BackupEncryptionConfig> {
+        self.vault_row(v)?;
+        Ok(Resource {
+            id: Some(format!(
+                "{}/backupEncryptionConfigs/backupResourceEncryptionConfig",
+                v.id()
+            )),
+            name: Some("backupResourceEncryptionConfig".into()),
+            kind: Some("Microsoft.RecoveryServices/vaults/backupEncryptionConfigs".into()),
+            ..Resource::with_properties(BackupEncryptionConfigProperties {
+                encryption_at_rest_type: Some("MicrosoftManaged".into()),
+                infrastructure_encryption_state: Some(EnabledState::Disabled),
+                last_update_status: Some("Succeeded".into()),
+                ..Default::default()
+            })
+        })
+    }
+}
+
+/// A vault PATCH that changes only redundancy settings.
+fn redundancy_patch(
+    redundancy: Option<StorageRedundancy>,
+    cross_region_restore: Option<EnabledState>,
+) -> VaultPatch {
+    VaultPatch {
+        tags: None,
+        properties: Some(VaultProperties {
+            redundancy_settings: Some(RedundancySettings {
+                standard_tier_storage_redundancy: redundancy,
+                cross_region_restore,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// `patch` merged into `props` as a JSON merge patch (RFC 7386): unmodelled
+/// settings merge as objects, and a null removes one.
+fn merged(props: VaultProperties, patch: VaultProperties) -> Result<VaultProperties> {
+    let internal = |e: serde_json::Error| ServiceError::Internal(e.to_string());
+    let (Value::Object(mut target), Value::Object(patch)) = (
+        serde_json::to_value(props).map_err(internal)?,
+        serde_json::to_value(patch).map_err(internal)?,
+    ) else {
+        return Err(ServiceError::Internal(
+            "vault properties are not an object".into(),
+        ));
+    };
+    merge_patch(&mut target, patch);
+    serde_json::from_value(Value::Object(target)).map_err(internal)
 }
 
 /// JSON merge patch (RFC 7386) of one object into another.
@@ -547,29 +589,36 @@ fn merge_patch(target: &mut Map<String, Value>, patch: Map<String, Value>) {
     }
 }
 
-fn soft_delete_state(props: &Map<String, Value>) -> String {
+fn soft_delete_settings(props: &VaultProperties) -> Option<&SoftDeleteSettings> {
     props
-        .get("securitySettings")
-        .and_then(|s| s["softDeleteSettings"]["softDeleteState"].as_str())
-        .unwrap_or("Enabled")
-        .to_owned()
+        .security_settings
+        .as_ref()?
+        .soft_delete_settings
+        .as_ref()
+}
+
+fn soft_delete_state(props: &VaultProperties) -> SoftDeleteState {
+    soft_delete_settings(props)
+        .and_then(|sd| sd.soft_delete_state.clone())
+        .unwrap_or(SoftDeleteState::Enabled)
 }
 
 /// Checks and canonicalises soft-delete settings: `Enabled`, `Disabled` or
 /// `AlwaysON` (compared case-insensitively, as `az` sends `AlwaysOn`), which
 /// cannot be turned off again; retention 14–180 days.
-fn check_soft_delete(props: &mut Map<String, Value>, before: &str) -> Result<()> {
-    let Some(Value::Object(sd)) = props
-        .get_mut("securitySettings")
-        .and_then(|s| s.get_mut("softDeleteSettings"))
+fn check_soft_delete(props: &mut VaultProperties, before: &SoftDeleteState) -> Result<()> {
+    let Some(sd) = props
+        .security_settings
+        .as_mut()
+        .and_then(|s| s.soft_delete_settings.as_mut())
     else {
         return Ok(());
     };
-    if let Some(state) = sd.get("softDeleteState").and_then(Value::as_str) {
-        let canon = match state.to_ascii_lowercase().as_str() {
-            "enabled" | "enable" => "Enabled",
-            "disabled" | "disable" => "Disabled",
-            "alwayson" => "AlwaysON",
+    if let Some(state) = &sd.soft_delete_state {
+        let canon = match state.as_str().to_ascii_lowercase().as_str() {
+            "enabled" | "enable" => SoftDeleteState::Enabled,
+            "disabled" | "disable" => SoftDeleteState::Disabled,
+            "alwayson" => SoftDeleteState::AlwaysOn,
             _ => {
                 return Err(ServiceError::bad_request(
                     "BMSUserErrorInvalidInput",
@@ -579,23 +628,23 @@ fn check_soft_delete(props: &mut Map<String, Value>, before: &str) -> Result<()>
                 ));
             }
         };
-        if before.eq_ignore_ascii_case("AlwaysON") && canon != "AlwaysON" {
+        if *before == SoftDeleteState::AlwaysOn && canon != SoftDeleteState::AlwaysOn {
             return Err(ServiceError::bad_request(
                 "BMSUserErrorDisablingSoftDeleteStateNotAllowed",
                 "Soft delete is always on for this vault and cannot be disabled.",
             ));
         }
-        sd.insert("softDeleteState".into(), json!(canon));
+        sd.soft_delete_state = Some(canon);
     }
-    if let Some(d) = sd.get("softDeleteRetentionPeriodInDays") {
-        if !d.as_i64().is_some_and(|d| (14..=180).contains(&d)) {
-            return Err(ServiceError::bad_request(
-                "BMSUserErrorInvalidInput",
-                format!(
-                    "properties.securitySettings.softDeleteSettings.softDeleteRetentionPeriodInDays: {d} is not a number of days from 14 to 180"
-                ),
-            ));
-        }
+    if let Some(d) = sd.soft_delete_retention_period_in_days
+        && !(14..=180).contains(&d)
+    {
+        return Err(ServiceError::bad_request(
+            "BMSUserErrorInvalidInput",
+            format!(
+                "properties.securitySettings.softDeleteSettings.softDeleteRetentionPeriodInDays: {d} is not a number of days from 14 to 180"
+            ),
+        ));
     }
     Ok(())
 }
@@ -603,16 +652,26 @@ fn check_soft_delete(props: &mut Map<String, Value>, before: &str) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn props(v: Value) -> VaultProperties {
+        serde_json::from_value(v).unwrap()
+    }
 
     #[test]
     fn soft_delete_settings_table() {
-        let mut p = Map::new();
         for (patch, before, ok, state) in [
             (
                 json!({"softDeleteState": "disabled"}),
                 "Enabled",
                 true,
                 "Disabled",
+            ),
+            (
+                json!({"softDeleteState": "enable"}),
+                "Enabled",
+                true,
+                "Enabled",
             ),
             (
                 json!({"softDeleteState": "AlwaysOn"}),
@@ -627,11 +686,18 @@ mod tests {
                 "",
             ),
             (
+                json!({"softDeleteState": "AlwaysOn"}),
+                "alwayson",
+                true,
+                "AlwaysON",
+            ),
+            (
                 json!({"softDeleteState": "sometimes"}),
                 "Enabled",
                 false,
                 "",
             ),
+            (json!({"softDeleteState": "Invalid"}), "Enabled", false, ""),
             (
                 json!({"softDeleteRetentionPeriodInDays": 13}),
                 "Enabled",
@@ -645,34 +711,61 @@ mod tests {
                 "",
             ),
             (
-                json!({"softDeleteRetentionPeriodInDays": "x"}),
+                json!({"softDeleteRetentionPeriodInDays": 181}),
                 "Enabled",
                 false,
                 "",
             ),
         ] {
-            p.insert(
-                "securitySettings".into(),
-                json!({"softDeleteSettings": patch.clone()}),
-            );
-            let r = check_soft_delete(&mut p, before);
+            let mut p = props(json!({"securitySettings": {"softDeleteSettings": patch.clone()}}));
+            let r = check_soft_delete(&mut p, &before.into());
             assert_eq!(r.is_ok(), ok, "{patch} after {before}");
+            if let Err(e) = r {
+                assert!(e.code().starts_with("BMSUserError"), "{e}");
+            }
             if ok && !state.is_empty() {
-                assert_eq!(soft_delete_state(&p), state);
+                assert_eq!(soft_delete_state(&p).as_str(), state);
             }
         }
-        let mut t = json!({"a": {"b": 1, "c": 2}, "d": 1})
-            .as_object()
-            .unwrap()
-            .clone();
-        merge_patch(
-            &mut t,
-            json!({"a": {"b": 3}, "d": null})
-                .as_object()
-                .unwrap()
-                .clone(),
+        // Unmodelled settings merge as objects; a null removes one.
+        let m = merged(
+            props(json!({"monitoringSettings": {"b": 1, "c": 2}, "d": 1, "publicNetworkAccess": "Disabled"})),
+            props(json!({"monitoringSettings": {"b": 3}, "d": null,
+                "securitySettings": {"softDeleteSettings": {"softDeleteState": "Disabled"}}})),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(m).unwrap(),
+            json!({"monitoringSettings": {"b": 3, "c": 2}, "publicNetworkAccess": "Disabled",
+                "securitySettings": {"softDeleteSettings": {"softDeleteState": "Disabled"}}})
         );
-        assert_eq!(Value::Object(t), json!({"a": {"b": 3, "c": 2}}));
+    }
+
+    #[test]
+    fn server_owned_properties_are_not_kept() {
+        let p = client_properties(Some(props(json!({"provisioningState": "x",
+            "redundancySettings": {"crossRegionRestore": "Enabled"}, "privateEndpointConnections": [],
+            "privateEndpointStateForBackup": "x", "rsvaultVerify": {"schedule": "off"},
+            "publicNetworkAccess": "Disabled"}))));
+        assert_eq!(
+            serde_json::to_value(p).unwrap(),
+            json!({"publicNetworkAccess": "Disabled"})
+        );
+        assert_eq!(
+            redundancy_of(Some(&props(
+                json!({"redundancySettings": {"standardTierStorageRedundancy": "zoneredundant"}})
+            )))
+            .unwrap(),
+            (Some("ZoneRedundant"), None)
+        );
+        for bad in [
+            json!({"standardTierStorageRedundancy": "ReadAccessGeoZoneRedundant"}),
+            json!({"standardTierStorageRedundancy": "Invalid"}),
+            json!({"crossRegionRestore": "Sometimes"}),
+        ] {
+            let p = props(json!({ "redundancySettings": bad }));
+            assert_eq!(redundancy_of(Some(&p)).unwrap_err().code(), "BadRequest");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::metastore::records::{ActiveJobQuery, JobQuery};
 use crate::protection::ItemName;
 use crate::vault::{VaultRef, VaultRow};
 use crate::verify_schedule::{self, VerifySchedule};
+use rsvault_arm::vault::{LastVerify, VerifyScheduleSource, VerifyStatus};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -365,12 +366,12 @@ impl Service {
 
     /// The vault's verify settings and last result (`rsvaultVerify`, an
     /// rsvault extension of the vault and of `backupconfig/vaultconfig`).
-    pub(crate) fn verify_view(&self, vault_rowid: i64) -> Result<Value> {
+    pub(crate) fn verify_view(&self, vault_rowid: i64) -> Result<VerifyStatus> {
         let stored: Option<String> = self
             .meta
             .vault_by_id(vault_rowid)?
             .and_then(|v| v.verify_schedule);
-        let last: Option<Value> = self
+        let last: Option<LastVerify> = self
             .meta
             .list_jobs(
                 vault_rowid,
@@ -388,7 +389,13 @@ impl Service {
                     Some((u, _)) => u.status.to_owned(),
                     None => j.status,
                 };
-                json!({"jobId": j.job_id, "status": status, "startTime": j.start_time, "endTime": j.end_time})
+                LastVerify {
+                    job_id: Some(j.job_id),
+                    status: Some(status.as_str().into()),
+                    start_time: Some(j.start_time),
+                    end_time: j.end_time,
+                    ..Default::default()
+                }
             });
         let damaged = self
             .meta
@@ -397,14 +404,19 @@ impl Service {
             .filter(|p| p.damage.is_some())
             .count();
         let sched = self.effective_schedule(stored.as_deref());
-        Ok(json!({
-            "schedule": stored,
-            "effectiveSchedule": sched.to_string(),
-            "scheduleSource": if stored.is_some() { "Vault" } else { "ServerDefault" },
-            "nextVerifyTime": verify_schedule::next_run(&sched, self.now()).map(|t| t.to_string()),
-            "lastVerify": last,
-            "damagedRecoveryPointCount": damaged,
-        }))
+        Ok(VerifyStatus {
+            schedule_source: Some(if stored.is_some() {
+                VerifyScheduleSource::Vault
+            } else {
+                VerifyScheduleSource::ServerDefault
+            }),
+            schedule: stored,
+            effective_schedule: Some(sched.to_string()),
+            next_verify_time: verify_schedule::next_run(&sched, self.now()).map(|t| t.to_string()),
+            last_verify: last,
+            damaged_recovery_point_count: Some(damaged as u64),
+            ..Default::default()
+        })
     }
 
     /// The health detail of an item with damaged recovery points, if any.

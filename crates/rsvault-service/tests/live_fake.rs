@@ -57,7 +57,7 @@ fn world() -> World {
         resource_group: "rg".into(),
         name: "vault1".into(),
     };
-    svc.put_vault(&vault, &json!({"location": "westeurope"}))
+    svc.put_vault(&vault, rsvault_arm::vault::VaultPut::located("westeurope"))
         .unwrap();
     let images = std::fs::canonicalize(dir.path().join("images")).unwrap();
     let os = images.join("os.raw");

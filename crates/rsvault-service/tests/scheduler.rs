@@ -30,10 +30,14 @@ fn world(start: &str, vms: &[&str], policy: Value) -> World {
         resource_group: "rg".into(),
         name: "vault1".into(),
     };
-    svc.put_vault(&vault, &json!({"location": "westeurope"}))
+    svc.put_vault(&vault, rsvault_arm::vault::VaultPut::located("westeurope"))
         .unwrap();
-    svc.put_policy(&vault, "nightly", &json!({"properties": policy}))
-        .unwrap();
+    svc.put_policy(
+        &vault,
+        "nightly",
+        serde_json::from_value(json!({"properties": policy})).unwrap(),
+    )
+    .unwrap();
     for (i, vm) in vms.iter().enumerate() {
         let img = dir.path().join(format!("images/{vm}.raw"));
         std::fs::write(&img, vec![i as u8 + 1; 1 << 20]).unwrap();

@@ -2,8 +2,9 @@
 
 use super::reply::{Reply, blocking, json, listed, status};
 use crate::AppState;
-use crate::request::{Body, ListQuery};
+use crate::request::ListQuery;
 use axum::http::StatusCode;
+use rsvault_arm::policy::BackupPolicyPut;
 use rsvault_service::VaultRef;
 use std::sync::Arc;
 
@@ -16,8 +17,8 @@ pub async fn get(state: &Arc<AppState>, v: VaultRef, name: String) -> Reply {
     json(blocking(state, move |s| s.get_policy(&v, &name)).await?)
 }
 
-pub async fn put(state: &Arc<AppState>, v: VaultRef, name: String, body: Body) -> Reply {
-    json(blocking(state, move |s| s.put_policy(&v, &name, &body)).await?)
+pub async fn put(state: &Arc<AppState>, v: VaultRef, name: String, body: BackupPolicyPut) -> Reply {
+    json(blocking(state, move |s| s.put_policy(&v, &name, body)).await?)
 }
 
 pub async fn delete(state: &Arc<AppState>, v: VaultRef, name: String) -> Reply {

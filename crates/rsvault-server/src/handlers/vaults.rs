@@ -2,8 +2,9 @@
 
 use super::reply::{Reply, blocking, json, listed, put, status};
 use crate::AppState;
-use crate::request::{Body, ListQuery};
+use crate::request::ListQuery;
 use axum::http::StatusCode;
+use rsvault_arm::vault::{BackupStorageConfigPut, BackupVaultConfigPut, VaultPatch, VaultPut};
 use rsvault_service::VaultRef;
 use std::sync::Arc;
 
@@ -15,13 +16,13 @@ pub async fn get(state: &Arc<AppState>, v: VaultRef) -> Reply {
     json(blocking(state, move |s| s.get_vault(&v)).await?)
 }
 
-pub async fn create(state: &Arc<AppState>, v: VaultRef, body: Body) -> Reply {
-    let (vault, created) = blocking(state, move |s| s.put_vault(&v, &body)).await?;
+pub async fn create(state: &Arc<AppState>, v: VaultRef, body: VaultPut) -> Reply {
+    let (vault, created) = blocking(state, move |s| s.put_vault(&v, body)).await?;
     put(vault, created)
 }
 
-pub async fn patch(state: &Arc<AppState>, v: VaultRef, body: Body) -> Reply {
-    json(blocking(state, move |s| s.patch_vault(&v, &body)).await?)
+pub async fn patch(state: &Arc<AppState>, v: VaultRef, body: VaultPatch) -> Reply {
+    json(blocking(state, move |s| s.patch_vault(&v, body)).await?)
 }
 
 pub async fn delete(state: &Arc<AppState>, v: VaultRef) -> Reply {
@@ -33,12 +34,20 @@ pub async fn storage_config(state: &Arc<AppState>, v: VaultRef) -> Reply {
     json(blocking(state, move |s| s.storage_config(&v)).await?)
 }
 
-pub async fn put_storage_config(state: &Arc<AppState>, v: VaultRef, body: Body) -> Reply {
-    json(blocking(state, move |s| s.set_storage_config(&v, &body)).await?)
+pub async fn put_storage_config(
+    state: &Arc<AppState>,
+    v: VaultRef,
+    body: BackupStorageConfigPut,
+) -> Reply {
+    json(blocking(state, move |s| s.set_storage_config(&v, body)).await?)
 }
 
-pub async fn patch_storage_config(state: &Arc<AppState>, v: VaultRef, body: Body) -> Reply {
-    blocking(state, move |s| s.set_storage_config(&v, &body)).await?;
+pub async fn patch_storage_config(
+    state: &Arc<AppState>,
+    v: VaultRef,
+    body: BackupStorageConfigPut,
+) -> Reply {
+    blocking(state, move |s| s.set_storage_config(&v, body)).await?;
     status(StatusCode::NO_CONTENT)
 }
 
@@ -46,22 +55,17 @@ pub async fn vault_config(state: &Arc<AppState>, v: VaultRef) -> Reply {
     json(blocking(state, move |s| s.vault_config(&v)).await?)
 }
 
-pub async fn set_vault_config(state: &Arc<AppState>, v: VaultRef, body: Body) -> Reply {
-    json(blocking(state, move |s| s.set_vault_config(&v, &body)).await?)
+pub async fn set_vault_config(
+    state: &Arc<AppState>,
+    v: VaultRef,
+    body: BackupVaultConfigPut,
+) -> Reply {
+    json(blocking(state, move |s| s.set_vault_config(&v, body)).await?)
 }
 
 /// Backups here are encrypted with keys the server manages.
 pub async fn encryption_config(state: &Arc<AppState>, v: VaultRef) -> Reply {
-    let id = format!(
-        "{}/backupEncryptionConfigs/backupResourceEncryptionConfig",
-        v.id()
-    );
-    blocking(state, move |s| s.get_vault(&v)).await?;
-    json(serde_json::json!({
-        "id": id, "name": "backupResourceEncryptionConfig",
-        "type": "Microsoft.RecoveryServices/vaults/backupEncryptionConfigs",
-        "properties": {"encryptionAtRestType": "MicrosoftManaged", "infrastructureEncryptionState": "Disabled", "lastUpdateStatus": "Succeeded"}
-    }))
+    json(blocking(state, move |s| s.encryption_config(&v)).await?)
 }
 
 pub async fn usages(state: &Arc<AppState>, v: VaultRef) -> Reply {

@@ -9,6 +9,7 @@ use crate::arm::ArmError;
 use axum::http::{Method, StatusCode};
 use rsvault_service::VaultRef;
 use rsvault_service::inventory::ResourceRef;
+use serde::de::DeserializeOwned;
 
 /// The methods of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +166,27 @@ impl Captures<'_> {
             .expand
             .to_ascii_lowercase()
             .contains(&what.to_ascii_lowercase())
+    }
+
+    /// The body read into its typed model ([`Captures::body`] first): one
+    /// that does not read is `InvalidRequestContent`, naming the field.
+    pub fn typed<T: DeserializeOwned>(&self) -> Result<T, ArmError> {
+        rsvault_arm::de::from_value(self.body()?).map_err(|e| {
+            ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequestContent",
+                format!("The request content was invalid and could not be deserialized: {e}"),
+            )
+        })
+    }
+
+    /// The body read into its typed model, where the service names a field
+    /// that breaks its rules with `code` (`properties.{field}: why`): a
+    /// field of the wrong type gets the same code and form. A body that is
+    /// not JSON is `InvalidRequestContent`.
+    pub fn typed_or<T: DeserializeOwned>(&self, code: &str) -> Result<T, ArmError> {
+        rsvault_arm::de::from_value(self.body()?)
+            .map_err(|e| ArmError::new(StatusCode::BAD_REQUEST, code, e.to_string()))
     }
 
     /// The body as JSON; an empty body is `{}`.

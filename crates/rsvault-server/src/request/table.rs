@@ -6,6 +6,10 @@ use super::matcher::{Captures, Verb};
 use super::{ArmRequest as R, PowerAction};
 use crate::arm::ArmError;
 use rsvault_service::inventory::VmProvider::{ClassicCompute, Compute};
+use rsvault_service::policy::INVALID_POLICY;
+
+/// The code of a vault setting that breaks a rule (`backupconfig/vaultconfig`).
+const INVALID_INPUT: &str = "BMSUserErrorInvalidInput";
 
 /// One route.
 pub struct Route {
@@ -117,22 +121,22 @@ pub static ROUTES: &[Route] = &[
     r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/vaults", |c| Ok(R::ListVaults { subscription: c.subscription(), resource_group: None })),
     r(Get, group!("/providers/Microsoft.RecoveryServices/vaults"), |c| Ok(R::ListVaults { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
     r(Get, vault!(""), |c| Ok(R::GetVault { vault: c.vault() })),
-    r(Put, vault!(""), |c| Ok(R::PutVault { vault: c.vault(), body: c.body()? })),
-    r(Patch, vault!(""), |c| Ok(R::PatchVault { vault: c.vault(), body: c.body()? })),
+    r(Put, vault!(""), |c| Ok(R::PutVault { vault: c.vault(), body: c.typed()? })),
+    r(Patch, vault!(""), |c| Ok(R::PatchVault { vault: c.vault(), body: c.typed()? })),
     r(Delete, vault!(""), |c| Ok(R::DeleteVault { vault: c.vault() })),
     r(Get, vault!("/backupstorageconfig/vaultstorageconfig"), |c| Ok(R::GetStorageConfig { vault: c.vault() })),
-    r(Put, vault!("/backupstorageconfig/vaultstorageconfig"), |c| Ok(R::PutStorageConfig { vault: c.vault(), body: c.body()? })),
-    r(Patch, vault!("/backupstorageconfig/vaultstorageconfig"), |c| Ok(R::PatchStorageConfig { vault: c.vault(), body: c.body()? })),
+    r(Put, vault!("/backupstorageconfig/vaultstorageconfig"), |c| Ok(R::PutStorageConfig { vault: c.vault(), body: c.typed()? })),
+    r(Patch, vault!("/backupstorageconfig/vaultstorageconfig"), |c| Ok(R::PatchStorageConfig { vault: c.vault(), body: c.typed()? })),
     r(Get, vault!("/backupconfig/vaultconfig"), |c| Ok(R::GetVaultConfig { vault: c.vault() })),
-    r(Put, vault!("/backupconfig/vaultconfig"), |c| Ok(R::SetVaultConfig { vault: c.vault(), body: c.body()? })),
-    r(Patch, vault!("/backupconfig/vaultconfig"), |c| Ok(R::SetVaultConfig { vault: c.vault(), body: c.body()? })),
+    r(Put, vault!("/backupconfig/vaultconfig"), |c| Ok(R::SetVaultConfig { vault: c.vault(), body: c.typed_or(INVALID_INPUT)? })),
+    r(Patch, vault!("/backupconfig/vaultconfig"), |c| Ok(R::SetVaultConfig { vault: c.vault(), body: c.typed_or(INVALID_INPUT)? })),
     r(Get, vault!("/backupEncryptionConfigs/backupResourceEncryptionConfig"), |c| Ok(R::GetEncryptionConfig { vault: c.vault() })),
     r(Get, vault!("/usages"), |c| Ok(R::ListUsages { vault: c.vault() })),
     r(Get, vault!("/backupUsageSummaries"), |c| Ok(R::ListUsageSummaries { vault: c.vault(), query: c.list_query() })),
     // Policies.
     r(Get, vault!("/backupPolicies"), |c| Ok(R::ListPolicies { vault: c.vault(), query: c.list_query() })),
     r(Get, vault!("/backupPolicies/{policyName}"), |c| Ok(R::GetPolicy { vault: c.vault(), policy: c.get("policyName") })),
-    r(Put, vault!("/backupPolicies/{policyName}"), |c| Ok(R::PutPolicy { vault: c.vault(), policy: c.get("policyName"), body: c.body()? })),
+    r(Put, vault!("/backupPolicies/{policyName}"), |c| Ok(R::PutPolicy { vault: c.vault(), policy: c.get("policyName"), body: c.typed_or(INVALID_POLICY)? })),
     r(Delete, vault!("/backupPolicies/{policyName}"), |c| Ok(R::DeletePolicy { vault: c.vault(), policy: c.get("policyName") })),
     // Containers, items and operations.
     r(Post, vault!("/backupFabrics/Azure/refreshContainers"), |c| Ok(R::RefreshContainers { vault: c.vault() })),

@@ -9,7 +9,12 @@ pub mod timezone;
 
 use crate::error::{Result, ServiceError};
 use crate::vault::VaultRef;
-use serde_json::{Value, json};
+use rsvault_arm::Resource;
+use rsvault_arm::policy::{
+    BackupPolicy, BackupPolicyPut, DailyRetentionSchedule, IaasVmPolicy, IaasVmPolicyType,
+    InstantRpDetails, LongTermRetentionPolicy, ProtectionPolicy, RetentionDuration,
+    RetentionDurationType, RetentionPolicy, SchedulePolicy, ScheduleRunType, SimpleSchedulePolicy,
+};
 
 /// The policy every vault is created with.
 pub const DEFAULT_POLICY: &str = "DefaultPolicy";
@@ -20,40 +25,71 @@ const MAX_POLICIES: usize = 200;
 /// The ARM resource type of a policy.
 pub const POLICY_TYPE: &str = "Microsoft.RecoveryServices/vaults/backupPolicies";
 
+/// The Azure error code of a policy that breaks a rule (every field, and a
+/// body that does not read as a policy).
+pub const INVALID_POLICY: &str = "BMSUserErrorInvalidPolicyInput";
+
 /// Properties of `DefaultPolicy` as Azure creates it: daily at 21:00 UTC,
 /// daily points kept 30 days, instant restore 2 days.
-pub fn default_policy_properties() -> Value {
-    let t = "2020-04-28T21:00:00Z";
-    json!({
-        "backupManagementType": "AzureIaasVM",
-        "policyType": "V1",
-        "instantRPDetails": {},
-        "schedulePolicy": {
-            "schedulePolicyType": "SimpleSchedulePolicy",
-            "scheduleRunFrequency": "Daily",
-            "scheduleRunTimes": [t],
-            "scheduleWeeklyFrequency": 0
-        },
-        "retentionPolicy": {
-            "retentionPolicyType": "LongTermRetentionPolicy",
-            "dailySchedule": {
-                "retentionTimes": [t],
-                "retentionDuration": {"count": 30, "durationType": "Days"}
-            }
-        },
-        "instantRpRetentionRangeInDays": 2,
-        "timeZone": "UTC"
+pub fn default_policy_properties() -> ProtectionPolicy {
+    let t = || vec!["2020-04-28T21:00:00Z".to_owned()];
+    ProtectionPolicy::AzureIaasVm(IaasVmPolicy {
+        policy_type: Some(IaasVmPolicyType::V1),
+        instant_rp_details: Some(InstantRpDetails::default()),
+        schedule_policy: Some(SchedulePolicy::Simple(SimpleSchedulePolicy {
+            schedule_run_frequency: Some(ScheduleRunType::Daily),
+            schedule_run_times: Some(t()),
+            schedule_weekly_frequency: Some(0),
+            ..Default::default()
+        })),
+        retention_policy: Some(RetentionPolicy::LongTerm(LongTermRetentionPolicy {
+            daily_schedule: Some(DailyRetentionSchedule {
+                retention_times: Some(t()),
+                retention_duration: Some(RetentionDuration {
+                    count: Some(30),
+                    duration_type: Some(RetentionDurationType::Days),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+        instant_rp_retention_range_in_days: Some(2),
+        time_zone: Some("UTC".into()),
+        ..Default::default()
     })
 }
 
-fn envelope(v: &VaultRef, name: &str, mut props: Value, count: u64) -> Value {
-    props["protectedItemsCount"] = json!(count);
-    json!({
-        "id": format!("{}/backupPolicies/{name}", v.id()),
-        "name": name,
-        "type": POLICY_TYPE,
-        "properties": props,
+/// Whether a policy is Enhanced (V2).
+pub fn is_enhanced(p: &BackupPolicy) -> bool {
+    p.properties
+        .as_iaas_vm()
+        .and_then(|p| p.policy_type.as_ref())
+        .is_some_and(|t| *t == IaasVmPolicyType::V2)
+}
+
+/// A stored policy's properties read into their model (an unreadable one,
+/// which validation never stores, reads as an empty object).
+pub(crate) fn stored_properties(json: &str) -> ProtectionPolicy {
+    serde_json::from_str(json).unwrap_or_else(|e| {
+        tracing::warn!("a stored policy does not read: {e}");
+        ProtectionPolicy::Other(Default::default())
     })
+}
+
+fn envelope(v: &VaultRef, name: &str, mut props: ProtectionPolicy, count: u64) -> BackupPolicy {
+    match &mut props {
+        ProtectionPolicy::AzureIaasVm(p) => p.protected_items_count = Some(count),
+        ProtectionPolicy::Other(m) => {
+            m.insert("protectedItemsCount".into(), count.into());
+        }
+    }
+    Resource {
+        id: Some(format!("{}/backupPolicies/{name}", v.id())),
+        name: Some(name.to_owned()),
+        kind: Some(POLICY_TYPE.into()),
+        ..Resource::with_properties(props)
+    }
 }
 
 /// Checks a policy name: 3–150 characters, a letter first, then letters,
@@ -68,7 +104,7 @@ pub fn check_policy_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(ServiceError::bad_request(
-            "BMSUserErrorInvalidPolicyInput",
+            INVALID_POLICY,
             format!(
                 "The policy name '{name}' is invalid: it must be 3 to 150 characters long, start with a letter, and contain only letters, numbers, '-', '_' and '!'."
             ),
@@ -78,40 +114,44 @@ pub fn check_policy_name(name: &str) -> Result<()> {
 
 /// The stored form of valid policy properties: the client's body with the
 /// defaults Azure fills in made explicit.
-fn normalized(props: &Value, policy: &model::Policy) -> Value {
-    let mut p = props.clone();
-    p["backupManagementType"] = json!("AzureIaasVM");
-    p["policyType"] = json!(match policy.version {
-        model::PolicyVersion::V1 => "V1",
-        model::PolicyVersion::V2 => "V2",
+fn normalized(mut p: IaasVmPolicy, policy: &model::Policy) -> ProtectionPolicy {
+    p.policy_type = Some(match policy.version {
+        model::PolicyVersion::V1 => IaasVmPolicyType::V1,
+        model::PolicyVersion::V2 => IaasVmPolicyType::V2,
     });
-    p["instantRpRetentionRangeInDays"] = json!(policy.instant_rp_days);
-    p["timeZone"] = json!(policy.time_zone_name);
-    if p.get("instantRPDetails").is_none() {
-        p["instantRPDetails"] = json!({});
-    }
-    if let Some(m) = p.as_object_mut() {
-        m.remove("protectedItemsCount");
-    }
-    p
+    p.instant_rp_retention_range_in_days = Some(policy.instant_rp_days);
+    p.time_zone = Some(policy.time_zone_name.clone());
+    p.instant_rp_details.get_or_insert_with(Default::default);
+    p.protected_items_count = None;
+    ProtectionPolicy::AzureIaasVm(p)
 }
 
 impl Service {
     /// Creates or replaces a policy after validating it.
-    pub fn put_policy(&self, v: &VaultRef, name: &str, body: &Value) -> Result<Value> {
+    pub fn put_policy(
+        &self,
+        v: &VaultRef,
+        name: &str,
+        body: BackupPolicyPut,
+    ) -> Result<BackupPolicy> {
         check_policy_name(name)?;
         let vault = self.vault_row(v)?;
-        let props = &body["properties"];
-        let policy = model::Policy::parse(props)?;
-        let stored = normalized(props, &policy);
+        let props = body
+            .properties
+            .unwrap_or_else(|| ProtectionPolicy::Other(Default::default()));
+        let policy = model::Policy::parse(&props)?;
+        let ProtectionPolicy::AzureIaasVm(props) = props else {
+            return Err(ServiceError::Internal(
+                "a valid policy is a VM policy".into(),
+            ));
+        };
+        let stored = serde_json::to_string(&normalized(props, &policy))
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let name = self
             .meta
-            .save_policy(vault.rowid, name, &stored.to_string(), MAX_POLICIES)?
+            .save_policy(vault.rowid, name, &stored, MAX_POLICIES)?
             .ok_or_else(|| {
-                ServiceError::bad_request(
-                    "BMSUserErrorInvalidPolicyInput",
-                    "A vault holds at most 200 policies.",
-                )
+                ServiceError::bad_request(INVALID_POLICY, "A vault holds at most 200 policies.")
             })?;
         self.get_policy(v, &name)
     }
@@ -138,7 +178,7 @@ impl Service {
     }
 
     /// Reads a policy.
-    pub fn get_policy(&self, v: &VaultRef, name: &str) -> Result<Value> {
+    pub fn get_policy(&self, v: &VaultRef, name: &str) -> Result<BackupPolicy> {
         let vault = self.vault_row(v)?;
         let found = self
             .meta
@@ -151,17 +191,12 @@ impl Service {
             )
         })?;
         let count = self.policy_item_count(vault.rowid, &name)?;
-        Ok(envelope(
-            v,
-            &name,
-            serde_json::from_str(&props).unwrap_or(Value::Null),
-            count,
-        ))
+        Ok(envelope(v, &name, stored_properties(&props), count))
     }
 
     /// Lists a vault's policies that match a `$filter`
     /// (`backupManagementType`: every policy here is `AzureIaasVM`).
-    pub fn list_policies(&self, v: &VaultRef, filter: &str) -> Result<Vec<Value>> {
+    pub fn list_policies(&self, v: &VaultRef, filter: &str) -> Result<Vec<BackupPolicy>> {
         let vault = self.vault_row(v)?;
         let f = crate::filter::Filter::parse(filter)?;
         if !f.management_type_matches() {
@@ -175,7 +210,7 @@ impl Service {
                 Ok(envelope(
                     v,
                     &p.name,
-                    serde_json::from_str(&p.properties).unwrap_or(Value::Null),
+                    stored_properties(&p.properties),
                     count,
                 ))
             })

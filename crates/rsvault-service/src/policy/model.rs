@@ -1,15 +1,21 @@
-//! A backup policy, parsed and validated from its ARM body.
+//! A backup policy, parsed and validated from its typed ARM `properties`.
 //!
 //! Parsing enforces Azure's rules (schedule times on :00 or :30, one time,
 //! V1/V2 frequencies, hourly windows, instant-restore days, retention
-//! ranges); each failure names the field at fault.
+//! ranges); each failure names the field at fault. (A field of the wrong
+//! JSON type does not read into the model; the server names it with the
+//! same code.)
 
 use crate::error::{Result, ServiceError};
 use jiff::civil::{Time, Weekday};
 use jiff::tz::TimeZone;
-use serde_json::Value;
+use rsvault_arm::common::{DayOfWeek, MonthOfYear, WeekOfMonth as ArmWeek};
+use rsvault_arm::policy::{
+    Day, IaasVmPolicyType, ProtectionPolicy, RetentionDuration, RetentionPolicy,
+    RetentionScheduleFormat, SchedulePolicy, ScheduleRunType, WeeklyRetentionFormat,
+};
 
-const CODE: &str = "BMSUserErrorInvalidPolicyInput";
+const CODE: &str = super::INVALID_POLICY;
 
 fn bad(field: &str, msg: impl std::fmt::Display) -> ServiceError {
     ServiceError::bad_request(CODE, format!("properties.{field}: {msg}"))
@@ -84,31 +90,26 @@ pub struct Policy {
     pub instant_rp_days: u32,
 }
 
-fn weekday(s: &str, field: &str) -> Result<Weekday> {
-    Ok(match s.to_ascii_lowercase().as_str() {
-        "monday" => Weekday::Monday,
-        "tuesday" => Weekday::Tuesday,
-        "wednesday" => Weekday::Wednesday,
-        "thursday" => Weekday::Thursday,
-        "friday" => Weekday::Friday,
-        "saturday" => Weekday::Saturday,
-        "sunday" => Weekday::Sunday,
-        _ => return Err(bad(field, format!("'{s}' is not a day of the week"))),
+fn weekday(d: &DayOfWeek, field: &str) -> Result<Weekday> {
+    Ok(match d {
+        DayOfWeek::Monday => Weekday::Monday,
+        DayOfWeek::Tuesday => Weekday::Tuesday,
+        DayOfWeek::Wednesday => Weekday::Wednesday,
+        DayOfWeek::Thursday => Weekday::Thursday,
+        DayOfWeek::Friday => Weekday::Friday,
+        DayOfWeek::Saturday => Weekday::Saturday,
+        DayOfWeek::Sunday => Weekday::Sunday,
+        DayOfWeek::Other(s) => return Err(bad(field, format!("'{s}' is not a day of the week"))),
     })
 }
 
-fn weekdays(v: &Value, field: &str) -> Result<Vec<Weekday>> {
+fn weekdays(v: Option<&Vec<DayOfWeek>>, field: &str) -> Result<Vec<Weekday>> {
     let arr = v
-        .as_array()
         .filter(|a| !a.is_empty())
         .ok_or_else(|| bad(field, "at least one day is required"))?;
     let mut out = Vec::new();
     for d in arr {
-        let w = weekday(
-            d.as_str()
-                .ok_or_else(|| bad(field, "days are names such as Monday"))?,
-            field,
-        )?;
+        let w = weekday(d, field)?;
         if !out.contains(&w) {
             out.push(w);
         }
@@ -117,15 +118,10 @@ fn weekdays(v: &Value, field: &str) -> Result<Vec<Weekday>> {
 }
 
 /// Parses one schedule time: ISO 8601, UTC, on a multiple of 30 minutes.
-fn schedule_time(v: &Value, field: &str) -> Result<Time> {
-    let s = v
-        .as_str()
-        .ok_or_else(|| bad(field, "a time such as 2024-01-01T21:00:00Z is required"))?;
-    let ts: jiff::Timestamp = s
-        .parse()
-        .or_else(|_| format!("{s}Z").parse())
-        .map_err(|_| bad(field, format!("'{s}' is not an ISO 8601 time")))?;
-    let t = TimeZone::UTC.to_datetime(ts).time();
+fn schedule_time(v: Option<&str>, field: &str) -> Result<Time> {
+    let s = v.ok_or_else(|| bad(field, "a time such as 2024-01-01T21:00:00Z is required"))?;
+    let t = schedule_time_loose(s)
+        .ok_or_else(|| bad(field, format!("'{s}' is not an ISO 8601 time")))?;
     if t.minute() % 30 != 0 || t.second() != 0 || t.subsec_nanosecond() != 0 {
         return Err(bad(
             field,
@@ -135,9 +131,9 @@ fn schedule_time(v: &Value, field: &str) -> Result<Time> {
     Ok(t)
 }
 
-fn one_time(v: &Value, field: &str) -> Result<Time> {
-    match v.as_array().map(Vec::as_slice) {
-        Some([t]) => schedule_time(t, &format!("{field}[0]")),
+fn one_time(v: Option<&Vec<String>>, field: &str) -> Result<Time> {
+    match v.map(Vec::as_slice) {
+        Some([t]) => schedule_time(Some(t), &format!("{field}[0]")),
         _ => Err(bad(
             field,
             "ScheduleTimes in Schedule should be in UTC Timezone, have ONE time and must be of multiples of 30 Mins",
@@ -145,33 +141,21 @@ fn one_time(v: &Value, field: &str) -> Result<Time> {
     }
 }
 
-/// An optional whole number: absent or null is `None`; anything else must
-/// be a JSON integer from 0 to `u32::MAX` (never a string, never wrapped).
-fn whole(v: &Value, field: &str) -> Result<Option<u32>> {
-    if v.is_null() {
-        return Ok(None);
-    }
-    v.as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            bad(
-                field,
-                format!("{v} is not a whole number of the allowed range"),
-            )
-        })
-}
-
-fn count(v: &Value, field: &str, unit: &str, min: u64, max: u64) -> Result<u32> {
-    let d = &v["retentionDuration"];
-    let c = d["count"].as_u64().ok_or_else(|| {
+fn count(
+    d: Option<&RetentionDuration>,
+    field: &str,
+    unit: &str,
+    min: u32,
+    max: u32,
+) -> Result<u32> {
+    let c = d.and_then(|d| d.count).ok_or_else(|| {
         bad(
             &format!("{field}.retentionDuration.count"),
             "a count is required",
         )
     })?;
-    if let Some(u) = d["durationType"].as_str()
-        && !u.eq_ignore_ascii_case(unit)
+    if let Some(u) = d.and_then(|d| d.duration_type.as_ref())
+        && !u.as_str().eq_ignore_ascii_case(unit)
     {
         return Err(bad(
             &format!("{field}.retentionDuration.durationType"),
@@ -184,11 +168,15 @@ fn count(v: &Value, field: &str, unit: &str, min: u64, max: u64) -> Result<u32> 
             format!("{c} is out of range: {unit} retention must be between {min} and {max}"),
         ));
     }
-    u32::try_from(c).map_err(|_| bad(&format!("{field}.retentionDuration.count"), "out of range"))
+    Ok(c)
 }
 
-fn retention_times(v: &Value, field: &str, schedule_time: Option<Time>) -> Result<()> {
-    if let (Some(arr), Some(want)) = (v["retentionTimes"].as_array(), schedule_time) {
+fn retention_times(
+    times: Option<&Vec<String>>,
+    field: &str,
+    schedule_time: Option<Time>,
+) -> Result<()> {
+    if let (Some(arr), Some(want)) = (times, schedule_time) {
         for (i, t) in arr.iter().enumerate() {
             let got = schedule_time_loose(t).ok_or_else(|| {
                 bad(
@@ -207,148 +195,139 @@ fn retention_times(v: &Value, field: &str, schedule_time: Option<Time>) -> Resul
     Ok(())
 }
 
-fn schedule_time_loose(v: &Value) -> Option<Time> {
-    let s = v.as_str()?;
+fn schedule_time_loose(s: &str) -> Option<Time> {
     let ts: jiff::Timestamp = s.parse().or_else(|_| format!("{s}Z").parse()).ok()?;
     Some(TimeZone::UTC.to_datetime(ts).time())
 }
 
-fn month_days(v: &Value, field: &str) -> Result<MonthDays> {
-    let fmt = v["retentionScheduleFormatType"]
-        .as_str()
-        .unwrap_or("Weekly");
-    if fmt.eq_ignore_ascii_case("Daily") {
-        let arr = v["retentionScheduleDaily"]["daysOfTheMonth"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| {
+/// The days of a monthly or yearly tier, in its format (weekly when none
+/// is named).
+fn month_days(
+    format: Option<&RetentionScheduleFormat>,
+    daily: Option<&[Day]>,
+    weekly: Option<&WeeklyRetentionFormat>,
+    field: &str,
+) -> Result<MonthDays> {
+    match format.unwrap_or(&RetentionScheduleFormat::Weekly) {
+        RetentionScheduleFormat::Daily => {
+            let arr = daily.filter(|a| !a.is_empty()).ok_or_else(|| {
                 bad(
                     &format!("{field}.retentionScheduleDaily.daysOfTheMonth"),
                     "at least one day is required",
                 )
             })?;
-        let (mut dates, mut last) = (Vec::new(), false);
-        for (i, d) in arr.iter().enumerate() {
-            if d["isLast"].as_bool() == Some(true) {
-                last = true;
-                continue;
-            }
-            match d["date"].as_u64() {
-                Some(n @ 1..=28) => dates.push(n as u8),
-                _ => {
-                    return Err(bad(
-                        &format!("{field}.retentionScheduleDaily.daysOfTheMonth[{i}].date"),
-                        "dates must be 1 to 28, or isLast",
-                    ));
+            let (mut dates, mut last) = (Vec::new(), false);
+            for (i, d) in arr.iter().enumerate() {
+                if d.is_last == Some(true) {
+                    last = true;
+                    continue;
+                }
+                match d.date.and_then(|n| u8::try_from(n).ok()) {
+                    Some(n @ 1..=28) => dates.push(n),
+                    _ => {
+                        return Err(bad(
+                            &format!("{field}.retentionScheduleDaily.daysOfTheMonth[{i}].date"),
+                            "dates must be 1 to 28, or isLast",
+                        ));
+                    }
                 }
             }
+            Ok(MonthDays::Daily { dates, last })
         }
-        Ok(MonthDays::Daily { dates, last })
-    } else if fmt.eq_ignore_ascii_case("Weekly") {
-        let w = &v["retentionScheduleWeekly"];
-        let days = weekdays(
-            &w["daysOfTheWeek"],
-            &format!("{field}.retentionScheduleWeekly.daysOfTheWeek"),
-        )?;
-        let wf = format!("{field}.retentionScheduleWeekly.weeksOfTheMonth");
-        let arr = w["weeksOfTheMonth"]
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| bad(&wf, "at least one week is required"))?;
-        let mut weeks = Vec::new();
-        for x in arr {
-            weeks.push(
-                match x.as_str().unwrap_or("").to_ascii_lowercase().as_str() {
-                    "first" => WeekOfMonth::First,
-                    "second" => WeekOfMonth::Second,
-                    "third" => WeekOfMonth::Third,
-                    "fourth" => WeekOfMonth::Fourth,
-                    "last" => WeekOfMonth::Last,
+        RetentionScheduleFormat::Weekly => {
+            let days = weekdays(
+                weekly.and_then(|w| w.days_of_the_week.as_ref()),
+                &format!("{field}.retentionScheduleWeekly.daysOfTheWeek"),
+            )?;
+            let wf = format!("{field}.retentionScheduleWeekly.weeksOfTheMonth");
+            let arr = weekly
+                .and_then(|w| w.weeks_of_the_month.as_ref())
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| bad(&wf, "at least one week is required"))?;
+            let mut weeks = Vec::new();
+            for x in arr {
+                weeks.push(match x {
+                    ArmWeek::First => WeekOfMonth::First,
+                    ArmWeek::Second => WeekOfMonth::Second,
+                    ArmWeek::Third => WeekOfMonth::Third,
+                    ArmWeek::Fourth => WeekOfMonth::Fourth,
+                    ArmWeek::Last => WeekOfMonth::Last,
                     other => {
                         return Err(bad(
                             &wf,
-                            format!("'{other}' is not First, Second, Third, Fourth or Last"),
+                            format!(
+                                "'{}' is not First, Second, Third, Fourth or Last",
+                                other.as_str().to_ascii_lowercase()
+                            ),
                         ));
                     }
-                },
-            );
+                });
+            }
+            Ok(MonthDays::Weekly { days, weeks })
         }
-        Ok(MonthDays::Weekly { days, weeks })
-    } else {
-        Err(bad(
+        _ => Err(bad(
             &format!("{field}.retentionScheduleFormatType"),
             "must be Daily or Weekly",
-        ))
+        )),
     }
 }
 
-fn month(s: &str) -> Option<i8> {
-    const M: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    M.iter()
-        .position(|m| m.eq_ignore_ascii_case(s))
-        .map(|i| i as i8 + 1)
+/// A month's number (1–12).
+fn month(m: &MonthOfYear) -> Option<i8> {
+    Some(match m {
+        MonthOfYear::January => 1,
+        MonthOfYear::February => 2,
+        MonthOfYear::March => 3,
+        MonthOfYear::April => 4,
+        MonthOfYear::May => 5,
+        MonthOfYear::June => 6,
+        MonthOfYear::July => 7,
+        MonthOfYear::August => 8,
+        MonthOfYear::September => 9,
+        MonthOfYear::October => 10,
+        MonthOfYear::November => 11,
+        MonthOfYear::December => 12,
+        MonthOfYear::Invalid | MonthOfYear::Other(_) => return None,
+    })
 }
 
 impl Policy {
     /// Parses and validates a policy's ARM `properties`.
-    pub fn parse(p: &Value) -> Result<Policy> {
-        match p["backupManagementType"].as_str() {
-            Some(t) if t.eq_ignore_ascii_case("AzureIaasVM") => {}
-            _ => {
-                return Err(bad(
-                    "backupManagementType",
-                    "must be AzureIaasVM (virtual machine policies)",
-                ));
-            }
-        }
-        let version = match p["policyType"].as_str() {
-            None => PolicyVersion::V1,
-            Some(v) if v.eq_ignore_ascii_case("V1") => PolicyVersion::V1,
-            Some(v) if v.eq_ignore_ascii_case("V2") => PolicyVersion::V2,
+    pub fn parse(p: &ProtectionPolicy) -> Result<Policy> {
+        let Some(p) = p.as_iaas_vm() else {
+            return Err(bad(
+                "backupManagementType",
+                "must be AzureIaasVM (virtual machine policies)",
+            ));
+        };
+        let version = match &p.policy_type {
+            None | Some(IaasVmPolicyType::V1) => PolicyVersion::V1,
+            Some(IaasVmPolicyType::V2) => PolicyVersion::V2,
             Some(v) => return Err(bad("policyType", format!("'{v}' is not V1 or V2"))),
         };
-        let tz_name = p["timeZone"].as_str().unwrap_or("UTC").to_owned();
+        let tz_name = p.time_zone.clone().unwrap_or_else(|| "UTC".into());
         let time_zone = super::timezone::resolve(&tz_name).ok_or_else(|| {
             bad(
                 "timeZone",
                 format!("'{tz_name}' is not a known Windows time zone id"),
             )
         })?;
-        let sp = &p["schedulePolicy"];
-        let spt = sp["schedulePolicyType"].as_str().unwrap_or("");
-        let freq = sp["scheduleRunFrequency"]
-            .as_str()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let schedule = match version {
-            PolicyVersion::V1 => {
-                if !spt.eq_ignore_ascii_case("SimpleSchedulePolicy") {
-                    return Err(bad(
-                        "schedulePolicy.schedulePolicyType",
-                        "a V1 policy needs SimpleSchedulePolicy",
-                    ));
-                }
-                let time = one_time(&sp["scheduleRunTimes"], "schedulePolicy.scheduleRunTimes")?;
-                match freq.as_str() {
-                    "daily" => Schedule::Daily { time },
-                    "weekly" => Schedule::Weekly {
-                        days: weekdays(&sp["scheduleRunDays"], "schedulePolicy.scheduleRunDays")?,
+        let schedule = match (version, &p.schedule_policy) {
+            (PolicyVersion::V1, Some(SchedulePolicy::Simple(sp))) => {
+                let time = one_time(
+                    sp.schedule_run_times.as_ref(),
+                    "schedulePolicy.scheduleRunTimes",
+                )?;
+                match sp.schedule_run_frequency {
+                    Some(ScheduleRunType::Daily) => Schedule::Daily { time },
+                    Some(ScheduleRunType::Weekly) => Schedule::Weekly {
+                        days: weekdays(
+                            sp.schedule_run_days.as_ref(),
+                            "schedulePolicy.scheduleRunDays",
+                        )?,
                         time,
                     },
-                    "hourly" => {
+                    Some(ScheduleRunType::Hourly) => {
                         return Err(bad(
                             "schedulePolicy.scheduleRunFrequency",
                             "Hourly backups need an Enhanced policy (policyType V2 with SimpleSchedulePolicyV2)",
@@ -362,50 +341,51 @@ impl Policy {
                     }
                 }
             }
-            PolicyVersion::V2 => {
-                if !spt.eq_ignore_ascii_case("SimpleSchedulePolicyV2") {
-                    return Err(bad(
-                        "schedulePolicy.schedulePolicyType",
-                        "a V2 policy needs SimpleSchedulePolicyV2",
-                    ));
-                }
-                let present = ["hourlySchedule", "dailySchedule", "weeklySchedule"]
-                    .iter()
-                    .filter(|k| sp[**k].is_object())
-                    .count();
+            (PolicyVersion::V1, _) => {
+                return Err(bad(
+                    "schedulePolicy.schedulePolicyType",
+                    "a V1 policy needs SimpleSchedulePolicy",
+                ));
+            }
+            (PolicyVersion::V2, Some(SchedulePolicy::SimpleV2(sp))) => {
+                let present = [
+                    sp.hourly_schedule.is_some(),
+                    sp.daily_schedule.is_some(),
+                    sp.weekly_schedule.is_some(),
+                ]
+                .iter()
+                .filter(|p| **p)
+                .count();
                 if present != 1 {
                     return Err(bad(
                         "schedulePolicy",
                         "exactly one of hourlySchedule, dailySchedule and weeklySchedule is required",
                     ));
                 }
-                match freq.as_str() {
-                    "hourly" => {
-                        let h = &sp["hourlySchedule"];
+                match sp.schedule_run_frequency {
+                    Some(ScheduleRunType::Hourly) => {
                         let f = "schedulePolicy.hourlySchedule";
-                        if !h.is_object() {
+                        let Some(h) = &sp.hourly_schedule else {
                             return Err(bad(f, "required when scheduleRunFrequency is Hourly"));
-                        }
-                        let interval =
-                            whole(&h["interval"], &format!("{f}.interval"))?.unwrap_or(0);
+                        };
+                        let interval = h.interval.unwrap_or(0);
                         if ![4, 6, 8, 12, 24].contains(&interval) {
                             return Err(bad(
                                 &format!("{f}.interval"),
                                 "must be 4, 6, 8, 12 or 24 hours",
                             ));
                         }
-                        let wf = format!("{f}.scheduleWindowDuration");
-                        let window = whole(&h["scheduleWindowDuration"], &wf)?.unwrap_or(0);
+                        let window = h.schedule_window_duration.unwrap_or(0);
                         if !(4..=24).contains(&window) || window % interval != 0 {
                             return Err(bad(
-                                &wf,
+                                &format!("{f}.scheduleWindowDuration"),
                                 format!(
                                     "must be 4 to 24 hours and a multiple of the {interval}-hour interval"
                                 ),
                             ));
                         }
                         let start = schedule_time(
-                            &h["scheduleWindowStartTime"],
+                            h.schedule_window_start_time.as_deref(),
                             &format!("{f}.scheduleWindowStartTime"),
                         )?;
                         Schedule::Hourly {
@@ -414,22 +394,27 @@ impl Policy {
                             window_hours: window,
                         }
                     }
-                    "daily" => Schedule::Daily {
+                    Some(ScheduleRunType::Daily) => Schedule::Daily {
                         time: one_time(
-                            &sp["dailySchedule"]["scheduleRunTimes"],
+                            sp.daily_schedule
+                                .as_ref()
+                                .and_then(|d| d.schedule_run_times.as_ref()),
                             "schedulePolicy.dailySchedule.scheduleRunTimes",
                         )?,
                     },
-                    "weekly" => Schedule::Weekly {
-                        days: weekdays(
-                            &sp["weeklySchedule"]["scheduleRunDays"],
-                            "schedulePolicy.weeklySchedule.scheduleRunDays",
-                        )?,
-                        time: one_time(
-                            &sp["weeklySchedule"]["scheduleRunTimes"],
-                            "schedulePolicy.weeklySchedule.scheduleRunTimes",
-                        )?,
-                    },
+                    Some(ScheduleRunType::Weekly) => {
+                        let w = sp.weekly_schedule.as_ref();
+                        Schedule::Weekly {
+                            days: weekdays(
+                                w.and_then(|w| w.schedule_run_days.as_ref()),
+                                "schedulePolicy.weeklySchedule.scheduleRunDays",
+                            )?,
+                            time: one_time(
+                                w.and_then(|w| w.schedule_run_times.as_ref()),
+                                "schedulePolicy.weeklySchedule.scheduleRunTimes",
+                            )?,
+                        }
+                    }
                     _ => {
                         return Err(bad(
                             "schedulePolicy.scheduleRunFrequency",
@@ -438,11 +423,14 @@ impl Policy {
                     }
                 }
             }
+            (PolicyVersion::V2, _) => {
+                return Err(bad(
+                    "schedulePolicy.schedulePolicyType",
+                    "a V2 policy needs SimpleSchedulePolicyV2",
+                ));
+            }
         };
-        let instant_rp_days = match whole(
-            &p["instantRpRetentionRangeInDays"],
-            "instantRpRetentionRangeInDays",
-        )? {
+        let instant_rp_days = match p.instant_rp_retention_range_in_days {
             None => match version {
                 PolicyVersion::V1 if matches!(schedule, Schedule::Weekly { .. }) => 5,
                 PolicyVersion::V1 => 2,
@@ -469,7 +457,7 @@ impl Policy {
             }
             _ => {}
         }
-        let retention = Self::parse_retention(&p["retentionPolicy"], &schedule)?;
+        let retention = Self::parse_retention(p.retention_policy.as_ref(), &schedule)?;
         Ok(Policy {
             version,
             time_zone,
@@ -480,42 +468,36 @@ impl Policy {
         })
     }
 
-    fn parse_retention(r: &Value, schedule: &Schedule) -> Result<Retention> {
+    fn parse_retention(r: Option<&RetentionPolicy>, schedule: &Schedule) -> Result<Retention> {
         let f = "retentionPolicy";
-        if !r["retentionPolicyType"]
-            .as_str()
-            .is_some_and(|t| t.eq_ignore_ascii_case("LongTermRetentionPolicy"))
-        {
+        let Some(RetentionPolicy::LongTerm(r)) = r else {
             return Err(bad(
                 &format!("{f}.retentionPolicyType"),
                 "must be LongTermRetentionPolicy",
             ));
-        }
+        };
         let stime = match schedule {
             Schedule::Daily { time } | Schedule::Weekly { time, .. } => Some(*time),
             Schedule::Hourly { .. } => None,
         };
+        let weekly_schedule = matches!(schedule, Schedule::Weekly { .. });
         let mut ret = Retention::default();
-        let d = &r["dailySchedule"];
-        if d.is_object() {
-            if matches!(schedule, Schedule::Weekly { .. }) {
-                return Err(bad(
-                    &format!("{f}.dailySchedule"),
-                    "a weekly schedule cannot have daily retention",
-                ));
+        if let Some(d) = &r.daily_schedule {
+            let df = format!("{f}.dailySchedule");
+            if weekly_schedule {
+                return Err(bad(&df, "a weekly schedule cannot have daily retention"));
             }
-            retention_times(d, &format!("{f}.dailySchedule"), stime)?;
-            ret.daily_days = Some(count(d, &format!("{f}.dailySchedule"), "Days", 7, 9999)?);
-        } else if !matches!(schedule, Schedule::Weekly { .. }) {
+            retention_times(d.retention_times.as_ref(), &df, stime)?;
+            ret.daily_days = Some(count(d.retention_duration.as_ref(), &df, "Days", 7, 9999)?);
+        } else if !weekly_schedule {
             return Err(bad(
                 &format!("{f}.dailySchedule"),
                 "daily retention is required for daily and hourly schedules",
             ));
         }
-        let w = &r["weeklySchedule"];
-        if w.is_object() {
+        if let Some(w) = &r.weekly_schedule {
             let wf = format!("{f}.weeklySchedule");
-            let days = weekdays(&w["daysOfTheWeek"], &format!("{wf}.daysOfTheWeek"))?;
+            let days = weekdays(w.days_of_the_week.as_ref(), &format!("{wf}.daysOfTheWeek"))?;
             if let Schedule::Weekly { days: run, .. } = schedule
                 && let Some(d) = days.iter().find(|d| !run.contains(d))
             {
@@ -524,25 +506,38 @@ impl Policy {
                     format!("{d:?} is not a day the schedule runs"),
                 ));
             }
-            retention_times(w, &wf, stime)?;
-            ret.weekly = Some((days, count(w, &wf, "Weeks", 1, 5163)?));
-        } else if matches!(schedule, Schedule::Weekly { .. }) {
+            retention_times(w.retention_times.as_ref(), &wf, stime)?;
+            ret.weekly = Some((
+                days,
+                count(w.retention_duration.as_ref(), &wf, "Weeks", 1, 5163)?,
+            ));
+        } else if weekly_schedule {
             return Err(bad(
                 &format!("{f}.weeklySchedule"),
                 "weekly retention is required for weekly schedules",
             ));
         }
-        let m = &r["monthlySchedule"];
-        if m.is_object() {
+        if let Some(m) = &r.monthly_schedule {
             let mf = format!("{f}.monthlySchedule");
-            retention_times(m, &mf, stime)?;
-            ret.monthly = Some((month_days(m, &mf)?, count(m, &mf, "Months", 1, 1188)?));
+            retention_times(m.retention_times.as_ref(), &mf, stime)?;
+            let days = month_days(
+                m.retention_schedule_format_type.as_ref(),
+                m.retention_schedule_daily
+                    .as_ref()
+                    .and_then(|d| d.days_of_the_month.as_deref()),
+                m.retention_schedule_weekly.as_ref(),
+                &mf,
+            )?;
+            ret.monthly = Some((
+                days,
+                count(m.retention_duration.as_ref(), &mf, "Months", 1, 1188)?,
+            ));
         }
-        let y = &r["yearlySchedule"];
-        if y.is_object() {
+        if let Some(y) = &r.yearly_schedule {
             let yf = format!("{f}.yearlySchedule");
-            let arr = y["monthsOfYear"]
-                .as_array()
+            let arr = y
+                .months_of_year
+                .as_ref()
                 .filter(|a| !a.is_empty())
                 .ok_or_else(|| {
                     bad(
@@ -552,24 +547,46 @@ impl Policy {
                 })?;
             let mut months = Vec::new();
             for x in arr {
-                months.push(x.as_str().and_then(month).ok_or_else(|| {
+                months.push(month(x).ok_or_else(|| {
                     bad(
                         &format!("{yf}.monthsOfYear"),
-                        format!("{x} is not a month name"),
+                        format!("{:?} is not a month name", x.as_str()),
                     )
                 })?);
             }
-            retention_times(y, &yf, stime)?;
-            ret.yearly = Some((months, month_days(y, &yf)?, count(y, &yf, "Years", 1, 99)?));
+            retention_times(y.retention_times.as_ref(), &yf, stime)?;
+            let days = month_days(
+                y.retention_schedule_format_type.as_ref(),
+                y.retention_schedule_daily
+                    .as_ref()
+                    .and_then(|d| d.days_of_the_month.as_deref()),
+                y.retention_schedule_weekly.as_ref(),
+                &yf,
+            )?;
+            ret.yearly = Some((
+                months,
+                days,
+                count(y.retention_duration.as_ref(), &yf, "Years", 1, 99)?,
+            ));
         }
         Ok(ret)
     }
 }
 
+/// Reads a policy's JSON `properties` into their model and validates them,
+/// naming a field of the wrong type as the server does (for tests that
+/// write policies as JSON).
+#[cfg(test)]
+pub(crate) fn parse_json(p: &serde_json::Value) -> Result<Policy> {
+    let typed: ProtectionPolicy =
+        rsvault_arm::de::from_value(p.clone()).map_err(|e| bad(&e.path, e.message))?;
+    Policy::parse(&typed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     const T: &str = "2024-01-01T21:00:00Z";
 
@@ -605,7 +622,7 @@ mod tests {
 
     #[test]
     fn valid_policies_parse() {
-        let p = Policy::parse(&v1_daily()).unwrap();
+        let p = parse_json(&v1_daily()).unwrap();
         assert_eq!(
             p.schedule,
             Schedule::Daily {
@@ -621,9 +638,9 @@ mod tests {
             }
         );
         assert_eq!(p.retention.yearly.as_ref().unwrap().0, vec![1]);
-        let p = Policy::parse(&v1_weekly()).unwrap();
+        let p = parse_json(&v1_weekly()).unwrap();
         assert!(matches!(p.schedule, Schedule::Weekly { ref days, .. } if days.len() == 2));
-        let p = Policy::parse(&v2_hourly()).unwrap();
+        let p = parse_json(&v2_hourly()).unwrap();
         assert_eq!(
             p.schedule,
             Schedule::Hourly {
@@ -931,7 +948,7 @@ mod tests {
         for (what, base, edit, field) in cases {
             let mut p = base();
             edit(&mut p);
-            let e = Policy::parse(&p).expect_err(what);
+            let e = parse_json(&p).expect_err(what);
             assert_eq!(e.code(), CODE, "{what}");
             let msg = e.to_string();
             assert!(

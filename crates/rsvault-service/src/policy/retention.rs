@@ -157,7 +157,7 @@ mod tests {
 
     fn policy() -> Policy {
         let t = "2020-01-01T21:00:00Z";
-        Policy::parse(&json!({"backupManagementType": "AzureIaasVM", "timeZone": "UTC", "instantRpRetentionRangeInDays": 2,
+        crate::policy::model::parse_json(&json!({"backupManagementType": "AzureIaasVM", "timeZone": "UTC", "instantRpRetentionRangeInDays": 2,
             "schedulePolicy": {"schedulePolicyType": "SimpleSchedulePolicy", "scheduleRunFrequency": "Daily", "scheduleRunTimes": [t]},
             "retentionPolicy": {"retentionPolicyType": "LongTermRetentionPolicy",
                 "dailySchedule": {"retentionDuration": {"count": 7, "durationType": "Days"}},

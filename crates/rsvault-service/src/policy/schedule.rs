@@ -127,7 +127,7 @@ mod tests {
         } else if weekly_days.is_some() {
             p["instantRpRetentionRangeInDays"] = json!(5);
         }
-        Policy::parse(&p).unwrap()
+        crate::policy::model::parse_json(&p).unwrap()
     }
 
     fn daily(tz: &str, hhmm: &str) -> Policy {

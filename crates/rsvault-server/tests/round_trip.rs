@@ -2,7 +2,6 @@
 //! back as the same JSON: the real router (in process, on its own data
 //! directory) walks the main flow, and each answer is checked.
 
-#[path = "../../rsvault-server/tests/common/mod.rs"]
 mod common;
 
 use axum::body::Body;
