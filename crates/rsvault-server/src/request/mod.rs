@@ -77,6 +77,9 @@ impl PowerAction {
 }
 
 /// One ARM operation and what it needs.
+// A request is built once and moved into its handler; boxing the typed
+// bodies would only lengthen every use.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArmRequest {
     // Subscriptions and resource groups.
