@@ -27,6 +27,21 @@ impl ProtectedItem {
             ProtectedItem::Other(_) => None,
         }
     }
+
+    /// The VM fields of these properties, whatever their
+    /// `protectedItemType` says (a PUT body may carry none): a known kind
+    /// as it is, an unknown one read as a VM item. An error when an unknown
+    /// kind's fields do not fit a VM item's.
+    pub fn read_as_iaas_vm(&self) -> Result<IaasVmProtectedItem, serde_json::Error> {
+        match self {
+            ProtectedItem::Compute(p) | ProtectedItem::ClassicCompute(p) => Ok(p.clone()),
+            ProtectedItem::Other(m) => {
+                let mut m = m.clone();
+                m.remove(Self::TAG);
+                serde_json::from_value(serde_json::Value::Object(m))
+            }
+        }
+    }
 }
 
 /// `properties` of a protected VM (AzureIaaSVMProtectedItem).

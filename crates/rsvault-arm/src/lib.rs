@@ -28,6 +28,8 @@ pub mod recovery_point;
 pub mod request;
 pub mod resource;
 pub mod storage;
+pub mod tenancy;
+pub mod usage;
 pub mod vault;
 
 pub use error::{Code, ErrorDetail, ErrorResponse};

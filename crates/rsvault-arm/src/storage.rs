@@ -29,12 +29,15 @@ pub struct StorageAccountProperties {
     pub extra: Extra,
 }
 
-/// The body of `checkNameAvailability`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The body of `checkNameAvailability`. Both fields may be absent in what
+/// a client sends (the server names what is missing).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CheckNameRequest {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `Microsoft.Storage/storageAccounts`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// The answer of `checkNameAvailability`.

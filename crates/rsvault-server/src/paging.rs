@@ -27,9 +27,14 @@ pub struct PageParams(pub PageRequest);
 #[derive(Debug, Clone)]
 struct SelfPaged(Option<String>);
 
-/// The answer of a list paged in its query.
-pub fn paged(page: Page<Value>) -> Response {
-    let mut r = crate::arm::list(page.items).into_response();
+/// The answer of a list paged in its query (items of any model).
+pub fn paged<T: serde::Serialize>(page: Page<T>) -> Response {
+    let items = page
+        .items
+        .iter()
+        .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
+        .collect();
+    let mut r = crate::arm::list(items).into_response();
     r.extensions_mut().insert(SelfPaged(page.next));
     r
 }

@@ -6,6 +6,7 @@
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
+use rsvault_arm::inventory::{self as arm, ManagedDisk, VirtualMachine};
 use rsvault_engine::source::{DiskSource, ImageRoots};
 use std::path::{Path, PathBuf};
 
@@ -88,13 +89,20 @@ fn uri_canonical(uri: &str) -> Option<PathBuf> {
 }
 
 /// The disk entries of a VM body by LUN (`None`: the OS disk).
-fn profile_disks(body: &serde_json::Value) -> Vec<(Option<i64>, &serde_json::Value)> {
-    let sp = &body["properties"]["storageProfile"];
-    let mut out = vec![(None, &sp["osDisk"])];
-    if let Some(dd) = sp["dataDisks"].as_array() {
-        out.extend(dd.iter().map(|d| (d["lun"].as_i64(), d)));
+fn profile_disks(body: &VirtualMachine) -> Vec<(Option<i64>, &arm::VmDisk)> {
+    let Some(sp) = &body.properties.storage_profile else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = sp.os_disk.iter().map(|d| (None, d)).collect();
+    for d in sp.data_disks.iter().flatten() {
+        out.push((d.lun.map(i64::from), d));
     }
     out
+}
+
+/// `properties.creationData.sourceUri` of a managed disk.
+fn source_uri(d: &ManagedDisk) -> Option<&str> {
+    d.properties.creation_data.as_ref()?.source_uri.as_deref()
 }
 
 fn path_change(what: &str, old: &Path, new: &Path) -> ServiceError {
@@ -121,13 +129,13 @@ impl Service {
     }
 
     /// The canonical image path of a storage-profile disk entry, as stored.
-    fn entry_path(&self, d: &serde_json::Value) -> Option<PathBuf> {
-        if let Some(uri) = d["vhd"]["uri"].as_str() {
+    fn entry_path(&self, d: &arm::VmDisk) -> Option<PathBuf> {
+        if let Some(uri) = d.vhd.as_ref().and_then(|v| v.uri.as_deref()) {
             return uri_canonical(uri);
         }
-        let id = d["managedDisk"]["id"].as_str()?;
+        let id = d.managed_disk.as_ref()?.id.as_deref()?;
         let body = self.managed_disk_body(id)?;
-        uri_canonical(body["properties"]["creationData"]["sourceUri"].as_str()?)
+        uri_canonical(source_uri(&body)?)
     }
 
     /// Refuses a VM update that points a disk of a protected VM (same LUN)
@@ -136,7 +144,7 @@ impl Service {
         &self,
         provider: &str,
         r: &crate::inventory::ResourceRef,
-        old_body: &serde_json::Value,
+        old_body: &VirtualMachine,
         new: &[crate::inventory::VmDisk],
     ) -> Result<()> {
         if !self.vm_is_protected(provider, r)? {
@@ -163,13 +171,10 @@ impl Service {
     pub(crate) fn check_managed_source(
         &self,
         disk_id: &str,
-        old_body: &serde_json::Value,
+        old_body: &ManagedDisk,
         new: &Path,
     ) -> Result<()> {
-        let Some(old) = old_body["properties"]["creationData"]["sourceUri"]
-            .as_str()
-            .and_then(uri_canonical)
-        else {
+        let Some(old) = source_uri(old_body).and_then(uri_canonical) else {
             return Ok(());
         };
         if old == new {

@@ -9,8 +9,12 @@
 use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::metastore::records::{DiskRecord, NewDisk, NewVm, VmRecord};
+use rsvault_arm::inventory::{
+    self as arm, CreationData, DiskProperties, InstanceView, InstanceViewStatus, ManagedDisk,
+    VirtualMachine,
+};
+use rsvault_arm::{Resource, Sku};
 use rsvault_hypervisor::{Hypervisor, PowerState, VmAddress};
-use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
 /// Checks a VM name as Azure does: 1–64 letters, digits, `-`, `_` or `.`,
@@ -110,16 +114,13 @@ fn uri_path(uri: &str, field: &str) -> Result<PathBuf> {
 }
 
 /// The body's `location`, one of Azure's regions.
-fn location_of(body: &Value, resource_type: &str) -> Result<String> {
-    let l = body["location"]
-        .as_str()
-        .filter(|l| !l.trim().is_empty())
-        .ok_or_else(|| {
-            ServiceError::bad_request(
-                "LocationRequired",
-                "The location property is required for this definition.",
-            )
-        })?;
+fn location_of(location: Option<&str>, resource_type: &str) -> Result<String> {
+    let l = location.filter(|l| !l.trim().is_empty()).ok_or_else(|| {
+        ServiceError::bad_request(
+            "LocationRequired",
+            "The location property is required for this definition.",
+        )
+    })?;
     crate::names::check_location(l, resource_type)?;
     Ok(l.to_owned())
 }
@@ -139,8 +140,34 @@ pub struct VmDisk {
 
 /// Reads and checks where the VM's hypervisor is reached (an rsvault
 /// extension of the VM resource), if it names one.
-fn address_of(body: &Value) -> Result<Option<VmAddress>> {
-    VmAddress::from_vm_body(body).map_err(|e| invalid(&e.field, e.message))
+fn address_of(body: &VirtualMachine) -> Result<Option<VmAddress>> {
+    let body = serde_json::to_value(body).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    VmAddress::from_vm_body(&body).map_err(|e| invalid(&e.field, e.message))
+}
+
+/// A stored body as JSON text.
+fn stored_text<T: serde::Serialize>(body: &T) -> Result<String> {
+    serde_json::to_string(body).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// The managed disk ids a VM's storage profile names.
+fn managed_ids(vm: &VirtualMachine) -> impl Iterator<Item = &str> {
+    let sp = vm.properties.storage_profile.as_ref();
+    let os = sp.and_then(|s| s.os_disk.as_ref());
+    let data = sp.and_then(|s| s.data_disks.as_ref()).into_iter().flatten();
+    os.into_iter()
+        .chain(data)
+        .filter_map(|d| d.managed_disk.as_ref()?.id.as_deref())
+}
+
+/// One status of an instance view.
+fn status(code: String, display: String) -> InstanceViewStatus {
+    InstanceViewStatus {
+        code: Some(code),
+        level: Some("Info".into()),
+        display_status: Some(display),
+        ..Default::default()
+    }
 }
 
 /// The power state of a VM a hypervisor runs: asks it, briefly. A VM
@@ -185,13 +212,13 @@ impl Service {
 
     // ----- managed disks -----
 
-    fn disk_row(&self, r: &ResourceRef) -> Result<Option<(i64, String, String, Value)>> {
+    fn disk_row(&self, r: &ResourceRef) -> Result<Option<(i64, String, String, ManagedDisk)>> {
         Ok(self.meta.find_disk(r)?.map(|d: DiskRecord| {
             (
                 d.id,
                 d.disk.name,
                 d.location,
-                serde_json::from_str(&d.body).unwrap_or(Value::Null),
+                serde_json::from_str(&d.body).unwrap_or_default(),
             )
         }))
     }
@@ -201,34 +228,42 @@ impl Service {
         r: &ResourceRef,
         name: &str,
         location: &str,
-        body: &Value,
-    ) -> Result<Value> {
+        body: &ManagedDisk,
+    ) -> Result<ManagedDisk> {
         let canon = ResourceRef {
             name: name.to_owned(),
             ..r.clone()
         };
         let id = canon.id("Microsoft.Compute/disks");
         let attached = self.vm_using_disk(&id)?;
-        let mut props = body["properties"].clone();
-        props["provisioningState"] = json!("Succeeded");
-        props["diskState"] = json!(if attached.is_some() {
-            "Attached"
-        } else {
-            "Unattached"
-        });
+        let mut props = body.properties.clone();
+        props.provisioning_state = Some("Succeeded".into());
+        props.disk_state = Some(
+            if attached.is_some() {
+                "Attached"
+            } else {
+                "Unattached"
+            }
+            .into(),
+        );
         if let Some(vm) = attached {
-            props["managedBy"] = json!(vm);
+            props.managed_by = Some(vm);
         }
-        Ok(json!({
-            "id": id, "name": name, "type": "Microsoft.Compute/disks", "location": location,
-            "tags": body["tags"].clone(), "sku": body["sku"].clone(), "properties": props,
-        }))
+        Ok(Resource {
+            id: Some(id),
+            name: Some(name.to_owned()),
+            kind: Some("Microsoft.Compute/disks".into()),
+            location: Some(location.to_owned()),
+            tags: body.tags.clone(),
+            sku: body.sku.clone(),
+            ..Resource::with_properties(props)
+        })
     }
 
     /// Creates or updates a managed disk imported from an image file
     /// (`properties.creationData.sourceUri`).
-    pub fn put_disk(&self, r: &ResourceRef, body: &Value) -> Result<(Value, bool)> {
-        let location = location_of(body, "Microsoft.Compute/disks")?;
+    pub fn put_disk(&self, r: &ResourceRef, body: &ManagedDisk) -> Result<(ManagedDisk, bool)> {
+        let location = location_of(body.location.as_deref(), "Microsoft.Compute/disks")?;
         const SKUS: [&str; 6] = [
             "Standard_LRS",
             "Premium_LRS",
@@ -237,7 +272,7 @@ impl Service {
             "Premium_ZRS",
             "StandardSSD_ZRS",
         ];
-        let sku = match body["sku"]["name"].as_str() {
+        let sku = match body.sku.as_ref().map(|s| s.name.as_str()) {
             None => "Standard_LRS",
             Some(s) => SKUS
                 .iter()
@@ -250,29 +285,40 @@ impl Service {
                     )
                 })?,
         };
-        let cd = &body["properties"]["creationData"];
-        let uri = cd["sourceUri"].as_str().ok_or_else(|| {
+        let cd = body.properties.creation_data.as_ref();
+        let uri = cd.and_then(|c| c.source_uri.as_deref()).ok_or_else(|| {
             invalid(
                 "properties.creationData.sourceUri",
                 "the file:/// URI of the disk image is required",
             )
         })?;
         let (path, format, size) = self.probe_uri(uri, "properties.creationData.sourceUri")?;
-        let mut props = match &body["properties"] {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
+        let props = DiskProperties {
+            creation_data: Some(CreationData {
+                create_option: Some("Import".into()),
+                source_uri: Some(uri.to_owned()),
+                ..Default::default()
+            }),
+            disk_size_gb: Some(size.div_ceil(1 << 30)),
+            disk_size_bytes: Some(size),
+            image_format: Some(format),
+            time_created: Some(
+                body.properties
+                    .time_created
+                    .clone()
+                    .unwrap_or_else(|| self.now().to_string()),
+            ),
+            ..body.properties.clone()
         };
-        props.insert(
-            "creationData".into(),
-            json!({"createOption": "Import", "sourceUri": uri}),
-        );
-        props.insert("diskSizeGB".into(), json!(size.div_ceil(1 << 30)));
-        props.insert("diskSizeBytes".into(), json!(size));
-        props.insert("imageFormat".into(), json!(format));
-        props
-            .entry("timeCreated")
-            .or_insert_with(|| json!(self.now().to_string()));
-        let stored = json!({"tags": body.get("tags").cloned().unwrap_or(json!({})), "sku": {"name": sku, "tier": sku.split('_').next()}, "properties": props});
+        let stored = Resource {
+            tags: Some(body.tags.clone().unwrap_or_default()),
+            sku: Some(Sku {
+                name: sku.to_owned(),
+                tier: sku.split('_').next().map(str::to_owned),
+                ..Default::default()
+            }),
+            ..Resource::with_properties(props)
+        };
         let existing = self.disk_row(r)?;
         if let Some((_, name, _, old)) = &existing {
             let id = ResourceRef {
@@ -287,14 +333,14 @@ impl Service {
                 if !loc.eq_ignore_ascii_case(&location) {
                     return Err(invalid("location", format!("the disk exists in '{loc}'")));
                 }
-                self.meta.update_disk_body(*id, &stored.to_string())?;
+                self.meta.update_disk_body(*id, &stored_text(&stored)?)?;
                 (name.clone(), false)
             }
             None => {
                 self.meta.insert_disk(&NewDisk {
                     disk: r.clone(),
                     location: location.clone(),
-                    body: stored.to_string(),
+                    body: stored_text(&stored)?,
                 })?;
                 (r.name.clone(), true)
             }
@@ -304,7 +350,7 @@ impl Service {
     }
 
     /// Reads a managed disk.
-    pub fn get_disk(&self, r: &ResourceRef) -> Result<Value> {
+    pub fn get_disk(&self, r: &ResourceRef) -> Result<ManagedDisk> {
         let (_, name, loc, body) = self
             .disk_row(r)?
             .ok_or_else(|| not_found("Microsoft.Compute/disks", r))?;
@@ -316,7 +362,7 @@ impl Service {
         &self,
         subscription: &str,
         resource_group: Option<&str>,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<ManagedDisk>> {
         let rows: Vec<(String, String, String)> = self
             .meta
             .list_disks(subscription, resource_group)?
@@ -378,17 +424,8 @@ impl Service {
             })
             .collect();
         for (prov, sub, rg, name, body) in rows {
-            let b: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-            let sp = &b["properties"]["storageProfile"];
-            let mut ids = vec![sp["osDisk"]["managedDisk"]["id"].as_str()];
-            if let Some(dd) = sp["dataDisks"].as_array() {
-                ids.extend(dd.iter().map(|d| d["managedDisk"]["id"].as_str()));
-            }
-            if ids
-                .into_iter()
-                .flatten()
-                .any(|i| i.eq_ignore_ascii_case(disk_id))
-            {
+            let b: VirtualMachine = serde_json::from_str(&body).unwrap_or_default();
+            if managed_ids(&b).any(|i| i.eq_ignore_ascii_case(disk_id)) {
                 let r = ResourceRef {
                     subscription: sub,
                     resource_group: rg,
@@ -401,7 +438,7 @@ impl Service {
     }
 
     /// The stored body of the managed disk an id names.
-    pub(crate) fn managed_disk_body(&self, disk_id: &str) -> Option<Value> {
+    pub(crate) fn managed_disk_body(&self, disk_id: &str) -> Option<ManagedDisk> {
         let r = parse_disk_id(disk_id)?;
         self.disk_row(&r).ok().flatten().map(|row| row.3)
     }
@@ -409,10 +446,10 @@ impl Service {
     // ----- virtual machines -----
 
     /// Resolves one disk entry of a storage profile.
-    fn resolve_disk(&self, d: &Value, field: &str, lun: Option<i64>) -> Result<VmDisk> {
-        let vhd = d["vhd"]["uri"].as_str();
-        let managed = d["managedDisk"]["id"].as_str();
-        let name = d["name"].as_str().unwrap_or("").to_owned();
+    fn resolve_disk(&self, d: &arm::VmDisk, field: &str, lun: Option<i64>) -> Result<VmDisk> {
+        let vhd = d.vhd.as_ref().and_then(|v| v.uri.as_deref());
+        let managed = d.managed_disk.as_ref().and_then(|m| m.id.as_deref());
+        let name = d.name.clone().unwrap_or_default();
         match (vhd, managed) {
             (Some(uri), None) => {
                 let (path, format, size) = self.probe_uri(uri, &format!("{field}.vhd.uri"))?;
@@ -445,8 +482,11 @@ impl Service {
                         format!("disk '{id}' does not exist"),
                     )
                 })?;
-                let uri = body["properties"]["creationData"]["sourceUri"]
-                    .as_str()
+                let uri = body
+                    .properties
+                    .creation_data
+                    .as_ref()
+                    .and_then(|c| c.source_uri.as_deref())
                     .unwrap_or("");
                 let (path, format, size) =
                     self.probe_uri(uri, &format!("{field}.managedDisk.id"))?;
@@ -472,16 +512,12 @@ impl Service {
     }
 
     /// The disks of a VM body, validated.
-    fn body_disks(&self, body: &Value) -> Result<Vec<VmDisk>> {
-        let sp = &body["properties"]["storageProfile"];
-        let os = &sp["osDisk"];
-        if !os.is_object() {
-            return Err(invalid(
-                "properties.storageProfile.osDisk",
-                "an OS disk is required",
-            ));
-        }
-        match os["osType"].as_str() {
+    fn body_disks(&self, body: &VirtualMachine) -> Result<Vec<VmDisk>> {
+        let sp = body.properties.storage_profile.as_ref();
+        let os = sp
+            .and_then(|s| s.os_disk.as_ref())
+            .ok_or_else(|| invalid("properties.storageProfile.osDisk", "an OS disk is required"))?;
+        match os.os_type.as_deref() {
             Some(t) if t.eq_ignore_ascii_case("Linux") || t.eq_ignore_ascii_case("Windows") => {}
             _ => {
                 return Err(invalid(
@@ -491,11 +527,12 @@ impl Service {
             }
         }
         let mut disks = vec![self.resolve_disk(os, "properties.storageProfile.osDisk", None)?];
-        if let Some(dd) = sp["dataDisks"].as_array() {
+        if let Some(dd) = sp.and_then(|s| s.data_disks.as_ref()) {
             for (i, d) in dd.iter().enumerate() {
                 let field = format!("properties.storageProfile.dataDisks[{i}]");
-                let lun = d["lun"]
-                    .as_i64()
+                let lun = d
+                    .lun
+                    .map(i64::from)
                     .filter(|l| (0..64).contains(l))
                     .ok_or_else(|| {
                         invalid(&format!("{field}.lun"), "a LUN from 0 to 63 is required")
@@ -519,37 +556,65 @@ impl Service {
             location: v.location,
             vm_id: v.vm_id,
             power: v.power_state,
-            body: serde_json::from_str(&v.body).unwrap_or(Value::Null),
+            body: serde_json::from_str(&v.body).unwrap_or_default(),
         }))
     }
 
-    fn vm_view(&self, p: VmProvider, r: &ResourceRef, row: &VmRow, instance_view: bool) -> Value {
+    fn vm_view(
+        &self,
+        p: VmProvider,
+        r: &ResourceRef,
+        row: &VmRow,
+        instance_view: bool,
+    ) -> VirtualMachine {
         let canon = ResourceRef {
             name: row.name.clone(),
             ..r.clone()
         };
         let ty = format!("{}/virtualMachines", p.namespace());
-        let mut props = row.body["properties"].clone();
-        props["vmId"] = json!(row.vm_id);
-        props["provisioningState"] = json!("Succeeded");
+        let mut props = row.body.properties.clone();
+        props.vm_id = Some(row.vm_id.clone());
+        props.provisioning_state = Some("Succeeded".into());
         if instance_view {
             let live = address_of(&row.body)
                 .ok()
                 .flatten()
                 .and_then(|a| live_power(self.hypervisor.as_ref(), &a));
             let power = live.unwrap_or(&row.power);
-            props["instanceView"] = json!({"statuses": [
-                {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Provisioning succeeded"},
-                {"code": format!("PowerState/{power}"), "level": "Info", "displayStatus": format!("VM {power}")}]});
+            props.instance_view = Some(InstanceView {
+                statuses: Some(vec![
+                    status(
+                        "ProvisioningState/succeeded".into(),
+                        "Provisioning succeeded".into(),
+                    ),
+                    status(format!("PowerState/{power}"), format!("VM {power}")),
+                ]),
+                ..Default::default()
+            });
         }
-        json!({"id": canon.id(&ty), "name": row.name, "type": ty, "location": row.location, "tags": row.body["tags"].clone(), "properties": props})
+        Resource {
+            id: Some(canon.id(&ty)),
+            name: Some(row.name.clone()),
+            kind: Some(ty),
+            location: Some(row.location.clone()),
+            tags: row.body.tags.clone(),
+            ..Resource::with_properties(props)
+        }
     }
 
     /// Creates or updates a VM. Its disks must open as images; a managed disk
     /// attaches to one VM only.
-    pub fn put_vm(&self, p: VmProvider, r: &ResourceRef, body: &Value) -> Result<(Value, bool)> {
+    pub fn put_vm(
+        &self,
+        p: VmProvider,
+        r: &ResourceRef,
+        body: &VirtualMachine,
+    ) -> Result<(VirtualMachine, bool)> {
         check_vm_name(&r.name)?;
-        let location = location_of(body, &format!("{}/virtualMachines", p.namespace()))?;
+        let location = location_of(
+            body.location.as_deref(),
+            &format!("{}/virtualMachines", p.namespace()),
+        )?;
         let disks = self.body_disks(body)?;
         address_of(body)?;
         let existing = self.vm_row(p, r)?;
@@ -574,7 +639,10 @@ impl Service {
         if let Some(row) = &existing {
             self.check_disk_paths(p.key(), r, &row.body, &disks)?;
         }
-        let stored = json!({"tags": body.get("tags").cloned().unwrap_or(json!({})), "properties": body["properties"].clone()});
+        let stored = Resource {
+            tags: Some(body.tags.clone().unwrap_or_default()),
+            ..Resource::with_properties(body.properties.clone())
+        };
         match existing {
             Some(mut row) => {
                 if !row.location.eq_ignore_ascii_case(&location) {
@@ -583,7 +651,8 @@ impl Service {
                         format!("the VM exists in '{}'", row.location),
                     ));
                 }
-                self.meta.update_vm_body(row.rowid, &stored.to_string())?;
+                self.meta
+                    .update_vm_body(row.rowid, &stored_text(&stored)?)?;
                 row.body = stored;
                 Ok((self.vm_view(p, r, &row, false), false))
             }
@@ -602,7 +671,7 @@ impl Service {
                     location: row.location.clone(),
                     vm_id: row.vm_id.clone(),
                     power_state: row.power.clone(),
-                    body: row.body.to_string(),
+                    body: stored_text(&row.body)?,
                 })?;
                 Ok((self.vm_view(p, r, &row, false), true))
             }
@@ -610,7 +679,12 @@ impl Service {
     }
 
     /// Reads a VM, with its power state when `instance_view` is set.
-    pub fn get_vm(&self, p: VmProvider, r: &ResourceRef, instance_view: bool) -> Result<Value> {
+    pub fn get_vm(
+        &self,
+        p: VmProvider,
+        r: &ResourceRef,
+        instance_view: bool,
+    ) -> Result<VirtualMachine> {
         let row = self
             .vm_row(p, r)?
             .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
@@ -623,7 +697,7 @@ impl Service {
         p: VmProvider,
         subscription: &str,
         resource_group: Option<&str>,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<VirtualMachine>> {
         let rows: Vec<(String, String)> = self
             .meta
             .list_vms(p, subscription, resource_group)?
@@ -684,7 +758,7 @@ impl Service {
         let bodies: Vec<String> = self.meta.all_vms()?.into_iter().map(|v| v.body).collect();
         Ok(bodies
             .iter()
-            .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+            .filter_map(|b| serde_json::from_str::<VirtualMachine>(b).ok())
             .filter_map(|b| self.body_disks(&b).ok())
             .flatten()
             .map(|d| d.path)
@@ -707,7 +781,7 @@ struct VmRow {
     location: String,
     vm_id: String,
     power: String,
-    body: Value,
+    body: VirtualMachine,
 }
 
 fn not_found(ty: &str, r: &ResourceRef) -> ServiceError {
@@ -738,6 +812,15 @@ fn uuid_v4() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn value<T: serde::Serialize>(t: T) -> Value {
+        serde_json::to_value(t).unwrap()
+    }
 
     fn rr(name: &str) -> ResourceRef {
         ResourceRef {
@@ -758,20 +841,27 @@ mod tests {
             .unwrap();
         let uri = format!("file://{}", img.display());
         let (d, created) = s
-            .put_disk(&rr("data1"), &json!({"location": "westeurope", "sku": {"name": "premium_lrs"}, "properties": {"creationData": {"sourceUri": uri}}}))
+            .put_disk(&rr("data1"), &typed(json!({"location": "westeurope", "sku": {"name": "premium_lrs"}, "properties": {"creationData": {"sourceUri": uri}}})))
             .unwrap();
+        let d = value(d);
         assert!(created);
         assert_eq!(d["sku"]["name"], "Premium_LRS");
         assert_eq!(d["properties"]["diskSizeBytes"], 8 << 20);
         let disk_id = d["id"].as_str().unwrap().to_owned();
-        let vm = json!({"location": "westeurope", "properties": {"storageProfile": {
+        let vm: VirtualMachine = typed(
+            json!({"location": "westeurope", "properties": {"storageProfile": {
             "osDisk": {"osType": "Linux", "vhd": {"uri": uri}},
-            "dataDisks": [{"lun": 0, "managedDisk": {"id": disk_id.to_lowercase()}}]}}});
+            "dataDisks": [{"lun": 0, "managedDisk": {"id": disk_id.to_lowercase()}}]}}}),
+        );
         let (v, _) = s.put_vm(VmProvider::Compute, &rr("vm1"), &vm).unwrap();
-        assert_eq!(v["type"], "Microsoft.Compute/virtualMachines");
+        assert_eq!(v.kind.as_deref(), Some("Microsoft.Compute/virtualMachines"));
         assert_eq!(
-            s.get_disk(&rr("DATA1")).unwrap()["properties"]["diskState"],
-            "Attached"
+            s.get_disk(&rr("DATA1"))
+                .unwrap()
+                .properties
+                .disk_state
+                .as_deref(),
+            Some("Attached")
         );
         // A managed disk attaches to one VM only; an attached disk cannot be deleted.
         assert_eq!(
@@ -791,7 +881,7 @@ mod tests {
         );
         s.set_power(VmProvider::Compute, &rr("vm1"), "deallocated")
             .unwrap();
-        let v = s.get_vm(VmProvider::Compute, &rr("vm1"), true).unwrap();
+        let v = value(s.get_vm(VmProvider::Compute, &rr("vm1"), true).unwrap());
         assert_eq!(
             v["properties"]["instanceView"]["statuses"][1]["code"],
             "PowerState/deallocated"
@@ -824,7 +914,7 @@ mod tests {
             ),
         ] {
             let e = s
-                .put_vm(VmProvider::Compute, &rr("bad"), &body)
+                .put_vm(VmProvider::Compute, &rr("bad"), &typed(body))
                 .unwrap_err();
             assert!(e.to_string().starts_with(field), "{field}: {e}");
         }

@@ -581,16 +581,12 @@ impl Service {
         let os_type = self
             .get_vm(n.provider, &vm_ref, false)
             .ok()
-            .and_then(|vm| {
-                vm["properties"]["storageProfile"]["osDisk"]["osType"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
+            .and_then(|vm| vm.properties.storage_profile?.os_disk?.os_type)
             .unwrap_or_else(|| "Linux".into());
-        let vm_name = pi["properties"]["friendlyName"]
-            .as_str()
-            .unwrap_or(&n.vm)
-            .to_owned();
+        let pi = pi.properties.as_iaas_vm();
+        let vm_name = pi
+            .and_then(|p| p.friendly_name.clone())
+            .unwrap_or_else(|| n.vm.clone());
         let (job, op, permille) = self.start_job(
             vault.rowid,
             "Backup",
@@ -600,10 +596,9 @@ impl Service {
             user,
         )?;
         let item_id = it.rowid;
-        let data_id = pi["properties"]["protectedItemDataId"]
-            .as_str()
-            .unwrap_or("0")
-            .to_owned();
+        let data_id = pi
+            .and_then(|p| p.protected_item_data_id.clone())
+            .unwrap_or_else(|| "0".into());
         let svc = self.clone();
         let store_name = vault.store.clone();
         let j = job.clone();
@@ -921,7 +916,7 @@ impl Service {
             }
             None => Vec::new(),
         };
-        let base = pi["id"].as_str().unwrap_or("").to_owned();
+        let base = pi.id().to_owned();
         Ok(rows
             .into_iter()
             .filter(|p| {
@@ -1050,17 +1045,19 @@ mod lifecycle_tests {
             resource_group: "vms".into(),
             name: "vm1".into(),
         };
-        s.put_vm(VmProvider::Compute, &vm, &json!({"location": "westeurope",
-            "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}}))
+        s.put_vm(VmProvider::Compute, &vm, &serde_json::from_value(json!({"location": "westeurope",
+            "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}})).unwrap())
             .unwrap();
         let (c, i) = (
             "IaasVMContainer;iaasvmcontainerv2;vms;vm1",
             "VM;iaasvmcontainerv2;vms;vm1",
         );
-        s.put_protected_item(&v, c, i, &json!({"properties": {"policyId": format!("{}/backupPolicies/DefaultPolicy", v.id())}})).unwrap();
+        s.put_protected_item(&v, c, i, &serde_json::from_value(json!({"properties": {"policyId": format!("{}/backupPolicies/DefaultPolicy", v.id())}})).unwrap()).unwrap();
         let op = s.backup_now(&v, c, i, &json!({})).unwrap();
-        let job = s.operation_status(&v, &op).unwrap()["properties"]["jobId"]
-            .as_str()
+        let job = s
+            .operation_status(&v, &op)
+            .unwrap()
+            .job_id()
             .unwrap()
             .to_owned();
         for _ in 0..500 {

@@ -14,7 +14,23 @@ use crate::metastore::records::{
 };
 use crate::metastore::{Page, PageRequest};
 use crate::vault::VaultRef;
-use serde_json::{Value, json};
+use rsvault_arm::Resource;
+use rsvault_arm::common::{
+    BackupManagementType, HealthStatus, ProtectionState, ProtectionStatus, WorkloadType,
+};
+use rsvault_arm::container::{
+    IaasVmContainer, IaasVmProtectableItem, ProtectableItem, ProtectableItemResource,
+    ProtectionContainer, ProtectionContainerResource,
+};
+use rsvault_arm::error::ErrorDetail;
+use rsvault_arm::item::{
+    GuestAgent, HealthDetail, IaasVmProtectedItem, IaasVmProtectedItemExtendedInfo, ProtectedItem,
+    ProtectedItemResource,
+};
+use rsvault_arm::operation::{
+    OperationState, OperationStatus, OperationStatusInfo, OperationStatusJob,
+};
+use serde::Deserialize;
 
 /// A protected (or protectable) VM as the vault names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +46,16 @@ impl ItemName {
             VmProvider::Compute => "iaasvmcontainerv2",
             VmProvider::ClassicCompute => "iaasvmcontainer",
         }
+    }
+
+    /// The VM's ARM id.
+    fn vm_id(&self, subscription: &str) -> String {
+        format!(
+            "/subscriptions/{subscription}/resourceGroups/{}/providers/{}/virtualMachines/{}",
+            self.resource_group,
+            self.provider.namespace(),
+            self.vm
+        )
     }
 
     /// `IaasVMContainer;iaasvmcontainerv2;rg;vm`.
@@ -116,6 +142,47 @@ pub(crate) struct ItemState {
     pub deferred: Option<String>,
 }
 
+/// `virtualMachineVersion` of a container or protectable item.
+fn vm_version(p: VmProvider) -> &'static str {
+    match p {
+        VmProvider::Compute => "Compute",
+        VmProvider::ClassicCompute => "ClassicCompute",
+    }
+}
+
+/// An item's health as [`Service::set_health`] keeps it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredHealth {
+    #[serde(default)]
+    health_details: Option<Vec<HealthDetail>>,
+    #[serde(default)]
+    guest_agent_status: Option<String>,
+    #[serde(default)]
+    guest_agent_version: Option<String>,
+    #[serde(default)]
+    last_checked: Option<String>,
+}
+
+/// `policyType` of a stored policy's properties.
+#[derive(Debug, Default, Deserialize)]
+struct StoredPolicyType {
+    #[serde(rename = "policyType", default)]
+    policy_type: Option<String>,
+}
+
+/// `d.hh:mm:ss` from `now` to `until`.
+fn remaining(until: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    let secs = (until.as_second() - now.as_second()).max(0);
+    format!(
+        "{}.{:02}:{:02}:{:02}",
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 fn item_not_found(v: &VaultRef, item: &str) -> ServiceError {
     ServiceError::not_found(
         "BMSUserErrorProtectedItemNotFound",
@@ -170,7 +237,7 @@ impl Service {
     }
 
     /// An operation's status body (`OperationStatus`).
-    pub fn operation_status(&self, v: &VaultRef, op: &str) -> Result<Value> {
+    pub fn operation_status(&self, v: &VaultRef, op: &str) -> Result<OperationStatus> {
         let vault = self.vault_row(v)?;
         let r = self.meta.find_operation(vault.rowid, op)?.ok_or_else(|| {
             ServiceError::not_found(
@@ -178,21 +245,28 @@ impl Service {
                 format!("Operation {op} was not found in vault '{}'.", v.name),
             )
         })?;
-        let mut body = json!({"id": op, "name": op, "status": r.status,
-            "startTime": r.start_time, "endTime": r.end_time});
-        if let Some(code) = r.error_code {
-            body["error"] = json!({"code": code, "message": r.error_message.unwrap_or_default()});
-        }
-        if let Some(job) = r.job_id {
-            body["properties"] =
-                json!({"objectType": "OperationStatusJobExtendedInfo", "jobId": job});
-        }
-        Ok(body)
+        Ok(OperationStatus {
+            id: Some(op.to_owned()),
+            name: Some(op.to_owned()),
+            status: Some(OperationState::from(r.status.as_str())),
+            start_time: Some(r.start_time),
+            end_time: r.end_time,
+            error: r
+                .error_code
+                .map(|code| ErrorDetail::new(code, r.error_message.unwrap_or_default())),
+            properties: r.job_id.map(|job| {
+                OperationStatusInfo::Job(OperationStatusJob {
+                    job_id: Some(job),
+                    ..Default::default()
+                })
+            }),
+            ..Default::default()
+        })
     }
 
     /// Whether an operation has finished (for `operationResults` URLs).
     pub fn operation_done(&self, v: &VaultRef, op: &str) -> Result<bool> {
-        Ok(self.operation_status(v, op)?["status"] != "InProgress")
+        Ok(self.operation_status(v, op)?.status != Some(OperationState::InProgress))
     }
 
     // ----- discovery -----
@@ -206,7 +280,11 @@ impl Service {
 
     /// VMs of the vault's subscription and region that no vault protects,
     /// that match a `$filter` (`backupManagementType`).
-    pub fn protectable_items(&self, v: &VaultRef, filter: &str) -> Result<Vec<Value>> {
+    pub fn protectable_items(
+        &self,
+        v: &VaultRef,
+        filter: &str,
+    ) -> Result<Vec<ProtectableItemResource>> {
         let vault = self.vault_row(v)?;
         let mut out = Vec::new();
         if !crate::filter::Filter::parse(filter)?.management_type_matches() {
@@ -214,14 +292,15 @@ impl Service {
         }
         for p in [VmProvider::Compute, VmProvider::ClassicCompute] {
             for vm in self.list_vms(p, &v.subscription, None)? {
-                if !vm["location"]
-                    .as_str()
+                if !vm
+                    .location
+                    .as_deref()
                     .is_some_and(|l| l.eq_ignore_ascii_case(&vault.location))
                 {
                     continue;
                 }
-                let rg = resource_group_of(vm["id"].as_str().unwrap_or(""));
-                let name = vm["name"].as_str().unwrap_or("").to_owned();
+                let rg = resource_group_of(vm.id());
+                let name = vm.name().to_owned();
                 if self
                     .item_row_for_vm(p, &v.subscription, &rg, &name)?
                     .is_some()
@@ -233,18 +312,30 @@ impl Service {
                     resource_group: rg.clone(),
                     vm: name.clone(),
                 };
-                out.push(json!({
-                    "id": format!("{}/backupFabrics/Azure/protectionContainers/{}/protectableItems/{}", v.id(), n.container(), n.item()),
-                    "name": n.item(),
-                    "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectableItems",
-                    "properties": {
-                        "protectableItemType": format!("{}/virtualMachines", p.namespace()),
-                        "friendlyName": name, "virtualMachineId": vm["id"], "protectionState": "NotProtected",
-                        "backupManagementType": "AzureIaasVM", "workloadType": "VM",
-                        "virtualMachineVersion": if p == VmProvider::Compute { "Compute" } else { "ClassicCompute" },
-                        "resourceGroup": rg,
-                    }
-                }));
+                let item = IaasVmProtectableItem {
+                    friendly_name: Some(name),
+                    virtual_machine_id: vm.id.clone(),
+                    protection_state: Some(ProtectionStatus::NotProtected),
+                    backup_management_type: Some(BackupManagementType::AzureIaasVm),
+                    workload_type: Some(WorkloadType::Vm),
+                    virtual_machine_version: Some(vm_version(p).into()),
+                    resource_group: Some(rg),
+                    ..Default::default()
+                };
+                out.push(Resource {
+                    id: Some(format!(
+                        "{}/backupFabrics/Azure/protectionContainers/{}/protectableItems/{}",
+                        v.id(),
+                        n.container(),
+                        n.item()
+                    )),
+                    name: Some(n.item()),
+                    kind: Some("Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectableItems".into()),
+                    ..Resource::with_properties(match p {
+                        VmProvider::Compute => ProtectableItem::Compute(item),
+                        VmProvider::ClassicCompute => ProtectableItem::ClassicCompute(item),
+                    })
+                });
             }
         }
         Ok(out)
@@ -376,7 +467,7 @@ impl Service {
         store: &rsvault_engine::Store,
         disks: &str,
     ) -> Result<()> {
-        let d: Value = serde_json::from_str(disks).unwrap_or(json!([]));
+        let d: serde_json::Value = serde_json::from_str(disks).unwrap_or_default();
         for disk in d.as_array().into_iter().flatten() {
             if let (Some(name), Some(point)) = (disk["store_name"].as_str(), disk["point"].as_str())
             {
@@ -427,14 +518,19 @@ impl Service {
         v: &VaultRef,
         container: &str,
         item: &str,
-        body: &Value,
+        body: &ProtectedItemResource,
     ) -> Result<String> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
-        let props = &body["properties"];
-        let wanted = props["protectionState"].as_str().unwrap_or("");
+        let props = body.properties.read_as_iaas_vm().map_err(|e| {
+            ServiceError::bad_request(
+                "InvalidRequestContent",
+                format!("The request content was invalid and could not be deserialized: {e}"),
+            )
+        })?;
+        let wanted = props.protection_state.as_ref().map_or("", |s| s.as_str());
         let existing = self.find_item(vault.rowid, &n)?;
-        if props["isRehydrate"].as_bool() == Some(true) {
+        if props.is_rehydrate == Some(true) {
             return self.undelete(vault.rowid, &n, existing);
         }
         if let Some(it) = &existing
@@ -487,15 +583,18 @@ impl Service {
                 ),
             ));
         }
-        let policy_id = props["policyId"].as_str().unwrap_or("");
+        let policy_id = props.policy_id.as_deref().unwrap_or("");
         let policy = policy_name_of(policy_id).ok_or_else(|| {
             ServiceError::bad_request(
                 "BMSUserErrorInvalidPolicyInput",
                 "properties.policyId: the id of one of the vault's backup policies is required",
             )
         })?;
-        let policy_doc = self.get_policy(v, policy)?;
-        let policy = policy_doc.name.clone().unwrap_or_else(|| policy.to_owned());
+        // The policy's own error when it does not exist.
+        self.get_policy(v, policy)?;
+        let (policy, policy_type) = self
+            .stored_policy_type(vault.rowid, policy)?
+            .unwrap_or_else(|| (policy.to_owned(), None));
         let vm_ref = ResourceRef {
             subscription: v.subscription.clone(),
             resource_group: n.resource_group.clone(),
@@ -510,7 +609,7 @@ impl Service {
                 ),
             )
         })?;
-        let location = vm["location"].as_str().unwrap_or("");
+        let location = vm.location.as_deref().unwrap_or("");
         if !location.eq_ignore_ascii_case(&vault.location) {
             return Err(ServiceError::bad_request(
                 "BMSUserErrorInvalidConfigureProtectionRequest",
@@ -520,8 +619,8 @@ impl Service {
                 ),
             ));
         }
-        let rg = resource_group_of(vm["id"].as_str().unwrap_or(""));
-        let vm_name = vm["name"].as_str().unwrap_or(&n.vm).to_owned();
+        let rg = resource_group_of(vm.id());
+        let vm_name = vm.name.clone().unwrap_or_else(|| n.vm.clone());
         match self.item_row_for_vm(n.provider, &v.subscription, &rg, &vm_name)? {
             Some((_, other)) if other != vault.rowid => {
                 return Err(ServiceError::bad_request(
@@ -537,10 +636,13 @@ impl Service {
                     .item_by_id(id)?
                     .map(|i| i.policy)
                     .unwrap_or_default();
+                let is_v2 = |t: &Option<String>| t.as_deref() == Some("V2");
                 let old_v2 = self
-                    .get_policy(v, &current)
-                    .is_ok_and(|p| crate::policy::is_enhanced(&p));
-                if old_v2 && !crate::policy::is_enhanced(&policy_doc) {
+                    .stored_policy_type(vault.rowid, &current)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|(_, t)| is_v2(&t));
+                if old_v2 && !is_v2(&policy_type) {
                     return Err(ServiceError::bad_request(
                         "BMSUserErrorInvalidPolicyInput",
                         "properties.policyId: an item protected by an Enhanced (V2) policy cannot move to a Standard (V1) policy",
@@ -575,21 +677,26 @@ impl Service {
         )
     }
 
-    fn item_view(&self, v: &VaultRef, r: &ItemRecord) -> Value {
+    /// The canonical name and `policyType` of a stored policy, if it exists.
+    fn stored_policy_type(
+        &self,
+        vault_rowid: i64,
+        name: &str,
+    ) -> Result<Option<(String, Option<String>)>> {
+        Ok(self.meta.find_policy(vault_rowid, name)?.map(|p| {
+            let t = serde_json::from_str::<StoredPolicyType>(&p.properties).unwrap_or_default();
+            (p.name, t.policy_type)
+        }))
+    }
+
+    fn item_view(&self, v: &VaultRef, r: &ItemRecord) -> ProtectedItemResource {
         let p = r.provider;
         let n = ItemName {
             provider: p,
             resource_group: r.vm.resource_group.clone(),
             vm: r.vm.name.clone(),
         };
-        let vm_id = &r.vm;
-        let vm_id = format!(
-            "/subscriptions/{}/resourceGroups/{}/providers/{}/virtualMachines/{}",
-            vm_id.subscription,
-            vm_id.resource_group,
-            p.namespace(),
-            vm_id.name
-        );
+        let vm_id = n.vm_id(&r.vm.subscription);
         let (rp_count, last_rp) = match self.meta.item_points(r.id) {
             Ok(points) => (points.len(), points.iter().map(|p| p.time.clone()).max()),
             Err(_) => (0, None),
@@ -608,26 +715,26 @@ impl Service {
             .ok()
             .and_then(|page| page.items.into_iter().next())
             .map(|j| (j.status, j.start_time));
-        let health: Value = r
+        let health: Option<StoredHealth> = r
             .health
             .as_deref()
-            .and_then(|h| serde_json::from_str(h).ok())
-            .unwrap_or(Value::Null);
-        let mut details = health["healthDetails"].clone();
-        let mut health_status = if details.as_array().is_some_and(|d| !d.is_empty()) {
-            "ActionSuggested"
+            .and_then(|h| serde_json::from_str(h).ok());
+        let mut details = health
+            .as_ref()
+            .and_then(|h| h.health_details.clone())
+            .unwrap_or_default();
+        let mut health_status = if details.is_empty() {
+            HealthStatus::Passed
         } else {
-            "Passed"
+            HealthStatus::ActionSuggested
         };
         // Damaged recovery points (found by the vault's verify job) need action.
-        if let Some(d) = self.damage_health(r.id) {
-            if !details.is_array() {
-                details = json!([]);
-            }
-            if let Some(a) = details.as_array_mut() {
-                a.insert(0, d);
-            }
-            health_status = "ActionRequired";
+        if let Some(d) = self
+            .damage_health(r.id)
+            .and_then(|d| serde_json::from_value::<HealthDetail>(d).ok())
+        {
+            details.insert(0, d);
+            health_status = HealthStatus::ActionRequired;
         }
         // The server's own schedule (the policy's time zone, DST and all):
         // the next time the scheduler will back this item up.
@@ -640,45 +747,76 @@ impl Service {
         .flatten()
         .map(|t| t.to_string());
         let policy_type = self
-            .get_policy(v, &r.policy)
-            .map(|d| {
-                json!(if crate::policy::is_enhanced(&d) {
-                    "V2"
-                } else {
-                    "V1"
-                })
+            .stored_policy_type(r.vault, &r.policy)
+            .ok()
+            .flatten()
+            .map_or_else(|| Some("V1".to_owned()), |(_, t)| t);
+        let remaining = r
+            .deferred_delete
+            .as_deref()
+            .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+            .map(|d| remaining(d, self.now()));
+        let item = IaasVmProtectedItem {
+            backup_management_type: Some(BackupManagementType::AzureIaasVm),
+            workload_type: Some(WorkloadType::Vm),
+            friendly_name: Some(r.vm.name.clone()),
+            virtual_machine_id: Some(vm_id.clone()),
+            source_resource_id: Some(vm_id),
+            container_name: Some(n.container_property()),
+            policy_id: Some(format!("{}/backupPolicies/{}", v.id(), r.policy)),
+            policy_name: Some(r.policy.clone()),
+            policy_type,
+            protection_status: Some("Healthy".into()),
+            protection_state: Some(ProtectionState::from(r.state.as_str())),
+            health_status: Some(health_status),
+            health_details: Some(details),
+            guest_agent: health.map(|h| GuestAgent {
+                status: h.guest_agent_status,
+                version: h.guest_agent_version,
+                last_checked: h.last_checked,
+                ..Default::default()
+            }),
+            last_backup_status: Some(last_job.as_ref().map(|j| j.0.clone()).unwrap_or_default()),
+            last_backup_time: last_job.map(|j| j.1),
+            last_recovery_point: last_rp,
+            protected_item_data_id: Some(r.data_id.clone()),
+            extended_info: Some(IaasVmProtectedItemExtendedInfo {
+                recovery_point_count: Some(rp_count as u64),
+                policy_inconsistent: Some(false),
+                next_scheduled_backup_time: next_backup,
+                ..Default::default()
+            }),
+            is_scheduled_for_deferred_delete: Some(r.deferred_delete.is_some()),
+            deferred_delete_time_in_utc: r.deferred_delete.clone(),
+            deferred_delete_time_remaining: remaining,
+            ..Default::default()
+        };
+        Resource {
+            id: Some(format!(
+                "{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}",
+                v.id(),
+                n.container(),
+                n.item()
+            )),
+            name: Some(n.item()),
+            kind: Some(
+                "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
+                    .into(),
+            ),
+            ..Resource::with_properties(match p {
+                VmProvider::Compute => ProtectedItem::Compute(item),
+                VmProvider::ClassicCompute => ProtectedItem::ClassicCompute(item),
             })
-            .unwrap_or(json!("V1"));
-        json!({
-            "id": format!("{}/backupFabrics/Azure/protectionContainers/{}/protectedItems/{}", v.id(), n.container(), n.item()),
-            "name": n.item(),
-            "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems",
-            "properties": {
-                "protectedItemType": format!("{}/virtualMachines", p.namespace()),
-                "backupManagementType": "AzureIaasVM", "workloadType": "VM",
-                "friendlyName": r.vm.name, "virtualMachineId": vm_id, "sourceResourceId": vm_id,
-                "containerName": n.container_property(),
-                "policyId": format!("{}/backupPolicies/{}", v.id(), r.policy), "policyName": r.policy, "policyType": policy_type,
-                "protectionStatus": "Healthy", "protectionState": r.state, "healthStatus": health_status,
-                "healthDetails": if details.is_array() { details } else { json!([]) },
-                "guestAgent": if health.is_object() { json!({"status": health["guestAgentStatus"], "version": health["guestAgentVersion"], "lastChecked": health["lastChecked"]}) } else { Value::Null },
-                "lastBackupStatus": last_job.as_ref().map(|j| j.0.clone()).unwrap_or_default(),
-                "lastBackupTime": last_job.map(|j| j.1),
-                "lastRecoveryPoint": last_rp,
-                "protectedItemDataId": r.data_id,
-                "extendedInfo": {"recoveryPointCount": rp_count, "policyInconsistent": false, "nextScheduledBackupTime": next_backup},
-                "isScheduledForDeferredDelete": r.deferred_delete.is_some(),
-                "deferredDeleteTimeInUTC": r.deferred_delete,
-                "deferredDeleteTimeRemaining": r.deferred_delete.as_deref().and_then(|d| d.parse::<jiff::Timestamp>().ok()).map(|d| {
-                    let secs = (d.as_second() - self.now().as_second()).max(0);
-                    format!("{}.{:02}:{:02}:{:02}", secs / 86400, secs % 86400 / 3600, secs % 3600 / 60, secs % 60)
-                }),
-            }
-        })
+        }
     }
 
     /// Reads a protected item.
-    pub fn get_protected_item(&self, v: &VaultRef, container: &str, item: &str) -> Result<Value> {
+    pub fn get_protected_item(
+        &self,
+        v: &VaultRef,
+        container: &str,
+        item: &str,
+    ) -> Result<ProtectedItemResource> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
         self.meta
@@ -701,7 +839,7 @@ impl Service {
         v: &VaultRef,
         filter: &str,
         page: &PageRequest,
-    ) -> Result<Page<Value>> {
+    ) -> Result<Page<ProtectedItemResource>> {
         let vault = self.vault_row(v)?;
         let f = crate::filter::Filter::parse(filter)?;
         if !f.management_type_matches() || !f.allows("itemtype", "VM") {
@@ -729,7 +867,7 @@ impl Service {
         v: &VaultRef,
         filter: &str,
         page: &PageRequest,
-    ) -> Result<Page<Value>> {
+    ) -> Result<Page<ProtectionContainerResource>> {
         let vault = self.vault_row(v)?;
         let f = crate::filter::Filter::parse(filter)?;
         if !f.management_type_matches() || !f.allows("status", "Registered") {
@@ -749,17 +887,30 @@ impl Service {
                 resource_group: r.vm.resource_group.clone(),
                 vm: r.vm.name.clone(),
             };
-            json!({
-                "id": format!("{}/backupFabrics/Azure/protectionContainers/{}", v.id(), n.container()),
-                "name": n.container(),
-                "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers",
-                "properties": {
-                    "containerType": format!("{}/virtualMachines", p.namespace()),
-                    "backupManagementType": "AzureIaasVM", "friendlyName": r.vm.name, "registrationStatus": "Registered",
-                    "healthStatus": "Healthy", "resourceGroup": r.vm.resource_group,
-                    "virtualMachineVersion": if p == VmProvider::Compute { "Compute" } else { "ClassicCompute" },
-                }
-            })
+            let c = IaasVmContainer {
+                friendly_name: Some(r.vm.name.clone()),
+                backup_management_type: Some(BackupManagementType::AzureIaasVm),
+                registration_status: Some("Registered".into()),
+                health_status: Some("Healthy".into()),
+                virtual_machine_version: Some(vm_version(p).into()),
+                resource_group: Some(r.vm.resource_group.clone()),
+                ..Default::default()
+            };
+            Resource {
+                id: Some(format!(
+                    "{}/backupFabrics/Azure/protectionContainers/{}",
+                    v.id(),
+                    n.container()
+                )),
+                name: Some(n.container()),
+                kind: Some(
+                    "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers".into(),
+                ),
+                ..Resource::with_properties(match p {
+                    VmProvider::Compute => ProtectionContainer::Compute(c),
+                    VmProvider::ClassicCompute => ProtectionContainer::ClassicCompute(c),
+                })
+            }
         }))
     }
 }

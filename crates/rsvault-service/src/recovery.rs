@@ -378,20 +378,27 @@ mod tests {
             resource_group: "vms".into(),
             name: "vm1".into(),
         };
-        s.put_vm(VmProvider::Compute, &vm, &json!({"location": "westeurope",
-            "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}}))
+        s.put_vm(VmProvider::Compute, &vm, &serde_json::from_value(json!({"location": "westeurope",
+            "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}})).unwrap())
             .unwrap();
         let policy = format!("{}/backupPolicies/DefaultPolicy", vref().id());
-        s.put_protected_item(&vref(), C, I, &json!({"properties": {"policyId": policy}}))
-            .unwrap();
+        s.put_protected_item(
+            &vref(),
+            C,
+            I,
+            &serde_json::from_value(json!({"properties": {"policyId": policy}})).unwrap(),
+        )
+        .unwrap();
         s
     }
 
     /// Runs Backup now and waits for the job; returns it.
     fn backup(s: &Arc<Service>) -> Value {
         let op = s.backup_now(&vref(), C, I, &json!({})).unwrap();
-        let job = s.operation_status(&vref(), &op).unwrap()["properties"]["jobId"]
-            .as_str()
+        let job = s
+            .operation_status(&vref(), &op)
+            .unwrap()
+            .job_id()
             .unwrap()
             .to_owned();
         for _ in 0..1000 {

@@ -170,8 +170,11 @@ impl Service {
             }
         } else if kind.eq_ignore_ascii_case("OriginalLocation") {
             let vm = self.get_vm(n.provider, &vm_ref, true)?;
-            let power = vm["properties"]["instanceView"]["statuses"][1]["code"]
-                .as_str()
+            let power = vm
+                .properties
+                .instance_view
+                .as_ref()
+                .and_then(|iv| iv.statuses.as_ref()?.get(1)?.code.as_deref())
                 .unwrap_or("");
             if power == "PowerState/running" {
                 return Err(ServiceError::bad_request(
@@ -245,7 +248,8 @@ impl Service {
         let current = self.vm_disks(n.provider, &vm_ref).ok();
         let vm_body = self
             .get_vm(n.provider, &vm_ref, false)
-            .unwrap_or(json!(null));
+            .map(|vm| serde_json::to_value(vm).unwrap_or_default())
+            .unwrap_or_default();
         let entity = n.vm.clone();
         let (job, op, permille) = self.start_job(
             vault.rowid,
@@ -479,16 +483,16 @@ impl Service {
                     name: name.clone(),
                     ..vm.clone()
                 };
-                let (disk, _) = self.put_disk(&dr, &json!({"location": location, "sku": {"name": "Standard_LRS"},
+                let (disk, _) = self.put_disk(&dr, &typed(json!({"location": location, "sku": {"name": "Standard_LRS"},
                     "tags": {"RestoredBy": "rsvault"},
-                    "properties": {"creationData": {"createOption": "Import", "sourceUri": format!("file://{}", img.display())}}}))?;
+                    "properties": {"creationData": {"createOption": "Import", "sourceUri": format!("file://{}", img.display())}}}))?)?;
                 created.push(dr);
                 let os_type = source["properties"]["storageProfile"]["osDisk"]["osType"]
                     .as_str()
                     .unwrap_or("Linux");
                 match *lun {
-                    None => os_disk = Some(json!({"name": name, "osType": os_type, "createOption": "Attach", "managedDisk": {"id": disk["id"]}})),
-                    Some(l) => data.push(json!({"lun": l, "name": name, "createOption": "Attach", "managedDisk": {"id": disk["id"]}})),
+                    None => os_disk = Some(json!({"name": name, "osType": os_type, "createOption": "Attach", "managedDisk": {"id": disk.id}})),
+                    Some(l) => data.push(json!({"lun": l, "name": name, "createOption": "Attach", "managedDisk": {"id": disk.id}})),
                 }
             }
             let os_disk = os_disk.ok_or_else(|| {
@@ -501,9 +505,9 @@ impl Service {
             self.put_vm(
                 VmProvider::Compute,
                 vm,
-                &json!({"location": location, "tags": {"RestoredBy": "rsvault"}, "properties": {
+                &typed(json!({"location": location, "tags": {"RestoredBy": "rsvault"}, "properties": {
                     "hardwareProfile": if size.is_null() { json!({"vmSize": "Standard_B2s"}) } else { size },
-                    "storageProfile": {"osDisk": os_disk, "dataDisks": data}}}),
+                    "storageProfile": {"osDisk": os_disk, "dataDisks": data}}}))?,
             )?;
             Ok(())
         })();
@@ -514,6 +518,11 @@ impl Service {
         }
         r
     }
+}
+
+/// A body the restore builds, as the inventory's typed model.
+fn typed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
+    serde_json::from_value(body).map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 /// `restoreDiskLunList`: absent (or null) restores every disk; otherwise a

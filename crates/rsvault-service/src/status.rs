@@ -5,7 +5,10 @@ use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::VmProvider;
 use crate::protection::ItemName;
-use serde_json::{Value, json};
+use rsvault_arm::Resource;
+use rsvault_arm::tenancy::{
+    BackupStatusRequest, BackupStatusResponse, ResourceGroup, ResourceGroupProperties, Subscription,
+};
 
 /// `(provider, subscription, resource group, name)` of a VM id.
 fn parse_vm_id(id: &str) -> Option<(VmProvider, String, String, String)> {
@@ -33,9 +36,13 @@ fn parse_vm_id(id: &str) -> Option<(VmProvider, String, String, String)> {
 impl Service {
     /// `POST …/locations/{region}/backupStatus`: whether a VM is protected,
     /// and by which vault and policy.
-    pub fn backup_status(&self, subscription: &str, body: &Value) -> Result<Value> {
-        let id = body["resourceId"].as_str().unwrap_or("");
-        let ty = body["resourceType"].as_str().unwrap_or("VM");
+    pub fn backup_status(
+        &self,
+        subscription: &str,
+        body: &BackupStatusRequest,
+    ) -> Result<BackupStatusResponse> {
+        let id = body.resource_id.as_deref().unwrap_or("");
+        let ty = body.resource_type.as_deref().unwrap_or("VM");
         if !ty.eq_ignore_ascii_case("VM") {
             return Err(ServiceError::bad_request(
                 "BMSUserErrorInvalidInput",
@@ -74,7 +81,11 @@ impl Service {
             None => None,
         };
         Ok(match row {
-            None => json!({"protectionStatus": "NotProtected", "fabricName": "Azure"}),
+            None => BackupStatusResponse {
+                protection_status: Some("NotProtected".into()),
+                fabric_name: Some("Azure".into()),
+                ..Default::default()
+            },
             Some((vsub, vrg, vname, policy, state, vm, deferred)) => {
                 let n = ItemName {
                     provider,
@@ -86,31 +97,41 @@ impl Service {
                     ("ProtectionStopped", _) => "ProtectionStopped",
                     _ => "Protected",
                 };
-                json!({
-                    "protectionStatus": status,
-                    "vaultId": format!("/subscriptions/{vsub}/resourceGroups/{vrg}/providers/Microsoft.RecoveryServices/vaults/{vname}"),
-                    "fabricName": "Azure", "containerName": n.container(), "protectedItemName": n.item(),
-                    "policyName": policy, "registrationStatus": "Registered",
-                })
+                BackupStatusResponse {
+                    protection_status: Some(status.into()),
+                    vault_id: Some(format!(
+                        "/subscriptions/{vsub}/resourceGroups/{vrg}/providers/Microsoft.RecoveryServices/vaults/{vname}"
+                    )),
+                    fabric_name: Some("Azure".into()),
+                    container_name: Some(n.container()),
+                    protected_item_name: Some(n.item()),
+                    policy_name: Some(policy),
+                    registration_status: Some("Registered".into()),
+                    ..Default::default()
+                }
             }
         })
     }
 
     /// The subscriptions that hold anything.
-    pub fn list_subscriptions(&self) -> Result<Vec<Value>> {
+    pub fn list_subscriptions(&self) -> Result<Vec<Subscription>> {
         let subs = self.meta.subscriptions()?;
         Ok(subs
             .into_iter()
-            .map(|s| {
-                json!({"id": format!("/subscriptions/{s}"), "subscriptionId": s, "displayName": s,
-                "state": "Enabled", "tenantId": "00000000-0000-0000-0000-000000000000"})
+            .map(|s| Subscription {
+                id: Some(format!("/subscriptions/{s}")),
+                subscription_id: Some(s.clone()),
+                display_name: Some(s),
+                state: Some("Enabled".into()),
+                tenant_id: Some("00000000-0000-0000-0000-000000000000".into()),
+                ..Default::default()
             })
             .collect())
     }
 
     /// The resource groups of a subscription: every group that holds a
     /// vault, a VM or a disk (groups exist implicitly here).
-    pub fn list_resource_groups(&self, subscription: &str) -> Result<Vec<Value>> {
+    pub fn list_resource_groups(&self, subscription: &str) -> Result<Vec<ResourceGroup>> {
         let rows: Vec<(String, String)> = self
             .meta
             .resource_groups(subscription)?
@@ -119,10 +140,15 @@ impl Service {
             .collect();
         Ok(rows
             .into_iter()
-            .map(|(rg, loc)| {
-                json!({"id": format!("/subscriptions/{subscription}/resourceGroups/{rg}"), "name": rg,
-                    "type": "Microsoft.Resources/resourceGroups", "location": loc,
-                    "properties": {"provisioningState": "Succeeded"}})
+            .map(|(rg, loc)| Resource {
+                id: Some(format!("/subscriptions/{subscription}/resourceGroups/{rg}")),
+                name: Some(rg),
+                kind: Some("Microsoft.Resources/resourceGroups".into()),
+                location: Some(loc),
+                ..Resource::with_properties(ResourceGroupProperties {
+                    provisioning_state: Some("Succeeded".into()),
+                    ..Default::default()
+                })
             })
             .collect())
     }

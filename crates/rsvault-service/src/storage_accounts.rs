@@ -11,6 +11,7 @@
 use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::ResourceRef;
+use rsvault_arm::storage::{CheckNameRequest, StorageAccountResource, account_kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -229,36 +230,32 @@ fn write_record(dir: &Path, rec: &AccountRecord) -> Result<()> {
     Ok(())
 }
 
-/// The string of a body field, if it is one.
-fn text<'a>(body: &'a Value, field: &str) -> Option<&'a str> {
-    body[field].as_str().filter(|s| !s.trim().is_empty())
+/// A text field, unless it is blank.
+fn text(field: Option<&str>) -> Option<&str> {
+    field.filter(|s| !s.trim().is_empty())
 }
 
 /// The tags of a body (`tags`: an object of strings).
-fn tags_of(body: &Value) -> Result<Option<BTreeMap<String, String>>> {
-    match &body["tags"] {
-        Value::Null => Ok(None),
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(ServiceError::bad_request(
-                    "InvalidTagValue",
-                    format!("tags.{k}: a tag's value is a string"),
-                )),
-            })
-            .collect::<Result<_>>()
-            .map(Some),
-        _ => Err(ServiceError::bad_request(
-            "InvalidRequestContent",
-            "tags: an object of names and string values is expected",
-        )),
-    }
+fn tags_of(body: &StorageAccountResource) -> Result<Option<BTreeMap<String, String>>> {
+    body.tags
+        .as_ref()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    _ => Err(ServiceError::bad_request(
+                        "InvalidTagValue",
+                        format!("tags.{k}: a tag's value is a string"),
+                    )),
+                })
+                .collect::<Result<_>>()
+        })
+        .transpose()
 }
 
 /// The SKU and kind of a body, checked.
-fn sku_and_kind(body: &Value) -> Result<(String, String)> {
-    let sku = body["sku"]["name"].as_str().ok_or_else(|| {
+fn sku_and_kind(body: &StorageAccountResource) -> Result<(String, String)> {
+    let sku = body.sku.as_ref().map(|s| s.name.as_str()).ok_or_else(|| {
         ServiceError::bad_request(
             "MissingRequiredProperty",
             "sku.name: the storage account's SKU (for example Standard_LRS) is required",
@@ -277,7 +274,7 @@ fn sku_and_kind(body: &Value) -> Result<(String, String)> {
                 ),
             )
         })?;
-    let kind = text(body, "kind").unwrap_or("StorageV2");
+    let kind = text(account_kind(body)).unwrap_or("StorageV2");
     let kind = KINDS
         .iter()
         .find(|k| k.eq_ignore_ascii_case(kind))
@@ -334,13 +331,13 @@ impl Service {
     pub fn put_storage_account(
         &self,
         r: &ResourceRef,
-        body: &Value,
+        body: &StorageAccountResource,
     ) -> Result<(StorageAccount, bool)> {
         if let Some(p) = name_problem(&r.name) {
             return Err(ServiceError::bad_request("AccountNameInvalid", p));
         }
         crate::names::check_resource_group_name(&r.resource_group)?;
-        let location = text(body, "location").ok_or_else(|| {
+        let location = text(body.location.as_deref()).ok_or_else(|| {
             ServiceError::bad_request(
                 "LocationRequired",
                 "The location property is required for this definition.",
@@ -464,14 +461,14 @@ impl Service {
     }
 
     /// Whether `name` can be a new account's name (`checkNameAvailability`).
-    pub fn check_storage_account_name(&self, body: &Value) -> Result<NameAvailability> {
-        let name = body["name"].as_str().ok_or_else(|| {
+    pub fn check_storage_account_name(&self, body: &CheckNameRequest) -> Result<NameAvailability> {
+        let name = body.name.as_deref().ok_or_else(|| {
             ServiceError::bad_request(
                 "MissingRequiredProperty",
                 "name: the storage account name to check is required",
             )
         })?;
-        if let Some(t) = body["type"].as_str()
+        if let Some(t) = body.kind.as_deref()
             && !t.eq_ignore_ascii_case(ACCOUNT_TYPE)
         {
             return Err(ServiceError::bad_request(
@@ -571,8 +568,16 @@ mod tests {
         }
     }
 
-    fn body() -> Value {
-        json!({"location": "westeurope", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2", "tags": {"a": "b"}})
+    /// A PUT body, as the server reads it (no `properties`: `{}`).
+    fn sa(mut v: Value) -> StorageAccountResource {
+        v["properties"] = json!({});
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn body() -> StorageAccountResource {
+        sa(
+            json!({"location": "westeurope", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2", "tags": {"a": "b"}}),
+        )
     }
 
     #[test]
@@ -625,7 +630,7 @@ mod tests {
         let (again, created) = s
             .put_storage_account(
                 &account("rg1", "restoresa"),
-                &json!({"location": "West Europe", "sku": {"name": "standard_grs"}}),
+                &sa(json!({"location": "West Europe", "sku": {"name": "standard_grs"}})),
             )
             .unwrap();
         assert!(!created);
@@ -640,7 +645,7 @@ mod tests {
         let e = s
             .put_storage_account(
                 &r,
-                &json!({"location": "eastus", "sku": {"name": "Standard_LRS"}}),
+                &sa(json!({"location": "eastus", "sku": {"name": "Standard_LRS"}})),
             )
             .unwrap_err();
         assert_eq!(e.code(), "InvalidResourceLocation");
@@ -653,7 +658,7 @@ mod tests {
         assert_eq!(
             s.put_storage_account(
                 &account("rg1", "second"),
-                &json!({"location": "westeurope"})
+                &sa(json!({"location": "westeurope"}))
             )
             .unwrap_err()
             .code(),
@@ -682,8 +687,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Service::open(dir.path()).unwrap();
         let check = |n: &str| {
-            s.check_storage_account_name(&json!({"name": n, "type": ACCOUNT_TYPE}))
-                .unwrap()
+            s.check_storage_account_name(&CheckNameRequest {
+                name: Some(n.into()),
+                kind: Some(ACCOUNT_TYPE.into()),
+            })
+            .unwrap()
         };
         assert!(check("fresh").name_available);
         assert_eq!(check("No").reason, Some("AccountNameInvalid"));

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::inventory::{ResourceRef, VmProvider};
 use crate::jobs::parse_filter;
 use crate::vault::VaultRef;
-use serde_json::{Value, json};
+use rsvault_arm::usage::{UsageEntry, UsageName};
 
 const GB: u64 = 1_000_000_000;
 
@@ -37,9 +37,19 @@ pub struct Usage {
     pub redundancy: String,
 }
 
-fn entry(name: &str, localized: &str, unit: &str, value: u64) -> Value {
-    json!({"unit": unit, "quotaPeriod": "P1D", "currentValue": value, "limit": -1,
-        "name": {"value": name, "localizedValue": localized}})
+fn entry(name: &str, localized: &str, unit: &str, value: u64) -> UsageEntry {
+    UsageEntry {
+        unit: Some(unit.into()),
+        quota_period: Some("P1D".into()),
+        current_value: Some(value),
+        limit: Some(-1),
+        name: Some(UsageName {
+            value: Some(name.into()),
+            localized_value: Some(localized.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 impl Service {
@@ -92,16 +102,16 @@ impl Service {
             .transpose()?
             .and_then(|points| points.into_iter().last())
             .map(|p| p.disks);
-        let d: Value = disks
+        let d: serde_json::Value = disks
             .and_then(|d| serde_json::from_str(&d).ok())
-            .unwrap_or(json!([]));
+            .unwrap_or_default();
         Ok(d.as_array()
             .map(|a| a.iter().filter_map(|x| x["size"].as_u64()).sum())
             .unwrap_or(0))
     }
 
     /// `GET {vault}/usages`, as `RecoveryServicesClient.usages.list_by_vaults` reads it.
-    pub fn vault_usages(&self, v: &VaultRef) -> Result<Vec<Value>> {
+    pub fn vault_usages(&self, v: &VaultRef) -> Result<Vec<UsageEntry>> {
         let u = self.usage(v)?;
         let storage = if u.redundancy == "LocallyRedundant" {
             ("LRSStorageUsage", "LRS storage usage")
@@ -150,7 +160,7 @@ impl Service {
     }
 
     /// `GET {vault}/backupUsageSummaries[?$filter=type eq '…']`.
-    pub fn backup_usage_summaries(&self, v: &VaultRef, filter: &str) -> Result<Vec<Value>> {
+    pub fn backup_usage_summaries(&self, v: &VaultRef, filter: &str) -> Result<Vec<UsageEntry>> {
         let u = self.usage(v)?;
         let f = parse_filter(filter);
         let kind = f

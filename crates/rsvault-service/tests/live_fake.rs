@@ -13,6 +13,16 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A typed request body from JSON.
+fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+/// A typed answer as JSON.
+fn value<T: serde::Serialize>(t: T) -> Value {
+    serde_json::to_value(t).unwrap()
+}
+
 const C: &str = "IaasVMContainer;iaasvmcontainerv2;vms;vm1";
 const I: &str = "VM;iaasvmcontainerv2;vms;vm1";
 
@@ -76,15 +86,15 @@ fn world() -> World {
     svc.put_vm(
         VmProvider::Compute,
         &vm_ref,
-        &json!({"location": "westeurope",
+        &typed(json!({"location": "westeurope",
         "properties": {
             "storageProfile": {
                 "osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", os.display())}},
                 "dataDisks": [{"lun": 0, "vhd": {"uri": format!("file://{}", data.display())}}]},
-            "qemu": {"qmpSocket": qmp}}}),
+            "qemu": {"qmpSocket": qmp}}})),
     )
     .unwrap();
-    svc.put_protected_item(&vault, C, I, &json!({"properties": {"policyId": format!("{}/backupPolicies/DefaultPolicy", vault.id())}}))
+    svc.put_protected_item(&vault, C, I, &typed(json!({"properties": {"policyId": format!("{}/backupPolicies/DefaultPolicy", vault.id())}})))
         .unwrap();
     World {
         dir,
@@ -100,8 +110,11 @@ impl World {
     /// Runs Backup now to its end; the job.
     fn backup(&self) -> Value {
         let op = self.svc.backup_now(&self.vault, C, I, &json!({})).unwrap();
-        let job = self.svc.operation_status(&self.vault, &op).unwrap()["properties"]["jobId"]
-            .as_str()
+        let job = self
+            .svc
+            .operation_status(&self.vault, &op)
+            .unwrap()
+            .job_id()
             .unwrap()
             .to_owned();
         for _ in 0..1500 {
@@ -136,7 +149,7 @@ impl World {
     }
 
     fn agent_status(&self) -> Value {
-        self.svc.get_protected_item(&self.vault, C, I).unwrap()["properties"]["guestAgent"]
+        value(self.svc.get_protected_item(&self.vault, C, I).unwrap())["properties"]["guestAgent"]
             ["status"]
             .clone()
     }
@@ -230,7 +243,7 @@ fn a_vm_that_stops_mid_snapshot_fails_the_job_and_leaves_nothing() {
         "no checkpoint is left"
     );
     assert_eq!(w.agent_status(), "NotConfigured");
-    let vm = w.svc.get_vm(VmProvider::Compute, &w.vm_ref, true).unwrap();
+    let vm = value(w.svc.get_vm(VmProvider::Compute, &w.vm_ref, true).unwrap());
     assert_eq!(
         vm["properties"]["instanceView"]["statuses"][1]["code"],
         "PowerState/stopped"
@@ -243,7 +256,7 @@ fn a_vm_nothing_runs_is_read_from_its_files() {
         return;
     }
     let w = world();
-    let vm = w.svc.get_vm(VmProvider::Compute, &w.vm_ref, true).unwrap();
+    let vm = value(w.svc.get_vm(VmProvider::Compute, &w.vm_ref, true).unwrap());
     assert_eq!(
         vm["properties"]["instanceView"]["statuses"][1]["code"],
         "PowerState/running"
@@ -272,7 +285,7 @@ fn a_hypervisor_that_does_not_answer_or_a_failing_pre_script_fails_the_job() {
     let j = w.backup();
     assert_eq!(j["status"], "Failed", "{j}");
     assert_eq!(codes(&j), ["UserErrorVmSnapshotFailed"]);
-    let vm = w.svc.get_vm(VmProvider::Compute, &w.vm_ref, true).unwrap();
+    let vm = value(w.svc.get_vm(VmProvider::Compute, &w.vm_ref, true).unwrap());
     assert_eq!(
         vm["properties"]["instanceView"]["statuses"][1]["code"], "PowerState/running",
         "a busy hypervisor leaves the stored power state"

@@ -46,14 +46,14 @@ fn world(start: &str, vms: &[&str], policy: Value) -> World {
             resource_group: "vms".into(),
             name: (*vm).into(),
         };
-        svc.put_vm(VmProvider::Compute, &r, &json!({"location": "westeurope",
-            "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}}))
+        svc.put_vm(VmProvider::Compute, &r, &serde_json::from_value(json!({"location": "westeurope",
+            "properties": {"storageProfile": {"osDisk": {"osType": "Linux", "vhd": {"uri": format!("file://{}", img.display())}}}}})).unwrap())
             .unwrap();
         svc.put_protected_item(
             &vault,
             &format!("IaasVMContainer;iaasvmcontainerv2;vms;{vm}"),
             &format!("VM;iaasvmcontainerv2;vms;{vm}"),
-            &json!({"properties": {"policyId": format!("{}/backupPolicies/nightly", vault.id())}}),
+            &serde_json::from_value(json!({"properties": {"policyId": format!("{}/backupPolicies/nightly", vault.id())}})).unwrap(),
         )
         .unwrap();
     }

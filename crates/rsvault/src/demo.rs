@@ -6,9 +6,14 @@
 //! that exist already are left as they are.
 
 use anyhow::{Context, Result, bail};
+use rsvault_arm::inventory::{
+    CreationData, DiskProperties, HardwareProfile, ManagedDisk, ManagedDiskRef, StorageProfile,
+    VirtualHardDisk, VirtualMachine, VmDisk, VmProperties,
+};
+use rsvault_arm::storage::{StorageAccountProperties, StorageAccountResource};
+use rsvault_arm::{Extra, Resource, Sku};
 use rsvault_service::Service;
 use rsvault_service::inventory::{ResourceRef, VmProvider};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -218,22 +223,65 @@ pub fn seed(service: &Service) -> Result<()> {
                     name: d.name.into(),
                     ..r.clone()
                 };
-                let (disk, _) = service.put_disk(
-                    &dr,
-                    &json!({"location": vm.location, "sku": {"name": "Standard_LRS"},
-                    "properties": {"creationData": {"createOption": "Import", "sourceUri": uri}}}),
-                )?;
-                data_disks
-                    .push(json!({"lun": lun, "name": d.name, "managedDisk": {"id": disk["id"]}}));
+                let body = ManagedDisk {
+                    location: Some(vm.location.into()),
+                    sku: Some(standard_lrs()),
+                    ..Resource::with_properties(DiskProperties {
+                        creation_data: Some(CreationData {
+                            create_option: Some("Import".into()),
+                            source_uri: Some(uri),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                };
+                let (disk, _) = service.put_disk(&dr, &body)?;
+                data_disks.push(VmDisk {
+                    lun: Some(lun as u32),
+                    name: Some(d.name.into()),
+                    managed_disk: Some(ManagedDiskRef {
+                        id: disk.id,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
             } else {
-                data_disks.push(json!({"lun": lun, "name": d.name, "vhd": {"uri": uri}}));
+                data_disks.push(VmDisk {
+                    lun: Some(lun as u32),
+                    name: Some(d.name.into()),
+                    vhd: Some(VirtualHardDisk {
+                        uri: Some(uri),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
             }
         }
-        let body = json!({"location": vm.location, "tags": {"rsvault-demo": "true"}, "properties": {
-            "hardwareProfile": {"vmSize": "Standard_B2s"},
-            "storageProfile": {
-                "osDisk": {"name": vm.os.name, "osType": "Linux", "vhd": {"uri": format!("file://{}", os.display())}},
-                "dataDisks": data_disks}}});
+        let os_disk = VmDisk {
+            name: Some(vm.os.name.into()),
+            os_type: Some("Linux".into()),
+            vhd: Some(VirtualHardDisk {
+                uri: Some(format!("file://{}", os.display())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let body = VirtualMachine {
+            location: Some(vm.location.into()),
+            tags: Some(demo_tags()),
+            ..Resource::with_properties(VmProperties {
+                hardware_profile: Some(HardwareProfile {
+                    vm_size: Some("Standard_B2s".into()),
+                    ..Default::default()
+                }),
+                storage_profile: Some(StorageProfile {
+                    os_disk: Some(os_disk),
+                    data_disks: Some(data_disks),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
         service.put_vm(vm.provider, &r, &body)?;
         if !vm.running {
             service.set_power(vm.provider, &r, "stopped")?;
@@ -258,11 +306,14 @@ fn seed_storage_accounts(service: &Service) -> Result<()> {
         if service.get_storage_account(&r).is_ok() {
             continue;
         }
-        service.put_storage_account(
-            &r,
-            &json!({"location": region, "sku": {"name": "Standard_LRS"}, "kind": "StorageV2",
-                "tags": {"rsvault-demo": "true"}}),
-        )?;
+        let mut body = StorageAccountResource {
+            location: Some(region.into()),
+            sku: Some(standard_lrs()),
+            tags: Some(demo_tags()),
+            ..Resource::with_properties(StorageAccountProperties::default())
+        };
+        body.extra.insert("kind".into(), "StorageV2".into());
+        service.put_storage_account(&r, &body)?;
         tracing::info!(
             account = r.name,
             location = region,
@@ -270,6 +321,19 @@ fn seed_storage_accounts(service: &Service) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The SKU of the demo's disks and accounts.
+fn standard_lrs() -> Sku {
+    Sku {
+        name: "Standard_LRS".into(),
+        ..Default::default()
+    }
+}
+
+/// The tags of what the demo registers.
+fn demo_tags() -> Extra {
+    Extra::from_iter([("rsvault-demo".to_owned(), "true".into())])
 }
 
 /// The demo's storage account of a region.

@@ -195,8 +195,8 @@ pub fn run(args: StorageArgs) -> Result<ExitCode> {
                 encode(arm.subscription())
             );
             let body = CheckNameRequest {
-                name,
-                kind: "Microsoft.Storage/storageAccounts".into(),
+                name: Some(name),
+                kind: Some("Microsoft.Storage/storageAccounts".into()),
             };
             let result: CheckNameResult = arm.send_json("POST", &path, &api, &body)?.body()?;
             output::print_one(format, &result, &[])?;

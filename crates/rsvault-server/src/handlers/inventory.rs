@@ -2,8 +2,9 @@
 
 use super::reply::{Reply, blocking, json, listed, put, status};
 use crate::AppState;
-use crate::request::{Body, PowerAction};
+use crate::request::PowerAction;
 use axum::http::StatusCode;
+use rsvault_arm::inventory::{ManagedDisk, VirtualMachine};
 use rsvault_service::inventory::{ResourceRef, VmProvider};
 use std::sync::Arc;
 
@@ -22,10 +23,15 @@ pub async fn get_vm(state: &Arc<AppState>, p: VmProvider, vm: ResourceRef, view:
 
 pub async fn instance_view(state: &Arc<AppState>, p: VmProvider, vm: ResourceRef) -> Reply {
     let v = blocking(state, move |s| s.get_vm(p, &vm, true)).await?;
-    json(&v["properties"]["instanceView"])
+    json(v.properties.instance_view)
 }
 
-pub async fn put_vm(state: &Arc<AppState>, p: VmProvider, vm: ResourceRef, body: Body) -> Reply {
+pub async fn put_vm(
+    state: &Arc<AppState>,
+    p: VmProvider,
+    vm: ResourceRef,
+    body: VirtualMachine,
+) -> Reply {
     let (v, created) = blocking(state, move |s| s.put_vm(p, &vm, &body)).await?;
     put(v, created)
 }
@@ -48,7 +54,7 @@ pub async fn get_disk(state: &Arc<AppState>, d: ResourceRef) -> Reply {
     json(blocking(state, move |s| s.get_disk(&d)).await?)
 }
 
-pub async fn put_disk(state: &Arc<AppState>, d: ResourceRef, body: Body) -> Reply {
+pub async fn put_disk(state: &Arc<AppState>, d: ResourceRef, body: ManagedDisk) -> Reply {
     let (v, created) = blocking(state, move |s| s.put_disk(&d, &body)).await?;
     put(v, created)
 }

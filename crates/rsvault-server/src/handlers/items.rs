@@ -6,6 +6,7 @@ use super::reply::{Reply, accepted, blocking, done_or_running, json, listed};
 use crate::AppState;
 use crate::paging::paged;
 use crate::request::{Body, ItemRef, ListQuery};
+use rsvault_arm::item::ProtectedItemResource;
 use rsvault_service::VaultRef;
 use std::sync::Arc;
 
@@ -83,7 +84,12 @@ pub async fn get(state: &Arc<AppState>, i: ItemRef) -> Reply {
     )
 }
 
-pub async fn put(state: &Arc<AppState>, base: &str, i: ItemRef, body: Body) -> Reply {
+pub async fn put(
+    state: &Arc<AppState>,
+    base: &str,
+    i: ItemRef,
+    body: ProtectedItemResource,
+) -> Reply {
     let it = i.clone();
     let op = blocking(state, move |s| {
         s.put_protected_item(&it.vault, &it.container, &it.item, &body)

@@ -7,8 +7,8 @@
 use super::reply::{Reply, blocking, json, listed, put, status};
 use crate::AppState;
 use crate::arm::ArmError;
-use crate::request::Body;
 use axum::http::StatusCode;
+use rsvault_arm::storage::{CheckNameRequest, StorageAccountResource};
 use rsvault_service::inventory::ResourceRef;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ pub async fn get(state: &Arc<AppState>, a: ResourceRef) -> Reply {
     json(blocking(state, move |s| s.get_storage_account(&a)).await?)
 }
 
-pub async fn create(state: &Arc<AppState>, a: ResourceRef, body: Body) -> Reply {
+pub async fn create(state: &Arc<AppState>, a: ResourceRef, body: StorageAccountResource) -> Reply {
     let (account, _created) = blocking(state, move |s| s.put_storage_account(&a, &body)).await?;
     put(account, false)
 }
@@ -34,7 +34,7 @@ pub async fn delete(state: &Arc<AppState>, a: ResourceRef) -> Reply {
     })
 }
 
-pub async fn check_name(state: &Arc<AppState>, body: Body) -> Reply {
+pub async fn check_name(state: &Arc<AppState>, body: CheckNameRequest) -> Reply {
     json(blocking(state, move |s| s.check_storage_account_name(&body)).await?)
 }
 

@@ -3,8 +3,8 @@
 use super::reply::{Reply, blocking, json, listed};
 use crate::AppState;
 use crate::arm::ArmError;
-use crate::request::Body;
 use axum::http::StatusCode;
+use rsvault_arm::tenancy::BackupStatusRequest;
 use std::sync::Arc;
 
 pub async fn subscriptions(state: &Arc<AppState>) -> Reply {
@@ -18,11 +18,9 @@ pub async fn resource_groups(state: &Arc<AppState>, sub: String) -> Reply {
 pub async fn resource_group(state: &Arc<AppState>, sub: String, rg: String) -> Reply {
     let shown = rg.clone();
     let groups = blocking(state, move |s| s.list_resource_groups(&sub)).await?;
-    let found = groups.into_iter().find(|g| {
-        g["name"]
-            .as_str()
-            .is_some_and(|n| n.eq_ignore_ascii_case(&rg))
-    });
+    let found = groups
+        .into_iter()
+        .find(|g| g.name().eq_ignore_ascii_case(&rg));
     match found {
         Some(g) => json(g),
         None => Err(ArmError::new(
@@ -33,6 +31,6 @@ pub async fn resource_group(state: &Arc<AppState>, sub: String, rg: String) -> R
     }
 }
 
-pub async fn backup_status(state: &Arc<AppState>, sub: String, body: Body) -> Reply {
+pub async fn backup_status(state: &Arc<AppState>, sub: String, body: BackupStatusRequest) -> Reply {
     json(blocking(state, move |s| s.backup_status(&sub, &body)).await?)
 }

@@ -7,6 +7,7 @@ use super::table::ROUTES;
 use super::{ArmRequest, Body, ItemRef, ListQuery};
 use crate::arm::ArmError;
 use axum::http::{Method, StatusCode};
+use rsvault_arm::Resource;
 use rsvault_service::VaultRef;
 use rsvault_service::inventory::ResourceRef;
 use serde::de::DeserializeOwned;
@@ -194,14 +195,37 @@ impl Captures<'_> {
         if self.body.is_empty() {
             return Ok(Body::Object(Default::default()));
         }
-        serde_json::from_slice(self.body).map_err(|e| {
-            ArmError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidRequestContent",
-                format!("The request content was invalid and could not be deserialized: {e}"),
-            )
-        })
+        serde_json::from_slice(self.body).map_err(invalid_content)
     }
+
+    /// The body as its typed model; an empty body is `{}`. A body that
+    /// does not read as the model is `InvalidRequestContent`, as one that
+    /// is not JSON.
+    pub fn typed_body<T: DeserializeOwned>(&self) -> Result<T, ArmError> {
+        serde_json::from_value(self.body()?).map_err(invalid_content)
+    }
+
+    /// The body of a resource's PUT as `Resource<P>`. Its `properties`
+    /// may be absent or null (they read as `{}`): the service then names
+    /// the property that is missing.
+    pub fn resource_body<P: DeserializeOwned>(&self) -> Result<Resource<P>, ArmError> {
+        let mut body = self.body()?;
+        if let Some(m) = body.as_object_mut()
+            && m.get("properties").is_none_or(serde_json::Value::is_null)
+        {
+            m.insert("properties".into(), Body::Object(Default::default()));
+        }
+        serde_json::from_value(body).map_err(invalid_content)
+    }
+}
+
+/// ARM's answer to a body that does not read.
+fn invalid_content(e: serde_json::Error) -> ArmError {
+    ArmError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestContent",
+        format!("The request content was invalid and could not be deserialized: {e}"),
+    )
 }
 
 /// The captures of `template` over `segments`, if it matches.

@@ -14,7 +14,11 @@ mod tests;
 
 use crate::arm::ArmError;
 use axum::http::{Method, StatusCode};
+use rsvault_arm::inventory::{ManagedDisk, VirtualMachine};
+use rsvault_arm::item::ProtectedItemResource;
 use rsvault_arm::policy::BackupPolicyPut;
+use rsvault_arm::storage::{CheckNameRequest, StorageAccountResource};
+use rsvault_arm::tenancy::BackupStatusRequest;
 use rsvault_arm::vault::{BackupStorageConfigPut, BackupVaultConfigPut, VaultPatch, VaultPut};
 use rsvault_service::VaultRef;
 use rsvault_service::inventory::{ResourceRef, VmProvider};
@@ -91,7 +95,7 @@ pub enum ArmRequest {
     BackupStatus {
         subscription: String,
         location: String,
-        body: Body,
+        body: BackupStatusRequest,
     },
     // Compute: VMs, managed disks and the instant-restore tier.
     ListVms {
@@ -111,7 +115,7 @@ pub enum ArmRequest {
     PutVm {
         provider: VmProvider,
         vm: ResourceRef,
-        body: Body,
+        body: VirtualMachine,
     },
     DeleteVm {
         provider: VmProvider,
@@ -131,7 +135,7 @@ pub enum ArmRequest {
     },
     PutDisk {
         disk: ResourceRef,
-        body: Body,
+        body: ManagedDisk,
     },
     DeleteDisk {
         disk: ResourceRef,
@@ -158,14 +162,14 @@ pub enum ArmRequest {
     },
     PutStorageAccount {
         account: ResourceRef,
-        body: Body,
+        body: StorageAccountResource,
     },
     DeleteStorageAccount {
         account: ResourceRef,
     },
     CheckStorageAccountName {
         subscription: String,
-        body: Body,
+        body: CheckNameRequest,
     },
     GetClassicStorageAccount {
         account: ResourceRef,
@@ -271,7 +275,7 @@ pub enum ArmRequest {
     },
     PutProtectedItem {
         item: ItemRef,
-        body: Body,
+        body: ProtectedItemResource,
     },
     DeleteProtectedItem {
         item: ItemRef,

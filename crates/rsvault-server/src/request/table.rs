@@ -70,7 +70,7 @@ pub static ROUTES: &[Route] = &[
     r(Get, "subscriptions/{subscriptionId}/resourceGroups", |c| Ok(R::ListResourceGroups { subscription: c.subscription() })),
     r(Get, group!(""), |c| Ok(R::GetResourceGroup { subscription: c.subscription(), resource_group: c.resource_group() })),
     r(Post, "subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/locations/{location}/backupStatus", |c| {
-        Ok(R::BackupStatus { subscription: c.subscription(), location: c.get("location"), body: c.body()? })
+        Ok(R::BackupStatus { subscription: c.subscription(), location: c.get("location"), body: c.typed_body()? })
     }),
     // Virtual machines, Resource Manager and classic.
     r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.Compute/virtualMachines", |c| Ok(R::ListVms { provider: Compute, subscription: c.subscription(), resource_group: None })),
@@ -81,8 +81,8 @@ pub static ROUTES: &[Route] = &[
     r(Get, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}"), |c| Ok(R::GetVm { provider: ClassicCompute, vm: c.resource("vmName"), instance_view: c.expands("instanceView") })),
     r(Get, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}/instanceView"), |c| Ok(R::GetVmInstanceView { provider: Compute, vm: c.resource("vmName") })),
     r(Get, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}/instanceView"), |c| Ok(R::GetVmInstanceView { provider: ClassicCompute, vm: c.resource("vmName") })),
-    r(Put, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}"), |c| Ok(R::PutVm { provider: Compute, vm: c.resource("vmName"), body: c.body()? })),
-    r(Put, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}"), |c| Ok(R::PutVm { provider: ClassicCompute, vm: c.resource("vmName"), body: c.body()? })),
+    r(Put, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}"), |c| Ok(R::PutVm { provider: Compute, vm: c.resource("vmName"), body: c.resource_body()? })),
+    r(Put, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}"), |c| Ok(R::PutVm { provider: ClassicCompute, vm: c.resource("vmName"), body: c.resource_body()? })),
     r(Delete, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}"), |c| Ok(R::DeleteVm { provider: Compute, vm: c.resource("vmName") })),
     r(Delete, group!("/providers/Microsoft.ClassicCompute/virtualMachines/{vmName}"), |c| Ok(R::DeleteVm { provider: ClassicCompute, vm: c.resource("vmName") })),
     r(Post, group!("/providers/Microsoft.Compute/virtualMachines/{vmName}/start"), |c| Ok(R::PowerVm { provider: Compute, vm: c.resource("vmName"), action: PowerAction::Start })),
@@ -95,7 +95,7 @@ pub static ROUTES: &[Route] = &[
     r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.Compute/disks", |c| Ok(R::ListDisks { subscription: c.subscription(), resource_group: None })),
     r(Get, group!("/providers/Microsoft.Compute/disks"), |c| Ok(R::ListDisks { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
     r(Get, group!("/providers/Microsoft.Compute/disks/{diskName}"), |c| Ok(R::GetDisk { disk: c.resource("diskName") })),
-    r(Put, group!("/providers/Microsoft.Compute/disks/{diskName}"), |c| Ok(R::PutDisk { disk: c.resource("diskName"), body: c.body()? })),
+    r(Put, group!("/providers/Microsoft.Compute/disks/{diskName}"), |c| Ok(R::PutDisk { disk: c.resource("diskName"), body: c.resource_body()? })),
     r(Delete, group!("/providers/Microsoft.Compute/disks/{diskName}"), |c| Ok(R::DeleteDisk { disk: c.resource("diskName") })),
     // The instant-restore tier, read-only.
     r(Get, group!("/providers/Microsoft.Compute/restorePointCollections"), |c| Ok(R::ListRestorePointCollections { subscription: c.subscription(), resource_group: c.resource_group() })),
@@ -112,9 +112,9 @@ pub static ROUTES: &[Route] = &[
     r(Get, group!("/providers/Microsoft.Storage/storageAccounts"), |c| Ok(R::ListStorageAccounts { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
     r(Get, group!("/providers/Microsoft.Storage/storageAccounts/{accountName}"), |c| Ok(R::GetStorageAccount { account: c.resource("accountName") })),
     r(Get, group!("/providers/Microsoft.Storage/storageAccounts//{accountName}"), |c| Ok(R::GetStorageAccount { account: c.resource("accountName") })),
-    r(Put, group!("/providers/Microsoft.Storage/storageAccounts/{accountName}"), |c| Ok(R::PutStorageAccount { account: c.resource("accountName"), body: c.body()? })),
+    r(Put, group!("/providers/Microsoft.Storage/storageAccounts/{accountName}"), |c| Ok(R::PutStorageAccount { account: c.resource("accountName"), body: c.resource_body()? })),
     r(Delete, group!("/providers/Microsoft.Storage/storageAccounts/{accountName}"), |c| Ok(R::DeleteStorageAccount { account: c.resource("accountName") })),
-    r(Post, "subscriptions/{subscriptionId}/providers/Microsoft.Storage/checkNameAvailability", |c| Ok(R::CheckStorageAccountName { subscription: c.subscription(), body: c.body()? })),
+    r(Post, "subscriptions/{subscriptionId}/providers/Microsoft.Storage/checkNameAvailability", |c| Ok(R::CheckStorageAccountName { subscription: c.subscription(), body: c.typed_body()? })),
     r(Get, group!("/providers/Microsoft.ClassicStorage/storageAccounts/{accountName}"), |c| Ok(R::GetClassicStorageAccount { account: c.resource("accountName") })),
     r(Get, group!("/providers/Microsoft.ClassicStorage/storageAccounts//{accountName}"), |c| Ok(R::GetClassicStorageAccount { account: c.resource("accountName") })),
     // Vaults and their settings.
@@ -148,7 +148,7 @@ pub static ROUTES: &[Route] = &[
     r(Get, vault!("/backupProtectionContainers"), |c| Ok(R::ListContainers { vault: c.vault(), query: c.list_query() })),
     r(Get, vault!("/backupResourceGuardProxies"), |c| Ok(R::ListResourceGuardProxies { vault: c.vault() })),
     r(Get, item!(""), |c| Ok(R::GetProtectedItem { item: c.item() })),
-    r(Put, item!(""), |c| Ok(R::PutProtectedItem { item: c.item(), body: c.body()? })),
+    r(Put, item!(""), |c| Ok(R::PutProtectedItem { item: c.item(), body: c.resource_body()? })),
     r(Delete, item!(""), |c| Ok(R::DeleteProtectedItem { item: c.item() })),
     r(Get, item!("/operationsStatus/{operationId}"), |c| Ok(R::GetItemOperationStatus { item: c.item(), operation: c.get("operationId") })),
     r(Get, item!("/operationResults/{operationId}"), |c| Ok(R::GetItemOperationResult { item: c.item(), operation: c.get("operationId") })),
