@@ -14,6 +14,7 @@ mod tests;
 
 use crate::arm::ArmError;
 use axum::http::{Method, StatusCode};
+use rsvault_arm::request::{IaasVmBackupRequest, IaasVmRestoreRequest};
 use rsvault_service::VaultRef;
 use rsvault_service::inventory::{ResourceRef, VmProvider};
 
@@ -281,7 +282,8 @@ pub enum ArmRequest {
     },
     BackupNow {
         item: ItemRef,
-        body: Body,
+        /// `properties` of the request.
+        body: IaasVmBackupRequest,
     },
     ListRecoveryPoints {
         item: ItemRef,
@@ -294,7 +296,8 @@ pub enum ArmRequest {
     Restore {
         item: ItemRef,
         point: String,
-        body: Body,
+        /// `properties` of the request.
+        body: IaasVmRestoreRequest,
     },
     // Jobs (and rsvault's verify job).
     VerifyNow {
