@@ -37,7 +37,7 @@ enum Target {
         /// The account's record, when the restore creates the account.
         new_account: Option<(PathBuf, crate::storage_accounts::AccountRecord)>,
         /// Where the disks go as managed disks (`targetResourceGroupId`).
-        managed: Option<ManagedTarget>,
+        managed: Option<Box<ManagedTarget>>,
     },
     Original,
     /// A new VM with restored managed disks.
@@ -553,7 +553,7 @@ impl Service {
         req: &IaasVmRestoreRequest,
         disks: &[Value],
         vm: &str,
-    ) -> Result<Option<ManagedTarget>> {
+    ) -> Result<Option<Box<ManagedTarget>>> {
         let Some(id) = req.target_resource_group_id.as_deref() else {
             return Ok(None);
         };
@@ -592,7 +592,7 @@ impl Service {
                 ));
             }
         }
-        Ok(Some(m))
+        Ok(Some(Box::new(m)))
     }
 
     /// Registers restored images as managed disks in the target group;

@@ -515,7 +515,7 @@ fn verify_extra(
     rsvault_arm::job::VerifyReport {
         recovery_points_checked: Some(j.checked as u64),
         packs_read: Some(report.packs as u64),
-        blobs_read: Some(report.blobs as u64),
+        blobs_read: Some(report.blobs),
         bytes_verified: Some(report.bytes),
         damaged_recovery_points: Some(damaged),
         other_findings: Some(other_findings(report)),

@@ -139,7 +139,7 @@ pub async fn restore(
     base: &str,
     i: ItemRef,
     rp: String,
-    body: IaasVmRestoreRequest,
+    body: Box<IaasVmRestoreRequest>,
 ) -> Reply {
     let it = i.clone();
     let op = blocking(state, move |s| {

@@ -296,8 +296,8 @@ pub enum ArmRequest {
     Restore {
         item: ItemRef,
         point: String,
-        /// `properties` of the request.
-        body: IaasVmRestoreRequest,
+        /// `properties` of the request (boxed: the largest body).
+        body: Box<IaasVmRestoreRequest>,
     },
     // Jobs (and rsvault's verify job).
     VerifyNow {

@@ -86,7 +86,7 @@ fn templates_capture_every_parameter_their_request_carries() {
             "xp"
         )
     );
-    assert_eq!(body, rsvault_arm::request::IaasVmRestoreRequest::default());
+    assert_eq!(*body, rsvault_arm::request::IaasVmRestoreRequest::default());
     let r = parse(Method::GET, "/subscriptions/xs/resourceGroups/xg/providers/Microsoft.RecoveryServices/vaults/xv/backupJobs/xj/operationResults/xo").unwrap();
     assert_eq!(
         r,

@@ -1061,7 +1061,7 @@ fn points(s: &dyn MetaStore) {
         [p1.clone(), p3.clone()],
         "oldest first"
     );
-    assert_eq!(names(s.item_points(b).unwrap()), [p2.clone()]);
+    assert_eq!(names(s.item_points(b).unwrap()), std::slice::from_ref(&p2));
     assert_eq!(
         names(s.vault_points(v).unwrap()),
         [p1.clone(), p2.clone(), p3.clone()]
@@ -1078,7 +1078,10 @@ fn points(s: &dyn MetaStore) {
         (got.disks.as_str(), got.instant_until),
         (r#"[{"left":1}]"#, None)
     );
-    assert_eq!(names(s.instant_points().unwrap()), [p3.clone()]);
+    assert_eq!(
+        names(s.instant_points().unwrap()),
+        std::slice::from_ref(&p3)
+    );
     s.clear_item_instant(a).unwrap();
     assert!(s.instant_points().unwrap().is_empty());
     assert!(
