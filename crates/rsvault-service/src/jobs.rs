@@ -13,8 +13,21 @@ use crate::metastore::records::{ActiveJobQuery, JobQuery, JobRecord, JobUpdate, 
 use crate::metastore::{Page, PageRequest};
 use crate::protection::ItemName;
 use crate::vault::VaultRef;
+use rsvault_arm::Resource;
+use rsvault_arm::common::BackupManagementType;
+use rsvault_arm::error::JobErrorInfo;
+use rsvault_arm::job::{
+    IaasVmJob, Job, JobExtendedInfo, JobResource, JobStatus, JobSupportedAction, JobTask,
+    VerifyReport,
+};
+use rsvault_arm::recovery_point::{
+    DiskConfiguration, IaasVmRecoveryPoint, PointIntegrity, PointIntegrityStatus, RecoveryPoint,
+    RecoveryPointResource, RecoveryPointTier, RecoveryPointTierStatus, RecoveryPointTierType,
+};
+use rsvault_arm::request::IaasVmBackupRequest;
 use rsvault_engine::Progress;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -66,18 +79,42 @@ pub fn parse_filter(filter: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `recoveryPointExpiryTimeInUTC`: absent (or null), or a time string.
-fn expiry_field(v: &Value) -> Result<Option<&str>> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s)),
-        other => Err(ServiceError::bad_request(
-            "BMSUserErrorInvalidInput",
-            format!(
-                "properties.recoveryPointExpiryTimeInUTC: {other} is not a time such as 2030-01-01T00:00:00Z"
-            ),
-        )),
+/// A job's property bag: facts about the job as label → text.
+pub(crate) type PropertyBag = BTreeMap<String, String>;
+
+/// A task of a job in a state (`NotStarted`, `InProgress`, `Completed`…).
+pub(crate) fn task(id: &str, status: &str) -> JobTask {
+    JobTask {
+        task_id: Some(id.to_owned()),
+        status: Some(status.into()),
+        ..Default::default()
     }
+}
+
+/// An error of a job: its code, text and the one recommended action.
+pub(crate) fn job_error(code: &str, text: String, recommendation: &str) -> JobErrorInfo {
+    JobErrorInfo {
+        error_code: Some(code.into()),
+        error_string: Some(text),
+        recommendations: Some(vec![recommendation.to_owned()]),
+        ..Default::default()
+    }
+}
+
+/// The property bag every VM job starts with.
+pub(crate) fn vm_bag(entity: &str) -> PropertyBag {
+    PropertyBag::from([("VM Name".to_owned(), entity.to_owned())])
+}
+
+/// A stored JSON column read as its model; a column that does not read is
+/// the model's empty value, as a job view shows it.
+fn stored<T: serde::de::DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// A model as the JSON text the metadata store keeps.
+fn to_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// Parses filter times: ISO 8601, or `az`'s `%Y-%m-%d %I:%M:%S %p` (UTC).
@@ -142,35 +179,35 @@ impl JobProgressHandle {
 #[derive(Debug, Clone)]
 pub(crate) struct JobState {
     pub(crate) status: &'static str,
-    pub(crate) tasks: Value,
+    pub(crate) tasks: Vec<JobTask>,
     pub(crate) progress: f64,
-    pub(crate) bag: Value,
-    pub(crate) errors: Value,
+    pub(crate) bag: PropertyBag,
+    pub(crate) errors: Vec<JobErrorInfo>,
 }
 
 impl JobState {
     /// A completed single-task job.
-    pub(crate) fn done(task: &str, bag: Value) -> Self {
+    pub(crate) fn done(name: &str, bag: PropertyBag) -> Self {
         JobState {
             status: "Completed",
-            tasks: json!([{"taskId": task, "status": "Completed"}]),
+            tasks: vec![task(name, "Completed")],
             progress: 100.0,
             bag,
-            errors: json!([]),
+            errors: Vec::new(),
         }
     }
 
     /// A finished verify job: its status, its one task's, its bag and errors.
     pub(crate) fn verified(
         status: &'static str,
-        task: &str,
+        name: &str,
         task_status: &str,
-        bag: Value,
-        errors: Value,
+        bag: PropertyBag,
+        errors: Vec<JobErrorInfo>,
     ) -> Self {
         JobState {
             status,
-            tasks: json!([{"taskId": task, "status": task_status}]),
+            tasks: vec![task(name, task_status)],
             progress: 100.0,
             bag,
             errors,
@@ -186,27 +223,31 @@ impl JobState {
     /// A cancelled job: its running task is cancelled, earlier ones stay
     /// completed.
     pub(crate) fn cancelled(tasks: &[(&str, bool)], entity: &str, progress: f64) -> Self {
-        let tasks: Vec<Value> = tasks
+        let tasks = tasks
             .iter()
-            .map(|(t, done)| json!({"taskId": t, "status": if *done { "Completed" } else { "Cancelled" }}))
+            .map(|(t, done)| task(t, if *done { "Completed" } else { "Cancelled" }))
             .collect();
         JobState {
             status: "Cancelled",
-            tasks: Value::Array(tasks),
+            tasks,
             progress,
-            bag: json!({"VM Name": entity}),
-            errors: json!([]),
+            bag: vm_bag(entity),
+            errors: Vec::new(),
         }
     }
 
     /// A failed single-task job.
-    pub(crate) fn failed(task: &str, entity: &str, e: &ServiceError, progress: f64) -> Self {
+    pub(crate) fn failed(name: &str, entity: &str, e: &ServiceError, progress: f64) -> Self {
         JobState {
             status: "Failed",
-            tasks: json!([{"taskId": task, "status": "Failed"}]),
+            tasks: vec![task(name, "Failed")],
             progress,
-            bag: json!({"VM Name": entity}),
-            errors: json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": [e.recommendation().unwrap_or("Check the error, then retry.")]}]),
+            bag: vm_bag(entity),
+            errors: vec![job_error(
+                e.code(),
+                e.to_string(),
+                e.recommendation().unwrap_or("Check the error, then retry."),
+            )],
         }
     }
 }
@@ -217,10 +258,10 @@ impl JobState {
     pub(crate) fn update(&self, end: jiff::Timestamp) -> JobUpdate {
         JobUpdate {
             status: self.status.to_owned(),
-            tasks: self.tasks.to_string(),
+            tasks: to_text(&self.tasks),
             progress: self.progress,
-            bag: self.bag.to_string(),
-            errors: self.errors.to_string(),
+            bag: to_text(&self.bag),
+            errors: to_text(&self.errors),
             end,
         }
     }
@@ -254,10 +295,10 @@ impl Service {
         user: bool,
     ) -> Result<(String, String, JobProgressHandle)> {
         let job = crate::protection::new_id();
-        let tasks: Vec<Value> = tasks
+        let tasks: Vec<JobTask> = tasks
             .iter()
             .enumerate()
-            .map(|(i, t)| json!({"taskId": t, "status": if i == 0 { "InProgress" } else { "NotStarted" }}))
+            .map(|(i, t)| task(t, if i == 0 { "InProgress" } else { "NotStarted" }))
             .collect();
         let op = self.job_operation(vault_rowid, &job);
         self.meta.insert_job(
@@ -271,9 +312,9 @@ impl Service {
                 start: self.now(),
                 end: None,
                 user_triggered: user,
-                tasks: Value::Array(tasks).to_string(),
+                tasks: to_text(&tasks),
                 progress: 0.0,
-                bag: json!({"VM Name": entity}).to_string(),
+                bag: to_text(&vm_bag(entity)),
                 errors: "[]".into(),
             },
             &op,
@@ -344,7 +385,7 @@ impl Service {
                 user_triggered: true,
                 tasks: "[]".into(),
                 progress: 100.0,
-                bag: json!({"VM Name": entity}).to_string(),
+                bag: to_text(&vm_bag(entity)),
                 errors: "[]".into(),
             },
             &op,
@@ -421,12 +462,8 @@ impl Service {
         tasks: &[(&str, &str)],
         progress: f64,
     ) -> Result<()> {
-        let tasks: Vec<Value> = tasks
-            .iter()
-            .map(|(t, st)| json!({"taskId": t, "status": st}))
-            .collect();
-        self.meta
-            .set_job_tasks(job, &Value::Array(tasks).to_string(), progress)?;
+        let tasks: Vec<JobTask> = tasks.iter().map(|(t, st)| task(t, st)).collect();
+        self.meta.set_job_tasks(job, &to_text(&tasks), progress)?;
         Ok(())
     }
 
@@ -434,8 +471,12 @@ impl Service {
     /// returns the vaults (row ids) whose backups were interrupted. On a
     /// full disk the outcomes are kept in memory until they can be written.
     pub(crate) fn fail_interrupted_jobs(&self) -> Result<Vec<i64>> {
-        let errors = json!([{"errorCode": "ServiceRestarted", "errorString": "The rsvault server stopped while this job was running; nothing partial was kept.",
-            "recommendations": ["Run Backup now again, or let the next scheduled backup run."]}]);
+        let errors = vec![job_error(
+            "ServiceRestarted",
+            "The rsvault server stopped while this job was running; nothing partial was kept."
+                .into(),
+            "Run Backup now again, or let the next scheduled backup run.",
+        )];
         let jobs: Vec<(String, i64, String, String, f64, String)> = self
             .meta
             .active_jobs(&ActiveJobQuery::default())?
@@ -446,9 +487,9 @@ impl Service {
         for (job, _, _, tasks, progress, bag) in &jobs {
             let st = JobState {
                 status: "Failed",
-                tasks: serde_json::from_str(tasks).unwrap_or(json!([])),
+                tasks: stored(tasks),
                 progress: *progress,
-                bag: serde_json::from_str(bag).unwrap_or(json!({})),
+                bag: stored(bag),
                 errors: errors.clone(),
             };
             if let Err(e) = self.meta.update_job(job, &st.update(now)) {
@@ -466,21 +507,21 @@ impl Service {
         Ok(vaults)
     }
 
-    /// Backup now: starts a backup job of a protected item. Returns the id
-    /// of the accepted operation (which names the job).
+    /// Backup now: starts a backup job of a protected item (`properties` of
+    /// the request; its expiry, when given, must be a time within 99 years).
+    /// Returns the id of the accepted operation (which names the job).
     pub fn backup_now(
         self: &Arc<Self>,
         v: &VaultRef,
         container: &str,
         item: &str,
-        body: &Value,
+        req: &IaasVmBackupRequest,
     ) -> Result<String> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
         // The item must exist and be visible in this vault.
         self.get_protected_item(v, container, item)?;
-        let props = &body["properties"];
-        let expiry = match expiry_field(&props["recoveryPointExpiryTimeInUTC"])? {
+        let expiry = match req.recovery_point_expiry_time_in_utc.as_deref() {
             None => self
                 .now()
                 .checked_add(jiff::SignedDuration::from_hours(24 * 30))
@@ -608,19 +649,42 @@ impl Service {
             &job,
             (TRANSFER, entity),
             move || {
-                let run = BackupRun { job: &j, store_name: &store_name, item_id, data_id: &data_id, vm_name: &vm_name, os_type: &os_type, disks: &disks, expiry, instant_days, link: link.as_ref() };
+                let run = BackupRun {
+                    job: &j,
+                    store_name: &store_name,
+                    item_id,
+                    data_id: &data_id,
+                    vm_name: &vm_name,
+                    os_type: &os_type,
+                    disks: &disks,
+                    expiry,
+                    instant_days,
+                    link: link.as_ref(),
+                };
                 if let Err(e) = svc.run_backup(&run, &permille) {
                     let st = if permille.is_cancelled() {
-                        JobState::cancelled(&[(SNAPSHOT, true), (TRANSFER, false)], &vm_name, permille.get())
+                        JobState::cancelled(
+                            &[(SNAPSHOT, true), (TRANSFER, false)],
+                            &vm_name,
+                            permille.get(),
+                        )
                     } else {
-                        let rec = e.recommendation().unwrap_or("Check the VM's disk images, then run Backup now again.");
-                        let errors = json!([{"errorCode": e.code(), "errorString": e.to_string(), "recommendations": [rec]}]);
+                        let rec = e
+                            .recommendation()
+                            .unwrap_or("Check the VM's disk images, then run Backup now again.");
+                        let errors = vec![job_error(e.code(), e.to_string(), rec)];
                         let tasks = if permille.get() < 30.0 && link.is_some() {
-                            json!([{"taskId": SNAPSHOT, "status": "Failed"}, {"taskId": TRANSFER, "status": "NotStarted"}])
+                            vec![task(SNAPSHOT, "Failed"), task(TRANSFER, "NotStarted")]
                         } else {
-                            json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Failed"}])
+                            vec![task(SNAPSHOT, "Completed"), task(TRANSFER, "Failed")]
                         };
-                        JobState { status: "Failed", tasks, progress: permille.get(), bag: json!({"VM Name": vm_name}), errors }
+                        JobState {
+                            status: "Failed",
+                            tasks,
+                            progress: permille.get(),
+                            bag: vm_bag(&vm_name),
+                            errors,
+                        }
                     };
                     // What only this backup wrote goes before the job ends.
                     svc.collect_after_failure(&store_name);
@@ -667,9 +731,9 @@ impl Service {
                         instant_until,
                     };
                     let mut bag = bag;
-                    bag.insert("VM Name".into(), json!(run.vm_name));
-                    bag.insert("Consistency".into(), json!(consistency));
-                    let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
+                    bag.insert("VM Name".into(), run.vm_name.to_owned());
+                    bag.insert("Consistency".into(), consistency.to_owned());
+                    let tasks = vec![task(SNAPSHOT, "Completed"), task(TRANSFER, "Completed")];
                     let st = JobState {
                         status: if warnings.is_empty() {
                             "Completed"
@@ -678,7 +742,7 @@ impl Service {
                         },
                         tasks,
                         progress: 100.0,
-                        bag: Value::Object(bag),
+                        bag,
                         errors: crate::live::findings_json(&warnings),
                     };
                     self.commit_or_forget(run, &point, st)?;
@@ -751,14 +815,19 @@ impl Service {
             disks: &recorded,
             instant_until: None,
         };
-        let tasks = json!([{"taskId": SNAPSHOT, "status": "Completed"}, {"taskId": TRANSFER, "status": "Completed"}]);
-        let bag = json!({"VM Name": run.vm_name, "Backup Size": format!("{} MB", stored.div_ceil(1 << 20)), "Consistency": "CrashConsistent"});
+        let tasks = vec![task(SNAPSHOT, "Completed"), task(TRANSFER, "Completed")];
+        let mut bag = vm_bag(run.vm_name);
+        bag.insert(
+            "Backup Size".into(),
+            format!("{} MB", stored.div_ceil(1 << 20)),
+        );
+        bag.insert("Consistency".into(), "CrashConsistent".into());
         let st = JobState {
             status: "Completed",
             tasks,
             progress: 100.0,
             bag,
-            errors: json!([]),
+            errors: Vec::new(),
         };
         self.commit_or_forget(run, &point, st)?;
         permille.set(1000);
@@ -780,15 +849,15 @@ impl Service {
         })
     }
 
-    fn job_view(&self, v: &VaultRef, r: &JobRecord) -> Value {
+    fn job_view(&self, v: &VaultRef, r: &JobRecord) -> JobResource {
         let job = r.job_id.clone();
         let mut status = r.status.clone();
         let start = r.start_time.clone();
         let mut end = r.end_time.clone();
-        let mut tasks: Value = serde_json::from_str(&r.tasks).unwrap_or(json!([]));
+        let mut tasks: Vec<JobTask> = stored(&r.tasks);
         let mut progress = r.progress;
-        let mut bag: Value = serde_json::from_str(&r.bag).unwrap_or(json!({}));
-        let mut errors: Value = serde_json::from_str(&r.errors).unwrap_or(json!([]));
+        let mut bag: PropertyBag = stored(&r.bag);
+        let mut errors: Vec<JobErrorInfo> = stored(&r.errors);
         // An outcome the database could not take yet (a full disk) is the
         // job's outcome all the same.
         if let Some((st, at)) = self.unrecorded(&job) {
@@ -805,46 +874,63 @@ impl Service {
         {
             progress = p.get();
         }
-        if let Some(arr) = tasks.as_array_mut() {
-            let single = arr.len() == 1;
-            for (i, t) in arr.iter_mut().enumerate() {
-                let st = t["status"].as_str().unwrap_or("").to_owned();
-                t["duration"] = json!("PT0S");
-                t["progressPercentage"] = json!(match (i, st.as_str()) {
-                    (_, "Completed") => 100.0,
-                    (_, "InProgress") if single => progress,
-                    (0, "InProgress") => progress.min(10.0) * 10.0,
-                    (1, "InProgress") => ((progress - 10.0) / 0.9).max(0.0),
-                    _ => 0.0,
-                });
-            }
+        let single = tasks.len() == 1;
+        for (i, t) in tasks.iter_mut().enumerate() {
+            let st = t.status.as_ref().map_or("", JobStatus::as_str);
+            let share = match (i, st) {
+                (_, "Completed") => 100.0,
+                (_, "InProgress") if single => progress,
+                (0, "InProgress") => progress.min(10.0) * 10.0,
+                (1, "InProgress") => ((progress - 10.0) / 0.9).max(0.0),
+                _ => 0.0,
+            };
+            t.duration = Some("PT0S".into());
+            t.progress_percentage = Some(share);
         }
-        let mut ext =
-            json!({"tasksList": tasks, "propertyBag": bag, "progressPercentage": progress});
-        if let Some(extra) = r
+        let verify: Option<VerifyReport> = r
             .extra
             .as_deref()
-            .and_then(|e| serde_json::from_str::<Value>(e).ok())
-        {
-            ext["rsvaultVerify"] = extra;
+            .and_then(|e| serde_json::from_str(e).ok());
+        let duration = iso_duration(&start, end.as_deref(), self.now());
+        let status = JobStatus::from(status.as_str());
+        let actions = if status == JobStatus::InProgress {
+            vec![JobSupportedAction::Cancellable]
+        } else {
+            Vec::new()
+        };
+        let properties = IaasVmJob {
+            operation: Some(r.operation.as_str().into()),
+            status: Some(status),
+            entity_friendly_name: Some(r.entity.clone()),
+            backup_management_type: Some(BackupManagementType::AzureIaasVm),
+            start_time: Some(start),
+            end_time: end,
+            duration: Some(duration),
+            activity_id: Some(job.clone()),
+            virtual_machine_version: Some("Compute".into()),
+            container_name: Some(r.container.clone()),
+            is_user_triggered: Some(r.user_triggered),
+            actions_info: Some(actions),
+            error_details: Some(errors),
+            extended_info: Some(JobExtendedInfo {
+                tasks_list: Some(tasks),
+                property_bag: Some(bag),
+                progress_percentage: Some(progress),
+                rsvault_verify: verify,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Resource {
+            id: Some(format!("{}/backupJobs/{job}", v.id())),
+            name: Some(job),
+            kind: Some("Microsoft.RecoveryServices/vaults/backupJobs".into()),
+            ..Resource::with_properties(Job::IaasVm(properties))
         }
-        json!({
-            "id": format!("{}/backupJobs/{job}", v.id()), "name": job, "type": "Microsoft.RecoveryServices/vaults/backupJobs",
-            "properties": {
-                "jobType": "AzureIaaSVMJob", "operation": r.operation, "status": status,
-                "entityFriendlyName": r.entity, "backupManagementType": "AzureIaasVM",
-                "startTime": start, "endTime": end, "duration": iso_duration(&start, end.as_deref(), self.now()),
-                "activityId": job, "virtualMachineVersion": "Compute", "containerName": r.container,
-                "isUserTriggered": r.user_triggered,
-                "actionsInfo": if status == "InProgress" { json!(["Cancellable"]) } else { json!([]) },
-                "errorDetails": errors,
-                "extendedInfo": ext,
-            }
-        })
     }
 
     /// Reads a job.
-    pub fn get_job(&self, v: &VaultRef, job: &str) -> Result<Value> {
+    pub fn get_job(&self, v: &VaultRef, job: &str) -> Result<JobResource> {
         let vault = self.vault_row(v)?;
         self.meta
             .find_job(Some(vault.rowid), job)?
@@ -855,7 +941,12 @@ impl Service {
     /// One page of a vault's jobs, newest first, that match a `$filter`:
     /// `operation`, `status`, `startTime` and `endTime` (bounds of the
     /// start time) and `backupManagementType`.
-    pub fn list_jobs(&self, v: &VaultRef, filter: &str, page: &PageRequest) -> Result<Page<Value>> {
+    pub fn list_jobs(
+        &self,
+        v: &VaultRef,
+        filter: &str,
+        page: &PageRequest,
+    ) -> Result<Page<JobResource>> {
         let vault = self.vault_row(v)?;
         let f = crate::filter::Filter::parse(filter)?;
         let q = JobQuery {
@@ -886,7 +977,7 @@ impl Service {
         container: &str,
         item: &str,
         filter: &str,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<RecoveryPointResource>> {
         let pi = self.get_protected_item(v, container, item)?;
         let f = parse_filter(filter);
         let bound = |k: &str| -> Result<Option<jiff::Timestamp>> {
@@ -921,37 +1012,10 @@ impl Service {
             .into_iter()
             .filter(|p| {
                 let t: Option<jiff::Timestamp> = p.time.parse().ok();
-                start.is_none_or(|s| t.is_some_and(|t| t >= s)) && end.is_none_or(|e| t.is_some_and(|t| t <= e))
+                start.is_none_or(|s| t.is_some_and(|t| t >= s))
+                    && end.is_none_or(|e| t.is_some_and(|t| t <= e))
             })
-            .map(|crate::metastore::records::PointRecord { name, time, consistency, disks, instant_until, damage, verified, .. }| {
-                let mut tiers = Vec::new();
-                if let Some(until) = &instant_until {
-                    tiers.push(json!({"type": "InstantRP", "status": "Valid", "extendedInfo": {"expiryTime": until}}));
-                }
-                // A point verify found damaged is no longer a valid vault copy.
-                tiers.push(json!({"type": "HardenedRP", "status": if damage.is_some() { "Invalid" } else { "Valid" }}));
-                let integrity = json!({
-                    "status": if damage.is_some() { "Damaged" } else if verified.is_some() { "Intact" } else { "NotVerified" },
-                    "lastVerifiedTime": verified, "damage": damage,
-                });
-                let disks: Value = serde_json::from_str(&disks).unwrap_or(json!([]));
-                let count = disks.as_array().map_or(0, Vec::len);
-                let managed = disks.as_array().is_some_and(|a| a.iter().any(|d| d["managed"] == true));
-                let os_type = disks.as_array().and_then(|a| a.iter().find_map(|d| d["os_type"].as_str())).unwrap_or("Linux").to_owned();
-                json!({
-                    "id": format!("{base}/recoveryPoints/{name}"), "name": name,
-                    "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints",
-                    "properties": {
-                        "objectType": "IaasVMRecoveryPoint", "recoveryPointType": consistency, "recoveryPointTime": time,
-                        "recoveryPointAdditionalInfo": "", "sourceVMStorageType": "NormalStorage", "isSourceVMEncrypted": false,
-                        "isInstantIlrSessionActive": false, "isManagedVirtualMachine": managed, "originalStorageAccountOption": false,
-                        "osType": os_type, "securityType": "None", "isPrivateAccessEnabledOnAnyDisk": false,
-                        "recoveryPointTierDetails": tiers,
-                        "recoveryPointDiskConfiguration": {"numberOfDisksIncludedInBackup": count, "numberOfDisksAttachedToVm": count},
-                        "rsvaultVerify": integrity,
-                    }
-                })
-            })
+            .map(|p| point_view(&base, p))
             .collect())
     }
 
@@ -962,10 +1026,10 @@ impl Service {
         container: &str,
         item: &str,
         rp: &str,
-    ) -> Result<Value> {
+    ) -> Result<RecoveryPointResource> {
         self.list_recovery_points(v, container, item, "")?
             .into_iter()
-            .find(|p| p["name"] == rp)
+            .find(|p| p.name() == rp)
             .ok_or_else(|| {
                 ServiceError::not_found(
                     "BMSUserErrorRecoveryPointNotFound",
@@ -974,6 +1038,88 @@ impl Service {
             })
     }
 }
+
+/// A recovery point as ARM shows it, under its item's id `base`.
+fn point_view(base: &str, p: crate::metastore::records::PointRecord) -> RecoveryPointResource {
+    let crate::metastore::records::PointRecord {
+        name,
+        time,
+        consistency,
+        disks,
+        instant_until,
+        damage,
+        verified,
+        ..
+    } = p;
+    let mut tiers = Vec::new();
+    if let Some(until) = instant_until {
+        tiers.push(RecoveryPointTier {
+            kind: Some(RecoveryPointTierType::InstantRp),
+            status: Some(RecoveryPointTierStatus::Valid),
+            extended_info: Some(BTreeMap::from([("expiryTime".to_owned(), until)])),
+            ..Default::default()
+        });
+    }
+    // A point verify found damaged is no longer a valid vault copy.
+    tiers.push(RecoveryPointTier {
+        kind: Some(RecoveryPointTierType::HardenedRp),
+        status: Some(if damage.is_some() {
+            RecoveryPointTierStatus::Invalid
+        } else {
+            RecoveryPointTierStatus::Valid
+        }),
+        ..Default::default()
+    });
+    let integrity = PointIntegrity {
+        status: Some(if damage.is_some() {
+            PointIntegrityStatus::Damaged
+        } else if verified.is_some() {
+            PointIntegrityStatus::Intact
+        } else {
+            PointIntegrityStatus::NotVerified
+        }),
+        last_verified_time: verified,
+        damage,
+        ..Default::default()
+    };
+    let disks: Vec<Value> = stored(&disks);
+    let count = u32::try_from(disks.len()).unwrap_or(u32::MAX);
+    let managed = disks.iter().any(|d| d["managed"] == true);
+    let os_type = disks
+        .iter()
+        .find_map(|d| d["os_type"].as_str())
+        .unwrap_or("Linux")
+        .to_owned();
+    let properties = IaasVmRecoveryPoint {
+        recovery_point_type: Some(consistency.as_str().into()),
+        recovery_point_time: Some(time),
+        recovery_point_additional_info: Some(String::new()),
+        source_vm_storage_type: Some("NormalStorage".into()),
+        is_source_vm_encrypted: Some(false),
+        is_instant_ilr_session_active: Some(false),
+        is_managed_virtual_machine: Some(managed),
+        original_storage_account_option: Some(false),
+        os_type: Some(os_type),
+        security_type: Some("None".into()),
+        is_private_access_enabled_on_any_disk: Some(false),
+        recovery_point_tier_details: Some(tiers),
+        recovery_point_disk_configuration: Some(DiskConfiguration {
+            number_of_disks_included_in_backup: Some(count),
+            number_of_disks_attached_to_vm: Some(count),
+            ..Default::default()
+        }),
+        rsvault_verify: Some(integrity),
+        ..Default::default()
+    };
+    Resource {
+        id: Some(format!("{base}/recoveryPoints/{name}")),
+        name: Some(name),
+        kind: Some(RECOVERY_POINT_TYPE.into()),
+        ..Resource::with_properties(RecoveryPoint::IaasVm(properties))
+    }
+}
+
+const RECOVERY_POINT_TYPE: &str = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints";
 
 #[cfg(test)]
 mod tests {
@@ -1003,29 +1149,19 @@ mod tests {
             "PT9.870S"
         );
     }
-
-    #[test]
-    fn expiry_must_be_a_time_string() {
-        assert_eq!(expiry_field(&json!(null)).unwrap(), None);
-        assert_eq!(
-            expiry_field(&json!("2030-01-01T00:00:00Z")).unwrap(),
-            Some("2030-01-01T00:00:00Z")
-        );
-        for v in [json!(12345), json!(true), json!({}), json!([])] {
-            let e = expiry_field(&v).unwrap_err();
-            assert!(
-                e.to_string()
-                    .starts_with("properties.recoveryPointExpiryTimeInUTC:"),
-                "{v}"
-            );
-        }
-    }
 }
 
 #[cfg(test)]
 mod lifecycle_tests {
     use super::*;
     use crate::inventory::{ResourceRef, VmProvider};
+
+    fn job_status(j: &JobResource) -> JobStatus {
+        j.properties
+            .as_iaas_vm()
+            .and_then(|j| j.status.clone())
+            .unwrap_or(JobStatus::Invalid)
+    }
 
     #[test]
     fn soft_deleted_data_is_purged_after_its_period() {
@@ -1053,7 +1189,27 @@ mod lifecycle_tests {
             "VM;iaasvmcontainerv2;vms;vm1",
         );
         s.put_protected_item(&v, c, i, &serde_json::from_value(json!({"properties": {"policyId": format!("{}/backupPolicies/DefaultPolicy", v.id())}})).unwrap()).unwrap();
-        let op = s.backup_now(&v, c, i, &json!({})).unwrap();
+        // The expiry, when given, is a time in the coming 99 years.
+        for (bad, why) in [
+            ("soon", "is not a time"),
+            ("2001-01-01T00:00:00Z", "must be in the future"),
+            ("2999-01-01T00:00:00Z", "at most 99 years"),
+        ] {
+            let req = IaasVmBackupRequest {
+                recovery_point_expiry_time_in_utc: Some(bad.into()),
+                ..Default::default()
+            };
+            let e = s.backup_now(&v, c, i, &req).unwrap_err();
+            assert_eq!(e.code(), "BMSUserErrorInvalidInput", "{bad}");
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with("properties.recoveryPointExpiryTimeInUTC:") && msg.contains(why),
+                "{bad}: {msg}"
+            );
+        }
+        let op = s
+            .backup_now(&v, c, i, &IaasVmBackupRequest::default())
+            .unwrap();
         let job = s
             .operation_status(&v, &op)
             .unwrap()
@@ -1061,14 +1217,14 @@ mod lifecycle_tests {
             .unwrap()
             .to_owned();
         for _ in 0..500 {
-            if s.get_job(&v, &job).unwrap()["properties"]["status"] != "InProgress" {
+            if !job_status(&s.get_job(&v, &job).unwrap()).is_running() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert_eq!(
-            s.get_job(&v, &job).unwrap()["properties"]["status"],
-            "Completed"
+            job_status(&s.get_job(&v, &job).unwrap()),
+            JobStatus::Completed
         );
         let store_name = s.vault_row(&v).unwrap().store;
         assert_eq!(

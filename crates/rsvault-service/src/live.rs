@@ -44,19 +44,17 @@ pub(crate) struct LiveOutcome {
     pub consistency: &'static str,
     pub disks: Vec<Value>,
     pub warnings: Vec<Finding>,
-    pub bag: serde_json::Map<String, Value>,
+    pub bag: crate::jobs::PropertyBag,
 }
 
 /// The share of a live job's progress taken by the snapshot copy.
 const SNAPSHOT_PERMILLE: u64 = 300;
 
 /// A job's warnings and errors in Azure's shape.
-pub(crate) fn findings_json(f: &[Finding]) -> Value {
-    Value::Array(
-        f.iter()
-            .map(|f| json!({"errorCode": f.code, "errorString": f.message, "recommendations": [f.recommendation]}))
-            .collect(),
-    )
+pub(crate) fn findings_json(f: &[Finding]) -> Vec<rsvault_arm::error::JobErrorInfo> {
+    f.iter()
+        .map(|f| crate::jobs::job_error(f.code, f.message.clone(), &f.recommendation))
+        .collect()
 }
 
 fn job_error(f: Finding) -> ServiceError {
@@ -276,7 +274,7 @@ impl Service {
         let progress = permille.progress(total, SNAPSHOT_PERMILLE);
         let mut recorded = Vec::new();
         let mut committed = Vec::new();
-        let mut bag = serde_json::Map::new();
+        let mut bag = crate::jobs::PropertyBag::new();
         let (mut read, mut stored) = (0u64, 0u64);
         let r = (|| -> Result<()> {
             for (d, s) in disks.iter().zip(&snap.disks) {
@@ -298,10 +296,10 @@ impl Service {
                 stored += m.stats.bytes_stored;
                 bag.insert(
                     format!("Changed-block tracking ({})", key(d)),
-                    json!(match &s.full_reason {
+                    match &s.full_reason {
                         None => "used".to_owned(),
                         Some(r) => format!("not used: {r}"),
-                    }),
+                    },
                 );
                 recorded.push(
                     json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name,
@@ -334,22 +332,19 @@ impl Service {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
-        bag.insert(
-            "Data Read".into(),
-            json!(format!("{} MB", read.div_ceil(1 << 20))),
-        );
+        bag.insert("Data Read".into(), format!("{} MB", read.div_ceil(1 << 20)));
         bag.insert(
             "Backup Size".into(),
-            json!(format!("{} MB", stored.div_ceil(1 << 20))),
+            format!("{} MB", stored.div_ceil(1 << 20)),
         );
         if let Some(f) = snap.frozen_for {
             bag.insert(
                 "File systems frozen for".into(),
-                json!(format!("{} ms", f.as_millis())),
+                format!("{} ms", f.as_millis()),
             );
         }
         if let AgentState::Ready { version } = &snap.agent {
-            bag.insert("Guest agent version".into(), json!(version));
+            bag.insert("Guest agent version".into(), version.clone());
         }
         let warnings: Vec<Finding> = snap
             .warnings

@@ -16,7 +16,7 @@ use crate::Service;
 use crate::error::Result;
 use crate::jobs::JobState;
 use crate::metastore::records::NewRecoveryPoint;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Outcomes the database could not take yet, by job id, with their end time.
 pub(crate) type Unrecorded =
@@ -54,9 +54,7 @@ impl Service {
         };
         let rp = self.meta.commit_backup(&new, job, &|rp| {
             let mut st = st.clone();
-            if let Some(bag) = st.bag.as_object_mut() {
-                bag.insert("Recovery Point".into(), json!(rp));
-            }
+            st.bag.insert("Recovery Point".into(), rp.to_string());
             st.update(end)
         })?;
         self.running

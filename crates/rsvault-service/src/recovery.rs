@@ -394,7 +394,7 @@ mod tests {
 
     /// Runs Backup now and waits for the job; returns it.
     fn backup(s: &Arc<Service>) -> Value {
-        let op = s.backup_now(&vref(), C, I, &json!({})).unwrap();
+        let op = s.backup_now(&vref(), C, I, &Default::default()).unwrap();
         let job = s
             .operation_status(&vref(), &op)
             .unwrap()
@@ -402,7 +402,7 @@ mod tests {
             .unwrap()
             .to_owned();
         for _ in 0..1000 {
-            let j = s.get_job(&vref(), &job).unwrap();
+            let j = serde_json::to_value(s.get_job(&vref(), &job).unwrap()).unwrap();
             if !matches!(
                 j["properties"]["status"].as_str(),
                 Some("InProgress" | "Cancelling")
@@ -472,7 +472,7 @@ mod tests {
 
         let s = Arc::new(Service::open(dir.path()).unwrap());
         assert_eq!(
-            s.get_job(&vref(), &job).unwrap()["properties"]["status"],
+            serde_json::to_value(s.get_job(&vref(), &job).unwrap()).unwrap()["properties"]["status"],
             "Failed"
         );
         let kept: Vec<String> = store

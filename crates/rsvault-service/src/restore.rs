@@ -4,7 +4,10 @@
 //!   `<data-dir>/storageAccounts` unless `[storage] restore_root` names
 //!   another file system), with the VM's
 //!   configuration in `vmconfig.json`; the files are named in the job's
-//!   property bag;
+//!   property bag. With `targetResourceGroupId`, a managed-disk VM's disks
+//!   are restored as managed disks (`Microsoft.Compute/disks`) in that
+//!   resource group instead, and the account only stages the configuration;
+//!   the bag names the disks;
 //! - `OriginalLocation`: the disks of the source VM, which must be stopped,
 //!   are replaced in place (each image is written under a temporary name and
 //!   renamed over the original only when it is complete and verified).
@@ -12,9 +15,15 @@
 use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::ResourceRef;
-use crate::jobs::{JobProgressHandle, JobState, RESTORE_TASK};
+use crate::jobs::{JobProgressHandle, JobState, PropertyBag, RESTORE_TASK};
 use crate::protection::ItemName;
 use crate::vault::VaultRef;
+use rsvault_arm::inventory::{
+    CreationData, DiskProperties, HardwareProfile, ManagedDisk, ManagedDiskRef, StorageProfile,
+    VirtualMachine, VmDisk, VmProperties,
+};
+use rsvault_arm::request::{IaasVmRestoreRequest, RecoveryType};
+use rsvault_arm::{Resource, Sku};
 use rsvault_engine::source::DiskSource;
 use rsvault_engine::{RestoreFormat, RestoreOptions};
 use serde_json::{Value, json};
@@ -27,6 +36,8 @@ enum Target {
         account: String,
         /// The account's record, when the restore creates the account.
         new_account: Option<(PathBuf, crate::storage_accounts::AccountRecord)>,
+        /// Where the disks go as managed disks (`targetResourceGroupId`).
+        managed: Option<Box<ManagedTarget>>,
     },
     Original,
     /// A new VM with restored managed disks.
@@ -35,6 +46,58 @@ enum Target {
         location: String,
         dir: PathBuf,
     },
+}
+
+/// The resource group a RestoreDisks of a managed-disk VM creates its
+/// managed disks in, and the folder of their images.
+struct ManagedTarget {
+    /// The group's subscription and name (`name` is unused).
+    group: ResourceRef,
+    location: String,
+    dir: PathBuf,
+    /// The disks' names: the source VM's and when it was restored
+    /// (`{vm}-osdisk-{stamp}`).
+    vm: String,
+    stamp: String,
+}
+
+impl ManagedTarget {
+    /// The managed disk restored from the disk at `lun` (`None`: the OS disk).
+    fn disk(&self, lun: Option<i64>) -> ResourceRef {
+        ResourceRef {
+            name: managed_disk_name(&self.vm, lun, &self.stamp),
+            ..self.group.clone()
+        }
+    }
+
+    /// Its image file.
+    fn image(&self, lun: Option<i64>) -> PathBuf {
+        self.dir.join(format!(
+            "{}.qcow2",
+            managed_disk_name(&self.vm, lun, &self.stamp)
+        ))
+    }
+}
+
+/// The resource group a `targetResourceGroupId` names:
+/// `/subscriptions/{s}/resourceGroups/{rg}` (the name is left empty).
+fn target_group(id: &str) -> Option<ResourceRef> {
+    let s: Vec<&str> = id.trim_matches('/').split('/').collect();
+    match s.as_slice() {
+        [sub, sub_id, rgs, rg]
+            if sub.eq_ignore_ascii_case("subscriptions")
+                && rgs.eq_ignore_ascii_case("resourceGroups")
+                && !sub_id.is_empty()
+                && crate::names::check_resource_group_name(rg).is_ok() =>
+        {
+            Some(ResourceRef {
+                subscription: (*sub_id).to_owned(),
+                resource_group: (*rg).to_owned(),
+                name: String::new(),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The VM a `targetVirtualMachineId` names:
@@ -135,30 +198,30 @@ impl Service {
         Ok(recorded)
     }
 
-    /// Starts a restore of recovery point `rp`; returns the operation id.
+    /// Starts a restore of recovery point `rp` (`properties` of the
+    /// request); returns the operation id.
     pub fn restore(
         self: &Arc<Self>,
         v: &VaultRef,
         container: &str,
         item: &str,
         rp: &str,
-        body: &Value,
+        req: &IaasVmRestoreRequest,
     ) -> Result<String> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
         // Checks the point belongs to this item.
         self.get_recovery_point(v, container, item, rp)?;
         let disks = self.recovery_point_disks(rp)?;
-        let p = &body["properties"];
-        let kind = p["recoveryType"].as_str().unwrap_or("");
-        let lun_filter = lun_list(&p["restoreDiskLunList"], &disks)?;
+        let kind = req.recovery_type.as_ref();
+        let lun_filter = lun_list(req.restore_disk_lun_list.as_deref(), &disks)?;
         let vm_ref = ResourceRef {
             subscription: v.subscription.clone(),
             resource_group: n.resource_group.clone(),
             name: n.vm.clone(),
         };
-        let target = if kind.eq_ignore_ascii_case("RestoreDisks") {
-            let sa = p["storageAccountId"].as_str().unwrap_or("");
+        let target = if kind == Some(&RecoveryType::RestoreDisks) {
+            let sa = req.storage_account_id.as_deref().unwrap_or("");
             let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
                 .ok_or_else(|| ServiceError::bad_request("BMSUserErrorInvalidInput", "properties.storageAccountId: the id of a storage account (letters and digits) is required"))?;
             let (account_dir, record) = self.restore_account(account, sa, v)?;
@@ -167,8 +230,9 @@ impl Service {
                 dir,
                 account: account.to_owned(),
                 new_account: record.map(|r| (account_dir, r)),
+                managed: self.managed_target(v, req, &disks, &n.vm)?,
             }
-        } else if kind.eq_ignore_ascii_case("OriginalLocation") {
+        } else if kind == Some(&RecoveryType::OriginalLocation) {
             let vm = self.get_vm(n.provider, &vm_ref, true)?;
             let power = vm
                 .properties
@@ -199,8 +263,8 @@ impl Service {
                 }
             }
             Target::Original
-        } else if kind.eq_ignore_ascii_case("AlternateLocation") {
-            let id = p["targetVirtualMachineId"].as_str().unwrap_or("");
+        } else if kind == Some(&RecoveryType::AlternateLocation) {
+            let id = req.target_virtual_machine_id.as_deref().unwrap_or("");
             let vm = target_vm(id).ok_or_else(|| {
                 ServiceError::bad_request(
                     "BMSUserErrorInvalidInput",
@@ -222,7 +286,7 @@ impl Service {
                 ));
             }
             let location = self.vault_row(v)?.location;
-            if let Some(r) = p["region"].as_str()
+            if let Some(r) = req.region.as_deref()
                 && !r.replace(' ', "").eq_ignore_ascii_case(&location)
             {
                 return Err(ServiceError::bad_request(
@@ -238,6 +302,7 @@ impl Service {
                 .join(vm.resource_group.to_ascii_lowercase());
             Target::Alternate { vm, location, dir }
         } else {
+            let kind = kind.map_or("", RecoveryType::as_str);
             return Err(ServiceError::bad_request(
                 "BMSUserErrorInvalidInput",
                 format!(
@@ -303,7 +368,7 @@ impl Service {
         vm_body: &Value,
         rp: &str,
         permille: &JobProgressHandle,
-    ) -> Result<Value> {
+    ) -> Result<PropertyBag> {
         let store = self.open_vault_store(store_name)?;
         let chosen: Vec<&Value> = disks
             .iter()
@@ -314,7 +379,7 @@ impl Service {
             .collect();
         let total: u64 = chosen.iter().filter_map(|d| d["size"].as_u64()).sum();
         let progress = permille.progress(total, 0);
-        let mut bag = serde_json::Map::new();
+        let mut bag = PropertyBag::new();
         // The instant tier, while the point has it: a copy of the snapshot
         // files on this host, without fetching, decrypting and decompressing
         // chunks from the vault.
@@ -322,11 +387,12 @@ impl Service {
         let instant = self.instant_sources(rp, &owned)?;
         bag.insert(
             "Restore Source".into(),
-            json!(if instant.is_some() {
+            if instant.is_some() {
                 "Snapshot (InstantRP)"
             } else {
                 "Vault (HardenedRP)"
-            }),
+            }
+            .into(),
         );
         if let Target::Alternate { dir, .. } = target {
             crate::images::create_private_dir(dir)?;
@@ -335,13 +401,17 @@ impl Service {
             dir,
             account,
             new_account,
+            managed,
         } = target
         {
             if let Some((account_dir, record)) = new_account {
                 self.register_restore_account(account_dir, record)?;
             }
             crate::images::create_private_dir(dir)?;
-            bag.insert("Target Storage Account Name".into(), json!(account));
+            if let Some(m) = managed {
+                crate::images::create_private_dir(&m.dir)?;
+            }
+            bag.insert("Target Storage Account Name".into(), account.clone());
             let config = dir.join("vmconfig.json");
             crate::images::write_private(
                 &config,
@@ -350,10 +420,7 @@ impl Service {
                 )
                 .unwrap_or_default(),
             )?;
-            bag.insert(
-                "Config Blob Name".into(),
-                json!(config.display().to_string()),
-            );
+            bag.insert("Config Blob Name".into(), config.display().to_string());
         }
         // Every disk is written under a temporary name first; only when all
         // are complete are they renamed into place, so a failed or cancelled
@@ -371,12 +438,12 @@ impl Service {
                 };
                 let (out, format) = match target {
                     Target::Alternate { vm, dir, .. } => {
-                        let disk = match d["lun"].as_i64() {
-                            None => format!("{}-osdisk-{rp}", vm.name),
-                            Some(l) => format!("{}-datadisk-{l}-{rp}", vm.name),
-                        };
+                        let disk = managed_disk_name(&vm.name, d["lun"].as_i64(), rp);
                         (dir.join(format!("{disk}.qcow2")), RestoreFormat::Qcow2)
                     }
+                    Target::Disks {
+                        managed: Some(m), ..
+                    } => (m.image(d["lun"].as_i64()), RestoreFormat::Qcow2),
                     Target::Disks { dir, .. } => {
                         let file = format!(
                             "{}.raw",
@@ -442,20 +509,122 @@ impl Service {
                     out.display()
                 ))
             })?;
-            bag.insert(label, json!(out.display().to_string()));
-            published.push((out, lun));
+            bag.insert(label.clone(), out.display().to_string());
+            published.push((out, lun, label));
+        }
+        if let Target::Disks {
+            managed: Some(m), ..
+        } = target
+        {
+            match self.create_restored_disks(m, &published) {
+                Ok(ids) => {
+                    for (label, id) in ids {
+                        bag.insert(format!("{label} Resource Id"), id);
+                    }
+                    bag.insert(
+                        "Target Resource Group".into(),
+                        m.group.resource_group.clone(),
+                    );
+                }
+                Err(e) => {
+                    for (f, ..) in &published {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    return Err(e);
+                }
+            }
         }
         if let Target::Alternate { vm, location, .. } = target {
             if let Err(e) = self.create_restored_vm(vm, location, &published, vm_body) {
-                for (f, _) in &published {
+                for (f, ..) in &published {
                     let _ = std::fs::remove_file(f);
                 }
                 return Err(e);
             }
-            bag.insert("Target VM Name".into(), json!(vm.name));
-            bag.insert("Target Resource Group".into(), json!(vm.resource_group));
+            bag.insert("Target VM Name".into(), vm.name.clone());
+            bag.insert("Target Resource Group".into(), vm.resource_group.clone());
         }
-        Ok(Value::Object(bag))
+        Ok(bag)
+    }
+
+    /// Where a RestoreDisks puts the disks of a managed-disk VM when the
+    /// request names `targetResourceGroupId`: managed disks in that group.
+    /// A point of a VM with unmanaged disks is restored to the storage
+    /// account only, as Azure does.
+    fn managed_target(
+        &self,
+        v: &VaultRef,
+        req: &IaasVmRestoreRequest,
+        disks: &[Value],
+        vm: &str,
+    ) -> Result<Option<Box<ManagedTarget>>> {
+        let Some(id) = req.target_resource_group_id.as_deref() else {
+            return Ok(None);
+        };
+        let group = target_group(id).ok_or_else(|| {
+            ServiceError::bad_request(
+                "BMSUserErrorInvalidInput",
+                format!(
+                    "properties.targetResourceGroupId: '{id}' is not the id of a resource group (/subscriptions/{{s}}/resourceGroups/{{name}})"
+                ),
+            )
+        })?;
+        if !disks.iter().any(|d| d["managed"] == true) {
+            return Ok(None);
+        }
+        let dir = self
+            .data_dir()
+            .join(crate::images::MANAGED_DISKS)
+            .join(group.resource_group.to_ascii_lowercase());
+        let m = ManagedTarget {
+            location: self.vault_row(v)?.location,
+            group,
+            dir,
+            vm: vm.to_owned(),
+            stamp: self.now().strftime("%Y%m%d-%H%M%S").to_string(),
+        };
+        // A disk (or image) of that name is never replaced.
+        for lun in disks.iter().map(|d| d["lun"].as_i64()) {
+            let disk = m.disk(lun);
+            if self.get_disk(&disk).is_ok() || m.image(lun).exists() {
+                return Err(ServiceError::conflict(
+                    "UserErrorDiskAlreadyExists",
+                    format!(
+                        "A disk named '{}' already exists in resource group '{}'; retry in a second.",
+                        disk.name, disk.resource_group
+                    ),
+                ));
+            }
+        }
+        Ok(Some(Box::new(m)))
+    }
+
+    /// Registers restored images as managed disks in the target group;
+    /// returns each disk's label and id. If one cannot be registered, the
+    /// ones registered already are removed.
+    fn create_restored_disks(
+        &self,
+        m: &ManagedTarget,
+        images: &[(PathBuf, Option<i64>, String)],
+    ) -> Result<Vec<(String, String)>> {
+        let mut created = Vec::new();
+        let r = (|| -> Result<Vec<(String, String)>> {
+            let mut ids = Vec::new();
+            for (img, lun, label) in images {
+                let dr = m.disk(*lun);
+                let (disk, _) = self.put_disk(&dr, &imported_disk(&m.location, img))?;
+                created.push(dr);
+                let id = disk.id.clone().unwrap_or_default();
+                ids.push((label.clone(), id));
+            }
+            Ok(ids)
+        })();
+        if r.is_err() {
+            for d in created {
+                let _ = self.delete_disk(&d);
+            }
+        }
+        r
     }
 
     /// Registers the restored disks as managed disks and a new VM using them
@@ -465,7 +634,7 @@ impl Service {
         &self,
         vm: &ResourceRef,
         location: &str,
-        images: &[(PathBuf, Option<i64>)],
+        images: &[(PathBuf, Option<i64>, String)],
         source: &Value,
     ) -> Result<()> {
         use crate::inventory::VmProvider;
@@ -473,7 +642,7 @@ impl Service {
         let r = (|| -> Result<()> {
             let mut os_disk = None;
             let mut data = Vec::new();
-            for (img, lun) in images {
+            for (img, lun, _) in images {
                 let name = img
                     .file_stem()
                     .and_then(|s| s.to_str())
@@ -483,16 +652,31 @@ impl Service {
                     name: name.clone(),
                     ..vm.clone()
                 };
-                let (disk, _) = self.put_disk(&dr, &typed(json!({"location": location, "sku": {"name": "Standard_LRS"},
-                    "tags": {"RestoredBy": "rsvault"},
-                    "properties": {"creationData": {"createOption": "Import", "sourceUri": format!("file://{}", img.display())}}}))?)?;
+                let (disk, _) = self.put_disk(&dr, &imported_disk(location, img))?;
                 created.push(dr);
                 let os_type = source["properties"]["storageProfile"]["osDisk"]["osType"]
                     .as_str()
                     .unwrap_or("Linux");
+                let attached = VmDisk {
+                    name: Some(name),
+                    create_option: Some("Attach".into()),
+                    managed_disk: Some(ManagedDiskRef {
+                        id: disk.id.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
                 match *lun {
-                    None => os_disk = Some(json!({"name": name, "osType": os_type, "createOption": "Attach", "managedDisk": {"id": disk.id}})),
-                    Some(l) => data.push(json!({"lun": l, "name": name, "createOption": "Attach", "managedDisk": {"id": disk.id}})),
+                    None => {
+                        os_disk = Some(VmDisk {
+                            os_type: Some(os_type.to_owned()),
+                            ..attached
+                        })
+                    }
+                    Some(l) => data.push(VmDisk {
+                        lun: u32::try_from(l).ok(),
+                        ..attached
+                    }),
                 }
             }
             let os_disk = os_disk.ok_or_else(|| {
@@ -501,14 +685,25 @@ impl Service {
                     "a new VM needs the OS disk; do not leave it out of restoreDiskLunList",
                 )
             })?;
-            let size = source["properties"]["hardwareProfile"].clone();
-            self.put_vm(
-                VmProvider::Compute,
-                vm,
-                &typed(json!({"location": location, "tags": {"RestoredBy": "rsvault"}, "properties": {
-                    "hardwareProfile": if size.is_null() { json!({"vmSize": "Standard_B2s"}) } else { size },
-                    "storageProfile": {"osDisk": os_disk, "dataDisks": data}}}))?,
-            )?;
+            let size = serde_json::from_value(source["properties"]["hardwareProfile"].clone())
+                .unwrap_or_else(|_| HardwareProfile {
+                    vm_size: Some("Standard_B2s".into()),
+                    ..Default::default()
+                });
+            let body = VirtualMachine {
+                location: Some(location.to_owned()),
+                tags: Some(restored_by()),
+                ..Resource::with_properties(VmProperties {
+                    hardware_profile: Some(size),
+                    storage_profile: Some(StorageProfile {
+                        os_disk: Some(os_disk),
+                        data_disks: Some(data),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+            };
+            self.put_vm(VmProvider::Compute, vm, &body)?;
             Ok(())
         })();
         if r.is_err() {
@@ -520,29 +715,54 @@ impl Service {
     }
 }
 
-/// A body the restore builds, as the inventory's typed model.
-fn typed<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
-    serde_json::from_value(body).map_err(|e| ServiceError::Internal(e.to_string()))
+/// The tags of what a restore creates.
+fn restored_by() -> serde_json::Map<String, Value> {
+    serde_json::Map::from_iter([("RestoredBy".to_owned(), Value::from("rsvault"))])
+}
+
+/// The body of a managed disk imported from a restored image.
+fn imported_disk(location: &str, img: &std::path::Path) -> ManagedDisk {
+    ManagedDisk {
+        location: Some(location.to_owned()),
+        sku: Some(Sku {
+            name: "Standard_LRS".into(),
+            ..Default::default()
+        }),
+        tags: Some(restored_by()),
+        ..Resource::with_properties(DiskProperties {
+            creation_data: Some(CreationData {
+                create_option: Some("Import".into()),
+                source_uri: Some(format!("file://{}", img.display())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+}
+
+/// The name of a managed disk restored from VM `vm`'s disk at `lun`.
+fn managed_disk_name(vm: &str, lun: Option<i64>, suffix: &str) -> String {
+    match lun {
+        None => format!("{vm}-osdisk-{suffix}"),
+        Some(l) => format!("{vm}-datadisk-{l}-{suffix}"),
+    }
 }
 
 /// `restoreDiskLunList`: absent (or null) restores every disk; otherwise a
 /// list of the point's data-disk LUNs (the OS disk always comes along).
-fn lun_list(v: &Value, disks: &[Value]) -> Result<Option<Vec<i64>>> {
+fn lun_list(luns: Option<&[u32]>, disks: &[Value]) -> Result<Option<Vec<i64>>> {
     const F: &str = "properties.restoreDiskLunList";
     let bad = |f: String, m: String| {
         ServiceError::bad_request("BMSUserErrorInvalidInput", format!("{f}: {m}"))
     };
-    let arr = match v {
-        Value::Null => return Ok(None),
-        Value::Array(a) => a,
-        other => return Err(bad(F.into(), format!("{other} is not a list of LUNs"))),
+    let Some(arr) = luns else {
+        return Ok(None);
     };
     let known: Vec<i64> = disks.iter().filter_map(|d| d["lun"].as_i64()).collect();
     let mut out = Vec::with_capacity(arr.len());
     for (i, x) in arr.iter().enumerate() {
         let field = format!("{F}[{i}]");
-        let lun = x
-            .as_i64()
+        let lun = Some(i64::from(*x))
             .filter(|l| (0..64).contains(l))
             .ok_or_else(|| bad(field.clone(), format!("{x} is not a LUN from 0 to 63")))?;
         if !known.contains(&lun) {
@@ -560,30 +780,50 @@ fn lun_list(v: &Value, disks: &[Value]) -> Result<Option<Vec<i64>>> {
 
 #[cfg(test)]
 mod tests {
-    use super::lun_list;
+    use super::{lun_list, target_group};
     use serde_json::json;
 
     #[test]
     fn lun_lists_name_the_bad_entry() {
         let disks = [json!({"lun": null}), json!({"lun": 0}), json!({"lun": 3})];
-        assert_eq!(lun_list(&json!(null), &disks).unwrap(), None);
-        assert_eq!(lun_list(&json!([3, 3]), &disks).unwrap(), Some(vec![3]));
-        assert_eq!(lun_list(&json!([]), &disks).unwrap(), Some(vec![]));
-        for (v, field) in [
-            (json!([-1, 99]), "[0]"),
-            (json!([0, 99]), "[1]"),
-            (json!([0, 5]), "[1]"),
-            (json!(["0"]), "[0]"),
-            (json!([1.5]), "[0]"),
-            (json!(7), ":"),
+        assert_eq!(lun_list(None, &disks).unwrap(), None);
+        assert_eq!(lun_list(Some(&[3, 3]), &disks).unwrap(), Some(vec![3]));
+        assert_eq!(lun_list(Some(&[]), &disks).unwrap(), Some(vec![]));
+        // Entries that are not LUNs at all (`-1`, `"0"`, `1.5`, `7`) do not
+        // read as the request: the server refuses them naming the entry.
+        for (luns, field, why) in [
+            (&[99, 0][..], "[0]", "is not a LUN from 0 to 63"),
+            (&[0, 99], "[1]", "is not a LUN from 0 to 63"),
+            (&[0, 5], "[1]", "has no data disk at LUN 5"),
         ] {
-            let e = lun_list(&v, &disks).unwrap_err();
+            let e = lun_list(Some(luns), &disks).unwrap_err();
             assert_eq!(e.code(), "BMSUserErrorInvalidInput");
             let msg = e.to_string();
             assert!(
-                msg.starts_with(&format!("properties.restoreDiskLunList{field}")),
-                "{v}: {msg}"
+                msg.starts_with(&format!("properties.restoreDiskLunList{field}: "))
+                    && msg.contains(why),
+                "{luns:?}: {msg}"
             );
+        }
+    }
+
+    #[test]
+    fn target_resource_groups() {
+        let g = target_group("/subscriptions/s1/resourceGroups/rg-restored").unwrap();
+        assert_eq!(
+            (g.subscription.as_str(), g.resource_group.as_str()),
+            ("s1", "rg-restored")
+        );
+        assert!(target_group("/SUBSCRIPTIONS/s1/resourcegroups/rg/").is_some());
+        for bad in [
+            "",
+            "rg",
+            "/subscriptions/s1",
+            "/subscriptions//resourceGroups/rg",
+            "/subscriptions/s1/resourceGroups/rg/providers/x",
+            "/subscriptions/s1/resourceGroups/bad name!",
+        ] {
+            assert!(target_group(bad).is_none(), "{bad}");
         }
     }
 }

@@ -54,14 +54,13 @@ impl Service {
 mod tests {
     use crate::Service;
     use crate::vault::VaultRef;
-    use serde_json::json;
     use std::sync::Arc;
 
     /// The job once it no longer runs.
     fn ended(s: &Service, v: &VaultRef, job: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let j = s.get_job(v, job).unwrap();
+            let j = serde_json::to_value(s.get_job(v, job).unwrap()).unwrap();
             if j["properties"]["status"] != "InProgress" {
                 return j;
             }
@@ -133,7 +132,7 @@ mod tests {
             move || {
                 let _ = s2.finish_job(
                     &j2,
-                    &crate::jobs::JobState::done("Transfer data to vault", json!({})),
+                    &crate::jobs::JobState::done("Transfer data to vault", Default::default()),
                 );
             },
             |_| {},

@@ -16,12 +16,14 @@
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
-use crate::jobs::{JobProgressHandle, JobState};
+use crate::jobs::{JobProgressHandle, JobState, PropertyBag, job_error};
 use crate::metastore::PageRequest;
 use crate::metastore::records::{ActiveJobQuery, JobQuery};
 use crate::protection::ItemName;
 use crate::vault::{VaultRef, VaultRow};
 use crate::verify_schedule::{self, VerifySchedule};
+use rsvault_arm::error::JobErrorInfo;
+use rsvault_arm::job::DamagedRecoveryPoint;
 use rsvault_arm::vault::{LastVerify, VerifyScheduleSource, VerifyStatus};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -303,8 +305,9 @@ impl Service {
     }
 
     /// Sets a job's rsvault extension (`extendedInfo.rsvaultVerify`).
-    fn set_job_extra(&self, job: &str, extra: &Value) -> Result<()> {
-        self.meta.set_job_extra(job, &extra.to_string())?;
+    fn set_job_extra(&self, job: &str, extra: &rsvault_arm::job::VerifyReport) -> Result<()> {
+        self.meta
+            .set_job_extra(job, &serde_json::to_string(extra).unwrap_or_default())?;
         Ok(())
     }
 
@@ -455,38 +458,38 @@ fn point_line(p: &CatalogPoint, what: &str) -> String {
 /// one error per damaged point or other finding.
 fn verify_state(vault: &str, report: &rsvault_engine::VerifyReport, j: &Judged) -> JobState {
     let others = other_findings(report);
-    let mut bag = serde_json::Map::new();
-    bag.insert("Vault Name".into(), json!(vault));
-    bag.insert(
-        "Recovery Points Checked".into(),
-        json!(j.checked.to_string()),
-    );
+    let mut bag = PropertyBag::new();
+    bag.insert("Vault Name".into(), vault.to_owned());
+    bag.insert("Recovery Points Checked".into(), j.checked.to_string());
     bag.insert(
         "Damaged Recovery Points".into(),
-        json!(j.damaged.len().to_string()),
+        j.damaged.len().to_string(),
     );
-    bag.insert("Packs Read".into(), json!(report.packs.to_string()));
+    bag.insert("Packs Read".into(), report.packs.to_string());
     bag.insert(
         "Data Verified".into(),
-        json!(format!("{} MB", report.bytes.div_ceil(1 << 20))),
+        format!("{} MB", report.bytes.div_ceil(1 << 20)),
     );
     for (i, (p, what)) in j.damaged.iter().enumerate() {
-        bag.insert(
-            format!("Damaged Point {}", i + 1),
-            json!(point_line(p, what)),
-        );
+        bag.insert(format!("Damaged Point {}", i + 1), point_line(p, what));
     }
-    let mut errors: Vec<Value> = j
+    let mut errors: Vec<JobErrorInfo> = j
         .damaged
         .iter()
         .map(|(p, what)| {
-            json!({"errorCode": DAMAGED, "errorString": format!("Recovery point {} of {} ({}) is damaged: {what}", p.name, p.item.vm, p.time),
-                "recommendations": [RECOMMEND]})
+            let text = format!(
+                "Recovery point {} of {} ({}) is damaged: {what}",
+                p.name, p.item.vm, p.time
+            );
+            job_error(DAMAGED, text, RECOMMEND)
         })
         .collect();
     errors.extend(others.iter().map(|o| {
-        json!({"errorCode": STORE_DAMAGED, "errorString": format!("The vault store is damaged: {o}"),
-            "recommendations": ["Check the disk under the data directory; recovery points that need the damaged object are named separately."]})
+        job_error(
+            STORE_DAMAGED,
+            format!("The vault store is damaged: {o}"),
+            "Check the disk under the data directory; recovery points that need the damaged object are named separately.",
+        )
     }));
     let status = if !j.damaged.is_empty() {
         "Failed"
@@ -500,28 +503,36 @@ fn verify_state(vault: &str, report: &rsvault_engine::VerifyReport, j: &Judged) 
     } else {
         "Completed"
     };
-    JobState::verified(
-        status,
-        VERIFY_TASK,
-        task,
-        Value::Object(bag),
-        Value::Array(errors),
-    )
+    JobState::verified(status, VERIFY_TASK, task, bag, errors)
 }
 
 /// `extendedInfo.rsvaultVerify`: the same facts, structured.
-fn verify_extra(report: &rsvault_engine::VerifyReport, j: &Judged) -> Value {
-    json!({
-        "recoveryPointsChecked": j.checked,
-        "packsRead": report.packs,
-        "blobsRead": report.blobs,
-        "bytesVerified": report.bytes,
-        "damagedRecoveryPoints": j.damaged.iter().map(|(p, what)| json!({
-            "containerName": p.item.container(), "protectedItemName": p.item.item(), "friendlyName": p.item.vm,
-            "recoveryPointId": p.name, "recoveryPointTime": p.time, "damage": what,
-        })).collect::<Vec<_>>(),
-        "otherFindings": other_findings(report),
-    })
+fn verify_extra(
+    report: &rsvault_engine::VerifyReport,
+    j: &Judged,
+) -> rsvault_arm::job::VerifyReport {
+    let damaged = j
+        .damaged
+        .iter()
+        .map(|(p, what)| DamagedRecoveryPoint {
+            container_name: Some(p.item.container()),
+            protected_item_name: Some(p.item.item()),
+            friendly_name: Some(p.item.vm.clone()),
+            recovery_point_id: Some(p.name.clone()),
+            recovery_point_time: Some(p.time.clone()),
+            damage: Some(what.clone()),
+            ..Default::default()
+        })
+        .collect();
+    rsvault_arm::job::VerifyReport {
+        recovery_points_checked: Some(j.checked as u64),
+        packs_read: Some(report.packs as u64),
+        blobs_read: Some(report.blobs),
+        bytes_verified: Some(report.bytes),
+        damaged_recovery_points: Some(damaged),
+        other_findings: Some(other_findings(report)),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

@@ -109,7 +109,10 @@ fn world() -> World {
 impl World {
     /// Runs Backup now to its end; the job.
     fn backup(&self) -> Value {
-        let op = self.svc.backup_now(&self.vault, C, I, &json!({})).unwrap();
+        let op = self
+            .svc
+            .backup_now(&self.vault, C, I, &Default::default())
+            .unwrap();
         let job = self
             .svc
             .operation_status(&self.vault, &op)
@@ -118,7 +121,7 @@ impl World {
             .unwrap()
             .to_owned();
         for _ in 0..1500 {
-            let j = self.svc.get_job(&self.vault, &job).unwrap();
+            let j = serde_json::to_value(self.svc.get_job(&self.vault, &job).unwrap()).unwrap();
             if j["properties"]["status"] != "InProgress" {
                 return j["properties"].clone();
             }
@@ -131,6 +134,9 @@ impl World {
         self.svc
             .list_recovery_points(&self.vault, C, I, "")
             .unwrap()
+            .into_iter()
+            .map(|p| serde_json::to_value(p).unwrap())
+            .collect()
     }
 
     fn snapshot_files(&self) -> usize {

@@ -79,12 +79,16 @@ fn daily_policy(tz: &str, days: u32, weekly: Option<u32>) -> Value {
 }
 
 impl World {
+    /// A job as the API shows it.
+    fn job(&self, job: &str) -> Value {
+        serde_json::to_value(self.svc.get_job(&self.vault, job).unwrap()).unwrap()
+    }
+
     fn wait_jobs(&self, jobs: &[String]) {
         for job in jobs {
             let mut status = Value::Null;
             for _ in 0..1000 {
-                status =
-                    self.svc.get_job(&self.vault, job).unwrap()["properties"]["status"].clone();
+                status = self.job(job)["properties"]["status"].clone();
                 if status != "InProgress" {
                     break;
                 }
@@ -94,7 +98,7 @@ impl World {
                 status,
                 "Completed",
                 "job {job}: {}",
-                self.svc.get_job(&self.vault, job).unwrap()["properties"]["errorDetails"]
+                self.job(job)["properties"]["errorDetails"]
             );
         }
     }
@@ -124,8 +128,9 @@ impl World {
             .unwrap()
             .iter()
             .map(|p| {
-                p["properties"]["recoveryPointTime"]
-                    .as_str()
+                p.properties
+                    .as_iaas_vm()
+                    .and_then(|p| p.recovery_point_time.as_deref())
                     .unwrap()
                     .parse()
                     .unwrap()
@@ -175,7 +180,7 @@ fn daily_backups_follow_local_time_across_daylight_saving() {
     assert_eq!(jobs.len(), 4);
     assert!(
         jobs.iter()
-            .all(|j| j["properties"]["isUserTriggered"] == false),
+            .all(|j| j.properties.as_iaas_vm().unwrap().is_user_triggered == Some(false)),
         "scheduled jobs are not user-triggered"
     );
 }

@@ -5,8 +5,9 @@
 use super::reply::{Reply, accepted, blocking, done_or_running, json, listed};
 use crate::AppState;
 use crate::paging::paged;
-use crate::request::{Body, ItemRef, ListQuery};
+use crate::request::{ItemRef, ListQuery};
 use rsvault_arm::item::ProtectedItemResource;
+use rsvault_arm::request::{IaasVmBackupRequest, IaasVmRestoreRequest};
 use rsvault_service::VaultRef;
 use std::sync::Arc;
 
@@ -107,7 +108,12 @@ pub async fn delete(state: &Arc<AppState>, base: &str, i: ItemRef) -> Reply {
     vault_operation(base, &v, &op)
 }
 
-pub async fn backup(state: &Arc<AppState>, base: &str, i: ItemRef, body: Body) -> Reply {
+pub async fn backup(
+    state: &Arc<AppState>,
+    base: &str,
+    i: ItemRef,
+    body: IaasVmBackupRequest,
+) -> Reply {
     let it = i.clone();
     let op = blocking(state, move |s| {
         s.backup_now(&it.vault, &it.container, &it.item, &body)
@@ -139,7 +145,7 @@ pub async fn restore(
     base: &str,
     i: ItemRef,
     rp: String,
-    body: Body,
+    body: Box<IaasVmRestoreRequest>,
 ) -> Reply {
     let it = i.clone();
     let op = blocking(state, move |s| {

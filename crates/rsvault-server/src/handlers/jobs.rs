@@ -15,9 +15,10 @@ pub async fn verify(state: &Arc<AppState>, base: &str, v: VaultRef) -> Reply {
 
 pub async fn list(state: &Arc<AppState>, v: VaultRef, q: ListQuery) -> Reply {
     let page = super::items::page_request(state, &q);
-    Ok(crate::paging::paged(
-        blocking(state, move |s| s.list_jobs(&v, &q.filter, &page)).await?,
-    ))
+    let jobs = blocking(state, move |s| s.list_jobs(&v, &q.filter, &page)).await?;
+    Ok(crate::paging::paged(jobs.map(|j| {
+        serde_json::to_value(j).unwrap_or(serde_json::Value::Null)
+    })))
 }
 
 pub async fn get(state: &Arc<AppState>, v: VaultRef, job: String) -> Reply {

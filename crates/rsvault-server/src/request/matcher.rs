@@ -217,6 +217,27 @@ impl Captures<'_> {
         }
         serde_json::from_value(body).map_err(invalid_content)
     }
+
+    /// The `properties` of a body read as the model `P` (its default when
+    /// the body has none). A body that is not JSON is refused as by
+    /// [`Self::body`]; one that does not read as `P` is refused naming the
+    /// field first (`properties.restoreDiskLunList[0]: invalid value…`).
+    pub fn properties<P: serde::de::DeserializeOwned + Default>(&self) -> Result<P, ArmError> {
+        let body = self.body()?;
+        let r: rsvault_arm::Resource<Option<P>> =
+            serde_path_to_error::deserialize(body).map_err(|e| {
+                ArmError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestContent",
+                    format!(
+                        "{}: {} (the request content was invalid and could not be deserialized)",
+                        e.path(),
+                        e.inner()
+                    ),
+                )
+            })?;
+        Ok(r.properties.unwrap_or_default())
+    }
 }
 
 /// ARM's answer to a body that does not read.

@@ -17,6 +17,7 @@ use axum::http::{Method, StatusCode};
 use rsvault_arm::inventory::{ManagedDisk, VirtualMachine};
 use rsvault_arm::item::ProtectedItemResource;
 use rsvault_arm::policy::BackupPolicyPut;
+use rsvault_arm::request::{IaasVmBackupRequest, IaasVmRestoreRequest};
 use rsvault_arm::storage::{CheckNameRequest, StorageAccountResource};
 use rsvault_arm::tenancy::BackupStatusRequest;
 use rsvault_arm::vault::{BackupStorageConfigPut, BackupVaultConfigPut, VaultPatch, VaultPut};
@@ -290,7 +291,8 @@ pub enum ArmRequest {
     },
     BackupNow {
         item: ItemRef,
-        body: Body,
+        /// `properties` of the request.
+        body: IaasVmBackupRequest,
     },
     ListRecoveryPoints {
         item: ItemRef,
@@ -303,7 +305,8 @@ pub enum ArmRequest {
     Restore {
         item: ItemRef,
         point: String,
-        body: Body,
+        /// `properties` of the request (boxed: the largest body).
+        body: Box<IaasVmRestoreRequest>,
     },
     // Jobs (and rsvault's verify job).
     VerifyNow {

@@ -152,10 +152,10 @@ pub static ROUTES: &[Route] = &[
     r(Delete, item!(""), |c| Ok(R::DeleteProtectedItem { item: c.item() })),
     r(Get, item!("/operationsStatus/{operationId}"), |c| Ok(R::GetItemOperationStatus { item: c.item(), operation: c.get("operationId") })),
     r(Get, item!("/operationResults/{operationId}"), |c| Ok(R::GetItemOperationResult { item: c.item(), operation: c.get("operationId") })),
-    r(Post, item!("/backup"), |c| Ok(R::BackupNow { item: c.item(), body: c.body()? })),
+    r(Post, item!("/backup"), |c| Ok(R::BackupNow { item: c.item(), body: c.properties()? })),
     r(Get, item!("/recoveryPoints"), |c| Ok(R::ListRecoveryPoints { item: c.item(), query: c.list_query() })),
     r(Get, item!("/recoveryPoints/{recoveryPointId}"), |c| Ok(R::GetRecoveryPoint { item: c.item(), point: c.get("recoveryPointId") })),
-    r(Post, item!("/recoveryPoints/{recoveryPointId}/restore"), |c| Ok(R::Restore { item: c.item(), point: c.get("recoveryPointId"), body: c.body()? })),
+    r(Post, item!("/recoveryPoints/{recoveryPointId}/restore"), |c| Ok(R::Restore { item: c.item(), point: c.get("recoveryPointId"), body: Box::new(c.properties()?) })),
     // Jobs; `verify` is rsvault's own (a Verify job of the vault's store).
     r(Post, vault!("/verify"), |c| Ok(R::VerifyNow { vault: c.vault() })),
     r(Get, vault!("/backupJobs"), |c| Ok(R::ListJobs { vault: c.vault(), query: c.list_query() })),

@@ -86,7 +86,7 @@ fn templates_capture_every_parameter_their_request_carries() {
             "xp"
         )
     );
-    assert_eq!(body, serde_json::json!({}));
+    assert_eq!(*body, rsvault_arm::request::IaasVmRestoreRequest::default());
     let r = parse(Method::GET, "/subscriptions/xs/resourceGroups/xg/providers/Microsoft.RecoveryServices/vaults/xv/backupJobs/xj/operationResults/xo").unwrap();
     assert_eq!(
         r,
@@ -210,5 +210,94 @@ fn az_reads_storage_accounts_with_an_empty_resource_type() {
     assert_eq!(
         c.permission(),
         "Microsoft.ClassicStorage/storageAccounts/read"
+    );
+}
+
+#[test]
+fn action_bodies_read_as_their_models_or_are_refused_naming_the_field() {
+    let item = "/subscriptions/xs/resourceGroups/xg/providers/Microsoft.RecoveryServices/vaults/xv/backupFabrics/Azure/protectionContainers/xc/protectedItems/xi";
+    let restore = format!("{item}/recoveryPoints/xp/restore");
+    let backup = format!("{item}/backup");
+    let post =
+        |path: &str, body: &str| ArmRequest::parse(&Method::POST, path, None, body.as_bytes());
+
+    let r = post(&restore, r#"{"properties": {"objectType": "IaasVMRestoreRequest", "recoveryType": "restoredisks",
+        "restoreDiskLunList": [0, 2], "targetResourceGroupId": "/subscriptions/xs/resourceGroups/rg2"}}"#)
+    .unwrap();
+    let ArmRequest::Restore { body, .. } = r else {
+        panic!("not a restore: {r:?}")
+    };
+    assert_eq!(
+        body.recovery_type,
+        Some(rsvault_arm::request::RecoveryType::RestoreDisks)
+    );
+    assert_eq!(body.restore_disk_lun_list, Some(vec![0, 2]));
+    assert_eq!(
+        body.target_resource_group_id.as_deref(),
+        Some("/subscriptions/xs/resourceGroups/rg2")
+    );
+    let r = post(&backup, r#"{"properties": {"objectType": "IaasVMBackupRequest", "recoveryPointExpiryTimeInUTC": "2030-01-01T00:00:00Z"}}"#).unwrap();
+    let ArmRequest::BackupNow { body, .. } = r else {
+        panic!("not a backup: {r:?}")
+    };
+    assert_eq!(
+        body.recovery_point_expiry_time_in_utc.as_deref(),
+        Some("2030-01-01T00:00:00Z")
+    );
+    // No properties (or no body): the request's defaults.
+    for empty in ["", "{}", r#"{"properties": null}"#] {
+        assert!(
+            matches!(post(&backup, empty), Ok(ArmRequest::BackupNow { body, .. }) if body == Default::default())
+        );
+    }
+
+    // (path, body, what the message starts with)
+    let refused = [
+        (
+            &restore,
+            r#"{"properties": {"restoreDiskLunList": [-1, 99]}}"#,
+            "properties.restoreDiskLunList[0]: ",
+        ),
+        (
+            &restore,
+            r#"{"properties": {"restoreDiskLunList": [0, 1.5]}}"#,
+            "properties.restoreDiskLunList[1]: ",
+        ),
+        (
+            &restore,
+            r#"{"properties": {"restoreDiskLunList": "0"}}"#,
+            "properties.restoreDiskLunList: ",
+        ),
+        (
+            &restore,
+            r#"{"properties": {"recoveryType": 7}}"#,
+            "properties.recoveryType: ",
+        ),
+        (&restore, r#"{"properties": []}"#, "properties: "),
+        (
+            &backup,
+            r#"{"properties": {"recoveryPointExpiryTimeInUTC": 12345}}"#,
+            "properties.recoveryPointExpiryTimeInUTC: ",
+        ),
+        (
+            &backup,
+            r#"{"properties": {"recoveryPointExpiryTimeInUTC": true}}"#,
+            "properties.recoveryPointExpiryTimeInUTC: ",
+        ),
+        (&backup, "[1]", ".: "),
+    ];
+    for (path, body, starts) in refused {
+        let e = post(path, body).unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (StatusCode::BAD_REQUEST, "InvalidRequestContent"),
+            "{body}"
+        );
+        assert!(e.message.starts_with(starts), "{body}: {}", e.message);
+    }
+    let e = post(&backup, "{not json").unwrap_err();
+    assert!(
+        e.message
+            .starts_with("The request content was invalid and could not be deserialized")
     );
 }
