@@ -163,6 +163,8 @@ pub struct ServerConfig {
     pub storage: rsvault_service::StorageSettings,
     /// Verify jobs: the default schedule of vaults that set none.
     pub verify: rsvault_service::verify::VerifySettings,
+    /// The job runner: how many background jobs run at once (`[jobs]`).
+    pub jobs: rsvault_service::runner::JobSettings,
 }
 
 /// How the scheduler runs.
@@ -267,6 +269,7 @@ pub async fn serve(
     service.set_live_settings(config.live.clone());
     service.set_image_roots(config.image_roots.clone());
     service.set_verify_settings(config.verify);
+    service.set_job_settings(config.jobs);
     let token = admin_token(&config.data_dir)?;
     if let Some(t) = config.simulated_clock {
         tracing::warn!(

@@ -59,10 +59,7 @@ impl Service {
             }
             st.update(end)
         })?;
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(job);
+        self.runner.forget(job);
         Ok(rp)
     }
 

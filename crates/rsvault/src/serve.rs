@@ -88,6 +88,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         trusted_proxies: file.server.trusted_proxies.clone(),
         storage,
         verify: file.verify_settings()?,
+        jobs: file.job_settings(),
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
