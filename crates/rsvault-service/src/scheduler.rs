@@ -125,9 +125,8 @@ impl Service {
         let mut vaults = std::collections::HashMap::new();
         let mut out = Vec::new();
         for it in self.meta.scheduled_items()? {
-            if !vaults.contains_key(&it.vault) {
-                let v = self.meta.vault_by_id(it.vault)?;
-                vaults.insert(it.vault, v);
+            if let std::collections::hash_map::Entry::Vacant(e) = vaults.entry(it.vault) {
+                e.insert(self.meta.vault_by_id(it.vault)?);
             }
             let Some(Some(v)) = vaults.get(&it.vault) else {
                 continue;

@@ -29,8 +29,7 @@ pub trait JobStore {
     fn cancel_requested(&self, job_ids: &[String]) -> MetaResult<Vec<String>>;
     /// Records that a worker took up a running job that waited in the
     /// queue, with its tasks as it starts; false when it no longer runs.
-    fn mark_job_started(&self, job_id: &str, tasks: &str, at: jiff::Timestamp)
-    -> MetaResult<bool>;
+    fn mark_job_started(&self, job_id: &str, tasks: &str, at: jiff::Timestamp) -> MetaResult<bool>;
     /// Records a running job's progress (percent); false when it no longer
     /// runs (a late write never changes an ended job).
     fn set_job_progress(&self, job_id: &str, progress: f64) -> MetaResult<bool>;

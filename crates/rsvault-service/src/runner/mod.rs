@@ -143,7 +143,7 @@ impl JobRunner {
 
     /// The pool's bound.
     #[cfg(test)]
-    pub(crate) fn workers(&self) -> usize {
+    pub(crate) fn bound(&self) -> usize {
         self.shared.lock().max
     }
 

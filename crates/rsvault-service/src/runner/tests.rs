@@ -120,7 +120,11 @@ fn submit_blocking(s: &Arc<Service>, probe: &Arc<Probe>, id: &str, handle: JobPr
             };
             p.running.fetch_sub(1, Ordering::SeqCst);
             let st = if cancelled {
-                JobState::cancelled(&[("Take Snapshot", true), (TASK, false)], "vm1", handle.get())
+                JobState::cancelled(
+                    &[("Take Snapshot", true), (TASK, false)],
+                    "vm1",
+                    handle.get(),
+                )
             } else {
                 JobState::done(TASK, json!({}))
             };
@@ -135,7 +139,7 @@ fn submit_blocking(s: &Arc<Service>, probe: &Arc<Probe>, id: &str, handle: JobPr
 fn the_pool_runs_at_most_its_bound_and_queued_jobs_start_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let (s, vault) = service(dir.path(), 2);
-    assert_eq!(s.runner.workers(), 2);
+    assert_eq!(s.runner.bound(), 2);
     let probe = Arc::new(Probe::default());
     let jobs: Vec<String> = (0..4)
         .map(|_| {
@@ -229,16 +233,16 @@ fn a_queued_job_cancelled_here_or_through_the_store_never_runs() {
     assert!(s.job_operation_done(&vref(), here, &op).unwrap());
 
     // Cancelled as another server records it: the watcher ends it.
-    assert!(
-        s.metastore()
-            .request_cancel(elsewhere, s.now())
-            .unwrap()
-    );
+    assert!(s.metastore().request_cancel(elsewhere, s.now()).unwrap());
     let p = ended(&s, elsewhere);
     assert_eq!(p["status"], "Cancelled", "{p}");
     assert_eq!(tasks(&p), ["Cancelled", "Cancelled"]);
 
-    assert_eq!(probe.started(), [running.clone()], "neither ran");
+    assert_eq!(
+        probe.started(),
+        std::slice::from_ref(running),
+        "neither ran"
+    );
     assert_eq!(job(&s, running)["status"], "InProgress");
     probe.all_released.store(true, Ordering::SeqCst);
     assert_eq!(ended(&s, running)["status"], "Completed");
@@ -248,15 +252,50 @@ fn a_queued_job_cancelled_here_or_through_the_store_never_runs() {
 #[test]
 fn another_server_sees_progress_and_its_cancel_reaches_the_worker() {
     let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(Service::open(dir.path()).unwrap());
+    let shared = s.metastore().clone();
+    across_servers(s, shared);
+}
+
+/// The same with two servers, each with its own connections, on one
+/// PostgreSQL database (when `RSVAULT_TEST_POSTGRES` names a cluster).
+#[test]
+fn another_server_on_postgres_sees_progress_and_its_cancel_reaches_the_worker() {
+    let Some(admin) = crate::metastore::tests::postgres_admin_url() else {
+        return;
+    };
+    let db = crate::metastore::tests::TestDatabase::new(&admin);
+    let dir = tempfile::tempdir().unwrap();
+    let open = || -> Arc<dyn crate::MetaStore> {
+        Arc::new(crate::metastore::sql::SqlStore::postgres(&db.url).unwrap())
+    };
+    let s = Arc::new(
+        Service::open_with_store(
+            dir.path(),
+            Arc::new(rsvault_engine::clock::SystemClock),
+            StorageSettings::default(),
+            open(),
+        )
+        .unwrap(),
+    );
+    across_servers(s, open());
+}
+
+/// Jobs run on `s`; another server over `other_store` (the same database)
+/// sees their progress, and cancels recorded there reach their workers.
+fn across_servers(s: Arc<Service>, other_store: Arc<dyn crate::MetaStore>) {
+    s.set_job_settings(JobSettings { workers: 4 });
+    s.put_vault(&vref(), &json!({"location": "westeurope"}))
+        .unwrap();
+    let vault = s.vault_row(&vref()).unwrap().rowid;
     let other_dir = tempfile::tempdir().unwrap();
-    let (s, vault) = service(dir.path(), 4);
-    // Another server over the same database, opened before the jobs start
-    // (its start-up fails the jobs it finds running).
+    // Opened before the jobs start (its start-up fails the jobs it finds
+    // running).
     let other = Service::open_with_store(
         other_dir.path(),
         Arc::new(rsvault_engine::clock::SystemClock),
         StorageSettings::default(),
-        s.metastore().clone(),
+        other_store.clone(),
     )
     .unwrap();
     let probe = Arc::new(Probe::default());
@@ -271,7 +310,7 @@ fn another_server_sees_progress_and_its_cancel_reaches_the_worker() {
         job(&other, &by_store)["extendedInfo"]["progressPercentage"] == 25.0
     });
     assert_eq!(
-        s.metastore()
+        other_store
             .find_job(None, &by_store)
             .unwrap()
             .unwrap()
@@ -280,11 +319,7 @@ fn another_server_sees_progress_and_its_cancel_reaches_the_worker() {
     );
 
     // A cancel recorded in the store, as another server would.
-    assert!(
-        s.metastore()
-            .request_cancel(&by_store, s.now())
-            .unwrap()
-    );
+    assert!(other_store.request_cancel(&by_store, s.now()).unwrap());
     let p = ended(&s, &by_store);
     assert_eq!(p["status"], "Cancelled", "{p}");
     assert_eq!(tasks(&p), ["Completed", "Cancelled"]);

@@ -229,14 +229,11 @@ impl<D: Driver> JobStore for SqlStore<D> {
         .collect()
     }
 
-    fn mark_job_started(
-        &self,
-        job_id: &str,
-        tasks: &str,
-        at: jiff::Timestamp,
-    ) -> MetaResult<bool> {
+    fn mark_job_started(&self, job_id: &str, tasks: &str, at: jiff::Timestamp) -> MetaResult<bool> {
         Ok(self.exec(
-            &format!("UPDATE jobs SET tasks = $2, run_start_time = $3 WHERE job_id = $1 AND {RUNNING}"),
+            &format!(
+                "UPDATE jobs SET tasks = $2, run_start_time = $3 WHERE job_id = $1 AND {RUNNING}"
+            ),
             &[job_id.into(), tasks.into(), at.to_string().into()],
         )? > 0)
     }
