@@ -267,7 +267,6 @@ impl Service {
         let job = crate::protection::new_id();
         let tasks: Vec<Value> = tasks
             .iter()
-            .enumerate()
             .map(|t| json!({"taskId": t, "status": "NotStarted"}))
             .collect();
         let op = self.job_operation(vault_rowid, &job);

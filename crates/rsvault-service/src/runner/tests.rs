@@ -167,7 +167,10 @@ fn the_pool_runs_at_most_its_bound_and_queued_jobs_start_in_order() {
         );
     }
     for running in &jobs[..2] {
-        assert_eq!(tasks(&job(&s, running)), ["InProgress", "NotStarted"]);
+        let p = job(&s, running);
+        assert_eq!(tasks(&p), ["InProgress", "NotStarted"]);
+        assert_eq!(p["extendedInfo"]["tasksList"][0]["taskId"], "Take Snapshot");
+        assert_eq!(p["extendedInfo"]["tasksList"][1]["taskId"], TASK);
         assert!(
             s.metastore()
                 .find_job(None, running)
