@@ -165,6 +165,8 @@ pub struct ServerConfig {
     pub verify: rsvault_service::verify::VerifySettings,
     /// The metadata database (`None`: SQLite in the data directory).
     pub database: Option<rsvault_service::DatabaseUrl>,
+    /// The job runner: how many background jobs run at once (`[jobs]`).
+    pub jobs: rsvault_service::runner::JobSettings,
 }
 
 /// How the scheduler runs.
@@ -271,6 +273,7 @@ pub async fn serve(
     service.set_live_settings(config.live.clone());
     service.set_image_roots(config.image_roots.clone());
     service.set_verify_settings(config.verify);
+    service.set_job_settings(config.jobs);
     let token = admin_token(&config.data_dir)?;
     if let Some(t) = config.simulated_clock {
         tracing::warn!(

@@ -1,8 +1,9 @@
 //! Backup now, backup jobs and recovery points.
 //!
-//! A backup job runs on its own thread: "Take Snapshot" (a running VM
-//! through the hypervisor port, see [`crate::live`]; a VM that is off is
-//! read from its image files, crash-consistent), then "Transfer data to
+//! A backup job runs on a worker of the job runner ([`crate::runner`]):
+//! "Take Snapshot" (a running VM through the hypervisor port, see
+//! [`crate::live`]; a VM that is off is read from its image files,
+//! crash-consistent), then "Transfer data to
 //! vault", one engine backup per disk with live progress. A recovery point is recorded only
 //! when every disk has been committed to the vault's store.
 
@@ -44,9 +45,6 @@ pub(crate) struct BackupRun<'a> {
     pub instant_days: u32,
     pub link: Option<&'a rsvault_hypervisor::VmAddress>,
 }
-
-/// Live progress and cancel flags of running jobs, by job id.
-pub(crate) type Running = std::sync::Mutex<std::collections::HashMap<String, JobProgressHandle>>;
 
 pub(crate) const SNAPSHOT: &str = "Take Snapshot";
 pub(crate) const TRANSFER: &str = "Transfer data to vault";
@@ -137,7 +135,8 @@ pub fn parse_filter_time(s: &str) -> Option<jiff::Timestamp> {
 pub(crate) const RESTORE_TASK: &str = "Transfer data from vault";
 
 /// A running job's live progress (per-mille) and cancel flag, shared
-/// between its worker and the API.
+/// between its worker, the API and the job runner (which writes the
+/// progress to the store and sets the flag from cancel requests there).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct JobProgressHandle {
     permille: Arc<AtomicU64>,
@@ -150,8 +149,18 @@ impl JobProgressHandle {
         self.permille.load(Ordering::Relaxed) as f64 / 10.0
     }
 
+    /// Progress in per-mille.
+    pub(crate) fn permille(&self) -> u64 {
+        self.permille.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn set(&self, permille: u64) {
         self.permille.store(permille, Ordering::Relaxed);
+    }
+
+    /// Asks the job's worker to stop.
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
     }
 
     /// The flag the engine watches; set when the job is cancelled.
@@ -284,7 +293,9 @@ impl Progress for JobProgress {
 }
 
 impl Service {
-    /// Records a new running job and the accepted operation naming it.
+    /// Records a new running job and the accepted operation naming it. Its
+    /// tasks are `NotStarted` until a worker of the job runner takes it up
+    /// ([`Service::spawn_job`]).
     pub(crate) fn start_job(
         &self,
         vault_rowid: i64,
@@ -295,11 +306,7 @@ impl Service {
         user: bool,
     ) -> Result<(String, String, JobProgressHandle)> {
         let job = crate::protection::new_id();
-        let tasks: Vec<JobTask> = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| task(t, if i == 0 { "InProgress" } else { "NotStarted" }))
-            .collect();
+        let tasks: Vec<JobTask> = tasks.iter().map(|t| task(t, "NotStarted")).collect();
         let op = self.job_operation(vault_rowid, &job);
         self.meta.insert_job(
             &NewJob {
@@ -321,10 +328,7 @@ impl Service {
         )?;
         let op = op.op_id;
         let handle = JobProgressHandle::default();
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(job.clone(), handle.clone());
+        self.runner.track(&job, handle.clone());
         Ok((job, op, handle))
     }
 
@@ -342,10 +346,7 @@ impl Service {
             tracing::warn!(%job, status = st.status, "could not record the job's outcome, kept until it can be: {e}");
             self.keep_unrecorded(job, st.clone(), end);
         }
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(job);
+        self.runner.forget(job);
         r
     }
 
@@ -393,9 +394,12 @@ impl Service {
         Ok(op.op_id)
     }
 
-    /// Asks a running job to stop (`POST backupJobs/{job}/cancel`). The job
-    /// shows `Cancelling` until its worker has stopped and cleaned up, then
-    /// `Cancelled`. Returns the id of the cancel operation.
+    /// Asks a running job to stop (`POST backupJobs/{job}/cancel`). The
+    /// request is recorded in the job's row, where the server running it
+    /// sees it; here its flag is also set at once. The job shows
+    /// `Cancelling` until its worker has stopped and cleaned up, then
+    /// `Cancelled`; a job still queued ends `Cancelled` without running.
+    /// Returns the id of the cancel operation.
     pub fn cancel_job(&self, v: &VaultRef, job: &str) -> Result<String> {
         let vault = self.vault_row(v)?;
         let status = self
@@ -403,15 +407,9 @@ impl Service {
             .ok_or_else(|| job_not_found(v, job))?;
         match status.as_str() {
             "InProgress" | "Cancelling" => {
-                let handle = self
-                    .running
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(job)
-                    .cloned();
-                if let Some(h) = handle {
-                    h.cancel.store(true, Ordering::Relaxed);
-                    self.meta.mark_cancelling(job)?;
+                self.meta.request_cancel(job, self.now())?;
+                if let Some(queued) = self.runner.cancel(job) {
+                    queued.end_cancelled();
                 }
                 self.operation_for_job(vault.rowid, job)
             }
@@ -866,11 +864,7 @@ impl Service {
             (tasks, progress, bag, errors) = (st.tasks, st.progress, st.bag, st.errors);
         }
         if (status == "InProgress" || status == "Cancelling")
-            && let Some(p) = self
-                .running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&job)
+            && let Some(p) = self.runner.handle(&job)
         {
             progress = p.get();
         }

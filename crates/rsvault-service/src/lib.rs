@@ -19,11 +19,11 @@ pub mod policy;
 pub mod protection;
 pub(crate) mod recovery;
 pub mod restore;
+pub mod runner;
 pub mod scheduler;
 pub mod status;
 pub mod storage_accounts;
 pub mod stores;
-pub(crate) mod supervise;
 pub mod usage;
 pub mod vault;
 pub mod verify;
@@ -47,7 +47,8 @@ use std::sync::Arc;
 pub struct Service {
     pub(crate) meta: Arc<dyn MetaStore>,
     data_dir: PathBuf,
-    pub(crate) running: jobs::Running,
+    /// Runs every background job (see [`runner`]).
+    pub(crate) runner: runner::JobRunner,
     clock: Arc<dyn Clock>,
     live: std::sync::RwLock<live::LiveSettings>,
     /// The configured folders disk images may be named under.
@@ -167,9 +168,9 @@ impl Service {
             images::create_private_dir(&data_dir.join(d))?;
         }
         let service = Service {
+            runner: runner::JobRunner::new(meta.clone(), runner::JobSettings::default()),
             meta,
             data_dir: data_dir.to_owned(),
-            running: Default::default(),
             clock,
             live: Default::default(),
             image_roots: std::sync::RwLock::new(if storage.image_roots.is_empty() {
@@ -192,6 +193,11 @@ impl Service {
         }
         service.recover_at_start(&interrupted);
         Ok(service)
+    }
+
+    /// Changes how background jobs run (`[jobs]`): the pool's size.
+    pub fn set_job_settings(&self, settings: runner::JobSettings) {
+        self.runner.set_settings(settings);
     }
 
     /// The metadata store.

@@ -57,10 +57,7 @@ impl Service {
             st.bag.insert("Recovery Point".into(), rp.to_string());
             st.update(end)
         })?;
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(job);
+        self.runner.forget(job);
         Ok(rp)
     }
 

@@ -103,14 +103,7 @@ impl Service {
 
     /// Whether a backup job of the vault is running in this process.
     fn backup_running(&self, vault: i64) -> Result<bool> {
-        let running: Vec<String> = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        for job in running {
+        for job in self.runner.job_ids() {
             if self
                 .meta
                 .find_job(Some(vault), &job)?

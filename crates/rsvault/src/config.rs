@@ -33,6 +33,8 @@
 //!
 //! [database]                 # the metadata database (default: SQLite at <data_dir>/metadata.db)
 //! url = "postgres://rsvault@db.example/rsvault"  # or "sqlite:///path/metadata.db"
+//! [jobs]
+//! workers = 4                  # backups, restores and verifies running at once; later ones queue
 //!
 //! [testing]
 //! simulated_clock = "2026-03-28T19:00:00Z"  # run on a clock moved by POST /rsvault/clock
@@ -68,6 +70,7 @@ pub struct FileConfig {
     pub verify: VerifyConfig,
     #[serde(default)]
     pub database: DatabaseConfig,
+    pub jobs: JobsConfig,
 }
 
 /// `[database]`.
@@ -76,6 +79,14 @@ pub struct FileConfig {
 pub struct DatabaseConfig {
     /// The metadata database's URL.
     pub url: Option<String>,
+}
+
+/// `[jobs]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Background jobs running at once (4 when left out).
+    pub workers: Option<usize>,
 }
 
 /// `[server]`.
@@ -195,6 +206,9 @@ impl FileConfig {
         if let Some(u) = &c.database.url {
             database_url(u).context("database.url")?;
         }
+        if c.jobs.workers == Some(0) {
+            bail!("jobs.workers must be at least 1");
+        }
         if let Some(t) = &c.testing.simulated_clock {
             t.parse::<jiff::Timestamp>().with_context(|| {
                 format!("testing.simulated_clock: '{t}' is not an RFC 3339 time")
@@ -282,6 +296,14 @@ impl FileConfig {
         Ok(rsvault_service::verify::VerifySettings { default_schedule })
     }
 
+    /// The job runner's settings (`[jobs]`), defaults filled in.
+    pub fn job_settings(&self) -> rsvault_service::runner::JobSettings {
+        let d = rsvault_service::runner::JobSettings::default();
+        rsvault_service::runner::JobSettings {
+            workers: self.jobs.workers.unwrap_or(d.workers),
+        }
+    }
+
     pub fn simulated_clock(&self) -> Option<jiff::Timestamp> {
         self.testing
             .simulated_clock
@@ -362,6 +384,9 @@ mod tests {
             ("lisen = \"127.0.0.1:9000\"\n", false),
             ("[storage]\nrestore_root = \"/srv/restores\"\n", true),
             ("[storage]\nrestore_root = \"restores\"\n", false),
+            ("[jobs]\nworkers = 2\n", true),
+            ("[jobs]\nworkers = 0\n", false),
+            ("[jobs]\nworker = 2\n", false),
         ] {
             assert_eq!(FileConfig::parse(text).is_ok(), ok, "{text:?}");
         }
@@ -381,5 +406,8 @@ mod tests {
             c.verify_settings().unwrap().default_schedule.to_string(),
             "sun 03:00"
         );
+        assert_eq!(c.job_settings().workers, 4);
+        let c = FileConfig::parse("[jobs]\nworkers = 7\n").unwrap();
+        assert_eq!(c.job_settings().workers, 7);
     }
 }

@@ -91,6 +91,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         storage,
         verify: file.verify_settings()?,
         database,
+        jobs: file.job_settings(),
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)

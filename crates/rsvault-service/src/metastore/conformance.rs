@@ -22,6 +22,7 @@ pub fn run(store: &dyn MetaStore) {
     items(store);
     operations_and_jobs(store);
     job_paging(store);
+    job_runner_state(store);
     points(store);
     cascades(store);
     concurrent_writers(store);
@@ -709,8 +710,11 @@ fn operations_and_jobs(s: &dyn MetaStore) {
         (j.tasks.as_str(), j.progress),
         (r#"[{"taskId":"x"}]"#, 12.5)
     );
-    assert!(s.mark_cancelling("j1").unwrap());
-    assert!(!s.mark_cancelling("j1").unwrap(), "only a running job");
+    assert!(s.request_cancel("j1", t("2026-01-01T10:00:01Z")).unwrap());
+    assert!(
+        s.request_cancel("j1", t("2026-01-01T10:00:02Z")).unwrap(),
+        "a job being cancelled may be asked again"
+    );
     assert!(
         s.update_job("j1", &update("InProgress", "2026-01-01T10:00:05Z"))
             .unwrap()
@@ -730,7 +734,10 @@ fn operations_and_jobs(s: &dyn MetaStore) {
         (j.status.as_str(), j.end_time.as_deref()),
         ("Cancelled", Some("2026-01-01T10:00:09Z"))
     );
-    assert!(!s.mark_cancelling("j1").unwrap());
+    assert!(
+        !s.request_cancel("j1", t("2026-01-01T10:00:10Z")).unwrap(),
+        "only a running job"
+    );
     assert!(
         !s.update_job("nope", &update("Failed", "2026-01-01T10:00:09Z"))
             .unwrap()
@@ -764,7 +771,7 @@ fn operations_and_jobs(s: &dyn MetaStore) {
         "iaasvmcontainerv2;rg;vm1",
         "2026-01-01T12:00:00Z",
     );
-    s.mark_cancelling("j3").unwrap();
+    s.request_cancel("j3", t("2026-01-01T12:00:01Z")).unwrap();
     let active = |q: ActiveJobQuery| -> Vec<String> {
         s.active_jobs(&q)
             .unwrap()
@@ -865,6 +872,122 @@ fn operations_and_jobs(s: &dyn MetaStore) {
             ..Default::default()
         }),
         ["j2", "j1"]
+    );
+}
+
+/// What the job runner keeps in a job's row: when a worker took it up,
+/// its cancel request, its progress; none of it changes an ended job.
+fn job_runner_state(s: &dyn MetaStore) {
+    let v = vault_id(s, &vref("sub-r", "rg", "rv"), "store-r");
+    job(s, v, "r1", "Backup", "c", "2026-02-01T10:00:00Z");
+    job(s, v, "r2", "Backup", "c", "2026-02-01T10:00:01Z");
+    job(s, v, "r3", "Restore", "c", "2026-02-01T10:00:02Z");
+    let row = |id: &str| s.find_job(None, id).unwrap().expect("the job");
+    let r = row("r1");
+    assert_eq!(
+        (r.run_start_time, r.cancel_requested_at),
+        (None, None),
+        "a running job waits for a worker until one takes it up"
+    );
+    let done_id = "r-done";
+    s.insert_job(
+        &NewJob {
+            status: "Completed".into(),
+            end: Some(t("2026-02-01T09:00:00Z")),
+            ..new_job(v, done_id, "ConfigureBackup", "c", "2026-02-01T09:00:00Z")
+        },
+        &op(v, "op-r-done", Some(done_id)),
+    )
+    .unwrap();
+    assert_eq!(
+        row(done_id).run_start_time.as_deref(),
+        Some("2026-02-01T09:00:00Z"),
+        "a job recorded ended started as it was recorded"
+    );
+
+    let tasks = r#"[{"taskId":"a","status":"InProgress"}]"#;
+    assert!(
+        s.mark_job_started("r1", tasks, t("2026-02-01T10:00:05Z"))
+            .unwrap()
+    );
+    let r = row("r1");
+    assert_eq!(
+        (
+            r.tasks.as_str(),
+            r.run_start_time.as_deref(),
+            r.status.as_str()
+        ),
+        (tasks, Some("2026-02-01T10:00:05Z"), "InProgress")
+    );
+
+    assert!(s.set_job_progress("r1", 37.5).unwrap());
+    assert_eq!(row("r1").progress, 37.5);
+    assert!(!s.set_job_progress("nope", 1.0).unwrap());
+
+    let all: Vec<String> = ["r1", "r2", "r3", "nope", done_id]
+        .iter()
+        .map(|i| (*i).to_owned())
+        .collect();
+    assert!(s.cancel_requested(&all).unwrap().is_empty());
+    assert!(s.cancel_requested(&[]).unwrap().is_empty());
+    assert!(
+        s.request_cancel("r2", t("2026-02-01T10:00:06Z")).unwrap(),
+        "a job waiting for a worker can be cancelled"
+    );
+    assert!(s.request_cancel("r3", t("2026-02-01T10:00:07Z")).unwrap());
+    assert!(s.request_cancel("r3", t("2026-02-01T10:00:09Z")).unwrap());
+    assert!(
+        !s.request_cancel(done_id, t("2026-02-01T10:00:07Z"))
+            .unwrap()
+    );
+    assert!(!s.request_cancel("nope", t("2026-02-01T10:00:07Z")).unwrap());
+    assert_eq!(s.cancel_requested(&all).unwrap(), ["r2", "r3"]);
+    assert_eq!(
+        s.cancel_requested(&["r3".to_owned(), "r1".to_owned()])
+            .unwrap(),
+        ["r3"],
+        "only the jobs asked about"
+    );
+    let r = row("r3");
+    assert_eq!(
+        (r.status.as_str(), r.cancel_requested_at.as_deref()),
+        ("Cancelling", Some("2026-02-01T10:00:07Z")),
+        "the first request is kept"
+    );
+    assert!(
+        s.set_job_progress("r3", 12.0).unwrap(),
+        "a job being cancelled still runs"
+    );
+
+    // An ended job keeps its outcome: no late progress, start or request.
+    assert!(
+        s.update_job("r3", &update("Cancelled", "2026-02-01T10:00:10Z"))
+            .unwrap()
+    );
+    assert!(!s.set_job_progress("r3", 99.0).unwrap());
+    assert!(
+        !s.mark_job_started("r3", "[]", t("2026-02-01T10:00:11Z"))
+            .unwrap()
+    );
+    let r = row("r3");
+    assert_eq!(
+        (
+            r.status.as_str(),
+            r.progress,
+            r.tasks.as_str(),
+            r.run_start_time
+        ),
+        ("Cancelled", 42.5, r#"[{"taskId":"t"}]"#, None)
+    );
+    assert_eq!(
+        s.cancel_requested(&all).unwrap(),
+        ["r2"],
+        "an ended job is no longer to stop"
+    );
+    assert_eq!(
+        row("r3").cancel_requested_at.as_deref(),
+        Some("2026-02-01T10:00:07Z"),
+        "the request stays on record"
     );
 }
 
@@ -1061,7 +1184,7 @@ fn points(s: &dyn MetaStore) {
         [p1.clone(), p3.clone()],
         "oldest first"
     );
-    assert_eq!(names(s.item_points(b).unwrap()), [p2.as_str()]);
+    assert_eq!(names(s.item_points(b).unwrap()), std::slice::from_ref(&p2));
     assert_eq!(
         names(s.vault_points(v).unwrap()),
         [p1.clone(), p2.clone(), p3.clone()]
@@ -1078,7 +1201,10 @@ fn points(s: &dyn MetaStore) {
         (got.disks.as_str(), got.instant_until),
         (r#"[{"left":1}]"#, None)
     );
-    assert_eq!(names(s.instant_points().unwrap()), [p3.as_str()]);
+    assert_eq!(
+        names(s.instant_points().unwrap()),
+        std::slice::from_ref(&p3)
+    );
     s.clear_item_instant(a).unwrap();
     assert!(s.instant_points().unwrap().is_empty());
     assert!(

@@ -98,4 +98,4 @@ pub fn open(database: Option<&DatabaseUrl>, data_dir: &Path) -> MetaResult<Arc<d
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -199,9 +199,15 @@ pub struct JobRecord {
     pub errors: String,
     /// The job's rsvault extension (JSON), if any.
     pub extra: Option<String>,
+    /// When a worker took the job up; `None` while it waits in the queue.
+    pub run_start_time: Option<String>,
+    /// When its cancellation was requested, if it was.
+    pub cancel_requested_at: Option<String>,
 }
 
-/// A job to record.
+/// A job to record. One recorded `InProgress` waits for a worker
+/// ([`super::JobStore::mark_job_started`]); one recorded in another status
+/// started as it was recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
     pub vault: i64,

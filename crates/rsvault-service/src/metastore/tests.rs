@@ -17,7 +17,7 @@ fn sqlite_conforms() {
 /// The admin URL of a throw-away PostgreSQL cluster, from
 /// `RSVAULT_TEST_POSTGRES`. In CI it must be set: the PostgreSQL engine is
 /// tested there, never skipped.
-fn postgres_admin_url() -> Option<String> {
+pub(crate) fn postgres_admin_url() -> Option<String> {
     match std::env::var("RSVAULT_TEST_POSTGRES") {
         Ok(u) if !u.is_empty() => Some(u),
         _ if std::env::var("CI").is_ok_and(|c| c == "true") => {
@@ -33,14 +33,14 @@ fn postgres_admin_url() -> Option<String> {
 }
 
 /// A fresh database on the test cluster, dropped at the end.
-struct TestDatabase {
+pub(crate) struct TestDatabase {
     admin: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl TestDatabase {
-    fn new(admin: &str) -> Self {
+    pub(crate) fn new(admin: &str) -> Self {
         let name = format!("rsvault_test_{}", hex::encode(rand::random::<[u8; 6]>()));
         let url = postgres::create_database(admin, &name).expect("create a test database");
         TestDatabase {

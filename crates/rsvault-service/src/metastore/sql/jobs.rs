@@ -8,7 +8,10 @@ use crate::metastore::records::{
 };
 use crate::metastore::{JobStore, MetaResult, Page, PageRequest};
 
-const JOB: &str = "SELECT id, vault, job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors, extra, start_ms FROM jobs";
+const JOB: &str = "SELECT id, vault, job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors, extra, start_ms, run_start_time, cancel_requested_at FROM jobs";
+
+/// The statuses of a job that runs (or waits in the queue).
+const RUNNING: &str = "status IN ('InProgress', 'Cancelling')";
 
 fn job(r: &Row) -> MetaResult<JobRecord> {
     Ok(JobRecord {
@@ -27,6 +30,8 @@ fn job(r: &Row) -> MetaResult<JobRecord> {
         bag: r.text(12)?,
         errors: r.text(13)?,
         extra: r.opt_text(14)?,
+        run_start_time: r.opt_text(16)?,
+        cancel_requested_at: r.opt_text(17)?,
     })
 }
 
@@ -152,8 +157,8 @@ impl<D: Driver> JobStore for SqlStore<D> {
     fn insert_job(&self, j: &NewJob, op: &NewOperation) -> MetaResult<()> {
         self.tx(|c| {
             c.execute(
-                "INSERT INTO jobs (vault, job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors, start_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                "INSERT INTO jobs (vault, job_id, operation, status, entity, container, start_time, end_time, user_triggered, tasks, progress, bag, errors, start_ms, run_start_time)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CASE WHEN $4 = 'InProgress' THEN NULL ELSE $7 END)",
                 &[
                     j.vault.into(),
                     (&j.job_id).into(),
@@ -199,10 +204,44 @@ impl<D: Driver> JobStore for SqlStore<D> {
         Ok(())
     }
 
-    fn mark_cancelling(&self, job_id: &str) -> MetaResult<bool> {
+    fn request_cancel(&self, job_id: &str, at: jiff::Timestamp) -> MetaResult<bool> {
         Ok(self.exec(
-            "UPDATE jobs SET status = 'Cancelling' WHERE job_id = $1 AND status = 'InProgress'",
-            &[job_id.into()],
+            &format!("UPDATE jobs SET status = 'Cancelling', cancel_requested_at = COALESCE(cancel_requested_at, $2) WHERE job_id = $1 AND {RUNNING}"),
+            &[job_id.into(), at.to_string().into()],
+        )? > 0)
+    }
+
+    fn cancel_requested(&self, job_ids: &[String]) -> MetaResult<Vec<String>> {
+        if job_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut w = Where::default();
+        w.and(RUNNING, vec![]);
+        w.and("cancel_requested_at IS NOT NULL", vec![]);
+        let list = in_list(&mut w, job_ids);
+        w.and(&format!("job_id IN ({list})"), vec![]);
+        self.rows(
+            &format!("SELECT job_id FROM jobs{} ORDER BY id", w.sql()),
+            w.params(),
+        )?
+        .iter()
+        .map(|r| r.text(0))
+        .collect()
+    }
+
+    fn mark_job_started(&self, job_id: &str, tasks: &str, at: jiff::Timestamp) -> MetaResult<bool> {
+        Ok(self.exec(
+            &format!(
+                "UPDATE jobs SET tasks = $2, run_start_time = $3 WHERE job_id = $1 AND {RUNNING}"
+            ),
+            &[job_id.into(), tasks.into(), at.to_string().into()],
+        )? > 0)
+    }
+
+    fn set_job_progress(&self, job_id: &str, progress: f64) -> MetaResult<bool> {
+        Ok(self.exec(
+            &format!("UPDATE jobs SET progress = $2 WHERE job_id = $1 AND {RUNNING}"),
+            &[job_id.into(), progress.into()],
         )? > 0)
     }
 
@@ -252,7 +291,7 @@ impl<D: Driver> JobStore for SqlStore<D> {
 
     fn active_jobs(&self, q: &ActiveJobQuery) -> MetaResult<Vec<JobRecord>> {
         let mut w = Where::default();
-        w.and("status IN ('InProgress', 'Cancelling')", vec![]);
+        w.and(RUNNING, vec![]);
         if let Some(v) = q.vault {
             w.and("vault = {}", vec![v.into()]);
         }

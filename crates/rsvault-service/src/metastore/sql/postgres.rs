@@ -15,8 +15,10 @@ use std::time::Duration;
 
 /// Schema migrations, applied in order; `rsvault_schema` records how many
 /// have run. Never edit a released migration: append a new one.
-pub(crate) const MIGRATIONS: &[&str] =
-    &[include_str!("../../../migrations/postgres/0001_schema.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../../migrations/postgres/0002_job_runner.sql"),
+];
 
 /// The advisory lock that serialises migrations of servers sharing a
 /// database.

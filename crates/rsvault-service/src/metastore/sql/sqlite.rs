@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0007_live_vms.sql"),
     include_str!("../../../migrations/sqlite/0008_verify_jobs.sql"),
     include_str!("../../../migrations/sqlite/0009_job_start_ms.sql"),
+    include_str!("../../../migrations/sqlite/0010_job_runner.sql"),
 ];
 
 impl From<rusqlite::Error> for MetaError {
