@@ -65,6 +65,14 @@ pub struct Service {
     pub(crate) hypervisor: Arc<dyn Hypervisor>,
 }
 
+/// The data directory's folders, private.
+fn create_dirs(data_dir: &Path) -> Result<()> {
+    for d in ["stores", "keys", images::DEFAULT_ROOT] {
+        images::create_private_dir(&data_dir.join(d))?;
+    }
+    Ok(())
+}
+
 /// Where the service keeps what is not metadata or vault stores.
 #[derive(Debug, Clone, Default)]
 pub struct StorageSettings {
@@ -112,9 +120,7 @@ impl Service {
         storage: StorageSettings,
         database: Option<&DatabaseUrl>,
     ) -> Result<Self> {
-        for d in ["stores", "keys", images::DEFAULT_ROOT] {
-            images::create_private_dir(&data_dir.join(d))?;
-        }
+        create_dirs(data_dir)?;
         let meta = metastore::open(database, data_dir)?;
         Self::open_with_ports(
             data_dir,
@@ -133,9 +139,7 @@ impl Service {
         storage: StorageSettings,
         hypervisor: Arc<dyn Hypervisor>,
     ) -> Result<Self> {
-        for d in ["stores", "keys", images::DEFAULT_ROOT] {
-            images::create_private_dir(&data_dir.join(d))?;
-        }
+        create_dirs(data_dir)?;
         let meta = metastore::open(None, data_dir)?;
         Self::open_with_ports(data_dir, clock, storage, meta, hypervisor)
     }
@@ -164,9 +168,7 @@ impl Service {
         meta: Arc<dyn MetaStore>,
         hypervisor: Arc<dyn Hypervisor>,
     ) -> Result<Self> {
-        for d in ["stores", "keys", images::DEFAULT_ROOT] {
-            images::create_private_dir(&data_dir.join(d))?;
-        }
+        create_dirs(data_dir)?;
         let service = Service {
             runner: runner::JobRunner::new(meta.clone(), runner::JobSettings::default()),
             meta,
