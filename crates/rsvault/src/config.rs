@@ -70,6 +70,7 @@ pub struct FileConfig {
     pub verify: VerifyConfig,
     #[serde(default)]
     pub database: DatabaseConfig,
+    #[serde(default)]
     pub jobs: JobsConfig,
 }
 
