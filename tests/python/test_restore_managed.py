@@ -73,12 +73,13 @@ def check_restored(server, tmp_path, group, vm, bag, at_point):
     assert len(disks) == 2, disks
     os_name = next(n for n in disks if n.startswith(f"{vm}-osdisk-"))
     data_name = next(n for n in disks if n.startswith(f"{vm}-datadisk-1-"))
-    for name, which, label in ((os_name, "os", "OS disk"), (data_name, "data", "Data disk (LUN 1)")):
+    for name, which, label, key in ((os_name, "os", "OS disk", "Managed Disk (OS)"),
+                                    (data_name, "data", "Data disk (LUN 1)", "Managed Disk (LUN 1)")):
         d = disks[name]
         assert d["type"] == "Microsoft.Compute/disks"
         assert d["id"] == f"/subscriptions/{SUB}/resourceGroups/{group}/providers/Microsoft.Compute/disks/{name}"
         assert d["properties"]["diskState"] == "Unattached"
-        assert bag[f"{label} Resource Id"] == d["id"], bag
+        assert bag[key] == d["id"], bag
         path = d["properties"]["creationData"]["sourceUri"].removeprefix("file://")
         assert path == bag[label]
         assert raw_of(path, tmp_path, f"{name}.raw") == at_point[which], f"{label} is the disk at the recovery point"

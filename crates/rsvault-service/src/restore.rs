@@ -519,7 +519,7 @@ impl Service {
             match self.create_restored_disks(m, &published) {
                 Ok(ids) => {
                     for (label, id) in ids {
-                        bag.insert(format!("{label} Resource Id"), id);
+                        bag.insert(label, id);
                     }
                     bag.insert(
                         "Target Resource Group".into(),
@@ -600,7 +600,8 @@ impl Service {
     }
 
     /// Registers restored images as managed disks in the target group;
-    /// returns each disk's label and id. If one cannot be registered, the
+    /// returns each disk's property-bag label (`Managed Disk (OS)`,
+    /// `Managed Disk (LUN 1)`) and id. If one cannot be registered, the
     /// ones registered already are removed.
     fn create_restored_disks(
         &self,
@@ -610,12 +611,16 @@ impl Service {
         let mut created = Vec::new();
         let r = (|| -> Result<Vec<(String, String)>> {
             let mut ids = Vec::new();
-            for (img, lun, label) in images {
+            for (img, lun, _) in images {
                 let dr = m.disk(*lun);
+                let label = match lun {
+                    None => "Managed Disk (OS)".to_owned(),
+                    Some(l) => format!("Managed Disk (LUN {l})"),
+                };
                 let (disk, _) = self.put_disk(&dr, &imported_disk(&m.location, img))?;
                 created.push(dr);
                 let id = disk.id.clone().unwrap_or_default();
-                ids.push((label.clone(), id));
+                ids.push((label, id));
             }
             Ok(ids)
         })();
