@@ -255,10 +255,12 @@ impl JobRunner {
     }
 
     fn start_watcher(&self) -> std::io::Result<()> {
-        let (shared, meta) = (self.shared.clone(), self.meta.clone());
+        // The watcher does not keep the store open once the service is
+        // gone (SQLite's exclusive lock would outlive it).
+        let (shared, meta) = (self.shared.clone(), Arc::downgrade(&self.meta));
         std::thread::Builder::new()
             .name("job-watcher".into())
-            .spawn(move || watch::run(&shared, meta.as_ref()))?;
+            .spawn(move || watch::run(&shared, &meta))?;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 use super::{Shared, Stage, take_if_cancelled};
 use crate::metastore::MetaStore;
+use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 /// Time between rounds: how long a cancel recorded by another server takes
@@ -24,7 +25,8 @@ fn due(now_permille: u64, written: (u64, Instant), at: Instant) -> bool {
         || (now_permille != last && at.duration_since(when) >= EVERY)
 }
 
-pub(super) fn run(shared: &Shared, meta: &dyn MetaStore) {
+/// Runs rounds until the runner shuts down or the store is gone.
+pub(super) fn run(shared: &Shared, meta: &Weak<dyn MetaStore>) {
     loop {
         let known: Vec<String> = {
             let st = shared.lock();
@@ -40,8 +42,11 @@ pub(super) fn run(shared: &Shared, meta: &dyn MetaStore) {
         if known.is_empty() {
             continue;
         }
-        cancel_requested(shared, meta, &known);
-        write_progress(shared, meta);
+        let Some(meta) = meta.upgrade() else {
+            return;
+        };
+        cancel_requested(shared, meta.as_ref(), &known);
+        write_progress(shared, meta.as_ref());
     }
 }
 
