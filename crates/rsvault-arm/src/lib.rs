@@ -27,6 +27,7 @@ pub mod policy;
 pub mod recovery_point;
 pub mod request;
 pub mod resource;
+pub mod restore_point;
 pub mod storage;
 pub mod tenancy;
 pub mod usage;

@@ -13,16 +13,28 @@ use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::VmProvider;
 use crate::metastore::records::ActiveJobQuery;
+use crate::point_disks::{self, PointDisk};
 use crate::protection::ItemName;
-use serde_json::{Value, json};
+use rsvault_arm::Resource;
+use rsvault_arm::policy::InstantRpDetails;
+use rsvault_arm::restore_point::{
+    ConsistencyMode, DiskRestorePointRef, RestorePoint, RestorePointCollection,
+    RestorePointCollectionProperties, RestorePointCollectionSource, RestorePointDisk,
+    RestorePointProperties, RestorePointSourceMetadata, RestorePointStorageProfile,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn rebase(child: &Path, new_base: Option<&str>) -> Result<()> {
+fn rebase(child: &Path, new_base: Option<&Path>) -> Result<()> {
     let mut c = Command::new("qemu-img");
     c.args(["rebase", "-q", "-f", "qcow2"]);
     match new_base {
-        Some(b) => c.args(["-F", "qcow2", "-b", b]),
+        Some(b) => c.args([
+            "-F".as_ref(),
+            "qcow2".as_ref(),
+            "-b".as_ref(),
+            b.as_os_str(),
+        ]),
         None => c.args(["-b", ""]),
     };
     let out = c
@@ -53,24 +65,24 @@ fn remove_snapshot(path: &Path) {
 
 /// The resource group of the instant tier: the policy's
 /// `instantRPDetails` prefix and suffix, or Azure's default name.
-pub fn backup_resource_group(location: &str, policy: &Value) -> String {
-    let d = &policy["properties"]["instantRPDetails"];
-    match d["azureBackupRGNamePrefix"].as_str() {
+pub fn backup_resource_group(location: &str, details: Option<&InstantRpDetails>) -> String {
+    let prefix = details.and_then(|d| d.azure_backup_rg_name_prefix.as_deref());
+    match prefix {
         Some(p) if !p.is_empty() => {
-            format!(
-                "{p}1{}",
-                d["azureBackupRGNameSuffix"].as_str().unwrap_or("")
-            )
+            let suffix = details
+                .and_then(|d| d.azure_backup_rg_name_suffix.as_deref())
+                .unwrap_or("");
+            format!("{p}1{suffix}")
         }
         _ => format!("AzureBackupRG_{location}_1"),
     }
 }
 
-fn consistency_mode(c: &str) -> &'static str {
+fn consistency_mode(c: &str) -> ConsistencyMode {
     match c {
-        "AppConsistent" => "ApplicationConsistent",
-        "FileSystemConsistent" => "FileSystemConsistent",
-        _ => "CrashConsistent",
+        "AppConsistent" => ConsistencyMode::ApplicationConsistent,
+        "FileSystemConsistent" => ConsistencyMode::FileSystemConsistent,
+        _ => ConsistencyMode::CrashConsistent,
     }
 }
 
@@ -102,44 +114,38 @@ impl Service {
         let Some((rowid, disks, Some(_))) = row else {
             return Ok(false);
         };
-        let mut disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
-        let mut others: Vec<(i64, String)> = self
-            .meta
-            .item_points(item)?
-            .into_iter()
-            .filter(|p| p.id != rowid && p.instant_until.is_some())
-            .map(|p| (p.id, p.disks))
-            .collect();
+        let mut disks = point_disks::parse(&disks)?;
+        let mut others: Vec<(i64, Vec<PointDisk>)> = Vec::new();
+        for p in self.meta.item_points(item)? {
+            if p.id != rowid && p.instant_until.is_some() {
+                others.push((p.id, point_disks::parse(&p.disks)?));
+            }
+        }
         for d in &mut disks {
-            let Some(snap) = d["snapshot"].as_str().map(str::to_owned) else {
+            let Some(snap) = d.snapshot.take() else {
                 continue;
             };
-            let base = d["base"].as_str().map(str::to_owned);
-            for (crow, cdisks) in &mut others {
-                let mut cd: Vec<Value> = serde_json::from_str(cdisks).unwrap_or_default();
+            let base = d.base.take();
+            for (crow, cd) in &mut others {
                 let mut changed = false;
-                for c in &mut cd {
-                    if c["lun"] == d["lun"] && c["base"].as_str() == Some(snap.as_str()) {
-                        let child = PathBuf::from(c["snapshot"].as_str().unwrap_or(""));
+                for c in cd.iter_mut() {
+                    if c.lun == d.lun && c.base.as_ref() == Some(&snap) {
+                        let child = c.snapshot.clone().unwrap_or_default();
                         rebase(&child, base.as_deref())?;
-                        c["base"] = json!(base);
+                        c.base.clone_from(&base);
                         changed = true;
                     }
                 }
                 if changed {
                     // Kept current: the next disk of this point reads it.
-                    *cdisks = Value::Array(cd).to_string();
-                    self.meta.set_point_disks(*crow, cdisks)?;
+                    self.meta
+                        .set_point_disks(*crow, &point_disks::to_text(cd))?;
                 }
             }
-            remove_snapshot(Path::new(&snap));
-            if let Some(o) = d.as_object_mut() {
-                o.remove("snapshot");
-                o.remove("base");
-            }
+            remove_snapshot(&snap);
         }
         self.meta
-            .leave_instant_tier(rowid, &Value::Array(disks).to_string())?;
+            .leave_instant_tier(rowid, &point_disks::to_text(&disks))?;
         Ok(true)
     }
 
@@ -152,16 +158,17 @@ impl Service {
             return Ok(0);
         }
         let kept: std::collections::HashSet<PathBuf> = {
-            let rows: Vec<String> = self
-                .meta
-                .instant_points()?
-                .into_iter()
-                .map(|p| p.disks)
-                .collect();
-            rows.iter()
-                .flat_map(|d| serde_json::from_str::<Vec<Value>>(d).unwrap_or_default())
-                .filter_map(|d| d["snapshot"].as_str().map(PathBuf::from))
-                .collect()
+            // A row that does not read stops the sweep: its snapshots
+            // might be among the files.
+            let mut kept = std::collections::HashSet::new();
+            for p in self.meta.instant_points()? {
+                kept.extend(
+                    point_disks::parse(&p.disks)?
+                        .into_iter()
+                        .filter_map(|d| d.snapshot),
+                );
+            }
+            kept
         };
         let mut removed = 0;
         let mut stack = vec![root.clone()];
@@ -193,11 +200,11 @@ impl Service {
             .map(|p| p.disks)
             .collect();
         for disks in rows {
-            let disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
-            for d in disks {
-                if let Some(s) = d["snapshot"].as_str() {
-                    remove_snapshot(Path::new(s));
-                }
+            for s in point_disks::parse(&disks)?
+                .into_iter()
+                .filter_map(|d| d.snapshot)
+            {
+                remove_snapshot(&s);
             }
         }
         self.meta.clear_item_instant(item)?;
@@ -253,7 +260,7 @@ impl Service {
     pub(crate) fn instant_sources(
         &self,
         rp: &str,
-        disks: &[Value],
+        disks: &[&PointDisk],
     ) -> Result<Option<Vec<SnapshotSource>>> {
         let until: Option<String> = self.meta.find_point(rp)?.and_then(|p| p.instant_until);
         let valid = until
@@ -264,8 +271,8 @@ impl Service {
         }
         let mut out = Vec::new();
         for d in disks {
-            match d["snapshot"].as_str().map(PathBuf::from) {
-                Some(p) if p.is_file() => out.push((d["lun"].as_i64(), p)),
+            match &d.snapshot {
+                Some(p) if p.is_file() => out.push((d.lun, p.clone())),
                 _ => return Ok(None),
             }
         }
@@ -311,15 +318,20 @@ impl Service {
             resource_group: it.vault_rg.clone(),
             name: it.vault_name.clone(),
         };
-        let policy = self
-            .get_policy(&v, &it.policy)
-            .ok()
-            .and_then(|p| serde_json::to_value(p).ok())
-            .unwrap_or(Value::Null);
-        backup_resource_group(&it.location, &policy)
+        let policy = self.get_policy(&v, &it.policy).ok();
+        let details = policy
+            .as_ref()
+            .and_then(|p| p.properties.as_iaas_vm())
+            .and_then(|p| p.instant_rp_details.as_ref());
+        backup_resource_group(&it.location, details)
     }
 
-    fn collection_view(&self, it: &TierItem, rg: &str, expand: bool) -> Result<Value> {
+    fn collection_view(
+        &self,
+        it: &TierItem,
+        rg: &str,
+        expand: bool,
+    ) -> Result<RestorePointCollection> {
         let p = VmProvider::from_key(&it.provider);
         let vm_id = format!(
             "/subscriptions/{}/resourceGroups/{}/providers/{}/virtualMachines/{}",
@@ -333,44 +345,82 @@ impl Service {
             "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Compute/restorePointCollections/{name}",
             it.vm_subscription
         );
-        let mut props = json!({"source": {"id": vm_id, "location": it.location}, "provisioningState": "Succeeded",
-            "restorePointCollectionId": format!("{:08x}-0000-4000-8000-{:012x}", it.rowid, it.rowid)});
-        if expand {
-            props["restorePoints"] = Value::Array(self.tier_points(it, &id, &vm_id)?);
-        }
-        Ok(
-            json!({"id": id, "name": name, "type": "Microsoft.Compute/restorePointCollections",
-            "location": it.location, "tags": {"AzureBackupVault": it.vault_name}, "properties": props}),
-        )
+        let restore_points = if expand {
+            Some(self.tier_points(it, &id, &vm_id)?)
+        } else {
+            None
+        };
+        let properties = RestorePointCollectionProperties {
+            source: Some(RestorePointCollectionSource {
+                id: Some(vm_id),
+                location: Some(it.location.clone()),
+                ..Default::default()
+            }),
+            provisioning_state: Some("Succeeded".into()),
+            restore_point_collection_id: Some(format!(
+                "{:08x}-0000-4000-8000-{:012x}",
+                it.rowid, it.rowid
+            )),
+            restore_points,
+            ..Default::default()
+        };
+        let mut r = Resource::with_properties(properties);
+        r.id = Some(id);
+        r.name = Some(name);
+        r.kind = Some("Microsoft.Compute/restorePointCollections".into());
+        r.location = Some(it.location.clone());
+        r.tags = Some(serde_json::Map::from_iter([(
+            "AzureBackupVault".to_owned(),
+            it.vault_name.clone().into(),
+        )]));
+        Ok(r)
     }
 
-    fn tier_points(&self, it: &TierItem, rpc_id: &str, vm_id: &str) -> Result<Vec<Value>> {
-        let rows: Vec<(String, String, String, String, String)> = self
-            .meta
-            .item_points(it.rowid)?
-            .into_iter()
-            .filter_map(|p| {
-                let until = p.instant_until?;
-                Some((p.name, p.time, p.consistency, p.disks, until))
-            })
-            .collect();
-        Ok(rows
-            .into_iter()
-            .map(|(name, time, consistency, disks, until)| {
-                let disks: Vec<Value> = serde_json::from_str(&disks).unwrap_or_default();
-                let disk = |d: &Value| json!({"lun": d["lun"], "name": d["name"], "diskRestorePoint": {
-                    "id": format!("{rpc_id}/restorePoints/{name}/diskRestorePoints/{}", d["name"].as_str().unwrap_or("disk")),
-                    "sourceDiskResourceId": d["name"]}, "snapshotFile": d["snapshot"], "baseSnapshotFile": d["base"]});
-                let os = disks.iter().find(|d| d["lun"].is_null()).map(disk);
-                let data: Vec<Value> = disks.iter().filter(|d| !d["lun"].is_null()).map(disk).collect();
-                json!({"id": format!("{rpc_id}/restorePoints/{name}"), "name": name,
-                    "type": "Microsoft.Compute/restorePointCollections/restorePoints",
-                    "properties": {"consistencyMode": consistency_mode(&consistency), "timeCreated": time,
-                        "provisioningState": "Succeeded", "instantRestoreExpiryTime": until,
-                        "sourceMetadata": {"vmId": vm_id, "location": it.location,
-                            "storageProfile": {"osDisk": os, "dataDisks": data}}}})
-            })
-            .collect())
+    fn tier_points(&self, it: &TierItem, rpc_id: &str, vm_id: &str) -> Result<Vec<RestorePoint>> {
+        let mut out = Vec::new();
+        for p in self.meta.item_points(it.rowid)? {
+            let Some(until) = p.instant_until else {
+                continue;
+            };
+            let id = format!("{rpc_id}/restorePoints/{}", p.name);
+            let disks = point_disks::parse(&p.disks)?;
+            let view = |d: &PointDisk| RestorePointDisk {
+                lun: d.lun,
+                name: Some(d.name.clone()),
+                disk_restore_point: Some(DiskRestorePointRef {
+                    id: Some(format!("{id}/diskRestorePoints/{}", d.name)),
+                    source_disk_resource_id: Some(d.name.clone()),
+                    ..Default::default()
+                }),
+                snapshot_file: d.snapshot.as_ref().map(|s| s.display().to_string()),
+                base_snapshot_file: d.base.as_ref().map(|s| s.display().to_string()),
+                ..Default::default()
+            };
+            let storage_profile = RestorePointStorageProfile {
+                os_disk: disks.iter().find(|d| d.lun.is_none()).map(view),
+                data_disks: disks.iter().filter(|d| d.lun.is_some()).map(view).collect(),
+                ..Default::default()
+            };
+            let properties = RestorePointProperties {
+                consistency_mode: Some(consistency_mode(&p.consistency)),
+                time_created: Some(p.time),
+                provisioning_state: Some("Succeeded".into()),
+                instant_restore_expiry_time: Some(until),
+                source_metadata: Some(RestorePointSourceMetadata {
+                    vm_id: Some(vm_id.to_owned()),
+                    location: Some(it.location.clone()),
+                    storage_profile: Some(storage_profile),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let mut r = Resource::with_properties(properties);
+            r.id = Some(id);
+            r.name = Some(p.name);
+            r.kind = Some("Microsoft.Compute/restorePointCollections/restorePoints".into());
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// Restore point collections of the instant tier in a resource group.
@@ -378,7 +428,7 @@ impl Service {
         &self,
         subscription: &str,
         resource_group: Option<&str>,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Vec<RestorePointCollection>> {
         let mut out = Vec::new();
         for it in self.tier_items(subscription)? {
             let rg = self.tier_rg(&it);
@@ -396,7 +446,7 @@ impl Service {
         resource_group: &str,
         name: &str,
         expand: bool,
-    ) -> Result<Value> {
+    ) -> Result<RestorePointCollection> {
         for it in self.tier_items(subscription)? {
             let rg = self.tier_rg(&it);
             if rg.eq_ignore_ascii_case(resource_group)
@@ -420,12 +470,14 @@ impl Service {
         resource_group: &str,
         collection: &str,
         point: &str,
-    ) -> Result<Value> {
+    ) -> Result<RestorePoint> {
         let c =
             self.get_restore_point_collection(subscription, resource_group, collection, true)?;
-        c["properties"]["restorePoints"]
-            .as_array()
-            .and_then(|a| a.iter().find(|p| p["name"] == point).cloned())
+        c.properties
+            .restore_points
+            .into_iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(point))
             .ok_or_else(|| {
                 ServiceError::not_found(
                     "ResourceNotFound",
@@ -456,10 +508,22 @@ mod tests {
     #[test]
     fn resource_group_names() {
         assert_eq!(
-            backup_resource_group("japaneast", &Value::Null),
+            backup_resource_group("japaneast", None),
             "AzureBackupRG_japaneast_1"
         );
-        let p = json!({"properties": {"instantRPDetails": {"azureBackupRGNamePrefix": "rsv-ir-", "azureBackupRGNameSuffix": "-x"}}});
-        assert_eq!(backup_resource_group("japaneast", &p), "rsv-ir-1-x");
+        let empty = InstantRpDetails {
+            azure_backup_rg_name_prefix: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(
+            backup_resource_group("japaneast", Some(&empty)),
+            "AzureBackupRG_japaneast_1"
+        );
+        let p = InstantRpDetails {
+            azure_backup_rg_name_prefix: Some("rsv-ir-".into()),
+            azure_backup_rg_name_suffix: Some("-x".into()),
+            ..Default::default()
+        };
+        assert_eq!(backup_resource_group("japaneast", Some(&p)), "rsv-ir-1-x");
     }
 }

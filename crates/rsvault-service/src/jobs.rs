@@ -12,6 +12,7 @@ use crate::error::{Result, ServiceError};
 use crate::inventory::ResourceRef;
 use crate::metastore::records::{ActiveJobQuery, JobQuery, JobRecord, JobUpdate, NewJob};
 use crate::metastore::{Page, PageRequest};
+use crate::point_disks::PointDisk;
 use crate::protection::ItemName;
 use crate::vault::VaultRef;
 use rsvault_arm::Resource;
@@ -27,7 +28,7 @@ use rsvault_arm::recovery_point::{
 };
 use rsvault_arm::request::IaasVmBackupRequest;
 use rsvault_engine::Progress;
-use serde_json::{Value, json};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -351,14 +352,14 @@ impl Service {
     }
 
     /// The disks recorded for a recovery point.
-    pub(crate) fn recovery_point_disks(&self, rp: &str) -> Result<Vec<Value>> {
+    pub(crate) fn recovery_point_disks(&self, rp: &str) -> Result<Vec<PointDisk>> {
         let d: String = self.meta.find_point(rp)?.map(|p| p.disks).ok_or_else(|| {
             ServiceError::not_found(
                 "BMSUserErrorRecoveryPointNotFound",
                 format!("Recovery point {rp} was not found."),
             )
         })?;
-        Ok(serde_json::from_str::<Vec<Value>>(&d).unwrap_or_default())
+        crate::point_disks::parse(&d)
     }
 
     /// Records a job that completed as it was accepted (configuring,
@@ -714,8 +715,8 @@ impl Service {
                     let disks = disks
                         .into_iter()
                         .map(|mut d| {
-                            if d["lun"].is_null() {
-                                d["os_type"] = json!(run.os_type);
+                            if d.lun.is_none() {
+                                d.os_type = Some(run.os_type.to_owned());
                             }
                             d
                         })
@@ -787,7 +788,18 @@ impl Service {
                 let m = rsvault_engine::backup(&store, src.as_ref(), &opts, &progress)?;
                 committed.push((m.name.clone(), m.id.clone()));
                 stored += m.stats.bytes_stored;
-                recorded.push(json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name, "path": d.path, "size": m.size, "format": m.source_format, "managed": d.managed_id.is_some(), "os_type": d.lun.is_none().then_some(run.os_type)}));
+                recorded.push(PointDisk {
+                    lun: d.lun,
+                    name: d.name.clone(),
+                    point: m.id,
+                    store_name: m.name,
+                    path: Some(d.path.clone()),
+                    size: m.size,
+                    format: m.source_format,
+                    managed: d.managed_id.is_some(),
+                    os_type: d.lun.is_none().then(|| run.os_type.to_owned()),
+                    ..Default::default()
+                });
             }
             if permille.is_cancelled() {
                 return Err(rsvault_engine::Error::Cancelled.into());
@@ -803,7 +815,10 @@ impl Service {
             return Err(e);
         }
         if run.link.is_some() {
-            self.set_health(run.item_id, &json!({"guestAgentStatus": "VMStopped", "guestAgentVersion": "", "lastChecked": self.now().to_string(), "healthDetails": []}))?;
+            self.set_health(
+                run.item_id,
+                &crate::item_health::StoredHealth::vm_stopped(self.now()),
+            )?;
         }
         let point = crate::outcome::NewPoint {
             item_id: run.item_id,
@@ -1076,14 +1091,16 @@ fn point_view(base: &str, p: crate::metastore::records::PointRecord) -> Recovery
         damage,
         ..Default::default()
     };
-    let disks: Vec<Value> = stored(&disks);
+    let disks = crate::point_disks::parse(&disks).unwrap_or_else(|e| {
+        tracing::warn!(point = %name, "{e}");
+        Vec::new()
+    });
     let count = u32::try_from(disks.len()).unwrap_or(u32::MAX);
-    let managed = disks.iter().any(|d| d["managed"] == true);
+    let managed = disks.iter().any(|d| d.managed);
     let os_type = disks
         .iter()
-        .find_map(|d| d["os_type"].as_str())
-        .unwrap_or("Linux")
-        .to_owned();
+        .find_map(|d| d.os_type.clone())
+        .unwrap_or_else(|| "Linux".to_owned());
     let properties = IaasVmRecoveryPoint {
         recovery_point_type: Some(consistency.as_str().into()),
         recovery_point_time: Some(time),
@@ -1149,6 +1166,7 @@ mod tests {
 mod lifecycle_tests {
     use super::*;
     use crate::inventory::{ResourceRef, VmProvider};
+    use serde_json::json;
 
     fn job_status(j: &JobResource) -> JobStatus {
         j.properties

@@ -7,14 +7,15 @@
 use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::VmDisk;
+use crate::item_health::StoredHealth;
 use crate::jobs::{JobProgressHandle, SNAPSHOT, TRANSFER};
+use crate::point_disks::PointDisk;
 use rsvault_hypervisor::finding::{self, Finding};
 use rsvault_hypervisor::{
     AgentState, Base, DiskCheckpoint, DiskRequest, SnapshotFailure, SnapshotRequest,
     SnapshotSettings, VmAddress, checkpoint_name,
 };
-use serde_json::{Value, json};
-use std::path::PathBuf;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ impl Default for LiveSettings {
 /// What a live backup produced, for the recovery point and the job.
 pub(crate) struct LiveOutcome {
     pub consistency: &'static str,
-    pub disks: Vec<Value>,
+    pub disks: Vec<PointDisk>,
     pub warnings: Vec<Finding>,
     pub bag: crate::jobs::PropertyBag,
 }
@@ -63,28 +64,6 @@ fn job_error(f: Finding) -> ServiceError {
         message: f.message,
         recommendation: f.recommendation,
     }
-}
-
-/// Health of an item's agent, as shown on the protected item.
-pub(crate) fn health_json(agent: &AgentState, checked: jiff::Timestamp) -> Value {
-    let (status, version, details) = match agent {
-        AgentState::Ready { version } => ("Ready", version.clone(), json!([])),
-        AgentState::NotConfigured => (
-            "NotConfigured",
-            String::new(),
-            json!([{"code": finding::AGENT_UNAVAILABLE, "title": "Guest agent not configured",
-                "message": "The VM names no guest agent socket; its backups are crash-consistent.",
-                "recommendations": [finding::AGENT_RECOMMENDATION]}]),
-        ),
-        AgentState::Unreachable(why) => (
-            "Unreachable",
-            String::new(),
-            json!([{"code": finding::AGENT_UNAVAILABLE, "title": "Guest agent unreachable",
-                "message": format!("The guest agent did not answer: {why}"),
-                "recommendations": [finding::AGENT_RECOMMENDATION]}]),
-        ),
-    };
-    json!({"guestAgentStatus": status, "guestAgentVersion": version, "lastChecked": checked.to_string(), "healthDetails": details})
 }
 
 /// Refuses an image that a running QEMU has open for writing: reading it in
@@ -123,7 +102,7 @@ pub(crate) fn check_not_in_use(image: &std::path::Path) -> Result<()> {
 fn base_of(
     store: &rsvault_engine::Store,
     store_disk: &str,
-    prev: Option<&(Vec<Value>, bool)>,
+    prev: Option<&(Vec<PointDisk>, bool)>,
     lun: Option<i64>,
 ) -> std::result::Result<Base, String> {
     let Some((disks, instant)) = prev else {
@@ -131,12 +110,13 @@ fn base_of(
     };
     let p = disks
         .iter()
-        .find(|x| x["lun"].as_i64() == lun)
+        .find(|x| x.lun == lun)
         .ok_or("the disk is new since the previous point")?;
-    let (Some(bitmap), Some(point)) = (p["bitmap"].as_str(), p["point"].as_str()) else {
+    let (Some(bitmap), false) = (p.bitmap.as_deref(), p.point.is_empty()) else {
         return Err("the previous point was taken with the VM off".into());
     };
-    let snap = match (p["snapshot"].as_str(), instant) {
+    let point = p.point.as_str();
+    let snap = match (p.snapshot.as_ref(), instant) {
         (Some(s), true) => s,
         _ => return Err("the previous snapshot left the instant-restore tier".into()),
     };
@@ -151,7 +131,7 @@ fn base_of(
     }
     Ok(Base {
         checkpoint: bitmap.to_owned(),
-        snapshot: PathBuf::from(snap),
+        snapshot: snap.clone(),
     })
 }
 
@@ -166,27 +146,22 @@ impl Service {
         *self.live.write().expect("lock") = s;
     }
 
-    pub(crate) fn set_health(&self, item_id: i64, health: &Value) -> Result<()> {
-        self.meta.set_item_health(item_id, &health.to_string())?;
+    pub(crate) fn set_health(&self, item_id: i64, health: &StoredHealth) -> Result<()> {
+        self.meta.set_item_health(item_id, &health.to_text())?;
         Ok(())
     }
 
     /// The item's newest point: its disks and whether it is still in the
     /// instant tier.
-    fn latest_point(&self, item_id: i64) -> Result<Option<(Vec<Value>, bool)>> {
+    fn latest_point(&self, item_id: i64) -> Result<Option<(Vec<PointDisk>, bool)>> {
         let row: Option<(String, Option<String>)> = self
             .meta
             .item_points(item_id)?
             .into_iter()
             .last()
             .map(|p| (p.disks, p.instant_until));
-        Ok(row.map(|(d, until)| {
-            let disks: Value = serde_json::from_str(&d).unwrap_or(json!([]));
-            (
-                disks.as_array().cloned().unwrap_or_default(),
-                until.is_some(),
-            )
-        }))
+        row.map(|(d, until)| Ok((crate::point_disks::parse(&d)?, until.is_some())))
+            .transpose()
     }
 
     /// Backs up a running VM (`link` is where its hypervisor is reached).
@@ -256,14 +231,14 @@ impl Service {
             }
             Err(SnapshotFailure::Unreachable(f)) => return Err(job_error(f)),
             Err(SnapshotFailure::Snapshot(e)) => {
-                let _ = self.set_health(item_id, &health_json(&e.agent, self.now()));
+                let _ = self.set_health(item_id, &StoredHealth::of_agent(&e.agent, self.now()));
                 if e.cancelled {
                     return Err(rsvault_engine::Error::Cancelled.into());
                 }
                 return Err(job_error(e.finding));
             }
         };
-        self.set_health(item_id, &health_json(&snap.agent, self.now()))?;
+        self.set_health(item_id, &StoredHealth::of_agent(&snap.agent, self.now()))?;
         permille.set(SNAPSHOT_PERMILLE);
         self.set_job_tasks(
             job,
@@ -301,11 +276,20 @@ impl Service {
                         Some(r) => format!("not used: {r}"),
                     },
                 );
-                recorded.push(
-                    json!({"lun": d.lun, "name": d.name, "point": m.id, "store_name": m.name,
-                    "size": m.size, "format": d.format, "managed": d.managed_id.is_some(),
-                    "snapshot": s.target, "base": s.base, "bitmap": s.checkpoint, "image": d.path}),
-                );
+                recorded.push(PointDisk {
+                    lun: d.lun,
+                    name: d.name.clone(),
+                    point: m.id,
+                    store_name: m.name,
+                    image: Some(d.path.clone()),
+                    size: m.size,
+                    format: d.format.clone(),
+                    managed: d.managed_id.is_some(),
+                    snapshot: Some(s.target.clone()),
+                    base: s.base.clone(),
+                    bitmap: Some(s.checkpoint.clone()),
+                    ..Default::default()
+                });
             }
             if cancel.load(Ordering::SeqCst) {
                 return Err(rsvault_engine::Error::Cancelled.into());
@@ -361,13 +345,13 @@ impl Service {
 
     /// After a live point is committed: its checkpoints become the ones the
     /// next backup builds on, the older ones go.
-    pub(crate) fn retire_bitmaps(&self, link: &VmAddress, disks: &[Value]) {
+    pub(crate) fn retire_bitmaps(&self, link: &VmAddress, disks: &[PointDisk]) {
         let pairs: Vec<DiskCheckpoint> = disks
             .iter()
             .filter_map(|d| {
                 Some(DiskCheckpoint {
-                    image: PathBuf::from(d["image"].as_str()?),
-                    checkpoint: d["bitmap"].as_str()?.to_owned(),
+                    image: d.image.clone()?,
+                    checkpoint: d.bitmap.clone()?,
                 })
             })
             .collect();

@@ -16,7 +16,7 @@ use crate::Service;
 use crate::error::Result;
 use crate::jobs::JobState;
 use crate::metastore::records::NewRecoveryPoint;
-use serde_json::Value;
+use crate::point_disks::PointDisk;
 
 /// Outcomes the database could not take yet, by job id, with their end time.
 pub(crate) type Unrecorded =
@@ -28,7 +28,7 @@ pub(crate) struct NewPoint<'a> {
     pub started: jiff::Timestamp,
     pub consistency: &'a str,
     pub expiry: Option<jiff::Timestamp>,
-    pub disks: &'a [Value],
+    pub disks: &'a [PointDisk],
     pub instant_until: Option<jiff::Timestamp>,
 }
 
@@ -49,7 +49,7 @@ impl Service {
             started: point.started,
             consistency: point.consistency.to_owned(),
             expiry: point.expiry,
-            disks: Value::Array(point.disks.to_vec()).to_string(),
+            disks: crate::point_disks::to_text(point.disks),
             instant_until: point.instant_until,
         };
         let rp = self.meta.commit_backup(&new, job, &|rp| {

@@ -24,7 +24,7 @@ use rsvault_arm::container::{
 };
 use rsvault_arm::error::ErrorDetail;
 use rsvault_arm::item::{
-    GuestAgent, HealthDetail, IaasVmProtectedItem, IaasVmProtectedItemExtendedInfo, ProtectedItem,
+    GuestAgent, IaasVmProtectedItem, IaasVmProtectedItemExtendedInfo, ProtectedItem,
     ProtectedItemResource,
 };
 use rsvault_arm::operation::{
@@ -148,20 +148,6 @@ fn vm_version(p: VmProvider) -> &'static str {
         VmProvider::Compute => "Compute",
         VmProvider::ClassicCompute => "ClassicCompute",
     }
-}
-
-/// An item's health as [`Service::set_health`] keeps it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredHealth {
-    #[serde(default)]
-    health_details: Option<Vec<HealthDetail>>,
-    #[serde(default)]
-    guest_agent_status: Option<String>,
-    #[serde(default)]
-    guest_agent_version: Option<String>,
-    #[serde(default)]
-    last_checked: Option<String>,
 }
 
 /// `policyType` of a stored policy's properties.
@@ -465,12 +451,10 @@ impl Service {
     pub(crate) fn forget_point_disks(
         &self,
         store: &rsvault_engine::Store,
-        disks: &str,
+        disks: &[crate::point_disks::PointDisk],
     ) -> Result<()> {
-        let d: serde_json::Value = serde_json::from_str(disks).unwrap_or_default();
-        for disk in d.as_array().into_iter().flatten() {
-            if let (Some(name), Some(point)) = (disk["store_name"].as_str(), disk["point"].as_str())
-            {
+        for disk in disks {
+            if let Some((name, point)) = disk.engine_point() {
                 match store.forget(name, point) {
                     Ok(_) | Err(rsvault_engine::Error::PointNotFound(_)) => {}
                     Err(e) => return Err(e.into()),
@@ -490,7 +474,7 @@ impl Service {
         let store = self.open_vault_store(store_name)?;
         self.drop_item_snapshots(item_rowid)?;
         for d in disks {
-            self.forget_point_disks(&store, &d)?;
+            self.forget_point_disks(&store, &crate::point_disks::parse(&d)?)?;
         }
         self.meta.purge_item(item_rowid)?;
         rsvault_engine::gc(
@@ -715,7 +699,7 @@ impl Service {
             .ok()
             .and_then(|page| page.items.into_iter().next())
             .map(|j| (j.status, j.start_time));
-        let health: Option<StoredHealth> = r
+        let health: Option<crate::item_health::StoredHealth> = r
             .health
             .as_deref()
             .and_then(|h| serde_json::from_str(h).ok());
@@ -729,10 +713,7 @@ impl Service {
             HealthStatus::ActionSuggested
         };
         // Damaged recovery points (found by the vault's verify job) need action.
-        if let Some(d) = self
-            .damage_health(r.id)
-            .and_then(|d| serde_json::from_value::<HealthDetail>(d).ok())
-        {
+        if let Some(d) = self.damage_health(r.id) {
             details.insert(0, d);
             health_status = HealthStatus::ActionRequired;
         }

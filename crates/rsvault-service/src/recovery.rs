@@ -15,7 +15,7 @@
 
 use crate::Service;
 use crate::error::Result;
-use serde_json::Value;
+use crate::point_disks::PointDisk;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -118,22 +118,16 @@ impl Service {
     /// The engine points (disk name, point id) the vault's recovery points
     /// record, and the data ids of its items.
     fn catalogued(&self, vault: i64) -> Result<(EnginePoints, HashSet<String>)> {
-        let rows: Vec<String> = self
-            .meta
-            .vault_points(vault)?
-            .into_iter()
-            .map(|p| p.disks)
-            .collect();
-        let known = rows
-            .iter()
-            .flat_map(|d| serde_json::from_str::<Vec<Value>>(d).unwrap_or_default())
-            .filter_map(|d| {
-                Some((
-                    d["store_name"].as_str()?.to_owned(),
-                    d["point"].as_str()?.to_owned(),
-                ))
-            })
-            .collect();
+        // A row that does not read stops reconciliation: its engine points
+        // must not look uncatalogued.
+        let mut known = EnginePoints::new();
+        for p in self.meta.vault_points(vault)? {
+            for d in crate::point_disks::parse(&p.disks)? {
+                if let Some((name, point)) = d.engine_point() {
+                    known.insert((name.to_owned(), point.to_owned()));
+                }
+            }
+        }
         let items = self
             .meta
             .vault_items(vault)?
@@ -145,10 +139,10 @@ impl Service {
 
     /// Forgets the engine points of a backup the catalogue did not take;
     /// what cannot be forgotten now is reconciled later.
-    pub(crate) fn forget_uncatalogued(&self, store_name: &str, disks: &[Value]) {
-        let r = self.open_vault_store(store_name).and_then(|store| {
-            self.forget_point_disks(&store, &Value::Array(disks.to_vec()).to_string())
-        });
+    pub(crate) fn forget_uncatalogued(&self, store_name: &str, disks: &[PointDisk]) {
+        let r = self
+            .open_vault_store(store_name)
+            .and_then(|store| self.forget_point_disks(&store, disks));
         if let Err(e) = r {
             tracing::warn!(%store_name, "could not forget the points of a failed backup (reconciled later): {e}");
         }
@@ -315,7 +309,7 @@ mod tests {
     use crate::inventory::{ResourceRef, VmProvider};
     use crate::metastore::sql::testing::Fault;
     use crate::vault::VaultRef;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use std::sync::Arc;
 
     const C: &str = "IaasVMContainer;iaasvmcontainerv2;vms;vm1";

@@ -16,6 +16,7 @@ use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::ResourceRef;
 use crate::jobs::{JobProgressHandle, JobState, PropertyBag, RESTORE_TASK};
+use crate::point_disks::PointDisk;
 use crate::protection::ItemName;
 use crate::vault::VaultRef;
 use rsvault_arm::inventory::{
@@ -26,7 +27,7 @@ use rsvault_arm::request::{IaasVmRestoreRequest, RecoveryType};
 use rsvault_arm::{Resource, Sku};
 use rsvault_engine::source::DiskSource;
 use rsvault_engine::{RestoreFormat, RestoreOptions};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -46,6 +47,31 @@ enum Target {
         location: String,
         dir: PathBuf,
     },
+}
+
+/// A restore job's work: which disks of which point go where.
+struct RestoreRun {
+    store_name: String,
+    /// The point's disks, all of them.
+    disks: Vec<PointDisk>,
+    /// `restoreDiskLunList`: the data disks to restore (the OS disk always).
+    luns: Option<Vec<i64>>,
+    target: Target,
+    /// The VM's disks now (for an in-place restore).
+    current: Option<Vec<crate::inventory::VmDisk>>,
+    /// The VM as it is now, for the restored VM's size and OS type and for
+    /// `vmconfig.json`.
+    source_vm: Option<VirtualMachine>,
+    rp: String,
+}
+
+/// `vmconfig.json` of a RestoreDisks: the point, the VM, the disks.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VmConfig<'a> {
+    recovery_point: &'a str,
+    virtual_machine: Option<&'a VirtualMachine>,
+    disks: &'a [&'a PointDisk],
 }
 
 /// The resource group a RestoreDisks of a managed-disk VM creates its
@@ -136,21 +162,18 @@ fn target_changed(label: &str, why: String) -> ServiceError {
     )
 }
 
-fn disk_label(d: &Value) -> String {
-    match d["lun"].as_i64() {
-        None => "OS disk".to_owned(),
-        Some(l) => format!("data disk (LUN {l})"),
-    }
-}
-
 impl Service {
     /// The file an in-place restore of disk `d` (as recorded in a recovery
     /// point) may write: only the image the disk had at backup time, still
     /// the VM's disk at that LUN, under the image roots, not a symlink, and
     /// still an image of the recorded format and size.
-    fn original_target(&self, d: &Value, current: &[crate::inventory::VmDisk]) -> Result<PathBuf> {
-        let label = disk_label(d);
-        let recorded = d["path"].as_str().map(PathBuf::from).ok_or_else(|| {
+    fn original_target(
+        &self,
+        d: &PointDisk,
+        current: &[crate::inventory::VmDisk],
+    ) -> Result<PathBuf> {
+        let label = d.label();
+        let recorded = d.path.clone().ok_or_else(|| {
             target_changed(
                 &label,
                 "the recovery point does not record the disk's image (it predates this check)"
@@ -159,7 +182,7 @@ impl Service {
         })?;
         let cur = current
             .iter()
-            .find(|x| x.lun == d["lun"].as_i64())
+            .find(|x| x.lun == d.lun)
             .ok_or_else(|| target_changed(&label, "the VM no longer has this disk".into()))?;
         if cur.path != recorded {
             return Err(target_changed(
@@ -180,10 +203,7 @@ impl Service {
                 format!("{} now resolves to {}", recorded.display(), canon.display()),
             ));
         }
-        let (fmt, size) = (
-            d["format"].as_str().unwrap_or(""),
-            d["size"].as_u64().unwrap_or(0),
-        );
+        let (fmt, size) = (d.format.as_str(), d.size);
         if src.format() != fmt || src.size() != size {
             return Err(target_changed(
                 &label,
@@ -252,12 +272,12 @@ impl Service {
             let current = self.vm_disks(n.provider, &vm_ref)?;
             for d in &disks {
                 self.original_target(d, &current)?;
-                if !matches!(d["format"].as_str(), Some("raw" | "qcow2")) {
+                if !matches!(d.format.as_str(), "raw" | "qcow2") {
                     return Err(ServiceError::bad_request(
                         "BMSUserErrorInvalidInput",
                         format!(
                             "disk '{}' is a {} image; replacing in place writes raw or qcow2 only — use RestoreDisks",
-                            d["name"], d["format"]
+                            d.name, d.format
                         ),
                     ));
                 }
@@ -311,10 +331,7 @@ impl Service {
             ));
         };
         let current = self.vm_disks(n.provider, &vm_ref).ok();
-        let vm_body = self
-            .get_vm(n.provider, &vm_ref, false)
-            .map(|vm| serde_json::to_value(vm).unwrap_or_default())
-            .unwrap_or_default();
+        let source_vm = self.get_vm(n.provider, &vm_ref, false).ok();
         let entity = n.vm.clone();
         let (job, op, permille) = self.start_job(
             vault.rowid,
@@ -325,24 +342,22 @@ impl Service {
             true,
         )?;
         let svc = self.clone();
-        let store_name = vault.store.clone();
-        let rp = rp.to_owned();
+        let run = RestoreRun {
+            store_name: vault.store.clone(),
+            disks,
+            luns: lun_filter,
+            target,
+            current,
+            source_vm,
+            rp: rp.to_owned(),
+        };
         let job_id = job.clone();
         self.spawn_job(
             "restore",
             &job_id,
             (RESTORE_TASK, entity.clone()),
             move || {
-                let r = svc.run_restore(
-                    &store_name,
-                    &disks,
-                    lun_filter.as_deref(),
-                    &target,
-                    current.as_deref(),
-                    &vm_body,
-                    &rp,
-                    &permille,
-                );
+                let r = svc.run_restore(&run, &permille);
                 let state = match r {
                     Ok(bag) => JobState::done(RESTORE_TASK, bag),
                     Err(_) if permille.is_cancelled() => {
@@ -357,34 +372,24 @@ impl Service {
         Ok(op)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run_restore(
-        &self,
-        store_name: &str,
-        disks: &[Value],
-        luns: Option<&[i64]>,
-        target: &Target,
-        current: Option<&[crate::inventory::VmDisk]>,
-        vm_body: &Value,
-        rp: &str,
-        permille: &JobProgressHandle,
-    ) -> Result<PropertyBag> {
-        let store = self.open_vault_store(store_name)?;
-        let chosen: Vec<&Value> = disks
+    fn run_restore(&self, run: &RestoreRun, permille: &JobProgressHandle) -> Result<PropertyBag> {
+        let (target, rp) = (&run.target, run.rp.as_str());
+        let store = self.open_vault_store(&run.store_name)?;
+        let chosen: Vec<&PointDisk> = run
+            .disks
             .iter()
-            .filter(|d| match (luns, d["lun"].as_i64()) {
+            .filter(|d| match (&run.luns, d.lun) {
                 (Some(l), Some(lun)) => l.contains(&lun),
                 _ => true,
             })
             .collect();
-        let total: u64 = chosen.iter().filter_map(|d| d["size"].as_u64()).sum();
+        let total: u64 = chosen.iter().map(|d| d.size).sum();
         let progress = permille.progress(total, 0);
         let mut bag = PropertyBag::new();
         // The instant tier, while the point has it: a copy of the snapshot
         // files on this host, without fetching, decrypting and decompressing
         // chunks from the vault.
-        let owned: Vec<Value> = chosen.iter().map(|d| (*d).clone()).collect();
-        let instant = self.instant_sources(rp, &owned)?;
+        let instant = self.instant_sources(rp, &chosen)?;
         bag.insert(
             "Restore Source".into(),
             if instant.is_some() {
@@ -415,9 +420,11 @@ impl Service {
             let config = dir.join("vmconfig.json");
             crate::images::write_private(
                 &config,
-                &serde_json::to_vec_pretty(
-                    &json!({"recoveryPoint": rp, "virtualMachine": vm_body, "disks": chosen}),
-                )
+                &serde_json::to_vec_pretty(&VmConfig {
+                    recovery_point: rp,
+                    virtual_machine: run.source_vm.as_ref(),
+                    disks: &chosen,
+                })
                 .unwrap_or_default(),
             )?;
             bag.insert("Config Blob Name".into(), config.display().to_string());
@@ -429,34 +436,28 @@ impl Service {
         let mut written: Vec<(PathBuf, PathBuf, String, Option<i64>)> = Vec::new();
         let r = (|| -> Result<()> {
             for d in chosen {
-                let name = d["store_name"].as_str().unwrap_or("");
-                let point = d["point"].as_str().unwrap_or("");
-                let m = store.resolve_point(name, point)?;
-                let label = match d["lun"].as_i64() {
+                let m = store.resolve_point(&d.store_name, &d.point)?;
+                let label = match d.lun {
                     None => "OS disk".to_owned(),
                     Some(l) => format!("Data disk (LUN {l})"),
                 };
                 let (out, format) = match target {
                     Target::Alternate { vm, dir, .. } => {
-                        let disk = managed_disk_name(&vm.name, d["lun"].as_i64(), rp);
+                        let disk = managed_disk_name(&vm.name, d.lun, rp);
                         (dir.join(format!("{disk}.qcow2")), RestoreFormat::Qcow2)
                     }
                     Target::Disks {
                         managed: Some(m), ..
-                    } => (m.image(d["lun"].as_i64()), RestoreFormat::Qcow2),
+                    } => (m.image(d.lun), RestoreFormat::Qcow2),
                     Target::Disks { dir, .. } => {
-                        let file = format!(
-                            "{}.raw",
-                            d["name"]
-                                .as_str()
-                                .unwrap_or("disk")
-                                .replace(['/', '\\'], "_")
-                        );
+                        let name = if d.name.is_empty() { "disk" } else { &d.name };
+                        let file = format!("{}.raw", name.replace(['/', '\\'], "_"));
                         (dir.join(file), RestoreFormat::Raw)
                     }
                     Target::Original => {
-                        let path = self.original_target(d, current.unwrap_or_default())?;
-                        let f = if d["format"] == "qcow2" {
+                        let path =
+                            self.original_target(d, run.current.as_deref().unwrap_or_default())?;
+                        let f = if d.format == "qcow2" {
                             RestoreFormat::Qcow2
                         } else {
                             RestoreFormat::Raw
@@ -470,10 +471,10 @@ impl Service {
                     cancel: Some(permille.cancel_flag()),
                     ..Default::default()
                 };
-                written.push((tmp.clone(), out, label, d["lun"].as_i64()));
+                written.push((tmp.clone(), out, label, d.lun));
                 let snapshot = instant
                     .as_ref()
-                    .and_then(|i| i.iter().find(|(lun, _)| *lun == d["lun"].as_i64()));
+                    .and_then(|i| i.iter().find(|(lun, _)| *lun == d.lun));
                 match snapshot {
                     Some((_, path)) => {
                         let src = rsvault_engine::source::qcow2::Qcow2Image::open(path)?;
@@ -535,7 +536,9 @@ impl Service {
             }
         }
         if let Target::Alternate { vm, location, .. } = target {
-            if let Err(e) = self.create_restored_vm(vm, location, &published, vm_body) {
+            if let Err(e) =
+                self.create_restored_vm(vm, location, &published, run.source_vm.as_ref())
+            {
                 for (f, ..) in &published {
                     let _ = std::fs::remove_file(f);
                 }
@@ -555,7 +558,7 @@ impl Service {
         &self,
         v: &VaultRef,
         req: &IaasVmRestoreRequest,
-        disks: &[Value],
+        disks: &[PointDisk],
         vm: &str,
     ) -> Result<Option<Box<ManagedTarget>>> {
         let Some(id) = req.target_resource_group_id.as_deref() else {
@@ -569,7 +572,7 @@ impl Service {
                 ),
             )
         })?;
-        if !disks.iter().any(|d| d["managed"] == true) {
+        if !disks.iter().any(|d| d.managed) {
             return Ok(None);
         }
         let dir = self
@@ -584,7 +587,7 @@ impl Service {
             stamp: self.now().strftime("%Y%m%d-%H%M%S").to_string(),
         };
         // A disk (or image) of that name is never replaced.
-        for lun in disks.iter().map(|d| d["lun"].as_i64()) {
+        for lun in disks.iter().map(|d| d.lun) {
             let disk = m.disk(lun);
             if self.get_disk(&disk).is_ok() || m.image(lun).exists() {
                 return Err(ServiceError::conflict(
@@ -640,8 +643,9 @@ impl Service {
         vm: &ResourceRef,
         location: &str,
         images: &[(PathBuf, Option<i64>, String)],
-        source: &Value,
+        source: Option<&VirtualMachine>,
     ) -> Result<()> {
+        let source = source.map(|vm| &vm.properties);
         use crate::inventory::VmProvider;
         let mut created = Vec::new();
         let r = (|| -> Result<()> {
@@ -659,8 +663,15 @@ impl Service {
                 };
                 let (disk, _) = self.put_disk(&dr, &imported_disk(location, img))?;
                 created.push(dr);
-                let os_type = source["properties"]["storageProfile"]["osDisk"]["osType"]
-                    .as_str()
+                let os_type = source
+                    .and_then(|p| {
+                        p.storage_profile
+                            .as_ref()?
+                            .os_disk
+                            .as_ref()?
+                            .os_type
+                            .as_deref()
+                    })
                     .unwrap_or("Linux");
                 let attached = VmDisk {
                     name: Some(name),
@@ -690,8 +701,9 @@ impl Service {
                     "a new VM needs the OS disk; do not leave it out of restoreDiskLunList",
                 )
             })?;
-            let size = serde_json::from_value(source["properties"]["hardwareProfile"].clone())
-                .unwrap_or_else(|_| HardwareProfile {
+            let size = source
+                .and_then(|p| p.hardware_profile.clone())
+                .unwrap_or_else(|| HardwareProfile {
                     vm_size: Some("Standard_B2s".into()),
                     ..Default::default()
                 });
@@ -755,7 +767,7 @@ fn managed_disk_name(vm: &str, lun: Option<i64>, suffix: &str) -> String {
 
 /// `restoreDiskLunList`: absent (or null) restores every disk; otherwise a
 /// list of the point's data-disk LUNs (the OS disk always comes along).
-fn lun_list(luns: Option<&[u32]>, disks: &[Value]) -> Result<Option<Vec<i64>>> {
+fn lun_list(luns: Option<&[u32]>, disks: &[PointDisk]) -> Result<Option<Vec<i64>>> {
     const F: &str = "properties.restoreDiskLunList";
     let bad = |f: String, m: String| {
         ServiceError::bad_request("BMSUserErrorInvalidInput", format!("{f}: {m}"))
@@ -763,7 +775,7 @@ fn lun_list(luns: Option<&[u32]>, disks: &[Value]) -> Result<Option<Vec<i64>>> {
     let Some(arr) = luns else {
         return Ok(None);
     };
-    let known: Vec<i64> = disks.iter().filter_map(|d| d["lun"].as_i64()).collect();
+    let known: Vec<i64> = disks.iter().filter_map(|d| d.lun).collect();
     let mut out = Vec::with_capacity(arr.len());
     for (i, x) in arr.iter().enumerate() {
         let field = format!("{F}[{i}]");
@@ -786,11 +798,15 @@ fn lun_list(luns: Option<&[u32]>, disks: &[Value]) -> Result<Option<Vec<i64>>> {
 #[cfg(test)]
 mod tests {
     use super::{lun_list, target_group};
-    use serde_json::json;
+    use crate::point_disks::PointDisk;
 
     #[test]
     fn lun_lists_name_the_bad_entry() {
-        let disks = [json!({"lun": null}), json!({"lun": 0}), json!({"lun": 3})];
+        let disk = |lun| PointDisk {
+            lun,
+            ..Default::default()
+        };
+        let disks = [disk(None), disk(Some(0)), disk(Some(3))];
         assert_eq!(lun_list(None, &disks).unwrap(), None);
         assert_eq!(lun_list(Some(&[3, 3]), &disks).unwrap(), Some(vec![3]));
         assert_eq!(lun_list(Some(&[]), &disks).unwrap(), Some(vec![]));

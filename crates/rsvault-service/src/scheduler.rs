@@ -216,13 +216,14 @@ impl Service {
                 store = Some(self.open_vault_store(&it.store)?);
             }
             let store = store.as_ref().expect("opened above");
+            let disks = crate::point_disks::parse(disks)?;
             // Its snapshots leave the instant tier (a newer snapshot built
             // on them takes in their data first).
             self.drop_instant(it.rowid, &v.id)?;
             // The catalogue entry goes first: a crash in between leaves
             // unreferenced data for gc, never a point whose data is gone.
             self.meta.delete_point(it.rowid, &v.id)?;
-            self.forget_point_disks(store, disks)?;
+            self.forget_point_disks(store, &disks)?;
             tracing::info!(vm = %it.name.vm, point = %v.id, expired = %v.expires, "recovery point expired");
             gone.push(v.id);
         }

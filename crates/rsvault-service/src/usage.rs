@@ -102,12 +102,10 @@ impl Service {
             .transpose()?
             .and_then(|points| points.into_iter().last())
             .map(|p| p.disks);
-        let d: serde_json::Value = disks
-            .and_then(|d| serde_json::from_str(&d).ok())
-            .unwrap_or_default();
-        Ok(d.as_array()
-            .map(|a| a.iter().filter_map(|x| x["size"].as_u64()).sum())
-            .unwrap_or(0))
+        Ok(match disks {
+            Some(d) => crate::point_disks::parse(&d)?.iter().map(|x| x.size).sum(),
+            None => 0,
+        })
     }
 
     /// `GET {vault}/usages`, as `RecoveryServicesClient.usages.list_by_vaults` reads it.

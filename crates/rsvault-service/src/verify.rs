@@ -19,13 +19,14 @@ use crate::error::{Result, ServiceError};
 use crate::jobs::{JobProgressHandle, JobState, PropertyBag, job_error};
 use crate::metastore::PageRequest;
 use crate::metastore::records::{ActiveJobQuery, JobQuery};
+use crate::point_disks::PointDisk;
 use crate::protection::ItemName;
 use crate::vault::{VaultRef, VaultRow};
 use crate::verify_schedule::{self, VerifySchedule};
 use rsvault_arm::error::JobErrorInfo;
+use rsvault_arm::item::HealthDetail;
 use rsvault_arm::job::DamagedRecoveryPoint;
 use rsvault_arm::vault::{LastVerify, VerifyScheduleSource, VerifyStatus};
-use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,7 +53,7 @@ struct CatalogPoint {
     name: String,
     time: String,
     item: ItemName,
-    disks: Vec<Value>,
+    disks: Vec<PointDisk>,
 }
 
 /// A damaged recovery point, as the job names it.
@@ -100,9 +101,10 @@ fn judge(
         let mut what = Vec::new();
         for d in &p.disks {
             let disk = disk_label(d);
-            let Some(id) = d["point"].as_str() else {
+            if d.point.is_empty() {
                 continue;
-            };
+            }
+            let id = d.point.as_str();
             if let Some(reason) = by_id.get(id) {
                 what.push(format!("{disk}: {reason}"));
             } else if !present.contains(id) {
@@ -121,8 +123,8 @@ fn judge(
     out
 }
 
-fn disk_label(d: &Value) -> String {
-    match d["lun"].as_i64() {
+fn disk_label(d: &PointDisk) -> String {
+    match d.lun {
         None => "OS disk".to_owned(),
         Some(l) => format!("data disk LUN {l}"),
     }
@@ -226,20 +228,20 @@ impl Service {
                 (i.id, n)
             })
             .collect();
-        Ok(self
-            .meta
-            .vault_points(vault_rowid)?
-            .into_iter()
-            .filter_map(|p| {
-                Some(CatalogPoint {
-                    rowid: p.id,
-                    item: items.get(&p.item)?.clone(),
-                    name: p.name,
-                    time: p.time,
-                    disks: serde_json::from_str(&p.disks).unwrap_or_default(),
-                })
-            })
-            .collect())
+        let mut out = Vec::new();
+        for p in self.meta.vault_points(vault_rowid)? {
+            let Some(item) = items.get(&p.item) else {
+                continue;
+            };
+            out.push(CatalogPoint {
+                rowid: p.id,
+                item: item.clone(),
+                disks: crate::point_disks::parse(&p.disks)?,
+                name: p.name,
+                time: p.time,
+            });
+        }
+        Ok(out)
     }
 
     fn run_verify(
@@ -423,7 +425,7 @@ impl Service {
     }
 
     /// The health detail of an item with damaged recovery points, if any.
-    pub(crate) fn damage_health(&self, item_rowid: i64) -> Option<Value> {
+    pub(crate) fn damage_health(&self, item_rowid: i64) -> Option<HealthDetail> {
         let names: Vec<String> = self
             .meta
             .item_points(item_rowid)
@@ -433,9 +435,16 @@ impl Service {
             .map(|p| p.name)
             .collect();
         (!names.is_empty()).then(|| {
-            json!({"code": DAMAGED, "title": "Damaged recovery points",
-                "message": format!("The vault's verify job found {} damaged recovery point(s) of this item: {}.", names.len(), names.join(", ")),
-                "recommendations": [RECOMMEND]})
+            crate::item_health::detail(
+                DAMAGED,
+                "Damaged recovery points",
+                format!(
+                    "The vault's verify job found {} damaged recovery point(s) of this item: {}.",
+                    names.len(),
+                    names.join(", ")
+                ),
+                RECOMMEND,
+            )
         })
     }
 }
@@ -539,6 +548,7 @@ fn verify_extra(
 mod tests {
     use super::*;
     use crate::inventory::VmProvider;
+    use serde_json::{Value, json};
 
     fn point(rowid: i64, disks: Value) -> CatalogPoint {
         CatalogPoint {
