@@ -11,9 +11,9 @@ use crate::address::VmAddress;
 use crate::error::HvError;
 use crate::finding::{self, Finding};
 use crate::port::{
-    AgentState, AttachedDisk, CHECKPOINT_PREFIX, CheckpointInfo, Consistency, DiskCheckpoint,
-    DiskSnapshot, GRANULARITY, Hypervisor, PowerState, Snapshot, SnapshotError, SnapshotFailure,
-    SnapshotRequest,
+    AgentState, AttachedDisk, Base, CHECKPOINT_PREFIX, CheckpointInfo, Consistency, DiskCheckpoint,
+    DiskRequest, DiskSnapshot, GRANULARITY, Hypervisor, PowerState, Snapshot, SnapshotError,
+    SnapshotFailure, SnapshotRequest,
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{Seek, SeekFrom, Write};
@@ -81,6 +81,263 @@ struct Vm {
     disks: Vec<Disk>,
     agent: FakeAgent,
     faults: HashSet<Fault>,
+}
+
+/// One disk of a snapshot: the request, the disk's index, the checkpoint
+/// that drives an incremental copy and why the copy is full.
+struct FakePlan<'a> {
+    disk: &'a DiskRequest,
+    index: usize,
+    base: Option<Base>,
+    full_reason: Option<String>,
+}
+
+/// What the guest side of a snapshot reached.
+struct Quiesced {
+    agent: AgentState,
+    warnings: Vec<Finding>,
+    crash_forced: bool,
+    scripts_ok: bool,
+    freeze_wanted: bool,
+    frozen: bool,
+    freeze_started: Instant,
+}
+
+impl Vm {
+    /// Each disk, and whether its checkpoint can drive an incremental
+    /// snapshot.
+    fn plan<'a>(&self, request: &'a SnapshotRequest) -> Result<Vec<FakePlan<'a>>, SnapshotFailure> {
+        let mut planned = Vec::new();
+        for d in &request.disks {
+            let Some(index) = self
+                .disks
+                .iter()
+                .position(|x| same_file(&x.image, &d.image))
+            else {
+                return Err(fail(
+                    finding::DISK_NOT_ATTACHED,
+                    format!(
+                        "The running VM has no disk with image {}.",
+                        d.image.display()
+                    ),
+                    &AgentState::NotConfigured,
+                ));
+            };
+            let (base, full_reason) = match &d.base {
+                None => (
+                    None,
+                    Some(
+                        d.no_base_reason
+                            .clone()
+                            .unwrap_or_else(|| "first backup of this disk".into()),
+                    ),
+                ),
+                Some(b) => match self.disks[index]
+                    .checkpoints
+                    .iter()
+                    .find(|c| c.name == b.checkpoint)
+                {
+                    None => (
+                        None,
+                        Some(format!("checkpoint {} is missing", b.checkpoint)),
+                    ),
+                    Some(c) if !c.consistent => (
+                        None,
+                        Some(format!(
+                            "checkpoint {} is inconsistent: the VM stopped without saving it",
+                            b.checkpoint
+                        )),
+                    ),
+                    Some(_) if !b.snapshot.is_file() => (
+                        None,
+                        Some("the previous snapshot left the instant-restore tier".into()),
+                    ),
+                    Some(_) => (Some(b.clone()), None),
+                },
+            };
+            planned.push(FakePlan {
+                disk: d,
+                index,
+                base,
+                full_reason,
+            });
+        }
+        Ok(planned)
+    }
+
+    /// The agent: scripts and freeze.
+    fn quiesce(
+        &self,
+        request: &SnapshotRequest,
+        cancel: &AtomicBool,
+    ) -> Result<Quiesced, SnapshotFailure> {
+        let has = |f: Fault| self.faults.contains(&f);
+        let mut warnings = Vec::new();
+        let agent = match &self.agent {
+            FakeAgent::NotConfigured => AgentState::NotConfigured,
+            FakeAgent::Unreachable => {
+                AgentState::Unreachable("fake guest agent (unreachable)".into())
+            }
+            FakeAgent::Ready { version, .. } => AgentState::Ready {
+                version: version.clone(),
+            },
+        };
+        let ready = matches!(agent, AgentState::Ready { .. });
+        if !ready {
+            warnings.push(Finding::new(
+                finding::AGENT_UNAVAILABLE,
+                "The guest agent cannot be reached, so the snapshot is crash-consistent.",
+                finding::AGENT_RECOMMENDATION,
+            ));
+        }
+        let scripts = match &self.agent {
+            FakeAgent::Ready { scripts, .. } => *scripts,
+            _ => FakeScripts::None,
+        };
+        let (mut crash_forced, mut scripts_ok) = (false, false);
+        match scripts {
+            FakeScripts::None => {}
+            FakeScripts::Succeed => scripts_ok = true,
+            FakeScripts::PreFails {
+                continue_on_failure: true,
+            } => {
+                warnings.push(Finding::new(
+                    finding::PRE_SCRIPT_FAILED,
+                    "The pre-script failed; continueBackupOnFailure is set, so the snapshot is crash-consistent.",
+                    "Fix the pre-script.",
+                ));
+                crash_forced = true;
+            }
+            FakeScripts::PreFails {
+                continue_on_failure: false,
+            } => {
+                return Err(fail(
+                    finding::PRE_SCRIPT_FAILED,
+                    "The pre-script failed; continueBackupOnFailure is not set, so no snapshot was taken.",
+                    &agent,
+                ));
+            }
+        }
+        if cancel.load(Ordering::SeqCst) {
+            return Err(cancelled(&agent));
+        }
+        let freeze_wanted = !crash_forced;
+        let mut frozen = false;
+        let freeze_started = Instant::now();
+        if freeze_wanted && ready {
+            if has(Fault::FreezeFails) {
+                warnings.push(Finding::new(
+                    finding::FREEZE_FAILED,
+                    "Freezing the guest's file systems failed (injected); the snapshot is crash-consistent.",
+                    "Check the guest's mounts and fsfreeze hooks.",
+                ));
+            } else if has(Fault::FreezeTimesOut) {
+                warnings.push(Finding::new(
+                    finding::FREEZE_TIMEOUT,
+                    format!(
+                        "The freeze did not answer within {} s; the snapshot is crash-consistent and the guest is sent a thaw.",
+                        request.settings.freeze_timeout.as_secs()
+                    ),
+                    "Check the guest's fsfreeze hooks and its agent.",
+                ));
+            } else {
+                frozen = true;
+            }
+        }
+        Ok(Quiesced {
+            agent,
+            warnings,
+            crash_forced,
+            scripts_ok,
+            freeze_wanted,
+            frozen,
+            freeze_started,
+        })
+    }
+
+    /// Copies each disk to its snapshot file; on failure none is left.
+    fn copy(
+        &mut self,
+        planned: &[FakePlan<'_>],
+        progress: &mut dyn FnMut(u64, u64),
+        cancel: &AtomicBool,
+        agent: &AgentState,
+    ) -> Result<(), SnapshotFailure> {
+        let total: u64 = planned.iter().map(|p| self.disks[p.index].size).sum();
+        let mut done = 0;
+        let mut made: Vec<PathBuf> = Vec::new();
+        let undo = |made: &[PathBuf]| {
+            for f in made {
+                let _ = std::fs::remove_file(f);
+            }
+        };
+        for p in planned {
+            let disk = &self.disks[p.index];
+            let dirty = p.base.as_ref().and_then(|b| {
+                disk.checkpoints
+                    .iter()
+                    .find(|c| c.name == b.checkpoint)
+                    .map(|c| (b.snapshot.as_path(), &c.dirty))
+            });
+            if let Err(e) = copy_out(disk, &p.disk.target, dirty) {
+                undo(&made);
+                let _ = std::fs::remove_file(&p.disk.target);
+                return Err(fail(finding::SNAPSHOT_FAILED, e, agent));
+            }
+            made.push(p.disk.target.clone());
+            done += disk.size;
+            if self.faults.contains(&Fault::StopsDuringSnapshot) {
+                self.power = PowerState::Stopped;
+                undo(&made);
+                return Err(fail(
+                    finding::SNAPSHOT_FAILED,
+                    "The VM stopped while its snapshot was taken.",
+                    agent,
+                ));
+            }
+            progress(done, total);
+            if cancel.load(Ordering::SeqCst) {
+                undo(&made);
+                return Err(cancelled(agent));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each disk starts its new checkpoint; the older ones go on recording.
+    fn start_checkpoints(
+        &mut self,
+        planned: Vec<FakePlan<'_>>,
+        warnings: &mut Vec<Finding>,
+    ) -> Vec<DiskSnapshot> {
+        let mut disks = Vec::new();
+        for p in planned {
+            let d = p.disk;
+            self.disks[p.index].checkpoints.push(Checkpoint {
+                name: d.new_checkpoint.clone(),
+                dirty: BTreeSet::new(),
+                consistent: true,
+            });
+            if let Some(r) = &p.full_reason {
+                warnings.push(Finding::new(
+                    finding::CBT_FALLBACK,
+                    format!(
+                        "{}: the whole disk is read and compared by hash: {r}.",
+                        d.image.display()
+                    ),
+                    "None needed; the next backup uses the new checkpoint.",
+                ));
+            }
+            disks.push(DiskSnapshot {
+                image: d.image.clone(),
+                target: d.target.clone(),
+                base: p.base.map(|b| b.snapshot),
+                checkpoint: d.new_checkpoint.clone(),
+                full_reason: p.full_reason,
+            });
+        }
+        disks
+    }
 }
 
 /// The fake hypervisor. VMs are keyed by their address.
@@ -405,7 +662,6 @@ impl Hypervisor for FakeHypervisor {
         }))
     }
 
-    #[allow(clippy::too_many_lines)]
     fn snapshot(
         &self,
         vm: &VmAddress,
@@ -430,206 +686,27 @@ impl Hypervisor for FakeHypervisor {
         let v = vms
             .get_mut(vm)
             .ok_or_else(|| SnapshotFailure::NotRunning("the VM went away".into()))?;
-        let faults = v.faults.clone();
-        let has = |f: Fault| faults.contains(&f);
-        let none = AgentState::NotConfigured;
-        // Plan: each disk, and whether its checkpoint can drive an
-        // incremental snapshot.
-        let mut planned = Vec::new();
-        for d in &request.disks {
-            let Some(i) = v.disks.iter().position(|x| same_file(&x.image, &d.image)) else {
-                return Err(fail(
-                    finding::DISK_NOT_ATTACHED,
-                    format!(
-                        "The running VM has no disk with image {}.",
-                        d.image.display()
-                    ),
-                    &none,
-                ));
-            };
-            let disk = &v.disks[i];
-            let (base, reason) = match &d.base {
-                None => (
-                    None,
-                    Some(
-                        d.no_base_reason
-                            .clone()
-                            .unwrap_or_else(|| "first backup of this disk".into()),
-                    ),
-                ),
-                Some(b) => match disk.checkpoints.iter().find(|c| c.name == b.checkpoint) {
-                    None => (
-                        None,
-                        Some(format!("checkpoint {} is missing", b.checkpoint)),
-                    ),
-                    Some(c) if !c.consistent => (
-                        None,
-                        Some(format!(
-                            "checkpoint {} is inconsistent: the VM stopped without saving it",
-                            b.checkpoint
-                        )),
-                    ),
-                    Some(_) if !b.snapshot.is_file() => (
-                        None,
-                        Some("the previous snapshot left the instant-restore tier".into()),
-                    ),
-                    Some(_) => (Some(b.clone()), None),
-                },
-            };
-            planned.push((d, i, base, reason));
-        }
-        // The agent: scripts and freeze.
-        let mut warnings = Vec::new();
-        let agent = match &v.agent {
-            FakeAgent::NotConfigured => AgentState::NotConfigured,
-            FakeAgent::Unreachable => {
-                AgentState::Unreachable("fake guest agent (unreachable)".into())
-            }
-            FakeAgent::Ready { version, .. } => AgentState::Ready {
-                version: version.clone(),
-            },
-        };
-        if !matches!(agent, AgentState::Ready { .. }) {
-            warnings.push(Finding::new(
-                finding::AGENT_UNAVAILABLE,
-                "The guest agent cannot be reached, so the snapshot is crash-consistent.",
-                finding::AGENT_RECOMMENDATION,
-            ));
-        }
-        let scripts = match &v.agent {
-            FakeAgent::Ready { scripts, .. } => *scripts,
-            _ => FakeScripts::None,
-        };
-        let (mut crash_forced, mut scripts_ok) = (false, false);
-        match scripts {
-            FakeScripts::None => {}
-            FakeScripts::Succeed => scripts_ok = true,
-            FakeScripts::PreFails {
-                continue_on_failure: true,
-            } => {
-                warnings.push(Finding::new(
-                    finding::PRE_SCRIPT_FAILED,
-                    "The pre-script failed; continueBackupOnFailure is set, so the snapshot is crash-consistent.",
-                    "Fix the pre-script.",
-                ));
-                crash_forced = true;
-            }
-            FakeScripts::PreFails {
-                continue_on_failure: false,
-            } => {
-                return Err(fail(
-                    finding::PRE_SCRIPT_FAILED,
-                    "The pre-script failed; continueBackupOnFailure is not set, so no snapshot was taken.",
-                    &agent,
-                ));
-            }
-        }
-        if cancel.load(Ordering::SeqCst) {
-            return Err(cancelled(&agent));
-        }
-        let freeze_wanted = !crash_forced;
-        let mut frozen = false;
-        let freeze_started = Instant::now();
-        if freeze_wanted && matches!(agent, AgentState::Ready { .. }) {
-            if has(Fault::FreezeFails) {
-                warnings.push(Finding::new(
-                    finding::FREEZE_FAILED,
-                    "Freezing the guest's file systems failed (injected); the snapshot is crash-consistent.",
-                    "Check the guest's mounts and fsfreeze hooks.",
-                ));
-            } else if has(Fault::FreezeTimesOut) {
-                warnings.push(Finding::new(
-                    finding::FREEZE_TIMEOUT,
-                    format!(
-                        "The freeze did not answer within {} s; the snapshot is crash-consistent and the guest is sent a thaw.",
-                        request.settings.freeze_timeout.as_secs()
-                    ),
-                    "Check the guest's fsfreeze hooks and its agent.",
-                ));
-            } else {
-                frozen = true;
-            }
-        }
+        let planned = v.plan(request)?;
+        let mut q = v.quiesce(request, cancel)?;
         // The point in time.
-        if has(Fault::SnapshotRefused) {
+        if v.faults.contains(&Fault::SnapshotRefused) {
             return Err(fail(
                 finding::SNAPSHOT_FAILED,
                 "The hypervisor refused the snapshot (injected).",
-                &agent,
+                &q.agent,
             ));
         }
-        let frozen_for = frozen.then(|| freeze_started.elapsed().max(Duration::from_millis(1)));
-        let consistency = Consistency::judge(crash_forced, scripts_ok, freeze_wanted, frozen);
-        // The copy.
-        let total: u64 = planned.iter().map(|(_, i, ..)| v.disks[*i].size).sum();
-        let mut done = 0;
-        let mut made: Vec<PathBuf> = Vec::new();
-        let undo = |made: &[PathBuf]| {
-            for f in made {
-                let _ = std::fs::remove_file(f);
-            }
-        };
-        for (d, i, base, _) in &planned {
-            let disk = &v.disks[*i];
-            let dirty = base.as_ref().and_then(|b| {
-                disk.checkpoints
-                    .iter()
-                    .find(|c| c.name == b.checkpoint)
-                    .map(|c| (b.snapshot.as_path(), &c.dirty))
-            });
-            if let Err(e) = copy_out(disk, &d.target, dirty) {
-                undo(&made);
-                let _ = std::fs::remove_file(&d.target);
-                return Err(fail(finding::SNAPSHOT_FAILED, e, &agent));
-            }
-            made.push(d.target.clone());
-            if has(Fault::StopsDuringSnapshot) {
-                v.power = PowerState::Stopped;
-                undo(&made);
-                return Err(fail(
-                    finding::SNAPSHOT_FAILED,
-                    "The VM stopped while its snapshot was taken.",
-                    &agent,
-                ));
-            }
-            done += disk.size;
-            progress(done, total);
-            if cancel.load(Ordering::SeqCst) {
-                undo(&made);
-                return Err(cancelled(&agent));
-            }
-        }
-        // Each disk starts its new checkpoint; the older ones go on
-        // recording.
-        let mut disks = Vec::new();
-        for (d, i, base, reason) in planned {
-            v.disks[i].checkpoints.push(Checkpoint {
-                name: d.new_checkpoint.clone(),
-                dirty: BTreeSet::new(),
-                consistent: true,
-            });
-            if let Some(r) = &reason {
-                warnings.push(Finding::new(
-                    finding::CBT_FALLBACK,
-                    format!(
-                        "{}: the whole disk is read and compared by hash: {r}.",
-                        d.image.display()
-                    ),
-                    "None needed; the next backup uses the new checkpoint.",
-                ));
-            }
-            disks.push(DiskSnapshot {
-                image: d.image.clone(),
-                target: d.target.clone(),
-                base: base.map(|b| b.snapshot),
-                checkpoint: d.new_checkpoint.clone(),
-                full_reason: reason,
-            });
-        }
+        let frozen_for = q
+            .frozen
+            .then(|| q.freeze_started.elapsed().max(Duration::from_millis(1)));
+        let consistency =
+            Consistency::judge(q.crash_forced, q.scripts_ok, q.freeze_wanted, q.frozen);
+        v.copy(&planned, progress, cancel, &q.agent)?;
+        let disks = v.start_checkpoints(planned, &mut q.warnings);
         Ok(Snapshot {
             consistency,
-            warnings,
-            agent,
+            warnings: q.warnings,
+            agent: q.agent,
             disks,
             frozen_for,
         })

@@ -207,7 +207,15 @@ pub fn take(
     r
 }
 
-#[allow(clippy::too_many_lines)]
+/// One disk's plan: the request, its block node, the snapshot file the copy
+/// builds on (if incremental) and why it is not incremental (if not).
+struct Planned<'a> {
+    disk: &'a DiskRequest,
+    node: BlockNode,
+    base: Option<PathBuf>,
+    full_reason: Option<String>,
+}
+
 fn take_inner(
     m: &mut dyn Monitor,
     agent_link: AgentLink,
@@ -217,6 +225,70 @@ fn take_inner(
     cancel: &AtomicBool,
     undo: &mut Undo,
 ) -> Result<Snapshot, SnapshotError> {
+    // 1. Plan.
+    let planned = plan(m, disks)?;
+    // 2. Snapshot files, attached as nodes.
+    let tag = tag_of(
+        disks
+            .first()
+            .map(|d| d.new_checkpoint.as_str())
+            .unwrap_or(""),
+    );
+    attach_targets(m, &planned, &tag, undo)?;
+    // 3. Agent: pre-script, freeze.
+    let mut guest = Guest::connect(agent_link, s);
+    guest.load_scripts();
+    guest.pre_script()?;
+    if cancel.load(Ordering::SeqCst) {
+        return Err(SnapshotError {
+            finding: Finding::new("Cancelled", "The backup was cancelled.", ""),
+            cancelled: true,
+            agent: guest.state.clone(),
+        });
+    }
+    guest.freeze(s);
+    // 4. The transaction.
+    let tx = m.execute(
+        "transaction",
+        json!({"actions": transaction_actions(&planned, &tag, s)}),
+    );
+    // 5. Thaw at once, whatever happened.
+    let frozen_for = guest.thaw(s);
+    if let Err(e) = tx {
+        return Err(guest.failed(fail(
+            finding::SNAPSHOT_FAILED,
+            format!("QEMU refused the snapshot transaction: {e}"),
+            QEMU_REC,
+        )));
+    }
+    for (i, p) in planned.iter().enumerate() {
+        undo.jobs.push(format!("rsv{tag}j{i}"));
+        undo.bitmaps
+            .push((p.node.node.clone(), p.disk.new_checkpoint.clone()));
+    }
+    let consistency = guest.post_script()?;
+    // 6. Wait for the copies.
+    wait_jobs(m, &undo.jobs.clone(), progress, cancel).map_err(|e| guest.failed(e))?;
+    detach_targets(m, undo).map_err(|e| guest.failed(e))?;
+    let mut warnings = std::mem::take(&mut guest.warnings);
+    let disks = planned
+        .into_iter()
+        .map(|p| finished(p, &mut warnings))
+        .collect();
+    Ok(Snapshot {
+        consistency,
+        warnings,
+        agent: guest.state,
+        disks,
+        frozen_for,
+    })
+}
+
+/// Finds each disk's block node and decides full or incremental.
+fn plan<'a>(
+    m: &mut dyn Monitor,
+    disks: &'a [DiskRequest],
+) -> Result<Vec<Planned<'a>>, SnapshotError> {
     let nodes = qmp::block_nodes(m).map_err(|e| {
         fail(
             finding::SNAPSHOT_FAILED,
@@ -224,7 +296,6 @@ fn take_inner(
             QEMU_REC,
         )
     })?;
-    // 1. Plan.
     let mut planned = Vec::new();
     for d in disks {
         let node = qmp::node_for_image(&nodes, &d.image).ok_or_else(|| {
@@ -246,115 +317,237 @@ fn take_inner(
                 );
             }
         }
-        let (base, reason) = plan_incremental(node, d.base.as_ref(), d.no_base_reason.as_deref());
-        planned.push((d, node.clone(), base, reason));
+        let (base, full_reason) =
+            plan_incremental(node, d.base.as_ref(), d.no_base_reason.as_deref());
+        planned.push(Planned {
+            disk: d,
+            node: node.clone(),
+            base,
+            full_reason,
+        });
     }
-    // 2. Snapshot files, attached as nodes.
-    let tag = tag_of(
-        disks
-            .first()
-            .map(|d| d.new_checkpoint.as_str())
-            .unwrap_or(""),
-    );
-    for (i, (d, node, base, _)) in planned.iter().enumerate() {
-        if let Some(dir) = d.target.parent() {
+    Ok(planned)
+}
+
+/// Creates each disk's snapshot file and attaches it to QEMU as a node.
+fn attach_targets(
+    m: &mut dyn Monitor,
+    planned: &[Planned<'_>],
+    tag: &str,
+    undo: &mut Undo,
+) -> Result<(), SnapshotError> {
+    const SPACE_REC: &str = "Check the rsvault data directory's free space and permissions.";
+    for (i, p) in planned.iter().enumerate() {
+        let target = &p.disk.target;
+        if let Some(dir) = target.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 fail(
                     finding::SNAPSHOT_FAILED,
                     format!("Cannot create {}: {e}", dir.display()),
-                    "Check the rsvault data directory's free space and permissions.",
+                    SPACE_REC,
                 )
             })?;
         }
-        qemu_img_create(&d.target, node.virtual_size, base.as_deref()).map_err(|e| {
-            fail(
-                finding::SNAPSHOT_FAILED,
-                e,
-                "Check the rsvault data directory's free space and permissions.",
-            )
-        })?;
-        undo.files.push(d.target.clone());
+        qemu_img_create(target, p.node.virtual_size, p.base.as_deref())
+            .map_err(|e| fail(finding::SNAPSHOT_FAILED, e, SPACE_REC))?;
+        undo.files.push(target.clone());
         let name = format!("rsv{tag}t{i}");
         m.execute(
             "blockdev-add",
-            json!({"driver": "qcow2", "node-name": name, "file": {"driver": "file", "filename": d.target}}),
+            json!({"driver": "qcow2", "node-name": name, "file": {"driver": "file", "filename": target}}),
         )
         .map_err(|e| fail(finding::SNAPSHOT_FAILED, format!("Cannot attach the snapshot file: {e}"), QEMU_REC))?;
         undo.nodes.push(name);
     }
-    // 3. Agent: pre-script, freeze.
-    let mut warnings = Vec::new();
-    let mut agent: Option<Box<dyn GuestAgent>> = None;
-    let state = match agent_link {
-        AgentLink::NotConfigured => {
-            warnings.push(Finding::new(
-                finding::AGENT_UNAVAILABLE,
-                "The VM names no guest agent socket, so the snapshot is crash-consistent.",
-                finding::AGENT_RECOMMENDATION,
-            ));
-            AgentState::NotConfigured
+    Ok(())
+}
+
+/// The one QMP transaction: a new bitmap and a point-in-time copy per disk.
+fn transaction_actions(planned: &[Planned<'_>], tag: &str, s: &Settings) -> Vec<Value> {
+    let mut actions = Vec::new();
+    for (i, p) in planned.iter().enumerate() {
+        actions.push(json!({"type": "block-dirty-bitmap-add", "data": {
+            "node": p.node.node, "name": p.disk.new_checkpoint, "granularity": GRANULARITY,
+            "persistent": p.node.driver == "qcow2"}}));
+        let mut backup = json!({"job-id": format!("rsv{tag}j{i}"), "device": p.node.node,
+            "target": format!("rsv{tag}t{i}"), "auto-dismiss": false});
+        if p.base.is_some() {
+            let b = p.disk.base.as_ref().map(|b| b.checkpoint.as_str());
+            backup["sync"] = json!("bitmap");
+            backup["bitmap"] = json!(b.unwrap_or_default());
+            backup["bitmap-mode"] = json!("never");
+        } else {
+            backup["sync"] = json!("full");
         }
-        AgentLink::Unreachable(why) => {
-            warnings.push(Finding::new(
-                finding::AGENT_UNAVAILABLE,
-                format!(
-                    "The guest agent did not answer ({why}), so the snapshot is crash-consistent."
-                ),
-                finding::AGENT_RECOMMENDATION,
-            ));
-            AgentState::Unreachable(why)
+        if let Some(speed) = s.rate_limit {
+            backup["speed"] = json!(speed);
         }
-        AgentLink::Connected(mut a) => match agent::info(a.as_mut(), s.agent_timeout) {
-            Ok(i) => {
-                agent = Some(a);
-                AgentState::Ready { version: i.version }
-            }
-            Err(e) => {
-                warnings.push(Finding::new(
-                    finding::AGENT_UNAVAILABLE,
-                    format!("The guest agent did not answer guest-info ({e}), so the snapshot is crash-consistent."),
-                    finding::AGENT_RECOMMENDATION,
+        actions.push(json!({"type": "blockdev-backup", "data": backup}));
+    }
+    actions
+}
+
+/// Dismisses the finished copy jobs and detaches the snapshot files.
+fn detach_targets(m: &mut dyn Monitor, undo: &mut Undo) -> Result<(), SnapshotError> {
+    for j in &undo.jobs {
+        let _ = m.execute("job-dismiss", json!({"id": j}));
+    }
+    undo.jobs.clear();
+    for n in std::mem::take(&mut undo.nodes) {
+        m.execute("blockdev-del", json!({"node-name": n}))
+            .map_err(|e| {
+                fail(
+                    finding::SNAPSHOT_FAILED,
+                    format!("Cannot detach the snapshot file: {e}"),
+                    QEMU_REC,
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// A disk's snapshot once its copy is done: durable, with a finding when it
+/// was read in full.
+fn finished(p: Planned<'_>, warnings: &mut Vec<Finding>) -> DiskSnapshot {
+    let d = p.disk;
+    // QEMU flushed on detach; make it durable before the transfer.
+    if let Ok(f) = std::fs::File::open(&d.target) {
+        let _ = f.sync_all();
+    }
+    if let Some(r) = &p.full_reason {
+        warnings.push(Finding::new(
+            finding::CBT_FALLBACK,
+            format!(
+                "{}: the whole disk is read and compared by hash: {r}.",
+                d.image.display()
+            ),
+            "None needed; the next backup uses the new bitmap.",
+        ));
+    }
+    DiskSnapshot {
+        image: d.image.clone(),
+        target: d.target.clone(),
+        base: p.base,
+        checkpoint: d.new_checkpoint.clone(),
+        full_reason: p.full_reason,
+    }
+}
+
+/// The guest's side of a snapshot: the agent, the pre/post scripts and the
+/// freeze, and what they found.
+struct Guest {
+    agent: Option<Box<dyn GuestAgent>>,
+    state: AgentState,
+    config: Option<scripts::ScriptConfig>,
+    warnings: Vec<Finding>,
+    /// A failed pre-script (with continueBackupOnFailure) made the point
+    /// crash-consistent.
+    crash_forced: bool,
+    scripts_ok: bool,
+    freeze_wanted: bool,
+    frozen: bool,
+    /// The agent did not answer a freeze or thaw in time.
+    hung: bool,
+    freeze_started: Option<Instant>,
+}
+
+impl Guest {
+    fn connect(link: AgentLink, s: &Settings) -> Guest {
+        let mut warnings = Vec::new();
+        let mut agent = None;
+        let unavailable = |msg: String| {
+            Finding::new(
+                finding::AGENT_UNAVAILABLE,
+                msg,
+                finding::AGENT_RECOMMENDATION,
+            )
+        };
+        let state = match link {
+            AgentLink::NotConfigured => {
+                warnings.push(unavailable(
+                    "The VM names no guest agent socket, so the snapshot is crash-consistent."
+                        .into(),
                 ));
-                AgentState::Unreachable(e.to_string())
+                AgentState::NotConfigured
             }
-        },
-    };
-    let with_agent = |e: SnapshotError| SnapshotError {
-        agent: state.clone(),
-        ..e
-    };
-    let mut config = None;
-    let mut crash_forced = false;
-    let mut scripts_ok = false;
-    if let Some(a) = agent.as_mut() {
+            AgentLink::Unreachable(why) => {
+                warnings.push(unavailable(format!(
+                    "The guest agent did not answer ({why}), so the snapshot is crash-consistent."
+                )));
+                AgentState::Unreachable(why)
+            }
+            AgentLink::Connected(mut a) => match agent::info(a.as_mut(), s.agent_timeout) {
+                Ok(i) => {
+                    agent = Some(a);
+                    AgentState::Ready { version: i.version }
+                }
+                Err(e) => {
+                    warnings.push(unavailable(format!(
+                        "The guest agent did not answer guest-info ({e}), so the snapshot is crash-consistent."
+                    )));
+                    AgentState::Unreachable(e.to_string())
+                }
+            },
+        };
+        Guest {
+            agent,
+            state,
+            config: None,
+            warnings,
+            crash_forced: false,
+            scripts_ok: false,
+            freeze_wanted: false,
+            frozen: false,
+            hung: false,
+            freeze_started: None,
+        }
+    }
+
+    /// An error of the snapshot, with the agent's state.
+    fn failed(&self, e: SnapshotError) -> SnapshotError {
+        SnapshotError {
+            agent: self.state.clone(),
+            ..e
+        }
+    }
+
+    /// Reads the guest's pre/post script configuration, if any.
+    fn load_scripts(&mut self) {
+        let Some(a) = self.agent.as_mut() else {
+            return;
+        };
         match scripts::load(a.as_mut()) {
             Ok(None) => {}
-            Ok(Some(Ok(c))) => config = Some(c),
-            Ok(Some(Err(why))) => warnings.push(Finding::new(
+            Ok(Some(Ok(c))) => self.config = Some(c),
+            Ok(Some(Err(why))) => self.warnings.push(Finding::new(
                 finding::SCRIPT_CONFIG_INVALID,
                 format!("The pre/post script configuration is not used: {why}"),
                 "Fix /etc/azure/VMSnapshotScriptPluginConfig.json in the guest (see docs/LIVE-VMS.md).",
             )),
-            Err(e) => warnings.push(Finding::new(
+            Err(e) => self.warnings.push(Finding::new(
                 finding::SCRIPT_CONFIG_INVALID,
                 format!("Cannot read {} through the guest agent: {e}", scripts::CONFIG_PATH),
                 "Allow guest-file-open and guest-file-read in qemu-ga.",
             )),
         }
     }
-    if let (Some(a), Some(c)) = (agent.as_mut(), config.as_ref()) {
-        match scripts::run(a.as_mut(), c, Phase::Pre) {
-            Ok(Ok(())) => scripts_ok = true,
-            Ok(Err(why)) => {
-                if c.continue_backup_on_failure {
-                    warnings.push(Finding::new(
+
+    /// Runs the pre-script; an error when it failed and the configuration
+    /// says not to back up without it.
+    fn pre_script(&mut self) -> Result<(), SnapshotError> {
+        if let (Some(a), Some(c)) = (self.agent.as_mut(), self.config.as_ref()) {
+            match scripts::run(a.as_mut(), c, Phase::Pre) {
+                Ok(Ok(())) => self.scripts_ok = true,
+                Ok(Err(why)) if c.continue_backup_on_failure => {
+                    self.warnings.push(Finding::new(
                         finding::PRE_SCRIPT_FAILED,
                         format!("{why}; continueBackupOnFailure is set, so the snapshot is crash-consistent."),
                         "Fix the pre-script, then check it by running it in the guest.",
                     ));
-                    crash_forced = true;
-                } else {
-                    return Err(with_agent(fail(
+                    self.crash_forced = true;
+                }
+                Ok(Err(why)) => {
+                    return Err(self.failed(fail(
                         finding::PRE_SCRIPT_FAILED,
                         format!(
                             "{why}; continueBackupOnFailure is not set, so no snapshot was taken."
@@ -362,35 +555,35 @@ fn take_inner(
                         "Fix the pre-script, or set continueBackupOnFailure to back up without it.",
                     )));
                 }
-            }
-            Err(e) => {
-                warnings.push(Finding::new(
-                    finding::PRE_SCRIPT_FAILED,
-                    format!("The pre-script could not be run through the guest agent ({e}); the snapshot is crash-consistent."),
-                    "Allow guest-exec and guest-exec-status in qemu-ga.",
-                ));
-                crash_forced = true;
+                Err(e) => {
+                    self.warnings.push(Finding::new(
+                        finding::PRE_SCRIPT_FAILED,
+                        format!("The pre-script could not be run through the guest agent ({e}); the snapshot is crash-consistent."),
+                        "Allow guest-exec and guest-exec-status in qemu-ga.",
+                    ));
+                    self.crash_forced = true;
+                }
             }
         }
+        self.freeze_wanted =
+            !self.crash_forced && self.config.as_ref().is_none_or(|c| c.fs_freeze_enabled);
+        Ok(())
     }
-    let freeze_wanted = !crash_forced && config.as_ref().is_none_or(|c| c.fs_freeze_enabled);
-    if cancel.load(Ordering::SeqCst) {
-        return Err(SnapshotError {
-            finding: Finding::new("Cancelled", "The backup was cancelled.", ""),
-            cancelled: true,
-            agent: state.clone(),
-        });
-    }
-    let mut frozen = false;
-    let mut hung = false;
-    let mut freeze_started = None;
-    if freeze_wanted && let Some(a) = agent.as_mut() {
-        freeze_started = Some(Instant::now());
+
+    /// Freezes the guest's file systems, if wanted and possible.
+    fn freeze(&mut self, s: &Settings) {
+        if !self.freeze_wanted {
+            return;
+        }
+        let Some(a) = self.agent.as_mut() else {
+            return;
+        };
+        self.freeze_started = Some(Instant::now());
         match agent::freeze(a.as_mut(), s.freeze_timeout) {
-            Ok(_) => frozen = true,
+            Ok(_) => self.frozen = true,
             Err(e) if e.is_timeout() => {
-                hung = true;
-                warnings.push(Finding::new(
+                self.hung = true;
+                self.warnings.push(Finding::new(
                     finding::FREEZE_TIMEOUT,
                     format!(
                         "guest-fsfreeze-freeze did not answer within {} s; the snapshot is crash-consistent and the guest is sent a thaw.",
@@ -400,7 +593,7 @@ fn take_inner(
                 ));
             }
             Err(e) => {
-                warnings.push(Finding::new(
+                self.warnings.push(Finding::new(
                     finding::FREEZE_FAILED,
                     format!("Freezing the guest's file systems failed ({e}); the snapshot is crash-consistent."),
                     "Check the guest's mounts and fsfreeze hooks (qemu-ga's log names the failing one).",
@@ -411,81 +604,63 @@ fn take_inner(
             }
         }
     }
-    // 4. The transaction.
-    let mut actions = Vec::new();
-    for (i, (d, node, base, _)) in planned.iter().enumerate() {
-        actions.push(json!({"type": "block-dirty-bitmap-add", "data": {
-            "node": node.node, "name": d.new_checkpoint, "granularity": GRANULARITY,
-            "persistent": node.driver == "qcow2"}}));
-        let mut backup = json!({"job-id": format!("rsv{tag}j{i}"), "device": node.node,
-            "target": format!("rsv{tag}t{i}"), "auto-dismiss": false});
-        if base.is_some() {
-            let b = d
-                .base
-                .as_ref()
-                .map(|b| b.checkpoint.clone())
-                .unwrap_or_default();
-            backup["sync"] = json!("bitmap");
-            backup["bitmap"] = json!(b);
-            backup["bitmap-mode"] = json!("never");
-        } else {
-            backup["sync"] = json!("full");
-        }
-        if let Some(speed) = s.rate_limit {
-            backup["speed"] = json!(speed);
-        }
-        actions.push(json!({"type": "blockdev-backup", "data": backup}));
-    }
-    let tx = m.execute("transaction", json!({"actions": actions}));
-    // 5. Thaw at once, whatever happened.
-    let mut frozen_for = None;
-    if frozen && let Some(a) = agent.as_mut() {
-        match agent::thaw(a.as_mut(), s.agent_timeout) {
-            Ok(_) => frozen_for = freeze_started.map(|t| t.elapsed()),
-            Err(e) => {
-                hung = true;
-                warnings.push(Finding::new(
-                    finding::THAW_FAILED,
-                    format!("guest-fsfreeze-thaw failed ({e}); it is retried in the background."),
-                    "Check qemu-ga in the guest; run 'fsfreeze -u' on frozen mounts if the guest stays frozen.",
-                ));
+
+    /// Thaws what was frozen; how long the file systems were frozen. A hung
+    /// agent is handed to a thread that thaws when it answers.
+    fn thaw(&mut self, s: &Settings) -> Option<Duration> {
+        let mut frozen_for = None;
+        if self.frozen
+            && let Some(a) = self.agent.as_mut()
+        {
+            match agent::thaw(a.as_mut(), s.agent_timeout) {
+                Ok(_) => frozen_for = self.freeze_started.map(|t| t.elapsed()),
+                Err(e) => {
+                    self.hung = true;
+                    self.warnings.push(Finding::new(
+                        finding::THAW_FAILED,
+                        format!("guest-fsfreeze-thaw failed ({e}); it is retried in the background."),
+                        "Check qemu-ga in the guest; run 'fsfreeze -u' on frozen mounts if the guest stays frozen.",
+                    ));
+                }
             }
         }
+        if self.hung
+            && let Some(mut a) = self.agent.take()
+        {
+            // The agent is busy with the late freeze (or thaw): hand it to a
+            // thread that waits for it and then thaws, so the guest is never
+            // left frozen.
+            let grace = s.thaw_grace;
+            std::thread::Builder::new()
+                .name("rsvault-thaw".into())
+                .spawn(move || match agent::thaw(a.as_mut(), grace) {
+                    Ok(n) => tracing::info!(thawed = n, "late thaw of a hung guest agent done"),
+                    Err(e) => tracing::error!(error = %e, "a hung guest agent never took the thaw"),
+                })
+                .ok();
+        }
+        frozen_for
     }
-    if hung && let Some(mut a) = agent.take() {
-        // The agent is busy with the late freeze (or thaw): hand it to a
-        // thread that waits for it and then thaws, so the guest is never
-        // left frozen.
-        let grace = s.thaw_grace;
-        std::thread::Builder::new()
-            .name("rsvault-thaw".into())
-            .spawn(move || match agent::thaw(a.as_mut(), grace) {
-                Ok(n) => tracing::info!(thawed = n, "late thaw of a hung guest agent done"),
-                Err(e) => tracing::error!(error = %e, "a hung guest agent never took the thaw"),
-            })
-            .ok();
-    }
-    if let Err(e) = tx {
-        return Err(with_agent(fail(
-            finding::SNAPSHOT_FAILED,
-            format!("QEMU refused the snapshot transaction: {e}"),
-            QEMU_REC,
-        )));
-    }
-    for (i, (d, node, ..)) in planned.iter().enumerate() {
-        undo.jobs.push(format!("rsv{tag}j{i}"));
-        undo.bitmaps
-            .push((node.node.clone(), d.new_checkpoint.clone()));
-    }
-    let mut consistency = Consistency::judge(crash_forced, scripts_ok, freeze_wanted, frozen);
-    if !hung
-        && let (Some(a), Some(c)) = (agent.as_mut(), config.as_ref())
-        && scripts_ok
-    {
+
+    /// Runs the post-script after a pre-script that ran; the consistency
+    /// the point has.
+    fn post_script(&mut self) -> Result<Consistency, SnapshotError> {
+        let mut consistency = Consistency::judge(
+            self.crash_forced,
+            self.scripts_ok,
+            self.freeze_wanted,
+            self.frozen,
+        );
+        if self.hung || !self.scripts_ok {
+            return Ok(consistency);
+        }
+        let (Some(a), Some(c)) = (self.agent.as_mut(), self.config.as_ref()) else {
+            return Ok(consistency);
+        };
         match scripts::run(a.as_mut(), c, Phase::Post) {
             Ok(Ok(())) => {}
             Ok(Err(why)) if c.continue_backup_on_failure => {
-                warnings.push(Finding::new(
+                self.warnings.push(Finding::new(
                     finding::POST_SCRIPT_FAILED,
                     format!("{why}; continueBackupOnFailure is set, so the point is kept as crash-consistent."),
                     "Fix the post-script, then check it by running it in the guest.",
@@ -493,7 +668,7 @@ fn take_inner(
                 consistency = Consistency::Crash;
             }
             Ok(Err(why)) => {
-                return Err(with_agent(fail(
+                return Err(self.failed(fail(
                     finding::POST_SCRIPT_FAILED,
                     format!(
                         "{why}; continueBackupOnFailure is not set, so the snapshot was discarded."
@@ -502,7 +677,7 @@ fn take_inner(
                 )));
             }
             Err(e) => {
-                warnings.push(Finding::new(
+                self.warnings.push(Finding::new(
                     finding::POST_SCRIPT_FAILED,
                     format!("The post-script could not be run through the guest agent ({e})."),
                     "Allow guest-exec and guest-exec-status in qemu-ga.",
@@ -510,54 +685,8 @@ fn take_inner(
                 consistency = Consistency::Crash;
             }
         }
+        Ok(consistency)
     }
-    // 6. Wait for the copies.
-    wait_jobs(m, &undo.jobs.clone(), progress, cancel).map_err(&with_agent)?;
-    for j in &undo.jobs {
-        let _ = m.execute("job-dismiss", json!({"id": j}));
-    }
-    undo.jobs.clear();
-    for n in std::mem::take(&mut undo.nodes) {
-        m.execute("blockdev-del", json!({"node-name": n}))
-            .map_err(|e| {
-                with_agent(fail(
-                    finding::SNAPSHOT_FAILED,
-                    format!("Cannot detach the snapshot file: {e}"),
-                    QEMU_REC,
-                ))
-            })?;
-    }
-    let mut out = Vec::new();
-    for (d, _node, base, reason) in planned {
-        // QEMU flushed on detach; make it durable before the transfer.
-        if let Ok(f) = std::fs::File::open(&d.target) {
-            let _ = f.sync_all();
-        }
-        if let Some(r) = &reason {
-            warnings.push(Finding::new(
-                finding::CBT_FALLBACK,
-                format!(
-                    "{}: the whole disk is read and compared by hash: {r}.",
-                    d.image.display()
-                ),
-                "None needed; the next backup uses the new bitmap.",
-            ));
-        }
-        out.push(DiskSnapshot {
-            image: d.image.clone(),
-            target: d.target.clone(),
-            base,
-            checkpoint: d.new_checkpoint.clone(),
-            full_reason: reason,
-        });
-    }
-    Ok(Snapshot {
-        consistency,
-        warnings,
-        agent: state,
-        disks: out,
-        frozen_for,
-    })
 }
 
 fn wait_jobs(
