@@ -67,3 +67,48 @@ def test_az_job_list_by_operation(az):
     assert sorted(j["properties"]["entityFriendlyName"] for j in jobs) == ["vm-x1", "vm-x2"]
     assert az.json("backup", "job", "list", "--operation", "Backup", *vault_args()) == []
     assert len(az.json("backup", "job", "list", "--status", "Completed", *vault_args())) == 2
+
+
+def test_az_vault_delete_force_removes_every_item_then_the_vault(az, tmp_path):
+    """`az backup vault delete --force` lists the vault's containers and
+    items (with the server's filters), stops protection with deletion of
+    each item's data, and then deletes the vault: a vault with two protected
+    VMs, one of them with a recovery point, goes, and the other vault's
+    items stay."""
+    rs, bk = az.sdk_clients()
+    name = "v-az-force"
+    rs.vaults.begin_create_or_update(RG, name, Vault(location="westeurope", sku=Sku(name="Standard"))).result()
+    default = bk.protection_policies.get(name, RG, "DefaultPolicy").id
+    for vm in ["vm-f1", "vm-f2"]:
+        vm_id = make_vm(az.server, tmp_path, vm, "westeurope")
+        protect(bk, name, f"IaasVMContainer;iaasvmcontainerv2;{VM_RG};{vm}",
+                f"VM;iaasvmcontainerv2;{VM_RG};{vm}", vm_id, default)
+    az.json("backup", "protection", "backup-now", "--container-name", "vm-f1", "--item-name", "vm-f1",
+            "--backup-management-type", "AzureIaasVM", "--workload-type", "VM",
+            "--vault-name", name, "--resource-group", RG)
+    jobs = az.json("backup", "job", "list", "--operation", "Backup", "--vault-name", name, "--resource-group", RG)
+    assert len(jobs) == 1
+    az.run("backup", "job", "wait", "--name", jobs[0]["name"], "--vault-name", name, "--resource-group", RG)
+    vault = ["--vault-name", name, "--resource-group", RG]
+    item = ["--backup-management-type", "AzureIaasVM", "--workload-type", "VM"]
+    # Without --force the vault is refused while it protects items.
+    refused = az.run("backup", "vault", "delete", "--name", name, "--resource-group", RG, "--yes", ok=False)
+    assert refused.returncode != 0 and "existing resources within the vault" in refused.stderr
+    # With --force, az deletes every item's data; soft delete (on by
+    # default, as in Azure) keeps them, and the vault stays, saying why.
+    held = az.run("backup", "vault", "delete", "--name", name, "--resource-group", RG, "--force", "--yes",
+                  ok=False)
+    assert held.returncode != 0 and "soft-deleted state" in held.stderr, held.stderr
+    states = {i["properties"]["friendlyName"]: i["properties"].get("isScheduledForDeferredDelete")
+              for i in az.json("backup", "item", "list", *item, *vault)}
+    assert states == {"vm-f1": True, "vm-f2": True}, states
+    # Azure's way out: soft delete off, undelete, delete again.
+    az.run("backup", "vault", "backup-properties", "set", "--soft-delete-feature-state", "Disable",
+           "--name", name, "--resource-group", RG)
+    for vm in ["vm-f1", "vm-f2"]:
+        az.run("backup", "protection", "undelete", "--container-name", vm, "--item-name", vm, *item, *vault)
+    az.run("backup", "vault", "delete", "--name", name, "--resource-group", RG, "--force", "--yes")
+    names = [v["name"] for v in az.json("backup", "vault", "list", "--resource-group", RG)]
+    assert name not in names and VAULT in names
+    items = az.json("backup", "item", "list", *item, *vault_args())
+    assert sorted(i["properties"]["friendlyName"] for i in items) == ["vm-x1", "vm-x2"]

@@ -373,13 +373,34 @@ impl Service {
     /// protects items.
     pub fn delete_vault(&self, v: &VaultRef) -> Result<()> {
         let existing = self.vault_row(v)?;
-        let items = self.item_count(existing.rowid)?;
-        if items > 0 {
+        let items = self.meta.vault_items(existing.rowid)?;
+        if !items.is_empty() {
+            // Soft-deleted items hold the vault as Azure's do: until their
+            // retention ends, or until they are undeleted and deleted with
+            // soft delete off.
+            let soft: Vec<&str> = items
+                .iter()
+                .filter_map(|i| i.deferred_delete.as_deref())
+                .collect();
+            let why = if soft.len() == items.len() {
+                let until = soft.iter().max().copied().unwrap_or_default();
+                format!(
+                    "All of them are backup items in soft-deleted state (kept until {until}). Disable soft delete, undelete the items and delete their backup data, or wait until their soft-delete retention ends."
+                )
+            } else if soft.is_empty() {
+                "Stop protection and delete the backup data of every item first.".to_owned()
+            } else {
+                format!(
+                    "{} of them are in soft-deleted state. Stop protection and delete the backup data of every other item; soft-deleted items go when their retention ends, or when undeleted and deleted with soft delete off.",
+                    soft.len()
+                )
+            };
             return Err(ServiceError::bad_request(
                 "ServiceResourceNotEmptyWithContainerDetails",
                 format!(
-                    "Vault '{}' cannot be deleted as there are {items} existing resources within the vault. Stop protection and delete the backup data of every item first.",
-                    v.name
+                    "Vault '{}' cannot be deleted as there are {} existing resources within the vault. {why}",
+                    v.name,
+                    items.len()
                 ),
             ));
         }
