@@ -70,6 +70,13 @@ def drop_database(data_dir):
         _psql(f"DROP DATABASE IF EXISTS {entry[0]} WITH (FORCE)")
 
 
+def vault_stores(data_dir):
+    """The engine stores of the vaults on a local data directory: each
+    region's under stores/<region>/ (and a bare stores/<name>/ of vaults
+    made by earlier versions)."""
+    return sorted(c.parent for c in (Path(data_dir) / "stores").glob("**/config"))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

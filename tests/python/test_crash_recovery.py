@@ -10,18 +10,18 @@ from azure.mgmt.recoveryservices.models import Sku, Vault
 from azure.mgmt.recoveryservicesbackup.models import (BackupRequestResource, IaasVMBackupRequest, IaasVMRestoreRequest,
                                                       RestoreRequestResource)
 
-from conftest import SUB, Server, clients, rsvault_bin
+from conftest import SUB, Server, clients, rsvault_bin, vault_stores
 from test_backup_now import wait_job
 from test_jobs_cancel import big_vm
 from test_protection import RG, VM_RG, protect
 
 
 def pack_bytes(data):
-    return sum(f.stat().st_size for f in (data / "stores").glob("*/packs/*/*"))
+    return sum(f.stat().st_size for f in (data / "stores").glob("**/packs/*/*"))
 
 
 def engine_points(data):
-    (store,) = (data / "stores").iterdir()
+    (store,) = vault_stores(data)
     out = subprocess.run([rsvault_bin(), "disk", "points", "--store", str(store), "--key-file",
                           str(data / "keys" / f"{store.name}.key"), "--json"], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)

@@ -24,7 +24,7 @@ from azure.mgmt.recoveryservices.models import Sku, Vault
 from azure.mgmt.recoveryservicesbackup.models import (BackupRequestResource, IaasVMBackupRequest,
                                                       IaasVMRestoreRequest, RestoreRequestResource)
 
-from conftest import SUB, Server, clients, rsvault_bin
+from conftest import SUB, Server, clients, rsvault_bin, vault_stores
 from test_backup_now import wait_job
 from test_protection import RG, VM_RG, protect
 
@@ -171,7 +171,7 @@ def _quiet(f, *a, **kw):
 
 
 def store_dirs(rig):
-    return sorted(p for p in (rig.data_dir / "stores").iterdir() if p.is_dir())
+    return vault_stores(rig.data_dir)
 
 
 def disk_cli(rig, sub, store, *args):

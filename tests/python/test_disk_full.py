@@ -84,7 +84,7 @@ def backup(bk, vault, c, i):
 
 
 def pack_bytes(data_dir):
-    return sum(f.stat().st_size for f in (data_dir / "stores").glob("*/packs/*/*"))
+    return sum(f.stat().st_size for f in (data_dir / "stores").glob("**/packs/*/*"))
 
 
 def assert_storage_full(error):

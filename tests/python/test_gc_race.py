@@ -11,7 +11,7 @@ import pytest
 from azure.mgmt.recoveryservices.models import Sku, Vault
 from azure.mgmt.recoveryservicesbackup.models import BackupRequestResource, IaasVMBackupRequest
 
-from conftest import SUB, Server, clients, rsvault_bin, temp_server
+from conftest import SUB, Server, clients, rsvault_bin, temp_server, vault_stores
 from test_backup_now import wait_job
 from test_protection import RG, VM_RG, make_vm, protect
 from test_restore import raw_of, trigger
@@ -88,7 +88,7 @@ def test_expiry_tick_and_scheduled_backups_leave_restorable_points(sim_server, t
         assert job.properties.status == "Completed", job.properties.error_details
         disk = job.properties.extended_info.property_bag["OS disk"]
         assert open(disk, "rb").read() == want, f"{vault}/{i} restores to its disk"
-    for store in (server.data_dir / "stores").iterdir():
+    for store in vault_stores(server.data_dir):
         out = subprocess.run([rsvault_bin(), "disk", "verify", "--store", str(store),
                               "--key-file", str(server.data_dir / "keys" / f"{store.name}.key")],
                              capture_output=True, text=True)

@@ -60,7 +60,7 @@ def test_cancel_a_running_backup(server, rs, bk, tmp_path):
     assert job.properties.status == "Cancelled"
     assert [t.status for t in job.properties.extended_info.tasks_list] == ["Completed", "Cancelled"]
     assert list(bk.recovery_points.list("v-cancel", RG, "Azure", c, i)) == [], "no partial recovery point"
-    packs = [f for f in (server.data_dir / "stores").glob("*/packs/*/*")]
+    packs = [f for f in (server.data_dir / "stores").glob("**/packs/*/*")]
     assert packs == [], "the cancelled backup's packs went before the job ended"
     item = bk.protected_items.get("v-cancel", RG, "Azure", c, i)
     assert item.properties["protectionState"] == "IRPending"

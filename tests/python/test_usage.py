@@ -1,7 +1,7 @@
 """Vault usage through both SDKs: protected items and instances by Azure's
 size bands, recovery points, and storage after deduplication and compression
 (which is what the vault's store really occupies on disk)."""
-import os
+from conftest import vault_stores
 
 from test_lifecycle import setup
 from test_protection import RG
@@ -17,8 +17,7 @@ def test_usages_and_backup_usage_summaries(server, rs, bk, tmp_path):
     assert usages["RecoveryPointCount"].current_value == 1
     stored = usages["GRSStorageUsage"]
     assert stored.unit == "Bytes"
-    (store,) = os.listdir(server.data_dir / "stores")
-    root = server.data_dir / "stores" / store
+    (root,) = vault_stores(server.data_dir)
     data = sum(f.stat().st_size for d in ("packs", "index", "points") for f in (root / d).rglob("*") if f.is_file())
     assert stored.current_value == data + (root / "config").stat().st_size
     assert stored.current_value < usages["ProtectedBytes"].current_value, "deduplicated and compressed"

@@ -13,7 +13,7 @@ from azure.mgmt.recoveryservices.models import Sku, Vault
 from azure.mgmt.recoveryservicesbackup.models import (AzureIaaSComputeVMProtectedItem, BackupRequestResource,
                                                       IaasVMBackupRequest, ProtectedItemResource)
 
-from conftest import SUB, Server, clients, temp_server
+from conftest import SUB, Server, clients, temp_server, vault_stores
 from test_backup_now import wait_job
 from test_cli import run as cli
 from test_protection import RG, VM_RG, make_vm
@@ -60,7 +60,7 @@ def packs(store):
 
 
 def new_store(server, before):
-    (store,) = set((server.data_dir / "stores").iterdir()) - before
+    (store,) = set(vault_stores(server.data_dir)) - before
     return store
 
 
@@ -96,7 +96,7 @@ def flip_bytes(pack):
 def test_scheduled_verify_names_the_damaged_point(sim_server, tmp_path):
     server = sim_server
     rs, bk = clients(server)
-    before = set((server.data_dir / "stores").iterdir())
+    before = set(vault_stores(server.data_dir))
     rs.vaults.begin_create_or_update(RG, "v-dmg", Vault(location="westeurope", sku=Sku(name="Standard"))).result()
     store = new_store(server, before)
     rs.vaults.begin_create_or_update(RG, "v-clean", Vault(location="westeurope", sku=Sku(name="Standard"))).result()

@@ -20,6 +20,7 @@ pub(crate) mod point_disks;
 pub mod policy;
 pub mod protection;
 pub(crate) mod recovery;
+pub mod regions;
 pub mod restore;
 pub mod runner;
 pub mod scheduler;
@@ -61,8 +62,10 @@ pub struct Service {
     pub(crate) pending_cleanup: recovery::Pending,
     restore_root: PathBuf,
     verify: std::sync::RwLock<verify::VerifySettings>,
-    /// Where vault stores live.
+    /// Where the stores of earlier versions' vaults live (by name).
     stores: stores::StoreLocations,
+    /// Where each region keeps its vaults' stores.
+    pub(crate) regions: regions::RegionMap,
     /// What runs the VMs: snapshots, power states, change tracking.
     pub(crate) hypervisor: Arc<dyn Hypervisor>,
 }
@@ -86,6 +89,12 @@ pub struct StorageSettings {
     /// directory's `images/`. Set at open, so start-up recovery (which
     /// sweeps restore leftovers next to the VMs' images) already obeys them.
     pub image_roots: Vec<PathBuf>,
+    /// The base URL of every region's vault stores that `regions` names no
+    /// URL for (each region gets `<base>/<region>`); by default the data
+    /// directory's `stores/`.
+    pub store_base: Option<String>,
+    /// Region by region: where vault stores go and the paired region.
+    pub regions: std::collections::BTreeMap<String, regions::RegionSettings>,
 }
 
 impl Service {
@@ -188,6 +197,15 @@ impl Service {
                 .restore_root
                 .unwrap_or_else(|| data_dir.join("storageAccounts")),
             verify: Default::default(),
+            regions: regions::RegionMap::new(
+                &match storage.store_base {
+                    Some(b) => b,
+                    None => stores::StoreLocations::under_dir(&data_dir.join("stores"))?
+                        .base()
+                        .to_owned(),
+                },
+                storage.regions,
+            )?,
             stores: stores::StoreLocations::under_dir(&data_dir.join("stores"))?,
             hypervisor,
         };
@@ -224,29 +242,32 @@ impl Service {
         &self.data_dir
     }
 
-    fn key_path(&self, store: &str) -> PathBuf {
-        self.data_dir.join("keys").join(format!("{store}.key"))
+    fn key_path(&self, store: &str) -> Result<PathBuf> {
+        let name = stores::store_name(store)?;
+        Ok(self.data_dir.join("keys").join(format!("{name}.key")))
     }
 
-    /// Creates a new engine store and its key; returns the store's name.
-    pub(crate) fn create_vault_store(&self) -> Result<String> {
+    /// Creates a new engine store and its key in `region`'s storage;
+    /// returns the store's URL, which the vault records.
+    pub(crate) fn create_vault_store(&self, region: &str) -> Result<String> {
         let name = hex::encode(rand::random::<[u8; 16]>());
-        let backend = self.stores.create(&name)?;
+        let base = self.regions.base_url(region);
+        let (url, backend) = stores::StoreLocations::create_under(&base, &name)?;
         let mut key = MasterKey::generate();
         Store::init(backend, &mut key, &InitOptions::default())?;
-        key.save_new(&self.key_path(&name))?;
-        Ok(name)
+        key.save_new(&self.key_path(&url)?)?;
+        Ok(url)
     }
 
     /// Opens a vault's engine store.
     pub fn open_vault_store(&self, store: &str) -> Result<Store> {
-        let key = MasterKey::load(&self.key_path(store))?;
+        let key = MasterKey::load(&self.key_path(store)?)?;
         Ok(Store::open(self.stores.open(store)?, &key)?)
     }
 
     pub(crate) fn remove_vault_store(&self, store: &str) -> Result<()> {
         self.stores.destroy(store)?;
-        let _ = std::fs::remove_file(self.key_path(store));
+        let _ = std::fs::remove_file(self.key_path(store)?);
         Ok(())
     }
 }
@@ -314,12 +335,22 @@ mod tests {
         assert_eq!(s.list_vaults("sub1", Some("other")).unwrap().len(), 0);
         let row = s.vault_row(&lower).unwrap();
         s.open_vault_store(&row.store).unwrap();
+        // The vault's store is in its region's storage, under its URL.
+        let name = stores::store_name(&row.store).unwrap();
+        let folder = dir
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join("stores/westeurope")
+            .join(name);
+        assert_eq!(row.store, format!("file://{}", folder.display()));
+        assert!(folder.join("config").is_file());
         s.delete_vault(&lower).unwrap();
         assert!(matches!(
             s.get_vault(&lower),
             Err(ServiceError::NotFound { .. })
         ));
-        assert!(!dir.path().join("stores").join(&row.store).exists());
+        assert!(!folder.exists());
         assert!(s.put_vault(&vref("1bad"), VaultPut::located("x")).is_err());
         assert_eq!(
             s.put_vault(&vref("ok"), VaultPut::default())

@@ -537,6 +537,7 @@ mod tests {
                 crate::StorageSettings {
                     restore_root: Some(restores.clone()),
                     image_roots: vec![dir.path().to_owned()],
+                    ..Default::default()
                 },
             )
             .unwrap()

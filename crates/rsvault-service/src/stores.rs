@@ -1,7 +1,9 @@
 //! Where vault stores live: every vault's engine store is the backend at
-//! `<base URL>/<store name>`, opened through the engine's `open_url`. The
-//! base is the data directory's `stores/` folder today; object storage
-//! adds its schemes in the engine, and nothing here changes.
+//! `<base URL>/<store name>`, opened through the engine's `open_url`. A
+//! vault records its store's full URL, fixed when the vault is created
+//! (its region's base then, see [`crate::regions`]), so a later change of
+//! the config never loses a store; vaults of earlier versions record a
+//! bare name, under the data directory's `stores/` folder.
 
 use crate::error::{Result, ServiceError};
 use rsvault_engine::backend::{Backend, OpenMode, open_url};
@@ -31,6 +33,11 @@ impl StoreLocations {
         })
     }
 
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Stores under a base URL (`file:///path`, `memory://name`…).
     pub fn at(base: &str) -> Self {
         StoreLocations {
@@ -38,37 +45,69 @@ impl StoreLocations {
         }
     }
 
-    fn url(&self, name: &str) -> Result<String> {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ServiceError::Internal(format!(
-                "store name {name:?} is not a store name"
-            )));
+    /// The URL of a store a vault records: its full URL, or a bare name
+    /// under this base.
+    pub fn url(&self, store: &str) -> Result<String> {
+        if store.contains("://") {
+            store_name(store)?;
+            return Ok(store.to_owned());
         }
-        // `memory://NAME` has no folders: its stores are siblings.
-        Ok(match self.base.strip_prefix("memory://") {
-            Some(n) => format!("memory://{n}-{name}"),
-            None => format!("{}/{name}", self.base),
-        })
+        let name = store_name(store)?;
+        Ok(join(&self.base, name))
+    }
+
+    /// Creates a new store `name` under `base` (a base URL); returns its URL.
+    pub fn create_under(base: &str, name: &str) -> Result<(String, Arc<dyn Backend>)> {
+        let url = join(base.trim_end_matches('/'), store_name(name)?);
+        let backend = open_url(&url, OpenMode::Create)?;
+        Ok((url, backend))
     }
 
     /// Creates the location of a new store.
-    pub fn create(&self, name: &str) -> Result<Arc<dyn Backend>> {
-        Ok(open_url(&self.url(name)?, OpenMode::Create)?)
+    pub fn create(&self, store: &str) -> Result<Arc<dyn Backend>> {
+        Ok(open_url(&self.url(store)?, OpenMode::Create)?)
     }
 
     /// Opens an existing store's location.
-    pub fn open(&self, name: &str) -> Result<Arc<dyn Backend>> {
-        Ok(open_url(&self.url(name)?, OpenMode::Existing)?)
+    pub fn open(&self, store: &str) -> Result<Arc<dyn Backend>> {
+        Ok(open_url(&self.url(store)?, OpenMode::Existing)?)
     }
 
     /// Removes a store and everything in it; a store already gone succeeds.
-    pub fn destroy(&self, name: &str) -> Result<()> {
-        match open_url(&self.url(name)?, OpenMode::Existing) {
+    pub fn destroy(&self, store: &str) -> Result<()> {
+        match open_url(&self.url(store)?, OpenMode::Existing) {
             Ok(b) => Ok(b.destroy()?),
             Err(rsvault_engine::Error::NotAStore(_)) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// `<base>/<name>`; `memory://NAME` has no folders, so its stores are
+/// siblings.
+fn join(base: &str, name: &str) -> String {
+    match base.strip_prefix("memory://") {
+        Some(n) => format!("memory://{n}-{name}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// The name of a store (its URL's last segment): letters and digits, which
+/// also name its key file.
+pub fn store_name(store: &str) -> Result<&str> {
+    let name = if let Some(rest) = store.strip_prefix("memory://") {
+        rest.rsplit('-').next().unwrap_or_default()
+    } else if store.contains("://") {
+        store.rsplit('/').next().unwrap_or_default()
+    } else {
+        store
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ServiceError::Internal(format!(
+            "{store:?} does not name a store"
+        )));
+    }
+    Ok(name)
 }
 
 #[cfg(test)]
@@ -95,6 +134,30 @@ mod tests {
             );
             s.destroy("abc1").unwrap();
             assert!(s.create("../x").is_err() && s.create("").is_err());
+        }
+    }
+
+    #[test]
+    fn stores_by_url_open_wherever_they_were_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = StoreLocations::under_dir(dir.path()).unwrap();
+        let region = dir.path().join("japaneast");
+        let base = format!("file://{}", region.display());
+        let (url, b) = StoreLocations::create_under(&base, "abc2").unwrap();
+        assert_eq!(url, format!("{base}/abc2"));
+        b.put("k", b"v", rsvault_engine::backend::PutMode::Create)
+            .unwrap();
+        assert_eq!(legacy.open(&url).unwrap().get("k").unwrap(), b"v");
+        assert_eq!(store_name(&url).unwrap(), "abc2");
+        let (mem, _) = StoreLocations::create_under("memory://t-jpe", "abc3").unwrap();
+        assert_eq!(mem, "memory://t-jpe-abc3");
+        assert_eq!(store_name(&mem).unwrap(), "abc3");
+        legacy.destroy(&url).unwrap();
+        assert!(
+            legacy.open(&url).is_err() || legacy.open(&url).unwrap().head("k").unwrap().is_none()
+        );
+        for bad in ["", "file:///x/", "file:///x/a.b", "../x"] {
+            assert!(store_name(bad).is_err(), "{bad:?}");
         }
     }
 }

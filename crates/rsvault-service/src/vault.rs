@@ -270,7 +270,7 @@ impl Service {
                         "Cross-region restore needs GeoRedundant storage.",
                     ));
                 }
-                let store = self.create_vault_store()?;
+                let store = self.create_vault_store(&location)?;
                 let now = self.now().to_string();
                 let new = NewVault {
                     vref: v.clone(),

@@ -28,6 +28,10 @@
 //!
 //! [storage]
 //! restore_root = "/srv/restores"  # storage accounts restores write to; <data_dir>/storageAccounts if left out
+//! stores = "file:///srv/rsvault-stores"  # vault stores go under <stores>/<region>; default <data_dir>/stores
+//! [storage.regions.japaneast]  # one region's own storage and pair (default: Azure's pairs)
+//! url = "file:///mnt/jpe"      # the region's vault stores
+//! pair = "japanwest"           # where its geo-redundant vaults replicate to
 //! [verify]                     # each vault's verify job (a vault may set its own)
 //! schedule = "sun 03:00"       # weekdays and a UTC time: "daily 02:30", "mon..fri 22:00", "off"
 //!
@@ -115,6 +119,39 @@ pub struct InventoryConfig {
 pub struct StorageConfig {
     /// The directory of the storage accounts `RestoreDisks` writes to.
     pub restore_root: Option<PathBuf>,
+    /// The base URL of vault stores: each region's go under
+    /// `<stores>/<region>` unless `regions` names their own.
+    pub stores: Option<String>,
+    /// `[storage.regions.NAME]`: a region's store URL and paired region.
+    #[serde(default)]
+    pub regions: std::collections::BTreeMap<String, RegionConfig>,
+}
+
+/// `[storage.regions.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// Where the region's vault stores go (a base URL).
+    pub url: Option<String>,
+    /// The region its geo-redundant vaults replicate to (default: Azure's pair).
+    pub pair: Option<String>,
+}
+
+/// Checks a store base URL from the config: `scheme://…`, a `file://`
+/// URL naming an absolute path.
+fn check_store_url(key: &str, url: &str) -> Result<()> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        bail!(
+            "{key}: '{url}' is not a URL (file:///path, s3://bucket/prefix, az://container/prefix)"
+        );
+    };
+    if scheme == "file" && !rest.starts_with('/') {
+        bail!("{key}: a file URL names an absolute path (file:///path)");
+    }
+    if rest.trim_matches('/').is_empty() {
+        bail!("{key}: '{url}' names no location");
+    }
+    Ok(())
 }
 
 /// `[verify]`.
@@ -203,6 +240,16 @@ impl FileConfig {
         {
             bail!("storage.restore_root must be an absolute path");
         }
+        if let Some(u) = &c.storage.stores {
+            check_store_url("storage.stores", u)?;
+        }
+        for (name, r) in &c.storage.regions {
+            if let Some(u) = &r.url {
+                check_store_url(&format!("storage.regions.{name}.url"), u)?;
+            }
+        }
+        rsvault_service::regions::RegionMap::new("file:///", c.storage_settings().regions)
+            .map_err(|e| anyhow!("{e}"))?;
         c.verify_settings()?;
         if let Some(u) = &c.database.url {
             database_url(u).context("database.url")?;
@@ -284,6 +331,19 @@ impl FileConfig {
         rsvault_service::StorageSettings {
             restore_root: self.storage.restore_root.clone(),
             image_roots: Vec::new(),
+            store_base: self.storage.stores.clone(),
+            regions: self
+                .storage
+                .regions
+                .iter()
+                .map(|(k, r)| {
+                    let s = rsvault_service::regions::RegionSettings {
+                        url: r.url.clone(),
+                        pair: r.pair.clone(),
+                    };
+                    (k.clone(), s)
+                })
+                .collect(),
         }
     }
 
@@ -378,6 +438,21 @@ mod tests {
                 true,
             ),
             ("[server]\npublic_url = \"vault.example.com\"\n", false),
+            ("[storage]\nstores = \"s3://backups/rsvault\"\n", true),
+            ("[storage]\nstores = \"/srv/stores\"\n", false),
+            ("[storage]\nstores = \"file://srv/stores\"\n", false),
+            ("[storage]\nstores = \"s3://\"\n", false),
+            (
+                "[storage.regions.japaneast]\nurl = \"az://jpe/vaults\"\npair = \"japanwest\"\n",
+                true,
+            ),
+            ("[storage.regions.japaneast]\npair = \"JapanEast\"\n", false),
+            ("[storage.regions.japaneast]\nurl = \"jpe\"\n", false),
+            (
+                "[storage.regions.japan-east]\npair = \"japanwest\"\n",
+                false,
+            ),
+            ("[storage.regions.japaneast]\nbucket = \"x\"\n", false),
             ("[server]\npublic_url = \"https://x@evil\"\n", false),
             ("[server]\ntrusted_proxies = [\"proxy\"]\n", false),
             ("[inventory]\nimage_roots = [\"/srv/images\"]\n", true),
