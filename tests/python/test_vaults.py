@@ -96,6 +96,23 @@ def test_bad_requests_use_the_arm_error_envelope(server, rs):
     assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidResourceLocation"
 
 
+def test_zone_redundant_storage_is_refused_not_a_label(rs):
+    zrs = VaultProperties(redundancy_settings={"standardTierStorageRedundancy": "ZoneRedundant"})
+    with pytest.raises(HttpResponseError) as e:
+        rs.vaults.begin_create_or_update(RG, "v-zrs", Vault(location="japaneast", sku=Sku(name="Standard"),
+                                                             properties=zrs)).result()
+    assert e.value.status_code == 400
+    assert e.value.error.code == "UserErrorStorageRedundancyNotSupported"
+    assert "GeoRedundant" in e.value.error.message
+    rs.vaults.begin_create_or_update(RG, "v-zrs", Vault(location="japaneast", sku=Sku(name="Standard"))).result()
+    with pytest.raises(HttpResponseError) as e:
+        rs.vaults.begin_update(RG, "v-zrs", PatchVault(properties=zrs)).result()
+    assert e.value.error.code == "UserErrorStorageRedundancyNotSupported"
+    v = rs.vaults.get(RG, "v-zrs")
+    assert v.properties.redundancy_settings.standard_tier_storage_redundancy == "GeoRedundant"
+    rs.vaults.begin_delete(RG, "v-zrs").result()
+
+
 def test_unknown_regions_are_refused(rs):
     with pytest.raises(HttpResponseError) as e:
         rs.vaults.begin_create_or_update(RG, "v-mars", Vault(location="mars", sku=Sku(name="Standard"))).result()

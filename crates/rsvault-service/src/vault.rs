@@ -173,6 +173,14 @@ fn redundancy_of(
         .and_then(|r| r.standard_tier_storage_redundancy.as_ref())
         .map(|v| canonical(v.as_str(), &REDUNDANCY, "standardTierStorageRedundancy"))
         .transpose()?;
+    if red == Some("ZoneRedundant") {
+        // Not a label alone: zone-redundant storage would need a second
+        // location in the region, which this server does not keep.
+        return Err(ServiceError::bad_request(
+            "UserErrorStorageRedundancyNotSupported",
+            "ZoneRedundant storage is not offered by this server: it would need a second storage location in the vault's region. Choose LocallyRedundant (one copy in the region) or GeoRedundant (a second copy in the paired region).",
+        ));
+    }
     let crr = rs
         .and_then(|r| r.cross_region_restore.as_ref())
         .map(|v| canonical(v.as_str(), &["Enabled", "Disabled"], "crossRegionRestore"))
@@ -774,11 +782,17 @@ mod tests {
         );
         assert_eq!(
             redundancy_of(Some(&props(
-                json!({"redundancySettings": {"standardTierStorageRedundancy": "zoneredundant"}})
+                json!({"redundancySettings": {"standardTierStorageRedundancy": "locallyredundant"}})
             )))
             .unwrap(),
-            (Some("ZoneRedundant"), None)
+            (Some("LocallyRedundant"), None)
         );
+        let zrs = props(
+            json!({"redundancySettings": {"standardTierStorageRedundancy": "zoneredundant"}}),
+        );
+        let e = redundancy_of(Some(&zrs)).unwrap_err();
+        assert_eq!(e.code(), "UserErrorStorageRedundancyNotSupported");
+        assert!(e.to_string().contains("second storage location"), "{e}");
         for bad in [
             json!({"standardTierStorageRedundancy": "ReadAccessGeoZoneRedundant"}),
             json!({"standardTierStorageRedundancy": "Invalid"}),
