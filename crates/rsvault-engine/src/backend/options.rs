@@ -48,9 +48,9 @@ pub struct RetryOptions {
 impl Default for RetryOptions {
     fn default() -> Self {
         RetryOptions {
-            max_retries: 8,
+            max_retries: 10,
             retry_timeout: Duration::from_secs(120),
-            init_backoff: Duration::from_millis(100),
+            init_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
