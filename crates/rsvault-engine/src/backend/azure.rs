@@ -76,3 +76,22 @@ pub fn open(container: &str, prefix: &str, o: &StorageOptions) -> Result<ObjectB
         .map_err(|e| Error::InvalidInput(format!("{location}: {e}")))?;
     ObjectBackend::new(Arc::new(store), prefix, location, service, o)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend, Secret};
+
+    #[test]
+    fn the_account_key_shows_in_neither_debug_nor_location() {
+        let o = StorageOptions {
+            account_name: Some("acct".into()),
+            account_key: Some(Secret::new("c2VjcmV0LWtleS1ieXRlcw==")),
+            ..Default::default()
+        };
+        let b = open("container", "", &o).unwrap();
+        let shown = format!("{b:?} {}", b.location());
+        assert!(!shown.contains("c2VjcmV0LWtleS1ieXRlcw=="), "{shown}");
+        assert_eq!(b.location(), "az://container");
+    }
+}

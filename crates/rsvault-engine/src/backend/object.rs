@@ -20,6 +20,7 @@ use super::{Backend, ObjectMeta, PutMode};
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use object_store::client::HttpErrorKind;
 use object_store::path::Path;
 use object_store::{
     BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions,
@@ -162,6 +163,7 @@ pub struct ObjectBackend {
     /// The bucket and endpoint, which the probe's answer is kept under.
     service: String,
     single_writer: bool,
+    retry: RetryOptions,
 }
 
 impl std::fmt::Debug for ObjectBackend {
@@ -172,6 +174,20 @@ impl std::fmt::Debug for ObjectBackend {
             .field("single_writer", &self.single_writer)
             .finish()
     }
+}
+
+/// Whether the request may have been sent before its transport failed (a
+/// broken connection, a timeout), which object_store retries only for
+/// idempotent requests. Connect and request errors it retries itself.
+fn interrupted(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(h) = c.downcast_ref::<object_store::client::HttpError>() {
+            return !matches!(h.kind(), HttpErrorKind::Connect | HttpErrorKind::Request);
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn is_conflict(e: &object_store::Error) -> bool {
@@ -203,6 +219,7 @@ impl ObjectBackend {
             location,
             service,
             single_writer: opts.single_writer,
+            retry: opts.retry,
         })
     }
 
@@ -343,6 +360,46 @@ impl ObjectBackend {
         }
     }
 
+    /// A conditional put. object_store does not retry one whose connection
+    /// broke after it was sent (it cannot know whether it landed); this
+    /// does, within the retry options' time, since a retry of a put that
+    /// had landed finds its own object. `Err(None)`: another object is
+    /// there.
+    async fn create(
+        &self,
+        path: &Path,
+        data: &[u8],
+    ) -> std::result::Result<(), Option<object_store::Error>> {
+        let payload = PutPayload::from(Bytes::copy_from_slice(data));
+        let started = std::time::Instant::now();
+        let mut backoff = self.retry.init_backoff;
+        let mut attempts = 0;
+        loop {
+            let opts = PutOptions::from(object_store::PutMode::Create);
+            match self.store.put_opts(path, payload.clone(), opts).await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_conflict(&e) => {
+                    return if self.holds(path, data).await {
+                        Ok(())
+                    } else {
+                        Err(None)
+                    };
+                }
+                Err(e)
+                    if interrupted(&e)
+                        && attempts < self.retry.max_retries
+                        && started.elapsed() + backoff < self.retry.retry_timeout =>
+                {
+                    attempts += 1;
+                    tracing::info!(object = %path, "retrying an interrupted conditional put: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.retry.max_backoff);
+                }
+                Err(e) => return Err(Some(e)),
+            }
+        }
+    }
+
     async fn put_multipart(&self, path: &Path, data: &[u8]) -> object_store::Result<()> {
         let upload = self.store.put_multipart(path).await?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
@@ -376,24 +433,15 @@ impl Backend for ObjectBackend {
                 PutMode::Overwrite if data.len() > MULTIPART_THRESHOLD => {
                     self.put_multipart(&path, data).await.map_err(Some)
                 }
-                PutMode::Overwrite | PutMode::Create => {
-                    let opts = PutOptions::from(match mode {
-                        PutMode::Create => object_store::PutMode::Create,
-                        PutMode::Overwrite => object_store::PutMode::Overwrite,
-                    });
+                PutMode::Overwrite => {
                     let payload = PutPayload::from(Bytes::copy_from_slice(data));
-                    match self.store.put_opts(&path, payload, opts).await {
-                        Ok(_) => Ok(()),
-                        Err(e) if is_conflict(&e) => {
-                            if self.holds(&path, data).await {
-                                Ok(())
-                            } else {
-                                Err(None)
-                            }
-                        }
-                        Err(e) => Err(Some(e)),
-                    }
+                    self.store
+                        .put_opts(&path, payload, PutOptions::default())
+                        .await
+                        .map(|_| ())
+                        .map_err(Some)
                 }
+                PutMode::Create => self.create(&path, data).await,
             }
         })?;
         match r {

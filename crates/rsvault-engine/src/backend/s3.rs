@@ -54,3 +54,23 @@ pub fn open(bucket: &str, prefix: &str, o: &StorageOptions) -> Result<ObjectBack
         o,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend, Secret};
+
+    #[test]
+    fn credentials_show_in_neither_debug_nor_location() {
+        let o = StorageOptions {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            secret_access_key: Some(Secret::new("wJalrXUtnFEMI-secret")),
+            ..Default::default()
+        };
+        let b = open("bucket", "a/b", &o).unwrap();
+        let shown = format!("{b:?} {}", b.location());
+        assert!(!shown.contains("wJalrXUtnFEMI-secret"), "{shown}");
+        assert_eq!(b.location(), "s3://bucket/a/b");
+    }
+}
