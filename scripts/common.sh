@@ -68,3 +68,58 @@ stop_test_postgres() {
   rm -rf "$RSVAULT_PG_DIR"
   unset RSVAULT_PG_DIR RSVAULT_TEST_POSTGRES
 }
+
+# A free TCP port on the loopback interface.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until something listens on 127.0.0.1:$1 (at most $2 seconds).
+wait_for_port() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Starts moto's S3 server (moto[server] from PyPI, in a virtualenv of its
+# own) and Azurite's Blob server (npm, tests/storage/package-lock.json) on
+# free loopback ports, for the object-storage backends' tests. Exports
+# RSVAULT_TEST_S3 and RSVAULT_TEST_AZURITE (their http://127.0.0.1:PORT).
+# stop_test_storage stops both.
+start_test_storage() {
+  local moto_venv="${RSVAULT_MOTO_VENV:-$HOME/.cache/rsvault/moto-venv}"
+  [ -x "$moto_venv/bin/python" ] || python3 -m venv "$moto_venv"
+  "$moto_venv/bin/pip" install -q -r tests/storage/requirements.txt
+  npm ci --prefix tests/storage --no-audit --no-fund --loglevel=error
+  RSVAULT_STORAGE_DIR="$(mktemp -d /tmp/rsvault-storage.XXXXXX)"
+  export RSVAULT_STORAGE_DIR
+  local s3_port az_port
+  s3_port="$(free_port)"
+  "$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$s3_port" \
+    >"$RSVAULT_STORAGE_DIR/moto.log" 2>&1 &
+  echo $! >"$RSVAULT_STORAGE_DIR/moto.pid"
+  az_port="$(free_port)"
+  # In memory; from the scratch folder, where Azurite leaves its debug files.
+  local azurite="$PWD/tests/storage/node_modules/azurite/dist/src/blob/main.js"
+  (cd "$RSVAULT_STORAGE_DIR" && exec node "$azurite" --blobHost 127.0.0.1 --blobPort "$az_port" \
+    --inMemoryPersistence --silent --skipApiVersionCheck) >"$RSVAULT_STORAGE_DIR/azurite.log" 2>&1 &
+  echo $! >"$RSVAULT_STORAGE_DIR/azurite.pid"
+  wait_for_port "$s3_port" 60 || { cat "$RSVAULT_STORAGE_DIR/moto.log" >&2; return 1; }
+  wait_for_port "$az_port" 60 || { cat "$RSVAULT_STORAGE_DIR/azurite.log" >&2; return 1; }
+  export RSVAULT_TEST_S3="http://127.0.0.1:$s3_port"
+  export RSVAULT_TEST_AZURITE="http://127.0.0.1:$az_port"
+  echo "test S3 (moto) at $RSVAULT_TEST_S3, Azure Blob (Azurite) at $RSVAULT_TEST_AZURITE" >&2
+}
+
+stop_test_storage() {
+  [ -n "${RSVAULT_STORAGE_DIR:-}" ] || return 0
+  local f
+  for f in "$RSVAULT_STORAGE_DIR"/*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+  rm -rf "$RSVAULT_STORAGE_DIR"
+  unset RSVAULT_STORAGE_DIR RSVAULT_TEST_S3 RSVAULT_TEST_AZURITE
+}

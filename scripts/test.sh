@@ -20,8 +20,12 @@ ensure_packages chromium fonts-noto-cjk nodejs
 # (see scripts/common.sh) serves the store's conformance suite in cargo test
 # and the Python suite's second run; it is stopped on exit.
 ensure_packages postgresql
-trap stop_test_postgres EXIT
+# Object storage: moto's S3 server and Azurite (Azure Blob) on loopback
+# ports, for the s3:// and az:// backends' tests in cargo test (which
+# require them when CI=true); stopped on exit like PostgreSQL.
+trap 'stop_test_postgres; stop_test_storage' EXIT
 start_test_postgres
+start_test_storage
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

@@ -68,6 +68,16 @@ pub enum Error {
     /// An object that was to be created exists already.
     #[error("object {0} already exists")]
     AlreadyExists(String),
+    /// The object storage failed, or could not be reached, after its
+    /// retries. The location names the storage (never its credentials).
+    #[error("storage {location} failed: {reason}")]
+    Storage { location: String, reason: String },
+    /// The storage does not honour only-if-absent puts, and the store was
+    /// not opened for a single writer.
+    #[error(
+        "the storage at {0} ignores conditional writes (If-None-Match: *): with two writers a commit could be lost, so rsvault does not write there; use a server with conditional writes, or set RSVAULT_STORAGE_SINGLE_WRITER=1 if only one process ever writes to this store"
+    )]
+    NoConditionalPuts(String),
     /// Another process holds an exclusive lock.
     #[error("{0}")]
     Locked(String),

@@ -35,7 +35,8 @@ fn backends_opened_from_urls_conform() {
     assert_eq!(b.get("k/1").unwrap(), b"x");
     for bad in [
         "",
-        "s3://bucket/p",
+        "gs://bucket/p",
+        "s3:///no-bucket",
         "memory://",
         "memory://a/b",
         "file://relative/path",

@@ -105,6 +105,12 @@ pub const STORAGE_FULL: &str = "UserErrorStorageFull";
 /// What to do about a full storage.
 pub const STORAGE_FULL_RECOMMENDATION: &str = "Free space on the file system that holds the rsvault data directory (or the restore root, for a restore): delete recovery points you no longer need or stop protection with delete data, or grow the file system; then retry. Reads and restores to another file system keep working meanwhile.";
 
+/// The code of a vault store whose object storage failed or is unreachable.
+pub const STORAGE_UNAVAILABLE: &str = "UserErrorVaultStorageUnavailable";
+
+/// What to do about storage that failed.
+pub const STORAGE_UNAVAILABLE_RECOMMENDATION: &str = "Check that the storage named in the error (its S3 or Blob endpoint, the bucket or container, and the credentials the server has) is reachable from the rsvault server, then retry the operation. Committed recovery points are not affected.";
+
 /// Whether an I/O error means the file system (or the user's quota) is full.
 pub fn is_storage_full(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull
@@ -117,6 +123,15 @@ impl From<rsvault_engine::Error> for ServiceError {
         match &e {
             rsvault_engine::Error::Io { context, cause } if is_storage_full(cause) => {
                 Self::storage_full(format_args!("{context} in the vault store"))
+            }
+            rsvault_engine::Error::Storage { .. } | rsvault_engine::Error::NoConditionalPuts(_) => {
+                ServiceError::Job {
+                    code: STORAGE_UNAVAILABLE.into(),
+                    message: format!(
+                        "The vault's storage could not be used: {e}. Nothing partial was kept."
+                    ),
+                    recommendation: STORAGE_UNAVAILABLE_RECOMMENDATION.into(),
+                }
             }
             _ => ServiceError::Internal(format!("vault store: {e}")),
         }
@@ -144,5 +159,19 @@ mod tests {
         assert_eq!(ServiceError::io("write x", &edquot).code(), STORAGE_FULL);
         let full = crate::metastore::MetaError::Full;
         assert_eq!(ServiceError::from(full).code(), STORAGE_FULL);
+    }
+
+    #[test]
+    fn failed_object_storage_is_a_job_error_naming_it() {
+        let e: ServiceError = rsvault_engine::Error::Storage {
+            location: "s3://bucket/vault".into(),
+            reason: "put packs/ab/cd: connection refused".into(),
+        }
+        .into();
+        assert_eq!(e.code(), STORAGE_UNAVAILABLE);
+        assert!(e.to_string().contains("s3://bucket/vault"), "{e}");
+        assert!(e.recommendation().is_some_and(|r| r.contains("reachable")));
+        let lax: ServiceError = rsvault_engine::Error::NoConditionalPuts("s3://b".into()).into();
+        assert_eq!(lax.code(), STORAGE_UNAVAILABLE);
     }
 }

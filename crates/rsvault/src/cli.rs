@@ -56,7 +56,8 @@ pub struct ServeArgs {
 /// The store and its key.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// The vault store: a directory, or a storage URL (`file:///path`).
+    /// The vault store: a directory, or a storage URL (`file:///path`,
+    /// `s3://bucket/prefix`, `az://container/prefix`).
     #[arg(long, env = "RSVAULT_STORE")]
     pub store: String,
     /// The store's key file (kept outside the store).

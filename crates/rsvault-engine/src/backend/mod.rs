@@ -8,15 +8,22 @@
 use crate::error::Result;
 use std::time::SystemTime;
 
+pub mod azure;
 pub mod conformance;
 pub mod local;
 pub mod memory;
+pub mod object;
+pub mod options;
+pub mod s3;
+pub mod testing;
 pub mod url;
 
 pub use conformance::conformance;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
-pub use url::{OpenMode, open_url};
+pub use object::ObjectBackend;
+pub use options::{RetryOptions, Secret, StorageOptions};
+pub use url::{OpenMode, open_url, open_url_with};
 
 /// How a put treats an existing object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +63,14 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn delete(&self, key: &str) -> Result<()>;
     /// A human-readable location, for messages.
     fn location(&self) -> String;
+    /// Whether the storage itself enforces [`PutMode::Create`] (an object
+    /// store that honours `If-None-Match: *`). A backend that answers
+    /// `false` refuses `Create` puts with [`crate::Error::NoConditionalPuts`]
+    /// unless it was opened for a single writer, so two writers can never
+    /// both win one commit.
+    fn conditional_puts(&self) -> Result<bool> {
+        Ok(true)
+    }
     /// Removes leftovers of puts that never completed (a writer killed
     /// mid-put) older than `older_than`; returns how many. Backends whose puts
     /// leave nothing behind keep the default.
