@@ -33,6 +33,7 @@
 //!
 //! [database]                 # the metadata database (default: SQLite at <data_dir>/metadata.db)
 //! url = "postgres://rsvault@db.example/rsvault"  # or "sqlite:///path/metadata.db"
+//! pool = 16                  # PostgreSQL connections at most (a URL's pool=N wins); SQLite has one
 //! [jobs]
 //! workers = 4                  # backups, restores and verifies running at once; later ones queue
 //!
@@ -80,6 +81,9 @@ pub struct FileConfig {
 pub struct DatabaseConfig {
     /// The metadata database's URL.
     pub url: Option<String>,
+    /// PostgreSQL connections the server opens at most, unless the URL
+    /// says (`pool=N`); 16 when neither does.
+    pub pool: Option<usize>,
 }
 
 /// `[jobs]`.
@@ -207,6 +211,9 @@ impl FileConfig {
         if let Some(u) = &c.database.url {
             database_url(u).context("database.url")?;
         }
+        if c.database.pool == Some(0) {
+            bail!("database.pool must be at least 1");
+        }
         if c.jobs.workers == Some(0) {
             bail!("jobs.workers must be at least 1");
         }
@@ -219,11 +226,17 @@ impl FileConfig {
     }
 
     /// The metadata database: `--database` (or RSVAULT_DATABASE), else
-    /// `[database] url`; `None` is SQLite in the data directory.
+    /// `[database] url`; `None` is SQLite in the data directory. A
+    /// PostgreSQL URL gets `[database] pool` unless it names its own.
     pub fn database(&self, flag: Option<&str>) -> Result<Option<rsvault_service::DatabaseUrl>> {
-        flag.or(self.database.url.as_deref())
+        let url = flag
+            .or(self.database.url.as_deref())
             .map(database_url)
-            .transpose()
+            .transpose()?;
+        Ok(match self.database.pool {
+            Some(n) => url.map(|u| u.with_pool(n)),
+            None => url,
+        })
     }
 
     /// The public URL without a trailing `/` (checked by [`FileConfig::load`]).
@@ -371,6 +384,9 @@ mod tests {
             ),
             ("[database]\nurl = \"mysql://u:pw@h/d\"\n", false),
             ("[database]\nuri = \"postgres://h/d\"\n", false),
+            ("[database]\npool = 32\n", true),
+            ("[database]\npool = 0\n", false),
+            ("[database]\nurl = \"postgres://h/d?pool=0\"\n", false),
             ("[verify]\nscheduel = \"sun 03:00\"\n", false),
             ("listen = \"nowhere\"\n", false),
             (
@@ -410,5 +426,38 @@ mod tests {
         assert_eq!(c.job_settings().workers, 4);
         let c = FileConfig::parse("[jobs]\nworkers = 7\n").unwrap();
         assert_eq!(c.job_settings().workers, 7);
+    }
+
+    #[test]
+    fn the_database_pool_size_goes_into_the_url() {
+        let shown = |text: &str, flag: Option<&str>| {
+            FileConfig::parse(text)
+                .unwrap()
+                .database(flag)
+                .unwrap()
+                .map(|u| u.to_string())
+        };
+        let pg = "[database]\nurl = \"postgres://rs@db/rsvault\"\n";
+        assert_eq!(shown(pg, None).as_deref(), Some("postgres://rs@db/rsvault"));
+        let sized = format!("{pg}pool = 24\n");
+        assert_eq!(
+            shown(&sized, None).as_deref(),
+            Some("postgres://rs@db/rsvault?pool=24")
+        );
+        assert_eq!(
+            shown(&sized, Some("postgres://rs@other/x?host=/run/pg")).as_deref(),
+            Some("postgres://rs@other/x?host=/run/pg&pool=24"),
+            "the flag's URL gets the file's pool"
+        );
+        assert_eq!(
+            shown(&sized, Some("postgres://rs@other/x?pool=2")).as_deref(),
+            Some("postgres://rs@other/x?pool=2"),
+            "a URL's own pool wins"
+        );
+        assert_eq!(
+            shown("[database]\npool = 24\n", Some("sqlite:///m.db")).as_deref(),
+            Some("sqlite:///m.db")
+        );
+        assert_eq!(shown("[database]\npool = 24\n", None), None);
     }
 }

@@ -1,10 +1,11 @@
-//! The PostgreSQL engine: the synchronous `postgres` client over a small
-//! bounded pool of connections (the service calls the store from blocking
-//! threads), each with its prepared statements. The schema lives in the
+//! The PostgreSQL engine: the synchronous `postgres` client over a bounded
+//! pool of connections (the service calls the store from blocking threads;
+//! `pool=N` in the URL, else [`DEFAULT_POOL`]), each with its prepared
+//! statements. The schema lives in the
 //! database's default schema; `rsvault_schema` records the migrations run.
 
 use super::{Conn, Driver, Row, SqlStore, Val};
-use crate::metastore::url::redact;
+use crate::metastore::url::{redact, split_pool};
 use crate::metastore::{MetaError, MetaResult};
 use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
@@ -24,8 +25,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 /// database.
 const MIGRATION_LOCK: i64 = 0x7273_7661_756c_7401;
 
-/// Connections a store opens at most.
-const POOL_SIZE: usize = 8;
+/// Connections a store opens at most unless its URL says (`pool=N`):
+/// enough that 40 concurrent readers, a few queries each, seldom wait for
+/// one, and few enough for PostgreSQL's default 100 connections to serve
+/// several servers.
+pub const DEFAULT_POOL: usize = 16;
 
 /// How long a caller waits for a free connection.
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -157,6 +161,8 @@ pub struct PostgresDriver {
     config: postgres::Config,
     /// The URL without its password, for messages.
     shown: String,
+    /// Connections it opens at most.
+    size: usize,
     state: Mutex<PoolState>,
     freed: Condvar,
 }
@@ -171,6 +177,7 @@ impl PostgresDriver {
     /// Connects to the database a URL names and runs pending migrations.
     pub fn open(url: &str) -> MetaResult<Self> {
         let shown = redact(url);
+        let (url, size) = split_pool(url)?;
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| MetaError::Unavailable(format!("{shown}: {e}")))?;
@@ -183,6 +190,7 @@ impl PostgresDriver {
         let d = PostgresDriver {
             config,
             shown,
+            size: size.unwrap_or(DEFAULT_POOL),
             state: Mutex::new(PoolState {
                 idle: Vec::new(),
                 open: 0,
@@ -208,8 +216,8 @@ impl PostgresDriver {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A free connection: an idle one, a new one while fewer than
-    /// [`POOL_SIZE`] are open, or the next one returned.
+    /// A free connection: an idle one, a new one while fewer than the
+    /// pool's size are open, or the next one returned.
     fn take(&self) -> MetaResult<PgConn> {
         let mut st = self.lock();
         loop {
@@ -220,7 +228,7 @@ impl PostgresDriver {
                 st.open -= 1;
                 continue;
             }
-            if st.open < POOL_SIZE {
+            if st.open < self.size {
                 st.open += 1;
                 drop(st);
                 return self.connect().inspect_err(|_| {
@@ -233,7 +241,7 @@ impl PostgresDriver {
                 .wait_timeout(st, POOL_WAIT)
                 .unwrap_or_else(|p| p.into_inner());
             st = next;
-            if timeout.timed_out() && st.idle.is_empty() && st.open >= POOL_SIZE {
+            if timeout.timed_out() && st.idle.is_empty() && st.open >= self.size {
                 return Err(MetaError::Unavailable(format!(
                     "no connection to {} came free in {}s",
                     self.shown,
@@ -291,6 +299,11 @@ impl PostgresDriver {
         })();
         self.give_back(c);
         r
+    }
+
+    /// How many connections the pool opens at most.
+    pub fn pool_size(&self) -> usize {
+        self.size
     }
 
     /// The schema version (`rsvault_schema`).
