@@ -10,7 +10,7 @@ use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::{ResourceRef, VmProvider};
 use crate::metastore::records::{
-    ContainerMatch, ItemQuery, ItemRecord, JobQuery, NewItem, NewOperation,
+    ContainerMatch, ItemQuery, ItemRecord, NewItem, NewOperation, PointSummary, PolicyRecord,
 };
 use crate::metastore::{Page, PageRequest};
 use crate::vault::VaultRef;
@@ -31,6 +31,7 @@ use rsvault_arm::operation::{
     OperationState, OperationStatus, OperationStatusInfo, OperationStatusJob,
 };
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// A protected (or protectable) VM as the vault names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +77,15 @@ impl ItemName {
     /// The `containerName` property: the container without its first part.
     pub fn container_property(&self) -> String {
         format!("{};{};{}", self.kind(), self.resource_group, self.vm)
+    }
+
+    /// The name of a protected item's VM.
+    fn of(r: &ItemRecord) -> ItemName {
+        ItemName {
+            provider: r.provider,
+            resource_group: r.vm.resource_group.clone(),
+            vm: r.vm.name.clone(),
+        }
     }
 
     /// Parses a container and item name pair (any case; Terraform sends
@@ -169,6 +179,15 @@ struct StoredHealth {
 struct StoredPolicyType {
     #[serde(rename = "policyType", default)]
     policy_type: Option<String>,
+}
+
+/// What an item's view shows besides its row, read for a page of items
+/// at once.
+struct ItemFacts<'a> {
+    points: PointSummary,
+    /// The status and start time of its newest Backup job.
+    last_backup: Option<(String, String)>,
+    policy: Option<&'a PolicyRecord>,
 }
 
 /// `d.hh:mm:ss` from `now` to `until`.
@@ -689,32 +708,54 @@ impl Service {
         }))
     }
 
-    fn item_view(&self, v: &VaultRef, r: &ItemRecord) -> ProtectedItemResource {
-        let p = r.provider;
-        let n = ItemName {
-            provider: p,
-            resource_group: r.vm.resource_group.clone(),
-            vm: r.vm.name.clone(),
-        };
-        let vm_id = n.vm_id(&r.vm.subscription);
-        let (rp_count, last_rp) = match self.meta.item_points(r.id) {
-            Ok(points) => (points.len(), points.iter().map(|p| p.time.clone()).max()),
-            Err(_) => (0, None),
-        };
-        let last_job: Option<(String, String)> = self
+    /// The views of a vault's items. Their points, newest Backup jobs and
+    /// policies are read for all of them in a few batched queries, not a
+    /// few per item.
+    fn item_views(
+        &self,
+        v: &VaultRef,
+        vault_rowid: i64,
+        records: Vec<ItemRecord>,
+    ) -> Result<Vec<ProtectedItemResource>> {
+        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        let containers: Vec<String> = records
+            .iter()
+            .map(|r| ItemName::of(r).container_property())
+            .collect();
+        let names: Vec<String> = records
+            .iter()
+            .filter(|r| !r.policy.is_empty())
+            .map(|r| r.policy.clone())
+            .collect();
+        let points = self.meta.point_summaries(&ids)?;
+        let jobs = self.meta.latest_jobs(vault_rowid, "Backup", &containers)?;
+        let policies: HashMap<String, PolicyRecord> = self
             .meta
-            .list_jobs(
-                r.vault,
-                &JobQuery {
-                    operation: Some("Backup".into()),
-                    container: Some(n.container_property()),
-                    ..Default::default()
-                },
-                &PageRequest::first(1),
-            )
-            .ok()
-            .and_then(|page| page.items.into_iter().next())
-            .map(|j| (j.status, j.start_time));
+            .find_policies(vault_rowid, &names)?
+            .into_iter()
+            .map(|p| (p.name.to_ascii_lowercase(), p))
+            .collect();
+        Ok(records
+            .iter()
+            .zip(points.into_iter().zip(jobs))
+            .map(|(r, (points, job))| {
+                let facts = ItemFacts {
+                    points,
+                    last_backup: job.map(|j| (j.status, j.start_time)),
+                    policy: policies.get(&r.policy.to_ascii_lowercase()),
+                };
+                self.item_view(v, r, facts)
+            })
+            .collect())
+    }
+
+    fn item_view(&self, v: &VaultRef, r: &ItemRecord, facts: ItemFacts<'_>) -> ProtectedItemResource {
+        let n = ItemName::of(r);
+        let p = r.provider;
+        let vm_id = n.vm_id(&r.vm.subscription);
+        let rp_count = facts.points.count;
+        let last_rp = facts.points.latest;
+        let last_job = facts.last_backup;
         let health: Option<StoredHealth> = r
             .health
             .as_deref()
@@ -729,8 +770,7 @@ impl Service {
             HealthStatus::ActionSuggested
         };
         // Damaged recovery points (found by the vault's verify job) need action.
-        if let Some(d) = self
-            .damage_health(r.id)
+        if let Some(d) = Service::damage_health(&facts.points.damaged)
             .and_then(|d| serde_json::from_value::<HealthDetail>(d).ok())
         {
             details.insert(0, d);
@@ -741,16 +781,20 @@ impl Service {
         let next_backup = (matches!(r.state.as_str(), "Protected" | "IRPending")
             && r.deferred_delete.is_none())
         .then(|| {
-            let policy = self.item_policy(r.vault, &r.policy).ok()??;
+            let props = crate::policy::stored_properties(&facts.policy?.properties);
+            let policy = crate::policy::model::Policy::parse(&props).ok()?;
             crate::policy::schedule::next_run(&policy, self.now())
         })
         .flatten()
         .map(|t| t.to_string());
-        let policy_type = self
-            .stored_policy_type(r.vault, &r.policy)
-            .ok()
-            .flatten()
-            .map_or_else(|| Some("V1".to_owned()), |(_, t)| t);
+        let policy_type = facts.policy.map_or_else(
+            || Some("V1".to_owned()),
+            |p| {
+                serde_json::from_str::<StoredPolicyType>(&p.properties)
+                    .unwrap_or_default()
+                    .policy_type
+            },
+        );
         let remaining = r
             .deferred_delete
             .as_deref()
@@ -781,7 +825,7 @@ impl Service {
             last_recovery_point: last_rp,
             protected_item_data_id: Some(r.data_id.clone()),
             extended_info: Some(IaasVmProtectedItemExtendedInfo {
-                recovery_point_count: Some(rp_count as u64),
+                recovery_point_count: Some(rp_count),
                 policy_inconsistent: Some(false),
                 next_scheduled_backup_time: next_backup,
                 ..Default::default()
@@ -819,9 +863,11 @@ impl Service {
     ) -> Result<ProtectedItemResource> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
-        self.meta
-            .find_item(vault.rowid, n.provider, &n.resource_group, &n.vm)?
-            .map(|r| self.item_view(v, &r))
+        let found = self
+            .meta
+            .find_item(vault.rowid, n.provider, &n.resource_group, &n.vm)?;
+        self.item_views(v, vault.rowid, found.into_iter().collect())?
+            .pop()
             .ok_or_else(|| {
                 ServiceError::not_found(
                     "BMSUserErrorProtectedItemNotFound",
@@ -853,10 +899,11 @@ impl Service {
             container: f.get("containername").map(container_match),
             friendly_name: f.get("friendlyname").map(str::to_owned),
         };
-        Ok(self
-            .meta
-            .list_items(vault.rowid, &q, page)?
-            .map(|r| self.item_view(v, &r)))
+        let page = self.meta.list_items(vault.rowid, &q, page)?;
+        Ok(Page {
+            items: self.item_views(v, vault.rowid, page.items)?,
+            next: page.next,
+        })
     }
 
     /// One page of the registered protection containers (one per

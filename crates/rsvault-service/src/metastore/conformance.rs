@@ -1,13 +1,16 @@
 //! The conformance suite of [`MetaStore`]: every method, on an empty store.
 //! Round trips, names that match regardless of case, uniqueness, cascades,
 //! filters and paging edges (empty, exactly one page, the last page, a bad
-//! token), one transaction per method, and writers on several threads.
+//! token), one transaction per method, writers on several threads, and the
+//! batched reads of a page of items (`conformance/batched.rs`).
 //! It panics on the first difference, naming it.
 //!
 //! ```no_run
 //! let store = rsvault_service::metastore::sql::SqlStore::sqlite_in_memory().unwrap();
 //! rsvault_service::metastore::conformance::run(&store);
 //! ```
+
+mod batched;
 
 use super::records::*;
 use super::{MetaError, MetaStore, PageRequest};
@@ -26,6 +29,10 @@ pub fn run(store: &dyn MetaStore) {
     points(store);
     cascades(store);
     concurrent_writers(store);
+    batched::point_summaries(store);
+    batched::latest_jobs(store);
+    batched::find_policies(store);
+    batched::concurrent_policy_saves(store);
 }
 
 fn vref(sub: &str, rg: &str, name: &str) -> VaultRef {

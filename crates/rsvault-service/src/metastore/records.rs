@@ -282,6 +282,18 @@ pub struct PointRecord {
     pub verified: Option<String>,
 }
 
+/// What an item's recovery points come to, without reading them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PointSummary {
+    pub item: i64,
+    /// How many points the item has.
+    pub count: u64,
+    /// The time of its newest point.
+    pub latest: Option<String>,
+    /// The names of its points verify found damaged, oldest first.
+    pub damaged: Vec<String>,
+}
+
 /// A recovery point to record. Its name is the start time in
 /// microseconds, made unique if two backups started at once.
 #[derive(Debug, Clone, PartialEq)]

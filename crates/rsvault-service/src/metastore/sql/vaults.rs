@@ -1,6 +1,6 @@
 //! Vaults and policies in SQL.
 
-use super::{Driver, Row, SqlStore};
+use super::{BATCH, Driver, Row, SqlStore, Where};
 use crate::metastore::records::{NewVault, PolicyRecord, VaultRecord, VaultUpdate};
 use crate::metastore::{MetaResult, PolicyStore, VaultStore};
 use crate::vault::VaultRef;
@@ -180,6 +180,36 @@ impl<D: Driver> PolicyStore for SqlStore<D> {
         .transpose()
     }
 
+    fn find_policies(&self, vault: i64, names: &[String]) -> MetaResult<Vec<PolicyRecord>> {
+        // `lower` in SQL folds ASCII only: so does the de-duplication.
+        let mut wanted: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(BATCH) {
+            let mut w = Where::default();
+            let v = w.param(vault);
+            let list: Vec<String> = chunk
+                .iter()
+                .map(|n| format!("lower({})", w.param(n.as_str())))
+                .collect();
+            let rows = self.rows(
+                &format!(
+                    "{POLICY} WHERE vault = {v} AND lower(name) IN ({}) ORDER BY name, id",
+                    list.join(", ")
+                ),
+                w.params(),
+            )?;
+            for r in &rows {
+                found.push(policy(r)?);
+            }
+        }
+        if wanted.len() > BATCH {
+            found.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        }
+        Ok(found)
+    }
+
     fn save_policy(
         &self,
         vault: i64,
@@ -188,6 +218,10 @@ impl<D: Driver> PolicyStore for SqlStore<D> {
         limit: usize,
     ) -> MetaResult<Option<String>> {
         self.tx(|c| {
+            // A write that changes nothing locks the vault's row until the
+            // transaction ends: saves of the vault's policies (from any
+            // thread or server) take turns, so each counts the others'.
+            c.execute("UPDATE vaults SET sku = sku WHERE id = $1", &[vault.into()])?;
             let existing = c.query_opt(
                 "SELECT id, name FROM policies WHERE vault = $1 AND lower(name) = lower($2)",
                 &[vault.into(), name.into()],
