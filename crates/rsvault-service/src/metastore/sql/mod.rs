@@ -16,6 +16,7 @@ mod inventory;
 mod items;
 mod jobs;
 mod points;
+mod pool;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! statements. The schema lives in the
 //! database's default schema; `rsvault_schema` records the migrations run.
 
+use super::pool::{Pool, Pooled};
 use super::{Conn, Driver, Row, SqlStore, Val};
 use crate::metastore::url::{redact, split_pool};
 use crate::metastore::{MetaError, MetaResult};
@@ -11,7 +12,6 @@ use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{GenericClient, NoTls, Statement};
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 /// Schema migrations, applied in order; `rsvault_schema` records how many
@@ -150,10 +150,10 @@ impl<C: GenericClient> Conn for Session<'_, C> {
     }
 }
 
-/// Connections: those idle, and how many are open.
-struct PoolState {
-    idle: Vec<PgConn>,
-    open: usize,
+impl Pooled for PgConn {
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
 }
 
 /// The PostgreSQL driver.
@@ -161,10 +161,7 @@ pub struct PostgresDriver {
     config: postgres::Config,
     /// The URL without its password, for messages.
     shown: String,
-    /// Connections it opens at most.
-    size: usize,
-    state: Mutex<PoolState>,
-    freed: Condvar,
+    pool: Pool<PgConn>,
 }
 
 impl std::fmt::Debug for PostgresDriver {
@@ -190,12 +187,7 @@ impl PostgresDriver {
         let d = PostgresDriver {
             config,
             shown,
-            size: size.unwrap_or(DEFAULT_POOL),
-            state: Mutex::new(PoolState {
-                idle: Vec::new(),
-                open: 0,
-            }),
-            freed: Condvar::new(),
+            pool: Pool::new(size.unwrap_or(DEFAULT_POOL), POOL_WAIT),
         };
         d.migrate()?;
         Ok(d)
@@ -212,55 +204,26 @@ impl PostgresDriver {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A free connection: an idle one, a new one while fewer than the
-    /// pool's size are open, or the next one returned.
+    /// A connection of the pool, in the caller's turn.
     fn take(&self) -> MetaResult<PgConn> {
-        let mut st = self.lock();
-        loop {
-            if let Some(c) = st.idle.pop() {
-                if !c.client.is_closed() {
-                    return Ok(c);
+        self.pool
+            .take(|| self.connect())
+            .map_err(|e| match e {
+                MetaError::Unavailable(why) if !why.contains(&self.shown) => {
+                    MetaError::Unavailable(format!("{}: {why}", self.shown))
                 }
-                st.open -= 1;
-                continue;
-            }
-            if st.open < self.size {
-                st.open += 1;
-                drop(st);
-                return self.connect().inspect_err(|_| {
-                    self.lock().open -= 1;
-                    self.freed.notify_one();
-                });
-            }
-            let (next, timeout) = self
-                .freed
-                .wait_timeout(st, POOL_WAIT)
-                .unwrap_or_else(|p| p.into_inner());
-            st = next;
-            if timeout.timed_out() && st.idle.is_empty() && st.open >= self.size {
-                return Err(MetaError::Unavailable(format!(
-                    "no connection to {} came free in {}s",
-                    self.shown,
-                    POOL_WAIT.as_secs()
-                )));
-            }
-        }
+                other => other,
+            })
     }
 
     /// Returns a connection to the pool (a closed one is dropped).
     fn give_back(&self, c: PgConn) {
-        let mut st = self.lock();
-        if c.client.is_closed() {
-            st.open -= 1;
-        } else {
-            st.idle.push(c);
-        }
-        drop(st);
-        self.freed.notify_one();
+        self.pool.give_back(c);
+    }
+
+    /// How many connections the pool opens at most.
+    pub fn pool_size(&self) -> usize {
+        self.pool.size()
     }
 
     fn migrate(&self) -> MetaResult<()> {
@@ -301,11 +264,6 @@ impl PostgresDriver {
         r
     }
 
-    /// How many connections the pool opens at most.
-    pub fn pool_size(&self) -> usize {
-        self.size
-    }
-
     /// The schema version (`rsvault_schema`).
     pub fn schema_version(&self) -> MetaResult<i64> {
         self.with_conn(false, &mut |c| {
@@ -320,7 +278,7 @@ impl Drop for PostgresDriver {
     /// owns a small runtime, which must not be dropped on an async thread
     /// (where the server's last handle on the store may go).
     fn drop(&mut self) {
-        let idle = std::mem::take(&mut self.lock().idle);
+        let idle = self.pool.drain_idle();
         if idle.is_empty() {
             return;
         }
