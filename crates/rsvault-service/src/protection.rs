@@ -10,7 +10,7 @@ use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::{ResourceRef, VmProvider};
 use crate::metastore::records::{
-    ContainerMatch, ItemQuery, ItemRecord, NewItem, NewOperation, PointSummary, PolicyRecord,
+    ContainerMatch, ItemOverview, ItemQuery, ItemRecord, NewItem, NewOperation,
 };
 use crate::metastore::{Page, PageRequest};
 use crate::vault::VaultRef;
@@ -31,7 +31,6 @@ use rsvault_arm::operation::{
     OperationState, OperationStatus, OperationStatusInfo, OperationStatusJob,
 };
 use serde::Deserialize;
-use std::collections::HashMap;
 
 /// A protected (or protectable) VM as the vault names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +42,7 @@ pub struct ItemName {
 
 impl ItemName {
     fn kind(&self) -> &'static str {
-        match self.provider {
-            VmProvider::Compute => "iaasvmcontainerv2",
-            VmProvider::ClassicCompute => "iaasvmcontainer",
-        }
+        self.provider.container_kind()
     }
 
     /// The VM's ARM id.
@@ -179,15 +175,6 @@ struct StoredHealth {
 struct StoredPolicyType {
     #[serde(rename = "policyType", default)]
     policy_type: Option<String>,
-}
-
-/// What an item's view shows besides its row, read for a page of items
-/// at once.
-struct ItemFacts<'a> {
-    points: PointSummary,
-    /// The status and start time of its newest Backup job.
-    last_backup: Option<(String, String)>,
-    policy: Option<&'a PolicyRecord>,
 }
 
 /// `d.hh:mm:ss` from `now` to `until`.
@@ -708,54 +695,14 @@ impl Service {
         }))
     }
 
-    /// The views of a vault's items. Their points, newest Backup jobs and
-    /// policies are read for all of them in a few batched queries, not a
-    /// few per item.
-    fn item_views(
-        &self,
-        v: &VaultRef,
-        vault_rowid: i64,
-        records: Vec<ItemRecord>,
-    ) -> Result<Vec<ProtectedItemResource>> {
-        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-        let containers: Vec<String> = records
-            .iter()
-            .map(|r| ItemName::of(r).container_property())
-            .collect();
-        let names: Vec<String> = records
-            .iter()
-            .filter(|r| !r.policy.is_empty())
-            .map(|r| r.policy.clone())
-            .collect();
-        let points = self.meta.point_summaries(&ids)?;
-        let jobs = self.meta.latest_jobs(vault_rowid, "Backup", &containers)?;
-        let policies: HashMap<String, PolicyRecord> = self
-            .meta
-            .find_policies(vault_rowid, &names)?
-            .into_iter()
-            .map(|p| (p.name.to_ascii_lowercase(), p))
-            .collect();
-        Ok(records
-            .iter()
-            .zip(points.into_iter().zip(jobs))
-            .map(|(r, (points, job))| {
-                let facts = ItemFacts {
-                    points,
-                    last_backup: job.map(|j| (j.status, j.start_time)),
-                    policy: policies.get(&r.policy.to_ascii_lowercase()),
-                };
-                self.item_view(v, r, facts)
-            })
-            .collect())
-    }
-
-    fn item_view(&self, v: &VaultRef, r: &ItemRecord, facts: ItemFacts<'_>) -> ProtectedItemResource {
+    fn item_view(&self, v: &VaultRef, o: ItemOverview) -> ProtectedItemResource {
+        let r = &o.item;
         let n = ItemName::of(r);
         let p = r.provider;
         let vm_id = n.vm_id(&r.vm.subscription);
-        let rp_count = facts.points.count;
-        let last_rp = facts.points.latest;
-        let last_job = facts.last_backup;
+        let rp_count = o.points.count;
+        let last_rp = o.points.latest;
+        let last_job = o.last_backup.map(|j| (j.status, j.start_time));
         let health: Option<StoredHealth> = r
             .health
             .as_deref()
@@ -770,7 +717,7 @@ impl Service {
             HealthStatus::ActionSuggested
         };
         // Damaged recovery points (found by the vault's verify job) need action.
-        if let Some(d) = Service::damage_health(&facts.points.damaged)
+        if let Some(d) = Service::damage_health(&o.points.damaged)
             .and_then(|d| serde_json::from_value::<HealthDetail>(d).ok())
         {
             details.insert(0, d);
@@ -781,13 +728,13 @@ impl Service {
         let next_backup = (matches!(r.state.as_str(), "Protected" | "IRPending")
             && r.deferred_delete.is_none())
         .then(|| {
-            let props = crate::policy::stored_properties(&facts.policy?.properties);
+            let props = crate::policy::stored_properties(&o.policy.as_ref()?.properties);
             let policy = crate::policy::model::Policy::parse(&props).ok()?;
             crate::policy::schedule::next_run(&policy, self.now())
         })
         .flatten()
         .map(|t| t.to_string());
-        let policy_type = facts.policy.map_or_else(
+        let policy_type = o.policy.as_ref().map_or_else(
             || Some("V1".to_owned()),
             |p| {
                 serde_json::from_str::<StoredPolicyType>(&p.properties)
@@ -863,11 +810,19 @@ impl Service {
     ) -> Result<ProtectedItemResource> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
-        let found = self
-            .meta
-            .find_item(vault.rowid, n.provider, &n.resource_group, &n.vm)?;
-        self.item_views(v, vault.rowid, found.into_iter().collect())?
+        let q = ItemQuery {
+            container: Some(ContainerMatch {
+                provider: Some(n.provider),
+                resource_group: Some(n.resource_group.clone()),
+                vm: n.vm.clone(),
+            }),
+            ..Default::default()
+        };
+        self.meta
+            .list_item_overviews(vault.rowid, &q, &PageRequest::first(1))?
+            .items
             .pop()
+            .map(|o| self.item_view(v, o))
             .ok_or_else(|| {
                 ServiceError::not_found(
                     "BMSUserErrorProtectedItemNotFound",
@@ -899,11 +854,10 @@ impl Service {
             container: f.get("containername").map(container_match),
             friendly_name: f.get("friendlyname").map(str::to_owned),
         };
-        let page = self.meta.list_items(vault.rowid, &q, page)?;
-        Ok(Page {
-            items: self.item_views(v, vault.rowid, page.items)?,
-            next: page.next,
-        })
+        Ok(self
+            .meta
+            .list_item_overviews(vault.rowid, &q, page)?
+            .map(|o| self.item_view(v, o)))
     }
 
     /// One page of the registered protection containers (one per

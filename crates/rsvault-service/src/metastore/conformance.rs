@@ -1,8 +1,9 @@
 //! The conformance suite of [`MetaStore`]: every method, on an empty store.
 //! Round trips, names that match regardless of case, uniqueness, cascades,
 //! filters and paging edges (empty, exactly one page, the last page, a bad
-//! token), one transaction per method, writers on several threads, and the
-//! batched reads of a page of items (`conformance/batched.rs`).
+//! token), one transaction per method, writers on several threads
+//! (`conformance/policy_limit.rs`: the policy limit under concurrent saves),
+//! and overviews of a page of items (`conformance/overviews.rs`).
 //! It panics on the first difference, naming it.
 //!
 //! ```no_run
@@ -10,7 +11,8 @@
 //! rsvault_service::metastore::conformance::run(&store);
 //! ```
 
-mod batched;
+mod overviews;
+mod policy_limit;
 
 use super::records::*;
 use super::{MetaError, MetaStore, PageRequest};
@@ -29,10 +31,8 @@ pub fn run(store: &dyn MetaStore) {
     points(store);
     cascades(store);
     concurrent_writers(store);
-    batched::point_summaries(store);
-    batched::latest_jobs(store);
-    batched::find_policies(store);
-    batched::concurrent_policy_saves(store);
+    overviews::item_overviews(store);
+    policy_limit::concurrent_policy_saves(store);
 }
 
 fn vref(sub: &str, rg: &str, name: &str) -> VaultRef {

@@ -42,15 +42,6 @@ pub trait JobStore {
         query: &JobQuery,
         page: &PageRequest,
     ) -> MetaResult<Page<JobRecord>>;
-    /// The newest job of an operation (in any case) in each of these
-    /// containers (in any case) of a vault, in their order; `None` where a
-    /// container has none. Batched, not a query per container.
-    fn latest_jobs(
-        &self,
-        vault: i64,
-        operation: &str,
-        containers: &[String],
-    ) -> MetaResult<Vec<Option<JobRecord>>>;
     /// Running jobs (`InProgress` or `Cancelling`), by id.
     fn active_jobs(&self, query: &ActiveJobQuery) -> MetaResult<Vec<JobRecord>>;
 }

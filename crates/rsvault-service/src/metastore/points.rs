@@ -1,7 +1,7 @@
 //! Recovery points.
 
 use super::MetaResult;
-use super::records::{JobUpdate, NewRecoveryPoint, PointRecord, PointSummary};
+use super::records::{JobUpdate, NewRecoveryPoint, PointRecord};
 
 /// Recovery points.
 pub trait PointStore {
@@ -19,10 +19,6 @@ pub trait PointStore {
     fn find_point(&self, name: &str) -> MetaResult<Option<PointRecord>>;
     /// An item's recovery points, oldest first.
     fn item_points(&self, item: i64) -> MetaResult<Vec<PointRecord>>;
-    /// What the points of each of these items come to, in their order (an
-    /// item without points, or no item at all, counts none); batched, not a
-    /// query per item.
-    fn point_summaries(&self, items: &[i64]) -> MetaResult<Vec<PointSummary>>;
     /// The recovery points of every item of a vault, oldest first.
     fn vault_points(&self, vault: i64) -> MetaResult<Vec<PointRecord>>;
     /// Recovery points in the instant-restore tier, oldest first.

@@ -173,7 +173,10 @@ mod tests {
         ] {
             assert_eq!(split_pool(url).unwrap(), (rest.to_owned(), pool), "{url}");
         }
-        for bad in ["postgres://u:s3cret@h/d?pool=0", "postgres://u:s3cret@h/d?pool=many"] {
+        for bad in [
+            "postgres://u:s3cret@h/d?pool=0",
+            "postgres://u:s3cret@h/d?pool=many",
+        ] {
             let e = bad.parse::<DatabaseUrl>().unwrap_err();
             assert!(e.to_string().contains("pool="), "{e}");
             assert!(!e.to_string().contains("s3cret"), "{e}");

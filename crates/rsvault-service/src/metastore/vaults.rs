@@ -45,9 +45,6 @@ pub trait VaultStore {
 pub trait PolicyStore {
     /// A vault's policy, by name in any case.
     fn find_policy(&self, vault: i64, name: &str) -> MetaResult<Option<PolicyRecord>>;
-    /// A vault's policies of these names (in any case), by name; names
-    /// without a policy are left out. Batched, not a query per name.
-    fn find_policies(&self, vault: i64, names: &[String]) -> MetaResult<Vec<PolicyRecord>>;
     /// Creates a policy, or replaces the properties of the one of that name
     /// (in any case), in one transaction. Returns the stored name, or
     /// `None` when creating it would exceed `limit` policies. The limit

@@ -2,7 +2,7 @@
 //! the page token is the last job's `start_ms` and id, so a job started
 //! while a client pages through neither repeats nor hides one.
 
-use super::{BATCH, Conn, Driver, Row, SqlStore, Val, Where, bad_token, limit_of};
+use super::{Conn, Driver, Row, SqlStore, Val, Where, bad_token, limit_of};
 use crate::metastore::records::{
     ActiveJobQuery, JobQuery, JobRecord, JobUpdate, NewJob, NewOperation, OperationRecord,
 };
@@ -87,7 +87,11 @@ fn keyset(token: &str) -> MetaResult<(i64, i64)> {
 }
 
 fn in_list(w: &mut Where, values: &[String]) -> String {
-    w.list(values.iter().map(Val::from))
+    values
+        .iter()
+        .map(|v| w.param(v.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The conditions of a job query.
@@ -283,45 +287,6 @@ impl<D: Driver> JobStore for SqlStore<D> {
         }
         let next = last.filter(|_| more).map(|(ms, id)| format!("{ms}_{id}"));
         Ok(Page { items, next })
-    }
-
-    fn latest_jobs(
-        &self,
-        vault: i64,
-        operation: &str,
-        containers: &[String],
-    ) -> MetaResult<Vec<Option<JobRecord>>> {
-        let mut latest = vec![None; containers.len()];
-        if containers.is_empty() {
-            return Ok(latest);
-        }
-        self.run(|c| {
-            for (n, chunk) in containers.chunks(BATCH).enumerate() {
-                // One arm per container, each the newest of its own (walking
-                // the vault's jobs newest first), told apart by `arm`.
-                let mut w = Where::default();
-                let v = w.param(vault);
-                let op = w.param(operation);
-                let arms: Vec<String> = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(k, container)| {
-                        let p = w.param(container.as_str());
-                        format!(
-                            "SELECT a{k}.*, {k} AS arm FROM ({JOB} WHERE vault = {v} AND lower(operation) = lower({op}) AND lower(container) = lower({p}) ORDER BY start_ms DESC, id DESC LIMIT 1) AS a{k}"
-                        )
-                    })
-                    .collect();
-                for r in c.query(&arms.join(" UNION ALL "), w.params())? {
-                    let k = usize::try_from(r.int(18)?).unwrap_or(usize::MAX);
-                    if let Some(slot) = latest.get_mut(n * BATCH + k) {
-                        *slot = Some(job(&r)?);
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        Ok(latest)
     }
 
     fn active_jobs(&self, q: &ActiveJobQuery) -> MetaResult<Vec<JobRecord>> {

@@ -15,6 +15,7 @@
 mod inventory;
 mod items;
 mod jobs;
+mod overviews;
 mod points;
 mod pool;
 pub mod postgres;
@@ -250,21 +251,7 @@ impl Where {
     pub(crate) fn params(&self) -> &[Val] {
         &self.params
     }
-
-    /// The placeholders of a list of values, for `x IN (…)`.
-    pub(crate) fn list(&mut self, values: impl IntoIterator<Item = Val>) -> String {
-        values
-            .into_iter()
-            .map(|v| self.param(v))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
 }
-
-/// Most values a batched lookup puts in one statement (an `IN` list, or
-/// the arms of a `UNION ALL`: SQLite takes at most 500), so that a page of
-/// a list is one query.
-pub(crate) const BATCH: usize = 200;
 
 /// A `$skiptoken` that is not one the store gave out.
 pub(crate) fn bad_token() -> MetaError {

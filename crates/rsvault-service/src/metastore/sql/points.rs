@@ -1,8 +1,7 @@
 //! Recovery points in SQL.
 
-use super::{BATCH, Driver, Row, SqlStore, Val, Where};
-use crate::metastore::records::{JobUpdate, NewRecoveryPoint, PointRecord, PointSummary};
-use std::collections::HashMap;
+use super::{Driver, Row, SqlStore};
+use crate::metastore::records::{JobUpdate, NewRecoveryPoint, PointRecord};
 use crate::metastore::{MetaResult, PointStore};
 
 const POINT: &str = "SELECT rp.id, rp.item, rp.name, rp.time, rp.consistency, rp.expiry, rp.disks, rp.instant_until, rp.damage, rp.verified FROM recovery_points rp";
@@ -79,58 +78,6 @@ impl<D: Driver> PointStore for SqlStore<D> {
             &format!("{POINT} WHERE rp.item = $1{OLDEST_FIRST}"),
             &[item.into()],
         )?)
-    }
-
-    fn point_summaries(&self, items: &[i64]) -> MetaResult<Vec<PointSummary>> {
-        let mut found: HashMap<i64, PointSummary> = HashMap::new();
-        self.run(|c| {
-            for chunk in items.chunks(BATCH) {
-                let mut w = Where::default();
-                let list = w.list(chunk.iter().map(|i| Val::Int(*i)));
-                let mut damaged = false;
-                for r in c.query(
-                    &format!(
-                        "SELECT item, count(*), max(time), sum(CASE WHEN damage IS NULL THEN 0 ELSE 1 END) FROM recovery_points WHERE item IN ({list}) GROUP BY item"
-                    ),
-                    w.params(),
-                )? {
-                    damaged |= r.int(3)? > 0;
-                    let item = r.int(0)?;
-                    found.insert(
-                        item,
-                        PointSummary {
-                            item,
-                            count: u64::try_from(r.int(1)?).unwrap_or(0),
-                            latest: r.opt_text(2)?,
-                            damaged: Vec::new(),
-                        },
-                    );
-                }
-                // Damaged points are rare: their names only when there are some.
-                if damaged {
-                    for r in c.query(
-                        &format!(
-                            "SELECT item, name FROM recovery_points WHERE damage IS NOT NULL AND item IN ({list}) ORDER BY time, id"
-                        ),
-                        w.params(),
-                    )? {
-                        if let Some(s) = found.get_mut(&r.int(0)?) {
-                            s.damaged.push(r.text(1)?);
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        Ok(items
-            .iter()
-            .map(|&item| {
-                found.get(&item).cloned().unwrap_or(PointSummary {
-                    item,
-                    ..Default::default()
-                })
-            })
-            .collect())
     }
 
     fn vault_points(&self, vault: i64) -> MetaResult<Vec<PointRecord>> {

@@ -217,7 +217,11 @@ mod tests {
             late.join().unwrap();
         });
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5, 99]);
-        assert_eq!(opened.load(Ordering::SeqCst), 1, "one connection served all");
+        assert_eq!(
+            opened.load(Ordering::SeqCst),
+            1,
+            "one connection served all"
+        );
     }
 
     #[test]
@@ -256,7 +260,10 @@ mod tests {
             .expect("the connect's error");
         assert!(matches!(e, MetaError::Unavailable(_)), "{e}");
         let held = pool.take(fake(&opened)).expect("the place came free");
-        let e = pool.take(fake(&opened)).err().expect("no connection came free");
+        let e = pool
+            .take(fake(&opened))
+            .err()
+            .expect("no connection came free");
         assert!(e.to_string().contains("a pool of 1"), "{e}");
         assert_eq!(waiters(&pool), 0, "a caller that gave up left the queue");
         pool.give_back(held);

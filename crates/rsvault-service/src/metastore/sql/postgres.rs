@@ -206,14 +206,12 @@ impl PostgresDriver {
 
     /// A connection of the pool, in the caller's turn.
     fn take(&self) -> MetaResult<PgConn> {
-        self.pool
-            .take(|| self.connect())
-            .map_err(|e| match e {
-                MetaError::Unavailable(why) if !why.contains(&self.shown) => {
-                    MetaError::Unavailable(format!("{}: {why}", self.shown))
-                }
-                other => other,
-            })
+        self.pool.take(|| self.connect()).map_err(|e| match e {
+            MetaError::Unavailable(why) if !why.contains(&self.shown) => {
+                MetaError::Unavailable(format!("{}: {why}", self.shown))
+            }
+            other => other,
+        })
     }
 
     /// Returns a connection to the pool (a closed one is dropped).

@@ -1,6 +1,6 @@
 //! Vaults and policies in SQL.
 
-use super::{BATCH, Driver, Row, SqlStore, Where};
+use super::{Driver, Row, SqlStore};
 use crate::metastore::records::{NewVault, PolicyRecord, VaultRecord, VaultUpdate};
 use crate::metastore::{MetaResult, PolicyStore, VaultStore};
 use crate::vault::VaultRef;
@@ -178,36 +178,6 @@ impl<D: Driver> PolicyStore for SqlStore<D> {
         .first()
         .map(policy)
         .transpose()
-    }
-
-    fn find_policies(&self, vault: i64, names: &[String]) -> MetaResult<Vec<PolicyRecord>> {
-        // `lower` in SQL folds ASCII only: so does the de-duplication.
-        let mut wanted: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-        wanted.sort();
-        wanted.dedup();
-        let mut found = Vec::new();
-        for chunk in wanted.chunks(BATCH) {
-            let mut w = Where::default();
-            let v = w.param(vault);
-            let list: Vec<String> = chunk
-                .iter()
-                .map(|n| format!("lower({})", w.param(n.as_str())))
-                .collect();
-            let rows = self.rows(
-                &format!(
-                    "{POLICY} WHERE vault = {v} AND lower(name) IN ({}) ORDER BY name, id",
-                    list.join(", ")
-                ),
-                w.params(),
-            )?;
-            for r in &rows {
-                found.push(policy(r)?);
-            }
-        }
-        if wanted.len() > BATCH {
-            found.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
-        }
-        Ok(found)
     }
 
     fn save_policy(
