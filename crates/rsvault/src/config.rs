@@ -33,7 +33,7 @@
 //!
 //! [database]                 # the metadata database (default: SQLite at <data_dir>/metadata.db)
 //! url = "postgres://rsvault@db.example/rsvault"  # or "sqlite:///path/metadata.db"
-//! pool = 16                  # PostgreSQL connections at most (a URL's pool=N wins); SQLite has one
+//! pool = 8                   # PostgreSQL connections at most (default: 2 per core, 4 to 32; a URL's pool=N wins)
 //! [jobs]
 //! workers = 4                  # backups, restores and verifies running at once; later ones queue
 //!
@@ -82,7 +82,7 @@ pub struct DatabaseConfig {
     /// The metadata database's URL.
     pub url: Option<String>,
     /// PostgreSQL connections the server opens at most, unless the URL
-    /// says (`pool=N`); 16 when neither does.
+    /// says (`pool=N`); two per core (4 to 32) when neither does.
     pub pool: Option<usize>,
 }
 

@@ -85,7 +85,7 @@ fn postgres_pools_as_many_connections_as_the_url_says() {
     };
     let db = TestDatabase::new(&admin);
     let default = SqlStore::postgres(&db.url).unwrap();
-    assert_eq!(default.driver().pool_size(), postgres::DEFAULT_POOL);
+    assert_eq!(default.driver().pool_size(), postgres::default_pool());
     drop(default);
     let sep = if db.url.contains('?') { '&' } else { '?' };
     let store = SqlStore::postgres(&format!("{}{sep}pool=3", db.url)).unwrap();
