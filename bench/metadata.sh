@@ -7,8 +7,9 @@
 #   SERVERS="label=BINARY[@DATABASE] ..."  (default: this tree's release build
 #   on SQLite, and on PostgreSQL: a cluster of its own, durable like SQLite
 #   (fsync on), started for the run unless RSVAULT_BENCH_POSTGRES names one;
-#   each run gets a fresh database in it). Label "base" is a build from
-#   before the metadata store (no listing test).
+#   each run gets a fresh database in it; "@postgres?pool=N" gives the
+#   server a pool of N connections). Label "base" is a build from before the
+#   metadata store (no listing test).
 #   SECONDS_PER_LOAD (20), READERS (40), BACKUPS (6)
 #   JOBS (10000): jobs seeded through the metadata store (examples/seed_jobs)
 #   for the listing test, on the servers of this tree (label not "base")
@@ -47,12 +48,23 @@ cleanup() {
 port=7471
 sub=00000000-0000-0000-0000-000000000000
 
-# A fresh database of a PostgreSQL cluster URL (postgresql://user@/db?host=…).
+# A fresh database of a PostgreSQL cluster URL (postgresql://user@/db?host=…),
+# with the URL's parameters (psql is not given rsvault's own, pool=N).
 fresh_database() {
   local base=$1 name=$2
-  psql "$base" -qAtc "CREATE DATABASE $name" >/dev/null
+  psql "$(with_database "$base" "" nopool)" -qAtc "CREATE DATABASE $name" >/dev/null
+  with_database "$base" "$name"
+}
+
+# The URL with another database (the same for ""), "@postgres?pool=N" made
+# one query string; without pool=N when a third argument is given.
+with_database() {
   python3 -c 'import sys, urllib.parse as u
-p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$base" "$name"
+head, _, query = sys.argv[1].partition("?")
+p = u.urlsplit(head)
+kv = [x for x in query.replace("?", "&").split("&") if x and not (len(sys.argv) > 3 and x.startswith("pool="))]
+path = "/" + sys.argv[2] if sys.argv[2] else p.path
+print(u.urlunsplit(p._replace(path=path, query="&".join(kv))))' "$@"
 }
 
 start_server() { # bin data database

@@ -64,6 +64,18 @@ impl VmProvider {
         }
     }
 
+    /// Every provider.
+    pub(crate) const ALL: [VmProvider; 2] = [VmProvider::Compute, VmProvider::ClassicCompute];
+
+    /// The kind in the names of its VMs' protection containers
+    /// (`IaasVMContainer;<kind>;<group>;<vm>`).
+    pub(crate) fn container_kind(self) -> &'static str {
+        match self {
+            VmProvider::Compute => "iaasvmcontainerv2",
+            VmProvider::ClassicCompute => "iaasvmcontainer",
+        }
+    }
+
     /// The provider's key in the metadata database.
     pub(crate) fn key(self) -> &'static str {
         match self {

@@ -10,7 +10,7 @@ use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::inventory::{ResourceRef, VmProvider};
 use crate::metastore::records::{
-    ContainerMatch, ItemQuery, ItemRecord, JobQuery, NewItem, NewOperation,
+    ContainerMatch, ItemOverview, ItemQuery, ItemRecord, NewItem, NewOperation,
 };
 use crate::metastore::{Page, PageRequest};
 use crate::vault::VaultRef;
@@ -42,10 +42,7 @@ pub struct ItemName {
 
 impl ItemName {
     fn kind(&self) -> &'static str {
-        match self.provider {
-            VmProvider::Compute => "iaasvmcontainerv2",
-            VmProvider::ClassicCompute => "iaasvmcontainer",
-        }
+        self.provider.container_kind()
     }
 
     /// The VM's ARM id.
@@ -76,6 +73,15 @@ impl ItemName {
     /// The `containerName` property: the container without its first part.
     pub fn container_property(&self) -> String {
         format!("{};{};{}", self.kind(), self.resource_group, self.vm)
+    }
+
+    /// The name of a protected item's VM.
+    fn of(r: &ItemRecord) -> ItemName {
+        ItemName {
+            provider: r.provider,
+            resource_group: r.vm.resource_group.clone(),
+            vm: r.vm.name.clone(),
+        }
     }
 
     /// Parses a container and item name pair (any case; Terraform sends
@@ -673,32 +679,14 @@ impl Service {
         }))
     }
 
-    fn item_view(&self, v: &VaultRef, r: &ItemRecord) -> ProtectedItemResource {
+    fn item_view(&self, v: &VaultRef, o: ItemOverview) -> ProtectedItemResource {
+        let r = &o.item;
+        let n = ItemName::of(r);
         let p = r.provider;
-        let n = ItemName {
-            provider: p,
-            resource_group: r.vm.resource_group.clone(),
-            vm: r.vm.name.clone(),
-        };
         let vm_id = n.vm_id(&r.vm.subscription);
-        let (rp_count, last_rp) = match self.meta.item_points(r.id) {
-            Ok(points) => (points.len(), points.iter().map(|p| p.time.clone()).max()),
-            Err(_) => (0, None),
-        };
-        let last_job: Option<(String, String)> = self
-            .meta
-            .list_jobs(
-                r.vault,
-                &JobQuery {
-                    operation: Some("Backup".into()),
-                    container: Some(n.container_property()),
-                    ..Default::default()
-                },
-                &PageRequest::first(1),
-            )
-            .ok()
-            .and_then(|page| page.items.into_iter().next())
-            .map(|j| (j.status, j.start_time));
+        let rp_count = o.points.count;
+        let last_rp = o.points.latest;
+        let last_job = o.last_backup.map(|j| (j.status, j.start_time));
         let health: Option<crate::item_health::StoredHealth> = r
             .health
             .as_deref()
@@ -713,7 +701,7 @@ impl Service {
             HealthStatus::ActionSuggested
         };
         // Damaged recovery points (found by the vault's verify job) need action.
-        if let Some(d) = self.damage_health(r.id) {
+        if let Some(d) = Service::damage_health(&o.points.damaged) {
             details.insert(0, d);
             health_status = HealthStatus::ActionRequired;
         }
@@ -722,16 +710,20 @@ impl Service {
         let next_backup = (matches!(r.state.as_str(), "Protected" | "IRPending")
             && r.deferred_delete.is_none())
         .then(|| {
-            let policy = self.item_policy(r.vault, &r.policy).ok()??;
+            let props = crate::policy::stored_properties(&o.policy.as_ref()?.properties);
+            let policy = crate::policy::model::Policy::parse(&props).ok()?;
             crate::policy::schedule::next_run(&policy, self.now())
         })
         .flatten()
         .map(|t| t.to_string());
-        let policy_type = self
-            .stored_policy_type(r.vault, &r.policy)
-            .ok()
-            .flatten()
-            .map_or_else(|| Some("V1".to_owned()), |(_, t)| t);
+        let policy_type = o.policy.as_ref().map_or_else(
+            || Some("V1".to_owned()),
+            |p| {
+                serde_json::from_str::<StoredPolicyType>(&p.properties)
+                    .unwrap_or_default()
+                    .policy_type
+            },
+        );
         let remaining = r
             .deferred_delete
             .as_deref()
@@ -762,7 +754,7 @@ impl Service {
             last_recovery_point: last_rp,
             protected_item_data_id: Some(r.data_id.clone()),
             extended_info: Some(IaasVmProtectedItemExtendedInfo {
-                recovery_point_count: Some(rp_count as u64),
+                recovery_point_count: Some(rp_count),
                 policy_inconsistent: Some(false),
                 next_scheduled_backup_time: next_backup,
                 ..Default::default()
@@ -800,9 +792,19 @@ impl Service {
     ) -> Result<ProtectedItemResource> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
+        let q = ItemQuery {
+            container: Some(ContainerMatch {
+                provider: Some(n.provider),
+                resource_group: Some(n.resource_group.clone()),
+                vm: n.vm.clone(),
+            }),
+            ..Default::default()
+        };
         self.meta
-            .find_item(vault.rowid, n.provider, &n.resource_group, &n.vm)?
-            .map(|r| self.item_view(v, &r))
+            .list_item_overviews(vault.rowid, &q, &PageRequest::first(1))?
+            .items
+            .pop()
+            .map(|o| self.item_view(v, o))
             .ok_or_else(|| {
                 ServiceError::not_found(
                     "BMSUserErrorProtectedItemNotFound",
@@ -836,8 +838,8 @@ impl Service {
         };
         Ok(self
             .meta
-            .list_items(vault.rowid, &q, page)?
-            .map(|r| self.item_view(v, &r)))
+            .list_item_overviews(vault.rowid, &q, page)?
+            .map(|o| self.item_view(v, o)))
     }
 
     /// One page of the registered protection containers (one per

@@ -424,16 +424,9 @@ impl Service {
         })
     }
 
-    /// The health detail of an item with damaged recovery points, if any.
-    pub(crate) fn damage_health(&self, item_rowid: i64) -> Option<HealthDetail> {
-        let names: Vec<String> = self
-            .meta
-            .item_points(item_rowid)
-            .ok()?
-            .into_iter()
-            .filter(|p| p.damage.is_some())
-            .map(|p| p.name)
-            .collect();
+    /// The health detail of an item whose recovery points of these names
+    /// are damaged, if any are.
+    pub(crate) fn damage_health(names: &[String]) -> Option<HealthDetail> {
         (!names.is_empty()).then(|| {
             crate::item_health::detail(
                 DAMAGED,

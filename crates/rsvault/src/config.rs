@@ -37,6 +37,7 @@
 //!
 //! [database]                 # the metadata database (default: SQLite at <data_dir>/metadata.db)
 //! url = "postgres://rsvault@db.example/rsvault"  # or "sqlite:///path/metadata.db"
+//! pool = 8                   # PostgreSQL connections at most (default: 2 per core, 4 to 32; a URL's pool=N wins)
 //! [jobs]
 //! workers = 4                  # backups, restores and verifies running at once; later ones queue
 //!
@@ -84,6 +85,9 @@ pub struct FileConfig {
 pub struct DatabaseConfig {
     /// The metadata database's URL.
     pub url: Option<String>,
+    /// PostgreSQL connections the server opens at most, unless the URL
+    /// says (`pool=N`); two per core (4 to 32) when neither does.
+    pub pool: Option<usize>,
 }
 
 /// `[jobs]`.
@@ -254,6 +258,9 @@ impl FileConfig {
         if let Some(u) = &c.database.url {
             database_url(u).context("database.url")?;
         }
+        if c.database.pool == Some(0) {
+            bail!("database.pool must be at least 1");
+        }
         if c.jobs.workers == Some(0) {
             bail!("jobs.workers must be at least 1");
         }
@@ -266,11 +273,17 @@ impl FileConfig {
     }
 
     /// The metadata database: `--database` (or RSVAULT_DATABASE), else
-    /// `[database] url`; `None` is SQLite in the data directory.
+    /// `[database] url`; `None` is SQLite in the data directory. A
+    /// PostgreSQL URL gets `[database] pool` unless it names its own.
     pub fn database(&self, flag: Option<&str>) -> Result<Option<rsvault_service::DatabaseUrl>> {
-        flag.or(self.database.url.as_deref())
+        let url = flag
+            .or(self.database.url.as_deref())
             .map(database_url)
-            .transpose()
+            .transpose()?;
+        Ok(match self.database.pool {
+            Some(n) => url.map(|u| u.with_pool(n)),
+            None => url,
+        })
     }
 
     /// The public URL without a trailing `/` (checked by [`FileConfig::load`]).
@@ -431,6 +444,9 @@ mod tests {
             ),
             ("[database]\nurl = \"mysql://u:pw@h/d\"\n", false),
             ("[database]\nuri = \"postgres://h/d\"\n", false),
+            ("[database]\npool = 32\n", true),
+            ("[database]\npool = 0\n", false),
+            ("[database]\nurl = \"postgres://h/d?pool=0\"\n", false),
             ("[verify]\nscheduel = \"sun 03:00\"\n", false),
             ("listen = \"nowhere\"\n", false),
             (
@@ -485,5 +501,38 @@ mod tests {
         assert_eq!(c.job_settings().workers, 4);
         let c = FileConfig::parse("[jobs]\nworkers = 7\n").unwrap();
         assert_eq!(c.job_settings().workers, 7);
+    }
+
+    #[test]
+    fn the_database_pool_size_goes_into_the_url() {
+        let shown = |text: &str, flag: Option<&str>| {
+            FileConfig::parse(text)
+                .unwrap()
+                .database(flag)
+                .unwrap()
+                .map(|u| u.to_string())
+        };
+        let pg = "[database]\nurl = \"postgres://rs@db/rsvault\"\n";
+        assert_eq!(shown(pg, None).as_deref(), Some("postgres://rs@db/rsvault"));
+        let sized = format!("{pg}pool = 24\n");
+        assert_eq!(
+            shown(&sized, None).as_deref(),
+            Some("postgres://rs@db/rsvault?pool=24")
+        );
+        assert_eq!(
+            shown(&sized, Some("postgres://rs@other/x?host=/run/pg")).as_deref(),
+            Some("postgres://rs@other/x?host=/run/pg&pool=24"),
+            "the flag's URL gets the file's pool"
+        );
+        assert_eq!(
+            shown(&sized, Some("postgres://rs@other/x?pool=2")).as_deref(),
+            Some("postgres://rs@other/x?pool=2"),
+            "a URL's own pool wins"
+        );
+        assert_eq!(
+            shown("[database]\npool = 24\n", Some("sqlite:///m.db")).as_deref(),
+            Some("sqlite:///m.db")
+        );
+        assert_eq!(shown("[database]\npool = 24\n", None), None);
     }
 }

@@ -1,13 +1,18 @@
 //! The conformance suite of [`MetaStore`]: every method, on an empty store.
 //! Round trips, names that match regardless of case, uniqueness, cascades,
 //! filters and paging edges (empty, exactly one page, the last page, a bad
-//! token), one transaction per method, and writers on several threads.
+//! token), one transaction per method, writers on several threads
+//! (`conformance/policy_limit.rs`: the policy limit under concurrent saves),
+//! and overviews of a page of items (`conformance/overviews.rs`).
 //! It panics on the first difference, naming it.
 //!
 //! ```no_run
 //! let store = rsvault_service::metastore::sql::SqlStore::sqlite_in_memory().unwrap();
 //! rsvault_service::metastore::conformance::run(&store);
 //! ```
+
+mod overviews;
+mod policy_limit;
 
 use super::records::*;
 use super::{MetaError, MetaStore, PageRequest};
@@ -26,6 +31,8 @@ pub fn run(store: &dyn MetaStore) {
     points(store);
     cascades(store);
     concurrent_writers(store);
+    overviews::item_overviews(store);
+    policy_limit::concurrent_policy_saves(store);
 }
 
 fn vref(sub: &str, rg: &str, name: &str) -> VaultRef {

@@ -1,6 +1,6 @@
 //! Protected items.
 
-use super::records::{ItemQuery, ItemRecord, NewItem};
+use super::records::{ItemOverview, ItemQuery, ItemRecord, NewItem};
 use super::{MetaResult, Page, PageRequest};
 use crate::inventory::{ResourceRef, VmProvider};
 
@@ -30,6 +30,15 @@ pub trait ItemStore {
         query: &ItemQuery,
         page: &PageRequest,
     ) -> MetaResult<Page<ItemRecord>>;
+    /// The same page as [`ItemStore::list_items`], each item with its
+    /// overview: its points, its last backup and its policy, read in one
+    /// query (and one more for the names of damaged points, if any).
+    fn list_item_overviews(
+        &self,
+        vault: i64,
+        query: &ItemQuery,
+        page: &PageRequest,
+    ) -> MetaResult<Page<ItemOverview>>;
     /// Every item of a vault, by the VM's group and name.
     fn vault_items(&self, vault: i64) -> MetaResult<Vec<ItemRecord>>;
     /// Soft-deleted items of every vault, by id.

@@ -282,6 +282,38 @@ pub struct PointRecord {
     pub verified: Option<String>,
 }
 
+/// A protected item with what a view of it shows besides its row, read
+/// with it ([`super::ItemStore::list_item_overviews`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemOverview {
+    pub item: ItemRecord,
+    pub points: PointSummary,
+    /// Its newest Backup job (in its container, `<kind>;<group>;<vm>`
+    /// with its provider's `VmProvider::container_kind`).
+    pub last_backup: Option<LastJob>,
+    /// The policy it names, if that exists.
+    pub policy: Option<PolicyRecord>,
+}
+
+/// What an item's recovery points come to, without reading them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PointSummary {
+    /// How many points the item has.
+    pub count: u64,
+    /// The time of its newest point.
+    pub latest: Option<String>,
+    /// The names of its points verify found damaged, oldest first.
+    pub damaged: Vec<String>,
+}
+
+/// A job as an item's overview shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastJob {
+    pub job_id: String,
+    pub status: String,
+    pub start_time: String,
+}
+
 /// A recovery point to record. Its name is the start time in
 /// microseconds, made unique if two backups started at once.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 use super::conformance;
 use super::sql::sqlite::{MIGRATIONS, SqliteDriver};
 use super::sql::testing::{Fault, Faulty};
-use super::sql::{SqlStore, postgres};
+use super::sql::{Driver, SqlStore, postgres};
 use super::*;
 
 #[test]
@@ -76,6 +76,46 @@ fn postgres_conforms() {
         postgres::MIGRATIONS.len() as i64
     );
     assert!(!again.all_vaults().unwrap().is_empty());
+}
+
+#[test]
+fn postgres_pools_as_many_connections_as_the_url_says() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let db = TestDatabase::new(&admin);
+    let default = SqlStore::postgres(&db.url).unwrap();
+    assert_eq!(default.driver().pool_size(), postgres::default_pool());
+    drop(default);
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let store = SqlStore::postgres(&format!("{}{sep}pool=3", db.url)).unwrap();
+    assert_eq!(store.driver().pool_size(), 3);
+    // Twelve threads at once, each holding a connection a while: three
+    // connections serve them all.
+    let start = std::sync::Barrier::new(12);
+    std::thread::scope(|scope| {
+        for _ in 0..12 {
+            let (store, start) = (&store, &start);
+            scope.spawn(move || {
+                start.wait();
+                for _ in 0..3 {
+                    store
+                        .driver()
+                        .with_conn(false, &mut |c| c.query("SELECT 1 FROM pg_sleep(0.02)", &[]))
+                        .expect("a pooled query");
+                }
+            });
+        }
+    });
+    let mut c = ::postgres::Client::connect(&admin, ::postgres::NoTls).unwrap();
+    let open: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 3, "connections the store holds");
 }
 
 #[test]

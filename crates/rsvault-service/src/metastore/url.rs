@@ -19,6 +19,7 @@ impl std::str::FromStr for DatabaseUrl {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            split_pool(s)?;
             return Ok(DatabaseUrl::Postgres(s.to_owned()));
         }
         if let Some(rest) = lower.strip_prefix("sqlite:").map(|_| &s["sqlite:".len()..]) {
@@ -35,6 +36,53 @@ impl std::str::FromStr for DatabaseUrl {
             redact(s)
         )))
     }
+}
+
+impl DatabaseUrl {
+    /// The URL with a pool of `size` connections, unless it names its own
+    /// (`pool=N`); SQLite's one connection stays one.
+    pub fn with_pool(self, size: usize) -> Self {
+        match self {
+            DatabaseUrl::Postgres(u) if matches!(split_pool(&u), Ok((_, None))) => {
+                let sep = if u.contains('?') { '&' } else { '?' };
+                DatabaseUrl::Postgres(format!("{u}{sep}{POOL}={size}"))
+            }
+            other => other,
+        }
+    }
+}
+
+/// rsvault's parameter of a PostgreSQL URL: how many connections its pool
+/// opens at most. libpq has no parameter of that name.
+const POOL: &str = "pool";
+
+/// A PostgreSQL URL without its `pool=N` parameter (for libpq), and N if
+/// given (the last one, as libpq takes a repeated parameter).
+pub(crate) fn split_pool(url: &str) -> Result<(String, Option<usize>), MetaError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut pool = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some((POOL, n)) => {
+                pool = Some(n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    MetaError::Unavailable(format!(
+                        "{}: pool={n} is not a number of connections (1 or more)",
+                        redact(url)
+                    ))
+                })?);
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, pool))
 }
 
 /// A connection string with its password replaced by `***`: the
@@ -109,5 +157,41 @@ mod tests {
         let e = "mysql://u:pw@h/d".parse::<DatabaseUrl>().unwrap_err();
         assert!(!e.to_string().contains("pw@"), "{e}");
         assert!("sqlite:".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn the_pool_size_is_a_parameter_libpq_never_sees() {
+        for (url, rest, pool) in [
+            ("postgres://u@h/d", "postgres://u@h/d", None),
+            ("postgres://u@h/d?pool=4", "postgres://u@h/d", Some(4)),
+            (
+                "postgresql://u@/d?host=/run/pg&pool=32&sslmode=disable",
+                "postgresql://u@/d?host=/run/pg&sslmode=disable",
+                Some(32),
+            ),
+            ("postgres://h/d?pool=2&pool=3", "postgres://h/d", Some(3)),
+        ] {
+            assert_eq!(split_pool(url).unwrap(), (rest.to_owned(), pool), "{url}");
+        }
+        for bad in [
+            "postgres://u:s3cret@h/d?pool=0",
+            "postgres://u:s3cret@h/d?pool=many",
+        ] {
+            let e = bad.parse::<DatabaseUrl>().unwrap_err();
+            assert!(e.to_string().contains("pool="), "{e}");
+            assert!(!e.to_string().contains("s3cret"), "{e}");
+        }
+        let with = |u: &str, n| u.parse::<DatabaseUrl>().unwrap().with_pool(n).to_string();
+        assert_eq!(with("postgres://h/d", 16), "postgres://h/d?pool=16");
+        assert_eq!(
+            with("postgresql://u@/d?host=/run/pg", 16),
+            "postgresql://u@/d?host=/run/pg&pool=16"
+        );
+        assert_eq!(
+            with("postgres://h/d?pool=4", 16),
+            "postgres://h/d?pool=4",
+            "the URL's own size wins"
+        );
+        assert_eq!(with("sqlite:///m.db", 16), "sqlite:///m.db");
     }
 }

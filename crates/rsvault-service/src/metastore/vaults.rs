@@ -47,7 +47,8 @@ pub trait PolicyStore {
     fn find_policy(&self, vault: i64, name: &str) -> MetaResult<Option<PolicyRecord>>;
     /// Creates a policy, or replaces the properties of the one of that name
     /// (in any case), in one transaction. Returns the stored name, or
-    /// `None` when creating it would exceed `limit` policies.
+    /// `None` when creating it would exceed `limit` policies. The limit
+    /// holds however many servers and threads save policies at once.
     fn save_policy(
         &self,
         vault: i64,

@@ -2,15 +2,18 @@
 
 use super::{Driver, Row, SqlStore, Where, limit_of, offset_of};
 use crate::inventory::{ResourceRef, VmProvider};
-use crate::metastore::records::{ItemQuery, ItemRecord, NewItem};
+use crate::metastore::records::{ItemOverview, ItemQuery, ItemRecord, NewItem};
 use crate::metastore::{ItemStore, MetaResult, Page, PageRequest};
+
+pub(super) const ITEM_COLUMNS: &str = "id, vault, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, created, deferred_delete, sched_after, health";
 
 const ITEM: &str = "SELECT id, vault, provider, vm_subscription, vm_resource_group, vm_name, policy, state, data_id, created, deferred_delete, sched_after, health FROM protected_items";
 
 /// The order of a vault's items.
-const BY_VM: &str = " ORDER BY vm_resource_group, vm_name, id";
+pub(super) const BY_VM: &str = " ORDER BY vm_resource_group, vm_name, id";
 
-fn item(r: &Row) -> MetaResult<ItemRecord> {
+/// An item from the first columns of a row ([`ITEM_COLUMNS`]).
+pub(super) fn item(r: &Row) -> MetaResult<ItemRecord> {
     Ok(ItemRecord {
         id: r.int(0)?,
         vault: r.int(1)?,
@@ -32,6 +35,28 @@ fn item(r: &Row) -> MetaResult<ItemRecord> {
 
 fn items(rows: Vec<Row>) -> MetaResult<Vec<ItemRecord>> {
     rows.iter().map(item).collect()
+}
+
+/// The conditions of an item query.
+pub(super) fn item_filter(vault: i64, q: &ItemQuery) -> Where {
+    let mut w = Where::default();
+    w.and("vault = {}", vec![vault.into()]);
+    if let Some(p) = &q.policy {
+        w.and("lower(policy) = lower({})", vec![p.into()]);
+    }
+    if let Some(name) = &q.friendly_name {
+        w.and("lower(vm_name) = lower({})", vec![name.into()]);
+    }
+    if let Some(c) = &q.container {
+        w.and("lower(vm_name) = lower({})", vec![(&c.vm).into()]);
+        if let Some(rg) = &c.resource_group {
+            w.and("lower(vm_resource_group) = lower({})", vec![rg.into()]);
+        }
+        if let Some(p) = c.provider {
+            w.and("provider = {}", vec![p.key().into()]);
+        }
+    }
+    w
 }
 
 impl<D: Driver> ItemStore for SqlStore<D> {
@@ -115,23 +140,7 @@ impl<D: Driver> ItemStore for SqlStore<D> {
     ) -> MetaResult<Page<ItemRecord>> {
         let offset = offset_of(page.token.as_deref())?;
         let size = page.size.max(1);
-        let mut w = Where::default();
-        w.and("vault = {}", vec![vault.into()]);
-        if let Some(p) = &q.policy {
-            w.and("lower(policy) = lower({})", vec![p.into()]);
-        }
-        if let Some(name) = &q.friendly_name {
-            w.and("lower(vm_name) = lower({})", vec![name.into()]);
-        }
-        if let Some(c) = &q.container {
-            w.and("lower(vm_name) = lower({})", vec![(&c.vm).into()]);
-            if let Some(rg) = &c.resource_group {
-                w.and("lower(vm_resource_group) = lower({})", vec![rg.into()]);
-            }
-            if let Some(p) = c.provider {
-                w.and("provider = {}", vec![p.key().into()]);
-            }
-        }
+        let w = item_filter(vault, q);
         let mut params = w.params().to_vec();
         let n = params.len();
         params.push(limit_of(size).into());
@@ -150,6 +159,22 @@ impl<D: Driver> ItemStore for SqlStore<D> {
             (offset + size as i64).to_string()
         });
         Ok(Page { items: rows, next })
+    }
+
+    fn list_item_overviews(
+        &self,
+        vault: i64,
+        q: &ItemQuery,
+        page: &PageRequest,
+    ) -> MetaResult<Page<ItemOverview>> {
+        let offset = offset_of(page.token.as_deref())?;
+        let size = page.size.max(1);
+        let mut items = self.run(|c| super::overviews::page(c, vault, q, offset, size))?;
+        let next = (items.len() > size).then(|| {
+            items.truncate(size);
+            (offset + size as i64).to_string()
+        });
+        Ok(Page { items, next })
     }
 
     fn vault_items(&self, vault: i64) -> MetaResult<Vec<ItemRecord>> {

@@ -15,7 +15,9 @@
 mod inventory;
 mod items;
 mod jobs;
+mod overviews;
 mod points;
+mod pool;
 pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]

@@ -188,6 +188,10 @@ impl<D: Driver> PolicyStore for SqlStore<D> {
         limit: usize,
     ) -> MetaResult<Option<String>> {
         self.tx(|c| {
+            // A write that changes nothing locks the vault's row until the
+            // transaction ends: saves of the vault's policies (from any
+            // thread or server) take turns, so each counts the others'.
+            c.execute("UPDATE vaults SET sku = sku WHERE id = $1", &[vault.into()])?;
             let existing = c.query_opt(
                 "SELECT id, name FROM policies WHERE vault = $1 AND lower(name) = lower($2)",
                 &[vault.into(), name.into()],
