@@ -100,7 +100,10 @@ pub fn conformance(clock: &dyn Clock, wait: &dyn Fn(std::time::Duration)) {
     wait(step);
     let c = clock.now();
     let moved = c.duration_since(b).unwrap_or_default();
-    assert!(moved >= step, "{clock:?} moved {moved:?} while {step:?} passed");
+    assert!(
+        moved >= step,
+        "{clock:?} moved {moved:?} while {step:?} passed"
+    );
     std::thread::scope(|s| {
         let reads: Vec<_> = (0..4).map(|_| s.spawn(|| clock.now())).collect();
         for r in reads {
