@@ -15,8 +15,9 @@ use std::sync::Mutex;
 /// Blobs of one pack closer than this are read in one request, the gap
 /// with them: a request costs more than reading 256 KiB.
 const MAX_GAP: u64 = 256 << 10;
-/// The most one request reads.
-const MAX_RANGE: u64 = 32 << 20;
+/// The most one request reads: a batch of 32 MiB is four requests, checked
+/// by four workers at once.
+const MAX_RANGE: u64 = 8 << 20;
 
 /// A blob to read: its id and where the primary keeps it.
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +91,9 @@ pub(super) fn fetch(
     threads: usize,
     point: &str,
 ) -> Result<(Vec<Fetched>, FetchCost)> {
+    if wanted.is_empty() {
+        return Ok((Vec::new(), FetchCost::default()));
+    }
     let spans = spans(wanted);
     let cost = FetchCost {
         bytes: spans.iter().map(|s| s.end - s.start).sum(),
@@ -208,14 +212,14 @@ mod tests {
             want(0, 8, 100),
             want(0, 108, 50),
             // Beyond the gap: a request of its own.
-            want(0, 108 + 50 + MAX_GAP as u32 + 1, 10),
+            want(0, 5010 + MAX_GAP as u32 + 1, 10),
         ];
         let s = spans(&w);
         let got: Vec<(u32, u64, u64, Vec<usize>)> = s
             .into_iter()
             .map(|s| (s.pack, s.start, s.end, s.members))
             .collect();
-        let far = 108 + 50 + MAX_GAP + 1;
+        let far = 5010 + MAX_GAP + 1;
         assert_eq!(
             got,
             vec![
@@ -232,7 +236,7 @@ mod tests {
             .map(|i| want(0, 8 + i * (1 << 20), 1 << 20))
             .collect();
         let s = spans(&w);
-        assert_eq!(s.len(), 2);
+        assert_eq!(s.len(), 5);
         assert!(s.iter().all(|s| s.end - s.start <= MAX_RANGE));
         assert_eq!(s.iter().map(|s| s.members.len()).sum::<usize>(), 40);
     }

@@ -16,29 +16,22 @@
 //! session whose commit revives condemned packs it deduplicated against,
 //! through the backup writer's own commit (`writer`).
 
+mod copier;
 mod fetch;
 pub mod requests;
+mod run;
+mod walk;
 
 pub use requests::{CountingBackend, RequestCounts};
 
-use crate::codec::BlobKind;
 use crate::error::{Error, Result};
-use crate::id::{ChunkId, IdSet};
 use crate::manifest::Manifest;
 use crate::progress::Progress;
-use crate::session::Session;
-use crate::store::{LoadedIndex, Store};
-use crate::writer::{PackWriter, Written, commit_manifest, put_index};
-use fetch::{Wanted, fetch};
+use crate::store::Store;
+use run::{Run, Stores};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
-
-/// Tree nodes read from the primary per request batch.
-const NODE_BATCH: usize = 256;
-/// Chunks read from the primary per batch, in encoded bytes.
-const CHUNK_BATCH: u64 = 32 << 20;
+use std::sync::atomic::AtomicBool;
 
 /// Options of a replication.
 #[derive(Debug, Clone, Default)]
@@ -91,7 +84,7 @@ pub struct ReplicationStats {
     pub bytes_skipped: u64,
     /// Packs written to the secondary.
     pub packs_written: u64,
-    /// Bytes written to the secondary: packs, index files and manifests.
+    /// Bytes written to the secondary's packs and index files.
     pub bytes_stored: u64,
     /// Bytes of ranged reads of blobs from the primary (with the small gaps
     /// between blobs read in one request).
@@ -170,7 +163,7 @@ pub fn replicate_point(
             .push(done(&p, ReplicationOutcome::AlreadyReplicated));
         return run.finish();
     }
-    let _read = stores
+    run.read = stores
         .src
         .begin_read_session(&format!("replicate {point_id} (read)"));
     run.chain(point_id)?;
@@ -190,7 +183,7 @@ pub fn replicate_all(
     check_replica(primary, secondary)?;
     let stores = Stores::new(primary, secondary);
     let mut run = Run::new(&stores, opts, progress);
-    let _read = stores.src.begin_read_session("replicate (read)");
+    run.read = stores.src.begin_read_session("replicate (read)");
     let (points, bad) = stores.src.list_points_checked()?;
     for (key, e) in &bad {
         tracing::warn!("replicate: {key} on the primary cannot be read and is not replicated: {e}");
@@ -240,422 +233,4 @@ fn same_manifest(primary: &Manifest, secondary: &Manifest) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Both stores of a call, over backends that count its requests.
-struct Stores {
-    src: Store,
-    dst: Store,
-    src_counts: Arc<CountingBackend>,
-    dst_counts: Arc<CountingBackend>,
-}
-
-impl Stores {
-    fn new(primary: &Store, secondary: &Store) -> Self {
-        let src_counts = Arc::new(CountingBackend::new(primary.backend().clone()));
-        let dst_counts = Arc::new(CountingBackend::new(secondary.backend().clone()));
-        Stores {
-            src: primary.with_backend(src_counts.clone()),
-            dst: secondary.with_backend(dst_counts.clone()),
-            src_counts,
-            dst_counts,
-        }
-    }
-}
-
-/// Where a point stands on the secondary.
-enum OnSecondary {
-    Present,
-    Forgotten,
-    Absent,
-}
-
-/// One call: what it did, and the copier once a point needs copying.
-struct Run<'s> {
-    stores: &'s Stores,
-    opts: &'s ReplicateOptions,
-    progress: &'s dyn Progress,
-    started: Instant,
-    stats: ReplicationStats,
-    copier: Option<Copier<'s>>,
-}
-
-impl<'s> Run<'s> {
-    fn new(stores: &'s Stores, opts: &'s ReplicateOptions, progress: &'s dyn Progress) -> Self {
-        Run {
-            stores,
-            opts,
-            progress,
-            started: Instant::now(),
-            stats: ReplicationStats::default(),
-            copier: None,
-        }
-    }
-
-    /// Ends the secondary's writer session, if one began, and counts.
-    fn finish(mut self) -> Result<ReplicationStats> {
-        if let Some(c) = self.copier.take() {
-            c.session.end()?;
-        }
-        self.stats.primary_requests = self.stores.src_counts.counts();
-        self.stats.secondary_requests = self.stores.dst_counts.counts();
-        self.stats.duration_ms = self.started.elapsed().as_millis() as u64;
-        Ok(self.stats)
-    }
-
-    fn on_secondary(&self, m: &Manifest) -> Result<OnSecondary> {
-        let dst = &self.stores.dst;
-        if let Some(s) = dst.point(&m.id)? {
-            same_manifest(m, &s)?;
-            return Ok(OnSecondary::Present);
-        }
-        if dst
-            .backend()
-            .head(&format!("forgotten/{}", m.id))?
-            .is_some()
-        {
-            return Ok(OnSecondary::Forgotten);
-        }
-        Ok(OnSecondary::Absent)
-    }
-
-    /// Replicates `id` and the ancestors the secondary lacks, oldest first.
-    fn chain(&mut self, id: &str) -> Result<()> {
-        let stores: &'s Stores = self.stores;
-        let src = &stores.src;
-        let Some(m) = src.point(id)? else {
-            return self.not_on_primary(id);
-        };
-        let mut todo: Vec<Manifest> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut next = Some(m);
-        while let Some(m) = next.take() {
-            if !seen.insert(m.id.clone()) {
-                break;
-            }
-            let first = todo.is_empty();
-            match self.on_secondary(&m)? {
-                OnSecondary::Present if first => {
-                    self.stats
-                        .points
-                        .push(done(&m, ReplicationOutcome::AlreadyReplicated));
-                    break;
-                }
-                OnSecondary::Forgotten if first => {
-                    self.stats
-                        .points
-                        .push(done(&m, ReplicationOutcome::ForgottenOnSecondary));
-                    break;
-                }
-                OnSecondary::Present | OnSecondary::Forgotten => break,
-                OnSecondary::Absent => {}
-            }
-            let parent = m.parent.clone();
-            todo.push(m);
-            let Some(pid) = parent else { break };
-            match src.point(&pid) {
-                Ok(Some(p)) => next = Some(p),
-                Ok(None) => self.copy_tombstone(&pid)?,
-                Err(e) => tracing::warn!(
-                    "replicate: the parent {pid} of {id} cannot be read on the primary ({e}); \
-                     replicating from {id} on"
-                ),
-            }
-        }
-        if todo.is_empty() {
-            return Ok(());
-        }
-        if self.copier.is_none() {
-            self.copier = Some(Copier::begin(self.stores, self.opts, self.progress)?);
-        }
-        let c = self.copier.as_mut().expect("set above");
-        for m in todo.into_iter().rev() {
-            let outcome = c.replicate(&m, &mut self.stats)?;
-            self.stats.points.push(done(&m, outcome));
-        }
-        Ok(())
-    }
-
-    fn not_on_primary(&mut self, id: &str) -> Result<()> {
-        match tombstone_name(&self.stores.src, id)? {
-            Some(name) => {
-                self.stats.points.push(PointReplication {
-                    id: id.to_owned(),
-                    name,
-                    outcome: ReplicationOutcome::ForgottenOnPrimary,
-                });
-                Ok(())
-            }
-            None => Err(Error::PointNotFound(format!(
-                "the primary store has no recovery point {id}"
-            ))),
-        }
-    }
-
-    /// Copies the primary's tombstone of a forgotten point the secondary
-    /// never had, so the secondary's verify sees the gap in the chain as a
-    /// deletion, as the primary's does.
-    fn copy_tombstone(&self, id: &str) -> Result<()> {
-        let (src, dst) = (&self.stores.src, &self.stores.dst);
-        let key = format!("forgotten/{id}");
-        if dst.point(id)?.is_some() || dst.backend().head(&key)?.is_some() {
-            return Ok(());
-        }
-        match src.backend().get(&key) {
-            // Encoded under its key with the shared master key: valid as is.
-            Ok(blob) => dst
-                .backend()
-                .put(&key, &blob, crate::backend::PutMode::Overwrite),
-            Err(Error::MissingObject(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-/// The disk name a tombstone records, if the store has one for `id`.
-fn tombstone_name(store: &Store, id: &str) -> Result<Option<String>> {
-    let key = format!("forgotten/{id}");
-    let blob = match store.backend().get(&key) {
-        Ok(b) => b,
-        Err(Error::MissingObject(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let name = store
-        .codec()
-        .decode(BlobKind::Meta, key.as_bytes(), &blob, &key)
-        .ok()
-        .and_then(|j| serde_json::from_slice::<serde_json::Value>(&j).ok())
-        .and_then(|v| v.get("name")?.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    Ok(Some(name))
-}
-
-/// The copying part of a run: a writer session and index on the secondary,
-/// the readable index of the primary, the packs stored so far.
-struct Copier<'s> {
-    src: &'s Store,
-    dst: &'s Store,
-    session: Session,
-    /// The secondary's index as a writer sees it: what need not be copied.
-    have: LoadedIndex,
-    /// The primary's index as readers see it: where to read.
-    from: LoadedIndex,
-    pack: PackWriter<'s>,
-    written: Written,
-    /// Blobs this run added to packs (stored, or in the pack being filled).
-    copied: IdSet,
-    threads: usize,
-    cancel: Option<Arc<AtomicBool>>,
-    progress: &'s dyn Progress,
-}
-
-impl<'s> Copier<'s> {
-    /// Registers the writer session on the secondary, then loads both
-    /// indexes (the primary's read session is the caller's).
-    fn begin(
-        stores: &'s Stores,
-        opts: &ReplicateOptions,
-        progress: &'s dyn Progress,
-    ) -> Result<Self> {
-        let session = stores.dst.begin_session("replicate")?;
-        let have = stores.dst.load_index()?;
-        let from = stores.src.load_index_readable()?;
-        let threads = match opts.threads {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .max(4),
-            n => n,
-        };
-        Ok(Copier {
-            src: &stores.src,
-            dst: &stores.dst,
-            session,
-            have,
-            from,
-            pack: PackWriter::new(&stores.dst),
-            written: Vec::new(),
-            copied: IdSet::default(),
-            threads,
-            cancel: opts.cancel.clone(),
-            progress,
-        })
-    }
-
-    fn present(&self, id: &ChunkId) -> bool {
-        self.have.index.contains(id) || self.copied.contains(id)
-    }
-
-    /// Copies what `m` needs, then commits it on the secondary.
-    fn replicate(
-        &mut self,
-        m: &Manifest,
-        stats: &mut ReplicationStats,
-    ) -> Result<ReplicationOutcome> {
-        self.progress.start("replicate", m.size);
-        let copied = self.copy_tree(m, stats);
-        self.progress.finish();
-        // What was gathered is stored either way: later points of this run
-        // count on it, and a rerun reuses it.
-        let stored = self.store_pending(stats);
-        let key = Store::point_key(&m.id);
-        if let Err(e) = copied {
-            // Forgotten meanwhile: its packs may have gone with it.
-            return match self.src.backend().head(&key) {
-                Ok(None) if stored.is_ok() => Ok(ReplicationOutcome::ForgottenOnPrimary),
-                _ => Err(e),
-            };
-        }
-        stored?;
-        if self.src.backend().head(&key)?.is_none() {
-            return Ok(ReplicationOutcome::ForgottenOnPrimary);
-        }
-        match commit_manifest(self.dst, &self.have, &self.written, &self.session, m) {
-            Ok(()) => Ok(ReplicationOutcome::Replicated),
-            // Another replicator committed it first.
-            Err(Error::AlreadyExists(_)) => match self.dst.point(&m.id)? {
-                Some(s) => same_manifest(m, &s).map(|()| ReplicationOutcome::AlreadyReplicated),
-                None => Err(Error::corrupt(
-                    key,
-                    "exists on the secondary but cannot be read",
-                )),
-            },
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Stores the pack being filled and an index file of the packs stored
-    /// since the last one.
-    fn store_pending(&mut self, stats: &mut ReplicationStats) -> Result<()> {
-        stats.bytes_stored += self.pack.flush()?;
-        let packs = self.pack.take_written();
-        stats.packs_written += packs.len() as u64;
-        stats.bytes_stored += put_index(self.dst, &packs)?;
-        self.written.extend(packs);
-        Ok(())
-    }
-
-    fn cancelled(&self) -> Result<()> {
-        if self
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            return Err(Error::Cancelled);
-        }
-        Ok(())
-    }
-
-    /// Where the primary keeps a blob of point `m`.
-    fn locate(&self, m: &Manifest, id: ChunkId) -> Result<Wanted> {
-        match self.from.index.get(&id) {
-            Some(loc) => Ok(Wanted { id, loc: *loc }),
-            None => Err(Error::MissingChunk {
-                point: m.id.clone(),
-                chunk: format!("{id} (not on the primary)"),
-            }),
-        }
-    }
-
-    /// Walks `m`'s tree on the primary a level at a time and copies every
-    /// node and chunk the secondary lacks.
-    fn copy_tree(&mut self, m: &Manifest, stats: &mut ReplicationStats) -> Result<()> {
-        let leaf_span = crate::tree::FANOUT as u64 * m.chunk_size as u64;
-        let mut left = m.size;
-        let mut walked = IdSet::default();
-        let mut level = vec![m.root];
-        let mut height = m.height;
-        let mut batch = ChunkBatch::default();
-        while height >= 1 && !level.is_empty() {
-            let mut below = Vec::new();
-            for group in level.chunks(NODE_BATCH) {
-                self.cancelled()?;
-                let wanted = group
-                    .iter()
-                    .filter(|id| !id.is_zero() && walked.insert(**id))
-                    .map(|id| self.locate(m, *id))
-                    .collect::<Result<Vec<_>>>()?;
-                let (nodes, cost) =
-                    fetch(self.src, &self.from.index, &wanted, self.threads, &m.id)?;
-                stats.bytes_fetched += cost.bytes;
-                for node in nodes {
-                    if self.present(&node.id) {
-                        stats.blobs_skipped += 1;
-                        stats.bytes_skipped += node.encoded.len() as u64;
-                    } else {
-                        self.store_blob(&node, stats)?;
-                        stats.nodes_copied += 1;
-                    }
-                    let children = node.children.unwrap_or_default();
-                    if height > 1 {
-                        below.extend(children.into_iter().filter(|c| !c.is_zero()));
-                        continue;
-                    }
-                    for c in children.into_iter().filter(|c| !c.is_zero()) {
-                        if self.present(&c) {
-                            stats.blobs_skipped += 1;
-                            stats.bytes_skipped +=
-                                self.from.index.get(&c).map_or(0, |l| l.len as u64);
-                        } else if batch.ids.insert(c) {
-                            let w = self.locate(m, c)?;
-                            batch.bytes += w.loc.len as u64;
-                            batch.wanted.push(w);
-                            if batch.bytes >= CHUNK_BATCH {
-                                self.copy_chunks(m, &mut batch, stats)?;
-                            }
-                        }
-                    }
-                    self.progress.advance(leaf_span.min(left));
-                    left = left.saturating_sub(leaf_span);
-                }
-            }
-            level = below;
-            height -= 1;
-        }
-        self.copy_chunks(m, &mut batch, stats)?;
-        self.progress.advance(left);
-        Ok(())
-    }
-
-    /// Reads a batch of chunks from the primary and adds them to packs.
-    fn copy_chunks(
-        &mut self,
-        m: &Manifest,
-        batch: &mut ChunkBatch,
-        stats: &mut ReplicationStats,
-    ) -> Result<()> {
-        if batch.wanted.is_empty() {
-            return Ok(());
-        }
-        self.cancelled()?;
-        let (chunks, cost) = fetch(
-            self.src,
-            &self.from.index,
-            &batch.wanted,
-            self.threads,
-            &m.id,
-        )?;
-        stats.bytes_fetched += cost.bytes;
-        for c in &chunks {
-            self.store_blob(c, stats)?;
-            stats.chunks_copied += 1;
-        }
-        *batch = ChunkBatch::default();
-        Ok(())
-    }
-
-    fn store_blob(&mut self, b: &fetch::Fetched, stats: &mut ReplicationStats) -> Result<()> {
-        stats.bytes_stored += self.pack.add(b.kind, b.id, &b.encoded, b.raw_len)?;
-        stats.bytes_copied += b.encoded.len() as u64;
-        self.copied.insert(b.id);
-        Ok(())
-    }
-}
-
-/// Chunks waiting to be read from the primary.
-#[derive(Default)]
-struct ChunkBatch {
-    wanted: Vec<Wanted>,
-    ids: IdSet,
-    bytes: u64,
 }
