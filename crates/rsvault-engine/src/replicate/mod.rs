@@ -207,11 +207,17 @@ pub fn replicate_all(
     }
     let forgotten = stores.src.forgotten()?;
     for m in stores.dst.list_points()? {
-        if forgotten.contains(&m.id) {
-            stores.dst.forget(&m.name, &m.id)?;
-            run.stats
+        if !forgotten.contains(&m.id) {
+            continue;
+        }
+        match stores.dst.forget(&m.name, &m.id) {
+            Ok(_) => run
+                .stats
                 .points
-                .push(done(&m, ReplicationOutcome::Forgotten));
+                .push(done(&m, ReplicationOutcome::Forgotten)),
+            // Forgotten there meanwhile.
+            Err(Error::PointNotFound(_)) => {}
+            Err(e) => return Err(e),
         }
     }
     run.finish()
