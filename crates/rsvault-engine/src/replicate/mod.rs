@@ -52,8 +52,6 @@ pub enum ReplicationOutcome {
     AlreadyReplicated,
     /// The primary forgot it before it was committed on the secondary: skipped.
     ForgottenOnPrimary,
-    /// The secondary forgot it (it holds a tombstone): not copied again.
-    ForgottenOnSecondary,
     /// Forgotten on the secondary because the primary forgot it ([`replicate_all`]).
     Forgotten,
 }
@@ -138,7 +136,9 @@ pub fn check_replica(primary: &Store, secondary: &Store) -> Result<()> {
 /// first: the secondary never holds a point whose parent it lacks but the
 /// primary has; a parent the primary forgot gets its tombstone copied).
 /// Copies only blobs the secondary does not show; a point the secondary
-/// has already is a no-op that reads two manifests. A point the primary
+/// has already is a no-op that reads two manifests. A point the secondary
+/// forgot is copied again (to repair a damaged one there: forget it on the
+/// secondary, replicate it), though not as an ancestor of another. A point the primary
 /// forgot is skipped ([`ReplicationOutcome::ForgottenOnPrimary`]); an id
 /// the primary never had is [`Error::PointNotFound`].
 ///
@@ -173,7 +173,8 @@ pub fn replicate_point(
 /// Brings `secondary` up to `primary`: replicates every point of the
 /// primary the secondary lacks (oldest first; points the secondary forgot
 /// stay forgotten), then forgets on the secondary the points the primary
-/// forgot. [`ReplicationStats::points`] lists what it did.
+/// forgot. Run it after an outage, and now and then: it also forgets a
+/// point whose replication committed just as the primary forgot it. [`ReplicationStats::points`] lists what it did.
 pub fn replicate_all(
     primary: &Store,
     secondary: &Store,

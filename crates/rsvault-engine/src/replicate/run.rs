@@ -125,12 +125,8 @@ impl<'s> Run<'s> {
                         .push(done(&m, ReplicationOutcome::AlreadyReplicated));
                     break;
                 }
-                OnSecondary::Forgotten if first => {
-                    self.stats
-                        .points
-                        .push(done(&m, ReplicationOutcome::ForgottenOnSecondary));
-                    break;
-                }
+                // Asked for by id: copied again. Not so an ancestor.
+                OnSecondary::Forgotten if first => {}
                 OnSecondary::Present | OnSecondary::Forgotten => break,
                 OnSecondary::Absent => {}
             }
