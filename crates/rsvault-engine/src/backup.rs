@@ -14,16 +14,16 @@
 use crate::clock::{rfc3339, unix_ms};
 use crate::codec::BlobKind;
 use crate::error::{Error, Result};
-use crate::guard::Guard;
 use crate::id::{ChunkId, IdSet};
-use crate::index::{ChunkIndex, encode_index_file};
+use crate::index::ChunkIndex;
 use crate::manifest::{BackupStats, Manifest};
-use crate::pack::{PackBuilder, PackEntry, TARGET_SIZE, pack_key};
+use crate::pack::PackEntry;
 use crate::progress::Progress;
 use crate::ranges::RangeSet;
 use crate::source::{DiskSource, ExtentKind};
 use crate::store::Store;
 use crate::tree::{FANOUT, TreeBuilder, TreeReader};
+use crate::writer::PackWriter;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -216,18 +216,10 @@ pub fn backup(
     }
 
     // Index file, then the manifest: the commit point.
-    if !written.is_empty() {
-        let file_id = crate::id::random_hex_id();
-        let blob = encode_index_file(store.codec(), &file_id, &written);
-        shared
-            .bytes_stored
-            .fetch_add(blob.len() as u64, Ordering::Relaxed);
-        store.backend().put(
-            &format!("index/{file_id}"),
-            &blob,
-            crate::backend::PutMode::Create,
-        )?;
-    }
+    let index_bytes = crate::writer::put_index(store, &written)?;
+    shared
+        .bytes_stored
+        .fetch_add(index_bytes, Ordering::Relaxed);
     let id = uuid::Uuid::now_v7().simple().to_string();
     let manifest = Manifest {
         version: 1,
@@ -254,17 +246,7 @@ pub fn backup(
         },
         labels: opts.labels.clone(),
     };
-    // Packs gc condemned while this backup ran that the point needs are
-    // revived before the commit, and once more after it for a gc record
-    // that landed in between (see `guard`).
-    let mut guard = Guard::new(store, &loaded, &written, &session.record().id);
-    guard.secure(root, height)?;
-    store.commit_point(&manifest)?;
-    if let Err(e) = guard.secure(root, height) {
-        // Readers still find the blobs (condemned packs are read too) and gc
-        // revives what a committed point needs before it deletes anything.
-        tracing::warn!(point = %manifest.id, "could not re-check gc records after the commit: {e}");
-    }
+    crate::writer::commit_manifest(store, &loaded, &written, &session, &manifest)?;
     session.end()?;
     tracing::debug!(point = %manifest.id, ms = unix_ms(store.clock().now()) - unix_ms(start_time), "backup committed");
     Ok(manifest)
@@ -422,40 +404,25 @@ fn pack_writer(
     rx: Receiver<PackMsg>,
     pool: Sender<Vec<u8>>,
 ) -> Result<Vec<(String, Vec<PackEntry>)>> {
-    let mut out = Vec::new();
-    // One buffer for the writer's whole life: allocating a fresh 16 MiB
-    // buffer per pack makes the allocator hold several of them per thread.
-    let mut pack = PackBuilder::new();
-    let flush = |pack: &mut PackBuilder, out: &mut Vec<(String, Vec<PackEntry>)>| -> Result<()> {
-        let pack_id = crate::id::random_hex_id();
-        let (bytes, entries) = pack.seal(sh.store.codec(), &pack_id);
-        let r = sh
-            .store
-            .backend()
-            .put(&pack_key(&pack_id), bytes, crate::backend::PutMode::Create);
-        sh.bytes_stored
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        pack.reset();
-        r?;
-        out.push((pack_id, entries));
-        Ok(())
-    };
+    let mut pack = PackWriter::new(sh.store);
     for (kind, id, enc, raw_len) in rx {
         if sh.abort.load(Ordering::Relaxed) {
             continue;
         }
-        pack.add(kind, id, &enc, raw_len);
+        let r = pack.add(kind, id, &enc, raw_len);
         let _ = pool.try_send(enc);
-        if pack.len() >= TARGET_SIZE
-            && let Err(e) = flush(&mut pack, &mut out)
-        {
-            sh.fail(e);
+        match r {
+            Ok(n) => {
+                sh.bytes_stored.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => sh.fail(e),
         }
     }
-    if !pack.is_empty() && !sh.abort.load(Ordering::Relaxed) {
-        flush(&mut pack, &mut out)?;
+    if !sh.abort.load(Ordering::Relaxed) {
+        let n = pack.flush()?;
+        sh.bytes_stored.fetch_add(n, Ordering::Relaxed);
     }
-    Ok(out)
+    Ok(pack.take_written())
 }
 
 fn collect(

@@ -109,6 +109,15 @@ impl Codec {
         }
     }
 
+    /// True when `other` was derived from the same master key with the same
+    /// encryption: then a blob one encodes, the other decodes.
+    pub(crate) fn same_keys(&self, other: &Codec) -> bool {
+        self.chunk_key == other.chunk_key
+            && self.tree_key == other.tree_key
+            && self.mac_key == other.mac_key
+            && self.cipher.is_some() == other.cipher.is_some()
+    }
+
     /// The content id of disk data. All-zero data has [`ChunkId::ZERO`].
     pub fn chunk_id(&self, data: &[u8]) -> ChunkId {
         if is_zero(data) {

@@ -81,6 +81,13 @@ pub enum Error {
     /// Another process holds an exclusive lock.
     #[error("{0}")]
     Locked(String),
+    /// A store that cannot hold replicas of another's recovery points.
+    #[error("{secondary} cannot hold replicas of the recovery points of {primary}: {reason}")]
+    NotAReplica {
+        primary: String,
+        secondary: String,
+        reason: String,
+    },
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,

@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod pack;
 pub mod progress;
 pub mod ranges;
+pub mod replicate;
 pub mod restore;
 pub mod session;
 pub mod source;
@@ -29,6 +30,7 @@ pub mod store;
 pub mod target;
 pub mod tree;
 pub mod verify;
+mod writer;
 
 pub use backup::{BackupOptions, backup};
 pub use copy::copy_image;
@@ -37,6 +39,9 @@ pub use gc::{GcOptions, GcStats, gc};
 pub use key::MasterKey;
 pub use manifest::{BackupStats, Manifest};
 pub use progress::{NoProgress, Progress};
+pub use replicate::{
+    ReplicateOptions, ReplicationOutcome, ReplicationStats, replicate_all, replicate_point,
+};
 pub use restore::{RestoreFormat, RestoreOptions, RestoreStats, restore};
 pub use store::{InitOptions, Store};
 pub use verify::{VerifyReport, verify};

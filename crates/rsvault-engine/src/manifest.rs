@@ -66,3 +66,12 @@ impl Manifest {
         self.size.div_ceil(self.chunk_size as u64)
     }
 }
+
+/// True for a string that can be a point id (the object key's last part):
+/// 1 to 64 ASCII letters, digits, `-` or `_`. Backups make 32 hex digits.
+pub fn is_point_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

@@ -41,6 +41,11 @@ pub struct StoreConfig {
     pub encryption: Encryption,
     pub zstd_level: i32,
     pub created: String,
+    /// Set in a replica ([`Store::init_replica`]): the id of the store whose
+    /// key opens it, which is the id a key file names. A replica has a
+    /// store id of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Options of [`Store::init`].
@@ -163,18 +168,48 @@ impl Store {
         let store_id = crate::id::random_hex_id();
         key.store_id = Some(store_id.clone());
         let config = StoreConfig {
-            store_id: store_id.clone(),
+            store_id,
             version: STORE_VERSION,
             chunk_size: opts.chunk_size,
             encryption: opts.encryption,
             zstd_level: opts.zstd_level,
             created: rfc3339(std::time::SystemTime::now()),
+            origin: None,
         };
         let codec = Codec::new(key, opts.encryption, opts.zstd_level);
+        Self::create(backend, Arc::new(codec), config)
+    }
+
+    /// Creates a replica of `primary` on `backend`: a store of its own (its
+    /// own store id, sessions, gc) that the primary's key opens, with the
+    /// settings blobs depend on copied (encryption, chunk size; the keys
+    /// that encrypt blobs and derive chunk ids come from the master key
+    /// alone, so the primary's encoded blobs are valid in the replica as
+    /// they are). Fill it with [`crate::replicate::replicate_point`].
+    pub fn init_replica(backend: Arc<dyn Backend>, primary: &Store) -> Result<Store> {
+        if backend.head(CONFIG_KEY)?.is_some() {
+            return Err(Error::StoreExists(backend.location()));
+        }
+        let p = &primary.config;
+        let config = StoreConfig {
+            store_id: crate::id::random_hex_id(),
+            version: STORE_VERSION,
+            chunk_size: p.chunk_size,
+            encryption: p.encryption,
+            zstd_level: p.zstd_level,
+            created: rfc3339(std::time::SystemTime::now()),
+            origin: Some(p.origin.clone().unwrap_or_else(|| p.store_id.clone())),
+        };
+        Self::create(backend, primary.codec.clone(), config)
+    }
+
+    /// Writes the `config` object of a new store.
+    fn create(backend: Arc<dyn Backend>, codec: Arc<Codec>, config: StoreConfig) -> Result<Store> {
+        let store_id = &config.store_id;
         let mut obj = Vec::new();
         obj.extend_from_slice(CONFIG_MAGIC);
         obj.extend_from_slice(&STORE_VERSION.to_le_bytes());
-        obj.push(match opts.encryption {
+        obj.push(match config.encryption {
             Encryption::Aes256Gcm => 1,
             Encryption::None => 0,
         });
@@ -189,7 +224,7 @@ impl Store {
             })?;
         Ok(Store {
             backend,
-            codec: Arc::new(codec),
+            codec,
             config,
             clock: Arc::new(SystemClock),
         })
@@ -230,17 +265,22 @@ impl Store {
             .map_err(|_| Error::corrupt(CONFIG_KEY, "bad store id"))?
             .to_owned();
         p += 32;
-        if let Some(kid) = &key.store_id
-            && *kid != store_id
-        {
-            return Err(Error::WrongKey(format!(
-                "the key is for store {kid}, this is store {store_id}"
-            )));
-        }
+        // A key names the store it was made for; a replica is opened by its
+        // origin's key too.
+        let key_mismatch = |origin: Option<&str>| match &key.store_id {
+            Some(kid) if *kid != store_id && origin != Some(kid.as_str()) => Some(Error::WrongKey(
+                format!("the key is for store {kid}, this is store {store_id}"),
+            )),
+            _ => None,
+        };
         let probe = Codec::new(key, encryption, 1);
         let json = probe
             .decode(BlobKind::Config, store_id.as_bytes(), &obj[p..], CONFIG_KEY)
-            .map_err(|_| Error::WrongKey(format!("store {store_id} at {}", backend.location())))?;
+            .map_err(|_| {
+                key_mismatch(None).unwrap_or_else(|| {
+                    Error::WrongKey(format!("store {store_id} at {}", backend.location()))
+                })
+            })?;
         let config: StoreConfig = serde_json::from_slice(&json)
             .map_err(|e| Error::corrupt(CONFIG_KEY, format!("bad config: {e}")))?;
         if config.store_id != store_id || config.version != version {
@@ -248,6 +288,9 @@ impl Store {
                 CONFIG_KEY,
                 "config does not match its header",
             ));
+        }
+        if let Some(e) = key_mismatch(config.origin.as_deref()) {
+            return Err(e);
         }
         let codec = Codec::new(key, encryption, config.zstd_level);
         Ok(Store {
@@ -262,6 +305,17 @@ impl Store {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The same store over another handle on its backend (a wrapper that
+    /// counts requests).
+    pub(crate) fn with_backend(&self, backend: Arc<dyn Backend>) -> Store {
+        Store {
+            backend,
+            codec: self.codec.clone(),
+            config: self.config.clone(),
+            clock: self.clock.clone(),
+        }
     }
 
     /// The backend.
@@ -327,6 +381,21 @@ impl Store {
             return Err(Error::corrupt(key, "manifest id does not match its key"));
         }
         Ok(m)
+    }
+
+    /// One point by its full id, or `None` when its manifest does not exist.
+    pub fn point(&self, id: &str) -> Result<Option<Manifest>> {
+        if !crate::manifest::is_point_id(id) {
+            return Err(Error::InvalidInput(format!(
+                "{id:?} is not a recovery point id"
+            )));
+        }
+        let key = Self::point_key(id);
+        match self.backend.get(&key) {
+            Ok(b) => self.decode_point(&key, &b).map(Some),
+            Err(Error::MissingObject(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every point, oldest first, and the manifests that could not be read.
