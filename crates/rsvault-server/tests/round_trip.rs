@@ -410,7 +410,7 @@ async fn every_body_of_the_main_flow_round_trips() {
         .ok(
             Method::PUT,
             &format!("{v2}/backupstorageconfig/vaultstorageconfig"),
-            Some(json!({"properties": {"storageType": "ZoneRedundant"}})),
+            Some(json!({"properties": {"storageType": "GeoRedundant"}})),
             StatusCode::OK,
         )
         .await;
