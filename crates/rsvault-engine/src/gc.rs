@@ -455,6 +455,17 @@ fn gc_pass(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<G
     progress.start("gc", 0);
     let sessions = housekeeping(store, &mut stats)?;
 
+    // Points are listed after the session check, so every point those
+    // sessions made is seen, and before the packs, so every pack a listed
+    // point needs is listed too (a point committed later is one of the
+    // fresh points step 2 marks again).
+    let (points, bad) = store.list_points_checked()?;
+    if let Some((key, e)) = bad.first() {
+        return Err(Error::InvalidInput(format!(
+            "gc stopped: manifest {key} is damaged ({e}), so what it needs is unknown; run `rsvault disk verify`"
+        )));
+    }
+
     // Records whose waiting is over: no session that may have seen their
     // packs is alive. Markers are read after the sessions: a writer that
     // revives a pack does so while it is alive.
@@ -466,15 +477,8 @@ fn gc_pass(store: &Store, opts: &GcOptions, progress: &dyn Progress) -> Result<G
         .cloned()
         .collect();
 
-    // Mark after the session check, so every point those sessions made is seen.
     let entries = all_pack_entries(store, &li)?;
     let lookup = lookup_index(&entries);
-    let (points, bad) = store.list_points_checked()?;
-    if let Some((key, e)) = bad.first() {
-        return Err(Error::InvalidInput(format!(
-            "gc stopped: manifest {key} is damaged ({e}), so what it needs is unknown; run `rsvault disk verify`"
-        )));
-    }
     stats.points = points.len();
     let mut live = IdSet::default();
     mark(store, &[&lookup], &points, &IdSet::default(), &mut live)?;

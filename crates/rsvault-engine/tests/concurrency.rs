@@ -5,10 +5,13 @@ mod common;
 
 use common::*;
 use rand::SeedableRng;
+use rsvault_engine::backend::{Backend, LocalBackend, ObjectMeta, PutMode};
 use rsvault_engine::source::raw::RawImage;
 use rsvault_engine::{
-    BackupOptions, GcOptions, NoProgress, Progress, RestoreOptions, backup, gc, restore, verify,
+    BackupOptions, GcOptions, NoProgress, Progress, RestoreOptions, Store, backup, gc, restore,
+    verify,
 };
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::mpsc;
 
@@ -409,4 +412,99 @@ fn packs_revived_by_a_writer_that_never_committed_go_at_the_next_gc() {
     let st = gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
     assert_eq!(st.packs_after, 0, "{st:?}");
     assert!(t.store.load_index().unwrap().revived.is_empty());
+}
+
+/// A backend that runs a hook once, just before its first listing of a
+/// prefix.
+struct ListHook {
+    inner: Arc<dyn Backend>,
+    prefix: &'static str,
+    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for ListHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ListHook({})", self.prefix)
+    }
+}
+
+impl Backend for ListHook {
+    fn put(&self, key: &str, data: &[u8], mode: PutMode) -> rsvault_engine::Result<()> {
+        self.inner.put(key, data, mode)
+    }
+    fn get(&self, key: &str) -> rsvault_engine::Result<Vec<u8>> {
+        self.inner.get(key)
+    }
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> rsvault_engine::Result<Vec<u8>> {
+        self.inner.get_range(key, offset, len)
+    }
+    fn list(&self, prefix: &str) -> rsvault_engine::Result<Vec<ObjectMeta>> {
+        if prefix == self.prefix
+            && let Some(hook) = self.hook.lock().unwrap().take()
+        {
+            hook();
+        }
+        self.inner.list(prefix)
+    }
+    fn head(&self, key: &str) -> rsvault_engine::Result<Option<ObjectMeta>> {
+        self.inner.head(key)
+    }
+    fn delete(&self, key: &str) -> rsvault_engine::Result<()> {
+        self.inner.delete(key)
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
+/// A point committed while gc lists the store, just before it lists the
+/// points and just before it lists the packs: gc neither stops on it (its
+/// new packs are not in a listing made before) nor deletes what it shares
+/// with the point forgotten before.
+#[test]
+fn a_point_committed_while_gc_lists_the_store_survives_it() {
+    for prefix in ["points/", "packs/"] {
+        let t = TestStore::new();
+        let p = t.path("d.raw");
+        let mut img = make_image(&p, 4 << 20, 80);
+        let first = backup(
+            &t.store,
+            &RawImage::open(&p).unwrap(),
+            &opts("d"),
+            &NoProgress,
+        )
+        .unwrap();
+        t.store.forget("d", &first.id).unwrap();
+        // The new point shares most of the forgotten one and adds packs.
+        mutate(&p, &mut img, 81, 4);
+        let committed = Arc::new(Mutex::new(None));
+        let (root, key, image, out) = (t.root(), t.key.clone(), p.clone(), committed.clone());
+        let hooked = ListHook {
+            inner: Arc::new(LocalBackend::open_existing(&t.root()).unwrap()),
+            prefix,
+            hook: Mutex::new(Some(Box::new(move || {
+                let s = Store::open(Arc::new(LocalBackend::open_existing(&root).unwrap()), &key)
+                    .unwrap();
+                let m = backup(
+                    &s,
+                    &RawImage::open(&image).unwrap(),
+                    &opts("e"),
+                    &NoProgress,
+                )
+                .unwrap();
+                *out.lock().unwrap() = Some(m.id);
+            }))),
+        };
+        let store = Store::open(Arc::new(hooked), &t.key).unwrap();
+        let st = gc(&store, &GcOptions::default(), &NoProgress)
+            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+        let id = committed.lock().unwrap().clone().expect("the hook ran");
+        assert!(
+            verify(&t.store, 2, &NoProgress).unwrap().is_clean(),
+            "{prefix}: {st:?}"
+        );
+        check_restore(&t, &id, "e", &img);
+        gc(&t.store, &GcOptions::default(), &NoProgress).unwrap();
+        check_restore(&t, &id, "e", &img);
+    }
 }
