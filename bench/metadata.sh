@@ -110,7 +110,7 @@ run_load() { # label run mode
     --path "$vault/backupJobs?api-version=2023-04-01" |
     python3 -c 'import json,sys
 d = json.load(sys.stdin); a = d["all"]
-print("\t".join(map(str, [sys.argv[1], sys.argv[2], sys.argv[3], a["requests"], d["errors"], a["p50_ms"], a["p99_ms"]] + [p["p99_ms"] for p in d["paths"]])))' "$1" "$2" "$3"
+print("\t".join(map(str, [sys.argv[1], sys.argv[2], sys.argv[3], a["requests"], d["errors"], a["p50_ms"], a["p99_ms"]] + [p["p99_ms"] for p in d["paths"]] + [p["p50_ms"] for p in d["paths"]])))' "$1" "$2" "$3"
 }
 
 # JOBS jobs seeded into the stopped server's database, then listed with a
@@ -152,7 +152,7 @@ for i in $(seq "$backups"); do
   # 32 MiB of incompressible data: every Backup now reads and hashes it all.
   head -c 32M /dev/urandom >"$work/images/vm$i.raw"
 done
-printf 'server\trun\tload\trequests\terrors\tp50_ms\tp99_ms\tp99_get_job_ms\tp99_list_items_ms\tp99_list_jobs_ms\n'
+printf 'server\trun\tload\trequests\terrors\tp50_ms\tp99_ms\tp99_get_job_ms\tp99_list_items_ms\tp99_list_jobs_ms\tp50_get_job_ms\tp50_list_items_ms\tp50_list_jobs_ms\n'
 for r in $(seq "$runs"); do
   for s in $SERVERS; do
     label=${s%%=*}
