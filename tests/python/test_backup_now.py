@@ -1,7 +1,6 @@
 """Backup now → job with tasks and progress → recovery point, through the
 Azure SDK; the point's disks restore bit-identically from the vault's store."""
 import datetime as dt
-import os
 import subprocess
 import time
 
@@ -11,7 +10,7 @@ from azure.mgmt.recoveryservices.models import Sku, Vault
 from azure.mgmt.recoveryservicesbackup.models import (AzureIaaSComputeVMProtectedItem, BackupRequestResource,
                                                       IaasVMBackupRequest, ProtectedItemResource)
 
-from conftest import rsvault_bin
+from conftest import rsvault_bin, vault_stores
 from test_protection import make_vm, RG, VM_RG
 
 
@@ -72,12 +71,11 @@ def test_backup_now_creates_a_recovery_point(server, rs, bk, tmp_path):
     assert list(bk.backup_jobs.list("v-bk", RG, filter="status eq 'Failed'")) == []
 
     # The recovery point's disk, restored from the vault's store, is the VM's disk bit for bit.
-    stores = server.data_dir / "stores"
-    (store,) = os.listdir(stores)
+    (store,) = vault_stores(server.data_dir)
     data_id = item.properties["protectedItemDataId"]
     out = tmp_path / "restored.raw"
-    subprocess.run([rsvault_bin(), "disk", "restore", "--store", str(stores / store),
-                    "--key-file", str(server.data_dir / "keys" / f"{store}.key"),
+    subprocess.run([rsvault_bin(), "disk", "restore", "--store", str(store),
+                    "--key-file", str(server.data_dir / "keys" / f"{store.name}.key"),
                     "--name", f"{data_id}/os", "--output", str(out)], check=True, capture_output=True)
     ref = tmp_path / "ref.raw"
     subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(img), str(ref)], check=True)
