@@ -201,6 +201,48 @@ pub struct BackupStorageConfigProperties {
     pub xcool_state: Option<EnabledState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_region_restore_flag: Option<bool>,
+    /// rsvault's own, read-only: where a geo-redundant vault's second copy
+    /// is and how far it is behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsvault_replication: Option<ReplicationStatus>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+crate::arm_enum! {
+    /// How a geo-redundant vault's secondary copy stands.
+    pub enum ReplicationState {
+        /// Every recovery point is on the secondary.
+        InSync,
+        /// Points wait to be copied (replication is asynchronous).
+        Replicating,
+        /// The last attempt failed; it is retried.
+        Failed,
+    }
+}
+
+/// The replication of a geo-redundant vault to its paired region (the
+/// null fields are written as null).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ReplicationState>,
+    /// Recovery points not yet on the secondary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_recovery_points: Option<u64>,
+    /// How far the secondary is behind: the age of the oldest recovery
+    /// point not yet on it (0 when in sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_in_seconds: Option<u64>,
+    /// When replication last brought the secondary up to the primary.
+    #[serde(default)]
+    pub last_sync_time: Option<String>,
+    /// Why the last attempt failed.
+    #[serde(default)]
+    pub last_error: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -641,6 +641,7 @@ impl Service {
             .unwrap_or_else(|| "0".into());
         let svc = self.clone();
         let store_name = vault.store.clone();
+        let (vault_rowid, geo) = (vault.rowid, vault.redundancy == "GeoRedundant");
         let j = job.clone();
         let (panic_store, entity) = (store_name.clone(), vm_name.clone());
         self.spawn_job(
@@ -660,7 +661,12 @@ impl Service {
                     instant_days,
                     link: link.as_ref(),
                 };
-                if let Err(e) = svc.run_backup(&run, &permille) {
+                let done = svc.run_backup(&run, &permille);
+                if done.is_ok() && geo {
+                    // The new point's second copy, asynchronously.
+                    svc.request_replication(vault_rowid);
+                }
+                if let Err(e) = done {
                     let st = if permille.is_cancelled() {
                         JobState::cancelled(
                             &[(SNAPSHOT, true), (TRANSFER, false)],

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub(crate) mod filter;
+pub(crate) mod geo;
 pub mod images;
 pub mod instant;
 pub mod inventory;
@@ -68,6 +69,8 @@ pub struct Service {
     pub(crate) regions: regions::RegionMap,
     /// What runs the VMs: snapshots, power states, change tracking.
     pub(crate) hypervisor: Arc<dyn Hypervisor>,
+    /// Geo-redundant vaults waiting for replication ([`geo`]).
+    pub(crate) replication: geo::ReplicationQueue,
 }
 
 /// The data directory's folders, private.
@@ -208,6 +211,7 @@ impl Service {
             )?,
             stores: stores::StoreLocations::under_dir(&data_dir.join("stores"))?,
             hypervisor,
+            replication: Default::default(),
         };
         let interrupted = service.fail_interrupted_jobs()?;
         if let Err(e) = service.sweep_snapshots() {

@@ -420,7 +420,7 @@ impl Service {
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
             self.meta.soft_delete_item(it.rowid, &until.to_string())?;
         } else {
-            self.purge_item(&vault.store, it.rowid)?;
+            self.purge_item(vault.rowid, &vault.store, it.rowid)?;
         }
         self.completed_job(
             vault.rowid,
@@ -445,7 +445,7 @@ impl Service {
                 continue;
             }
             if let Some(vault) = self.meta.vault_by_id(it.vault)? {
-                self.purge_item(&vault.store, it.id)?;
+                self.purge_item(vault.id, &vault.store, it.id)?;
                 n += 1;
             }
         }
@@ -470,7 +470,7 @@ impl Service {
         Ok(())
     }
 
-    fn purge_item(&self, store_name: &str, item_rowid: i64) -> Result<()> {
+    fn purge_item(&self, vault: i64, store_name: &str, item_rowid: i64) -> Result<()> {
         let disks: Vec<String> = self
             .meta
             .item_points(item_rowid)?
@@ -483,6 +483,7 @@ impl Service {
             self.forget_point_disks(&store, &crate::point_disks::parse(&d)?)?;
         }
         self.meta.purge_item(item_rowid)?;
+        self.note_forgotten(vault);
         rsvault_engine::gc(
             &store,
             &rsvault_engine::GcOptions::default(),

@@ -98,6 +98,9 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
         }
+        if forgotten > 0 {
+            self.note_forgotten(vault);
+        }
         Ok(Some(forgotten))
     }
 

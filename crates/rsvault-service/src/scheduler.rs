@@ -106,6 +106,9 @@ impl Service {
                 }
             }
         }
+        // Geo-redundant vaults behind their secondary (after the retention
+        // above, so what it forgot reaches the secondary too).
+        self.request_due_replications(now)?;
         for store in vaults_to_collect {
             let store = self.open_vault_store(&store)?;
             match rsvault_engine::gc(
@@ -224,6 +227,7 @@ impl Service {
             // unreferenced data for gc, never a point whose data is gone.
             self.meta.delete_point(it.rowid, &v.id)?;
             self.forget_point_disks(store, &disks)?;
+            self.note_forgotten(it.vault_rowid);
             tracing::info!(vm = %it.name.vm, point = %v.id, expired = %v.expires, "recovery point expired");
             gone.push(v.id);
         }

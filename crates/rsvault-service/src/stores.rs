@@ -85,7 +85,7 @@ impl StoreLocations {
 
 /// `<base>/<name>`; `memory://NAME` has no folders, so its stores are
 /// siblings.
-fn join(base: &str, name: &str) -> String {
+pub(crate) fn join(base: &str, name: &str) -> String {
     match base.strip_prefix("memory://") {
         Some(n) => format!("memory://{n}-{name}"),
         None => format!("{base}/{name}"),

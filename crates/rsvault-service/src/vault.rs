@@ -98,6 +98,8 @@ pub(crate) struct VaultRow {
     pub redundancy: String,
     pub cross_region_restore: String,
     pub store: String,
+    /// The second copy of a geo-redundant vault.
+    pub secondary: Option<crate::metastore::records::Secondary>,
 }
 
 impl VaultRow {
@@ -160,6 +162,7 @@ impl From<VaultRecord> for VaultRow {
             redundancy: r.redundancy,
             cross_region_restore: r.cross_region_restore,
             store: r.store,
+            secondary: r.secondary,
         }
     }
 }
@@ -257,6 +260,7 @@ impl Service {
                 let red = red.unwrap_or(&existing.redundancy).to_owned();
                 let crr = crr.unwrap_or(&existing.cross_region_restore).to_owned();
                 self.check_redundancy_change(&existing, &red, &crr)?;
+                let changed = red != existing.redundancy;
                 self.meta.update_vault(
                     existing.rowid,
                     &VaultUpdate {
@@ -267,10 +271,18 @@ impl Service {
                         cross_region_restore: crr,
                     },
                 )?;
+                if changed {
+                    self.apply_redundancy(&existing)?;
+                }
                 Ok((self.get_vault(v)?, false))
             }
             Err(ServiceError::NotFound { .. }) => {
-                let red = red.unwrap_or("GeoRedundant");
+                // Azure's default, where the region has a pair to replicate to.
+                let red = red.unwrap_or(if self.regions.pair(&location).is_some() {
+                    "GeoRedundant"
+                } else {
+                    "LocallyRedundant"
+                });
                 let crr = crr.unwrap_or("Disabled");
                 if crr == "Enabled" && red != "GeoRedundant" {
                     return Err(ServiceError::bad_request(
@@ -278,7 +290,21 @@ impl Service {
                         "Cross-region restore needs GeoRedundant storage.",
                     ));
                 }
+                if red == "GeoRedundant" {
+                    self.regions.require_pair(&location)?;
+                }
                 let store = self.create_vault_store(&location)?;
+                let secondary = if red == "GeoRedundant" {
+                    match self.create_secondary(&location, &store) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            let _ = self.remove_vault_store(&store);
+                            return Err(e);
+                        }
+                    }
+                } else {
+                    None
+                };
                 let now = self.now().to_string();
                 let new = NewVault {
                     vref: v.clone(),
@@ -289,6 +315,7 @@ impl Service {
                     redundancy: red.to_owned(),
                     cross_region_restore: crr.to_owned(),
                     store: store.clone(),
+                    secondary: secondary.clone(),
                     created: now,
                 };
                 let created =
@@ -298,7 +325,10 @@ impl Service {
                             .map_err(Into::into)
                     });
                 if let Err(e) = created {
-                    // The store of a vault that was not recorded goes.
+                    // The stores of a vault that was not recorded go.
+                    if let Some(s) = &secondary {
+                        let _ = self.remove_secondary(s);
+                    }
                     let _ = self.remove_vault_store(&store);
                     return Err(e);
                 }
@@ -336,6 +366,7 @@ impl Service {
         )?;
         check_soft_delete(&mut merged, &before)?;
         let tags = body.tags.unwrap_or_else(|| existing.tags.clone());
+        let changed = red != existing.redundancy;
         self.meta.update_vault(
             existing.rowid,
             &VaultUpdate {
@@ -346,6 +377,9 @@ impl Service {
                 cross_region_restore: crr,
             },
         )?;
+        if changed {
+            self.apply_redundancy(&existing)?;
+        }
         self.get_vault(v)
     }
 
@@ -367,6 +401,9 @@ impl Service {
                 "StorageModelModifyError",
                 "Storage Redundancy option is locked when the first machine is registered with the vault, and cannot be modified thereafter.",
             ));
+        }
+        if red == "GeoRedundant" && existing.redundancy != "GeoRedundant" {
+            self.regions.require_pair(&existing.location)?;
         }
         Ok(())
     }
@@ -413,6 +450,9 @@ impl Service {
             ));
         }
         self.meta.delete_vault(existing.rowid)?;
+        if let Some(s) = &existing.secondary {
+            self.remove_secondary(s)?;
+        }
         self.remove_vault_store(&existing.store)
     }
 
@@ -446,6 +486,7 @@ impl Service {
                 dedup_state: Some(EnabledState::Disabled),
                 xcool_state: Some(EnabledState::Disabled),
                 cross_region_restore_flag: Some(r.cross_region_restore == "Enabled"),
+                rsvault_replication: self.replication_status(&r)?,
                 ..Default::default()
             })
         })

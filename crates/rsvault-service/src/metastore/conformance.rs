@@ -3,7 +3,8 @@
 //! filters and paging edges (empty, exactly one page, the last page, a bad
 //! token), one transaction per method, writers on several threads
 //! (`conformance/policy_limit.rs`: the policy limit under concurrent saves),
-//! and overviews of a page of items (`conformance/overviews.rs`).
+//! overviews of a page of items (`conformance/overviews.rs`), and the
+//! replication state of geo-redundant vaults (`conformance/replication.rs`).
 //! It panics on the first difference, naming it.
 //!
 //! ```no_run
@@ -13,6 +14,7 @@
 
 mod overviews;
 mod policy_limit;
+mod replication;
 
 use super::records::*;
 use super::{MetaError, MetaStore, PageRequest};
@@ -32,6 +34,7 @@ pub fn run(store: &dyn MetaStore) {
     cascades(store);
     concurrent_writers(store);
     overviews::item_overviews(store);
+    replication::secondary_and_replicated_points(store);
     policy_limit::concurrent_policy_saves(store);
 }
 
@@ -65,6 +68,7 @@ fn new_vault(v: &VaultRef, store: &str) -> NewVault {
         redundancy: "GeoRedundant".into(),
         cross_region_restore: "Disabled".into(),
         store: store.into(),
+        secondary: None,
         created: "2026-01-01T00:00:00Z".into(),
     }
 }

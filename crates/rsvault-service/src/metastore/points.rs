@@ -33,6 +33,9 @@ pub trait PointStore {
     /// false when the point is gone.
     fn set_point_verified(&self, id: i64, damage: Option<&str>, verified: &str)
     -> MetaResult<bool>;
+    /// Records that the points named are on the vault's secondary store
+    /// (those recorded before keep their time); returns how many changed.
+    fn set_points_replicated(&self, names: &[String], at: &str) -> MetaResult<usize>;
     /// Deletes an item's point; false when there was none.
     fn delete_point(&self, item: i64, name: &str) -> MetaResult<bool>;
 }

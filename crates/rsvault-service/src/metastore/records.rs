@@ -23,6 +23,19 @@ pub struct VaultRecord {
     pub verify_schedule: Option<String>,
     /// The last scheduled verify time handled.
     pub verify_after: Option<String>,
+    /// Geo-redundant storage: the secondary store's URL and region.
+    pub secondary: Option<Secondary>,
+    /// When replication last brought the secondary up to the primary.
+    pub replicated_at: Option<String>,
+    /// Why the last replication attempt failed (`None` after a success).
+    pub replication_error: Option<String>,
+}
+
+/// A vault's secondary store (geo-redundant storage): its URL and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secondary {
+    pub store: String,
+    pub region: String,
 }
 
 /// A vault to create.
@@ -36,6 +49,7 @@ pub struct NewVault {
     pub redundancy: String,
     pub cross_region_restore: String,
     pub store: String,
+    pub secondary: Option<Secondary>,
     pub created: String,
 }
 
@@ -280,6 +294,8 @@ pub struct PointRecord {
     pub damage: Option<String>,
     /// When verify last judged the point.
     pub verified: Option<String>,
+    /// When every disk of the point was on the vault's secondary store.
+    pub replicated: Option<String>,
 }
 
 /// A protected item with what a view of it shows besides its row, read

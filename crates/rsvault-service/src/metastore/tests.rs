@@ -144,6 +144,7 @@ fn postgres_errors_are_typed() {
         redundancy: "GeoRedundant".into(),
         cross_region_restore: "Disabled".into(),
         store: "x".into(),
+        secondary: None,
         created: "2026-01-01T00:00:00Z".into(),
     };
     store.insert_vault(&new, "DefaultPolicy", "{}").unwrap();
@@ -448,6 +449,7 @@ fn page_through_many_jobs(store: &dyn MetaStore, n: usize, size: usize) {
         redundancy: "GeoRedundant".into(),
         cross_region_restore: "Disabled".into(),
         store: "many".into(),
+        secondary: None,
         created: "2026-01-01T00:00:00Z".into(),
     };
     let vault = store.insert_vault(&new, "DefaultPolicy", "{}").unwrap();

@@ -1,7 +1,7 @@
 //! Vaults and their backup policies.
 
 use super::MetaResult;
-use super::records::{NewVault, PolicyRecord, VaultRecord, VaultUpdate};
+use super::records::{NewVault, PolicyRecord, Secondary, VaultRecord, VaultUpdate};
 use crate::vault::VaultRef;
 
 /// Vaults.
@@ -39,6 +39,17 @@ pub trait VaultStore {
     fn set_verify_schedule(&self, id: i64, schedule: Option<&str>, after: &str) -> MetaResult<()>;
     /// Sets the last scheduled verify time handled.
     fn set_verify_after(&self, id: i64, after: &str) -> MetaResult<()>;
+    /// Sets (or clears) a vault's secondary store; its replication state
+    /// starts over.
+    fn set_vault_secondary(&self, id: i64, secondary: Option<&Secondary>) -> MetaResult<()>;
+    /// Records a replication attempt: `Ok(time)` brought the secondary up
+    /// to the primary (and clears the last error), `Err(error)` failed
+    /// (the last success's time stays).
+    fn set_vault_replication(
+        &self,
+        id: i64,
+        outcome: std::result::Result<&str, &str>,
+    ) -> MetaResult<()>;
 }
 
 /// Backup policies.

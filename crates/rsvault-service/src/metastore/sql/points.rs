@@ -4,7 +4,7 @@ use super::{Driver, Row, SqlStore};
 use crate::metastore::records::{JobUpdate, NewRecoveryPoint, PointRecord};
 use crate::metastore::{MetaResult, PointStore};
 
-const POINT: &str = "SELECT rp.id, rp.item, rp.name, rp.time, rp.consistency, rp.expiry, rp.disks, rp.instant_until, rp.damage, rp.verified FROM recovery_points rp";
+const POINT: &str = "SELECT rp.id, rp.item, rp.name, rp.time, rp.consistency, rp.expiry, rp.disks, rp.instant_until, rp.damage, rp.verified, rp.replicated FROM recovery_points rp";
 
 /// The order of points: by time, then as recorded.
 const OLDEST_FIRST: &str = " ORDER BY rp.time, rp.id";
@@ -21,6 +21,7 @@ fn point(r: &Row) -> MetaResult<PointRecord> {
         instant_until: r.opt_text(7)?,
         damage: r.opt_text(8)?,
         verified: r.opt_text(9)?,
+        replicated: r.opt_text(10)?,
     })
 }
 
@@ -130,6 +131,19 @@ impl<D: Driver> PointStore for SqlStore<D> {
             "UPDATE recovery_points SET damage = $1, verified = $2 WHERE id = $3",
             &[damage.into(), verified.into(), id.into()],
         )? > 0)
+    }
+
+    fn set_points_replicated(&self, names: &[String], at: &str) -> MetaResult<usize> {
+        self.tx(|c| {
+            let mut n = 0;
+            for name in names {
+                n += c.execute(
+                    "UPDATE recovery_points SET replicated = $1 WHERE name = $2 AND replicated IS NULL",
+                    &[at.into(), name.into()],
+                )?;
+            }
+            Ok(n as usize)
+        })
     }
 
     fn delete_point(&self, item: i64, name: &str) -> MetaResult<bool> {

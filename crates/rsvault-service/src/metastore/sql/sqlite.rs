@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0008_verify_jobs.sql"),
     include_str!("../../../migrations/sqlite/0009_job_start_ms.sql"),
     include_str!("../../../migrations/sqlite/0010_job_runner.sql"),
+    include_str!("../../../migrations/sqlite/0011_geo_replication.sql"),
 ];
 
 impl From<rusqlite::Error> for MetaError {

@@ -1,11 +1,11 @@
 //! Vaults and policies in SQL.
 
 use super::{Driver, Row, SqlStore};
-use crate::metastore::records::{NewVault, PolicyRecord, VaultRecord, VaultUpdate};
+use crate::metastore::records::{NewVault, PolicyRecord, Secondary, VaultRecord, VaultUpdate};
 use crate::metastore::{MetaResult, PolicyStore, VaultStore};
 use crate::vault::VaultRef;
 
-const VAULT: &str = "SELECT id, subscription, resource_group, name, location, sku, tags, properties, redundancy, cross_region_restore, store, created, verify_schedule, verify_after FROM vaults";
+const VAULT: &str = "SELECT id, subscription, resource_group, name, location, sku, tags, properties, redundancy, cross_region_restore, store, created, verify_schedule, verify_after, secondary_store, secondary_region, replicated_at, replication_error FROM vaults";
 
 fn vault(r: &Row) -> MetaResult<VaultRecord> {
     Ok(VaultRecord {
@@ -25,6 +25,12 @@ fn vault(r: &Row) -> MetaResult<VaultRecord> {
         created: r.text(11)?,
         verify_schedule: r.opt_text(12)?,
         verify_after: r.opt_text(13)?,
+        secondary: match (r.opt_text(14)?, r.opt_text(15)?) {
+            (Some(store), Some(region)) => Some(Secondary { store, region }),
+            _ => None,
+        },
+        replicated_at: r.opt_text(16)?,
+        replication_error: r.opt_text(17)?,
     })
 }
 
@@ -53,8 +59,8 @@ impl<D: Driver> VaultStore for SqlStore<D> {
         self.tx(|c| {
             let id = c
                 .query_one(
-                    "INSERT INTO vaults (subscription, resource_group, name, location, sku, tags, properties, redundancy, cross_region_restore, store, created)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                    "INSERT INTO vaults (subscription, resource_group, name, location, sku, tags, properties, redundancy, cross_region_restore, store, created, secondary_store, secondary_region)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
                     &[
                         (&v.vref.subscription).into(),
                         (&v.vref.resource_group).into(),
@@ -67,6 +73,8 @@ impl<D: Driver> VaultStore for SqlStore<D> {
                         (&v.cross_region_restore).into(),
                         (&v.store).into(),
                         (&v.created).into(),
+                        v.secondary.as_ref().map(|s| s.store.as_str()).into(),
+                        v.secondary.as_ref().map(|s| s.region.as_str()).into(),
                     ],
                 )?
                 .int(0)?;
@@ -157,6 +165,36 @@ impl<D: Driver> VaultStore for SqlStore<D> {
             "UPDATE vaults SET verify_schedule = $1, verify_after = $2 WHERE id = $3",
             &[schedule.into(), after.into(), id.into()],
         )?;
+        Ok(())
+    }
+
+    fn set_vault_secondary(&self, id: i64, secondary: Option<&Secondary>) -> MetaResult<()> {
+        self.exec(
+            "UPDATE vaults SET secondary_store = $1, secondary_region = $2, replicated_at = NULL, replication_error = NULL WHERE id = $3",
+            &[
+                secondary.map(|s| s.store.as_str()).into(),
+                secondary.map(|s| s.region.as_str()).into(),
+                id.into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_vault_replication(
+        &self,
+        id: i64,
+        outcome: std::result::Result<&str, &str>,
+    ) -> MetaResult<()> {
+        match outcome {
+            Ok(at) => self.exec(
+                "UPDATE vaults SET replicated_at = $1, replication_error = NULL WHERE id = $2",
+                &[at.into(), id.into()],
+            )?,
+            Err(error) => self.exec(
+                "UPDATE vaults SET replication_error = $1 WHERE id = $2",
+                &[error.into(), id.into()],
+            )?,
+        };
         Ok(())
     }
 
