@@ -70,11 +70,26 @@ def drop_database(data_dir):
         _psql(f"DROP DATABASE IF EXISTS {entry[0]} WITH (FORCE)")
 
 
-def vault_stores(data_dir):
+def vault_stores(data_dir, secondaries=False):
     """The engine stores of the vaults on a local data directory: each
     region's under stores/<region>/ (and a bare stores/<name>/ of vaults
-    made by earlier versions)."""
-    return sorted(c.parent for c in (Path(data_dir) / "stores").glob("**/config"))
+    made by earlier versions). A geo-redundant vault's secondary, in its
+    paired region's folder, has its primary's name and is created just
+    after it: only primaries are listed unless `secondaries`."""
+    found = sorted((c.stat().st_mtime_ns, c.parent) for c in (Path(data_dir) / "stores").glob("**/config"))
+    seen, out = set(), []
+    for _, store in found:
+        if store.name in seen and not secondaries:
+            continue
+        seen.add(store.name)
+        out.append(store)
+    return sorted(out)
+
+
+def secondary_store(data_dir, primary):
+    """The secondary of a geo-redundant vault's primary store, if it has one."""
+    (other,) = [s for s in vault_stores(data_dir, secondaries=True) if s.name == primary.name and s != primary] or [None]
+    return other
 
 
 def free_port():

@@ -217,6 +217,10 @@ def check(rig, ctx, made_in_trial):
         g2 = json.loads(disk_cli(rig, "gc", store, "--json").stdout)
         assert g2["packs_pending"] == 0 and g2["packs_deleted"] == 0, f"{ctx}: {g2}"
     assert in_stores == len(pts), f"{ctx}: {in_stores} points in the store, {len(pts)} in the catalogue"
+    # A replication killed part way leaves the paired region's copy whole.
+    for store in set(vault_stores(rig.data_dir, secondaries=True)) - set(store_dirs(rig)):
+        v = disk_cli(rig, "verify", store)
+        assert v.returncode == 0, f"{ctx}: verify of the secondary: {v.stdout}{v.stderr}"
     rig.restart(kill=False)
     # No temporary restore files survive a restart.
     left = [p for p in rig.data_dir.rglob("*.rsvault-restore*")]

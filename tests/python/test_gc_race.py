@@ -88,7 +88,7 @@ def test_expiry_tick_and_scheduled_backups_leave_restorable_points(sim_server, t
         assert job.properties.status == "Completed", job.properties.error_details
         disk = job.properties.extended_info.property_bag["OS disk"]
         assert open(disk, "rb").read() == want, f"{vault}/{i} restores to its disk"
-    for store in vault_stores(server.data_dir):
+    for store in vault_stores(server.data_dir, secondaries=True):
         out = subprocess.run([rsvault_bin(), "disk", "verify", "--store", str(store),
                               "--key-file", str(server.data_dir / "keys" / f"{store.name}.key")],
                              capture_output=True, text=True)

@@ -81,7 +81,7 @@ def make_disks(tmp_path):
 def verify_stores(server):
     """Every vault store reads back whole (`rsvault disk verify`)."""
     from conftest import rsvault_bin, vault_stores
-    for store in vault_stores(server.data_dir):
+    for store in vault_stores(server.data_dir, secondaries=True):
         key = server.data_dir / "keys" / f"{store.name}.key"
         r = subprocess.run([rsvault_bin(), "disk", "verify", "--store", str(store), "--key-file", str(key)],
                            capture_output=True, text=True)

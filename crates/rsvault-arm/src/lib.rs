@@ -16,6 +16,7 @@
 
 pub mod common;
 pub mod container;
+pub mod crr;
 pub mod de;
 pub mod error;
 pub mod inventory;

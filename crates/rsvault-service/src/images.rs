@@ -44,6 +44,25 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
         .map_err(|e| ServiceError::io(format_args!("write {}", path.display()), &e))
 }
 
+/// Creates `path` (0600) holding `data`, whole or not at all: written to a
+/// temporary file, synced, then linked into place, which fails if `path`
+/// exists (another writer was first).
+pub fn write_private_new(path: &Path, data: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", hex::encode(rand::random::<[u8; 8]>())));
+    let r = write_private(&tmp, data)
+        .and_then(|()| {
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| ServiceError::io(format_args!("sync {}", tmp.display()), &e))
+        })
+        .and_then(|()| {
+            std::fs::hard_link(&tmp, path)
+                .map_err(|e| ServiceError::io(format_args!("create {}", path.display()), &e))
+        });
+    let _ = std::fs::remove_file(&tmp);
+    r
+}
+
 impl Service {
     /// Sets the folders disk images may be named under (absolute paths).
     pub fn set_image_roots(&self, roots: Vec<PathBuf>) {

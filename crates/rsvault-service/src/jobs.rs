@@ -993,6 +993,19 @@ impl Service {
         item: &str,
         filter: &str,
     ) -> Result<Vec<RecoveryPointResource>> {
+        let (base, rows) = self.item_point_rows(v, container, item, filter)?;
+        Ok(rows.into_iter().map(|p| point_view(&base, p)).collect())
+    }
+
+    /// An item's id and its catalogued points, newest first, within the
+    /// `$filter`'s `startDate`/`endDate`.
+    pub(crate) fn item_point_rows(
+        &self,
+        v: &VaultRef,
+        container: &str,
+        item: &str,
+        filter: &str,
+    ) -> Result<(String, Vec<crate::metastore::records::PointRecord>)> {
         let pi = self.get_protected_item(v, container, item)?;
         let f = parse_filter(filter);
         let bound = |k: &str| -> Result<Option<jiff::Timestamp>> {
@@ -1023,15 +1036,15 @@ impl Service {
             None => Vec::new(),
         };
         let base = pi.id().to_owned();
-        Ok(rows
+        let rows = rows
             .into_iter()
             .filter(|p| {
                 let t: Option<jiff::Timestamp> = p.time.parse().ok();
                 start.is_none_or(|s| t.is_some_and(|t| t >= s))
                     && end.is_none_or(|e| t.is_some_and(|t| t <= e))
             })
-            .map(|p| point_view(&base, p))
-            .collect())
+            .collect();
+        Ok((base, rows))
     }
 
     /// One recovery point.
@@ -1055,7 +1068,10 @@ impl Service {
 }
 
 /// A recovery point as ARM shows it, under its item's id `base`.
-fn point_view(base: &str, p: crate::metastore::records::PointRecord) -> RecoveryPointResource {
+pub(crate) fn point_view(
+    base: &str,
+    p: crate::metastore::records::PointRecord,
+) -> RecoveryPointResource {
     let crate::metastore::records::PointRecord {
         name,
         time,

@@ -5,6 +5,7 @@
 //! shaped as Azure Resource Manager returns them, since that is the one API
 //! every front speaks.
 
+pub mod crr;
 pub mod error;
 pub(crate) mod filter;
 pub(crate) mod geo;
@@ -98,6 +99,9 @@ pub struct StorageSettings {
     pub store_base: Option<String>,
     /// Region by region: where vault stores go and the paired region.
     pub regions: std::collections::BTreeMap<String, regions::RegionSettings>,
+    /// How to reach object storage where a region names no options of its
+    /// own (by default: the environment, `AWS_*` and `AZURE_STORAGE_*`).
+    pub store_options: Option<rsvault_engine::backend::StorageOptions>,
 }
 
 impl Service {
@@ -183,6 +187,22 @@ impl Service {
         hypervisor: Arc<dyn Hypervisor>,
     ) -> Result<Self> {
         create_dirs(data_dir)?;
+        let regions = regions::RegionMap::new(
+            &match storage.store_base {
+                Some(b) => b,
+                None => stores::StoreLocations::under_dir(&data_dir.join("stores"))?
+                    .base()
+                    .to_owned(),
+            },
+            storage.regions,
+        )?;
+        let mut stores = stores::StoreLocations::under_dir(&data_dir.join("stores"))?;
+        if let Some(o) = storage.store_options {
+            stores.set_default_options(o);
+        }
+        for (base, o) in regions.configured_options() {
+            stores.add_options(&base, o.clone());
+        }
         let service = Service {
             runner: runner::JobRunner::new(meta.clone(), runner::JobSettings::default()),
             meta,
@@ -200,16 +220,8 @@ impl Service {
                 .restore_root
                 .unwrap_or_else(|| data_dir.join("storageAccounts")),
             verify: Default::default(),
-            regions: regions::RegionMap::new(
-                &match storage.store_base {
-                    Some(b) => b,
-                    None => stores::StoreLocations::under_dir(&data_dir.join("stores"))?
-                        .base()
-                        .to_owned(),
-                },
-                storage.regions,
-            )?,
-            stores: stores::StoreLocations::under_dir(&data_dir.join("stores"))?,
+            regions,
+            stores,
             hypervisor,
             replication: Default::default(),
         };
@@ -256,7 +268,7 @@ impl Service {
     pub(crate) fn create_vault_store(&self, region: &str) -> Result<String> {
         let name = hex::encode(rand::random::<[u8; 16]>());
         let base = self.regions.base_url(region);
-        let (url, backend) = stores::StoreLocations::create_under(&base, &name)?;
+        let (url, backend) = self.stores.create_under(&base, &name)?;
         let mut key = MasterKey::generate();
         Store::init(backend, &mut key, &InitOptions::default())?;
         key.save_new(&self.key_path(&url)?)?;

@@ -73,6 +73,9 @@ pub struct RegionSettings {
     /// The region its geo-redundant vaults replicate to, instead of
     /// Azure's pair.
     pub pair: Option<String>,
+    /// How to reach the object storage at `url` (endpoint, credentials),
+    /// when not from the environment alone.
+    pub options: Option<rsvault_engine::backend::StorageOptions>,
 }
 
 /// Where every region keeps its vault stores.
@@ -130,6 +133,15 @@ impl RegionMap {
         }
     }
 
+    /// Every configured region's base URL with its storage options.
+    pub fn configured_options(
+        &self,
+    ) -> impl Iterator<Item = (String, &rsvault_engine::backend::StorageOptions)> {
+        self.regions
+            .iter()
+            .filter_map(|(name, s)| s.options.as_ref().map(|o| (self.base_url(name), o)))
+    }
+
     /// The region `region`'s geo-redundant vaults replicate to.
     pub fn pair(&self, region: &str) -> Option<String> {
         let r = normalize(region);
@@ -184,6 +196,7 @@ mod tests {
                 RegionSettings {
                     url: Some("s3://bk/jpe/".into()),
                     pair: None,
+                    options: None,
                 },
             ),
             (
@@ -191,6 +204,7 @@ mod tests {
                 RegionSettings {
                     url: None,
                     pair: Some("germanywestcentral".into()),
+                    options: None,
                 },
             ),
         ]);
@@ -225,6 +239,7 @@ mod tests {
                 RegionSettings {
                     url: None,
                     pair: pair.map(str::to_owned),
+                    options: None,
                 },
             )])
         };

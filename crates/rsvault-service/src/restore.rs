@@ -49,9 +49,23 @@ enum Target {
     },
 }
 
+/// Which copy of a recovery point a restore reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RestoreSource {
+    /// The vault's own store (and the point's snapshots while it has them).
+    Primary,
+    /// A geo-redundant vault's store in its paired region, and nothing
+    /// else (a cross-region restore): it works while the primary storage
+    /// is down.
+    Secondary(crate::metastore::records::Secondary),
+}
+
 /// A restore job's work: which disks of which point go where.
 struct RestoreRun {
     store_name: String,
+    /// Whether the point's snapshots may serve it (not for a cross-region
+    /// restore).
+    instant: bool,
     /// The point's disks, all of them.
     disks: Vec<PointDisk>,
     /// `restoreDiskLunList`: the data disks to restore (the OS disk always).
@@ -228,6 +242,19 @@ impl Service {
         rp: &str,
         req: &IaasVmRestoreRequest,
     ) -> Result<String> {
+        self.restore_from(v, container, item, rp, req, RestoreSource::Primary)
+    }
+
+    /// [`Service::restore`] from the copy `source` names.
+    pub(crate) fn restore_from(
+        self: &Arc<Self>,
+        v: &VaultRef,
+        container: &str,
+        item: &str,
+        rp: &str,
+        req: &IaasVmRestoreRequest,
+        source: RestoreSource,
+    ) -> Result<String> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
         // Checks the point belongs to this item.
@@ -305,7 +332,10 @@ impl Service {
                     ),
                 ));
             }
-            let location = self.vault_row(v)?.location;
+            let location = match &source {
+                RestoreSource::Primary => self.vault_row(v)?.location,
+                RestoreSource::Secondary(s) => s.region.clone(),
+            };
             if let Some(r) = req.region.as_deref()
                 && !r.replace(' ', "").eq_ignore_ascii_case(&location)
             {
@@ -333,9 +363,13 @@ impl Service {
         let current = self.vm_disks(n.provider, &vm_ref).ok();
         let source_vm = self.get_vm(n.provider, &vm_ref, false).ok();
         let entity = n.vm.clone();
+        let (operation, store_name, instant) = match source {
+            RestoreSource::Primary => ("Restore", vault.store.clone(), true),
+            RestoreSource::Secondary(s) => (crate::crr::CRR_OPERATION, s.store, false),
+        };
         let (job, op, permille) = self.start_job(
             vault.rowid,
-            "Restore",
+            operation,
             &entity,
             &n.container_property(),
             &[RESTORE_TASK],
@@ -343,7 +377,8 @@ impl Service {
         )?;
         let svc = self.clone();
         let run = RestoreRun {
-            store_name: vault.store.clone(),
+            store_name,
+            instant,
             disks,
             luns: lun_filter,
             target,
@@ -389,13 +424,19 @@ impl Service {
         // The instant tier, while the point has it: a copy of the snapshot
         // files on this host, without fetching, decrypting and decompressing
         // chunks from the vault.
-        let instant = self.instant_sources(rp, &chosen)?;
+        let instant = if run.instant {
+            self.instant_sources(rp, &chosen)?
+        } else {
+            None
+        };
         bag.insert(
             "Restore Source".into(),
             if instant.is_some() {
                 "Snapshot (InstantRP)"
-            } else {
+            } else if run.instant {
                 "Vault (HardenedRP)"
+            } else {
+                "Secondary region vault (HardenedRP)"
             }
             .into(),
         );

@@ -180,7 +180,11 @@ impl Service {
         let restoring = self.meta.active_jobs(&ActiveJobQuery {
             vault: Some(it.vault_rowid),
             container: Some(it.name.container_property()),
-            operations: vec!["Restore".into(), "Backup".into()],
+            operations: vec![
+                "Restore".into(),
+                crate::crr::CRR_OPERATION.into(),
+                "Backup".into(),
+            ],
         })?;
         if !restoring.is_empty() {
             return Ok(Vec::new());

@@ -6,14 +6,19 @@
 //! bare name, under the data directory's `stores/` folder.
 
 use crate::error::{Result, ServiceError};
-use rsvault_engine::backend::{Backend, OpenMode, open_url};
+use rsvault_engine::backend::{Backend, OpenMode, StorageOptions, open_url_with};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The base URL vault stores are created under.
+/// The base URL vault stores are created under, and how to reach the
+/// object storage under each configured base.
 #[derive(Debug, Clone)]
 pub struct StoreLocations {
     base: String,
+    /// Options by base URL (the longest that prefixes a store's URL wins).
+    options: Vec<(String, StorageOptions)>,
+    /// Options of every other URL.
+    default_options: StorageOptions,
 }
 
 impl StoreLocations {
@@ -30,7 +35,37 @@ impl StoreLocations {
         })?;
         Ok(StoreLocations {
             base: format!("file://{dir}"),
+            options: Vec::new(),
+            default_options: StorageOptions::from_env(),
         })
+    }
+
+    /// Sets the options of URLs no [`StoreLocations::add_options`] covers.
+    pub fn set_default_options(&mut self, options: StorageOptions) {
+        self.default_options = options;
+    }
+
+    /// Sets the options of the stores under `base`.
+    pub fn add_options(&mut self, base: &str, options: StorageOptions) {
+        let base = base.trim_end_matches('/').to_owned();
+        self.options.retain(|(b, _)| *b != base);
+        self.options.push((base, options));
+    }
+
+    /// The options of a store's URL.
+    fn options_for(&self, url: &str) -> &StorageOptions {
+        self.options
+            .iter()
+            .filter(|(b, _)| {
+                url.strip_prefix(b.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .max_by_key(|(b, _)| b.len())
+            .map_or(&self.default_options, |(_, o)| o)
+    }
+
+    fn open_url(&self, url: &str, mode: OpenMode) -> rsvault_engine::Result<Arc<dyn Backend>> {
+        open_url_with(url, mode, self.options_for(url))
     }
 
     /// The base URL.
@@ -42,6 +77,8 @@ impl StoreLocations {
     pub fn at(base: &str) -> Self {
         StoreLocations {
             base: base.trim_end_matches('/').to_owned(),
+            options: Vec::new(),
+            default_options: StorageOptions::from_env(),
         }
     }
 
@@ -57,25 +94,25 @@ impl StoreLocations {
     }
 
     /// Creates a new store `name` under `base` (a base URL); returns its URL.
-    pub fn create_under(base: &str, name: &str) -> Result<(String, Arc<dyn Backend>)> {
+    pub fn create_under(&self, base: &str, name: &str) -> Result<(String, Arc<dyn Backend>)> {
         let url = join(base.trim_end_matches('/'), store_name(name)?);
-        let backend = open_url(&url, OpenMode::Create)?;
+        let backend = self.open_url(&url, OpenMode::Create)?;
         Ok((url, backend))
     }
 
     /// Creates the location of a new store.
     pub fn create(&self, store: &str) -> Result<Arc<dyn Backend>> {
-        Ok(open_url(&self.url(store)?, OpenMode::Create)?)
+        Ok(self.open_url(&self.url(store)?, OpenMode::Create)?)
     }
 
     /// Opens an existing store's location.
     pub fn open(&self, store: &str) -> Result<Arc<dyn Backend>> {
-        Ok(open_url(&self.url(store)?, OpenMode::Existing)?)
+        Ok(self.open_url(&self.url(store)?, OpenMode::Existing)?)
     }
 
     /// Removes a store and everything in it; a store already gone succeeds.
     pub fn destroy(&self, store: &str) -> Result<()> {
-        match open_url(&self.url(store)?, OpenMode::Existing) {
+        match self.open_url(&self.url(store)?, OpenMode::Existing) {
             Ok(b) => Ok(b.destroy()?),
             Err(rsvault_engine::Error::NotAStore(_)) => Ok(()),
             Err(e) => Err(e.into()),
@@ -143,13 +180,13 @@ mod tests {
         let legacy = StoreLocations::under_dir(dir.path()).unwrap();
         let region = dir.path().join("japaneast");
         let base = format!("file://{}", region.display());
-        let (url, b) = StoreLocations::create_under(&base, "abc2").unwrap();
+        let (url, b) = legacy.create_under(&base, "abc2").unwrap();
         assert_eq!(url, format!("{base}/abc2"));
         b.put("k", b"v", rsvault_engine::backend::PutMode::Create)
             .unwrap();
         assert_eq!(legacy.open(&url).unwrap().get("k").unwrap(), b"v");
         assert_eq!(store_name(&url).unwrap(), "abc2");
-        let (mem, _) = StoreLocations::create_under("memory://t-jpe", "abc3").unwrap();
+        let (mem, _) = legacy.create_under("memory://t-jpe", "abc3").unwrap();
         assert_eq!(mem, "memory://t-jpe-abc3");
         assert_eq!(store_name(&mem).unwrap(), "abc3");
         legacy.destroy(&url).unwrap();
@@ -158,6 +195,26 @@ mod tests {
         );
         for bad in ["", "file:///x/", "file:///x/a.b", "../x"] {
             assert!(store_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn each_base_opens_with_its_own_options() {
+        let mut s = StoreLocations::at("memory://opts");
+        let with = |endpoint: &str| StorageOptions {
+            endpoint: Some(endpoint.into()),
+            ..Default::default()
+        };
+        s.set_default_options(with("http://default"));
+        s.add_options("s3://a/jpe/", with("http://a"));
+        s.add_options("s3://a/jpe/deep", with("http://deep"));
+        for (url, want) in [
+            ("s3://a/jpe/x1", "http://a"),
+            ("s3://a/jpe/deep/x1", "http://deep"),
+            ("s3://a/jpe2/x1", "http://default"),
+            ("s3://b/x1", "http://default"),
+        ] {
+            assert_eq!(s.options_for(url).endpoint.as_deref(), Some(want), "{url}");
         }
     }
 }

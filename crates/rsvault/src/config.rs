@@ -29,9 +29,17 @@
 //! [storage]
 //! restore_root = "/srv/restores"  # storage accounts restores write to; <data_dir>/storageAccounts if left out
 //! stores = "file:///srv/rsvault-stores"  # vault stores go under <stores>/<region>; default <data_dir>/stores
+//! [storage.connection]          # how to reach object storage (default: AWS_* / AZURE_STORAGE_* variables)
+//! endpoint = "http://127.0.0.1:9000"  # a self-hosted S3 (Ceph RGW, MinIO, Garage) or a Blob account URL
+//! path_style = true             # S3 path-style addressing; also: s3_region, allow_http, ca_file,
+//!                               # access_key_id, secret_access_key, account_name, account_key,
+//!                               # use_emulator (Azurite), single_writer
 //! [storage.regions.japaneast]  # one region's own storage and pair (default: Azure's pairs)
-//! url = "file:///mnt/jpe"      # the region's vault stores
+//! url = "s3://backups/jpe"     # the region's vault stores
 //! pair = "japanwest"           # where its geo-redundant vaults replicate to
+//! [storage.regions.japaneast.connection]  # its own endpoint and keys (over [storage.connection])
+//! endpoint = "http://s3.jpe.example:9000"
+//!                              # A file holding keys must not be readable by group or others.
 //! [verify]                     # each vault's verify job (a vault may set its own)
 //! schedule = "sun 03:00"       # weekdays and a UTC time: "daily 02:30", "mon..fri 22:00", "off"
 //!
@@ -129,6 +137,55 @@ pub struct StorageConfig {
     /// `[storage.regions.NAME]`: a region's store URL and paired region.
     #[serde(default)]
     pub regions: std::collections::BTreeMap<String, RegionConfig>,
+    /// `[storage.connection]`: how to reach object storage.
+    pub connection: Option<ConnectionConfig>,
+}
+
+/// `[storage.connection]` and `[storage.regions.NAME.connection]`: what
+/// object storage needs beside a URL. Keys left out keep what the
+/// environment says (`AWS_*`, `AZURE_STORAGE_*`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    pub endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub path_style: Option<bool>,
+    pub allow_http: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<rsvault_engine::backend::Secret>,
+    pub account_name: Option<String>,
+    pub account_key: Option<rsvault_engine::backend::Secret>,
+    pub use_emulator: Option<bool>,
+    pub single_writer: Option<bool>,
+}
+
+impl ConnectionConfig {
+    /// Whether it holds a secret (the file must then be private).
+    fn has_secret(&self) -> bool {
+        self.secret_access_key.is_some() || self.account_key.is_some()
+    }
+
+    /// These settings over `base` (key by key).
+    fn over(
+        &self,
+        base: rsvault_engine::backend::StorageOptions,
+    ) -> rsvault_engine::backend::StorageOptions {
+        rsvault_engine::backend::StorageOptions {
+            endpoint: self.endpoint.clone().or(base.endpoint),
+            region: self.s3_region.clone().or(base.region),
+            path_style: self.path_style.or(base.path_style),
+            allow_http: self.allow_http.or(base.allow_http),
+            ca_file: self.ca_file.clone().or(base.ca_file),
+            access_key_id: self.access_key_id.clone().or(base.access_key_id),
+            secret_access_key: self.secret_access_key.clone().or(base.secret_access_key),
+            account_name: self.account_name.clone().or(base.account_name),
+            account_key: self.account_key.clone().or(base.account_key),
+            use_emulator: self.use_emulator.or(base.use_emulator),
+            single_writer: self.single_writer.unwrap_or(base.single_writer),
+            retry: base.retry,
+        }
+    }
 }
 
 /// `[storage.regions.NAME]`.
@@ -139,6 +196,8 @@ pub struct RegionConfig {
     pub url: Option<String>,
     /// The region its geo-redundant vaults replicate to (default: Azure's pair).
     pub pair: Option<String>,
+    /// How to reach its object storage, over `[storage.connection]`.
+    pub connection: Option<ConnectionConfig>,
 }
 
 /// Checks a store base URL from the config: `scheme://…`, a `file://`
@@ -202,7 +261,34 @@ impl FileConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("read the configuration file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("configuration file {}", path.display()))
+        let c =
+            Self::parse(&text).with_context(|| format!("configuration file {}", path.display()))?;
+        if c.has_secrets() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                bail!(
+                    "configuration file {}: it holds storage keys but is readable by group or others (mode {:o}); chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                );
+            }
+        }
+        Ok(c)
+    }
+
+    /// Whether a storage key is in the file.
+    fn has_secrets(&self) -> bool {
+        self.storage
+            .connection
+            .as_ref()
+            .is_some_and(ConnectionConfig::has_secret)
+            || self
+                .storage
+                .regions
+                .values()
+                .filter_map(|r| r.connection.as_ref())
+                .any(ConnectionConfig::has_secret)
     }
 
     fn parse(text: &str) -> Result<Self> {
@@ -341,7 +427,10 @@ impl FileConfig {
 
     /// The storage settings (`[storage]`).
     pub fn storage_settings(&self) -> rsvault_service::StorageSettings {
+        let env = rsvault_engine::backend::StorageOptions::from_env;
+        let default = self.storage.connection.as_ref().map(|c| c.over(env()));
         rsvault_service::StorageSettings {
+            store_options: default.clone(),
             restore_root: self.storage.restore_root.clone(),
             image_roots: Vec::new(),
             store_base: self.storage.stores.clone(),
@@ -353,6 +442,10 @@ impl FileConfig {
                     let s = rsvault_service::regions::RegionSettings {
                         url: r.url.clone(),
                         pair: r.pair.clone(),
+                        options: r
+                            .connection
+                            .as_ref()
+                            .map(|c| c.over(default.clone().unwrap_or_else(env))),
                     };
                     (k.clone(), s)
                 })
@@ -534,5 +627,41 @@ mod tests {
             Some("sqlite:///m.db")
         );
         assert_eq!(shown("[database]\npool = 24\n", None), None);
+    }
+
+    #[test]
+    fn connections_layer_region_over_storage_and_keys_need_a_private_file() {
+        let text = "[storage.connection]\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\npath_style = true\n\
+            [storage.regions.japanwest]\nurl = \"s3://b2/jpw\"\n[storage.regions.japanwest.connection]\n\
+            endpoint = \"http://127.0.0.1:9100\"\naccess_key_id = \"id\"\nsecret_access_key = \"hunter2\"\n";
+        let c = FileConfig::parse(text).unwrap();
+        let s = c.storage_settings();
+        let default = s.store_options.clone().unwrap();
+        assert_eq!(default.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        let jpw = s.regions["japanwest"].options.clone().unwrap();
+        assert_eq!(
+            (jpw.endpoint.as_deref(), jpw.allow_http, jpw.path_style),
+            (Some("http://127.0.0.1:9100"), Some(true), Some(true)),
+            "the region's own endpoint, the rest from [storage.connection]"
+        );
+        assert_eq!(
+            jpw.secret_access_key.as_ref().map(|k| k.expose()),
+            Some("hunter2")
+        );
+        assert!(!format!("{c:?}").contains("hunter2"), "keys never show");
+        assert!(FileConfig::parse("[storage.connection]\nbucket = \"x\"\n").is_err());
+
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("rsvault.toml");
+        std::fs::write(&f, text).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = FileConfig::load(&f).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && !e.contains("hunter2"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        FileConfig::load(&f).unwrap();
+        std::fs::write(&f, "[storage.connection]\nendpoint = \"http://x\"\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        FileConfig::load(&f).expect("no key: any mode");
     }
 }

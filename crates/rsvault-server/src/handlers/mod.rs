@@ -3,6 +3,7 @@
 //! place where an identity's permissions will be checked), and hands the
 //! variant to its area's handler.
 
+mod crr;
 mod inventory;
 mod items;
 mod jobs;
@@ -66,6 +67,12 @@ async fn execute(state: &Arc<AppState>, base: &str, request: R) -> Reply {
         R::CheckStorageAccountName { body, .. } => storage::check_name(state, body).await,
         R::GetClassicStorageAccount { account } => storage::classic(&account),
         R::ListVaults { subscription, resource_group } => vaults::list(state, subscription, resource_group).await,
+        R::GetAadProperties { subscription, .. } => crr::aad_properties(state, &subscription),
+        R::CrossRegionRestore { subscription, location, body } => crr::restore(state, base, subscription, location, body).await,
+        R::GetCrrOperationStatus { subscription, operation, .. } => crr::operation_status(state, subscription, operation).await,
+        R::GetCrrOperationResult { subscription, operation, .. } => crr::operation_result(state, subscription, operation).await,
+        R::GetCrrJob { subscription, location, body } => crr::job(state, subscription, location, body).await,
+        R::ListCrrJobs { subscription, location, body, query } => crr::jobs(state, subscription, location, body, query).await,
         other => execute_in_vault(state, base, other).await,
     }
 }
@@ -106,6 +113,10 @@ async fn execute_in_vault(state: &Arc<AppState>, base: &str, request: R) -> Repl
         R::ListRecoveryPoints { item, query } => items::recovery_points(state, item, query).await,
         R::GetRecoveryPoint { item, point } => items::recovery_point(state, item, point).await,
         R::Restore { item, point, body } => items::restore(state, base, item, point, body).await,
+        R::ListProtectedItemsCrr { vault, query } => crr::protected(state, vault, query).await,
+        R::ListRecoveryPointsCrr { item, query } => crr::recovery_points(state, item, query).await,
+        R::GetRecoveryPointCrr { item, point } => crr::recovery_point(state, item, point).await,
+        R::GetCrrAccessToken { item, point } => crr::access_token(state, item, point).await,
         R::VerifyNow { vault } => jobs::verify(state, base, vault).await,
         R::ListJobs { vault, query } => jobs::list(state, vault, query).await,
         R::GetJob { vault, job } => jobs::get(state, vault, job).await,

@@ -104,6 +104,9 @@ impl Query {
     }
 }
 
+/// The api-versions of Azure's passive-stamp (cross-region restore) API.
+const PASSIVE_API_VERSIONS: &[&str] = &["2018-12-20", "2021-11-15", "2023-01-15", "2026-07-15"];
+
 /// What a matched route builds its request from.
 pub struct Captures<'a> {
     names: Vec<(&'static str, &'a str)>,
@@ -159,6 +162,16 @@ impl Captures<'_> {
             skip_token: self.query.skip_token.clone(),
             top: self.query.top.clone(),
         }
+    }
+
+    /// Whether the request is for a geo-redundant vault's secondary region:
+    /// Azure routes those by api-version alone (the passive stamp's), the
+    /// paths being the primary's.
+    pub fn passive(&self) -> bool {
+        self.query
+            .api_version
+            .as_deref()
+            .is_some_and(|v| PASSIVE_API_VERSIONS.contains(&v))
     }
 
     /// Whether `$expand` names `what` (case-insensitively).

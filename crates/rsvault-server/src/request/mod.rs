@@ -14,6 +14,7 @@ mod tests;
 
 use crate::arm::ArmError;
 use axum::http::{Method, StatusCode};
+use rsvault_arm::crr::{CrossRegionRestoreRequest, CrrJobRequest};
 use rsvault_arm::inventory::{ManagedDisk, VirtualMachine};
 use rsvault_arm::item::ProtectedItemResource;
 use rsvault_arm::policy::BackupPolicyPut;
@@ -307,6 +308,53 @@ pub enum ArmRequest {
         point: String,
         /// `properties` of the request (boxed: the largest body).
         body: Box<IaasVmRestoreRequest>,
+    },
+    // Cross-region restore: the paired region's view and operations.
+    ListProtectedItemsCrr {
+        vault: VaultRef,
+        query: ListQuery,
+    },
+    ListRecoveryPointsCrr {
+        item: ItemRef,
+        query: ListQuery,
+    },
+    GetRecoveryPointCrr {
+        item: ItemRef,
+        point: String,
+    },
+    GetCrrAccessToken {
+        item: ItemRef,
+        point: String,
+    },
+    GetAadProperties {
+        subscription: String,
+        location: String,
+    },
+    CrossRegionRestore {
+        subscription: String,
+        location: String,
+        body: Box<CrossRegionRestoreRequest>,
+    },
+    GetCrrOperationStatus {
+        subscription: String,
+        location: String,
+        operation: String,
+    },
+    GetCrrOperationResult {
+        subscription: String,
+        location: String,
+        operation: String,
+    },
+    GetCrrJob {
+        subscription: String,
+        location: String,
+        body: CrrJobRequest,
+    },
+    ListCrrJobs {
+        subscription: String,
+        location: String,
+        body: CrrJobRequest,
+        query: ListQuery,
     },
     // Jobs (and rsvault's verify job).
     VerifyNow {

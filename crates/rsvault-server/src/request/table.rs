@@ -60,6 +60,16 @@ macro_rules! item {
     };
 }
 
+/// A path of a region's passive stamp (cross-region restore).
+macro_rules! region {
+    ($rest:expr) => {
+        concat!(
+            "subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/locations/{location}",
+            $rest
+        )
+    };
+}
+
 use Verb::{Delete, Get, Patch, Post, Put};
 
 /// Every route, in matching order (one line each: a table).
@@ -144,7 +154,7 @@ pub static ROUTES: &[Route] = &[
     r(Get, vault!("/backupOperationResults/{operationId}"), |c| Ok(R::GetOperationResult { vault: c.vault(), operation: c.get("operationId") })),
     r(Get, vault!("/backupOperations/{operationId}"), |c| Ok(R::GetOperationStatus { vault: c.vault(), operation: c.get("operationId") })),
     r(Get, vault!("/backupProtectableItems"), |c| Ok(R::ListProtectableItems { vault: c.vault(), query: c.list_query() })),
-    r(Get, vault!("/backupProtectedItems"), |c| Ok(R::ListProtectedItems { vault: c.vault(), query: c.list_query() })),
+    r(Get, vault!("/backupProtectedItems"), |c| Ok(if c.passive() { R::ListProtectedItemsCrr { vault: c.vault(), query: c.list_query() } } else { R::ListProtectedItems { vault: c.vault(), query: c.list_query() } })),
     r(Get, vault!("/backupProtectionContainers"), |c| Ok(R::ListContainers { vault: c.vault(), query: c.list_query() })),
     r(Get, vault!("/backupResourceGuardProxies"), |c| Ok(R::ListResourceGuardProxies { vault: c.vault() })),
     r(Get, item!(""), |c| Ok(R::GetProtectedItem { item: c.item() })),
@@ -153,9 +163,17 @@ pub static ROUTES: &[Route] = &[
     r(Get, item!("/operationsStatus/{operationId}"), |c| Ok(R::GetItemOperationStatus { item: c.item(), operation: c.get("operationId") })),
     r(Get, item!("/operationResults/{operationId}"), |c| Ok(R::GetItemOperationResult { item: c.item(), operation: c.get("operationId") })),
     r(Post, item!("/backup"), |c| Ok(R::BackupNow { item: c.item(), body: c.properties()? })),
-    r(Get, item!("/recoveryPoints"), |c| Ok(R::ListRecoveryPoints { item: c.item(), query: c.list_query() })),
-    r(Get, item!("/recoveryPoints/{recoveryPointId}"), |c| Ok(R::GetRecoveryPoint { item: c.item(), point: c.get("recoveryPointId") })),
+    r(Get, item!("/recoveryPoints"), |c| Ok(if c.passive() { R::ListRecoveryPointsCrr { item: c.item(), query: c.list_query() } } else { R::ListRecoveryPoints { item: c.item(), query: c.list_query() } })),
+    r(Get, item!("/recoveryPoints/{recoveryPointId}"), |c| Ok(if c.passive() { R::GetRecoveryPointCrr { item: c.item(), point: c.get("recoveryPointId") } } else { R::GetRecoveryPoint { item: c.item(), point: c.get("recoveryPointId") } })),
+    r(Post, item!("/recoveryPoints/{recoveryPointId}/accessToken"), |c| Ok(R::GetCrrAccessToken { item: c.item(), point: c.get("recoveryPointId") })),
     r(Post, item!("/recoveryPoints/{recoveryPointId}/restore"), |c| Ok(R::Restore { item: c.item(), point: c.get("recoveryPointId"), body: Box::new(c.properties()?) })),
+    // Cross-region restore, in the vault's paired region (the passive stamp).
+    r(Get, region!("/backupAadProperties"), |c| Ok(R::GetAadProperties { subscription: c.subscription(), location: c.get("location") })),
+    r(Post, region!("/backupCrossRegionRestore"), |c| Ok(R::CrossRegionRestore { subscription: c.subscription(), location: c.get("location"), body: Box::new(c.typed_body()?) })),
+    r(Get, region!("/backupCrrOperationsStatus/{operationId}"), |c| Ok(R::GetCrrOperationStatus { subscription: c.subscription(), location: c.get("location"), operation: c.get("operationId") })),
+    r(Get, region!("/backupCrrOperationResults/{operationId}"), |c| Ok(R::GetCrrOperationResult { subscription: c.subscription(), location: c.get("location"), operation: c.get("operationId") })),
+    r(Post, region!("/backupCrrJob"), |c| Ok(R::GetCrrJob { subscription: c.subscription(), location: c.get("location"), body: c.typed_body()? })),
+    r(Post, region!("/backupCrrJobs"), |c| Ok(R::ListCrrJobs { subscription: c.subscription(), location: c.get("location"), body: c.typed_body()?, query: c.list_query() })),
     // Jobs; `verify` is rsvault's own (a Verify job of the vault's store).
     r(Post, vault!("/verify"), |c| Ok(R::VerifyNow { vault: c.vault() })),
     r(Get, vault!("/backupJobs"), |c| Ok(R::ListJobs { vault: c.vault(), query: c.list_query() })),

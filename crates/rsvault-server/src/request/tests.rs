@@ -301,3 +301,33 @@ fn action_bodies_read_as_their_models_or_are_refused_naming_the_field() {
             .starts_with("The request content was invalid and could not be deserialized")
     );
 }
+
+#[test]
+fn the_passive_stamps_api_versions_read_the_secondary_region() {
+    let pi = "/subscriptions/s/resourceGroups/g/providers/Microsoft.RecoveryServices/vaults/v/backupFabrics/Azure/protectionContainers/c/protectedItems/i";
+    let vault = "/subscriptions/s/resourceGroups/g/providers/Microsoft.RecoveryServices/vaults/v";
+    for version in ["2018-12-20", "2021-11-15", "2023-01-15", "2026-07-15"] {
+        for (path, want) in [
+            (
+                format!("{vault}/backupProtectedItems/"),
+                "ListProtectedItemsCrr",
+            ),
+            (format!("{pi}/recoveryPoints/"), "ListRecoveryPointsCrr"),
+            (format!("{pi}/recoveryPoints/7"), "GetRecoveryPointCrr"),
+        ] {
+            let r = parse(Method::GET, &format!("{path}?api-version={version}")).unwrap();
+            assert_eq!(variant(&r), want, "{path} {version}");
+        }
+    }
+    for (path, want) in [
+        (
+            format!("{vault}/backupProtectedItems"),
+            "ListProtectedItems",
+        ),
+        (format!("{pi}/recoveryPoints"), "ListRecoveryPoints"),
+        (format!("{pi}/recoveryPoints/7"), "GetRecoveryPoint"),
+    ] {
+        let r = parse(Method::GET, &format!("{path}?api-version=2025-02-01")).unwrap();
+        assert_eq!(variant(&r), want, "{path}");
+    }
+}
