@@ -151,8 +151,9 @@ class Az:
 
 
 @contextlib.contextmanager
-def az_server():
-    """A server on a fresh data directory behind a TLS relay, and `az` set up for it."""
+def az_server(config=""):
+    """A server on a fresh data directory behind a TLS relay, and `az` set up
+    for it; `config` is more of the server's configuration file."""
     if not az_bin():
         pytest.skip("the Azure CLI is not installed (scripts/test.sh installs it into ~/.cache/rsvault/az-venv)")
     if not shutil.which("openssl"):
@@ -164,7 +165,7 @@ def az_server():
         cfg.mkdir()
         port = free_port()
         relay_url = f"https://127.0.0.1:{port}"
-        server = Server(data, config=f'[server]\npublic_url = "{relay_url}"\n')
+        server = Server(data, config=f'[server]\npublic_url = "{relay_url}"\n{config}')
         relay = TlsRelay(port, server.port, d)
         tokens = token_endpoint(server.token)
         write_config(cfg, relay_url)

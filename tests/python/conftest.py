@@ -113,6 +113,7 @@ class Server:
         if config.strip():
             path = self.data_dir / "rsvault.toml"
             path.write_text(config)
+            path.chmod(0o600)  # it may hold storage keys
             args += ["--config", str(path)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 60

@@ -15,11 +15,16 @@ def put(bk, vault, c, i, **props):
         properties=AzureIaaSComputeVMProtectedItem(**props))).result()
 
 
-def backup(bk, vault, c, i):
+def trigger_backup(bk, vault, c, i):
+    """Starts Backup now; returns its job's name."""
     h = bk.backups.trigger(vault, RG, "Azure", c, i, BackupRequestResource(properties=IaasVMBackupRequest()),
                            cls=lambda resp, _b, _h: resp.http_response.headers)
     op = h["Azure-AsyncOperation"].rsplit("/", 1)[1]
-    return wait_job(bk, vault, bk.backup_operation_statuses.get(vault, RG, op).properties.job_id)
+    return bk.backup_operation_statuses.get(vault, RG, op).properties.job_id
+
+
+def backup(bk, vault, c, i):
+    return wait_job(bk, vault, trigger_backup(bk, vault, c, i))
 
 
 def setup(server, rs, bk, tmp_path, vault, vm, **vault_props):

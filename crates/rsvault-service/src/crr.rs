@@ -154,7 +154,18 @@ impl Service {
         page: &crate::PageRequest,
     ) -> Result<crate::Page<rsvault_arm::item::ProtectedItemResource>> {
         self.crr_vault(v)?;
-        self.list_protected_items(v, filter, page)
+        Ok(self.list_protected_items(v, filter, page)?.map(|mut item| {
+            // Without `sourceResourceId`: az 2.91 writes a field into each
+            // item the passive client reads, which works on the backup
+            // client's dict-like models only and fails on the passive
+            // stamp's when that id is set. The restore does not need it.
+            if let rsvault_arm::item::ProtectedItem::Compute(p)
+            | rsvault_arm::item::ProtectedItem::ClassicCompute(p) = &mut item.properties
+            {
+                p.source_resource_id = None;
+            }
+            item
+        }))
     }
 
     /// An item's recovery points in the secondary region: those replicated
