@@ -242,3 +242,39 @@ def test_lists_follow_next_link():
             assert [r[1] for r in rows] == [f"pv{n}" for n in range(5)]
         finally:
             assert server.stop() == 0
+
+
+def test_cross_region_restore_from_the_cli(tmp_path):
+    """A geo-redundant vault's point, restored with `--use-secondary-region`
+    after the primary region's store is lost; its job in the secondary
+    region's list."""
+    import time
+    from conftest import temp_server, vault_stores
+    with temp_server(config="[scheduler]\ninterval_seconds = 1\n") as server:
+        os_img = image(tmp_path, "geo.qcow2", "0x4d")
+        vm = js(server, "vm", "create", "-g", VM_RG, "-n", "vm-geo", "-l", "westeurope", "--os-disk", str(os_img))
+        js(server, "backup", "vault", "create", "-n", "v-geo", "-g", RG, "-l", "westeurope")
+        props = js(server, "backup", "vault", "backup-properties", "set", "-n", "v-geo", "-g", RG, "--cross-region-restore-flag", "True")
+        assert props[0]["properties"]["crossRegionRestoreFlag"] is True
+        js(server, "backup", "protection", "enable-for-vm", *vault("v-geo"), "--vm", vm["id"], "-p", "DefaultPolicy")
+        job = js(server, "backup", "protection", "backup-now", *vault("v-geo"), "-c", "vm-geo", "-i", "vm-geo")
+        assert js(server, "backup", "job", "wait", *vault("v-geo"), "-n", job["name"])["properties"]["status"] == "Completed"
+        deadline = time.time() + 60
+        while not (rps := js(server, "backup", "recoverypoint", "list", *vault("v-geo"), "-c", "vm-geo", "-i", "vm-geo",
+                             "--use-secondary-region")):
+            assert time.time() < deadline, "the point did not reach the secondary region"
+            time.sleep(0.5)
+        assert rps[0]["tierType"] == "VaultStandard"
+        want = raw_of(os_img, tmp_path)
+        (primary,) = vault_stores(server.data_dir)
+        primary.rename(primary.with_name(primary.name + ".lost"))
+        js(server, "storage", "account", "create", "-g", RG, "-n", "geostage", "-l", "northeurope")
+        job = js(server, "backup", "restore", "restore-disks", *vault("v-geo"), "-c", "vm-geo", "-i", "vm-geo",
+                 "-r", rps[0]["name"], "--storage-account", "geostage", "--use-secondary-region")
+        assert job["properties"]["operation"] == "CrossRegionRestore"
+        done = js(server, "backup", "job", "wait", *vault("v-geo"), "-n", job["name"], "--use-secondary-region")
+        assert done["properties"]["status"] == "Completed", done
+        bag = done["properties"]["extendedInfo"]["propertyBag"]
+        assert open(bag["OS disk"], "rb").read() == want
+        head, rows = table(server, "backup", "job", "list", *vault("v-geo"), "--use-secondary-region")
+        assert [r[:3] for r in rows] == [[job["name"], "CrossRegionRestore", "Completed"]]

@@ -17,6 +17,9 @@ use std::time::Duration;
 pub const VAULT_API: &str = "2026-07-01";
 /// `api-version` of the backup resources under a vault.
 pub const BACKUP_API: &str = "2026-08-01";
+/// `api-version` of the secondary region's view of a geo-redundant vault
+/// (Azure's passive stamp, as `az --use-secondary-region` sends it).
+pub const CRR_API: &str = "2021-11-15";
 /// `api-version` of `Microsoft.Compute`.
 pub const COMPUTE_API: &str = "2026-04-01";
 

@@ -63,6 +63,9 @@ pub struct JobName {
     /// Name of the job. You can use the backup job list command to get the name of a job.
     #[arg(short = 'n', long = "name")]
     pub name: String,
+    /// The job in the vault's paired (secondary) region (a cross-region restore).
+    #[arg(long)]
+    pub use_secondary_region: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +89,9 @@ pub enum JobCommand {
         /// The backup management type.
         #[arg(long, value_parser = ["AzureIaasVM"], ignore_case = true)]
         backup_management_type: Option<String>,
+        /// List the jobs of the vault's paired (secondary) region: its cross-region restores.
+        #[arg(long)]
+        use_secondary_region: bool,
     },
     /// Show details of a particular job.
     Show {
@@ -152,12 +158,41 @@ fn running(job: &JobResource) -> bool {
         .is_some_and(|s| s.is_running())
 }
 
+/// A job of the vault, or of its secondary region.
+fn get(ctx: &Ctx, job: &JobName) -> Result<JobResource> {
+    if job.use_secondary_region {
+        let region = super::crr::secondary_region(ctx, &job.vault)?;
+        return super::crr::job(ctx, &job.vault, &region, &job.name);
+    }
+    let path = format!(
+        "{}/backupJobs/{}",
+        ctx.vault_path(&job.vault),
+        encode(&job.name)
+    );
+    ctx.arm.get(&path, BACKUP_API)
+}
+
 /// Polls a job while it is InProgress or Cancelling.
 pub fn wait(ctx: &Ctx, vault: &VaultArgs, name: &str, timeout: Option<u64>) -> Result<JobResource> {
-    let path = format!("{}/backupJobs/{}", ctx.vault_path(vault), encode(name));
+    wait_for(
+        ctx,
+        &JobName {
+            vault: VaultArgs {
+                vault_name: vault.vault_name.clone(),
+                resource_group: vault.resource_group.clone(),
+            },
+            name: name.to_owned(),
+            use_secondary_region: false,
+        },
+        timeout,
+    )
+}
+
+fn wait_for(ctx: &Ctx, j: &JobName, timeout: Option<u64>) -> Result<JobResource> {
+    let name = &j.name;
     let started = Instant::now();
     loop {
-        let job: JobResource = ctx.arm.get(&path, BACKUP_API)?;
+        let job = get(ctx, j)?;
         if !running(&job) {
             return Ok(job);
         }
@@ -181,6 +216,7 @@ pub fn run(ctx: &Ctx, cmd: JobCommand) -> Result<()> {
             start_date,
             end_date,
             backup_management_type,
+            use_secondary_region,
         } => {
             let filter = job_filter(
                 status.as_deref(),
@@ -189,6 +225,11 @@ pub fn run(ctx: &Ctx, cmd: JobCommand) -> Result<()> {
                 end_date.as_deref(),
                 backup_management_type.as_deref(),
             )?;
+            if use_secondary_region {
+                let region = super::crr::secondary_region(ctx, &vault)?;
+                let jobs = super::crr::jobs(ctx, &vault, &region, &filter)?;
+                return ctx.print_list(&jobs, COLUMNS);
+            }
             let jobs: Vec<JobResource> = ctx.arm.list(
                 &format!("{}/backupJobs", ctx.vault_path(&vault)),
                 BACKUP_API,
@@ -196,19 +237,12 @@ pub fn run(ctx: &Ctx, cmd: JobCommand) -> Result<()> {
             )?;
             ctx.print_list(&jobs, COLUMNS)
         }
-        JobCommand::Show { job } => {
-            let path = format!(
-                "{}/backupJobs/{}",
-                ctx.vault_path(&job.vault),
-                encode(&job.name)
-            );
-            let j: JobResource = ctx.arm.get(&path, BACKUP_API)?;
-            ctx.print_one(&j, COLUMNS)
-        }
-        JobCommand::Wait { job, timeout } => {
-            ctx.print_one(&wait(ctx, &job.vault, &job.name, timeout)?, COLUMNS)
-        }
+        JobCommand::Show { job } => ctx.print_one(&get(ctx, &job)?, COLUMNS),
+        JobCommand::Wait { job, timeout } => ctx.print_one(&wait_for(ctx, &job, timeout)?, COLUMNS),
         JobCommand::Stop { job } => {
+            if job.use_secondary_region {
+                anyhow::bail!("a job of the secondary region cannot be stopped");
+            }
             let path = format!(
                 "{}/backupJobs/{}",
                 ctx.vault_path(&job.vault),

@@ -4,6 +4,7 @@
 //! users need no manual; each submodule holds one command group.
 
 mod container;
+mod crr;
 mod dates;
 mod item;
 mod job;

@@ -2,7 +2,7 @@
 
 use super::item::{item_path, resolve_item};
 use super::{Ctx, ItemArgs, dates};
-use crate::arm_client::{BACKUP_API, encode};
+use crate::arm_client::{BACKUP_API, CRR_API, encode};
 use crate::output::{Column, col, show};
 use anyhow::Result;
 use clap::Subcommand;
@@ -49,6 +49,9 @@ pub enum RecoveryPointCommand {
         /// The workload type.
         #[arg(long, value_parser = ["VM"], ignore_case = true)]
         workload_type: Option<String>,
+        /// List the recovery points in the vault's paired (secondary) region: those replicated there.
+        #[arg(long)]
+        use_secondary_region: bool,
     },
     /// Show details of a particular recovery point.
     Show {
@@ -63,7 +66,15 @@ pub enum RecoveryPointCommand {
         /// The workload type.
         #[arg(long, value_parser = ["VM"], ignore_case = true)]
         workload_type: Option<String>,
+        /// Show the recovery point as the vault's paired (secondary) region has it.
+        #[arg(long)]
+        use_secondary_region: bool,
     },
+}
+
+/// The api-version of the primary or the secondary region's view.
+fn api(secondary: bool) -> &'static str {
+    if secondary { CRR_API } else { BACKUP_API }
 }
 
 /// The tier `az` shows for a point (`custom_common.fetch_tier_for_rp`).
@@ -109,6 +120,7 @@ pub fn run(ctx: &Ctx, cmd: RecoveryPointCommand) -> Result<()> {
             item: a,
             start_date,
             end_date,
+            use_secondary_region,
             ..
         } => {
             let filter = dates::range(start_date.as_deref(), end_date.as_deref())?.map(|(s, e)| {
@@ -121,13 +133,18 @@ pub fn run(ctx: &Ctx, cmd: RecoveryPointCommand) -> Result<()> {
             let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
             let rps: Vec<RecoveryPointResource> = ctx.arm.list(
                 &format!("{}/recoveryPoints", item_path(ctx, &a.vault, &item)?),
-                BACKUP_API,
+                api(use_secondary_region),
                 filter.as_deref(),
             )?;
             let rps: Vec<RecoveryPointResource> = rps.into_iter().map(with_tier).collect();
             ctx.print_list(&rps, COLUMNS)
         }
-        RecoveryPointCommand::Show { item: a, name, .. } => {
+        RecoveryPointCommand::Show {
+            item: a,
+            name,
+            use_secondary_region,
+            ..
+        } => {
             let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
             let rp: RecoveryPointResource = ctx.arm.get(
                 &format!(
@@ -135,7 +152,7 @@ pub fn run(ctx: &Ctx, cmd: RecoveryPointCommand) -> Result<()> {
                     item_path(ctx, &a.vault, &item)?,
                     encode(&name)
                 ),
-                BACKUP_API,
+                api(use_secondary_region),
             )?;
             ctx.print_one(&with_tier(rp), COLUMNS)
         }

@@ -3,7 +3,7 @@
 
 use super::item::{item_path, props, resolve_item};
 use super::{Ctx, ItemArgs, boolish};
-use crate::arm_client::{BACKUP_API, VAULT_API, encode};
+use crate::arm_client::{BACKUP_API, CRR_API, VAULT_API, encode};
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use rsvault_arm::Resource;
@@ -35,6 +35,9 @@ pub enum RestoreCommand {
         /// Restore only the OS disk of the backed up VM.
         #[arg(long, value_parser = boolish(), num_args = 0..=1, default_missing_value = "true")]
         restore_only_osdisk: Option<bool>,
+        /// Restore from the vault's paired (secondary) region (cross-region restore): it reads only the copy there, so it works while the primary region's storage is down.
+        #[arg(long)]
+        use_secondary_region: bool,
     },
 }
 
@@ -70,6 +73,7 @@ pub fn run(ctx: &Ctx, cmd: RestoreCommand) -> Result<()> {
         restore_to_staging_storage_account,
         diskslist,
         restore_only_osdisk,
+        use_secondary_region,
     } = cmd;
     if restore_only_osdisk == Some(true) && diskslist.is_some() {
         bail!("--restore-only-osdisk and --diskslist cannot be given together");
@@ -79,7 +83,19 @@ pub fn run(ctx: &Ctx, cmd: RestoreCommand) -> Result<()> {
     let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
     let pi = item_path(ctx, &a.vault, &item)?;
     let rp_path = format!("{pi}/recoveryPoints/{}", encode(&rp_name));
-    let rp: RecoveryPointResource = ctx.arm.get(&rp_path, BACKUP_API)?;
+    let secondary = if use_secondary_region {
+        Some(super::crr::secondary_region(ctx, &a.vault)?)
+    } else {
+        None
+    };
+    let rp: RecoveryPointResource = ctx.arm.get(
+        &rp_path,
+        if secondary.is_some() {
+            CRR_API
+        } else {
+            BACKUP_API
+        },
+    )?;
     let original = rp
         .properties
         .as_iaas_vm()
@@ -122,6 +138,10 @@ pub fn run(ctx: &Ctx, cmd: RestoreCommand) -> Result<()> {
         },
         ..Default::default()
     };
+    if let Some(region) = secondary {
+        let job = super::crr::restore(ctx, &a.vault, &region, &rp_path, request)?;
+        return ctx.print_one(&job, super::job::COLUMNS);
+    }
     let reply = ctx.arm.send_json(
         "POST",
         &format!("{rp_path}/restore"),
