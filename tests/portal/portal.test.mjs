@@ -269,6 +269,49 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await shot(page, 'a-restore-completed');
       await expectNotification(page, T, fill(T['job.note.completed'], { op: T['op.Restore'], name: 'web-01' }), shot, 'a-notification-restore-completed');
 
+      // Cross Region Restore: the vault (geo-redundant, in Japan East) is
+      // replicated to Japan West; enabled there, the point restores from
+      // the secondary region.
+      const vmVault = `vm-vault-${lang}`;
+      await services(page, T).getByRole('link', { name: T['nav.vaults'] }).click();
+      await page.getByRole('heading', { name: T['nav.vaults'], level: 1 }).waitFor();
+      await page.getByRole('link', { name: vmVault, exact: true }).click();
+      await page.getByRole('heading', { name: vmVault, level: 1 }).waitFor();
+      await vaultMenu(page, T, vmVault).getByRole('link', { name: T['infra.title'] }).click();
+      await page.getByRole('link', { name: T['config.title'] }).click();
+      await page.getByRole('heading', { name: T['repl.title'] }).waitFor();
+      for (let i = 0; !(await page.getByText(T['repl.state.InSync'], { exact: true }).count()); i++) {
+        assert.ok(i < 120, 'replication reaches In sync');
+        await new Promise((r) => setTimeout(r, 500));
+        await page.reload();
+        await page.getByRole('heading', { name: T['repl.title'] }).waitFor();
+      }
+      await page.getByText(T['region.japanwest'], { exact: true }).waitFor();
+      const crrGroup = page.getByRole('group', { name: T['config.crr'] });
+      await crrGroup.getByText(T['config.crrHelp']).waitFor();
+      await crrGroup.getByRole('checkbox').check();
+      await page.getByRole('button', { name: T['common.save'] }).click();
+      await page.getByRole('main').getByRole('status').filter({ hasText: T['config.saved'] }).waitFor();
+      await crrGroup.getByText(T['config.crrEnabled']).waitFor();
+      assert.equal(await crrGroup.getByRole('checkbox').isDisabled(), true, 'it cannot be turned off');
+      await shot(page, 'a-cross-region-restore-enabled');
+      await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      await page.getByRole('link', { name: 'web-01', exact: true }).click();
+      await page.getByRole('navigation', { name: fill(T['vm.menu'], { name: 'web-01' }) }).getByRole('link', { name: T['vm.backup'], exact: true }).click();
+      await page.getByRole('toolbar').getByRole('link', { name: T['restore.title'] }).click();
+      await page.getByRole('heading', { name: T['restore.pageTitle'], level: 1 }).waitFor();
+      await page.getByRole('radio', { name: fill(T['restore.region.secondary'], { region: T['region.japanwest'] }) }).check();
+      await page.getByText(fill(T['restore.secondaryIntro'], { region: T['region.japanwest'] })).waitFor();
+      assert.equal(await page.getByRole('radio', { name: T['restore.replaceExisting'] }).count(), 0, 'no in-place restore from the secondary region');
+      await page.getByLabel(T['restore.type'], { exact: true }).selectOption('RestoreDisks');
+      await page.getByLabel(T['restore.staging']).fill(`crr${lang}`);
+      await shot(page, 'a-restore-secondary-region');
+      await page.getByRole('button', { name: T['restore.submit'], exact: true }).click();
+      await page.getByRole('heading', { name: `${T['op.CrossRegionRestore']} - web-01`, level: 1 }).waitFor();
+      await page.getByRole('definition').filter({ hasText: T['status.Completed'] }).first().waitFor({ timeout: JOB_TIMEOUT });
+      await page.getByRole('cell', { name: `crr${lang}`, exact: true }).waitFor();
+      await shot(page, 'a-cross-region-restore-completed');
+
       await tearDown(env);
     });
 

@@ -8,6 +8,8 @@ export const DEFAULT_SUBSCRIPTION = '00000000-0000-0000-0000-000000000000';
 export const VAULT_API = '2026-07-01';
 export const BACKUP_API = '2026-08-01';
 export const COMPUTE_API = '2026-04-01';
+/** The secondary region's view of a geo-redundant vault (the passive stamp). */
+export const CRR_API = '2021-11-15';
 export const RESOURCES_API = '2021-04-01';
 
 const TOKEN = 'rsvault.token';

@@ -3,7 +3,7 @@
 
 import { h, field, select, newId, errorSlot } from '../dom.js';
 import { t, fmtDateTime, regionName } from '../i18n.js';
-import { get, list, request, vaultPath, itemPath, jobOf, parseId, subPath, VAULT_API, BACKUP_API, COMPUTE_API } from '../api.js';
+import { get, list, request, vaultPath, itemPath, jobOf, waitOperation, parseId, subPath, VAULT_API, BACKUP_API, COMPUTE_API, CRR_API } from '../api.js';
 import { show, loading, showError, blade, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
 import { href, navigate } from '../router.js';
 import { deployment, followJob } from '../notifications.js';
@@ -21,11 +21,24 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
   let vault;
   let it;
   let rps;
+  let storage;
   try {
-    [vault, it, rps] = await Promise.all([get(vp, VAULT_API), get(path, BACKUP_API), list(`${path}/recoveryPoints`, BACKUP_API)]);
+    [vault, it, rps, storage] = await Promise.all([get(vp, VAULT_API), get(path, BACKUP_API), list(`${path}/recoveryPoints`, BACKUP_API),
+      get(`${vp}/backupstorageconfig/vaultstorageconfig`, BACKUP_API)]);
   } catch (e) {
     showError(ctx, title, e);
     return;
+  }
+  const repl = storage.properties.rsvaultReplication;
+  const crr = storage.properties.crossRegionRestoreFlag === true && repl ? repl.secondaryRegion : null;
+  const secondary = query.get('region') === 'secondary' && crr;
+  if (secondary) {
+    try {
+      rps = await list(`${path}/recoveryPoints`, CRR_API);
+    } catch (e) {
+      showError(ctx, title, e);
+      return;
+    }
   }
   const p = it.properties;
   const vmName = p.friendlyName;
@@ -44,6 +57,22 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
     label: `${fmtDateTime(rp.properties.recoveryPointTime)} — ${consistencyLabel(rp.properties.recoveryPointType)}, ${tierLabel(rp)}${(rp.properties.rsvaultVerify || {}).status === 'Damaged' ? ` (${t('rp.verify.Damaged')})` : ''}`,
   })), query.get('rp') || (rps[0] && rps[0].name));
   const rpField = field({ label: t('restore.point'), control: rpSel, required: true });
+  const regionGroup = newId('region');
+  const regionRadio = (value, label) => {
+    const r = h('input', { type: 'radio', name: regionGroup, value, checked: (value === 'secondary') === Boolean(secondary) });
+    r.addEventListener('change', () => {
+      const q = new URLSearchParams(query);
+      if (value === 'secondary') q.set('region', 'secondary');
+      else q.delete('region');
+      q.delete('rp');
+      navigate(`${itemHref(rg, name, it)}/restore?${q}`);
+    });
+    return h('label', null, r, ' ', label);
+  };
+  const regionSet = crr ? h('fieldset', { class: 'field' }, h('legend', null, t('restore.region')),
+    h('div', { class: 'radio-row' },
+      regionRadio('primary', t('restore.region.primary', { region: regionName(vault.location) })),
+      regionRadio('secondary', t('restore.region.secondary', { region: regionName(crr) })))) : null;
 
   const cfgGroup = newId('cfg');
   const createNew = h('input', { type: 'radio', name: cfgGroup, value: 'new', checked: true });
@@ -51,7 +80,7 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
   const cfgSet = h('fieldset', { class: 'field' }, h('legend', null, t('restore.config')),
     h('div', { class: 'radio-row' },
       h('label', null, createNew, ' ', t('common.createNew')),
-      h('label', null, replace, ' ', t('restore.replaceExisting'))));
+      secondary ? null : h('label', null, replace, ' ', t('restore.replaceExisting'))));
 
   const type = select([
     { value: 'AlternateLocation', label: t('restore.type.vm') },
@@ -91,8 +120,8 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
   sync();
 
   const form = h('form', { class: 'form', novalidate: true, 'aria-label': title },
-    h('p', null, t('restore.intro', { name: vmName, region: regionName(vault.location) })),
-    rpField, cfgSet, typeField, newVmField, rgField, vnetField, subnetField, saField, replaceInfo, formError,
+    h('p', null, secondary ? t('restore.secondaryIntro', { region: regionName(crr) }) : t('restore.intro', { name: vmName, region: regionName(vault.location) })),
+    regionSet, rpField, cfgSet, typeField, newVmField, rgField, vnetField, subnetField, saField, replaceInfo, formError,
     h('div', { class: 'form-actions' }, submit, h('a', { class: 'button secondary', href: itemHref(rg, name, it) }, t('common.cancel'))));
 
   form.addEventListener('submit', async (e) => {
@@ -124,7 +153,7 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
       recoveryPointId: rpSel.value,
       recoveryType: kind,
       sourceResourceId: p.sourceResourceId || p.virtualMachineId,
-      region: vault.location,
+      region: secondary || vault.location,
       createNewCloudService: false,
       originalStorageAccountOption: false,
       encryptionDetails: { encryptionEnabled: false },
@@ -141,8 +170,20 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
     const d = deployment(t('restore.deploying', { name: vmName }));
     let job;
     try {
-      const r = await request('POST', `${path}/recoveryPoints/${encodeURIComponent(rpSel.value)}/restore`, { apiVersion: BACKUP_API, body: { properties: props } });
-      job = await jobOf(r);
+      if (secondary) {
+        // Cross-region restore, as az runs it: the region's AAD properties,
+        // the point's access token, the restore in the secondary region.
+        const region = `${sub}/providers/Microsoft.RecoveryServices/locations/${encodeURIComponent(secondary)}`;
+        const aad = await get(`${region}/backupAadProperties`, CRR_API);
+        const token = (await request('POST', `${path}/recoveryPoints/${encodeURIComponent(rpSel.value)}/accessToken`, { apiVersion: CRR_API, body: aad })).body.properties;
+        token.objectType = 'CrrAccessToken';
+        const r = await request('POST', `${region}/backupCrossRegionRestore`, { apiVersion: CRR_API, body: { crossRegionRestoreAccessDetails: token, restoreRequest: props } });
+        const st = await waitOperation(r, CRR_API);
+        job = (st && st.properties && st.properties.jobId) || null;
+      } else {
+        const r = await request('POST', `${path}/recoveryPoints/${encodeURIComponent(rpSel.value)}/restore`, { apiVersion: BACKUP_API, body: { properties: props } });
+        job = await jobOf(r);
+      }
     } catch (err) {
       d.failed(err);
       submit.disabled = false;
@@ -154,11 +195,12 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
     }
     const jobsHref = `${href('vaults', rg, name)}/jobs`;
     d.succeeded(t('restore.deployed', { name: vmName }), { href: jobsHref, label: t('jobs.title') });
+    const op = t(secondary ? 'op.CrossRegionRestore' : 'op.Restore');
     if (job) {
       followJob(vp, job, {
-        running: t('job.note.running', { op: t('op.Restore'), name: vmName }),
-        completed: t('job.note.completed', { op: t('op.Restore'), name: vmName }),
-        failed: t('job.note.failed', { op: t('op.Restore'), name: vmName }),
+        running: t('job.note.running', { op, name: vmName }),
+        completed: t('job.note.completed', { op, name: vmName }),
+        failed: t('job.note.failed', { op, name: vmName }),
       }, { href: `${jobsHref}/${encodeURIComponent(job)}`, label: t('jobs.details') });
     }
     if (ctx.alive) navigate(job ? `${jobsHref}/${encodeURIComponent(job)}` : jobsHref);
@@ -169,6 +211,6 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
     title,
     subtitle: vmName,
     menu: vaultMenu(rg, name, 'items'),
-    body: rps.length ? form : h('p', null, t('rp.empty')),
+    body: rps.length ? form : h('div', null, regionSet, h('p', null, t(secondary ? 'restore.secondaryEmpty' : 'rp.empty'))),
   }));
 }

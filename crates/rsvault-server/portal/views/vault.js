@@ -47,6 +47,21 @@ function verifySection(vault, base) {
 }
 
 /** Verify now: starts the vault's verify job and follows it in the notifications. */
+/** The replication rows of a geo-redundant vault (`rsvaultReplication`). */
+export function replicationRows(cfg) {
+  const r = cfg.properties.rsvaultReplication;
+  if (!r) return [];
+  const rows = [
+    [t('repl.secondary'), regionName(r.secondaryRegion)],
+    [t('repl.state'), t(`repl.state.${r.state}`)],
+    [t('repl.pending'), String(r.pendingRecoveryPoints || 0)],
+    [t('repl.lag'), t('repl.lagValue', { n: r.lagInSeconds || 0 })],
+    [t('repl.lastSync'), r.lastSyncTime ? fmtDateTime(r.lastSyncTime) : '—'],
+  ];
+  if (r.lastError) rows.push([t('repl.lastError'), r.lastError]);
+  return rows;
+}
+
 async function verifyNow(rg, name, onDone) {
   const vp = vaultPath(rg, name);
   const base = href('vaults', rg, name);
@@ -107,6 +122,10 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
       [t('common.location'), regionName(vault.location)],
       [t('common.subscription'), parseId(vault.id).subscription],
       [t('config.replication'), t(`redundancy.${storage.properties.storageType}`)],
+      ...(storage.properties.rsvaultReplication ? [
+        [t('repl.state'), `${t(`repl.state.${storage.properties.rsvaultReplication.state}`)} (${regionName(storage.properties.rsvaultReplication.secondaryRegion)})`],
+        [t('config.crr'), storage.properties.crossRegionRestoreFlag ? t('common.enabled') : t('common.disabled')],
+      ] : []),
       [t('config.softDelete'), sd.softDeleteState === 'Disabled' ? t('common.disabled') : t('config.softDeleteOn', { n: sd.softDeleteRetentionPeriodInDays })],
     ], t('common.essentials')),
     h('div', { class: 'tiles' },
@@ -213,11 +232,32 @@ export async function backupConfigView({ rg, name }, query, ctx) {
   const err = errorSlot();
   const fs = h('fieldset', { disabled: locked, 'aria-describedby': locked ? lockId : null },
     h('legend', null, t('config.replication')), radios);
+  const crrOn = cfg.properties.crossRegionRestoreFlag === true;
+  const crrBox = h('input', { type: 'checkbox', checked: crrOn, disabled: crrOn });
+  const crrHelpId = newId('crr');
+  const crrField = h('fieldset', { class: 'field', 'aria-describedby': crrHelpId },
+    h('legend', null, t('config.crr')),
+    h('label', { class: 'choice' }, crrBox, h('span', null, t('common.enabled'))),
+    h('p', { class: 'muted', id: crrHelpId }, crrOn ? t('config.crrEnabled') : t('config.crrHelp')));
+  const syncCrr = () => {
+    const chosen = form.querySelector(`input[name="${group}"]:checked`);
+    const geo = (chosen ? chosen.value : cfg.properties.storageType) === 'GeoRedundant';
+    crrField.hidden = !geo;
+    if (!crrOn) crrBox.disabled = !geo;
+  };
+  const canSave = () => {
+    save.disabled = locked && (crrOn || !crrBox.checked);
+  };
+  crrBox.addEventListener('change', canSave);
+  const repl = replicationRows(cfg);
   const form = h('form', { class: 'form', novalidate: true },
     locked ? h('div', { class: 'info-box', id: lockId }, h('strong', null, t('config.lockedTitle')), h('p', null, t('config.locked'))) : null,
     h('p', null, t('config.help')),
-    fs, err,
+    fs, crrField, err,
     h('div', { class: 'form-actions' }, save, status),
+    repl.length ? h('h2', null, t('repl.title')) : null,
+    repl.length ? h('p', { class: 'muted' }, t('repl.note')) : null,
+    repl.length ? essentials(repl, t('repl.title')) : null,
     h('h2', null, t('config.securityTitle')),
     essentials([
       [t('config.softDelete'), vcfg.properties.softDeleteFeatureState === 'Disabled' ? t('common.disabled')
@@ -229,15 +269,25 @@ export async function backupConfigView({ rg, name }, query, ctx) {
     const chosen = form.querySelector(`input[name="${group}"]:checked`);
     if (!chosen) return;
     save.disabled = true;
+    const properties = { storageType: chosen.value };
+    if (chosen.value === 'GeoRedundant' && crrBox.checked && !crrOn) properties.crossRegionRestoreFlag = true;
     try {
-      await request('PATCH', `${vp}/backupstorageconfig/vaultstorageconfig`, { apiVersion: BACKUP_API, body: { properties: { storageType: chosen.value } } });
+      await request('PATCH', `${vp}/backupstorageconfig/vaultstorageconfig`, { apiVersion: BACKUP_API, body: { properties } });
       status.textContent = t('config.saved');
       notify({ title: t('config.saved'), message: `${name}: ${t(`redundancy.${chosen.value}`)}`, status: 'success' });
+      if (properties.crossRegionRestoreFlag) {
+        // Enabled for good: as Azure, it cannot be turned off again.
+        crrBox.disabled = true;
+        document.getElementById(crrHelpId).textContent = t('config.crrEnabled');
+      }
     } catch (x) {
       err.set(x.message);
     }
     save.disabled = false;
   });
+  for (const r of form.querySelectorAll(`input[name="${group}"]`)) r.addEventListener('change', syncCrr);
+  syncCrr();
+  canSave();
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name, [t('infra.title'), `${href('vaults', rg, name)}/infrastructure`], [title]),
     title,
