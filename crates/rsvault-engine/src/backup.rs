@@ -159,8 +159,8 @@ pub fn backup(
     let mut written: Vec<(String, Vec<PackEntry>)> = Vec::new();
 
     std::thread::scope(|s| {
-        // Pack writers.
-        let writers: Vec<_> = (0..2)
+        // Pack writers: as many as the backend stores packs at once.
+        let writers: Vec<_> = (0..shared.store.backend().parallel_writes().max(1))
             .map(|_| {
                 let (rx, pool) = (pack_rx.clone(), pool_tx.clone());
                 let sh = &shared;

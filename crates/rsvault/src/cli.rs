@@ -152,6 +152,22 @@ pub enum DiskCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Copy every recovery point the secondary store lacks to it (a
+    /// geo-redundant copy), and forget there the points the primary forgot;
+    /// only blobs the secondary lacks are copied, and a run that stopped
+    /// part way is resumed.
+    Replicate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The secondary store's URL or directory; the primary's key opens it.
+        #[arg(long)]
+        to: String,
+        /// Create the secondary first (it must not exist yet).
+        #[arg(long)]
+        init: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Reclaim the space of forgotten points; safe while backups run.
     Gc {
         #[command(flatten)]

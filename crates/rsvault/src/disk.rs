@@ -196,6 +196,41 @@ pub fn run(cmd: DiskCommand) -> Result<ExitCode> {
                 );
             }
         }
+        DiskCommand::Replicate {
+            store,
+            to,
+            init,
+            json,
+        } => {
+            let primary = open(&store)?;
+            let secondary = if init {
+                Store::init_replica(open_url(&to, OpenMode::Create)?, &primary)?
+            } else {
+                let key = MasterKey::load(&store.key_file)?;
+                Store::open(open_url(&to, OpenMode::Existing)?, &key)?
+            };
+            let st = rsvault_engine::replicate_all(
+                &primary,
+                &secondary,
+                &Default::default(),
+                &Bar::new(json),
+            )?;
+            if json {
+                print_json(&st);
+            } else {
+                println!(
+                    "replicate: {} points, {} blobs copied ({}), {} already there, {} packs written, {} requests to the primary, {} to the secondary, in {:.2} s",
+                    st.points.len(),
+                    st.blobs_copied(),
+                    bytes(st.bytes_copied),
+                    st.blobs_skipped,
+                    st.packs_written,
+                    st.primary_requests.total(),
+                    st.secondary_requests.total(),
+                    st.duration_ms as f64 / 1000.0
+                );
+            }
+        }
         DiskCommand::Gc { store, json } => {
             let s = open(&store)?;
             let st = rsvault_engine::gc(&s, &GcOptions::default(), &Bar::new(json))?;

@@ -80,6 +80,43 @@ fn disk_commands_on(store: &str, env: &[(&str, String)]) {
         "{store}: restore is bit-identical"
     );
     ok(rsvault(store, &key, env, &["verify"]));
+    // A second copy (geo-redundant storage by hand): made, verified and
+    // restored on its own; a second run copies nothing.
+    let copy = format!("{store}-copy");
+    let first = ok(rsvault(
+        store,
+        &key,
+        env,
+        &["replicate", "--to", &copy, "--init", "--json"],
+    ));
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["points"].as_array().map(Vec::len), Some(2), "{first}");
+    ok(rsvault(&copy, &key, env, &["verify"]));
+    let out2 = dir.path().join("r2.raw");
+    ok(rsvault(
+        &copy,
+        &key,
+        env,
+        &[
+            "restore",
+            "--name",
+            "vm",
+            "--output",
+            out2.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        std::fs::read(&out2).unwrap() == data,
+        "{copy}: restore is bit-identical"
+    );
+    let again = ok(rsvault(
+        store,
+        &key,
+        env,
+        &["replicate", "--to", &copy, "--json"],
+    ));
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["bytes_copied"], 0, "{again}");
     let missing = store.replacen("://rsv-", "://none-", 1);
     let e = rsvault(&missing, &key, env, &["points"]);
     assert!(!e.status.success());

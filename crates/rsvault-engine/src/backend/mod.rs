@@ -71,6 +71,12 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn conditional_puts(&self) -> Result<bool> {
         Ok(true)
     }
+    /// How many packs a writer stores at once: one fills a pack while the
+    /// others' puts run. Two keep a local disk busy; object storage, where
+    /// each put waits on the network and the server, takes more.
+    fn parallel_writes(&self) -> usize {
+        2
+    }
     /// Removes leftovers of puts that never completed (a writer killed
     /// mid-put) older than `older_than`; returns how many. Backends whose puts
     /// leave nothing behind keep the default.

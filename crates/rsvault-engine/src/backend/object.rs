@@ -153,6 +153,10 @@ pub(crate) fn client_options(
     Ok(c)
 }
 
+/// Packs a writer stores at once on object storage (16 MiB each): enough
+/// puts in flight to hide each one's round trips and the server's time.
+const OBJECT_PARALLEL_WRITES: usize = 6;
+
 /// A store's objects under a prefix of a bucket or container.
 pub struct ObjectBackend {
     store: Arc<dyn ObjectStore>,
@@ -566,6 +570,10 @@ impl Backend for ObjectBackend {
 
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    fn parallel_writes(&self) -> usize {
+        OBJECT_PARALLEL_WRITES
     }
 
     fn conditional_puts(&self) -> Result<bool> {

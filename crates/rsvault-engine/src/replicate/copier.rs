@@ -21,9 +21,6 @@ use std::sync::atomic::AtomicBool;
 /// Blobs read but not yet in a pack: a batch of reads (32 MiB of 64 KiB
 /// chunks), so the next batch is read while packs are stored.
 const QUEUE: usize = 512;
-/// Pack writers, as a backup has: one fills a pack while another's is
-/// stored (a put is durable when it returns).
-const WRITERS: usize = 2;
 
 pub(super) struct Copier<'s> {
     src: &'s Store,
@@ -140,7 +137,9 @@ impl<'s> Copier<'s> {
             out: tx,
         };
         let (walked, stored) = std::thread::scope(|s| {
-            let writers: Vec<_> = (0..WRITERS)
+            // As a backup has: one fills a pack while the others' are
+            // stored (a put is durable when it returns).
+            let writers: Vec<_> = (0..dst.backend().parallel_writes().max(1))
                 .map(|_| {
                     let rx = rx.clone();
                     s.spawn(move || -> Result<(u64, Written)> {

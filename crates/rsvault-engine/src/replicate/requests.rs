@@ -120,6 +120,10 @@ impl Backend for CountingBackend {
         Ok(data)
     }
 
+    fn parallel_writes(&self) -> usize {
+        self.inner.parallel_writes()
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
         Self::bump(&self.counters.list, 1);
         self.inner.list(prefix)
