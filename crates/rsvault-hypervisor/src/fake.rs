@@ -319,14 +319,7 @@ impl Vm {
                 consistent: true,
             });
             if let Some(r) = &p.full_reason {
-                warnings.push(Finding::new(
-                    finding::CBT_FALLBACK,
-                    format!(
-                        "{}: the whole disk is read and compared by hash: {r}.",
-                        d.image.display()
-                    ),
-                    "None needed; the next backup uses the new checkpoint.",
-                ));
+                warnings.push(Finding::cbt_fallback(&d.image, r, "checkpoint"));
             }
             disks.push(DiskSnapshot {
                 image: d.image.clone(),

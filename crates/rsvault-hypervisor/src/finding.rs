@@ -19,6 +19,19 @@ impl Finding {
             recommendation: rec.into(),
         }
     }
+
+    /// A disk read whole because changed-block tracking could not serve
+    /// it (`why`); `next` is what the next backup uses instead.
+    pub fn cbt_fallback(image: &std::path::Path, why: &str, next: &str) -> Self {
+        Finding::new(
+            CBT_FALLBACK,
+            format!(
+                "{}: the whole disk is read and compared by hash: {why}.",
+                image.display()
+            ),
+            format!("None needed; the next backup uses the new {next}."),
+        )
+    }
 }
 
 /// The guest agent could not be reached.

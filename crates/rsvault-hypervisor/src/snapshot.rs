@@ -415,14 +415,7 @@ fn finished(p: Planned<'_>, warnings: &mut Vec<Finding>) -> DiskSnapshot {
         let _ = f.sync_all();
     }
     if let Some(r) = &p.full_reason {
-        warnings.push(Finding::new(
-            finding::CBT_FALLBACK,
-            format!(
-                "{}: the whole disk is read and compared by hash: {r}.",
-                d.image.display()
-            ),
-            "None needed; the next backup uses the new bitmap.",
-        ));
+        warnings.push(Finding::cbt_fallback(&d.image, r, "bitmap"));
     }
     DiskSnapshot {
         image: d.image.clone(),

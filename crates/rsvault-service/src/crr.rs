@@ -194,17 +194,11 @@ impl Service {
         item: &str,
         rp: &str,
     ) -> Result<RecoveryPointResource> {
-        self.list_recovery_points_secondary(v, container, item, "")?
-            .into_iter()
-            .find(|p| p.name() == rp)
-            .ok_or_else(|| {
-                ServiceError::not_found(
-                    "BMSUserErrorRecoveryPointNotFound",
-                    format!(
-                        "Recovery point {rp} is not in the secondary region (yet): replication is asynchronous; see the vault's backupstorageconfig for its lag."
-                    ),
-                )
-            })
+        crate::jobs::pick_point(
+            self.list_recovery_points_secondary(v, container, item, "")?,
+            rp,
+            " in the secondary region (yet): replication is asynchronous; see the vault's backupstorageconfig for its lag",
+        )
     }
 
     /// `POST …/recoveryPoints/{rp}/accessToken`: a token that lets the
@@ -301,7 +295,7 @@ impl Service {
         let (v, row, secondary) = self.crr_vault_in(subscription, location, &grant.vault)?;
         // The point must be on the secondary still.
         self.get_recovery_point_secondary(&v, &grant.container, &grant.item, &grant.point)?;
-        let op = self.restore_from(
+        let op = self.restore(
             &v,
             &grant.container,
             &grant.item,

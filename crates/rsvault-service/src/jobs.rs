@@ -1055,16 +1055,23 @@ impl Service {
         item: &str,
         rp: &str,
     ) -> Result<RecoveryPointResource> {
-        self.list_recovery_points(v, container, item, "")?
-            .into_iter()
-            .find(|p| p.name() == rp)
-            .ok_or_else(|| {
-                ServiceError::not_found(
-                    "BMSUserErrorRecoveryPointNotFound",
-                    format!("Recovery point {rp} was not found."),
-                )
-            })
+        pick_point(self.list_recovery_points(v, container, item, "")?, rp, "")
     }
+}
+
+/// The point named `rp` of a list, or `BMSUserErrorRecoveryPointNotFound`
+/// (with `why` after the message).
+pub(crate) fn pick_point(
+    points: Vec<RecoveryPointResource>,
+    rp: &str,
+    why: &str,
+) -> Result<RecoveryPointResource> {
+    points.into_iter().find(|p| p.name() == rp).ok_or_else(|| {
+        ServiceError::not_found(
+            "BMSUserErrorRecoveryPointNotFound",
+            format!("Recovery point {rp} was not found{why}."),
+        )
+    })
 }
 
 /// A recovery point as ARM shows it, under its item's id `base`.

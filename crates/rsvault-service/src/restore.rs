@@ -51,7 +51,7 @@ enum Target {
 
 /// Which copy of a recovery point a restore reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum RestoreSource {
+pub enum RestoreSource {
     /// The vault's own store (and the point's snapshots while it has them).
     Primary,
     /// A geo-redundant vault's store in its paired region, and nothing
@@ -233,20 +233,8 @@ impl Service {
     }
 
     /// Starts a restore of recovery point `rp` (`properties` of the
-    /// request); returns the operation id.
+    /// request) from the copy `source` names; returns the operation id.
     pub fn restore(
-        self: &Arc<Self>,
-        v: &VaultRef,
-        container: &str,
-        item: &str,
-        rp: &str,
-        req: &IaasVmRestoreRequest,
-    ) -> Result<String> {
-        self.restore_from(v, container, item, rp, req, RestoreSource::Primary)
-    }
-
-    /// [`Service::restore`] from the copy `source` names.
-    pub(crate) fn restore_from(
         self: &Arc<Self>,
         v: &VaultRef,
         container: &str,

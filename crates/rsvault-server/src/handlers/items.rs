@@ -149,7 +149,14 @@ pub async fn restore(
 ) -> Reply {
     let it = i.clone();
     let op = blocking(state, move |s| {
-        s.restore(&it.vault, &it.container, &it.item, &rp, &body)
+        s.restore(
+            &it.vault,
+            &it.container,
+            &it.item,
+            &rp,
+            &body,
+            rsvault_service::restore::RestoreSource::Primary,
+        )
     })
     .await?;
     item_operation(base, &i, &op)

@@ -138,6 +138,29 @@ fn job(s: &dyn MetaStore, vault: i64, id: &str, operation: &str, container: &str
     .expect("insert job");
 }
 
+/// Records a completed backup job `job_id` of `item` started at `start`
+/// with a point of no disks; returns the point's name.
+fn commit_point(
+    s: &dyn MetaStore,
+    vault: i64,
+    item: i64,
+    job_id: &str,
+    container: &str,
+    start: &str,
+) -> String {
+    job(s, vault, job_id, "Backup", container, start);
+    let p = NewRecoveryPoint {
+        item,
+        started: t(start),
+        consistency: "CrashConsistent".into(),
+        expiry: None,
+        disks: "[]".into(),
+        instant_until: None,
+    };
+    s.commit_backup(&p, job_id, &|_| update("Completed", start))
+        .unwrap()
+}
+
 fn page(size: usize, token: Option<String>) -> PageRequest {
     PageRequest { token, size }
 }

@@ -1,11 +1,9 @@
 //! The conformance suite's part on a page of items with their overviews
 //! (read for the whole page at once).
 
-use super::{job, new_item, page, t, update, vault_id, vref};
+use super::{commit_point, job, new_item, page, update, vault_id, vref};
 use crate::inventory::VmProvider;
-use crate::metastore::records::{
-    ItemOverview, ItemQuery, LastJob, NewItem, NewRecoveryPoint, PointSummary,
-};
+use crate::metastore::records::{ItemOverview, ItemQuery, LastJob, NewItem, PointSummary};
 use crate::metastore::{MetaError, MetaStore, PageRequest};
 
 pub(super) fn item_overviews(s: &dyn MetaStore) {
@@ -59,19 +57,8 @@ pub(super) fn item_overviews(s: &dyn MetaStore) {
         &container(VmProvider::Compute, "vm-2"),
         "2026-10-01T00:00:07Z",
     );
-    let commit = |item: i64, job_id: &str, start: &str| -> String {
-        job(s, v, job_id, "Backup", "elsewhere", start);
-        let p = NewRecoveryPoint {
-            item,
-            started: t(start),
-            consistency: "CrashConsistent".into(),
-            expiry: None,
-            disks: "[]".into(),
-            instant_until: None,
-        };
-        s.commit_backup(&p, job_id, &|_| update("Completed", start))
-            .unwrap()
-    };
+    let commit =
+        |item: i64, job_id: &str, start: &str| commit_point(s, v, item, job_id, "elsewhere", start);
     let a1 = commit(a, "op-1", "2026-09-01T00:00:00Z");
     let a2 = commit(a, "op-2", "2026-09-03T00:00:00Z");
     let a3 = commit(a, "op-3", "2026-09-02T00:00:00Z");

@@ -63,19 +63,7 @@ pub(super) fn secondary_and_replicated_points(s: &dyn MetaStore) {
     let item = s
         .insert_item(&new_item(v, "rg-g", "vm-g", "Daily"))
         .unwrap();
-    let commit = |job_id: &str, start: &str| -> String {
-        job(s, v, job_id, "Backup", "c", start);
-        let p = NewRecoveryPoint {
-            item,
-            started: t(start),
-            consistency: "CrashConsistent".into(),
-            expiry: None,
-            disks: "[]".into(),
-            instant_until: None,
-        };
-        s.commit_backup(&p, job_id, &|_| update("Completed", start))
-            .unwrap()
-    };
+    let commit = |job_id: &str, start: &str| commit_point(s, v, item, job_id, "c", start);
     let p1 = commit("geo-j1", "2026-05-01T00:00:00Z");
     let p2 = commit("geo-j2", "2026-05-02T00:00:00Z");
     assert_eq!(s.find_point(&p1).unwrap().unwrap().replicated, None);
