@@ -16,6 +16,12 @@ pub const ENTRY_LEN: usize = 1 + 32 + 4 + 4 + 4;
 /// A pack is closed once it reaches this many bytes.
 pub const TARGET_SIZE: usize = 16 << 20;
 
+/// Blobs of one pack closer than this are read in one ranged request, the
+/// gap with them: on object storage a request costs more than 256 KiB.
+pub(crate) const READ_GAP: u64 = 256 << 10;
+/// The most one ranged read of a pack takes in.
+pub(crate) const READ_MAX: u64 = 8 << 20;
+
 /// One blob inside a pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackEntry {

@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::id::ChunkId;
+use crate::index::{ChunkIndex, Location};
 use crate::manifest::Manifest;
 use crate::progress::Progress;
 use crate::store::Store;
@@ -186,29 +187,30 @@ pub fn restore(
         e => e,
     };
     std::thread::scope(|s| {
-        let (tx, rx) = bounded::<(u64, ChunkId)>(threads * 8);
+        let (tx, rx) = bounded::<Run>(threads * 2);
         for _ in 0..threads {
             let rx = rx.clone();
             let (sink, fail, abort, written) = (&sink, &fail, &abort, &written);
             s.spawn(move || {
-                for (pos, id) in rx {
+                for run in rx {
                     if abort.load(Ordering::Relaxed) {
                         continue;
                     }
-                    let want = (cs.min(point.size - pos * cs)) as usize;
-                    let r = store
-                        .read_blob(index, &id)
+                    let r = read_run(store, index, &run)
                         .map_err(damaged)
-                        .and_then(|data| {
-                            if data.len() != want {
-                                return Err(Error::corrupt(
-                                    format!("chunk {id}"),
-                                    "chunk has the wrong length for its place",
-                                ));
+                        .and_then(|chunks| {
+                            for (pos, id, data) in chunks {
+                                let want = (cs.min(point.size - pos * cs)) as usize;
+                                if data.len() != want {
+                                    return Err(Error::corrupt(
+                                        format!("chunk {id}"),
+                                        "chunk has the wrong length for its place",
+                                    ));
+                                }
+                                sink.write(pos * cs, &data, cluster)?;
+                                written.fetch_add(data.len() as u64, Ordering::Relaxed);
+                                progress.advance(data.len() as u64);
                             }
-                            sink.write(pos * cs, &data, cluster)?;
-                            written.fetch_add(data.len() as u64, Ordering::Relaxed);
-                            progress.advance(data.len() as u64);
                             Ok(())
                         });
                     if let Err(e) = r {
@@ -221,6 +223,7 @@ pub fn restore(
         let fetch = |id: &ChunkId| store.read_node(index, id).map_err(damaged);
         let mut walk = || -> Result<()> {
             let mut reader = TreeReader::new(point.root, point.height, nchunks, &fetch)?;
+            let mut runs = Runs::new(index, &tx);
             for leaf in 0..reader.leaves() {
                 if abort.load(Ordering::Relaxed) {
                     return Ok(());
@@ -238,11 +241,12 @@ pub fn restore(
                     if id.is_zero() {
                         zero += 1;
                         progress.advance(cs.min(point.size - pos * cs));
-                    } else if tx.send((pos, id)).is_err() {
+                    } else if !runs.add(pos, id).map_err(damaged)? {
                         return Ok(());
                     }
                 }
             }
+            runs.flush();
             Ok(())
         };
         if let Err(e) = walk() {
@@ -266,6 +270,102 @@ pub fn restore(
         chunks_zero: zero,
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Chunks read with one ranged request: neighbours in one pack, in the
+/// order the disk holds them (a backup stores them in that order).
+struct Run {
+    pack: u32,
+    start: u64,
+    end: u64,
+    /// Disk position, id and place of each chunk.
+    members: Vec<(u64, ChunkId, Location)>,
+}
+
+/// Gathers a disk's chunks into [`Run`]s and hands them to the workers.
+/// A backup's pack writers take turns, so neighbouring chunks of a disk
+/// sit in a few packs at once: a run is kept open per pack.
+struct Runs<'a> {
+    index: &'a ChunkIndex,
+    tx: &'a crossbeam_channel::Sender<Run>,
+    open: std::collections::HashMap<u32, Run>,
+}
+
+/// Runs kept open at most (one per pack being read).
+const OPEN_RUNS: usize = 32;
+
+impl<'a> Runs<'a> {
+    fn new(index: &'a ChunkIndex, tx: &'a crossbeam_channel::Sender<Run>) -> Self {
+        Runs {
+            index,
+            tx,
+            open: Default::default(),
+        }
+    }
+
+    /// Adds a chunk; false when the workers are gone (a failure).
+    fn add(&mut self, pos: u64, id: ChunkId) -> Result<bool> {
+        let loc = *self.index.get(&id).ok_or_else(|| {
+            Error::MissingObject(format!("blob {id} (not in any readable pack)"))
+        })?;
+        let (start, end) = (loc.offset as u64, loc.offset as u64 + loc.len as u64);
+        if let Some(r) = self.open.get_mut(&loc.pack)
+            && start >= r.start
+            && start <= r.end + crate::pack::READ_GAP
+            && end.max(r.end) - r.start <= crate::pack::READ_MAX
+        {
+            r.end = r.end.max(end);
+            r.members.push((pos, id, loc));
+            return Ok(true);
+        }
+        let next = Run {
+            pack: loc.pack,
+            start,
+            end,
+            members: vec![(pos, id, loc)],
+        };
+        if let Some(done) = self.open.insert(loc.pack, next)
+            && self.tx.send(done).is_err()
+        {
+            return Ok(false);
+        }
+        if self.open.len() > OPEN_RUNS {
+            // The run that started longest ago on the disk goes first.
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, r)| r.members[0].0)
+                .map(|(p, _)| *p);
+            if let Some(done) = oldest.and_then(|p| self.open.remove(&p)) {
+                return Ok(self.tx.send(done).is_ok());
+            }
+        }
+        Ok(true)
+    }
+
+    fn flush(&mut self) {
+        for (_, done) in self.open.drain() {
+            let _ = self.tx.send(done);
+        }
+    }
+}
+
+/// Reads a run with one ranged request; each chunk authenticated, decoded
+/// and hash-checked.
+fn read_run(store: &Store, index: &ChunkIndex, run: &Run) -> Result<Vec<(u64, ChunkId, Vec<u8>)>> {
+    let key = crate::pack::pack_key(&index.packs[run.pack as usize]);
+    let bytes = store
+        .backend()
+        .get_range(&key, run.start, run.end - run.start)?;
+    run.members
+        .iter()
+        .map(|(pos, id, loc)| {
+            let from = (loc.offset as u64 - run.start) as usize;
+            let data =
+                store.decode_blob(&key, id, loc.kind, &bytes[from..from + loc.len as usize])?;
+            Ok((*pos, *id, data))
+        })
+        .collect()
 }
 
 /// Ends a write of an image: on success the image is made durable and

@@ -334,3 +334,28 @@ fn changed_ranges_of_a_different_size_disk_fall_back_to_a_full_read() {
         "restore",
     );
 }
+
+#[test]
+fn a_restore_reads_neighbouring_chunks_with_one_request() {
+    use rsvault_engine::replicate::CountingBackend;
+    use std::sync::Arc;
+    let t = TestStore::new();
+    let img = t.path("disk.raw");
+    // 12 MiB of distinct chunks: 192 of them, in one pack or two.
+    let data = make_image(&img, 12 << 20, 7);
+    let src = open_image(&img).unwrap();
+    let m = backup(&t.store, src.as_ref(), &opts("d"), &NoProgress).unwrap();
+    let counted = Arc::new(CountingBackend::new(t.store.backend().clone()));
+    let store = rsvault_engine::Store::open(counted.clone(), &t.key).unwrap();
+    let out = t.path("out.raw");
+    let before = counted.counts();
+    restore(&store, &m, &out, &RestoreOptions::default(), &NoProgress).unwrap();
+    assert_same(&read(&out), &data, "restore");
+    let c = counted.counts().since(&before);
+    let chunks = (12u64 << 20) / (64 << 10);
+    assert!(
+        c.get_range <= 8,
+        "{} ranged reads for {chunks} chunks: {c:?}",
+        c.get_range
+    );
+}

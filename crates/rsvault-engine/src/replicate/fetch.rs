@@ -12,12 +12,7 @@ use crate::store::Store;
 use crossbeam_channel::bounded;
 use std::sync::Mutex;
 
-/// Blobs of one pack closer than this are read in one request, the gap
-/// with them: a request costs more than reading 256 KiB.
-const MAX_GAP: u64 = 256 << 10;
-/// The most one request reads: a batch of 32 MiB is four requests, checked
-/// by four workers at once.
-const MAX_RANGE: u64 = 8 << 20;
+use crate::pack::{READ_GAP as MAX_GAP, READ_MAX as MAX_RANGE};
 
 /// A blob to read: its id and where the primary keeps it.
 #[derive(Debug, Clone, Copy)]
