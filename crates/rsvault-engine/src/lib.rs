@@ -17,6 +17,7 @@ pub mod gc;
 mod guard;
 pub mod id;
 pub mod index;
+pub mod index_cache;
 pub mod key;
 pub mod manifest;
 pub mod pack;

@@ -305,9 +305,10 @@ impl<'a> Runs<'a> {
 
     /// Adds a chunk; false when the workers are gone (a failure).
     fn add(&mut self, pos: u64, id: ChunkId) -> Result<bool> {
-        let loc = *self.index.get(&id).ok_or_else(|| {
-            Error::MissingObject(format!("blob {id} (not in any readable pack)"))
-        })?;
+        let loc = *self
+            .index
+            .get(&id)
+            .ok_or_else(|| Error::MissingObject(format!("blob {id} (not in any readable pack)")))?;
         let (start, end) = (loc.offset as u64, loc.offset as u64 + loc.len as u64);
         if let Some(r) = self.open.get_mut(&loc.pack)
             && start >= r.start

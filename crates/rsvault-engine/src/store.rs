@@ -138,6 +138,7 @@ pub struct Store {
     codec: Arc<Codec>,
     config: StoreConfig,
     clock: Arc<dyn Clock>,
+    index_cache: Option<crate::index_cache::IndexCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -227,6 +228,7 @@ impl Store {
             codec,
             config,
             clock: Arc::new(SystemClock),
+            index_cache: None,
         })
     }
 
@@ -298,6 +300,7 @@ impl Store {
             codec: Arc::new(codec),
             config,
             clock: Arc::new(SystemClock),
+            index_cache: None,
         })
     }
 
@@ -315,7 +318,33 @@ impl Store {
             codec: self.codec.clone(),
             config: self.config.clone(),
             clock: self.clock.clone(),
+            index_cache: self.index_cache.clone(),
         }
+    }
+
+    /// Keeps a local copy of the store's index files under
+    /// `<root>/<store id>/` (see [`crate::index_cache`]): worth it on
+    /// object storage, where each is a request.
+    pub fn with_index_cache(mut self, root: &std::path::Path) -> Self {
+        self.index_cache = crate::index_cache::IndexCache::open(root, &self.config.store_id);
+        self
+    }
+
+    /// An index file's bytes: the cached copy if it still decodes, else
+    /// read from the store (and cached).
+    fn index_file(&self, m: &ObjectMeta, file_id: &str) -> Result<Vec<(String, Vec<PackEntry>)>> {
+        let cache = self.index_cache.as_ref();
+        if let Some(bytes) = cache.and_then(|c| c.get(file_id, m.size))
+            && let Ok(packs) = decode_index_file(&self.codec, file_id, &bytes)
+        {
+            return Ok(packs);
+        }
+        let bytes = self.backend.get(&m.key)?;
+        let packs = decode_index_file(&self.codec, file_id, &bytes)?;
+        if let Some(c) = cache {
+            c.put(file_id, &bytes);
+        }
+        Ok(packs)
     }
 
     /// The backend.
@@ -598,12 +627,20 @@ impl Store {
         let mut covered: HashSet<String> = HashSet::new();
         let mut hidden: BTreeMap<String, Vec<PackEntry>> = BTreeMap::new();
         let mut missing: BTreeMap<String, ()> = BTreeMap::new();
-        for m in self.backend.list("index/")? {
+        let listed = self.backend.list("index/")?;
+        if let Some(c) = &self.index_cache {
+            c.retain(
+                &listed
+                    .iter()
+                    .map(|m| m.key.trim_start_matches("index/").to_owned())
+                    .collect(),
+            );
+        }
+        for m in listed {
             let file_id = m.key.trim_start_matches("index/").to_owned();
-            let decoded = match self.backend.get(&m.key) {
-                Ok(b) => decode_index_file(&self.codec, &file_id, &b),
+            let decoded = match self.index_file(&m, &file_id) {
                 Err(Error::MissingObject(_)) => continue,
-                Err(e) => Err(e),
+                other => other,
             };
             match decoded {
                 Ok(packs) => {

@@ -359,3 +359,50 @@ fn a_restore_reads_neighbouring_chunks_with_one_request() {
         c.get_range
     );
 }
+
+#[test]
+fn the_index_cache_saves_reading_index_files_again() {
+    use rsvault_engine::replicate::CountingBackend;
+    use std::sync::Arc;
+    let t = TestStore::new();
+    let img = t.path("disk.raw");
+    let mut data = make_image(&img, 4 << 20, 3);
+    let src = open_image(&img).unwrap();
+    backup(&t.store, src.as_ref(), &opts("d"), &NoProgress).unwrap();
+    data[1 << 20] ^= 0xff;
+    std::fs::write(&img, &data).unwrap();
+    let src = open_image(&img).unwrap();
+    backup(&t.store, src.as_ref(), &opts("d"), &NoProgress).unwrap();
+    let cache = t.path("cache");
+    let counted = Arc::new(CountingBackend::new(t.store.backend().clone()));
+    let open = || {
+        rsvault_engine::Store::open(counted.clone(), &t.key)
+            .unwrap()
+            .with_index_cache(&cache)
+    };
+    let gets = |s: &rsvault_engine::Store| {
+        let before = counted.counts();
+        let li = s.load_index().unwrap();
+        (counted.counts().since(&before).get, li.files.len())
+    };
+    assert_eq!(
+        gets(&open()),
+        (2, 2),
+        "the first open reads both index files"
+    );
+    assert_eq!(gets(&open()), (0, 2), "the next reads none");
+    // A damaged copy is read again from the store, and replaced.
+    let id = t.store.load_index().unwrap().files[0].clone();
+    let copy = cache.join(&t.store.config().store_id).join(&id);
+    let mut bytes = std::fs::read(&copy).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&copy, &bytes).unwrap();
+    assert_eq!(gets(&open()), (1, 2));
+    assert_eq!(gets(&open()), (0, 2));
+    // A file gc removed leaves the cache too.
+    let s = open();
+    s.backend().delete(&format!("index/{id}")).unwrap();
+    s.load_index().unwrap();
+    assert!(!copy.exists());
+}

@@ -278,7 +278,13 @@ impl Service {
     /// Opens a vault's engine store.
     pub fn open_vault_store(&self, store: &str) -> Result<Store> {
         let key = MasterKey::load(&self.key_path(store)?)?;
-        Ok(Store::open(self.stores.open(store)?, &key)?)
+        let s = Store::open(self.stores.open(store)?, &key)?;
+        // On object storage every index file is a request: keep copies.
+        Ok(if stores::is_object_storage(store) {
+            s.with_index_cache(&self.data_dir.join("cache").join("index"))
+        } else {
+            s
+        })
     }
 
     pub(crate) fn remove_vault_store(&self, store: &str) -> Result<()> {

@@ -129,6 +129,11 @@ pub(crate) fn join(base: &str, name: &str) -> String {
     }
 }
 
+/// Whether a store URL names object storage (S3 or Azure Blob).
+pub fn is_object_storage(url: &str) -> bool {
+    url.starts_with("s3://") || url.starts_with("az://")
+}
+
 /// The name of a store (its URL's last segment): letters and digits, which
 /// also name its key file.
 pub fn store_name(store: &str) -> Result<&str> {

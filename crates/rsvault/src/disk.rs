@@ -14,10 +14,27 @@ use std::process::ExitCode;
 
 fn open(args: &StoreArgs) -> Result<Store> {
     let key = MasterKey::load(&args.key_file)?;
-    Ok(Store::open(
-        open_url(&args.store, OpenMode::Existing)?,
-        &key,
-    )?)
+    let s = Store::open(open_url(&args.store, OpenMode::Existing)?, &key)?;
+    Ok(match index_cache_dir(&args.store) {
+        Some(dir) => s.with_index_cache(&dir),
+        None => s,
+    })
+}
+
+/// Where copies of an object-storage store's index files are kept:
+/// `RSVAULT_CACHE_DIR`, else `$XDG_CACHE_HOME/rsvault/index`, else
+/// `~/.cache/rsvault/index`. None for local stores.
+fn index_cache_dir(store: &str) -> Option<std::path::PathBuf> {
+    if !(store.starts_with("s3://") || store.starts_with("az://")) {
+        return None;
+    }
+    if let Some(d) = std::env::var_os("RSVAULT_CACHE_DIR") {
+        return Some(d.into());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))?;
+    Some(base.join("rsvault").join("index"))
 }
 
 fn print_json(v: &impl serde::Serialize) {
