@@ -9,11 +9,11 @@
 # request).
 #
 # usage: bench/s3.sh IMAGE WORKDIR [RUNS]
-#   IMAGE    raw disk image (mkimage.sh IMAGE 1G if missing); never modified
+#   IMAGE    raw disk image (mkimage.sh IMAGE 2G if missing); never modified
 #   WORKDIR  scratch directory (a few GB); results.tsv stays there
 #   RUNS     repetitions, for medians (default 3)
 # environment: RSVAULT_BIN (default REPO/target/release/rsvault), PEERS
-#   (default "restic rustic"), IMAGE_SIZE (1G), MOTO_VENV
+#   (default "restic rustic"), IMAGE_SIZE (2G), MOTO_VENV
 #   (~/.cache/rsvault/moto-venv, made as scripts/common.sh makes it).
 # stdout: results.tsv: run tool step wall_s cpu_s maxrss_kb uploaded_bytes puts gets lists heads deletes
 set -euo pipefail
@@ -29,18 +29,24 @@ say() { printf '[s3.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 [ -x "$bin" ] || (cd "$repo" && cargo build --release -p rsvault >&2)
 [ -x "$moto_venv/bin/moto_server" ] || { python3 -m venv "$moto_venv"; "$moto_venv/bin/pip" install -q -r "$repo/tests/storage/requirements.txt"; }
 mkdir -p "$work"
-[ -f "$img" ] || bash "$shared/mkimage.sh" "$img" "${IMAGE_SIZE:-1G}" >&2
+[ -f "$img" ] || bash "$shared/mkimage.sh" "$img" "${IMAGE_SIZE:-2G}" >&2
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 endpoint=http://127.0.0.1:$port
 log=$work/moto.log
-"$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
-moto=$!
-trap 'kill $moto 2>/dev/null; rm -rf "$work/disk.raw" "$work/restore" "$work/restic-cache" "$work/rustic-cache"' EXIT
-for _ in $(seq 100); do curl -s -o /dev/null "$endpoint" && break; sleep 0.1; done
+moto=
+# A fresh moto server (in memory) for each tool's run, so memory stays flat.
+start_moto() {
+  "$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  moto=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "$endpoint" && return; sleep 0.1; done
+  echo "moto_server did not start" >&2; exit 1
+}
+stop_moto() { [ -z "$moto" ] || { kill "$moto" 2>/dev/null; wait "$moto" 2>/dev/null || true; moto=; }; }
+trap 'stop_moto; rm -rf "$work/disk.raw" "$work/restore" "$work/restic-cache" "$work/rustic-cache" "$work/index-cache"' EXIT
 
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=benchsecret AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_ENDPOINT_URL=$endpoint AWS_ALLOW_HTTP=true
+export AWS_ENDPOINT_URL=$endpoint AWS_ALLOW_HTTP=true RSVAULT_CACHE_DIR=$work/index-cache
 export RESTIC_PASSWORD=bench RUSTIC_PASSWORD=bench
 
 # The bytes under a bucket's prefix.
@@ -96,8 +102,10 @@ for run in $(seq "$runs"); do
     command -v "$tool" >/dev/null || [ "$tool" = rsvault ] || { say "skipping $tool (not installed)"; continue; }
     say "run $run: $tool"
     b=$tool-$run
+    stop_moto
+    start_moto
     bucket "$b"
-    rm -rf "$work/restore" "$work/restic-cache" "$work/rustic-cache"
+    rm -rf "$work/restore" "$work/restic-cache" "$work/rustic-cache" "$work/index-cache"
     cp --sparse=always "$img" "$work/disk.raw"
     sync
     case $tool in
@@ -122,9 +130,23 @@ for run in $(seq "$runs"); do
         t restore restic "$b" restic restore latest --target "$work/restore"
         cmp "$work/disk.raw" "$work/restore/disk.raw" ;;
       rustic)
-        opts=(-r opendal:s3 --repo-opt "bucket=$b" --repo-opt "root=/repo" --repo-opt "endpoint=$endpoint"
-              --repo-opt "region=us-east-1" --repo-opt "access_key_id=bench" --repo-opt "secret_access_key=benchsecret"
-              --cache-dir "$work/rustic-cache")
+        # opendal's S3 service, configured by a profile (rustic has no
+        # command-line flag for repository options).
+        mkdir -p "$work/rustic-config/rustic"
+        cat >"$work/rustic-config/rustic/bench.toml" <<TOML
+[repository]
+repository = "opendal:s3"
+password = "bench"
+[repository.options]
+bucket = "$b"
+root = "/repo"
+endpoint = "$endpoint"
+region = "us-east-1"
+access_key_id = "bench"
+secret_access_key = "benchsecret"
+TOML
+        export XDG_CONFIG_HOME=$work/rustic-config
+        opts=(-P bench --cache-dir "$work/rustic-cache")
         rustic "${opts[@]}" init >/dev/null 2>&1
         (cd "$work" && t full rustic "$b" rustic "${opts[@]}" backup disk.raw)
         python3 "$shared/mutate.py" "$work/disk.raw" >/dev/null
