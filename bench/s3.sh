@@ -68,7 +68,8 @@ requests() { # from_line
 import re, sys
 c = dict(PUT=0, GET=0, LIST=0, HEAD=0, DELETE=0)
 for line in sys.stdin:
-    m = re.search(r"\"(PUT|GET|HEAD|DELETE|POST) (\S+) HTTP", line)
+    # Answers other than 200 (206 of a ranged GET, 404, 412) are coloured.
+    m = re.search(r"\"(?:\x1b\[[0-9;]*m)*(PUT|GET|HEAD|DELETE|POST) (\S+) HTTP", line)
     if not m:
         continue
     verb, path = m.groups()
@@ -120,6 +121,10 @@ for run in $(seq "$runs"); do
         t incr rsvault "$b" "$bin" disk backup --store "$store" --key-file "$key" --name disk "$work/disk.raw"
         t replicate-incr rsvault "$b-secondary" "$bin" disk replicate --store "$store" --key-file "$key" --to "$secondary"
         t restore rsvault "$b" "$bin" disk restore --store "$store" --key-file "$key" --name disk --output "$work/restore"
+        cmp "$work/disk.raw" "$work/restore"
+        rm -f "$work/restore"
+        # Without the final fsync (the peers do none).
+        t restore-nosync rsvault "$b" "$bin" disk restore --store "$store" --key-file "$key" --name disk --no-sync --output "$work/restore"
         cmp "$work/disk.raw" "$work/restore" ;;
       restic)
         export RESTIC_REPOSITORY=s3:$endpoint/$b/repo RESTIC_CACHE_DIR=$work/restic-cache
