@@ -105,6 +105,7 @@ def free_port():
 class Server:
     def __init__(self, data_dir, config=None, extra=(), image_roots=None):
         self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         args = [rsvault_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *extra]
@@ -119,11 +120,15 @@ class Server:
             path.write_text(config)
             path.chmod(0o600)  # it may hold storage keys
             args += ["--config", str(path)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # The server's log goes to a file in its data directory, never to a
+        # pipe nobody drains (a full pipe would stall the server's logging).
+        self.log = self.data_dir / "serve.log"
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 60
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"rsvault serve exited: {self.proc.stdout.read()}")
+                raise RuntimeError(f"rsvault serve exited: {self.output()}")
             try:
                 if requests.get(self.endpoint + "/healthz", timeout=1).status_code == 200:
                     break
@@ -133,6 +138,10 @@ class Server:
                 raise RuntimeError("rsvault serve did not become healthy")
             time.sleep(0.05)
         self.token = (self.data_dir / "admin-token").read_text().strip()
+
+    def output(self):
+        """What the server has logged so far."""
+        return self.log.read_text(errors="replace")
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -144,8 +153,14 @@ def temp_server(config=None):
     """A server on a fresh data directory, stopped (cleanly) at the end."""
     with tempfile.TemporaryDirectory() as d:
         s = Server(d, config=config)
-        yield s
-        assert s.stop() == 0, "rsvault serve exits cleanly on SIGTERM"
+        try:
+            yield s
+        except BaseException:
+            print("rsvault serve's log, last lines:\n" + "\n".join(s.output().splitlines()[-200:]))
+            raise
+        finally:
+            code = s.stop() if s.proc.poll() is None else s.proc.returncode
+        assert code == 0, "rsvault serve exits cleanly on SIGTERM"
         drop_database(d)
 
 

@@ -147,7 +147,8 @@ def test_grs_on_s3_replicates_survives_outages_and_restores_across_regions(stora
         assert replication(server, "v-geo")["secondaryRegion"] == SECONDARY
         img, c, i = raw_vm(server, tmp_path, "vm-geo", 48)
 
-        # The full backup, with the primary's storage gone for 3 s part way.
+        # The full backup, with the primary's storage gone for 8 s part way
+        # (longer than ten of object_store's randomised backoffs can take).
         put("v-geo", c, i)
         expected = {}
         job = trigger_backup(bk, "v-geo", c, i)
@@ -156,7 +157,7 @@ def test_grs_on_s3_replicates_survives_outages_and_restores_across_regions(stora
             assert time.time() < deadline
             time.sleep(0.05)
         relays["primary"].stop()
-        time.sleep(3)
+        time.sleep(8)
         relays["primary"].start()
         done = wait_job(bk, "v-geo", job, timeout=300)
         assert done.properties.status == "Completed", done.properties.error_details

@@ -218,7 +218,7 @@ def test_the_database_password_is_never_shown():
             assert requests.get(s.endpoint + "/healthz").status_code == 200
         finally:
             assert s.stop() == 0
-        out = s.proc.stdout.read()
+        out = s.output()
         assert "s3cret-pw" not in out and ":***@" in out, out
         missing = urlunsplit(u._replace(netloc=u.netloc.replace("@", ":s3cret-pw@", 1), path="/no_such_db"))
         with pytest.raises(RuntimeError) as e:

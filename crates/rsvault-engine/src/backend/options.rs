@@ -37,7 +37,10 @@ impl std::fmt::Debug for Secret {
 /// throttling answer, a refused connection), with exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryOptions {
-    /// Retries of one request at most.
+    /// Retries of one request at most. The default is high enough that
+    /// `retry_timeout` is what bounds an outage a request rides out:
+    /// object_store draws each backoff at random between `init_backoff` and
+    /// twice the last, so ten retries can be spent within five seconds.
     pub max_retries: usize,
     /// No retry starts later than this after the first attempt.
     pub retry_timeout: Duration,
@@ -54,7 +57,7 @@ pub struct RetryOptions {
 impl Default for RetryOptions {
     fn default() -> Self {
         RetryOptions {
-            max_retries: 10,
+            max_retries: 100,
             retry_timeout: Duration::from_secs(120),
             init_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
