@@ -160,7 +160,7 @@ def test_grs_on_s3_replicates_survives_outages_and_restores_across_regions(stora
         time.sleep(8)
         relays["primary"].start()
         done = wait_job(bk, "v-geo", job, timeout=300)
-        assert done.properties.status == "Completed", done.properties.error_details
+        assert done.properties.status == "Completed", [e.error_string for e in done.properties.error_details]
         expected[done.properties.extended_info.property_bag["Recovery Point"]] = img.read_bytes()
         in_sync(server, "v-geo")
 
@@ -170,7 +170,7 @@ def test_grs_on_s3_replicates_survives_outages_and_restores_across_regions(stora
             f.seek(8 << 20)
             f.write(os.urandom(4 << 20))
         done = backup(bk, "v-geo", c, i)
-        assert done.properties.status == "Completed", done.properties.error_details
+        assert done.properties.status == "Completed", [e.error_string for e in done.properties.error_details]
         relays["secondary"].stop()
         time.sleep(3)
         relays["secondary"].start()

@@ -404,6 +404,35 @@ impl ObjectBackend {
         }
     }
 
+    /// Runs an idempotent request (a read, a delete, an overwriting put)
+    /// again when its connection broke after it was sent or while its
+    /// answer was read, which object_store does not retry (it retries
+    /// connect errors and error statuses itself), within the retry options.
+    async fn again<T, F, Fut>(&self, what: &str, mut op: F) -> object_store::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = object_store::Result<T>>,
+    {
+        let started = std::time::Instant::now();
+        let mut backoff = self.retry.init_backoff;
+        let mut attempts = 0;
+        loop {
+            match op().await {
+                Err(e)
+                    if interrupted(&e)
+                        && attempts < self.retry.max_retries
+                        && started.elapsed() + backoff < self.retry.retry_timeout =>
+                {
+                    attempts += 1;
+                    tracing::info!("retrying an interrupted {what}: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.retry.max_backoff);
+                }
+                r => return r,
+            }
+        }
+    }
+
     async fn put_multipart(&self, path: &Path, data: &[u8]) -> object_store::Result<()> {
         let upload = self.store.put_multipart(path).await?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
@@ -434,16 +463,19 @@ impl Backend for ObjectBackend {
         }
         let r = block_on(async {
             match mode {
-                PutMode::Overwrite if data.len() > MULTIPART_THRESHOLD => {
-                    self.put_multipart(&path, data).await.map_err(Some)
-                }
+                PutMode::Overwrite if data.len() > MULTIPART_THRESHOLD => self
+                    .again("multipart put", || self.put_multipart(&path, data))
+                    .await
+                    .map_err(Some),
                 PutMode::Overwrite => {
                     let payload = PutPayload::from(Bytes::copy_from_slice(data));
-                    self.store
-                        .put_opts(&path, payload, PutOptions::default())
-                        .await
-                        .map(|_| ())
-                        .map_err(Some)
+                    self.again("put", || {
+                        self.store
+                            .put_opts(&path, payload.clone(), PutOptions::default())
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(Some)
                 }
                 PutMode::Create => self.create(&path, data).await,
             }
@@ -457,10 +489,10 @@ impl Backend for ObjectBackend {
 
     fn get(&self, key: &str) -> Result<Vec<u8>> {
         let path = self.path(key)?;
-        let r = block_on(async {
+        let r = block_on(self.again("get", || async {
             let got = self.store.get(&path).await?;
             got.bytes().await
-        })?;
+        }))?;
         match r {
             Ok(b) => Ok(b.to_vec()),
             Err(object_store::Error::NotFound { .. }) => Err(Error::MissingObject(key.to_owned())),
@@ -489,7 +521,7 @@ impl Backend for ObjectBackend {
                 Some(_) => Ok(Vec::new()),
             };
         }
-        let r = block_on(self.store.get_range(&path, offset..end))?;
+        let r = block_on(self.again("range read", || self.store.get_range(&path, offset..end)))?;
         match r {
             Ok(b) if b.len() as u64 == len => Ok(b.to_vec()),
             Ok(b) => Err(short(offset + b.len() as u64)),
@@ -517,14 +549,14 @@ impl Backend for ObjectBackend {
                 Error::InvalidInput(format!("invalid listing prefix {prefix:?}: {e}"))
             })?),
         };
-        let r = block_on(async {
+        let r = block_on(self.again("list", || async {
             let mut out = Vec::new();
             let mut s = self.store.list(dir.as_ref());
             while let Some(m) = s.next().await {
                 out.push(m?);
             }
             Ok::<_, object_store::Error>(out)
-        })?;
+        }))?;
         let listed = match r {
             Ok(l) => l,
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
@@ -549,7 +581,7 @@ impl Backend for ObjectBackend {
 
     fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
         let path = self.path(key)?;
-        match block_on(self.store.head(&path))? {
+        match block_on(self.again("head", || self.store.head(&path)))? {
             Ok(m) => Ok(Some(ObjectMeta {
                 key: key.to_owned(),
                 size: m.size,
@@ -562,7 +594,7 @@ impl Backend for ObjectBackend {
 
     fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
-        match block_on(self.store.delete(&path))? {
+        match block_on(self.again("delete", || self.store.delete(&path)))? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.storage("delete", key, e)),
         }
