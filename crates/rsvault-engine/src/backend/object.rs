@@ -375,32 +375,23 @@ impl ObjectBackend {
         data: &[u8],
     ) -> std::result::Result<(), Option<object_store::Error>> {
         let payload = PutPayload::from(Bytes::copy_from_slice(data));
-        let started = std::time::Instant::now();
-        let mut backoff = self.retry.init_backoff;
-        let mut attempts = 0;
-        loop {
-            let opts = PutOptions::from(object_store::PutMode::Create);
-            match self.store.put_opts(path, payload.clone(), opts).await {
-                Ok(_) => return Ok(()),
-                Err(e) if is_conflict(&e) => {
-                    return if self.holds(path, data).await {
-                        Ok(())
-                    } else {
-                        Err(None)
-                    };
+        let put = self
+            .again("conditional put", || {
+                let opts = PutOptions::from(object_store::PutMode::Create);
+                self.store.put_opts(path, payload.clone(), opts)
+            })
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            // A retry of a put that had landed finds its own object.
+            Err(e) if is_conflict(&e) => {
+                if self.holds(path, data).await {
+                    Ok(())
+                } else {
+                    Err(None)
                 }
-                Err(e)
-                    if interrupted(&e)
-                        && attempts < self.retry.max_retries
-                        && started.elapsed() + backoff < self.retry.retry_timeout =>
-                {
-                    attempts += 1;
-                    tracing::info!(object = %path, "retrying an interrupted conditional put: {e}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(self.retry.max_backoff);
-                }
-                Err(e) => return Err(Some(e)),
             }
+            Err(e) => Err(Some(e)),
         }
     }
 
