@@ -16,6 +16,7 @@ import json
 import os
 import random
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -123,7 +124,9 @@ def main():
                 time.sleep(0.1)
             time.sleep(0.5)
             token = (w / "data" / "admin-token").read_text().strip()
-            os.environ.update(RSVAULT_ENDPOINT=f"http://127.0.0.1:{PORT}", RSVAULT_TOKEN=token)
+            os.environ.update(RSVAULT_ENDPOINT=f"https://127.0.0.1:{PORT}", RSVAULT_DATA_DIR=str(w / "data"),
+                              RSVAULT_TOKEN=token)
+            tls = ssl.create_default_context(cafile=str(w / "data" / "tls" / "server.crt"))
             cli("vm", "create", "-g", "bench", "-n", "live-vm", "-l", "westeurope", "--os-disk", disk, "--qmp-socket", w / "qmp.sock")
             cli("backup", "vault", "create", "-g", "bench", "-n", "bench-vault", "-l", "westeurope")
             cli("backup", "protection", "enable-for-vm", "-g", "bench", "-v", "bench-vault", "--vm", "live-vm", "--policy-name", "DefaultPolicy")
@@ -151,14 +154,14 @@ def main():
             inst = [restore(rp) for _ in range(runs)]
             assert all(s == "Snapshot (InstantRP)" for _, s in inst), inst
             # Past the instant window (DefaultPolicy keeps snapshots 2 days).
-            req = urllib.request.Request(f"http://127.0.0.1:{PORT}/rsvault/clock", method="POST",
+            req = urllib.request.Request(f"https://127.0.0.1:{PORT}/rsvault/clock", method="POST",
                                          data=json.dumps({"advanceSeconds": 3 * 86400}).encode(),
                                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-            started = json.load(urllib.request.urlopen(req))["startedJobs"]
+            started = json.load(urllib.request.urlopen(req, context=tls))["startedJobs"]
             for j in started:
                 cli("backup", "job", "wait", "-g", "bench", "-v", "bench-vault", "-n", j)
             req.data = json.dumps({"advanceSeconds": 60}).encode()
-            urllib.request.urlopen(req).read()
+            urllib.request.urlopen(req, context=tls).read()
             vault = [restore(rp) for _ in range(runs)]
             assert all(s == "Vault (HardenedRP)" for _, s in vault), vault
             im, vm_ = statistics.median(s for s, _ in inst), statistics.median(s for s, _ in vault)

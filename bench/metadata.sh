@@ -72,6 +72,8 @@ start_server() { # bin data database
   printf '[inventory]\nimage_roots = ["%s"]\n' "$work/images" >"$work/rsvault.toml"
   local extra=()
   [ -n "$db" ] && extra=(--database "$db")
+  # Plain HTTP on loopback, so builds from before HTTPS compare alike.
+  "$bin" serve --help | grep -q -- --insecure-http && extra+=(--insecure-http)
   "$bin" serve --data-dir "$data" --config "$work/rsvault.toml" --listen 127.0.0.1:$port "${extra[@]}" \
     >"$work/serve.log" 2>&1 &
   srv=$!
@@ -121,6 +123,8 @@ list_many_jobs() { # label bin data database run
   kill "$srv"; wait "$srv" 2>/dev/null || true; srv=
   local extra=()
   [ -n "$db" ] && extra=(--database "$db")
+  # Plain HTTP on loopback, so builds from before HTTPS compare alike.
+  "$bin" serve --help | grep -q -- --insecure-http && extra+=(--insecure-http)
   "$seed" --data-dir "$data" "${extra[@]}" --resource-group bench --vault bench-vault --count "$jobs" >&2
   start_server "$bin" "$data" "$db"
   python3 - "$label" "$r" "$RSVAULT_ENDPOINT" "$RSVAULT_TOKEN" "$sub" <<'PY' >>"$listing"

@@ -16,8 +16,10 @@ port=7461
 printf '[inventory]\nimage_roots = ["%s"]\n' "$(dirname "$img")" >"$work/rsvault.toml"
 "$bin" serve --data-dir "$work/data" --config "$work/rsvault.toml" --listen 127.0.0.1:$port >"$work/serve.log" 2>&1 &
 srv=$!
-for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
-export RSVAULT_ENDPOINT=http://127.0.0.1:$port RSVAULT_TOKEN=$(cat "$work/data/admin-token")
+# HTTPS with the certificate the server makes; the CLI trusts it through
+# RSVAULT_DATA_DIR.
+for _ in $(seq 100); do curl -sfk https://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
+export RSVAULT_ENDPOINT=https://127.0.0.1:$port RSVAULT_DATA_DIR="$work/data" RSVAULT_TOKEN=$(cat "$work/data/admin-token")
 "$bin" vm create -g bench -n bench-vm -l westeurope --os-disk "$img" -o none
 "$bin" backup vault create -g bench -n bench-vault -l westeurope -o none
 "$bin" backup protection enable-for-vm -g bench -v bench-vault --vm bench-vm --policy-name DefaultPolicy -o none

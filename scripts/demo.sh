@@ -13,10 +13,14 @@ data="${RSVAULT_DATA_DIR:-$HOME/.local/share/rsvault-demo}"
 listen="${RSVAULT_LISTEN:-127.0.0.1:7431}"
 mkdir -p "$data"
 cat <<MSG
-rsvault demo: data in $data, API on http://$listen
-Portal: open http://$listen/ and sign in with the token in $data/admin-token
+rsvault demo: data in $data, API on https://$listen
+(HTTPS with a self-signed certificate made on first start: $data/tls/server.crt;
+its SHA-256 fingerprint is printed below; Python's SDKs and az trust it with
+REQUESTS_CA_BUNDLE=$data/tls/server.crt)
+Portal: open https://$listen/, accept the certificate, and sign in with the
+token in $data/admin-token
 In another shell, try:
-  export RSVAULT_ENDPOINT=http://$listen RSVAULT_TOKEN=\$(cat $data/admin-token)
+  export RSVAULT_ENDPOINT=https://$listen RSVAULT_DATA_DIR=$data
   $CARGO_TARGET_DIR/release/rsvault vm list -o table
   $CARGO_TARGET_DIR/release/rsvault backup vault create -g demo-rg -n demo-vault -l japaneast
 MSG

@@ -57,4 +57,10 @@ RSVAULT_TEST_DATABASE=postgres RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" \
 # The web portal in real headless Chromium, in Japanese and English
 # (screenshots of every step in tests/portal/artifacts/).
 npm ci --prefix tests/portal --no-audit --no-fund --loglevel=error
-RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" node --test tests/portal/
+# The portal's servers speak HTTPS with a certificate of a test CA that
+# node trusts (NODE_EXTRA_CA_CERTS); the browser is told to accept it.
+portal_tls=$(mktemp -d)
+trap 'rm -rf "$portal_tls"; stop_test_postgres; stop_test_storage' EXIT
+bash scripts/test-tls.sh "$portal_tls"
+RSVAULT_TLS_CERT="$portal_tls/server.crt" RSVAULT_TLS_KEY="$portal_tls/server.key" \
+  NODE_EXTRA_CA_CERTS="$portal_tls/ca.crt" RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" node --test tests/portal/

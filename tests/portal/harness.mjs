@@ -49,9 +49,13 @@ async function until(what, f, timeoutMs = 30000, everyMs = 50) {
 export async function startServer() {
   const bin = rsvaultBin();
   if (!fs.existsSync(bin)) throw new Error(`no rsvault binary at ${bin}: build it (cargo build -p rsvault) or set RSVAULT_BIN`);
+  if (!process.env.RSVAULT_TLS_CERT || !process.env.NODE_EXTRA_CA_CERTS) {
+    throw new Error('the test servers speak HTTPS: run through scripts/test.sh, or make a test CA with scripts/test-tls.sh DIR '
+      + 'and set RSVAULT_TLS_CERT=DIR/server.crt RSVAULT_TLS_KEY=DIR/server.key NODE_EXTRA_CA_CERTS=DIR/ca.crt');
+  }
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rsvault-portal-'));
   const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  const url = `https://127.0.0.1:${port}`;
   // The portal under test is the one embedded in the binary (what ships);
   // RSVAULT_PORTAL_DIR in the environment reads it from disk instead.
   const env = { ...process.env };
@@ -93,6 +97,9 @@ export async function openBrowser(locale) {
     executablePath: CHROMIUM,
     args: CHROMIUM_ARGS,
     headless: true,
+    // The server's certificate is a test CA's (scripts/test-tls.sh), which
+    // node trusts through NODE_EXTRA_CA_CERTS; Chromium is told to accept it.
+    ignoreHTTPSErrors: true,
     locale,
     timezoneId: locale.startsWith('ja') ? 'Asia/Tokyo' : 'UTC',
     viewport: { width: 1280, height: 860 },

@@ -1,22 +1,16 @@
 """The real Azure CLI (`az`, from PyPI's azure-cli) pointed at an rsvault
-server. `az` speaks only HTTPS to Resource Manager and gets its tokens from
-an identity provider, so the harness puts three small things around the
-server, all on this machine:
-- a TLS relay (a self-signed certificate made with openssl; `az` is told
-  not to verify it) in front of the server, whose `[server] public_url` is
-  the relay's URL, so operation URLs lead back through it;
+server over HTTPS, verifying the server's certificate with the CA bundle
+(REQUESTS_CA_BUNDLE) as a user would. `az` gets its tokens from an
+identity provider, so the harness adds, on this machine:
 - a managed-identity token endpoint (App Service style, IDENTITY_ENDPOINT)
   that hands out the server's admin token;
-- an AZURE_CONFIG_DIR with a cloud whose Resource Manager is the relay and
+- an AZURE_CONFIG_DIR with a cloud whose Resource Manager is the server and
   a managed-identity account of the test subscription.
 `az` is found at $RSVAULT_AZ or in the virtualenv scripts/test.sh makes
 (~/.cache/rsvault/az-venv); tests using it are skipped without one."""
 import contextlib
 import json
 import os
-import shutil
-import socket
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -26,61 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUB, HttpBearerPolicy, Server, TokenCredential, free_port
+from conftest import SUB, HttpBearerPolicy, Server, TokenCredential
 
 
 def az_bin():
     path = os.environ.get("RSVAULT_AZ") or str(Path.home() / ".cache/rsvault/az-venv/bin/az")
     return path if os.access(path, os.X_OK) else None
-
-
-def _pump(src, dst):
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-
-class TlsRelay:
-    """Accepts TLS on `port` and relays the bytes to 127.0.0.1:`target`."""
-
-    def __init__(self, port, target, certdir):
-        cert, key = certdir / "cert.pem", certdir / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                        "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert, key)
-        self.target = target
-        self.sock = socket.create_server(("127.0.0.1", port))
-        self.closed = False
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
-
-    def _relay(self, conn):
-        try:
-            tls = self.ctx.wrap_socket(conn, server_side=True)
-            back = socket.create_connection(("127.0.0.1", self.target))
-        except OSError:
-            conn.close()
-            return
-        threading.Thread(target=_pump, args=(back, tls), daemon=True).start()
-        _pump(tls, back)
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
 
 
 def token_endpoint(token):
@@ -125,8 +70,8 @@ def write_config(config_dir, arm_url):
 class Az:
     """Runs `az` against one rsvault server."""
 
-    def __init__(self, server, relay_url, env):
-        self.server, self.relay_url, self.env = server, relay_url, env
+    def __init__(self, server, env):
+        self.server, self.env = server, env
 
     def run(self, *args, ok=True):
         p = subprocess.run([az_bin(), *args], capture_output=True, text=True, env=self.env,
@@ -136,12 +81,11 @@ class Az:
         return p
 
     def sdk_clients(self):
-        """The Python SDK's clients through the relay (whose certificate they
-        are told not to check), so they follow the operation URLs too."""
+        """The Python SDK's clients of the same server."""
         from azure.mgmt.recoveryservices import RecoveryServicesClient
         from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
         cred = TokenCredential(self.server.token)
-        kw = dict(base_url=self.relay_url, polling_interval=1, connection_verify=False,
+        kw = dict(base_url=self.server.endpoint, polling_interval=1,
                   authentication_policy=HttpBearerPolicy(cred, "https://management.azure.com/.default"))
         return RecoveryServicesClient(cred, SUB, **kw), RecoveryServicesBackupClient(cred, SUB, **kw)
 
@@ -152,31 +96,25 @@ class Az:
 
 @contextlib.contextmanager
 def az_server(config=""):
-    """A server on a fresh data directory behind a TLS relay, and `az` set up
-    for it; `config` is more of the server's configuration file."""
+    """A server on a fresh data directory and `az` set up for it; `config`
+    is more of the server's configuration file."""
     if not az_bin():
         pytest.skip("the Azure CLI is not installed (scripts/test.sh installs it into ~/.cache/rsvault/az-venv)")
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is needed for the TLS relay")
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         data, cfg = d / "data", d / "az"
         data.mkdir()
         cfg.mkdir()
-        port = free_port()
-        relay_url = f"https://127.0.0.1:{port}"
-        server = Server(data, config=f'[server]\npublic_url = "{relay_url}"\n{config}')
-        relay = TlsRelay(port, server.port, d)
+        server = Server(data, config=config or None)
         tokens = token_endpoint(server.token)
-        write_config(cfg, relay_url)
+        write_config(cfg, server.endpoint)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
-        env.update({"AZURE_CONFIG_DIR": str(cfg), "AZURE_CLI_DISABLE_CONNECTION_VERIFICATION": "1",
+        env.update({"AZURE_CONFIG_DIR": str(cfg),
                     "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_ONLY_SHOW_ERRORS": "true",
                     "IDENTITY_ENDPOINT": f"http://127.0.0.1:{tokens.server_address[1]}/msi/token",
                     "IDENTITY_HEADER": "rsvault-test", "PYTHONWARNINGS": "ignore"})
         try:
-            yield Az(server, relay_url, env)
+            yield Az(server, env)
         finally:
             tokens.shutdown()
-            relay.close()
             assert server.stop() == 0

@@ -1,4 +1,5 @@
 """Fixtures: a real `rsvault serve` process and Azure SDK clients pointed at it."""
+import atexit
 import contextlib
 import os
 import secrets
@@ -34,6 +35,24 @@ def rsvault_bin():
     root = Path(__file__).resolve().parents[2]
     target = Path(os.environ.get("CARGO_TARGET_DIR", root / "target"))
     return str(target / "debug" / "rsvault")
+
+
+def _test_tls():
+    """A CA and a certificate it signed for 127.0.0.1 and localhost, which
+    every test server of the session serves (tests of the certificate a
+    server makes itself ask for that). Every client trusts the CA the way
+    a user would: REQUESTS_CA_BUNDLE (the SDKs and az), RSVAULT_CA_FILE
+    (the rsvault CLI), SSL_CERT_FILE (urllib)."""
+    d = Path(tempfile.mkdtemp(prefix="rsvault-test-tls-"))
+    atexit.register(shutil.rmtree, d, True)
+    subprocess.run(["bash", str(Path(__file__).resolve().parents[2] / "scripts" / "test-tls.sh"), str(d)],
+                   check=True, capture_output=True)
+    for var in ("REQUESTS_CA_BUNDLE", "RSVAULT_CA_FILE", "SSL_CERT_FILE"):
+        os.environ[var] = str(d / "ca.crt")
+    return d
+
+
+TEST_TLS = _test_tls()
 
 
 # RSVAULT_TEST_DATABASE=postgres runs every server on PostgreSQL: each new
@@ -103,12 +122,18 @@ def free_port():
 
 
 class Server:
-    def __init__(self, data_dir, config=None, extra=(), image_roots=None):
-        self.data_dir = Path(data_dir)
+    """`rsvault serve` on a data directory. `tls`: "test" serves the
+    session's certificate, "own" the one the server makes itself, "none"
+    plain HTTP (`--insecure-http`)."""
+
+    def __init__(self, data_dir, config=None, extra=(), image_roots=None, tls="test"):
+        self.data_dir, self.tls = Path(data_dir), tls
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"{'http' if tls == 'none' else 'https'}://127.0.0.1:{self.port}"
         args = [rsvault_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *extra]
+        args += {"test": ["--tls-cert", str(TEST_TLS / "server.crt"), "--tls-key", str(TEST_TLS / "server.key")],
+                 "own": [], "none": ["--insecure-http"]}[tls]
         if ON_POSTGRES and "--database" not in extra and "[database]" not in (config or ""):
             args += ["--database", database_url(self.data_dir)]
         roots = IMAGE_ROOTS if image_roots is None else image_roots
@@ -130,14 +155,19 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"rsvault serve exited: {self.output()}")
             try:
-                if requests.get(self.endpoint + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.endpoint + "/healthz", timeout=1, verify=self.verify()).status_code == 200:
                     break
             except requests.ConnectionError:
                 pass
             if time.time() > deadline:
-                raise RuntimeError("rsvault serve did not become healthy")
+                raise RuntimeError(f"rsvault serve did not become healthy: {self.output()}")
             time.sleep(0.05)
         self.token = (self.data_dir / "admin-token").read_text().strip()
+
+    def verify(self):
+        """What a client verifies this server's certificate with."""
+        own = self.data_dir / "tls" / "server.crt"
+        return str(own) if self.tls == "own" and own.exists() else True
 
     def output(self):
         """What the server has logged so far."""

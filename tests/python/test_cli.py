@@ -18,6 +18,7 @@ def run(server, *args, ok=True, token=True, extra_env=None):
     """Runs the CLI; returns the finished process (checked when ok)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RSVAULT_")}
     env["RSVAULT_SUBSCRIPTION"] = SUB
+    env["RSVAULT_CA_FILE"] = os.environ["RSVAULT_CA_FILE"]  # the test CA (conftest)
     if token:
         env["RSVAULT_TOKEN"] = server.token
     env.update(extra_env or {})

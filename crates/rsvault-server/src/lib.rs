@@ -9,6 +9,7 @@ pub mod handlers;
 pub mod paging;
 pub mod portal;
 pub mod request;
+pub mod tls;
 pub mod urls;
 
 use axum::Router;
@@ -49,6 +50,10 @@ pub enum ServerError {
         context: String,
         cause: std::io::Error,
     },
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Reads the admin token from `<data-dir>/admin-token`, writing a new
@@ -167,6 +172,8 @@ pub struct ServerConfig {
     pub database: Option<rsvault_service::DatabaseUrl>,
     /// The job runner: how many background jobs run at once (`[jobs]`).
     pub jobs: rsvault_service::runner::JobSettings,
+    /// HTTPS (the default) or plain HTTP.
+    pub transport: tls::Transport,
 }
 
 /// How the scheduler runs.
@@ -219,21 +226,31 @@ pub async fn scheduler_tick(
 /// Warns when the plain-HTTP server can be reached from other hosts, and
 /// when operation URLs will name a loopback address remote clients cannot
 /// follow.
-fn warn_about_exposure(addr: SocketAddr, config: &ServerConfig) {
-    if addr.ip().is_loopback() {
-        return;
+fn warn_about_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<(), ServerError> {
+    let behind_tls_proxy = config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    if config.transport == tls::Transport::InsecureHttp {
+        if !addr.ip().is_loopback() && !behind_tls_proxy {
+            return Err(ServerError::Refused(format!(
+                "--insecure-http on {addr}, which is not a loopback address: credentials and backup data \
+                 would cross the network unencrypted. Drop --insecure-http (the server then speaks HTTPS), \
+                 or listen on 127.0.0.1 behind a TLS-terminating proxy named by [server] public_url = \"https://…\""
+            )));
+        }
+        tracing::warn!(
+            "SECURITY: --insecure-http: rsvault speaks plain HTTP on {addr}; Azure's clients refuse \
+             bearer tokens over it. Use it for tests on loopback or behind a TLS-terminating proxy only."
+        );
     }
-    tracing::warn!(
-        "SECURITY: rsvault listens on {addr}, which is not a loopback address, and speaks plain HTTP: \
-         the admin token and backup data cross the network unencrypted. Listen on 127.0.0.1 and put a \
-         TLS-terminating proxy in front (with [server] public_url and trusted_proxies set)."
-    );
     if addr.ip().is_unspecified() && config.public_url.is_none() {
         tracing::warn!(
             "[server] public_url is not set: operation URLs and nextLink name {}, which remote clients cannot follow",
-            urls::listen_url(addr)
+            urls::listen_url(addr, config.transport != tls::Transport::InsecureHttp)
         );
     }
+    Ok(())
 }
 
 /// Opens the data directory and serves until `shutdown` completes.
@@ -290,19 +307,29 @@ pub async fn serve(
         context: "local address".into(),
         cause,
     })?;
+    warn_about_exposure(addr, &config)?;
+    let cert = tls::load(&config.transport, &config.data_dir, addr)?;
+    let listen_url = urls::listen_url(addr, cert.is_some());
     tracing::info!(
-        "rsvault listening on http://{addr} (data in {}, metadata in {})",
+        "rsvault listening on {listen_url} (data in {}, metadata in {})",
         config.data_dir.display(),
         match &config.database {
             Some(d) => d.to_string(),
             None => "metadata.db there".into(),
         }
     );
-    warn_about_exposure(addr, &config);
+    if let Some(c) = &cert {
+        let made = if c.generated { "made now" } else { "kept" };
+        println!(
+            "TLS certificate: {} ({made}; SHA-256 {}); clients trust it with REQUESTS_CA_BUNDLE={0}",
+            c.cert_path.display(),
+            c.fingerprint
+        );
+    }
     let urls = urls::PublicUrls {
         public_url: config.public_url.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
-        listen_url: urls::listen_url(addr),
+        listen_url: listen_url.clone(),
     };
     let state = Arc::new(AppState {
         service: Arc::new(service),
@@ -326,14 +353,27 @@ pub async fn serve(
         });
     }
 
-    println!("rsvault listening on http://{addr}");
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(|cause| ServerError::Io {
+    println!("rsvault listening on {listen_url}");
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = match cert {
+        Some(c) => {
+            use axum::serve::ListenerExt;
+            let tls =
+                tls::TlsListener::new(listener, c.config).map_err(|cause| ServerError::Io {
+                    context: "local address".into(),
+                    cause,
+                })?;
+            axum::serve(tls.tap_io(|_| {}), service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    served.map_err(|cause| ServerError::Io {
         context: "serve".into(),
         cause,
     })

@@ -20,7 +20,8 @@ pub struct PublicUrls {
     pub public_url: Option<String>,
     /// `[server] trusted_proxies`: peers whose `X-Forwarded-*` headers count.
     pub trusted_proxies: Vec<IpAddr>,
-    /// `http://<listen address>`, set once the server is bound.
+    /// `https://<listen address>` (`http://` with `--insecure-http`), set
+    /// once the server is bound.
     pub listen_url: String,
 }
 
@@ -77,13 +78,14 @@ fn forwarded(headers: &HeaderMap) -> Option<String> {
 
 /// The URL of a listen address; an unspecified address (`0.0.0.0`, `::`)
 /// is named by the loopback address of its family.
-pub fn listen_url(addr: SocketAddr) -> String {
+pub fn listen_url(addr: SocketAddr, https: bool) -> String {
     let ip = match addr.ip() {
         IpAddr::V4(v) if v.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}", SocketAddr::new(ip, addr.port()))
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// Sets the request's [`BaseUrl`].
@@ -120,7 +122,7 @@ mod tests {
         let mut u = PublicUrls {
             public_url: None,
             trusted_proxies: vec![proxy],
-            listen_url: listen_url("0.0.0.0:7431".parse().unwrap()),
+            listen_url: listen_url("0.0.0.0:7431".parse().unwrap(), false),
         };
         let fwd = headers(&[
             ("x-forwarded-host", "vault.example.com"),
@@ -142,6 +144,13 @@ mod tests {
             u.for_request(Some(proxy), &fwd),
             "https://backup.example.org"
         );
-        assert_eq!(listen_url("[::]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(
+            listen_url("[::]:80".parse().unwrap(), false),
+            "http://[::1]:80"
+        );
+        assert_eq!(
+            listen_url("0.0.0.0:7431".parse().unwrap(), true),
+            "https://127.0.0.1:7431"
+        );
     }
 }

@@ -33,7 +33,7 @@ pub struct ConnArgs {
     #[arg(
         long,
         env = "RSVAULT_ENDPOINT",
-        default_value = "http://127.0.0.1:7431",
+        default_value = "https://127.0.0.1:7431",
         global = true,
         help_heading = "Global Arguments"
     )]
@@ -56,6 +56,15 @@ pub struct ConnArgs {
         help_heading = "Global Arguments"
     )]
     pub data_dir: Option<PathBuf>,
+    /// PEM certificates to trust for the server's TLS (default: the server's
+    /// own <data-dir>/tls/server.crt when it is there, else the public roots).
+    #[arg(
+        long,
+        env = "RSVAULT_CA_FILE",
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub ca_file: Option<PathBuf>,
     /// Subscription id.
     #[arg(
         long,
@@ -171,6 +180,33 @@ fn default_data_dir() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".local/share/rsvault"))
 }
 
+/// The roots the client trusts: `--ca-file`, else the server's own
+/// certificate in its data directory, else the public (webpki) roots.
+fn root_certs(args: &ConnArgs) -> Result<ureq::tls::RootCerts> {
+    let own = args
+        .data_dir
+        .clone()
+        .or_else(default_data_dir)
+        .map(|d| d.join("tls").join("server.crt"))
+        .filter(|p| p.is_file());
+    let Some(path) = args.ca_file.clone().or(own) else {
+        return Ok(ureq::tls::RootCerts::WebPki);
+    };
+    let pem = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+    let certs = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .with_context(|| format!("read the certificates in {}", path.display()))?;
+    if certs.is_empty() {
+        bail!("{} holds no PEM certificate", path.display());
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+}
+
 fn read_token(args: &ConnArgs) -> Result<String> {
     if let Some(t) = args
         .token
@@ -231,7 +267,15 @@ impl Arm {
                 args.subscription
             );
         }
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .root_certs(root_certs(args)?)
+            .build();
         let config = ureq::Agent::config_builder()
+            .tls_config(tls)
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(Duration::from_secs(10)))

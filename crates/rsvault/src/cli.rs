@@ -51,6 +51,18 @@ pub struct ServeArgs {
     /// holding real file systems, to try the whole workflow at once.
     #[arg(long)]
     pub demo: bool,
+    /// The server's TLS certificate chain (PEM) [default: a self-signed
+    /// certificate made on first start at <data-dir>/tls/server.crt].
+    #[arg(long, env = "RSVAULT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "RSVAULT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Speak plain HTTP instead of HTTPS: for tests on loopback, or behind a
+    /// TLS-terminating proxy named by [server] public_url. Azure's clients
+    /// refuse bearer tokens over plain HTTP.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub insecure_http: bool,
 }
 
 /// The store and its key.

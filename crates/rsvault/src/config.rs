@@ -16,6 +16,9 @@
 //! [server]
 //! public_url = "https://backup.example.org"  # operation URLs and nextLink start with it
 //! trusted_proxies = ["127.0.0.1"]            # peers whose X-Forwarded-Proto/-Host count
+//! tls_cert = "/etc/rsvault/server.crt"        # HTTPS with this chain and key (PEM); without
+//! tls_key = "/etc/rsvault/server.key"         #   them: a self-signed <data_dir>/tls/server.crt
+//! insecure_http = false                       # plain HTTP (loopback or a TLS proxy only)
 //!
 //! [inventory]
 //! image_roots = ["/srv/vm-images"]  # folders disk images may be named under
@@ -115,6 +118,12 @@ pub struct ServerSection {
     /// Proxies whose `X-Forwarded-Proto` and `X-Forwarded-Host` are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The TLS certificate chain and key (PEM); without them a self-signed
+    /// certificate is made at `<data_dir>/tls/server.crt`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP (as `--insecure-http`).
+    pub insecure_http: Option<bool>,
 }
 
 /// `[inventory]`.
@@ -311,6 +320,16 @@ impl FileConfig {
         if let Some(u) = &c.server.public_url {
             check_public_url(u)?;
         }
+        if let Some(p) = [&c.server.tls_cert, &c.server.tls_key]
+            .into_iter()
+            .flatten()
+            .find(|p| !p.is_absolute())
+        {
+            bail!(
+                "[server] tls_cert and tls_key must be absolute paths, not '{}'",
+                p.display()
+            );
+        }
         if let Some(r) = c
             .inventory
             .image_roots
@@ -369,6 +388,34 @@ impl FileConfig {
         Ok(match self.database.pool {
             Some(n) => url.map(|u| u.with_pool(n)),
             None => url,
+        })
+    }
+
+    /// How the server speaks: the flags first, then `[server]`.
+    pub fn transport(
+        &self,
+        cert: Option<&Path>,
+        key: Option<&Path>,
+        insecure_http: bool,
+    ) -> Result<rsvault_server::tls::Transport> {
+        use rsvault_server::tls::Transport;
+        let s = &self.server;
+        let insecure = insecure_http || s.insecure_http == Some(true);
+        let files = match (cert, key) {
+            (Some(c), Some(k)) => Some((c.to_owned(), k.to_owned())),
+            _ => match (&s.tls_cert, &s.tls_key) {
+                (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+                (None, None) => None,
+                _ => bail!("[server] tls_cert and tls_key go together: set both or neither"),
+            },
+        };
+        Ok(match (insecure, files) {
+            (true, Some(_)) => {
+                bail!("plain HTTP (--insecure-http) and a TLS certificate exclude each other")
+            }
+            (true, None) => Transport::InsecureHttp,
+            (false, Some((cert, key))) => Transport::Files { cert, key },
+            (false, None) => Transport::Generated,
         })
     }
 

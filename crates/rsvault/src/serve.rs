@@ -50,6 +50,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 7431)));
     let demo = args.demo || file.demo == Some(true);
     let database = file.database(args.database.as_deref())?;
+    let transport = file.transport(
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+        args.insecure_http,
+    )?;
     if demo {
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("create {}", data_dir.display()))?;
@@ -92,6 +97,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         verify: file.verify_settings()?,
         database,
         jobs: file.job_settings(),
+        transport,
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
