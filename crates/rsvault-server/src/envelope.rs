@@ -15,6 +15,38 @@ use serde_json::Value;
 /// Error bodies longer than this are not read back to be checked.
 const MAX_ERROR_BODY: usize = 1 << 20;
 
+/// The largest request body accepted (axum's default limit).
+pub const BODY_LIMIT: u64 = 2 << 20;
+/// A body declared larger than [`BODY_LIMIT`] but not than this is read
+/// and dropped before the 413 goes out, so that the client, still sending,
+/// gets to read the answer (over TLS a close with unread data resets the
+/// connection first); a larger one is refused at once.
+const DRAIN_LIMIT: usize = 16 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Refuses a request whose `Content-Length` is over [`BODY_LIMIT`] with
+/// 413 `RequestEntityTooLarge`.
+pub async fn oversized(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(n) = declared.filter(|n| *n > BODY_LIMIT) else {
+        return next.run(req).await;
+    };
+    if usize::try_from(n).is_ok_and(|n| n <= DRAIN_LIMIT) {
+        let body = req.into_body();
+        let _ = tokio::time::timeout(DRAIN_TIME, axum::body::to_bytes(body, DRAIN_LIMIT)).await;
+    }
+    ArmError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        format!("The request body is {n} bytes; at most {BODY_LIMIT} bytes are accepted."),
+    )
+    .into_response()
+}
+
 /// Rewrites any error answer that is not already the envelope.
 pub async fn errors(req: Request, next: Next) -> Response {
     let method = req.method().clone();

@@ -141,6 +141,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(portal::index))
         .route("/portal/{*path}", get(portal::asset))
         .merge(arm)
+        .layer(middleware::from_fn(envelope::oversized))
         .layer(middleware::from_fn(envelope::errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
