@@ -6,6 +6,7 @@ pub mod arm;
 pub mod clock;
 pub mod envelope;
 pub mod handlers;
+pub mod metadata;
 pub mod paging;
 pub mod portal;
 pub mod request;
@@ -135,6 +136,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             urls::base_url,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metadata::endpoints,
+        ))
         .with_state(state);
     Router::new()
         .route("/healthz", get(healthz))
