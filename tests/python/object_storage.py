@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from az_cli import _pump
 from conftest import free_port
 
 
@@ -28,6 +27,19 @@ def moto_bin():
     assert os.environ.get("CI") != "true", "CI=true but moto_server is missing"
     pytest.skip("moto_server is not installed (scripts/test.sh installs it into ~/.cache/rsvault/moto-venv)")
 
+
+
+def _pump(src, dst):
+    """Copies bytes from `src` to `dst` until either side closes."""
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
 
 class Moto:
     """One moto S3 server, in memory."""
