@@ -9,6 +9,7 @@ pub mod crr;
 pub mod error;
 pub(crate) mod filter;
 pub(crate) mod geo;
+pub mod identity;
 pub mod images;
 pub mod instant;
 pub mod inventory;

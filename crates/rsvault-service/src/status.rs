@@ -115,18 +115,32 @@ impl Service {
 
     /// The subscriptions that hold anything.
     pub fn list_subscriptions(&self) -> Result<Vec<Subscription>> {
-        let subs = self.meta.subscriptions()?;
-        Ok(subs
+        Ok(self
+            .meta
+            .subscriptions()?
             .into_iter()
-            .map(|s| Subscription {
-                id: Some(format!("/subscriptions/{s}")),
-                subscription_id: Some(s.clone()),
-                display_name: Some(s),
-                state: Some("Enabled".into()),
-                tenant_id: Some("00000000-0000-0000-0000-000000000000".into()),
-                ..Default::default()
-            })
+            .map(|s| subscription(s, ZERO_TENANT))
             .collect())
+    }
+
+    /// The subscriptions a principal holds a role in: those that hold a
+    /// vault, a VM or a disk, and those its role assignments name.
+    pub fn subscriptions_of(
+        &self,
+        access: &crate::identity::rbac::Access,
+        tenant: &str,
+    ) -> Result<Vec<Subscription>> {
+        let mut subs = self.meta.subscriptions()?;
+        subs.extend(access.subscriptions());
+        subs.sort_by_key(|s| s.to_ascii_lowercase());
+        subs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        subs.retain(|s| access.in_subscription(s));
+        if subs.is_empty() && access.grants.iter().any(|g| g.scope == "/") {
+            // A principal over the whole server (its host Owner) has a
+            // subscription to work in before anything exists.
+            subs.push(DEFAULT_SUBSCRIPTION.into());
+        }
+        Ok(subs.into_iter().map(|s| subscription(s, tenant)).collect())
     }
 
     /// The resource groups of a subscription: every group that holds a
@@ -151,6 +165,23 @@ impl Service {
                 })
             })
             .collect())
+    }
+}
+
+/// The subscription the CLI and the portal work in when none is named.
+pub const DEFAULT_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
+
+/// The tenant of subscriptions listed without a caller.
+const ZERO_TENANT: &str = "00000000-0000-0000-0000-000000000000";
+
+fn subscription(s: String, tenant: &str) -> Subscription {
+    Subscription {
+        id: Some(format!("/subscriptions/{s}")),
+        subscription_id: Some(s.clone()),
+        display_name: Some(s),
+        state: Some("Enabled".into()),
+        tenant_id: Some(tenant.to_owned()),
+        ..Default::default()
     }
 }
 

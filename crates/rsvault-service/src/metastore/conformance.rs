@@ -4,7 +4,9 @@
 //! token), one transaction per method, writers on several threads
 //! (`conformance/policy_limit.rs`: the policy limit under concurrent saves),
 //! overviews of a page of items (`conformance/overviews.rs`), and the
-//! replication state of geo-redundant vaults (`conformance/replication.rs`).
+//! replication state of geo-redundant vaults (`conformance/replication.rs`),
+//! and principals with their credentials and role assignments
+//! (`conformance/identity.rs`).
 //! It panics on the first difference, naming it.
 //!
 //! ```no_run
@@ -12,6 +14,7 @@
 //! rsvault_service::metastore::conformance::run(&store);
 //! ```
 
+mod identity;
 mod overviews;
 mod policy_limit;
 mod replication;
@@ -36,6 +39,7 @@ pub fn run(store: &dyn MetaStore) {
     overviews::item_overviews(store);
     replication::secondary_and_replicated_points(store);
     policy_limit::concurrent_policy_saves(store);
+    identity::principals_and_assignments(store);
 }
 
 fn vref(sub: &str, rg: &str, name: &str) -> VaultRef {

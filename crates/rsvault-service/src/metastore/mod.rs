@@ -4,7 +4,7 @@
 //!
 //! The service talks only to [`MetaStore`], made of one trait per area
 //! ([`VaultStore`], [`PolicyStore`], [`InventoryStore`], [`ItemStore`],
-//! [`JobStore`], [`PointStore`]) whose methods are typed operations on the
+//! [`JobStore`], [`PointStore`], [`IdentityStore`]) whose methods are typed operations on the
 //! [`records`]. What the service does in one transaction is one method.
 //!
 //! One SQL implementation ([`sql`]) runs on two engines: SQLite (the
@@ -16,6 +16,7 @@
 
 pub mod conformance;
 mod error;
+mod identity;
 mod inventory;
 mod items;
 mod jobs;
@@ -26,6 +27,9 @@ mod url;
 mod vaults;
 
 pub use error::{MetaError, MetaResult};
+pub use identity::{
+    CredentialRecord, IdentityStore, PrincipalKind, PrincipalRecord, RoleAssignmentRecord,
+};
 pub use inventory::InventoryStore;
 pub use items::ItemStore;
 pub use jobs::JobStore;
@@ -38,7 +42,15 @@ use std::sync::Arc;
 
 /// The whole metadata store.
 pub trait MetaStore:
-    VaultStore + PolicyStore + InventoryStore + ItemStore + JobStore + PointStore + Send + Sync
+    VaultStore
+    + PolicyStore
+    + InventoryStore
+    + ItemStore
+    + JobStore
+    + PointStore
+    + IdentityStore
+    + Send
+    + Sync
 {
     /// The engine, for logs (`sqlite`, `postgres`).
     fn engine(&self) -> &'static str;

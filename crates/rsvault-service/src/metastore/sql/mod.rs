@@ -12,6 +12,7 @@
 //!
 //! A new engine is a new driver (a [`Driver`] and its migrations) here.
 
+mod identity;
 mod inventory;
 mod items;
 mod jobs;

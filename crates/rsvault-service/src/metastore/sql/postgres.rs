@@ -20,6 +20,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_schema.sql"),
     include_str!("../../../migrations/postgres/0002_job_runner.sql"),
     include_str!("../../../migrations/postgres/0003_geo_replication.sql"),
+    include_str!("../../../migrations/postgres/0004_identity.sql"),
 ];
 
 /// The advisory lock that serialises migrations of servers sharing a

@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0009_job_start_ms.sql"),
     include_str!("../../../migrations/sqlite/0010_job_runner.sql"),
     include_str!("../../../migrations/sqlite/0011_geo_replication.sql"),
+    include_str!("../../../migrations/sqlite/0012_identity.sql"),
 ];
 
 impl From<rusqlite::Error> for MetaError {
