@@ -14,6 +14,7 @@
 //! where the server would otherwise omit a field is dropped, and a
 //! non-canonical enum spelling is written canonically.
 
+pub mod authorization;
 pub mod common;
 pub mod container;
 pub mod crr;

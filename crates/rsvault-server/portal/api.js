@@ -31,6 +31,35 @@ export const session = {
   },
 };
 
+/**
+ * Logs in as a service principal at the server's token endpoint (the
+ * client-credentials grant, as Entra ID's); resolves to the access token.
+ * Rejects with an Error whose `status` is the HTTP status and `oauth` the
+ * OAuth2 error code.
+ */
+export async function logIn(appId, secret) {
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: appId,
+    client_secret: secret,
+    scope: 'https://management.azure.com/.default',
+  });
+  const resp = await fetch('/organizations/oauth2/v2.0/token', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: form,
+    credentials: 'omit',
+  });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok || !body.access_token) {
+    const e = new Error(body.error_description || `HTTP ${resp.status}`);
+    e.status = resp.status;
+    e.oauth = body.error || '';
+    throw e;
+  }
+  return body.access_token;
+}
+
 let unauthorized = () => {};
 /** Called with the error when the server answers 401 (token missing or wrong). */
 export function onUnauthorized(f) {

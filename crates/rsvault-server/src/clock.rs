@@ -56,7 +56,17 @@ fn requested_time(body: &Value, current: Timestamp) -> Result<Timestamp, ArmErro
 
 /// Body: `{"now": "<RFC 3339>"}` or `{"advanceSeconds": N}`. Answers the new
 /// time and what the scheduler tick at that time did.
-pub async fn set(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Json<Value>, ArmError> {
+pub async fn set(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<crate::auth::Caller>,
+    body: Bytes,
+) -> Result<Json<Value>, ArmError> {
+    // Moving time runs every schedule and expiry at once: the server's
+    // own action, which only `*` (Owner, Contributor) holds.
+    const ACTION: &str = "rsvault/clock/write";
+    if !caller.access.allows(ACTION, "/") {
+        return Err(caller.refused(ACTION, "/"));
+    }
     let clock = state.clock.as_ref().ok_or_else(|| {
         ArmError::new(
             StatusCode::NOT_FOUND,

@@ -73,14 +73,18 @@ pub async fn errors(req: Request, next: Next) -> Response {
     out
 }
 
-/// Whether a body is JSON of the form `{"error": {"code": "…", "message": "…"}}`.
+/// Whether a body is JSON of the form `{"error": {"code": "…", "message": "…"}}`,
+/// or the token issuer's OAuth2 error (`{"error": "…", "error_description": "…"}`),
+/// which OAuth2 clients read as it is.
 fn is_envelope(headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    json && serde_json::from_slice::<Value>(body)
-        .is_ok_and(|v| v["error"]["code"].is_string() && v["error"]["message"].is_string())
+    json && serde_json::from_slice::<Value>(body).is_ok_and(|v| {
+        (v["error"]["code"].is_string() && v["error"]["message"].is_string())
+            || (v["error"].is_string() && v["error_description"].is_string())
+    })
 }
 
 /// Whether a path (percent-decoded) is valid UTF-8.

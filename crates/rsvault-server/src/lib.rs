@@ -3,9 +3,11 @@
 //! checks the bearer token, and maps service results to ARM responses.
 
 pub mod arm;
+pub mod auth;
 pub mod clock;
 pub mod envelope;
 pub mod handlers;
+pub mod login;
 pub mod metadata;
 pub mod paging;
 pub mod portal;
@@ -14,23 +16,23 @@ pub mod tls;
 pub mod urls;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::get;
 use axum::routing::post;
 use rsvault_engine::clock::ManualClock;
 use rsvault_service::Service;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Shared state of the handlers.
 #[derive(Debug)]
 pub struct AppState {
     pub service: Arc<Service>,
-    pub token: String,
+    /// The built-in token issuer: its tenant and signing keys.
+    pub issuer: Arc<rsvault_service::identity::tokens::TokenIssuer>,
+    /// Failed logins per client address (logins are limited).
+    pub failed_logins: login::FailedLogins,
     /// Set when the server runs on a simulated clock (`[testing]` in the
     /// configuration): `POST /rsvault/clock` moves it.
     pub clock: Option<Arc<ManualClock>>,
@@ -53,72 +55,14 @@ pub enum ServerError {
     },
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error("token issuer: {0}")]
+    Issuer(#[from] rsvault_service::identity::tokens::IssuerError),
     #[error("{0}")]
     Refused(String),
 }
 
-/// Reads the admin token from `<data-dir>/admin-token`, writing a new
-/// random one (mode 0600) on first start.
-pub fn admin_token(data_dir: &Path) -> Result<String, ServerError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join("admin-token");
-    let io = |context: String| move |cause| ServerError::Io { context, cause };
-    match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(format!("read {}", path.display()))(e)),
-    }
-    let token = hex::encode(rand::random::<[u8; 32]>());
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io(format!("create {}", path.display())))?;
-    f.write_all(format!("{token}\n").as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(io(format!("write {}", path.display())))?;
-    Ok(token)
-}
-
 async fn healthz() -> &'static str {
     "ok"
-}
-
-async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let header = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok());
-    let err = match header {
-        None => Some((
-            "AuthenticationFailed",
-            "Authentication failed. The 'Authorization' header is missing.",
-        )),
-        Some(h) => match h
-            .strip_prefix("Bearer ")
-            .or_else(|| h.strip_prefix("bearer "))
-        {
-            Some(t) if constant_time_eq(t.trim().as_bytes(), state.token.as_bytes()) => None,
-            _ => Some((
-                "InvalidAuthenticationToken",
-                "The access token is invalid. Use the server's admin token (<data-dir>/admin-token).",
-            )),
-        },
-    };
-    match err {
-        None => next.run(req).await,
-        Some((code, msg)) => {
-            arm::ArmError::new(StatusCode::UNAUTHORIZED, code, msg).into_response()
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The router: `/healthz` and the portal's files without authentication,
@@ -135,7 +79,14 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             urls::base_url,
         ))
-        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            login::endpoints,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metadata::endpoints,
@@ -259,6 +210,36 @@ fn warn_about_exposure(addr: SocketAddr, config: &ServerConfig) -> Result<(), Se
     Ok(())
 }
 
+/// Makes the host Owner on a server with no principal yet, and says where
+/// its credential is (never the secret itself).
+async fn announce_owner(
+    service: &Arc<Service>,
+    issuer: &rsvault_service::identity::tokens::TokenIssuer,
+) -> Result<(), ServerError> {
+    let (svc, tenant) = (service.clone(), issuer.tenant().to_owned());
+    let made = tokio::task::spawn_blocking(move || svc.ensure_host_owner(&tenant))
+        .await
+        .map_err(|e| ServerError::Io {
+            context: "make the host Owner".into(),
+            cause: std::io::Error::other(e),
+        })??;
+    let file = service
+        .data_dir()
+        .join(rsvault_service::identity::directory::OWNER_FILE);
+    if let Some(f) = made {
+        println!(
+            "made the host Owner principal ({}); its credential is in {} (mode 0600): \
+             rsvault commands on this host with --data-dir use it",
+            rsvault_service::identity::directory::HOST_OWNER,
+            f.display()
+        );
+    } else if file.exists() {
+        println!("host Owner credential: {}", file.display());
+    }
+    println!("tenant: {}", issuer.tenant());
+    Ok(())
+}
+
 /// Opens the data directory and serves until `shutdown` completes.
 pub async fn serve(
     config: ServerConfig,
@@ -297,7 +278,6 @@ pub async fn serve(
     service.set_image_roots(config.image_roots.clone());
     service.set_verify_settings(config.verify);
     service.set_job_settings(config.jobs);
-    let token = admin_token(&config.data_dir)?;
     if let Some(t) = config.simulated_clock {
         tracing::warn!(
             "running on a simulated clock starting at {t}; POST /rsvault/clock moves it"
@@ -332,14 +312,25 @@ pub async fn serve(
             c.fingerprint
         );
     }
+    let issuer_base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| listen_url.clone());
+    let issuer = Arc::new(rsvault_service::identity::tokens::TokenIssuer::open(
+        &config.data_dir.join("identity"),
+        &issuer_base,
+    )?);
+    let service = Arc::new(service);
+    announce_owner(&service, &issuer).await?;
     let urls = urls::PublicUrls {
         public_url: config.public_url.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         listen_url: listen_url.clone(),
     };
     let state = Arc::new(AppState {
-        service: Arc::new(service),
-        token,
+        service,
+        issuer,
+        failed_logins: login::FailedLogins::default(),
         clock,
         scheduler: config.scheduler,
         page_size: config.page_size,

@@ -7,12 +7,11 @@
 
 use crate::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The audiences tokens for Resource Manager are asked for: the first is
@@ -56,11 +55,7 @@ pub async fn endpoints(State(state): State<Arc<AppState>>, req: Request, next: N
     if !is_endpoints(&req) {
         return next.run(req).await;
     }
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let base = state.urls.for_request(peer, req.headers());
+    let (_, base) = crate::urls::peer_and_base(&state, &req);
     Json(document(&base)).into_response()
 }
 

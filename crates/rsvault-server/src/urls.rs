@@ -88,17 +88,22 @@ pub fn listen_url(addr: SocketAddr, https: bool) -> String {
     format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
 }
 
+/// The client's address and the base URL of a request.
+pub fn peer_and_base(state: &AppState, req: &Request) -> (Option<IpAddr>, String) {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    (peer, state.urls.for_request(peer, req.headers()))
+}
+
 /// Sets the request's [`BaseUrl`].
 pub async fn base_url(
     State(state): State<Arc<AppState>>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let base = state.urls.for_request(peer, req.headers());
+    let (_, base) = peer_and_base(&state, &req);
     req.extensions_mut().insert(BaseUrl(base));
     next.run(req).await
 }

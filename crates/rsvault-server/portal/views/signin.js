@@ -1,39 +1,46 @@
-// Sign-in: the server's admin token (kept in sessionStorage) and the
-// subscription to work in.
+// Sign-in: a service principal's application (client) ID and secret,
+// exchanged at the server's token endpoint for an access token (kept in
+// sessionStorage, never in a URL), and the subscription to work in.
 
 import { h, field } from '../dom.js';
 import { t } from '../i18n.js';
-import { session, request, subPath, VAULT_API, DEFAULT_SUBSCRIPTION } from '../api.js';
+import { session, request, logIn, subPath, VAULT_API, DEFAULT_SUBSCRIPTION } from '../api.js';
 import { show, setTitle } from '../layout.js';
 import { navigate } from '../router.js';
 
 export function signInView(params, query, ctx) {
   setTitle(t('signin.title'));
-  const token = h('input', { type: 'password', autocomplete: 'current-password', spellcheck: 'false', class: 'wide' });
+  const appId = h('input', { type: 'text', autocomplete: 'username', spellcheck: 'false', class: 'wide' });
+  const secret = h('input', { type: 'password', autocomplete: 'current-password', spellcheck: 'false', class: 'wide' });
   const sub = h('input', { type: 'text', value: sessionStorage.getItem('rsvault.subscription') || DEFAULT_SUBSCRIPTION, spellcheck: 'false', class: 'wide' });
-  const tokenField = field({ label: t('signin.token'), control: token, required: true, hint: t('signin.tokenHint') });
+  const appIdField = field({ label: t('signin.appId'), control: appId, required: true, hint: t('signin.appIdHint') });
+  const secretField = field({ label: t('signin.secret'), control: secret, required: true, hint: t('signin.secretHint') });
   const subField = field({ label: t('common.subscription'), control: sub, required: true, hint: t('signin.subHint') });
   const button = h('button', { type: 'submit', class: 'primary' }, t('signin.submit'));
   const form = h('form', { class: 'signin-form', novalidate: true },
     query.get('expired') ? h('p', { class: 'error-box', role: 'alert' }, t('signin.expired')) : null,
-    tokenField, subField,
+    appIdField, secretField, subField,
     h('details', { class: 'help' },
       h('summary', null, t('signin.where')),
       h('p', null, t('signin.whereText')),
-      h('pre', null, h('code', null, 'cat <data-dir>/admin-token')),
+      h('pre', null, h('code', null, 'cat <data-dir>/identity/owner.json')),
       h('p', null, t('signin.whereDefault')),
-      h('pre', null, h('code', null, 'cat ~/.local/share/rsvault/admin-token'))),
+      h('pre', null, h('code', null, 'rsvault ad --data-dir <data-dir> sp create-for-rbac --name portal-operator \\\n  --role "Backup Operator" --scopes /subscriptions/<subscription>'))),
     h('div', { class: 'form-actions' }, button));
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    tokenField.setError('');
-    subField.setError('');
-    const tok = token.value.trim();
+    for (const f of [appIdField, secretField, subField]) f.setError('');
+    const id = appId.value.trim();
+    const pw = secret.value;
     const s = sub.value.trim();
     let bad = false;
-    if (!tok) {
-      tokenField.setError(t('signin.err.token'));
+    if (!id) {
+      appIdField.setError(t('signin.err.appId'));
+      bad = true;
+    }
+    if (!pw) {
+      secretField.setError(t('signin.err.secret'));
       bad = true;
     }
     if (!s || s.includes('/')) {
@@ -45,15 +52,28 @@ export function signInView(params, query, ctx) {
       return;
     }
     button.disabled = true;
-    session.signIn(tok, s);
+    let token;
+    try {
+      token = await logIn(id, pw);
+    } catch (err) {
+      button.disabled = false;
+      secret.value = '';
+      secretField.setError(err.status === 401 ? t('signin.err.rejected')
+        : err.status === 429 ? t('signin.err.tooMany') : err.message);
+      secret.focus();
+      return;
+    }
+    session.signIn(token, s);
     try {
       await request('GET', `${subPath(s)}/providers/Microsoft.RecoveryServices/vaults`, { apiVersion: VAULT_API });
     } catch (err) {
-      session.signOut();
-      button.disabled = false;
-      tokenField.setError(err.status === 401 ? t('signin.err.rejected') : err.message);
-      token.focus();
-      return;
+      // A principal without a role here still signs in; the pages say what it may not do.
+      if (err.status === 401) {
+        session.signOut();
+        button.disabled = false;
+        secretField.setError(t('signin.err.rejected'));
+        return;
+      }
     }
     const next = query.get('next');
     navigate(next && next.startsWith('#/') && !next.startsWith('#/signin') ? next : '#/vaults');
@@ -64,5 +84,5 @@ export function signInView(params, query, ctx) {
       h('h1', { tabindex: '-1' }, t('signin.title')),
       h('p', null, t('signin.intro')),
       form)));
-  token.focus();
+  appId.focus();
 }

@@ -1,26 +1,30 @@
 //! Runs each [`ArmRequest`] against the service: the dispatcher parses the
-//! request once, names the permission it needs (logged at `debug`; the
-//! place where an identity's permissions will be checked), and hands the
-//! variant to its area's handler.
+//! request once, checks the permission it needs against the caller's role
+//! assignments at the request's scope (403 `AuthorizationFailed`, before
+//! anything runs), and hands the variant to its area's handler. A list at
+//! a scope where the caller may not read everything shows what it may.
 
 mod crr;
+mod identity;
 mod inventory;
 mod items;
 mod jobs;
 mod policies;
-mod reply;
+pub(crate) mod reply;
 mod storage;
 mod tenancy;
 mod vaults;
 
 use crate::AppState;
 use crate::arm::ArmError;
+use crate::auth::Caller;
 use crate::request::ArmRequest as R;
 use crate::urls::BaseUrl;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use reply::Reply;
+use rsvault_service::identity::rbac::normalize;
 use std::sync::Arc;
 
 /// Every ARM request lands here.
@@ -29,21 +33,104 @@ pub async fn dispatch(
     method: Method,
     uri: Uri,
     axum::Extension(base): axum::Extension<BaseUrl>,
+    axum::Extension(caller): axum::Extension<Caller>,
     body: Bytes,
 ) -> Reply {
     let request = R::parse(&method, uri.path(), uri.query(), &body)?;
-    let permission = request.permission();
-    tracing::debug!(permission, "{method} {}", uri.path());
+    let action = request.permission();
+    let scope = normalize(&crate::request::decode(uri.path()));
+    let partial = match authorize(&caller, &request, action, &scope) {
+        Access::Allowed => false,
+        Access::Partly => true,
+        Access::Refused => return Err(caller.refused(action, &scope)),
+    };
+    tracing::debug!(action, caller = caller.name(), "{method} {}", uri.path());
     // Operation URLs are absolute, built from the server's own URL (never
     // from the request's Host header).
-    execute(&state, &base.0, request).await
+    let reply = match request {
+        R::ListSubscriptions => tenancy::subscriptions(&state, caller.access.clone()).await,
+        r if identity::handles(&r) => identity::execute(&state, &caller, r).await,
+        other => execute(&state, &base.0, other).await,
+    }?;
+    if partial {
+        let access = caller.access.clone();
+        return Ok(visible_only(reply, move |id| access.allows(action, id)).await);
+    }
+    Ok(reply)
+}
+
+/// What the caller may do with a request.
+enum Access {
+    Allowed,
+    /// A list where the caller may read some of what it holds.
+    Partly,
+    Refused,
+}
+
+fn authorize(caller: &Caller, request: &R, action: &str, scope: &str) -> Access {
+    if matches!(request, R::ListSubscriptions) {
+        // Everyone lists the subscriptions they hold a role in (the
+        // handler picks them).
+        return Access::Allowed;
+    }
+    if caller.access.allows(action, scope) {
+        return Access::Allowed;
+    }
+    let list = format!("{request:?}").starts_with("List");
+    if list && caller.access.allows_under(action, container_of(scope)) {
+        Access::Partly
+    } else {
+        Access::Refused
+    }
+}
+
+/// The scope that holds what a list lists: a list of a resource type
+/// (`…/providers/{namespace}/{type}`) is of what its subscription or group
+/// holds.
+fn container_of(scope: &str) -> &str {
+    let segs: Vec<&str> = scope.rsplitn(4, '/').collect();
+    match segs.as_slice() {
+        [_, _, p, rest] if p.eq_ignore_ascii_case("providers") => {
+            if rest.is_empty() {
+                "/"
+            } else {
+                rest
+            }
+        }
+        _ => scope,
+    }
+}
+
+/// A list answer with only the entries whose `id` passes `keep`.
+async fn visible_only(
+    reply: axum::response::Response,
+    keep: impl Fn(&str) -> bool,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = reply.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ArmError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "read a list",
+        )
+        .into_response();
+    };
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    if let Some(items) = v.get_mut("value").and_then(|x| x.as_array_mut()) {
+        items.retain(|i| i.get("id").and_then(|x| x.as_str()).is_some_and(&keep));
+    }
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(v.to_string()))
 }
 
 /// Runs a request outside vaults, or hands it to [`execute_in_vault`].
 #[rustfmt::skip]
 async fn execute(state: &Arc<AppState>, base: &str, request: R) -> Reply {
     match request {
-        R::ListSubscriptions => tenancy::subscriptions(state).await,
         R::ListResourceGroups { subscription } => tenancy::resource_groups(state, subscription).await,
         R::GetResourceGroup { subscription, resource_group } => tenancy::resource_group(state, subscription, resource_group).await,
         R::BackupStatus { subscription, body, .. } => tenancy::backup_status(state, subscription, body).await,
@@ -127,5 +214,31 @@ async fn execute_in_vault(state: &Arc<AppState>, base: &str, request: R) -> Repl
             "InternalServerError",
             format!("no handler runs {other:?}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::container_of;
+
+    #[test]
+    fn a_list_of_a_type_is_of_what_its_group_or_subscription_holds() {
+        for (scope, want) in [
+            (
+                "/subscriptions/s/providers/Microsoft.RecoveryServices/vaults",
+                "/subscriptions/s",
+            ),
+            (
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines",
+                "/subscriptions/s/resourceGroups/g",
+            ),
+            ("/providers/Microsoft.Authorization/roleAssignments", "/"),
+            (
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.RecoveryServices/vaults/v/backupPolicies",
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.RecoveryServices/vaults/v/backupPolicies",
+            ),
+        ] {
+            assert_eq!(container_of(scope), want, "{scope}");
+        }
     }
 }

@@ -5,10 +5,14 @@ use crate::AppState;
 use crate::arm::ArmError;
 use axum::http::StatusCode;
 use rsvault_arm::tenancy::BackupStatusRequest;
+use rsvault_service::identity::rbac::Access;
 use std::sync::Arc;
 
-pub async fn subscriptions(state: &Arc<AppState>) -> Reply {
-    listed(blocking(state, |s| s.list_subscriptions()).await?)
+/// The subscriptions the caller holds a role in: those that hold
+/// something, and those its role assignments name.
+pub async fn subscriptions(state: &Arc<AppState>, access: Arc<Access>) -> Reply {
+    let tenant = state.issuer.tenant().to_owned();
+    listed(blocking(state, move |s| s.subscriptions_of(&access, &tenant)).await?)
 }
 
 pub async fn resource_groups(state: &Arc<AppState>, sub: String) -> Reply {

@@ -6,6 +6,7 @@
 //! casing. Each variant names the Azure RBAC action it needs
 //! ([`ArmRequest::permission`]).
 
+mod authorization;
 mod matcher;
 mod permission;
 pub(crate) mod table;
@@ -14,6 +15,9 @@ mod tests;
 
 use crate::arm::ArmError;
 use axum::http::{Method, StatusCode};
+use rsvault_arm::authorization::{
+    CredentialReset, RoleAssignment, ServicePrincipalCreate, UserCreate,
+};
 use rsvault_arm::crr::{CrossRegionRestoreRequest, CrrJobRequest};
 use rsvault_arm::inventory::{ManagedDisk, VirtualMachine};
 use rsvault_arm::item::ProtectedItemResource;
@@ -377,6 +381,50 @@ pub enum ArmRequest {
         job: String,
         operation: String,
     },
+    // Azure RBAC (`{scope}/providers/Microsoft.Authorization/…`).
+    ListRoleAssignments {
+        scope: String,
+        filter: String,
+    },
+    GetRoleAssignment {
+        scope: String,
+        name: String,
+    },
+    PutRoleAssignment {
+        scope: String,
+        name: String,
+        body: RoleAssignment,
+    },
+    DeleteRoleAssignment {
+        scope: String,
+        name: String,
+    },
+    ListRoleDefinitions {
+        scope: String,
+        filter: String,
+    },
+    GetRoleDefinition {
+        scope: String,
+        id: String,
+    },
+    // The directory of principals (`rsvault/directory/…`).
+    CreateServicePrincipal {
+        body: ServicePrincipalCreate,
+    },
+    CreateUser {
+        body: UserCreate,
+    },
+    ListPrincipals,
+    GetPrincipal {
+        id: String,
+    },
+    DeletePrincipal {
+        id: String,
+    },
+    ResetCredential {
+        id: String,
+        body: CredentialReset,
+    },
 }
 
 /// The answer to a request no route takes (ARM's answer for an unknown
@@ -399,7 +447,12 @@ impl ArmRequest {
         query: Option<&str>,
         body: &[u8],
     ) -> Result<ArmRequest, ArmError> {
-        let segments: Vec<String> = path.trim_matches('/').split('/').map(decode).collect();
+        // Empty segments (`//`, a trailing `/`) are dropped, as ARM does.
+        let segments: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(decode)
+            .collect();
         // ARM checks a resource group's name before it looks for the route.
         if segments.len() >= 4
             && segments[0].eq_ignore_ascii_case("subscriptions")
@@ -409,6 +462,9 @@ impl ArmRequest {
                 .map_err(ArmError::from)?;
         }
         let query = matcher::Query::parse(query.unwrap_or(""));
+        if let Some(r) = authorization::parse(method, &segments, &query, body) {
+            return r;
+        }
         matcher::find(method, &segments, &query, body)
             .unwrap_or_else(|| Err(no_route(method, path)))
     }

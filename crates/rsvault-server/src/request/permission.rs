@@ -84,6 +84,19 @@ impl R {
             R::ListJobs { .. } | R::GetJob { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/read",
             R::CancelJob { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/cancel/action",
             R::GetJobOperationResult { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/operationResults/read",
+            R::ListRoleAssignments { .. } | R::GetRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/read",
+            R::PutRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/write",
+            R::DeleteRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/delete",
+            R::ListRoleDefinitions { .. } | R::GetRoleDefinition { .. } => "Microsoft.Authorization/roleDefinitions/read",
+            // The directory is Entra ID's in Azure (Graph permissions, not
+            // RBAC); here its actions sit under Microsoft.Authorization, so
+            // that only Owner and User Access Administrator change it
+            // (Contributor's notActions exclude Microsoft.Authorization
+            // writes and deletes), and any role may read it.
+            R::ListPrincipals | R::GetPrincipal { .. } => "Microsoft.Authorization/principals/read",
+            R::CreateServicePrincipal { .. } | R::CreateUser { .. } => "Microsoft.Authorization/principals/write",
+            R::ResetCredential { .. } => "Microsoft.Authorization/principals/credentials/write",
+            R::DeletePrincipal { .. } => "Microsoft.Authorization/principals/delete",
         }
     }
 }

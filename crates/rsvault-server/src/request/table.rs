@@ -182,4 +182,11 @@ pub static ROUTES: &[Route] = &[
     r(Get, vault!("/backupJobs/{jobName}/operationResults/{operationId}"), |c| {
         Ok(R::GetJobOperationResult { vault: c.vault(), job: c.get("jobName"), operation: c.get("operationId") })
     }),
+    // rsvault's directory of principals (Entra ID's part: what `az ad` manages).
+    r(Post, "rsvault/directory/servicePrincipals", |c| Ok(R::CreateServicePrincipal { body: c.typed_body()? })),
+    r(Post, "rsvault/directory/users", |c| Ok(R::CreateUser { body: c.typed_body()? })),
+    r(Get, "rsvault/directory/principals", |_| Ok(R::ListPrincipals)),
+    r(Get, "rsvault/directory/principals/{principalId}", |c| Ok(R::GetPrincipal { id: c.get("principalId") })),
+    r(Delete, "rsvault/directory/principals/{principalId}", |c| Ok(R::DeletePrincipal { id: c.get("principalId") })),
+    r(Post, "rsvault/directory/principals/{principalId}/resetCredential", |c| Ok(R::ResetCredential { id: c.get("principalId"), body: c.typed_body()? })),
 ];

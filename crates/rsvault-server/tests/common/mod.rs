@@ -11,6 +11,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use rsvault_engine::clock::ManualClock;
 use rsvault_server::{AppState, SchedulerSettings};
 use rsvault_service::Service;
+use rsvault_service::identity::tokens::{self, Subject, TokenIssuer};
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -56,20 +57,52 @@ impl App {
         let start = "2025-06-01T12:00:00Z".parse().expect("time");
         let clock = Arc::new(ManualClock::new(rsvault_engine::clock::system_time(start)));
         let service = Service::open_with_clock(dir.path(), clock.clone()).expect("service");
+        let listen_url = "http://127.0.0.1:7431";
+        let issuer =
+            Arc::new(TokenIssuer::open(&dir.path().join("identity"), listen_url).expect("issuer"));
+        service
+            .ensure_host_owner(issuer.tenant())
+            .expect("the host Owner");
+        let owner = service
+            .principals()
+            .expect("principals")
+            .into_iter()
+            .next()
+            .expect("the host Owner");
+        let subject = Subject {
+            object_id: owner.object_id.clone(),
+            app_id: owner.app_id.clone(),
+            user_name: None,
+            display_name: owner.display_name.clone(),
+            credential: service
+                .credential_ids(&owner.object_id)
+                .expect("credentials")
+                .into_iter()
+                .next(),
+        };
+        let token = issuer
+            .issue(
+                &subject,
+                "https://management.azure.com/",
+                3600,
+                tokens::now(),
+            )
+            .expect("a token");
         let state = Arc::new(AppState {
             service: Arc::new(service),
-            token: "t0ken".into(),
+            issuer,
+            failed_logins: Default::default(),
             clock: Some(clock),
             scheduler: SchedulerSettings::default(),
             page_size: 2,
             urls: rsvault_server::urls::PublicUrls {
-                listen_url: "http://127.0.0.1:7431".into(),
+                listen_url: listen_url.into(),
                 ..Default::default()
             },
         });
         App {
             router: rsvault_server::app(state),
-            token: "t0ken".into(),
+            token,
             _dir: dir,
         }
     }
