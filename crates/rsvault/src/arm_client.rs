@@ -38,7 +38,9 @@ pub struct ConnArgs {
         help_heading = "Global Arguments"
     )]
     pub endpoint: String,
-    /// Bearer token (default: the admin-token file in the server's data directory).
+    /// Bearer token (default: one the server's token endpoint gives for
+    /// --client-id/--client-secret, else for the host Owner's credential in
+    /// the server's data directory).
     #[arg(
         long,
         env = "RSVAULT_TOKEN",
@@ -47,7 +49,34 @@ pub struct ConnArgs {
         help_heading = "Global Arguments"
     )]
     pub token: Option<String>,
-    /// The server's data directory, to read its admin-token from
+    /// A service principal's app id to log in as (with --client-secret).
+    #[arg(
+        long,
+        env = "RSVAULT_CLIENT_ID",
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub client_id: Option<String>,
+    /// The service principal's client secret (better in the environment).
+    #[arg(
+        long,
+        env = "RSVAULT_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub client_secret: Option<String>,
+    /// The server's tenant id (default: `organizations`, which any rsvault
+    /// server takes).
+    #[arg(
+        long,
+        env = "RSVAULT_TENANT_ID",
+        global = true,
+        help_heading = "Global Arguments"
+    )]
+    pub tenant: Option<String>,
+    /// The server's data directory, where the host Owner's credential is
+    /// (identity/owner.json) and the server's certificate
     /// (default: $XDG_DATA_HOME/rsvault or ~/.local/share/rsvault).
     #[arg(
         long,
@@ -207,30 +236,78 @@ fn root_certs(args: &ConnArgs) -> Result<ureq::tls::RootCerts> {
     Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
 
-fn read_token(args: &ConnArgs) -> Result<String> {
-    if let Some(t) = args
-        .token
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        return Ok(t.to_owned());
+/// A service principal's credential: from --client-id/--client-secret,
+/// else the host Owner's in the server's data directory.
+fn credential(args: &ConnArgs) -> Result<Credential> {
+    if let (Some(id), Some(secret)) = (&args.client_id, &args.client_secret) {
+        return Ok(Credential {
+            app_id: id.clone(),
+            password: secret.clone(),
+            tenant: args
+                .tenant
+                .clone()
+                .unwrap_or_else(|| "organizations".into()),
+        });
     }
     let dir = args.data_dir.clone().or_else(default_data_dir).ok_or_else(|| {
-        anyhow!("no token: pass --token or set RSVAULT_TOKEN (or --data-dir, where the server keeps its admin-token)")
+        anyhow!("not logged in: pass --client-id and --client-secret (RSVAULT_CLIENT_ID, RSVAULT_CLIENT_SECRET), --token, or --data-dir on the server's host")
     })?;
-    let path = dir.join("admin-token");
-    let t = std::fs::read_to_string(&path).with_context(|| {
+    let path = dir.join("identity").join("owner.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
-            "no token: pass --token or set RSVAULT_TOKEN, or point --data-dir at the server's data directory (reading {})",
+            "not logged in: pass --client-id and --client-secret (RSVAULT_CLIENT_ID, RSVAULT_CLIENT_SECRET) or --token, or point --data-dir at the server's data directory (reading {})",
             path.display()
         )
     })?;
-    let t = t.trim();
-    if t.is_empty() {
-        bail!("{} is empty", path.display());
+    let mut c: Credential = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a credential file", path.display()))?;
+    if let Some(t) = &args.tenant {
+        c.tenant = t.clone();
     }
-    Ok(t.to_owned())
+    Ok(c)
+}
+
+/// A credential file's fields (`az ad sp create-for-rbac`'s output).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Credential {
+    app_id: String,
+    password: String,
+    tenant: String,
+}
+
+/// A token for Resource Manager from the server's token endpoint
+/// (client credentials).
+fn log_in(agent: &ureq::Agent, endpoint: &str, c: &Credential, debug: bool) -> Result<String> {
+    let url = format!("{endpoint}/{}/oauth2/v2.0/token", encode(&c.tenant));
+    if debug {
+        eprintln!("> POST {url} (client_credentials for {})", c.app_id);
+    }
+    let form = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
+        encode(&c.app_id),
+        encode(&c.password),
+        encode("https://management.azure.com/.default")
+    );
+    let mut resp = agent
+        .post(&url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(form.as_bytes())
+        .map_err(|e| anyhow!("cannot reach the rsvault server at {endpoint} to log in ({e}); is `rsvault serve` running? (--endpoint, RSVAULT_ENDPOINT)"))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .context("read the token endpoint's answer")?;
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if status != 200 {
+        let why = v["error_description"].as_str().unwrap_or(text.as_str());
+        bail!("login as {} failed (HTTP {status}): {why}", c.app_id);
+    }
+    v["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("the token endpoint answered without an access_token"))
 }
 
 /// Percent-encodes one path segment or query value (RFC 3986 unreserved
@@ -282,13 +359,28 @@ impl Arm {
             .timeout_global(Some(Duration::from_secs(300)))
             .user_agent(concat!("rsvault/", env!("CARGO_PKG_VERSION")))
             .build();
+        let agent: ureq::Agent = config.into();
+        let token = match args
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            Some(t) => t.to_owned(),
+            None => log_in(&agent, &endpoint, &credential(args)?, args.debug)?,
+        };
         Ok(Arm {
-            agent: config.into(),
+            agent,
             endpoint,
-            token: read_token(args)?,
+            token,
             subscription: args.subscription.clone(),
             debug: args.debug,
         })
+    }
+
+    /// The bearer token the client sends.
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// The subscription id.

@@ -28,6 +28,12 @@ pub enum Command {
     Vm(crate::vm_cmd::VmArgs),
     /// Manage the server's storage accounts (the targets of restore-disks), as `az storage` does.
     Storage(crate::storage_cmd::StorageArgs),
+    /// Manage the server's principals (service principals and users), as `az ad` does.
+    Ad(crate::ad_cmd::AdArgs),
+    /// Manage role assignments and list role definitions, as `az role` does.
+    Role(crate::role_cmd::RoleArgs),
+    /// Get an access token for the server, as `az account get-access-token` does.
+    Account(crate::ad_cmd::AccountArgs),
 }
 
 /// `rsvault serve`.
@@ -36,7 +42,8 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:7431].
     #[arg(long, env = "RSVAULT_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
-    /// Where metadata, vault stores, keys and the admin token live
+    /// Where metadata, vault stores, keys and the identity (token keys, the
+    /// host Owner's credential) live
     /// (default: $XDG_DATA_HOME/rsvault or ~/.local/share/rsvault).
     #[arg(long, env = "RSVAULT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

@@ -1,5 +1,6 @@
 //! The `rsvault` command.
 
+mod ad_cmd;
 mod arm_client;
 mod backup_cmd;
 mod cli;
@@ -9,6 +10,7 @@ mod disk;
 mod human;
 mod output;
 mod progress;
+mod role_cmd;
 mod serve;
 mod storage_cmd;
 mod vm_cmd;
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
         cli::Command::Backup(args) => backup_cmd::run(args),
         cli::Command::Vm(args) => vm_cmd::run(args),
         cli::Command::Storage(args) => storage_cmd::run(args),
+        cli::Command::Ad(args) => ad_cmd::run(args),
+        cli::Command::Role(args) => role_cmd::run(args),
+        cli::Command::Account(args) => ad_cmd::run_account(args),
     };
     match result {
         Ok(code) => code,
