@@ -119,13 +119,14 @@ def main():
                                "-device", "virtio-blk-pci,drive=drive0"], stdout=subprocess.DEVNULL)
         try:
             for _ in range(100):
-                if (w / "data" / "admin-token").exists() and (w / "bench.sock").exists():
+                if (w / "data" / "identity" / "owner.json").exists() and (w / "bench.sock").exists():
                     break
                 time.sleep(0.1)
             time.sleep(0.5)
-            token = (w / "data" / "admin-token").read_text().strip()
-            os.environ.update(RSVAULT_ENDPOINT=f"https://127.0.0.1:{PORT}", RSVAULT_DATA_DIR=str(w / "data"),
-                              RSVAULT_TOKEN=token)
+            os.environ.update(RSVAULT_ENDPOINT=f"https://127.0.0.1:{PORT}", RSVAULT_DATA_DIR=str(w / "data"))
+            # One login as the host Owner; every command then sends its token.
+            got = subprocess.run([BIN, "account", "get-access-token"], capture_output=True, text=True, check=True)
+            os.environ["RSVAULT_TOKEN"] = json.loads(got.stdout)["accessToken"]
             tls = ssl.create_default_context(cafile=str(w / "data" / "tls" / "server.crt"))
             cli("vm", "create", "-g", "bench", "-n", "live-vm", "-l", "westeurope", "--os-disk", disk, "--qmp-socket", w / "qmp.sock")
             cli("backup", "vault", "create", "-g", "bench", "-n", "bench-vault", "-l", "westeurope")

@@ -167,7 +167,13 @@ for r in $(seq "$runs"); do
     data="$work/data-$label-$r"
     start_server "$bin" "$data" "$db"
     export RSVAULT_ENDPOINT=http://127.0.0.1:$port RSVAULT_TOKEN
-    RSVAULT_TOKEN=$(cat "$data/admin-token")
+    # Earlier versions wrote an admin token; this one logs in as its host Owner.
+    if [ -f "$data/admin-token" ]; then
+      RSVAULT_TOKEN=$(cat "$data/admin-token")
+    else
+      RSVAULT_TOKEN=$(RSVAULT_DATA_DIR="$data" "$bin" account get-access-token |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["accessToken"])')
+    fi
     setup_vault "$bin"
     run_load "$label" "$r" "readers"
     loops=()

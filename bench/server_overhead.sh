@@ -19,7 +19,10 @@ srv=$!
 # HTTPS with the certificate the server makes; the CLI trusts it through
 # RSVAULT_DATA_DIR.
 for _ in $(seq 100); do curl -sfk https://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.1; done
-export RSVAULT_ENDPOINT=https://127.0.0.1:$port RSVAULT_DATA_DIR="$work/data" RSVAULT_TOKEN=$(cat "$work/data/admin-token")
+export RSVAULT_ENDPOINT=https://127.0.0.1:$port RSVAULT_DATA_DIR="$work/data"
+# One login as the host Owner; every command then sends its token.
+RSVAULT_TOKEN=$("$bin" account get-access-token | python3 -c 'import json, sys; print(json.load(sys.stdin)["accessToken"])')
+export RSVAULT_TOKEN
 "$bin" vm create -g bench -n bench-vm -l westeurope --os-disk "$img" -o none
 "$bin" backup vault create -g bench -n bench-vault -l westeurope -o none
 "$bin" backup protection enable-for-vm -g bench -v bench-vault --vm bench-vm --policy-name DefaultPolicy -o none

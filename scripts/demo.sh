@@ -18,7 +18,8 @@ rsvault demo: data in $data, API on https://$listen
 its SHA-256 fingerprint is printed below; Python's SDKs and az trust it with
 REQUESTS_CA_BUNDLE=$data/tls/server.crt)
 Portal: open https://$listen/, accept the certificate, and sign in with the
-token in $data/admin-token
+appId and password in $data/identity/owner.json (the host Owner, made on
+first start)
 In another shell, try:
   export RSVAULT_ENDPOINT=https://$listen RSVAULT_DATA_DIR=$data
   $CARGO_TARGET_DIR/release/rsvault vm list -o table

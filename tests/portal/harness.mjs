@@ -73,10 +73,20 @@ export async function startServer() {
       return false;
     }
   }, 60000);
-  const token = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+  // The host Owner's credential, and an access token for it from the
+  // server's token endpoint (as a client logs in).
+  const owner = JSON.parse(fs.readFileSync(path.join(dataDir, 'identity', 'owner.json'), 'utf8'));
+  const login = await fetch(`${url}/${owner.tenant}/oauth2/v2.0/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: owner.appId, client_secret: owner.password, scope: 'https://management.azure.com/.default' }),
+  });
+  if (!login.ok) throw new Error(`log in as the host Owner: ${login.status} ${await login.text()}`);
+  const token = (await login.json()).access_token;
   return {
     url,
     token,
+    owner,
     dataDir,
     log: () => log,
     async stop() {

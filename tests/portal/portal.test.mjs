@@ -55,11 +55,12 @@ test('every message exists in both languages; the seed\'s Japanese wording', () 
   for (const [k, v] of Object.entries(seed)) assert.equal(messages.ja[k], v, k);
 });
 
-/** Signs in with the server's admin token. */
+/** Signs in as the host Owner (its app id and secret). */
 async function signIn(page, server, T) {
   await page.goto(`${server.url}/`);
   await page.getByRole('heading', { name: T['signin.title'], level: 1 }).waitFor();
-  await page.getByLabel(T['signin.token']).fill(server.token);
+  await page.getByLabel(T['signin.appId']).fill(server.owner.appId);
+  await page.getByLabel(T['signin.secret']).fill(server.owner.password);
   assert.equal(await page.getByLabel(T['common.subscription']).inputValue(), '00000000-0000-0000-0000-000000000000');
   await page.getByRole('button', { name: T['signin.submit'], exact: true }).click();
   await page.getByRole('heading', { name: T['nav.vaults'], level: 1 }).waitFor();
@@ -80,7 +81,7 @@ async function expectNotification(page, T, text, shot, step) {
 
 const SUB = '/subscriptions/00000000-0000-0000-0000-000000000000';
 
-/** One ARM call with the admin token; a non-2xx answer fails the test. */
+/** One ARM call as the host Owner; a non-2xx answer fails the test. */
 async function call(server, method, p, body) {
   const r = await fetch(`${server.url}${p}`, {
     method,

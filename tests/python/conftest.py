@@ -1,6 +1,7 @@
 """Fixtures: a real `rsvault serve` process and Azure SDK clients pointed at it."""
 import atexit
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -72,9 +73,10 @@ def _psql(sql):
 
 def database_url(data_dir):
     """The PostgreSQL database of a data directory: a new one for a new
-    directory (one no server has used: no admin token yet), else its own."""
+    directory (one no server has used: no host Owner credential yet), else
+    its own."""
     key = os.path.realpath(data_dir)
-    if key not in _DATABASES or not (Path(data_dir) / "admin-token").exists():
+    if key not in _DATABASES or not (Path(data_dir) / "identity" / "owner.json").exists():
         name = "rsv_" + secrets.token_hex(6)
         _psql(f"CREATE DATABASE {name}")
         u = urlsplit(os.environ["RSVAULT_TEST_POSTGRES"])
@@ -162,7 +164,17 @@ class Server:
             if time.time() > deadline:
                 raise RuntimeError(f"rsvault serve did not become healthy: {self.output()}")
             time.sleep(0.05)
-        self.token = (self.data_dir / "admin-token").read_text().strip()
+        self.owner = json.loads((self.data_dir / "identity" / "owner.json").read_text())
+        self.tenant = self.owner["tenant"]
+        self._token = None
+
+    @property
+    def token(self):
+        """An access token of the host Owner, got from the server's token
+        endpoint (client credentials) and renewed before it expires."""
+        if self._token is None or self._token[1] < time.time() + 300:
+            self._token = login(self, self.owner["appId"], self.owner["password"])
+        return self._token[0]
 
     def verify(self):
         """What a client verifies this server's certificate with."""
@@ -176,6 +188,19 @@ class Server:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=20)
+
+
+def login(server, app_id, secret, tenant=None, scope="https://management.azure.com/.default"):
+    """(token, expiry) of a service principal, from the server's v2 token
+    endpoint with the client-credentials grant."""
+    r = requests.post(f"{server.endpoint}/{tenant or server.tenant}/oauth2/v2.0/token",
+                      data={"grant_type": "client_credentials", "client_id": app_id,
+                            "client_secret": secret, "scope": scope},
+                      verify=server.verify(), timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert isinstance(body["expires_in"], int) and body["expires_in"] >= 300, body
+    return body["access_token"], time.time() + body["expires_in"]
 
 
 @contextlib.contextmanager

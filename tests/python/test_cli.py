@@ -206,12 +206,20 @@ def test_errors_name_the_azure_code(server, tmp_path):
     bad.write_bytes(b"QFI\xfb" + b"\xff" * 200)
     p = run(server, "vm", "create", "-g", VM_RG, "-n", "x", "-l", "westeurope", "--os-disk", str(bad), ok=False)
     assert p.returncode == 1 and "(InvalidParameter)" in p.stderr
-    # Without --token, the admin token is read from the server's data directory.
+    # Without --token, the CLI logs in as the host Owner, whose credential is
+    # in the server's data directory.
     p = run(server, "backup", "vault", "list", "-o", "tsv", token=False,
             extra_env={"RSVAULT_DATA_DIR": str(server.data_dir)})
     assert p.stdout.split("\t")[1] == "v-err"
     p = run(server, "backup", "vault", "list", token=False, extra_env={"RSVAULT_DATA_DIR": str(tmp_path)}, ok=False)
-    assert p.returncode == 1 and "admin-token" in p.stderr
+    assert p.returncode == 1 and "owner.json" in p.stderr
+    # Or as a service principal, with its app id and secret.
+    p = run(server, "backup", "vault", "list", "-o", "tsv", token=False,
+            extra_env={"RSVAULT_CLIENT_ID": server.owner["appId"], "RSVAULT_CLIENT_SECRET": server.owner["password"]})
+    assert p.stdout.split("\t")[1] == "v-err"
+    p = run(server, "backup", "vault", "list", token=False, ok=False,
+            extra_env={"RSVAULT_CLIENT_ID": server.owner["appId"], "RSVAULT_CLIENT_SECRET": "wrong-secret"})
+    assert p.returncode == 1 and "AADSTS7000215" in p.stderr
 
 
 def test_job_stop_cancels_a_running_backup(server, tmp_path):

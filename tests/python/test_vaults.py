@@ -23,9 +23,14 @@ def test_healthz_needs_no_token_but_the_api_does(server):
     assert r.status_code == 200 and r.json() == {"value": [], "nextLink": None}
 
 
-def test_admin_token_file_is_private(server):
-    mode = (server.data_dir / "admin-token").stat().st_mode & 0o777
-    assert mode == 0o600
+def test_identity_files_are_private(server):
+    ident = server.data_dir / "identity"
+    assert ident.stat().st_mode & 0o777 == 0o700
+    for f in [ident / "owner.json", ident / "tenant", *(ident / "keys").iterdir()]:
+        assert f.stat().st_mode & 0o777 == 0o600, f
+    assert not (server.data_dir / "admin-token").exists()
+    # The host Owner's secret is in no log.
+    assert server.owner["password"] not in server.output()
 
 
 def test_vault_lifecycle(rs, bk):
