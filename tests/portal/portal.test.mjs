@@ -316,6 +316,31 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await tearDown(env);
     });
 
+    test(`(g) a user signs in with a password; a wrong one is refused [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const made = await (await call(server, 'POST', '/rsvault/directory/users?api-version=2022-04-01',
+        { userPrincipalName: 'reader@rsvault.local', displayName: 'Reader', password: 'a long test password' })).json();
+      const defs = await (await call(server, 'GET', `${SUB}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-05-01-preview&$filter=${encodeURIComponent("roleName eq 'Backup Reader'")}`)).json();
+      await call(server, 'PUT', `${SUB}/providers/Microsoft.Authorization/roleAssignments/${crypto.randomUUID()}?api-version=2022-04-01`,
+        { properties: { roleDefinitionId: defs.value[0].id, principalId: made.objectId, principalType: 'User' } });
+      await page.goto(`${server.url}/`);
+      await page.getByRole('heading', { name: T['signin.title'], level: 1 }).waitFor();
+      await page.getByLabel(T['signin.appId']).fill('reader@rsvault.local');
+      await page.getByLabel(T['signin.secret']).fill('not the password');
+      await page.getByRole('button', { name: T['signin.submit'], exact: true }).click();
+      await page.getByText(T['signin.err.rejected']).waitFor();
+      assert.equal(await page.getByLabel(T['signin.secret']).inputValue(), '', 'the wrong secret is cleared');
+      await page.getByLabel(T['signin.secret']).fill('a long test password');
+      await page.getByRole('button', { name: T['signin.submit'], exact: true }).click();
+      await page.getByRole('heading', { name: T['nav.vaults'], level: 1 }).waitFor();
+      const stored = await page.evaluate(() => JSON.stringify(sessionStorage));
+      assert.ok(!stored.includes('a long test password'), 'the password is not kept');
+      assert.ok(!page.url().includes('token'), 'no token in the URL');
+      await shot(page, 'g-signed-in-as-a-user');
+      await tearDown(env);
+    });
+
     test(`(b) from the vault: create vault → Backup → goal, new policy, VM → Enable backup → Backup now → jobs → restore [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
       const env = await setUp(t);
       const { server, page } = env;

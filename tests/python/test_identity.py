@@ -83,7 +83,8 @@ def test_the_token_endpoint_answers_entra_errors(server):
     cases = [
         (dict(base, client_secret="wrong"), 401, "invalid_client", "AADSTS7000215"),
         (dict(base, client_id=str(uuid.uuid4()), client_secret="x"), 401, "invalid_client", "AADSTS7000215"),
-        (dict(base, grant_type="password", client_secret=owner["password"]), 400, "unsupported_grant_type", "AADSTS70003"),
+        (dict(base, grant_type="authorization_code", client_secret=owner["password"]), 400, "unsupported_grant_type", "AADSTS70003"),
+        (dict(base, grant_type="password", client_secret=owner["password"]), 400, "invalid_request", "AADSTS900144"),
         (dict(base, client_secret=owner["password"], scope="https://graph.microsoft.com/.default"), 400, "invalid_resource", "AADSTS500011"),
         ({k: v for k, v in base.items() if k != "scope"} | {"client_secret": owner["password"]}, 400, "invalid_request", "AADSTS900144"),
     ]
@@ -307,3 +308,179 @@ def test_lists_show_only_what_the_caller_may_read(server):
     assert [s["subscriptionId"] for s in subs] == [SUB] and subs[0]["state"] == "Enabled"
     r = get(server, f"/subscriptions/{SUB}/resourceGroups/hidden-rg/providers/Microsoft.RecoveryServices/vaults/hidden?api-version={VAULT_API}", token)
     assert r.status_code == 403
+
+
+AZ_CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the az CLI's app id, as az sends it
+
+
+def user(server, upn, password, role=None, scope=None):
+    r = requests.post(server.endpoint + "/rsvault/directory/users?api-version=2022-04-01",
+                      json={"userPrincipalName": upn, "displayName": upn.split("@")[0], "password": password},
+                      headers={"Authorization": f"Bearer {server.token}"}, verify=server.verify(), timeout=30)
+    assert r.status_code == 201, r.text
+    u = r.json()
+    if role:
+        defs = get(server, f"{scope}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-05-01-preview",
+                   params={"$filter": f"roleName eq '{role}'"}).json()["value"]
+        r = requests.put(f"{server.endpoint}{scope}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}?api-version=2022-04-01",
+                         json={"properties": {"roleDefinitionId": defs[0]["id"], "principalId": u["objectId"], "principalType": "User"}},
+                         headers={"Authorization": f"Bearer {server.token}"}, verify=server.verify(), timeout=30)
+        assert r.status_code == 201, r.text
+    return u
+
+
+def test_users_log_in_with_a_password_and_refresh_tokens(server):
+    u = user(server, "alice@rsvault.local", "correct horse battery", "Backup Reader", f"/subscriptions/{SUB}")
+    assert u["userPrincipalName"] == "alice@rsvault.local" and u["password"] == "correct horse battery"
+    scope = "https://management.core.windows.net//.default offline_access openid profile"
+    r = post_token(server, "organizations", {"grant_type": "password", "client_id": AZ_CLIENT, "scope": scope,
+                                             "username": "ALICE@rsvault.local", "password": "correct horse battery"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    idt = claims(body["id_token"])
+    assert idt["tid"] == server.tenant and idt["preferred_username"] == "alice@rsvault.local" and idt["aud"] == AZ_CLIENT
+    info = json.loads(base64.urlsafe_b64decode(body["client_info"] + "=="))
+    assert info == {"uid": u["objectId"], "utid": server.tenant}
+    at = claims(body["access_token"])
+    assert at["upn"] == "alice@rsvault.local" and at["idtyp"] == "user" and at["scp"] == "user_impersonation"
+    vaults = f"/subscriptions/{SUB}/providers/Microsoft.RecoveryServices/vaults?api-version={VAULT_API}"
+    assert get(server, vaults, body["access_token"]).status_code == 200
+    assert get(server, vaults, body["refresh_token"]).status_code == 401, "a refresh token is no access token"
+    assert get(server, vaults, body["id_token"]).status_code == 401, "nor is an ID token"
+    tenants = get(server, "/tenants?api-version=2022-12-01", body["access_token"]).json()["value"]
+    assert [t["tenantId"] for t in tenants] == [server.tenant]
+    r = post_token(server, server.tenant, {"grant_type": "refresh_token", "client_id": AZ_CLIENT, "scope": scope,
+                                           "refresh_token": body["refresh_token"]})
+    assert r.status_code == 200 and get(server, vaults, r.json()["access_token"]).status_code == 200
+    r = post_token(server, "organizations", {"grant_type": "password", "client_id": AZ_CLIENT, "scope": scope,
+                                             "username": "alice@rsvault.local", "password": "wrong horse"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant" and "AADSTS50126" in r.text
+    # A new password revokes the old refresh token.
+    r = requests.post(f"{server.endpoint}/rsvault/directory/principals/alice@rsvault.local/resetCredential?api-version=2022-04-01",
+                      json={"password": "a new long password"}, headers={"Authorization": f"Bearer {server.token}"},
+                      verify=server.verify())
+    assert r.status_code == 200, r.text
+    r = post_token(server, server.tenant, {"grant_type": "refresh_token", "client_id": AZ_CLIENT, "scope": scope,
+                                           "refresh_token": body["refresh_token"]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+
+def test_device_code_sign_in_on_the_server_s_page(server):
+    user(server, "carol@rsvault.local", "carols long password", "Reader", f"/subscriptions/{SUB}")
+    r = post_token(server, "organizations", {}, v2=True)  # a bare token POST
+    assert r.status_code == 400
+    r = requests.post(f"{server.endpoint}/organizations/oauth2/v2.0/devicecode", verify=server.verify(), timeout=30,
+                      data={"client_id": AZ_CLIENT, "scope": "https://management.core.windows.net//.default offline_access openid profile"})
+    assert r.status_code == 200, r.text
+    flow = r.json()
+    assert flow["verification_uri"] == f"{server.endpoint}/devicelogin" and flow["user_code"] in flow["message"]
+    assert isinstance(flow["interval"], int) and isinstance(flow["expires_in"], int)
+    poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "client_id": AZ_CLIENT, "device_code": flow["device_code"]}
+    r = post_token(server, "organizations", poll)
+    assert r.status_code == 400 and r.json()["error"] == "authorization_pending"
+    page = requests.get(flow["verification_uri"], verify=server.verify(), headers={"Accept-Language": "ja"})
+    assert page.status_code == 200 and 'lang="ja"' in page.text and "unsafe-inline" not in page.headers["Content-Security-Policy"]
+    r = requests.post(flow["verification_uri"], verify=server.verify(),
+                      data={"code": flow["user_code"], "username": "carol@rsvault.local", "password": "wrong password!"})
+    assert r.status_code == 401 and "text/html" in r.headers["Content-Type"]
+    r = requests.post(flow["verification_uri"], verify=server.verify(),
+                      data={"code": "ZZZZ-ZZZZ", "username": "carol@rsvault.local", "password": "carols long password"})
+    assert r.status_code == 400
+    r = requests.post(flow["verification_uri"], verify=server.verify(),
+                      data={"code": flow["user_code"].lower(), "username": "carol@rsvault.local", "password": "carols long password"})
+    assert r.status_code == 200 and "<script" not in r.text
+    r = post_token(server, "organizations", poll)
+    assert r.status_code == 200, r.text
+    assert claims(r.json()["id_token"])["preferred_username"] == "carol@rsvault.local"
+    assert post_token(server, "organizations", poll).json()["error"] == "expired_token", "a code is used once"
+
+
+def test_az_login_with_a_device_code(server, tmp_path):
+    from az_cli import az_bin
+    if not az_bin():
+        pytest.skip("the Azure CLI is not installed")
+    import os
+    import re
+    import subprocess
+    user(server, "dave@rsvault.local", "daves long password", "Backup Reader", f"/subscriptions/{SUB}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    env.update({"AZURE_CONFIG_DIR": str(tmp_path), "AZURE_CORE_INSTANCE_DISCOVERY": "false",
+                "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_ONLY_SHOW_ERRORS": "true", "PYTHONWARNINGS": "ignore"})
+
+    def az(*args):
+        p = subprocess.run([az_bin(), *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
+        assert p.returncode == 0, f"az {args}: {p.stderr}"
+        return p.stdout
+
+    az("cloud", "register", "--name", "rsvault", "--endpoint-resource-manager", server.endpoint + "/")
+    az("cloud", "set", "--name", "rsvault")
+    login = subprocess.Popen([az_bin(), "login", "--use-device-code", "--tenant", server.tenant], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        seen = ""
+        deadline = time.time() + 120
+        while "enter the code" not in seen and time.time() < deadline:
+            line = login.stderr.readline()
+            if not line:
+                break
+            seen += line
+        m = re.search(r"open the page (\S+) and enter the code (\S+)", seen)
+        assert m, seen
+        r = requests.post(m.group(1), data={"code": m.group(2), "username": "dave@rsvault.local",
+                                            "password": "daves long password"}, verify=server.verify(), timeout=30)
+        assert r.status_code == 200, r.text
+        out, err = login.communicate(timeout=120)
+        assert login.returncode == 0, err
+    finally:
+        if login.poll() is None:
+            login.kill()
+    account = json.loads(az("account", "show", "-o", "json"))
+    assert account["id"] == SUB and account["user"] == {"name": "dave@rsvault.local", "type": "user"}
+    assert json.loads(az("backup", "vault", "list", "-o", "json")) == []
+
+
+def test_az_login_with_the_host_s_managed_identity(server, tmp_path):
+    header_file = server.data_dir / "identity" / "managed-identity-header"
+    assert header_file.stat().st_mode & 0o777 == 0o600
+    secret = header_file.read_text().strip()
+    url = f"{server.endpoint}/metadata/identity/oauth2/token"
+    q = {"api-version": "2019-08-01", "resource": "https://management.core.windows.net/"}
+    assert requests.get(url, params=q, verify=server.verify()).status_code == 401, "the header is required"
+    assert requests.get(url, params=q, headers={"X-IDENTITY-HEADER": "x" * 64}, verify=server.verify()).status_code == 401
+    r = requests.get(url, params=q, headers={"X-IDENTITY-HEADER": secret}, verify=server.verify())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert int(body["expires_on"]) > time.time() + 300 and claims(body["access_token"])["tid"] == server.tenant
+    vaults = f"/subscriptions/{SUB}/providers/Microsoft.RecoveryServices/vaults?api-version={VAULT_API}"
+    assert get(server, vaults, body["access_token"]).status_code == 403, "no role until an Owner assigns one"
+    # The Owner gives the host identity a role, as it would any principal.
+    mi = next(p for p in get(server, "/rsvault/directory/principals?api-version=2022-04-01").json()["value"]
+              if p["principalType"] == "ManagedIdentity")
+    reader = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    r = requests.put(f"{server.endpoint}/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}?api-version=2022-04-01",
+                     json={"properties": {"roleDefinitionId": reader, "principalId": mi["id"]}},
+                     headers={"Authorization": f"Bearer {server.token}"}, verify=server.verify())
+    assert r.status_code == 201, r.text
+    assert get(server, vaults, body["access_token"]).status_code == 200
+    from az_cli import az_bin
+    if not az_bin():
+        return
+    import os
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
+    env.update({"AZURE_CONFIG_DIR": str(tmp_path), "AZURE_CORE_INSTANCE_DISCOVERY": "false",
+                "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_ONLY_SHOW_ERRORS": "true", "PYTHONWARNINGS": "ignore",
+                "IDENTITY_ENDPOINT": url, "IDENTITY_HEADER": secret})
+
+    def az(*args):
+        p = subprocess.run([az_bin(), *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
+        assert p.returncode == 0, f"az {args}: {p.stderr}"
+        return p.stdout
+
+    az("cloud", "register", "--name", "rsvault", "--endpoint-resource-manager", server.endpoint + "/")
+    az("cloud", "set", "--name", "rsvault")
+    az("login", "--identity")
+    account = json.loads(az("account", "show", "-o", "json"))
+    assert account["id"] == SUB and account["user"]["type"] == "servicePrincipal"
+    assert json.loads(az("backup", "vault", "list", "-o", "json")) == []

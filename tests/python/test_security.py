@@ -216,3 +216,16 @@ def test_the_database_password_is_never_shown():
             Server(tempfile.mkdtemp(dir=d), extra=["--database", missing])
         assert "no_such_db" in str(e.value) and "s3cret-pw" not in str(e.value), e.value
         conftest.drop_database(d)
+
+
+def test_the_portal_is_served_with_a_strict_content_security_policy(server):
+    for path in ("/", "/portal/app.js", "/portal/style.css"):
+        r = requests.get(server.endpoint + path, verify=server.verify(), timeout=30)
+        assert r.status_code == 200, path
+        csp = r.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, csp
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, csp
+        assert r.headers["X-Frame-Options"] == "DENY" and r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+    page = requests.get(server.endpoint + "/", verify=server.verify(), timeout=30).text
+    assert "<script>" not in page and " style=" not in page, "no inline script or style on the page"

@@ -32,18 +32,17 @@ export const session = {
 };
 
 /**
- * Logs in as a service principal at the server's token endpoint (the
- * client-credentials grant, as Entra ID's); resolves to the access token.
- * Rejects with an Error whose `status` is the HTTP status and `oauth` the
- * OAuth2 error code.
+ * Logs in at the server's token endpoint, as Entra ID's: a user name
+ * (name@domain) with its password (the password grant), else a service
+ * principal's app id with its secret (client credentials). Resolves to the
+ * access token. Rejects with an Error whose `status` is the HTTP status and
+ * `oauth` the OAuth2 error code.
  */
-export async function logIn(appId, secret) {
-  const form = new URLSearchParams({
-    grant_type: 'client_credentials',
-    client_id: appId,
-    client_secret: secret,
-    scope: 'https://management.azure.com/.default',
-  });
+export async function logIn(id, secret) {
+  const scope = 'https://management.azure.com/.default';
+  const form = new URLSearchParams(id.includes('@')
+    ? { grant_type: 'password', client_id: 'rsvault-portal', username: id, password: secret, scope }
+    : { grant_type: 'client_credentials', client_id: id, client_secret: secret, scope });
   const resp = await fetch('/organizations/oauth2/v2.0/token', {
     method: 'POST',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },

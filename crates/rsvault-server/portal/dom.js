@@ -22,6 +22,8 @@ export function h(tag, attrs, ...children) {
       if (k === 'class') el.className = Array.isArray(v) ? v.filter(Boolean).join(' ') : v;
       else if (k === 'text') el.textContent = v;
       else if (k === 'dataset') Object.assign(el.dataset, v);
+      // Through the CSSOM: the page's Content-Security-Policy allows no inline style attributes.
+      else if (k === 'style') el.style.cssText = v;
       else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
       else if (k === 'value' || k === 'checked' || k === 'selected' || k === 'indeterminate') el[k] = v;
       else el.setAttribute(k, v === true ? '' : String(v));

@@ -60,7 +60,13 @@ pub async fn errors(req: Request, next: Next) -> Response {
     let bytes: axum::body::Bytes = axum::body::to_bytes(body, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
-    if is_envelope(&parts.headers, &bytes) {
+    let html = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    // Pages (the device sign-in's) keep their own error pages.
+    if html || is_envelope(&parts.headers, &bytes) {
         return Response::from_parts(parts, Body::from(bytes));
     }
     let text = String::from_utf8_lossy(&bytes);

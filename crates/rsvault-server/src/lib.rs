@@ -33,6 +33,8 @@ pub struct AppState {
     pub issuer: Arc<rsvault_service::identity::tokens::TokenIssuer>,
     /// Failed logins per client address (logins are limited).
     pub failed_logins: login::FailedLogins,
+    /// Device codes waiting for their users' sign-in.
+    pub device_codes: login::DeviceCodes,
     /// Set when the server runs on a simulated clock (`[testing]` in the
     /// configuration): `POST /rsvault/clock` moves it.
     pub clock: Option<Arc<ManualClock>>,
@@ -237,6 +239,20 @@ async fn announce_owner(
         println!("host Owner credential: {}", file.display());
     }
     println!("tenant: {}", issuer.tenant());
+    let header = service.data_dir().join(login::MANAGED_IDENTITY_HEADER_FILE);
+    if !header.exists() {
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        rsvault_service::identity::tokens::write_private(&header, format!("{secret}\n").as_bytes())
+            .map_err(|cause| ServerError::Io {
+                context: format!("write {}", header.display()),
+                cause,
+            })?;
+    }
+    println!(
+        "managed identity of this host: IDENTITY_ENDPOINT=<server URL>/metadata/identity/oauth2/token \
+         IDENTITY_HEADER=$(cat {})",
+        header.display()
+    );
     Ok(())
 }
 
@@ -331,6 +347,7 @@ pub async fn serve(
         service,
         issuer,
         failed_logins: login::FailedLogins::default(),
+        device_codes: login::DeviceCodes::default(),
         clock,
         scheduler: config.scheduler,
         page_size: config.page_size,

@@ -1,4 +1,5 @@
-// Sign-in: a service principal's application (client) ID and secret,
+// Sign-in: a user's name and password, or a service principal's
+// application (client) ID and secret,
 // exchanged at the server's token endpoint for an access token (kept in
 // sessionStorage, never in a URL), and the subscription to work in.
 
@@ -58,7 +59,7 @@ export function signInView(params, query, ctx) {
     } catch (err) {
       button.disabled = false;
       secret.value = '';
-      secretField.setError(err.status === 401 ? t('signin.err.rejected')
+      secretField.setError(err.status === 401 || err.oauth === 'invalid_grant' ? t('signin.err.rejected')
         : err.status === 429 ? t('signin.err.tooMany') : err.message);
       secret.focus();
       return;

@@ -49,6 +49,7 @@ pub async fn dispatch(
     // from the request's Host header).
     let reply = match request {
         R::ListSubscriptions => tenancy::subscriptions(&state, caller.access.clone()).await,
+        R::ListTenants => tenancy::tenants(&state),
         r if identity::handles(&r) => identity::execute(&state, &caller, r).await,
         other => execute(&state, &base.0, other).await,
     }?;
@@ -68,7 +69,7 @@ enum Access {
 }
 
 fn authorize(caller: &Caller, request: &R, action: &str, scope: &str) -> Access {
-    if matches!(request, R::ListSubscriptions) {
+    if matches!(request, R::ListSubscriptions | R::ListTenants) {
         // Everyone lists the subscriptions they hold a role in (the
         // handler picks them).
         return Access::Allowed;

@@ -8,6 +8,20 @@ use rsvault_arm::tenancy::BackupStatusRequest;
 use rsvault_service::identity::rbac::Access;
 use std::sync::Arc;
 
+/// The one tenant: this server's.
+pub fn tenants(state: &Arc<AppState>) -> Reply {
+    let t = state.issuer.tenant();
+    listed(vec![serde_json::json!({
+        "id": format!("/tenants/{t}"),
+        "tenantId": t,
+        "tenantCategory": "Home",
+        "displayName": "rsvault",
+        "defaultDomain": "rsvault.local",
+        "domains": ["rsvault.local"],
+        "tenantType": "AAD",
+    })])
+}
+
 /// The subscriptions the caller holds a role in: those that hold
 /// something, and those its role assignments name.
 pub async fn subscriptions(state: &Arc<AppState>, access: Arc<Access>) -> Reply {

@@ -89,7 +89,8 @@ impl PowerAction {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArmRequest {
-    // Subscriptions and resource groups.
+    // Tenants, subscriptions and resource groups.
+    ListTenants,
     ListSubscriptions,
     ListResourceGroups {
         subscription: String,

@@ -21,6 +21,7 @@ impl R {
     pub fn permission(&self) -> &'static str {
         use super::PowerAction as P;
         match self {
+            R::ListTenants => "Microsoft.Resources/tenants/read",
             R::ListSubscriptions => "Microsoft.Resources/subscriptions/read",
             R::ListResourceGroups { .. } | R::GetResourceGroup { .. } => "Microsoft.Resources/subscriptions/resourceGroups/read",
             R::BackupStatus { .. } => "Microsoft.RecoveryServices/locations/backupStatus/action",

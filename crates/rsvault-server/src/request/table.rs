@@ -76,6 +76,7 @@ use Verb::{Delete, Get, Patch, Post, Put};
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
     // Subscriptions and resource groups.
+    r(Get, "tenants", |_| Ok(R::ListTenants)),
     r(Get, "subscriptions", |_| Ok(R::ListSubscriptions)),
     r(Get, "subscriptions/{subscriptionId}/resourceGroups", |c| Ok(R::ListResourceGroups { subscription: c.subscription() })),
     r(Get, group!(""), |c| Ok(R::GetResourceGroup { subscription: c.subscription(), resource_group: c.resource_group() })),

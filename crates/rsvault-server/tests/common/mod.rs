@@ -92,6 +92,7 @@ impl App {
             service: Arc::new(service),
             issuer,
             failed_logins: Default::default(),
+            device_codes: Default::default(),
             clock: Some(clock),
             scheduler: SchedulerSettings::default(),
             page_size: 2,

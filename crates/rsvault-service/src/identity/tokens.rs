@@ -78,6 +78,9 @@ pub struct Claims {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scp: Option<String>,
+    /// A user's sign-in name (ID tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
     /// The credential the token was got with: removing it revokes the
     /// token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,6 +88,11 @@ pub struct Claims {
     /// The token's own id.
     pub uti: String,
 }
+
+/// The audience of refresh tokens: no API takes them as access tokens.
+pub const REFRESH_AUDIENCE: &str = "urn:rsvault:refresh";
+/// How long a refresh token lives (within the keys' overlap).
+pub const REFRESH_LIFETIME: i64 = OVERLAP;
 
 /// Who a token is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,11 +299,33 @@ impl TokenIssuer {
         lifetime: i64,
         now: i64,
     ) -> Result<String, IssuerError> {
-        self.rotate_if_due(now)?;
-        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        let key = keys.last().ok_or_else(|| IssuerError::Key("none".into()))?;
+        self.sign(&self.claims(subject, audience, lifetime, now))
+    }
+
+    /// An ID token of a user for the client `client_id` (what MSAL reads
+    /// the account from).
+    pub fn issue_id_token(
+        &self,
+        subject: &Subject,
+        client_id: &str,
+        now: i64,
+    ) -> Result<String, IssuerError> {
+        let mut t = self.claims(subject, client_id, 3600, now);
+        t.ver = "2.0".into();
+        t.preferred_username = subject.user_name.clone();
+        t.scp = None;
+        self.sign(&t)
+    }
+
+    /// A refresh token: a signed token of [`REFRESH_AUDIENCE`] that the
+    /// token endpoint trades for new tokens while its credential lives.
+    pub fn issue_refresh_token(&self, subject: &Subject, now: i64) -> Result<String, IssuerError> {
+        self.sign(&self.claims(subject, REFRESH_AUDIENCE, REFRESH_LIFETIME, now))
+    }
+
+    fn claims(&self, subject: &Subject, audience: &str, lifetime: i64, now: i64) -> Claims {
         let is_user = subject.user_name.is_some();
-        let claims = Claims {
+        Claims {
             aud: audience.to_owned(),
             iss: self.issuer.clone(),
             iat: now,
@@ -311,13 +341,20 @@ impl TokenIssuer {
             unique_name: subject.user_name.clone(),
             name: Some(subject.display_name.clone()),
             scp: is_user.then(|| "user_impersonation".into()),
+            preferred_username: None,
             rsv_cred: subject.credential.clone(),
             uti: b64(&rand::random::<[u8; 16]>()),
-        };
+        }
+    }
+
+    fn sign(&self, claims: &Claims) -> Result<String, IssuerError> {
+        self.rotate_if_due(claims.iat)?;
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let key = keys.last().ok_or_else(|| IssuerError::Key("none".into()))?;
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(key.kid.clone());
         header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, &claims, &key.encoding)
+        jsonwebtoken::encode(&header, claims, &key.encoding)
             .map_err(|e| IssuerError::Key(format!("sign: {e}")))
     }
 
@@ -424,6 +461,26 @@ mod tests {
         let other = TokenIssuer::open(other_dir.path(), "https://127.0.0.1:7431").unwrap();
         let foreign = other.issue(&subject(), AUD, 3600, now()).unwrap();
         assert_eq!(iss.verify(&foreign, &[AUD]), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn refresh_and_id_tokens_are_not_access_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let iss = TokenIssuer::open(dir.path(), "https://h").unwrap();
+        let user = Subject {
+            user_name: Some("a@b".into()),
+            app_id: None,
+            ..subject()
+        };
+        let r = iss.issue_refresh_token(&user, now()).unwrap();
+        assert_eq!(iss.verify(&r, &[AUD]), Err(TokenError::WrongAudience));
+        let c = iss.verify(&r, &[REFRESH_AUDIENCE]).unwrap();
+        assert_eq!((c.oid.as_str(), c.rsv_cred.as_deref()), ("o1", Some("k1")));
+        let id = iss.issue_id_token(&user, "client-1", now()).unwrap();
+        assert_eq!(iss.verify(&id, &[AUD]), Err(TokenError::WrongAudience));
+        let c = iss.verify(&id, &["client-1"]).unwrap();
+        assert_eq!(c.preferred_username.as_deref(), Some("a@b"));
+        assert_eq!((c.idtyp.as_str(), c.ver.as_str()), ("user", "2.0"));
     }
 
     #[test]

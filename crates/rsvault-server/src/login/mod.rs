@@ -9,16 +9,20 @@
 //! lower-cases the authority; Terraform doubles a trailing slash). Failed
 //! logins are limited per client address.
 
+mod device;
+mod grants;
+mod managed;
+
+pub use device::DeviceCodes;
+pub use managed::HEADER_FILE as MANAGED_IDENTITY_HEADER_FILE;
+
 use crate::AppState;
 use crate::metadata::AUDIENCES;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rsvault_service::identity::tokens::{self, Subject};
-use rsvault_service::metastore::PrincipalKind;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -42,6 +46,11 @@ enum Endpoint {
     Keys,
     TokenV2(String),
     TokenV1(String),
+    UserRealm(String),
+    DeviceCode(String, bool),
+    DeviceLoginForm,
+    DeviceLoginSubmit,
+    ManagedIdentity,
 }
 
 /// Which endpoint a method and path name, if any.
@@ -67,6 +76,14 @@ fn endpoint(method: &Method, path: &str) -> Option<Endpoint> {
         [t, "oauth2", "v2.0", "token"] if post => Some(Endpoint::TokenV2((*t).into())),
         [t, "oauth2", "token"] if post => Some(Endpoint::TokenV1((*t).into())),
         ["oauth2", "token"] if post => Some(Endpoint::TokenV1("common".into())),
+        [_, "userrealm", user] if get => Some(Endpoint::UserRealm((*user).into())),
+        [t, "oauth2", "v2.0", "devicecode"] if post => {
+            Some(Endpoint::DeviceCode((*t).into(), true))
+        }
+        [t, "oauth2", "devicecode"] if post => Some(Endpoint::DeviceCode((*t).into(), false)),
+        ["devicelogin"] if get => Some(Endpoint::DeviceLoginForm),
+        ["metadata", "identity", "oauth2", "token"] if get => Some(Endpoint::ManagedIdentity),
+        ["devicelogin"] if post => Some(Endpoint::DeviceLoginSubmit),
         _ => None,
     }
 }
@@ -93,7 +110,12 @@ impl FailedLogins {
 }
 
 /// An OAuth2 error answer, as Entra ID sends it.
-fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
+pub(crate) fn oauth_error(
+    status: StatusCode,
+    error: &str,
+    code: u32,
+    description: &str,
+) -> Response {
     let body = json!({
         "error": error,
         "error_description": format!("AADSTS{code}: {description}"),
@@ -121,7 +143,7 @@ pub fn openid_configuration(base: &str, tenant: &str, issuer: &str, v2: bool) ->
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", "password", "refresh_token", "urn:ietf:params:oauth:grant-type:device_code"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": ["aud", "iss", "iat", "nbf", "exp", "tid", "oid", "sub", "appid", "idtyp", "upn", "name"],
         "tenant_region_scope": "rsvault",
@@ -132,7 +154,7 @@ pub fn openid_configuration(base: &str, tenant: &str, issuer: &str, v2: bool) ->
 /// The audience a v2 `scope` or a v1 `resource` asks for: the resource
 /// with a trailing `/` (`https://management.core.windows.net//.default`
 /// asks for `https://management.core.windows.net/`).
-fn audience_of(form: &HashMap<String, String>, v2: bool) -> Option<String> {
+pub(crate) fn audience_of(form: &HashMap<String, String>, v2: bool) -> Option<String> {
     if v2 {
         let scope = form.get("scope")?;
         let s = scope
@@ -163,188 +185,9 @@ pub fn audiences(base: &str) -> Vec<String> {
     a
 }
 
-fn known_tenant(state: &AppState, tenant: &str) -> bool {
+pub(crate) fn known_tenant(state: &AppState, tenant: &str) -> bool {
     ["common", "organizations"].contains(&tenant)
         || tenant.eq_ignore_ascii_case(state.issuer.tenant())
-}
-
-async fn token(
-    state: &Arc<AppState>,
-    base: &str,
-    tenant: &str,
-    v2: bool,
-    peer: Option<IpAddr>,
-    headers: &axum::http::HeaderMap,
-    body: &[u8],
-) -> Response {
-    if !known_tenant(state, tenant) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            90002,
-            &format!(
-                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
-            ),
-        );
-    }
-    let ip = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if state.failed_logins.recent(ip) >= MAX_FAILURES {
-        let mut r = oauth_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "temporarily_unavailable",
-            50196,
-            "Too many failed sign-ins from this address; retry in a minute.",
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-        return r;
-    }
-    let mut form: HashMap<String, String> = match serde_urlencoded::from_bytes(body) {
-        Ok(f) => f,
-        Err(_) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                "The request body must be application/x-www-form-urlencoded.",
-            );
-        }
-    };
-    // client_secret_basic: the client id and secret in an Authorization header.
-    if let Some((id, secret)) = basic_auth(headers) {
-        form.entry("client_id".into()).or_insert(id);
-        form.entry("client_secret".into()).or_insert(secret);
-    }
-    let grant = form.get("grant_type").map(String::as_str).unwrap_or("");
-    if grant != "client_credentials" {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
-            &format!(
-                "The app requested an unsupported grant type '{grant}'. This server supports client_credentials."
-            ),
-        );
-    }
-    let Some(audience) = audience_of(&form, v2) else {
-        let what = if v2 {
-            "'scope' with a '/.default' scope"
-        } else {
-            "'resource'"
-        };
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            &format!("The request body must contain the following parameter: {what}."),
-        );
-    };
-    if !audiences(base)
-        .iter()
-        .any(|a| a.eq_ignore_ascii_case(&audience))
-    {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_resource",
-            500011,
-            &format!(
-                "The resource principal named {audience} was not found in the tenant. Resources here: {}.",
-                audiences(base).join(", ")
-            ),
-        );
-    }
-    let (Some(client), Some(secret)) = (
-        form.get("client_id").cloned(),
-        form.get("client_secret").cloned(),
-    ) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'client_id' and 'client_secret' (client assertions are not supported yet).",
-        );
-    };
-    let found = crate::handlers::reply::blocking(state, move |s| {
-        s.authenticate(&client, &secret, PrincipalKind::ServicePrincipal)
-    })
-    .await;
-    let who = match found {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            state.failed_logins.record(ip);
-            tracing::warn!(client = ?peer, "a client-credentials login failed");
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to the app.",
-            );
-        }
-        Err(e) => {
-            return oauth_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                90033,
-                &e.message,
-            );
-        }
-    };
-    let p = &who.principal;
-    let subject = Subject {
-        object_id: p.object_id.clone(),
-        app_id: p.app_id.clone(),
-        user_name: None,
-        display_name: p.display_name.clone(),
-        credential: Some(who.credential.clone()),
-    };
-    let now = tokens::now();
-    match state.issuer.issue(&subject, &audience, TOKEN_LIFETIME, now) {
-        Ok(t) => token_response(&t, &audience, now, v2),
-        Err(e) => oauth_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            90033,
-            &e.to_string(),
-        ),
-    }
-}
-
-fn token_response(access_token: &str, audience: &str, now: i64, v2: bool) -> Response {
-    let mut body = json!({
-        "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME,
-        "ext_expires_in": TOKEN_LIFETIME,
-        "access_token": access_token,
-    });
-    if !v2 {
-        body["expires_on"] = json!((now + TOKEN_LIFETIME).to_string());
-        body["not_before"] = json!(now.to_string());
-        body["resource"] = json!(audience);
-    }
-    let mut r = Json(body).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-fn basic_auth(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
-    use base64::Engine;
-    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b = h
-        .strip_prefix("Basic ")
-        .or_else(|| h.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b.trim())
-        .ok()?;
-    let s = String::from_utf8(raw).ok()?;
-    let (id, secret) = s.split_once(':')?;
-    let dec = |v: &str| -> String {
-        form_urlencoded::parse(format!("x={v}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Some((dec(id), dec(secret)))
 }
 
 /// Answers the issuer's endpoints before authentication; passes
@@ -370,20 +213,66 @@ pub async fn endpoints(State(state): State<Arc<AppState>>, req: Request, next: N
             Json(openid_configuration(&base, &t, &issuer, false)).into_response()
         }
         Endpoint::Keys => Json(state.issuer.jwks()).into_response(),
-        Endpoint::TokenV2(t) | Endpoint::TokenV1(t) => {
+        // Users sign in here with a password (no federation): MSAL then
+        // uses the resource-owner password grant.
+        Endpoint::UserRealm(user) => Json(json!({
+            "ver": "1.0",
+            "account_type": "Managed",
+            "domain_name": user.rsplit_once('@').map_or("rsvault.local", |(_, d)| d),
+            "cloud_instance_name": "rsvault",
+            "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+        }))
+        .into_response(),
+        Endpoint::DeviceLoginForm => device::form(req.headers()),
+        Endpoint::ManagedIdentity => {
+            managed::token(&state, &base, req.headers(), req.uri().query()).await
+        }
+        Endpoint::TokenV2(_)
+        | Endpoint::TokenV1(_)
+        | Endpoint::DeviceCode(..)
+        | Endpoint::DeviceLoginSubmit => {
             let (parts, body) = req.into_parts();
-            let body: Bytes = match axum::body::to_bytes(body, 64 * 1024).await {
-                Ok(b) => b,
-                Err(_) => {
-                    return oauth_error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "invalid_request",
-                        900144,
-                        "The request body is too large.",
-                    );
-                }
+            let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+                return oauth_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    900144,
+                    "The request body is too large.",
+                );
             };
-            token(&state, &base, &t, v2, peer, &parts.headers, &body).await
+            match ep {
+                Endpoint::DeviceCode(t, _) if !known_tenant(&state, &t) => oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_tenant",
+                    90002,
+                    &format!("Tenant '{t}' not found."),
+                ),
+                Endpoint::DeviceCode(_, v2) => device::start(&state, &base, &body, v2),
+                Endpoint::DeviceLoginSubmit => {
+                    device::submit(&state, &parts.headers, peer, &body, &state.failed_logins).await
+                }
+                Endpoint::TokenV2(t) | Endpoint::TokenV1(t) => {
+                    grants::token(
+                        &state,
+                        grants::TokenRequest {
+                            base: &base,
+                            tenant: &t,
+                            v2,
+                            peer,
+                            headers: &parts.headers,
+                            body: &body,
+                        },
+                    )
+                    .await
+                }
+                // The endpoints without a body were answered above.
+                _ => oauth_error(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request",
+                    900144,
+                    "No such endpoint.",
+                ),
+            }
         }
     }
 }
@@ -434,6 +323,23 @@ mod tests {
                 Some(Endpoint::TokenV1("common".into())),
             ),
             (&get, "/t1/oauth2/v2.0/token", None),
+            (
+                &get,
+                "/common/userrealm/alice@rsvault.local",
+                Some(Endpoint::UserRealm("alice@rsvault.local".into())),
+            ),
+            (
+                &post,
+                "/t1/oauth2/v2.0/devicecode",
+                Some(Endpoint::DeviceCode("t1".into(), true)),
+            ),
+            (&get, "/DeviceLogin", Some(Endpoint::DeviceLoginForm)),
+            (&post, "/devicelogin", Some(Endpoint::DeviceLoginSubmit)),
+            (
+                &get,
+                "/metadata/identity/oauth2/token",
+                Some(Endpoint::ManagedIdentity),
+            ),
             (&get, "/subscriptions", None),
         ];
         for (m, path, want) in table {
