@@ -75,3 +75,22 @@ def test_az_restore_disks_into_a_storage_account(az, tmp_path):
     p = az.run("backup", "restore", "restore-disks", "-g", RG, "-v", "v-az", "-c", c, "-i", i,
                "-r", rp.name, "--storage-account", "nosuchaccount", ok=False)
     assert p.returncode != 0 and "ResourceNotFound" in p.stderr, p.stderr
+
+
+def test_az_role_assignments_and_definitions():
+    import requests
+    with az_server() as az:
+        s = az.server
+        r = requests.post(s.endpoint + "/rsvault/directory/servicePrincipals?api-version=2022-04-01", json={"displayName": "op"},
+                          headers={"Authorization": f"Bearer {s.token}"}, verify=s.verify(), timeout=30)
+        sp = r.json()
+        scope = f"/subscriptions/{SUB}/resourceGroups/rg-roles"
+        made = az.json("role", "assignment", "create", "--assignee-object-id", sp["objectId"],
+                       "--assignee-principal-type", "ServicePrincipal", "--role", "Backup Operator", "--scope", scope)
+        assert made["principalId"] == sp["objectId"] and made["scope"] == scope
+        listed = az.json("role", "assignment", "list", "--scope", scope)
+        assert [(a["principalId"], a["roleDefinitionName"]) for a in listed] == [(sp["objectId"], "Backup Operator")]
+        defs = az.json("role", "definition", "list", "--name", "Backup Reader")
+        assert [d["name"] for d in defs] == ["a795c7a0-d4a2-40c1-ae25-d81f01202912"]
+        az.run("role", "assignment", "delete", "--ids", made["id"])
+        assert az.json("role", "assignment", "list", "--scope", scope) == []
