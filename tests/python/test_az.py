@@ -94,3 +94,13 @@ def test_az_role_assignments_and_definitions():
         assert [d["name"] for d in defs] == ["a795c7a0-d4a2-40c1-ae25-d81f01202912"]
         az.run("role", "assignment", "delete", "--ids", made["id"])
         assert az.json("role", "assignment", "list", "--scope", scope) == []
+
+
+def test_az_vault_immutability_locks_for_good():
+    with az_server() as az:
+        az.run("backup", "vault", "create", "-g", "rg-imm", "-n", "v-imm", "-l", "westeurope")
+        for state in ("Unlocked", "Locked"):
+            v = az.json("backup", "vault", "update", "-g", "rg-imm", "-n", "v-imm", "--immutability-state", state)
+            assert v["properties"]["securitySettings"]["immutabilitySettings"]["state"] == state
+        p = az.run("backup", "vault", "update", "-g", "rg-imm", "-n", "v-imm", "--immutability-state", "Unlocked", ok=False)
+        assert p.returncode != 0 and "UserErrorUnsupportedVaultImmutabilityStateChange" in p.stderr

@@ -11,6 +11,7 @@ pub(crate) mod filter;
 pub(crate) mod geo;
 pub mod identity;
 pub mod images;
+pub mod immutability;
 pub mod instant;
 pub mod inventory;
 pub(crate) mod item_health;

@@ -393,6 +393,9 @@ impl Service {
         let it = self
             .find_item(vault.rowid, &n)?
             .ok_or_else(|| item_not_found(v, item))?;
+        if crate::immutability::of(&vault.properties).on() {
+            return Err(crate::immutability::denied_delete());
+        }
         if it.deferred.is_some() {
             return Err(ServiceError::bad_request(
                 "BMSUserErrorInvalidConfigureProtectionRequest",
@@ -633,6 +636,19 @@ impl Service {
                     .ok()
                     .flatten()
                     .is_some_and(|(_, t)| is_v2(&t));
+                if crate::immutability::of(&vault.properties).on()
+                    && !current.eq_ignore_ascii_case(&policy)
+                    && let (Some(from), Some(to)) = (
+                        self.stored_retention(vault.rowid, &current)?,
+                        self.stored_retention(vault.rowid, &policy)?,
+                    )
+                    && let Some(why) = crate::immutability::shortens(&from, &to)
+                {
+                    return Err(crate::immutability::denied_retention(
+                        &format!("moving '{vm_name}' from policy '{current}' to '{policy}'"),
+                        &why,
+                    ));
+                }
                 if old_v2 && !is_v2(&policy_type) {
                     return Err(ServiceError::bad_request(
                         "BMSUserErrorInvalidPolicyInput",

@@ -4,6 +4,7 @@
 
 use crate::Service;
 use crate::error::{Result, ServiceError};
+use crate::immutability;
 use crate::metastore::records::{NewVault, VaultRecord, VaultUpdate};
 use rsvault_arm::vault::{
     BackupEncryptionConfig, BackupEncryptionConfigProperties, BackupStorageConfig,
@@ -245,9 +246,22 @@ impl Service {
         };
         let tags = stored(&body.tags.unwrap_or_default())?;
         let (red, crr) = redundancy_of(body.properties.as_ref())?;
-        let properties = stored(&client_properties(body.properties))?;
+        let mut props = client_properties(body.properties);
         match self.vault_row(v) {
             Ok(existing) => {
+                // A PUT without security settings keeps the vault's: soft
+                // delete that is always on, and immutability, stay.
+                if soft_delete_settings(&props).is_none()
+                    && let Some(sd) = soft_delete_settings(&existing.properties).cloned()
+                {
+                    props
+                        .security_settings
+                        .get_or_insert_with(SecuritySettings::default)
+                        .soft_delete_settings = Some(sd);
+                }
+                check_soft_delete(&mut props, &soft_delete_state(&existing.properties))?;
+                immutability::check(&mut props, Some(immutability::of(&existing.properties)))?;
+                let properties = stored(&props)?;
                 if !existing.location.eq_ignore_ascii_case(&location) {
                     return Err(ServiceError::bad_request(
                         "InvalidResourceLocation",
@@ -277,6 +291,9 @@ impl Service {
                 Ok((self.get_vault(v)?, false))
             }
             Err(ServiceError::NotFound { .. }) => {
+                check_soft_delete(&mut props, &SoftDeleteState::Enabled)?;
+                immutability::check(&mut props, None)?;
+                let properties = stored(&props)?;
                 // Azure's default, where the region has a pair to replicate to.
                 let red = red.unwrap_or(if self.regions.pair(&location).is_some() {
                     "GeoRedundant"
@@ -365,6 +382,7 @@ impl Service {
             client_properties(body.properties),
         )?;
         check_soft_delete(&mut merged, &before)?;
+        immutability::check(&mut merged, Some(immutability::of(&existing.properties)))?;
         let tags = body.tags.unwrap_or_else(|| existing.tags.clone());
         let changed = red != existing.redundancy;
         self.meta.update_vault(

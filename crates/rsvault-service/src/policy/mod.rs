@@ -140,6 +140,15 @@ impl Service {
             .properties
             .unwrap_or_else(|| ProtectionPolicy::Other(Default::default()));
         let policy = model::Policy::parse(&props)?;
+        if crate::immutability::of(&vault.properties).on()
+            && let Some(old) = self.stored_retention(vault.rowid, name)?
+            && let Some(why) = crate::immutability::shortens(&old, &policy.retention)
+        {
+            return Err(crate::immutability::denied_retention(
+                &format!("changing policy '{name}'"),
+                &why,
+            ));
+        }
         let ProtectionPolicy::AzureIaasVm(props) = props else {
             return Err(ServiceError::Internal(
                 "a valid policy is a VM policy".into(),
@@ -154,6 +163,20 @@ impl Service {
                 ServiceError::bad_request(INVALID_POLICY, "A vault holds at most 200 policies.")
             })?;
         self.get_policy(v, &name)
+    }
+
+    /// The retention of a stored policy, if the vault has one of that name.
+    pub(crate) fn stored_retention(
+        &self,
+        vault: i64,
+        name: &str,
+    ) -> Result<Option<model::Retention>> {
+        let Some(p) = self.meta.find_policy(vault, name)? else {
+            return Ok(None);
+        };
+        let props: ProtectionPolicy = serde_json::from_str(&p.properties)
+            .map_err(|e| ServiceError::Internal(format!("stored policy '{name}': {e}")))?;
+        Ok(Some(model::Policy::parse(&props)?.retention))
     }
 
     /// Deletes a policy that protects no item.
