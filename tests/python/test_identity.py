@@ -396,17 +396,15 @@ def test_device_code_sign_in_on_the_server_s_page(server):
     assert post_token(server, "organizations", poll).json()["error"] == "expired_token", "a code is used once"
 
 
-def test_az_login_with_a_device_code(server, tmp_path):
-    from az_cli import az_bin
-    if not az_bin():
-        pytest.skip("the Azure CLI is not installed")
+def az_for(server, config_dir, **extra):
+    """(env, run) of `az` with its own config, the server registered as a
+    cloud and selected; run(*args) returns stdout and fails on errors."""
     import os
-    import re
     import subprocess
-    user(server, "dave@rsvault.local", "daves long password", "Backup Reader", f"/subscriptions/{SUB}")
+    from az_cli import az_bin
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
-    env.update({"AZURE_CONFIG_DIR": str(tmp_path), "AZURE_CORE_INSTANCE_DISCOVERY": "false",
-                "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_ONLY_SHOW_ERRORS": "true", "PYTHONWARNINGS": "ignore"})
+    env.update({"AZURE_CONFIG_DIR": str(config_dir), "AZURE_CORE_INSTANCE_DISCOVERY": "false",
+                "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_ONLY_SHOW_ERRORS": "true", "PYTHONWARNINGS": "ignore", **extra})
 
     def az(*args):
         p = subprocess.run([az_bin(), *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
@@ -415,6 +413,17 @@ def test_az_login_with_a_device_code(server, tmp_path):
 
     az("cloud", "register", "--name", "rsvault", "--endpoint-resource-manager", server.endpoint + "/")
     az("cloud", "set", "--name", "rsvault")
+    return env, az
+
+
+def test_az_login_with_a_device_code(server, tmp_path):
+    from az_cli import az_bin
+    if not az_bin():
+        pytest.skip("the Azure CLI is not installed")
+    import re
+    import subprocess
+    user(server, "dave@rsvault.local", "daves long password", "Backup Reader", f"/subscriptions/{SUB}")
+    env, az = az_for(server, tmp_path)
     login = subprocess.Popen([az_bin(), "login", "--use-device-code", "--tenant", server.tenant], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
@@ -466,20 +475,7 @@ def test_az_login_with_the_host_s_managed_identity(server, tmp_path):
     from az_cli import az_bin
     if not az_bin():
         return
-    import os
-    import subprocess
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_", "IDENTITY_"))}
-    env.update({"AZURE_CONFIG_DIR": str(tmp_path), "AZURE_CORE_INSTANCE_DISCOVERY": "false",
-                "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_ONLY_SHOW_ERRORS": "true", "PYTHONWARNINGS": "ignore",
-                "IDENTITY_ENDPOINT": url, "IDENTITY_HEADER": secret})
-
-    def az(*args):
-        p = subprocess.run([az_bin(), *args], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
-        assert p.returncode == 0, f"az {args}: {p.stderr}"
-        return p.stdout
-
-    az("cloud", "register", "--name", "rsvault", "--endpoint-resource-manager", server.endpoint + "/")
-    az("cloud", "set", "--name", "rsvault")
+    _, az = az_for(server, tmp_path, IDENTITY_ENDPOINT=url, IDENTITY_HEADER=secret)
     az("login", "--identity")
     account = json.loads(az("account", "show", "-o", "json"))
     assert account["id"] == SUB and account["user"]["type"] == "servicePrincipal"
