@@ -138,6 +138,16 @@ class Vm:
             assert self.proc.poll() is None, self.proc.stderr.read().decode()
             assert time.time() < deadline, "QEMU did not start"
             time.sleep(0.05)
+        # The socket exists once QEMU has made its chardevs, before it has
+        # opened the disks; QMP answers only after the machine is set up.
+        while True:
+            try:
+                self.qmp("query-status")
+                break
+            except (OSError, RuntimeError, json.JSONDecodeError):
+                assert self.proc.poll() is None, self.proc.stderr.read().decode()
+                assert time.time() < deadline, "QEMU did not answer on QMP"
+                time.sleep(0.05)
 
     def qmp(self, command, **args):
         q = Qmp(self.test_sock)

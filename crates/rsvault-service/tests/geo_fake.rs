@@ -41,11 +41,17 @@ fn done(job: &Value) {
     );
 }
 
-/// Waits until no replication runs.
+/// Waits until no replication runs and the last one has been taken up: a
+/// backup's job ends just before it asks for its point's second copy, so
+/// "not busy" alone can be seen before the request. Settled is: no
+/// replication (a local vault), nothing pending, or an attempt that failed.
 fn settle(w: &World) {
     for _ in 0..1500 {
         if !w.svc.replication_busy() {
-            return;
+            let r = replication(w);
+            if r.is_null() || r["pendingRecoveryPoints"] == 0 || !r["lastError"].is_null() {
+                return;
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
