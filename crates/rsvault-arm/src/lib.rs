@@ -14,12 +14,14 @@
 //! where the server would otherwise omit a field is dropped, and a
 //! non-canonical enum spelling is written canonically.
 
+pub mod activity;
 pub mod authorization;
 pub mod common;
 pub mod container;
 pub mod crr;
 pub mod de;
 pub mod error;
+pub mod guard;
 pub mod inventory;
 pub mod item;
 pub mod job;

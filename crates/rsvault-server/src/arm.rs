@@ -34,6 +34,7 @@ impl From<ServiceError> for ArmError {
             ServiceError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServiceError::Conflict { .. } => StatusCode::CONFLICT,
+            ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ServiceError::StorageFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -11,6 +11,10 @@ pub enum ServiceError {
     /// The resource does not exist (404).
     #[error("{message}")]
     NotFound { code: String, message: String },
+    /// The caller may not do this (403): a critical operation of a vault
+    /// that multi-user authorization guards, without the guard's approval.
+    #[error("{message}")]
+    Forbidden { code: String, message: String },
     /// The request conflicts with the resource's state (409).
     #[error("{message}")]
     Conflict { code: String, message: String },
@@ -36,6 +40,14 @@ impl ServiceError {
     /// A 400 error.
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
         ServiceError::BadRequest {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A 403 error.
+    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
+        ServiceError::Forbidden {
             code: code.into(),
             message: message.into(),
         }
@@ -92,6 +104,7 @@ impl ServiceError {
             ServiceError::BadRequest { code, .. }
             | ServiceError::NotFound { code, .. }
             | ServiceError::Conflict { code, .. }
+            | ServiceError::Forbidden { code, .. }
             | ServiceError::Job { code, .. } => code,
             ServiceError::StorageFull { .. } => STORAGE_FULL,
             ServiceError::Internal(_) => "InternalServerError",

@@ -5,6 +5,7 @@
 //! shaped as Azure Resource Manager returns them, since that is the one API
 //! every front speaks.
 
+pub mod activity;
 pub mod crr;
 pub mod error;
 pub(crate) mod filter;
@@ -18,6 +19,7 @@ pub(crate) mod item_health;
 pub mod jobs;
 pub mod live;
 pub mod metastore;
+pub mod mua;
 pub mod names;
 pub(crate) mod outcome;
 pub(crate) mod point_disks;

@@ -405,6 +405,11 @@ impl Service {
                 ),
             ));
         }
+        let item_id = format!(
+            "{}/backupFabrics/Azure/protectionContainers/{container}/protectedItems/{item}",
+            v.id()
+        );
+        self.approve_delete(&vault, crate::mua::Critical::DeleteProtectedItem, &item_id)?;
         let sd = self
             .get_vault(v)?
             .properties
@@ -514,6 +519,20 @@ impl Service {
         item: &str,
         body: &ProtectedItemResource,
     ) -> Result<String> {
+        self.put_protected_item_as(v, container, item, body, &crate::mua::Approval::none())
+    }
+
+    /// [`Service::put_protected_item`], with what the request brings to
+    /// approve stopping protection, or a move to a policy with shorter
+    /// retention, in a vault linked to a resource guard.
+    pub fn put_protected_item_as(
+        &self,
+        v: &VaultRef,
+        container: &str,
+        item: &str,
+        body: &ProtectedItemResource,
+        approval: &crate::mua::Approval,
+    ) -> Result<String> {
         let n = ItemName::parse(container, item)?;
         let vault = self.vault_row(v)?;
         let props = body.properties.read_as_iaas_vm().map_err(|e| {
@@ -543,6 +562,9 @@ impl Service {
         {
             let it = existing.ok_or_else(|| item_not_found(v, item))?;
             let stop = wanted.eq_ignore_ascii_case("ProtectionStopped");
+            if stop {
+                self.approve(&vault, crate::mua::Critical::StopProtection, approval)?;
+            }
             // Stopping keeps the data forever and detaches the policy;
             // suspending keeps the policy (its retention still applies).
             let policy = if stop {
@@ -636,18 +658,20 @@ impl Service {
                     .ok()
                     .flatten()
                     .is_some_and(|(_, t)| is_v2(&t));
-                if crate::immutability::of(&vault.properties).on()
-                    && !current.eq_ignore_ascii_case(&policy)
+                if !current.eq_ignore_ascii_case(&policy)
                     && let (Some(from), Some(to)) = (
                         self.stored_retention(vault.rowid, &current)?,
                         self.stored_retention(vault.rowid, &policy)?,
                     )
                     && let Some(why) = crate::immutability::shortens(&from, &to)
                 {
-                    return Err(crate::immutability::denied_retention(
-                        &format!("moving '{vm_name}' from policy '{current}' to '{policy}'"),
-                        &why,
-                    ));
+                    if crate::immutability::of(&vault.properties).on() {
+                        return Err(crate::immutability::denied_retention(
+                            &format!("moving '{vm_name}' from policy '{current}' to '{policy}'"),
+                            &why,
+                        ));
+                    }
+                    self.approve(&vault, crate::mua::Critical::UpdateProtectedItem, approval)?;
                 }
                 if old_v2 && !is_v2(&policy_type) {
                     return Err(ServiceError::bad_request(

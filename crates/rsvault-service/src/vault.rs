@@ -6,6 +6,7 @@ use crate::Service;
 use crate::error::{Result, ServiceError};
 use crate::immutability;
 use crate::metastore::records::{NewVault, VaultRecord, VaultUpdate};
+use crate::mua::{Approval, Critical};
 use rsvault_arm::vault::{
     BackupEncryptionConfig, BackupEncryptionConfigProperties, BackupStorageConfig,
     BackupStorageConfigProperties, BackupStorageConfigPut, BackupVaultConfig,
@@ -201,6 +202,12 @@ fn client_properties(props: Option<VaultProperties>) -> VaultProperties {
     p.private_endpoint_state_for_site_recovery = None;
     p.rsvault_verify = None;
     p.extra.remove("privateEndpointConnections");
+    // An approval is for the one request, and the guard link is the
+    // server's to say.
+    p.extra.remove("resourceGuardOperationRequests");
+    if let Some(s) = p.security_settings.as_mut() {
+        s.multi_user_authorization = None;
+    }
     p
 }
 
@@ -229,6 +236,17 @@ impl Service {
     /// Creates or updates a vault from an ARM PUT body. Returns the vault and
     /// whether it was created.
     pub fn put_vault(&self, v: &VaultRef, body: VaultPut) -> Result<(Vault, bool)> {
+        self.put_vault_as(v, body, &Approval::none())
+    }
+
+    /// [`Service::put_vault`], with what the request brings to approve a
+    /// critical change of a vault linked to a resource guard.
+    pub fn put_vault_as(
+        &self,
+        v: &VaultRef,
+        body: VaultPut,
+        approval: &Approval,
+    ) -> Result<(Vault, bool)> {
         check_vault_name(&v.name)?;
         let location = body
             .location
@@ -261,6 +279,7 @@ impl Service {
                 }
                 check_soft_delete(&mut props, &soft_delete_state(&existing.properties))?;
                 immutability::check(&mut props, Some(immutability::of(&existing.properties)))?;
+                self.approve_changes(&existing, &props, approval)?;
                 let properties = stored(&props)?;
                 if !existing.location.eq_ignore_ascii_case(&location) {
                     return Err(ServiceError::bad_request(
@@ -364,6 +383,15 @@ impl Service {
     /// (`properties.rsvaultVerify`, read-only here).
     fn vault_view(&self, r: &VaultRow) -> Result<Vault> {
         let mut vault = r.to_vault();
+        vault
+            .properties
+            .security_settings
+            .get_or_insert_with(SecuritySettings::default)
+            .multi_user_authorization = Some(if self.mua_enabled(r.rowid)? {
+            EnabledState::Enabled
+        } else {
+            EnabledState::Disabled
+        });
         vault.properties.rsvault_verify = Some(self.verify_view(r.rowid)?);
         Ok(vault)
     }
@@ -371,6 +399,17 @@ impl Service {
     /// Applies an ARM PATCH body: tags, redundancy settings and other
     /// client properties (merged as a JSON merge patch).
     pub fn patch_vault(&self, v: &VaultRef, body: VaultPatch) -> Result<Vault> {
+        self.patch_vault_as(v, body, &Approval::none())
+    }
+
+    /// [`Service::patch_vault`], with what the request brings to approve a
+    /// critical change of a vault linked to a resource guard.
+    pub fn patch_vault_as(
+        &self,
+        v: &VaultRef,
+        body: VaultPatch,
+        approval: &Approval,
+    ) -> Result<Vault> {
         let existing = self.vault_row(v)?;
         let (red, crr) = redundancy_of(body.properties.as_ref())?;
         let red = red.unwrap_or(&existing.redundancy).to_owned();
@@ -383,6 +422,7 @@ impl Service {
         )?;
         check_soft_delete(&mut merged, &before)?;
         immutability::check(&mut merged, Some(immutability::of(&existing.properties)))?;
+        self.approve_changes(&existing, &merged, approval)?;
         let tags = body.tags.unwrap_or_else(|| existing.tags.clone());
         let changed = red != existing.redundancy;
         self.meta.update_vault(
@@ -553,13 +593,24 @@ impl Service {
         v: &VaultRef,
         body: BackupVaultConfigPut,
     ) -> Result<BackupVaultConfig> {
+        self.set_vault_config_as(v, body, &Approval::none())
+    }
+
+    /// [`Service::set_vault_config`], with what the request brings to
+    /// approve turning soft delete off on a vault linked to a resource guard.
+    pub fn set_vault_config_as(
+        &self,
+        v: &VaultRef,
+        body: BackupVaultConfigPut,
+        approval: &Approval,
+    ) -> Result<BackupVaultConfig> {
         let p = body.properties.unwrap_or_default();
         if let Some(Some(schedule)) = p.rsvault_verify.as_ref().map(|r| &r.schedule) {
             let r = self.vault_row(v)?;
             self.set_verify_schedule(r.rowid, schedule.as_deref())?;
         }
         if let Some(t) = p.storage_type.or(p.storage_model_type) {
-            self.patch_vault(v, redundancy_patch(Some(t), None))?;
+            self.patch_vault_as(v, redundancy_patch(Some(t), None), approval)?;
         }
         if p.soft_delete_feature_state.is_some() || p.soft_delete_retention_period_in_days.is_some()
         {
@@ -575,12 +626,13 @@ impl Service {
                 }),
                 ..Default::default()
             };
-            self.patch_vault(
+            self.patch_vault_as(
                 v,
                 VaultPatch {
                     tags: None,
                     properties: Some(patch),
                 },
+                approval,
             )?;
         }
         self.vault_config(v)
@@ -683,6 +735,45 @@ fn soft_delete_settings(props: &VaultProperties) -> Option<&SoftDeleteSettings> 
         .as_ref()?
         .soft_delete_settings
         .as_ref()
+}
+
+impl Service {
+    /// Checks the critical changes from a vault's properties to `after`
+    /// against its resource guard, if it is linked to one.
+    fn approve_changes(
+        &self,
+        existing: &VaultRow,
+        after: &VaultProperties,
+        approval: &Approval,
+    ) -> Result<()> {
+        for op in critical_changes(&existing.properties, after) {
+            self.approve(existing, op, approval)?;
+        }
+        Ok(())
+    }
+}
+
+/// The critical operations (multi-user authorization) a change of a
+/// vault's properties makes: soft delete or its enhanced security turned
+/// off, immutability from Unlocked to Disabled.
+fn critical_changes(before: &VaultProperties, after: &VaultProperties) -> Vec<Critical> {
+    let off = |s: &SoftDeleteState| *s == SoftDeleteState::Disabled;
+    let enhanced = |p: &VaultProperties| {
+        soft_delete_settings(p).and_then(|s| s.enhanced_security_state.clone())
+    };
+    let mut ops = Vec::new();
+    let soft_delete_off = !off(&soft_delete_state(before)) && off(&soft_delete_state(after));
+    let enhanced_off =
+        !enhanced(before).is_some_and(|s| off(&s)) && enhanced(after).is_some_and(|s| off(&s));
+    if soft_delete_off || enhanced_off {
+        ops.push(Critical::DisableSoftDelete);
+    }
+    if immutability::of(before) == immutability::Immutability::Unlocked
+        && immutability::of(after) == immutability::Immutability::Disabled
+    {
+        ops.push(Critical::ReduceImmutability);
+    }
+    ops
 }
 
 fn soft_delete_state(props: &VaultProperties) -> SoftDeleteState {

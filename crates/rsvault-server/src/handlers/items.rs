@@ -90,10 +90,11 @@ pub async fn put(
     base: &str,
     i: ItemRef,
     body: ProtectedItemResource,
+    a: rsvault_service::mua::Approval,
 ) -> Reply {
     let it = i.clone();
     let op = blocking(state, move |s| {
-        s.put_protected_item(&it.vault, &it.container, &it.item, &body)
+        s.put_protected_item_as(&it.vault, &it.container, &it.item, &body, &a)
     })
     .await?;
     item_operation(base, &i, &op)

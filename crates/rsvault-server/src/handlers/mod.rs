@@ -4,7 +4,9 @@
 //! anything runs), and hands the variant to its area's handler. A list at
 //! a scope where the caller may not read everything shows what it may.
 
+mod activity;
 mod crr;
+mod guards;
 mod identity;
 mod inventory;
 mod items;
@@ -22,24 +24,47 @@ use crate::request::ArmRequest as R;
 use crate::urls::BaseUrl;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use reply::Reply;
 use rsvault_service::identity::rbac::normalize;
 use std::sync::Arc;
 
-/// Every ARM request lands here.
+/// Every ARM request lands here. A write (anything but a read) goes into
+/// the activity log with its outcome, refusals included.
 pub async fn dispatch(
     State(state): State<Arc<AppState>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     axum::Extension(base): axum::Extension<BaseUrl>,
     axum::Extension(caller): axum::Extension<Caller>,
     body: Bytes,
 ) -> Reply {
-    let request = R::parse(&method, uri.path(), uri.query(), &body)?;
+    let parsed = R::parse(&method, uri.path(), uri.query(), &body);
+    let action = parsed.as_ref().map_or("", |r| r.permission());
+    let reply = match parsed {
+        Ok(request) => run(&state, &method, &uri, &base, &caller, &body, request).await,
+        Err(e) => Err(e),
+    };
+    if activity::is_write(&method) {
+        let outcome = activity::outcome(&reply);
+        activity::record(&state, &method, &uri, &headers, &caller, action, outcome).await;
+    }
+    reply
+}
+
+async fn run(
+    state: &Arc<AppState>,
+    method: &Method,
+    uri: &Uri,
+    base: &BaseUrl,
+    caller: &Caller,
+    body: &Bytes,
+    request: R,
+) -> Reply {
     let action = request.permission();
     let scope = normalize(&crate::request::decode(uri.path()));
-    let partial = match authorize(&caller, &request, action, &scope) {
+    let partial = match authorize(caller, &request, action, &scope) {
         Access::Allowed => false,
         Access::Partly => true,
         Access::Refused => return Err(caller.refused(action, &scope)),
@@ -48,10 +73,13 @@ pub async fn dispatch(
     // Operation URLs are absolute, built from the server's own URL (never
     // from the request's Host header).
     let reply = match request {
-        R::ListSubscriptions => tenancy::subscriptions(&state, caller.access.clone()).await,
-        R::ListTenants => tenancy::tenants(&state),
-        r if identity::handles(&r) => identity::execute(&state, &caller, r).await,
-        other => execute(&state, &base.0, other).await,
+        R::ListSubscriptions => tenancy::subscriptions(state, caller.access.clone()).await,
+        R::ListTenants => tenancy::tenants(state),
+        r if identity::handles(&r) => identity::execute(state, caller, r).await,
+        r if guards::handles(&r) => {
+            guards::execute(state, &base.0, guards::approval_of(caller, body), r).await
+        }
+        other => execute(state, &base.0, other).await,
     }?;
     if partial {
         let access = caller.access.clone();
@@ -78,7 +106,12 @@ fn authorize(caller: &Caller, request: &R, action: &str, scope: &str) -> Access 
         return Access::Allowed;
     }
     let list = format!("{request:?}").starts_with("List");
-    if list && caller.access.allows_under(action, container_of(scope)) {
+    // The activity log holds what happened anywhere in its subscription.
+    let container = match request {
+        R::ListActivityLog { subscription, .. } => format!("/subscriptions/{subscription}"),
+        _ => container_of(scope).to_owned(),
+    };
+    if list && caller.access.allows_under(action, &container) {
         Access::Partly
     } else {
         Access::Refused
@@ -170,20 +203,16 @@ async fn execute(state: &Arc<AppState>, base: &str, request: R) -> Reply {
 async fn execute_in_vault(state: &Arc<AppState>, base: &str, request: R) -> Reply {
     match request {
         R::GetVault { vault } => vaults::get(state, vault).await,
-        R::PutVault { vault, body } => vaults::create(state, vault, body).await,
-        R::PatchVault { vault, body } => vaults::patch(state, vault, body).await,
         R::DeleteVault { vault } => vaults::delete(state, vault).await,
         R::GetStorageConfig { vault } => vaults::storage_config(state, vault).await,
         R::PutStorageConfig { vault, body } => vaults::put_storage_config(state, vault, body).await,
         R::PatchStorageConfig { vault, body } => vaults::patch_storage_config(state, vault, body).await,
         R::GetVaultConfig { vault } => vaults::vault_config(state, vault).await,
-        R::SetVaultConfig { vault, body } => vaults::set_vault_config(state, vault, body).await,
         R::GetEncryptionConfig { vault } => vaults::encryption_config(state, vault).await,
         R::ListUsages { vault } => vaults::usages(state, vault).await,
         R::ListUsageSummaries { vault, query } => vaults::usage_summaries(state, vault, query).await,
         R::ListPolicies { vault, query } => policies::list(state, vault, query).await,
         R::GetPolicy { vault, policy } => policies::get(state, vault, policy).await,
-        R::PutPolicy { vault, policy, body } => policies::put(state, vault, policy, body).await,
         R::DeletePolicy { vault, policy } => policies::delete(state, vault, policy).await,
         R::RefreshContainers { vault } => items::refresh_containers(state, base, vault).await,
         R::GetFabricOperationResult { vault, operation } | R::GetOperationResult { vault, operation } => items::operation_result(state, vault, operation).await,
@@ -191,9 +220,7 @@ async fn execute_in_vault(state: &Arc<AppState>, base: &str, request: R) -> Repl
         R::ListProtectableItems { vault, query } => items::protectable(state, vault, query).await,
         R::ListProtectedItems { vault, query } => items::protected(state, vault, query).await,
         R::ListContainers { vault, query } => items::containers(state, vault, query).await,
-        R::ListResourceGuardProxies { .. } => reply::listed(Vec::<()>::new()),
         R::GetProtectedItem { item } => items::get(state, item).await,
-        R::PutProtectedItem { item, body } => items::put(state, base, item, body).await,
         R::DeleteProtectedItem { item } => items::delete(state, base, item).await,
         R::GetItemOperationStatus { item, operation } => items::operation_status(state, item.vault, operation).await,
         R::GetItemOperationResult { item, operation } => items::operation_result(state, item.vault, operation).await,

@@ -17,8 +17,14 @@ pub async fn get(state: &Arc<AppState>, v: VaultRef, name: String) -> Reply {
     json(blocking(state, move |s| s.get_policy(&v, &name)).await?)
 }
 
-pub async fn put(state: &Arc<AppState>, v: VaultRef, name: String, body: BackupPolicyPut) -> Reply {
-    json(blocking(state, move |s| s.put_policy(&v, &name, body)).await?)
+pub async fn put(
+    state: &Arc<AppState>,
+    v: VaultRef,
+    name: String,
+    body: BackupPolicyPut,
+    a: rsvault_service::mua::Approval,
+) -> Reply {
+    json(blocking(state, move |s| s.put_policy_as(&v, &name, body, &a)).await?)
 }
 
 pub async fn delete(state: &Arc<AppState>, v: VaultRef, name: String) -> Reply {

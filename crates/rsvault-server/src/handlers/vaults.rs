@@ -6,6 +6,7 @@ use crate::request::ListQuery;
 use axum::http::StatusCode;
 use rsvault_arm::vault::{BackupStorageConfigPut, BackupVaultConfigPut, VaultPatch, VaultPut};
 use rsvault_service::VaultRef;
+use rsvault_service::mua::Approval;
 use std::sync::Arc;
 
 pub async fn list(state: &Arc<AppState>, sub: String, rg: Option<String>) -> Reply {
@@ -16,13 +17,13 @@ pub async fn get(state: &Arc<AppState>, v: VaultRef) -> Reply {
     json(blocking(state, move |s| s.get_vault(&v)).await?)
 }
 
-pub async fn create(state: &Arc<AppState>, v: VaultRef, body: VaultPut) -> Reply {
-    let (vault, created) = blocking(state, move |s| s.put_vault(&v, body)).await?;
+pub async fn create(state: &Arc<AppState>, v: VaultRef, body: VaultPut, a: Approval) -> Reply {
+    let (vault, created) = blocking(state, move |s| s.put_vault_as(&v, body, &a)).await?;
     put(vault, created)
 }
 
-pub async fn patch(state: &Arc<AppState>, v: VaultRef, body: VaultPatch) -> Reply {
-    json(blocking(state, move |s| s.patch_vault(&v, body)).await?)
+pub async fn patch(state: &Arc<AppState>, v: VaultRef, body: VaultPatch, a: Approval) -> Reply {
+    json(blocking(state, move |s| s.patch_vault_as(&v, body, &a)).await?)
 }
 
 pub async fn delete(state: &Arc<AppState>, v: VaultRef) -> Reply {
@@ -59,8 +60,9 @@ pub async fn set_vault_config(
     state: &Arc<AppState>,
     v: VaultRef,
     body: BackupVaultConfigPut,
+    a: Approval,
 ) -> Reply {
-    json(blocking(state, move |s| s.set_vault_config(&v, body)).await?)
+    json(blocking(state, move |s| s.set_vault_config_as(&v, body, &a)).await?)
 }
 
 /// Backups here are encrypted with keys the server manages.

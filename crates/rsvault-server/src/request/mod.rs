@@ -19,6 +19,7 @@ use rsvault_arm::authorization::{
     CredentialReset, RoleAssignment, ServicePrincipalCreate, UserCreate,
 };
 use rsvault_arm::crr::{CrossRegionRestoreRequest, CrrJobRequest};
+use rsvault_arm::guard::{ResourceGuardProxyResource, ResourceGuardResource, UnlockDeleteRequest};
 use rsvault_arm::inventory::{ManagedDisk, VirtualMachine};
 use rsvault_arm::item::ProtectedItemResource;
 use rsvault_arm::policy::BackupPolicyPut;
@@ -28,6 +29,7 @@ use rsvault_arm::tenancy::BackupStatusRequest;
 use rsvault_arm::vault::{BackupStorageConfigPut, BackupVaultConfigPut, VaultPatch, VaultPut};
 use rsvault_service::VaultRef;
 use rsvault_service::inventory::{ResourceRef, VmProvider};
+use rsvault_service::mua::guards::GuardRef;
 
 pub use matcher::decode;
 
@@ -276,6 +278,51 @@ pub enum ArmRequest {
     },
     ListResourceGuardProxies {
         vault: VaultRef,
+    },
+    GetResourceGuardProxy {
+        vault: VaultRef,
+        name: String,
+    },
+    PutResourceGuardProxy {
+        vault: VaultRef,
+        name: String,
+        body: ResourceGuardProxyResource,
+    },
+    DeleteResourceGuardProxy {
+        vault: VaultRef,
+        name: String,
+    },
+    UnlockDelete {
+        vault: VaultRef,
+        name: String,
+        body: UnlockDeleteRequest,
+    },
+    ListResourceGuards {
+        subscription: String,
+        resource_group: Option<String>,
+    },
+    GetResourceGuard {
+        guard: GuardRef,
+    },
+    PutResourceGuard {
+        guard: GuardRef,
+        body: ResourceGuardResource,
+    },
+    DeleteResourceGuard {
+        guard: GuardRef,
+    },
+    ListGuardRequests {
+        guard: GuardRef,
+        request_type: String,
+    },
+    GetGuardRequest {
+        guard: GuardRef,
+        request_type: String,
+        name: String,
+    },
+    ListActivityLog {
+        subscription: String,
+        query: ListQuery,
     },
     GetProtectedItem {
         item: ItemRef,

@@ -60,6 +60,24 @@ macro_rules! item {
     };
 }
 
+/// A path of a resource guard.
+macro_rules! guard {
+    ($rest:expr) => {
+        group!(concat!(
+            "/providers/Microsoft.DataProtection/resourceGuards/{resourceGuardsName}",
+            $rest
+        ))
+    };
+}
+
+fn guard(c: &Captures<'_>) -> rsvault_service::mua::guards::GuardRef {
+    rsvault_service::mua::guards::GuardRef {
+        subscription: c.subscription(),
+        resource_group: c.resource_group(),
+        name: c.get("resourceGuardsName"),
+    }
+}
+
 /// A path of a region's passive stamp (cross-region restore).
 macro_rules! region {
     ($rest:expr) => {
@@ -158,6 +176,10 @@ pub static ROUTES: &[Route] = &[
     r(Get, vault!("/backupProtectedItems"), |c| Ok(if c.passive() { R::ListProtectedItemsCrr { vault: c.vault(), query: c.list_query() } } else { R::ListProtectedItems { vault: c.vault(), query: c.list_query() } })),
     r(Get, vault!("/backupProtectionContainers"), |c| Ok(R::ListContainers { vault: c.vault(), query: c.list_query() })),
     r(Get, vault!("/backupResourceGuardProxies"), |c| Ok(R::ListResourceGuardProxies { vault: c.vault() })),
+    r(Get, vault!("/backupResourceGuardProxies/{resourceGuardProxyName}"), |c| Ok(R::GetResourceGuardProxy { vault: c.vault(), name: c.get("resourceGuardProxyName") })),
+    r(Put, vault!("/backupResourceGuardProxies/{resourceGuardProxyName}"), |c| Ok(R::PutResourceGuardProxy { vault: c.vault(), name: c.get("resourceGuardProxyName"), body: c.resource_body()? })),
+    r(Delete, vault!("/backupResourceGuardProxies/{resourceGuardProxyName}"), |c| Ok(R::DeleteResourceGuardProxy { vault: c.vault(), name: c.get("resourceGuardProxyName") })),
+    r(Post, vault!("/backupResourceGuardProxies/{resourceGuardProxyName}/unlockDelete"), |c| Ok(R::UnlockDelete { vault: c.vault(), name: c.get("resourceGuardProxyName"), body: c.typed_body()? })),
     r(Get, item!(""), |c| Ok(R::GetProtectedItem { item: c.item() })),
     r(Put, item!(""), |c| Ok(R::PutProtectedItem { item: c.item(), body: c.resource_body()? })),
     r(Delete, item!(""), |c| Ok(R::DeleteProtectedItem { item: c.item() })),
@@ -175,6 +197,16 @@ pub static ROUTES: &[Route] = &[
     r(Get, region!("/backupCrrOperationResults/{operationId}"), |c| Ok(R::GetCrrOperationResult { subscription: c.subscription(), location: c.get("location"), operation: c.get("operationId") })),
     r(Post, region!("/backupCrrJob"), |c| Ok(R::GetCrrJob { subscription: c.subscription(), location: c.get("location"), body: c.typed_body()? })),
     r(Post, region!("/backupCrrJobs"), |c| Ok(R::ListCrrJobs { subscription: c.subscription(), location: c.get("location"), body: c.typed_body()?, query: c.list_query() })),
+    // Resource guards (multi-user authorization).
+    r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.DataProtection/resourceGuards", |c| Ok(R::ListResourceGuards { subscription: c.subscription(), resource_group: None })),
+    r(Get, group!("/providers/Microsoft.DataProtection/resourceGuards"), |c| Ok(R::ListResourceGuards { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
+    r(Get, guard!(""), |c| Ok(R::GetResourceGuard { guard: guard(c) })),
+    r(Put, guard!(""), |c| Ok(R::PutResourceGuard { guard: guard(c), body: c.resource_body()? })),
+    r(Delete, guard!(""), |c| Ok(R::DeleteResourceGuard { guard: guard(c) })),
+    r(Get, guard!("/{requestType}"), |c| Ok(R::ListGuardRequests { guard: guard(c), request_type: c.get("requestType") })),
+    r(Get, guard!("/{requestType}/{requestName}"), |c| Ok(R::GetGuardRequest { guard: guard(c), request_type: c.get("requestType"), name: c.get("requestName") })),
+    // The activity log (Azure Monitor).
+    r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.Insights/eventtypes/management/values", |c| Ok(R::ListActivityLog { subscription: c.subscription(), query: c.list_query() })),
     // Jobs; `verify` is rsvault's own (a Verify job of the vault's store).
     r(Post, vault!("/verify"), |c| Ok(R::VerifyNow { vault: c.vault() })),
     r(Get, vault!("/backupJobs"), |c| Ok(R::ListJobs { vault: c.vault(), query: c.list_query() })),

@@ -6,7 +6,8 @@
 //! overviews of a page of items (`conformance/overviews.rs`), and the
 //! replication state of geo-redundant vaults (`conformance/replication.rs`),
 //! and principals with their credentials and role assignments
-//! (`conformance/identity.rs`).
+//! (`conformance/identity.rs`), resource guards with their links and
+//! unlocks, and the append-only activity log (`conformance/guards.rs`).
 //! It panics on the first difference, naming it.
 //!
 //! ```no_run
@@ -14,6 +15,7 @@
 //! rsvault_service::metastore::conformance::run(&store);
 //! ```
 
+mod guards;
 mod identity;
 mod overviews;
 mod policy_limit;
@@ -40,6 +42,8 @@ pub fn run(store: &dyn MetaStore) {
     replication::secondary_and_replicated_points(store);
     policy_limit::concurrent_policy_saves(store);
     identity::principals_and_assignments(store);
+    guards::guards_links_and_unlocks(store);
+    guards::activity_log(store);
 }
 
 fn vref(sub: &str, rg: &str, name: &str) -> VaultRef {

@@ -4,7 +4,8 @@
 //!
 //! The service talks only to [`MetaStore`], made of one trait per area
 //! ([`VaultStore`], [`PolicyStore`], [`InventoryStore`], [`ItemStore`],
-//! [`JobStore`], [`PointStore`], [`IdentityStore`]) whose methods are typed operations on the
+//! [`JobStore`], [`PointStore`], [`IdentityStore`], [`GuardStore`],
+//! [`ActivityStore`]) whose methods are typed operations on the
 //! [`records`]. What the service does in one transaction is one method.
 //!
 //! One SQL implementation ([`sql`]) runs on two engines: SQLite (the
@@ -14,8 +15,10 @@
 //! (`migrations/<engine>/NNNN_*.sql`). [`conformance::run`] checks any
 //! implementation.
 
+pub mod activity;
 pub mod conformance;
 mod error;
+pub mod guards;
 mod identity;
 mod inventory;
 mod items;
@@ -26,7 +29,9 @@ pub mod sql;
 mod url;
 mod vaults;
 
+pub use activity::{ActivityQuery, ActivityRecord, ActivityStore};
 pub use error::{MetaError, MetaResult};
+pub use guards::{GuardDeletion, GuardProxyRecord, GuardStore, ResourceGuardRecord};
 pub use identity::{
     CredentialRecord, IdentityStore, PrincipalKind, PrincipalRecord, RoleAssignmentRecord,
 };
@@ -49,6 +54,8 @@ pub trait MetaStore:
     + JobStore
     + PointStore
     + IdentityStore
+    + GuardStore
+    + ActivityStore
     + Send
     + Sync
 {

@@ -530,3 +530,55 @@ fn many_jobs_page_in_the_query_on_postgres() {
     let db = TestDatabase::new(&admin);
     page_through_many_jobs(&SqlStore::postgres(&db.url).unwrap(), 3_000, 200);
 }
+
+/// Appends one activity entry, then tries to change and remove it with
+/// raw SQL: the engine refuses both, and the entry is as it was.
+fn activity_log_is_append_only<D: Driver>(store: &SqlStore<D>) {
+    let e = ActivityRecord {
+        event_id: "e-1".into(),
+        at_ms: 1,
+        at: "2026-01-01T00:00:00Z".into(),
+        subscription: "s".into(),
+        resource_group: None,
+        resource_id: "/subscriptions/s".into(),
+        operation: "Microsoft.RecoveryServices/Vaults/delete".into(),
+        method: "DELETE".into(),
+        status: "Succeeded".into(),
+        http_status: 200,
+        caller: "mallory".into(),
+        caller_oid: "o".into(),
+        client_ip: "127.0.0.1".into(),
+        correlation_id: "c".into(),
+        message: None,
+    };
+    store.append_activity(&e).unwrap();
+    for sql in [
+        "UPDATE activity_log SET caller = 'someone else'",
+        "DELETE FROM activity_log",
+    ] {
+        let r = store.driver().with_conn(true, &mut |c| c.execute(sql, &[]));
+        assert!(r.is_err(), "{sql} was let through");
+    }
+    let q = ActivityQuery {
+        subscription: "s".into(),
+        from_ms: 0,
+        to_ms: 10,
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.activities(&q).unwrap(), [e]);
+}
+
+#[test]
+fn sqlite_activity_log_is_append_only() {
+    activity_log_is_append_only(&SqlStore::sqlite_in_memory().unwrap());
+}
+
+#[test]
+fn postgres_activity_log_is_append_only() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let db = TestDatabase::new(&admin);
+    activity_log_is_append_only(&SqlStore::postgres(&db.url).unwrap());
+}

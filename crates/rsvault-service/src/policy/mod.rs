@@ -134,26 +134,42 @@ impl Service {
         name: &str,
         body: BackupPolicyPut,
     ) -> Result<BackupPolicy> {
+        self.put_policy_as(v, name, body, &crate::mua::Approval::none())
+    }
+
+    /// [`Service::put_policy`], with what the request brings to approve a
+    /// change that shortens retention in a vault linked to a resource guard.
+    pub fn put_policy_as(
+        &self,
+        v: &VaultRef,
+        name: &str,
+        body: BackupPolicyPut,
+        approval: &crate::mua::Approval,
+    ) -> Result<BackupPolicy> {
         check_policy_name(name)?;
         let vault = self.vault_row(v)?;
         let props = body
             .properties
             .unwrap_or_else(|| ProtectionPolicy::Other(Default::default()));
         let policy = model::Policy::parse(&props)?;
-        if crate::immutability::of(&vault.properties).on()
-            && let Some(old) = self.stored_retention(vault.rowid, name)?
+        if let Some(old) = self.stored_retention(vault.rowid, name)?
             && let Some(why) = crate::immutability::shortens(&old, &policy.retention)
         {
-            return Err(crate::immutability::denied_retention(
-                &format!("changing policy '{name}'"),
-                &why,
-            ));
+            if crate::immutability::of(&vault.properties).on() {
+                return Err(crate::immutability::denied_retention(
+                    &format!("changing policy '{name}'"),
+                    &why,
+                ));
+            }
+            self.approve(&vault, crate::mua::Critical::UpdatePolicy, approval)?;
         }
-        let ProtectionPolicy::AzureIaasVm(props) = props else {
+        let ProtectionPolicy::AzureIaasVm(mut props) = props else {
             return Err(ServiceError::Internal(
                 "a valid policy is a VM policy".into(),
             ));
         };
+        // An approval is for the one request.
+        props.resource_guard_operation_requests = None;
         let stored = serde_json::to_string(&normalized(props, &policy))
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let name = self

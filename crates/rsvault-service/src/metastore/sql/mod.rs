@@ -12,6 +12,8 @@
 //!
 //! A new engine is a new driver (a [`Driver`] and its migrations) here.
 
+mod activity;
+mod guards;
 mod identity;
 mod inventory;
 mod items;

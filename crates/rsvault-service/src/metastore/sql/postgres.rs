@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_job_runner.sql"),
     include_str!("../../../migrations/postgres/0003_geo_replication.sql"),
     include_str!("../../../migrations/postgres/0004_identity.sql"),
+    include_str!("../../../migrations/postgres/0005_guards_and_activity.sql"),
 ];
 
 /// The advisory lock that serialises migrations of servers sharing a
