@@ -224,3 +224,80 @@ def test_excluded_operations_need_no_approval(az, tmp_path):
     assert unlock.status_code == 200 and unlock.json()["unlockDeleteExpiryTime"], unlock.text
     assert call(server, "DELETE", f"{v}/backupResourceGuardProxies/VaultProxy", api="2026-08-01").status_code == 200
     assert call(server, "GET", f"{v}/backupResourceGuardProxies", api="2026-08-01").json()["value"] == []
+
+
+def sp_token(server, sp):
+    from test_identity import post_token
+    r = post_token(server, sp["tenant"], {"grant_type": "client_credentials", "client_id": sp["appId"],
+                                          "client_secret": sp["password"], "scope": "https://management.azure.com/.default"})
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+def test_the_rsvault_cli_asks_the_guard_as_az_does(server, rs, bk, tmp_path):
+    from test_cli import run
+    from test_lifecycle import setup
+    c, i, _ = setup(server, rs, bk, tmp_path, "v-cli-mua", "vm-cli-mua")
+    assert backup(bk, "v-cli-mua", c, i).properties.status == "Completed"
+    g = json.loads(run(server, "dataprotection", "resource-guard", "create", "-g", SEC_RG, "-n", "g-cli", "-l", "westeurope",
+                       "--tags", "owner=secops", "-o", "json").stdout)
+    assert g["id"] == guard_id("g-cli") and g["tags"] == {"owner": "secops"}
+    g = json.loads(run(server, "dataprotection", "resource-guard", "update", "-g", SEC_RG, "-n", "g-cli",
+                       "--critical-operation-exclusion-list", "Microsoft.RecoveryServices/vaults/backupPolicies/write",
+                       "-o", "json").stdout)
+    assert g["properties"]["vaultCriticalOperationExclusionList"] == ["Microsoft.RecoveryServices/vaults/backupPolicies/write"]
+    p = run(server, "dataprotection", "resource-guard", "update", "-g", SEC_RG, "-n", "g-cli",
+            "--critical-operation-exclusion-list", "Microsoft.RecoveryServices/vaults/backupconfig/write", ok=False)
+    assert p.returncode != 0 and "BMSUserErrorInvalidCriticalOperationExclusionList" in p.stderr, p.stderr
+    assert [x["name"] for x in json.loads(run(server, "dataprotection", "resource-guard", "list", "-o", "json").stdout)] == ["g-cli"]
+
+    admin = new_sp(server, "cli-backup-admin")
+    assign(server, f"/subscriptions/{SUB}/resourceGroups/{RG}", "5e467623-bb1f-42f4-a55d-6e525e11384b", admin["objectId"])
+    assign(server, g["id"], READER, admin["objectId"])
+    as_admin = {"RSVAULT_TOKEN": sp_token(server, admin)}
+
+    def cli(*args, ok=True):
+        return run(server, *args, ok=ok, token=False, extra_env=as_admin)
+
+    cli("backup", "vault", "resource-guard-mapping", "update", "-g", RG, "-n", "v-cli-mua", "--resource-guard-id", g["id"])
+    shown = json.loads(cli("backup", "vault", "resource-guard-mapping", "show", "-g", RG, "-n", "v-cli-mua", "-o", "json").stdout)
+    assert shown["properties"]["resourceGuardResourceId"] == g["id"]
+    soft_off = ("backup", "vault", "backup-properties", "set", "-g", RG, "-n", "v-cli-mua", "--soft-delete-feature-state", "Disable")
+    delete = ("backup", "protection", "disable", "-v", "v-cli-mua", "-g", RG, "-c", c, "-i", i, "--delete-backup-data", "true", "--yes")
+    cli("backup", "vault", "update", "-g", RG, "-n", "v-cli-mua", "--immutability-state", "Unlocked")
+    immutability_off = ("backup", "vault", "update", "-g", RG, "-n", "v-cli-mua", "--immutability-state", "Disabled")
+    for args in (soft_off, delete, immutability_off):
+        p = cli(*args, ok=False)
+        assert p.returncode != 0 and "LinkedAuthorizationFailed" in p.stderr, p.stderr
+
+    grant = assign(server, g["id"], MUA_OPERATOR, admin["objectId"])
+    cli(*soft_off)
+    v = json.loads(cli(*immutability_off, "-o", "json").stdout)
+    assert v["properties"]["securitySettings"]["immutabilitySettings"]["state"] == "Disabled"
+    cli(*delete)
+    assert not list(bk.backup_protected_items.list("v-cli-mua", RG))
+    cli("backup", "vault", "resource-guard-mapping", "delete", "-g", RG, "-n", "v-cli-mua", "--yes")
+    assert call(server, "DELETE", grant, api="2022-04-01").status_code == 200
+    p = cli("backup", "vault", "resource-guard-mapping", "show", "-g", RG, "-n", "v-cli-mua", ok=False)
+    assert p.returncode != 0 and "BMSUserErrorResourceGuardProxyNotFound" in p.stderr, p.stderr
+
+    # The Owner's own vault update, immutability off again with a guard: the CLI names the request.
+    run(server, "backup", "vault", "resource-guard-mapping", "update", "-g", RG, "-n", "v-cli-mua", "--resource-guard-id", g["id"])
+    run(server, "backup", "vault", "update", "-g", RG, "-n", "v-cli-mua", "--immutability-state", "Unlocked")
+    v = json.loads(run(server, "backup", "vault", "update", "-g", RG, "-n", "v-cli-mua", "--immutability-state", "Disabled",
+                       "-o", "json").stdout)
+    assert v["properties"]["securitySettings"]["immutabilitySettings"]["state"] == "Disabled"
+    assert v["properties"]["securitySettings"]["multiUserAuthorization"] == "Enabled"
+
+    events = json.loads(run(server, "monitor", "activity-log", "list", "-g", RG, "--offset", "1h", "--max-events", "500",
+                            "-o", "json").stdout)
+    failed = [e for e in events if e["caller"] == admin["appId"] and e["status"]["value"] == "Failed"]
+    assert {e["operationName"]["value"] for e in failed} >= {
+        "Microsoft.RecoveryServices/Vaults/write", "Microsoft.RecoveryServices/vaults/backupResourceGuardProxies/unlockDelete/action"}, failed
+    only = json.loads(run(server, "monitor", "activity-log", "list", "--caller", admin["appId"], "--status", "Failed",
+                          "--offset", "1h", "-o", "json").stdout)
+    assert {e["eventDataId"] for e in only} == {e["eventDataId"] for e in failed}
+    out = run(server, "monitor", "activity-log", "list", "-g", RG, "--offset", "1h", "-o", "table").stdout
+    assert out.splitlines()[0].split()[:4] == ["EventTimestamp", "Caller", "Operation", "Status"]
+    p = run(server, "monitor", "activity-log", "list", "--offset", "1w", ok=False)
+    assert p.returncode != 0 and "unit is d, h, m or s" in p.stderr

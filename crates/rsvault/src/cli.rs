@@ -34,6 +34,10 @@ pub enum Command {
     Role(crate::role_cmd::RoleArgs),
     /// Get an access token for the server, as `az account get-access-token` does.
     Account(crate::ad_cmd::AccountArgs),
+    /// Manage resource guards (multi-user authorization), as `az dataprotection resource-guard` does.
+    Dataprotection(crate::guard_cmd::GuardArgs),
+    /// Read the activity log, as `az monitor activity-log` does.
+    Monitor(crate::monitor_cmd::MonitorArgs),
 }
 
 /// `rsvault serve`.

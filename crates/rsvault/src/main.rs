@@ -7,7 +7,9 @@ mod cli;
 mod config;
 mod demo;
 mod disk;
+mod guard_cmd;
 mod human;
+mod monitor_cmd;
 mod output;
 mod progress;
 mod role_cmd;
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         cli::Command::Ad(args) => ad_cmd::run(args),
         cli::Command::Role(args) => role_cmd::run(args),
         cli::Command::Account(args) => ad_cmd::run_account(args),
+        cli::Command::Dataprotection(args) => guard_cmd::run(args),
+        cli::Command::Monitor(args) => monitor_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -136,6 +136,9 @@ impl Critical {
 pub const READ_GUARD: &str =
     "Microsoft.DataProtection/subscriptions/resourceGroups/providers/resourceGuards/read";
 
+/// Whether a caller holds an action (the first argument) at a scope.
+pub type Rights = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 /// What a request brings to approve a critical operation: the guard
 /// requests it names, and the caller's rights.
 #[derive(Clone)]
@@ -145,7 +148,7 @@ pub struct Approval {
     /// The `resourceGuardOperationRequests` of the request.
     pub requests: Vec<String>,
     /// Whether the caller holds an action at a scope.
-    may: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
+    may: Rights,
 }
 
 impl std::fmt::Debug for Approval {
@@ -158,11 +161,7 @@ impl std::fmt::Debug for Approval {
 }
 
 impl Approval {
-    pub fn new(
-        caller: impl Into<String>,
-        requests: Vec<String>,
-        may: Arc<dyn Fn(&str, &str) -> bool + Send + Sync>,
-    ) -> Self {
+    pub fn new(caller: impl Into<String>, requests: Vec<String>, may: Rights) -> Self {
         Approval {
             caller: caller.into(),
             requests,
@@ -258,7 +257,8 @@ mod tests {
         let upper = policy.to_uppercase();
         let proxy = default_request(G, Critical::DeleteProxy);
         let excluded = vec![Critical::UpdatePolicy.operation().to_uppercase()];
-        let table: Vec<(Critical, Vec<String>, Vec<&str>, bool, bool)> = vec![
+        type Case<'a> = (Critical, Vec<String>, Vec<&'a str>, bool, bool);
+        let table: Vec<Case> = vec![
             // (operation, exclusions, requests, holds the action, allowed)
             (Critical::UpdatePolicy, vec![], vec![&policy], true, true),
             (Critical::UpdatePolicy, vec![], vec![&policy], false, false),

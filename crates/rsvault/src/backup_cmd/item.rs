@@ -274,6 +274,7 @@ pub fn run(ctx: &Ctx, cmd: ItemCommand) -> Result<()> {
             let item = resolve_item(ctx, &vault, &container_name, &name)?;
             let policy = policy_id(ctx, &vault, &policy_name)?;
             let body = item_body(&item, |p| p.policy_id = Some(policy));
+            let body = super::mua::approved_body(ctx, &vault, super::mua::UPDATE_ITEM, &body)?;
             let reply = ctx.arm.send_json(
                 "PUT",
                 &item_path(ctx, &vault, &item)?,

@@ -8,6 +8,7 @@ mod crr;
 mod dates;
 mod item;
 mod job;
+mod mua;
 mod policy;
 mod protection;
 mod recoverypoint;

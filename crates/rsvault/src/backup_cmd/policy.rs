@@ -127,6 +127,7 @@ fn put(ctx: &Ctx, vault: &VaultArgs, name: &str, policy: BackupPolicy) -> Result
         ..Resource::with_properties(policy.properties)
     };
     let path = format!("{}/backupPolicies/{}", ctx.vault_path(vault), encode(name));
+    let body = super::mua::approved_body(ctx, vault, super::mua::UPDATE_POLICY, &body)?;
     let reply = ctx
         .arm
         .send_json("PUT", &path, &[("api-version", BACKUP_API)], &body)?;

@@ -255,11 +255,20 @@ fn put_item(
     item: &ProtectedItemResource,
     set: impl FnOnce(&mut IaasVmProtectedItem),
 ) -> Result<Outcome> {
+    let body = item_body(item, set);
+    let stops = body.properties.as_iaas_vm().is_some_and(|p| {
+        p.protection_state == Some(ProtectionState::ProtectionStopped) && p.is_rehydrate.is_none()
+    });
+    let body = if stops {
+        super::mua::approved_body(ctx, &a.vault, super::mua::STOP_PROTECTION, &body)?
+    } else {
+        serde_json::to_value(&body)?
+    };
     let reply = ctx.arm.send_json(
         "PUT",
         &item_path(ctx, &a.vault, item)?,
         &[("api-version", BACKUP_API)],
-        &item_body(item, set),
+        &body,
     )?;
     ctx.finish_operation(&ctx.vault_path(&a.vault), &reply)
 }
@@ -295,6 +304,8 @@ pub fn run(ctx: &Ctx, cmd: ProtectionCommand) -> Result<()> {
             }
             let item = resolve_item(ctx, &a.vault, &a.container_name, &a.item_name)?;
             if delete_backup_data {
+                let id = item.id.clone();
+                super::mua::unlock_delete(ctx, &a.vault, super::mua::DELETE_ITEM, id.as_deref())?;
                 let reply = ctx.arm.send(
                     "DELETE",
                     &item_path(ctx, &a.vault, &item)?,

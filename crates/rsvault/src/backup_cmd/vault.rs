@@ -9,8 +9,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use rsvault_arm::job::JobStatus;
 use rsvault_arm::vault::{
     BackupStorageConfig, BackupVaultConfig, BackupVaultConfigProperties, EnabledState,
-    RedundancySettings, SoftDeleteState, StorageRedundancy, Vault, VaultPatch, VaultProperties,
-    VerifyScheduleSetting, VerifyScheduleUpdate,
+    ImmutabilitySettings, ImmutabilityState, RedundancySettings, SecuritySettings, SoftDeleteState,
+    StorageRedundancy, Vault, VaultPatch, VaultProperties, VerifyScheduleSetting,
+    VerifyScheduleUpdate,
 };
 use rsvault_arm::{Resource, Sku};
 use serde::Serialize;
@@ -110,7 +111,7 @@ pub struct VaultName {
 }
 
 impl VaultName {
-    fn args(&self) -> super::VaultArgs {
+    pub(super) fn args(&self) -> super::VaultArgs {
         super::VaultArgs {
             vault_name: self.name.clone(),
             resource_group: self.resource_group.clone(),
@@ -136,6 +137,13 @@ pub enum FeatureState {
     Disable,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImmutabilityChoice {
+    Disabled,
+    Unlocked,
+    Locked,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum TrueFalse {
     #[value(name = "True")]
@@ -153,6 +161,18 @@ pub enum VaultCommand {
         /// Location (region) of the vault, e.g. westeurope.
         #[arg(short = 'l', long)]
         location: String,
+        /// Space-separated tags: key[=value] [key[=value] ...].
+        #[arg(long, num_args = 0..)]
+        tags: Option<Vec<String>>,
+    },
+    /// Update a Recovery Services vault: its tags, or its immutability
+    /// (Disabled, Unlocked, then Locked for good).
+    Update {
+        #[command(flatten)]
+        vault: VaultName,
+        /// Immutability state of the vault.
+        #[arg(long, value_enum, ignore_case = true)]
+        immutability_state: Option<ImmutabilityChoice>,
         /// Space-separated tags: key[=value] [key[=value] ...].
         #[arg(long, num_args = 0..)]
         tags: Option<Vec<String>>,
@@ -191,6 +211,9 @@ pub enum VaultCommand {
     /// Properties of the Recovery Services vault.
     #[command(subcommand)]
     BackupProperties(BackupPropertiesCommand),
+    /// Link the vault to a resource guard, show or remove the link (multi-user authorization).
+    #[command(subcommand)]
+    ResourceGuardMapping(super::mua::MappingCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -371,6 +394,12 @@ fn set_properties(
         tags: None,
         properties: Some(props),
     };
+    let patch = match soft_delete {
+        Some(FeatureState::Disable) => {
+            super::mua::approved_body(ctx, v, super::mua::DISABLE_SOFT_DELETE, &patch)?
+        }
+        _ => serde_json::to_value(&patch)?,
+    };
     let reply = ctx
         .arm
         .send_json("PATCH", &vp, &[("api-version", VAULT_API)], &patch)?;
@@ -378,6 +407,50 @@ fn set_properties(
         ctx.arm.wait_async(&reply, VAULT_API)?;
     }
     backup_properties(ctx, v)
+}
+
+/// `backup vault update`: a PATCH of the tags and the immutability state;
+/// Unlocked to Disabled names the vault's resource guard request, as `az`.
+fn update(
+    ctx: &Ctx,
+    v: &super::VaultArgs,
+    immutability: Option<ImmutabilityChoice>,
+    tags: Option<&[String]>,
+) -> Result<Vault> {
+    if immutability.is_none() && tags.is_none() {
+        bail!("give --immutability-state or --tags");
+    }
+    let vp = ctx.vault_path(v);
+    let mut props = VaultProperties::default();
+    if let Some(state) = immutability {
+        props.security_settings = Some(SecuritySettings {
+            immutability_settings: Some(ImmutabilitySettings {
+                state: Some(match state {
+                    ImmutabilityChoice::Disabled => ImmutabilityState::Disabled,
+                    ImmutabilityChoice::Unlocked => ImmutabilityState::Unlocked,
+                    ImmutabilityChoice::Locked => ImmutabilityState::Locked,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    let patch = VaultPatch {
+        tags: tags.map(parse_tags),
+        properties: immutability.map(|_| props),
+    };
+    let body = if immutability == Some(ImmutabilityChoice::Disabled) {
+        super::mua::approved_body(ctx, v, super::mua::REDUCE_IMMUTABILITY, &patch)?
+    } else {
+        serde_json::to_value(&patch)?
+    };
+    let reply = ctx
+        .arm
+        .send_json("PATCH", &vp, &[("api-version", VAULT_API)], &body)?;
+    if reply.status == 202 && reply.async_operation.is_some() {
+        ctx.arm.wait_async(&reply, VAULT_API)?;
+    }
+    ctx.arm.get(&vp, VAULT_API)
 }
 
 /// `backup vault verify`: starts a Verify job, prints it (once it has
@@ -466,6 +539,14 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
             };
             ctx.print_one(&v, COLUMNS)
         }
+        VaultCommand::Update {
+            vault,
+            immutability_state,
+            tags,
+        } => {
+            let v = update(ctx, &vault.args(), immutability_state, tags.as_deref())?;
+            ctx.print_one(&v, COLUMNS)
+        }
         VaultCommand::List { resource_group } => {
             let path = match resource_group {
                 Some(rg) => format!(
@@ -498,6 +579,7 @@ pub fn run(ctx: &Ctx, cmd: VaultCommand) -> Result<()> {
             }
             Ok(())
         }
+        VaultCommand::ResourceGuardMapping(cmd) => super::mua::run(ctx, cmd),
         VaultCommand::BackupProperties(BackupPropertiesCommand::Show { vault }) => {
             ctx.print_list(&backup_properties(ctx, &vault.args())?, PROPERTY_COLUMNS)
         }

@@ -49,7 +49,7 @@ impl<D: Driver> GuardStore for SqlStore<D> {
             ];
             let updated = c.execute(
                 "UPDATE resource_guards SET location = $1, tags = $2, description = $3, exclusions = $4, updated = $5 WHERE id = $6",
-                &[fields.as_slice(), &[id.clone()]].concat(),
+                &[fields.as_slice(), std::slice::from_ref(&id)].concat(),
             )?;
             if updated > 0 {
                 return Ok(false);
