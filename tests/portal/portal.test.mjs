@@ -338,6 +338,72 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       assert.ok(!stored.includes('a long test password'), 'the password is not kept');
       assert.ok(!page.url().includes('token'), 'no token in the URL');
       await shot(page, 'g-signed-in-as-a-user');
+      // A Backup Reader sees the vault, but what it may not do is disabled, saying why.
+      await call(server, 'PUT', `${SUB}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/read-only-${lang}?api-version=2026-07-01`,
+        { location: 'westeurope', sku: { name: 'Standard' } });
+      await page.goto(`${server.url}/#/vaults/demo-rg/read-only-${lang}`);
+      await page.getByRole('heading', { name: `read-only-${lang}`, level: 1 }).waitFor();
+      const tools = page.getByRole('main').getByRole('toolbar');
+      for (const label of [T['verify.now'], T['common.delete']]) {
+        const b = tools.getByRole('button', { name: label, exact: true });
+        assert.equal(await b.isDisabled(), true, `${label} is disabled for a Backup Reader`);
+        assert.equal(await b.getAttribute('title'), T['rbac.denied']);
+      }
+      assert.equal(await tools.getByRole('button', { name: T['common.refresh'] }).isDisabled(), false);
+      await vaultMenu(page, T, `read-only-${lang}`).getByRole('link', { name: T['policies.title'] }).click();
+      await page.getByRole('heading', { name: T['policies.title'], level: 1 }).waitFor();
+      assert.equal(await page.getByRole('main').getByRole('toolbar').getByRole('button', { name: T['common.add'] }).isDisabled(), true);
+      await shot(page, 'g-reader-sees-disabled-commands');
+      await tearDown(env);
+    });
+
+    test(`(h) Security settings: a resource guard linked and removed, immutability, and the vault's activity log [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const vault = `guarded-${lang}`;
+      const vp = `${SUB}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/${vault}`;
+      await call(server, 'PUT', `${vp}?api-version=2026-07-01`, { location: 'westeurope', sku: { name: 'Standard' } });
+      const guard = `${SUB}/resourceGroups/security-rg/providers/Microsoft.DataProtection/resourceGuards/guard-${lang}`;
+      await call(server, 'PUT', `${guard}?api-version=2025-07-01`, { location: 'westeurope', properties: {} });
+      await signIn(page, server, T);
+      await page.goto(`${server.url}/#/vaults/demo-rg/${vault}`);
+      await page.getByRole('heading', { name: vault, level: 1 }).waitFor();
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['sec.title'] }).click();
+      await page.getByRole('heading', { name: T['sec.title'], level: 1 }).waitFor();
+      await page.getByLabel(T['sec.mua.guard']).fill(`${guard.replace(`guard-${lang}`, 'no-such-guard')}`);
+      await page.getByRole('button', { name: T['common.save'] }).first().click();
+      await page.getByRole('alert').filter({ hasText: 'no-such-guard' }).waitFor();
+      await page.getByLabel(T['sec.mua.guard']).fill(guard);
+      await page.getByRole('button', { name: T['common.save'] }).first().click();
+      await page.getByText(fill(T['sec.mua.on'], { guard: `guard-${lang}` })).waitFor();
+      await shot(page, 'h-multi-user-authorization');
+      // Immutability: Unlocked, then Disabled again (the Owner holds the guard's rights).
+      await page.getByLabel(T['sec.imm.state']).selectOption('Unlocked');
+      await page.getByRole('button', { name: T['common.save'] }).last().click();
+      await page.getByRole('definition').filter({ hasText: T['sec.imm.Unlocked'] }).waitFor();
+      await page.getByLabel(T['sec.imm.state']).selectOption('Disabled');
+      await page.getByRole('button', { name: T['common.save'] }).last().click();
+      await page.getByRole('definition').filter({ hasText: T['sec.imm.Disabled'] }).waitFor();
+      // Remove the guard: unlockDelete, then DELETE.
+      await page.getByRole('button', { name: T['sec.mua.remove'] }).click();
+      await page.getByRole('dialog', { name: T['sec.mua.remove'] }).getByRole('button', { name: T['sec.mua.remove'] }).click();
+      await page.getByRole('definition').filter({ hasText: T['common.disabled'] }).first().waitFor();
+      const linked = await (await call(server, 'GET', `${vp}/backupResourceGuardProxies?api-version=2026-08-01`)).json();
+      assert.deepEqual(linked.value, []);
+
+      // The activity log: every write, newest first, with its caller.
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['activity.title'] }).click();
+      await page.getByRole('heading', { name: T['activity.title'], level: 1 }).waitFor();
+      const rows = page.getByRole('main').getByRole('table').locator('tbody tr');
+      await rows.first().waitFor();
+      const ops = await rows.locator('td:first-child').allTextContents();
+      assert.ok(ops.includes('Microsoft.RecoveryServices/vaults/backupResourceGuardProxies/write'), ops.join(', '));
+      assert.ok(ops.includes('Microsoft.RecoveryServices/vaults/backupResourceGuardProxies/unlockDelete/action'), ops.join(', '));
+      assert.equal(ops[0], 'Microsoft.RecoveryServices/vaults/backupResourceGuardProxies/delete', 'newest first');
+      const failed = rows.filter({ hasText: T['activity.status.Failed'] });
+      assert.ok(await failed.count() >= 1, 'the refused link to a missing guard is in the log');
+      assert.ok((await rows.first().textContent()).includes(server.owner.appId), 'the caller is named');
+      await shot(page, 'h-activity-log');
       await tearDown(env);
     });
 

@@ -125,6 +125,45 @@ export async function get(path, apiVersion) {
   return (await request('GET', path, { apiVersion })).body;
 }
 
+export const AUTH_API = '2022-04-01';
+
+/** Whether an RBAC action matches a pattern: any case, `*` any run of characters. */
+export function actionMatches(pattern, action) {
+  const parts = pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`^${parts.join('.*')}$`, 'i').test(action);
+}
+
+/**
+ * What the signed-in principal may do at a scope, from Azure's
+ * `Microsoft.Authorization/permissions`: a test of an action. The portal
+ * disables what it may not do (the server refuses it all the same).
+ */
+export async function permissionsAt(scope) {
+  let blocks;
+  try {
+    blocks = await list(`${scope}/providers/Microsoft.Authorization/permissions`, AUTH_API);
+  } catch {
+    return () => true;
+  }
+  return (action) => blocks.some((b) => (b.actions || []).some((p) => actionMatches(p, action))
+    && !(b.notActions || []).some((p) => actionMatches(p, action)));
+}
+
+/** The RBAC actions the portal's commands need. */
+export const ACTIONS = {
+  protect: 'Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/write',
+  backupNow: 'Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/backup/action',
+  deleteItem: 'Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/delete',
+  restore: 'Microsoft.RecoveryServices/Vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints/restore/action',
+  verify: 'Microsoft.RecoveryServices/Vaults/backupValidateOperation/action',
+  deleteVault: 'Microsoft.RecoveryServices/Vaults/delete',
+  writeVault: 'Microsoft.RecoveryServices/Vaults/write',
+  writePolicy: 'Microsoft.RecoveryServices/Vaults/backupPolicies/write',
+  deletePolicy: 'Microsoft.RecoveryServices/Vaults/backupPolicies/delete',
+  writeConfig: 'Microsoft.RecoveryServices/Vaults/backupstorageconfig/write',
+  cancelJob: 'Microsoft.RecoveryServices/Vaults/backupJobs/cancel/action',
+};
+
 /** GET of a list, following nextLink. */
 export async function list(path, apiVersion, filter) {
   const out = [];

@@ -12,6 +12,7 @@ import { mountToasts, onNotificationsChange, renderEntries, unreadCount, markRea
 import { signInView } from './views/signin.js';
 import { vaultListView, vaultCreateView } from './views/vaults.js';
 import { vaultOverviewView, infrastructureView, backupConfigView, policiesView, policyDetailsView } from './views/vault.js';
+import { securityView, activityView } from './views/security.js';
 import { vaultBackupView } from './views/backup.js';
 import { itemsView, itemView } from './views/items.js';
 import { restoreView } from './views/restore.js';
@@ -159,6 +160,8 @@ route('/vaults/:rg/:name/policies', policiesView);
 route('/vaults/:rg/:name/policies/:policy', policyDetailsView);
 route('/vaults/:rg/:name/infrastructure', infrastructureView);
 route('/vaults/:rg/:name/infrastructure/config', backupConfigView);
+route('/vaults/:rg/:name/security', securityView);
+route('/vaults/:rg/:name/activity', activityView);
 route('/vms', vmListView);
 route('/vms/:kind/:rg/:name', vmOverviewView);
 route('/vms/:kind/:rg/:name/backup', vmBackupView);

@@ -80,11 +80,19 @@ export function breadcrumb(crumbs) {
 }
 
 /** A toolbar of buttons: [{label, icon, onClick, disabled, href}] */
+/**
+ * A toolbar entry the signed-in principal may not use (`can(action)` is
+ * false): disabled, saying why.
+ */
+export function denied(can, action, item) {
+  return can(action) ? item : { ...item, disabled: true, title: t('rbac.denied') };
+}
+
 export function toolbar(items, label) {
   return h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': label || t('common.commands') },
     items.filter(Boolean).map((it) => (it.href && !it.disabled
       ? h('a', { class: 'tool', href: it.href }, it.icon ? icon(it.icon, 'icon tool-icon') : null, it.label)
-      : h('button', { type: 'button', class: 'tool', disabled: it.disabled, onclick: it.onClick, 'aria-label': it.ariaLabel },
+      : h('button', { type: 'button', class: 'tool', disabled: it.disabled, onclick: it.onClick, 'aria-label': it.ariaLabel, title: it.title },
         it.icon ? icon(it.icon, 'icon tool-icon') : null, it.label))));
 }
 
@@ -118,7 +126,7 @@ export function resourceMenu(label, sections, active) {
 export function vaultMenu(rg, name, active) {
   const base = href('vaults', rg, name);
   return resourceMenu(t('vault.menu', { name }), [
-    [null, [['overview', t('vault.overview'), base]]],
+    [null, [['overview', t('vault.overview'), base], ['activity', t('activity.title'), `${base}/activity`]]],
     [t('vault.sec.gettingStarted'), [['backup', t('vault.backup'), `${base}/backup`]]],
     [t('vault.sec.protectedItems'), [['items', t('items.title'), `${base}/items`]]],
     [t('vault.sec.monitoring'), [['jobs', t('jobs.title'), `${base}/jobs`]]],
@@ -126,6 +134,7 @@ export function vaultMenu(rg, name, active) {
       ['policies', t('policies.title'), `${base}/policies`],
       ['infrastructure', t('infra.title'), `${base}/infrastructure`],
     ]],
+    [t('vault.sec.settings'), [['security', t('sec.title'), `${base}/security`]]],
   ], active);
 }
 

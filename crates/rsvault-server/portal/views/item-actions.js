@@ -3,22 +3,23 @@
 
 import { h, field, select, errorSlot, newId } from '../dom.js';
 import { t } from '../i18n.js';
-import { request, list, itemPath, after, waitOperation, jobOf, BACKUP_API } from '../api.js';
+import { request, list, itemPath, after, waitOperation, jobOf, BACKUP_API, ACTIONS } from '../api.js';
 import { openDialog } from '../dialog.js';
 import { href } from '../router.js';
 import { deployment, followJob } from '../notifications.js';
 
 /** Which actions the item's state allows. */
-export function allowed(p) {
+export function allowed(p, can = () => true) {
   const deleted = !!p.isScheduledForDeferredDelete;
   const st = p.protectionState;
+  const write = can(ACTIONS.protect);
   return {
-    backupNow: !deleted && (st === 'Protected' || st === 'IRPending'),
-    stop: !deleted && (st === 'Protected' || st === 'IRPending' || st === 'BackupsSuspended'),
-    resume: !deleted && (st === 'ProtectionStopped' || st === 'BackupsSuspended'),
-    del: !deleted,
-    undelete: deleted,
-    restore: Number((p.extendedInfo || {}).recoveryPointCount || 0) > 0,
+    backupNow: !deleted && (st === 'Protected' || st === 'IRPending') && can(ACTIONS.backupNow),
+    stop: !deleted && (st === 'Protected' || st === 'IRPending' || st === 'BackupsSuspended') && write,
+    resume: !deleted && (st === 'ProtectionStopped' || st === 'BackupsSuspended') && write,
+    del: !deleted && can(ACTIONS.deleteItem),
+    undelete: deleted && write,
+    restore: Number((p.extendedInfo || {}).recoveryPointCount || 0) > 0 && can(ACTIONS.restore),
   };
 }
 
@@ -42,9 +43,9 @@ function itemBody(item, props) {
  * The actions of one item. `ctx`: {vp, rg, vault, onChanged}; every action
  * reports itself as a deployment and calls onChanged when done.
  */
-export function itemActions(item, { vp, rg, vault, onChanged }) {
+export function itemActions(item, { vp, rg, vault, onChanged, can }) {
   const p = item.properties;
-  const a = allowed(p);
+  const a = allowed(p, can);
   const container = after(item.id, 'protectionContainers');
   const path = itemPath(vp, container, item.name);
   const vm = p.friendlyName;

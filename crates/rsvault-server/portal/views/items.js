@@ -4,8 +4,8 @@
 import { h, table, essentials } from '../dom.js';
 import { icon } from '../icons.js';
 import { t, fmtDateTime } from '../i18n.js';
-import { get, list, vaultPath, itemPath, after, parseId, BACKUP_API } from '../api.js';
-import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
+import { get, list, vaultPath, itemPath, after, parseId, permissionsAt, ACTIONS, BACKUP_API } from '../api.js';
+import { show, loading, showError, blade, toolbar, denied, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href } from '../router.js';
 import { contextMenu } from '../menu.js';
 import { describeNextRun } from '../policy.js';
@@ -70,12 +70,13 @@ export async function itemsView({ rg, name }, query, ctx) {
   setTitle(`${title} - ${name}`);
   loading(ctx, title);
   const vp = vaultPath(rg, name);
-  const items = await orShowError(ctx, title, () => list(`${vp}/backupProtectedItems`, BACKUP_API));
-  if (items === undefined) return;
+  const got = await orShowError(ctx, title, () => Promise.all([list(`${vp}/backupProtectedItems`, BACKUP_API), permissionsAt(vp)]));
+  if (got === undefined) return;
+  const [items, can] = got;
   const reload = () => itemsView({ rg, name }, query, ctx);
   const rows = items.map((i) => {
     const p = i.properties;
-    const actions = itemActions(i, { vp, rg, vault: name, onChanged: () => ctx.alive && reload() });
+    const actions = itemActions(i, { vp, rg, vault: name, can, onChanged: () => ctx.alive && reload() });
     return h('tr', null,
       h('td', null, h('a', { href: itemHref(rg, name, i) }, p.friendlyName)),
       h('td', null, parseId(p.virtualMachineId).resourceGroup),
@@ -87,7 +88,7 @@ export async function itemsView({ rg, name }, query, ctx) {
         label: t('items.moreActions', { name: p.friendlyName }),
         items: [
           ...actions.map((a) => ({ label: a.label, disabled: a.disabled, onSelect: a.run })),
-          { label: t('restore.title'), disabled: !allowed(p).restore, onSelect: () => { location.hash = `${itemHref(rg, name, i)}/restore`; } },
+          { label: t('restore.title'), disabled: !allowed(p, can).restore, onSelect: () => { location.hash = `${itemHref(rg, name, i)}/restore`; } },
         ],
       })));
   });
@@ -97,7 +98,7 @@ export async function itemsView({ rg, name }, query, ctx) {
     subtitle: name,
     menu: vaultMenu(rg, name, 'items'),
     tools: toolbar([
-      { label: t('vault.backup'), icon: 'plus', href: `${href('vaults', rg, name)}/backup` },
+      denied(can, ACTIONS.protect, { label: t('vault.backup'), icon: 'plus', href: `${href('vaults', rg, name)}/backup` }),
       { label: t('common.refresh'), icon: 'refresh', onClick: reload },
     ]),
     body: [
@@ -167,9 +168,9 @@ export async function itemDetails(item, { vp, rg, vault }) {
 }
 
 /** The toolbar of an item: its actions plus Restore VM and Refresh. */
-export function itemToolbar(item, { vp, rg, vault, reload }) {
-  const actions = itemActions(item, { vp, rg, vault, onChanged: reload });
-  const a = allowed(item.properties);
+export function itemToolbar(item, { vp, rg, vault, reload, can }) {
+  const actions = itemActions(item, { vp, rg, vault, can, onChanged: reload });
+  const a = allowed(item.properties, can);
   return toolbar([
     actions[0],
     { label: t('restore.title'), icon: 'restore', href: `${itemHref(rg, vault, item)}/restore`, disabled: !a.restore },
@@ -184,8 +185,9 @@ export async function itemView({ rg, name, container, item }, query, ctx) {
   const vp = vaultPath(rg, name);
   let it;
   let body;
+  let can;
   try {
-    it = await get(itemPath(vp, container, item), BACKUP_API);
+    [it, can] = await Promise.all([get(itemPath(vp, container, item), BACKUP_API), permissionsAt(vp)]);
     body = await itemDetails(it, { vp, rg, vault: name });
   } catch (e) {
     showError(ctx, item, e);
@@ -197,7 +199,7 @@ export async function itemView({ rg, name, container, item }, query, ctx) {
     title: it.properties.friendlyName,
     subtitle: t('item.kind'),
     menu: vaultMenu(rg, name, 'items'),
-    tools: itemToolbar(it, { vp, rg, vault: name, reload }),
+    tools: itemToolbar(it, { vp, rg, vault: name, reload, can }),
     body,
   }));
   if (it.properties.lastBackupStatus === 'InProgress') ctx.poll(() => { reload(); return false; }, 2000);

@@ -3,8 +3,8 @@
 
 import { h, table, essentials, errorSlot, newId } from '../dom.js';
 import { t, regionName, fmtDateTime } from '../i18n.js';
-import { get, list, request, vaultPath, parseId, jobOf, VAULT_API, BACKUP_API } from '../api.js';
-import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
+import { get, list, request, vaultPath, parseId, jobOf, permissionsAt, ACTIONS, VAULT_API, BACKUP_API } from '../api.js';
+import { show, loading, showError, blade, toolbar, denied, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href, navigate } from '../router.js';
 import { notify, deployment, followJob } from '../notifications.js';
 import { statusCell } from './jobs.js';
@@ -93,12 +93,14 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
   let items;
   let jobs;
   let storage;
+  let can;
   try {
-    [vault, items, jobs, storage] = await Promise.all([
+    [vault, items, jobs, storage, can] = await Promise.all([
       get(vp, VAULT_API),
       list(`${vp}/backupProtectedItems`, BACKUP_API),
       list(`${vp}/backupJobs`, BACKUP_API),
       get(`${vp}/backupstorageconfig/vaultstorageconfig`, BACKUP_API),
+      permissionsAt(vp),
     ]);
   } catch (e) {
     showError(ctx, name, e);
@@ -156,10 +158,10 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
     subtitle: t('vault.kind'),
     menu: vaultMenu(rg, name, 'overview'),
     tools: toolbar([
-      { label: t('vault.backup'), icon: 'plus', href: `${base}/backup` },
-      { label: t('verify.now'), icon: 'shield', onClick: () => verifyNow(rg, name, reload) },
+      denied(can, ACTIONS.protect, { label: t('vault.backup'), icon: 'plus', href: `${base}/backup` }),
+      denied(can, ACTIONS.verify, { label: t('verify.now'), icon: 'shield', onClick: () => verifyNow(rg, name, reload) }),
       { label: t('common.refresh'), icon: 'refresh', onClick: reload },
-      { label: t('common.delete'), icon: 'trash', onClick: () => deleteVault(rg, name) },
+      denied(can, ACTIONS.deleteVault, { label: t('common.delete'), icon: 'trash', onClick: () => deleteVault(rg, name) }),
     ]),
     body,
   }));
@@ -302,8 +304,9 @@ export async function policiesView({ rg, name }, query, ctx) {
   setTitle(`${title} - ${name}`);
   loading(ctx, title);
   const vp = vaultPath(rg, name);
-  const policies = await orShowError(ctx, title, () => list(`${vp}/backupPolicies`, BACKUP_API));
-  if (policies === undefined) return;
+  const got = await orShowError(ctx, title, () => Promise.all([list(`${vp}/backupPolicies`, BACKUP_API), permissionsAt(vp)]));
+  if (got === undefined) return;
+  const [policies, can] = got;
   const base = href('vaults', rg, name);
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name, [title]),
@@ -311,11 +314,11 @@ export async function policiesView({ rg, name }, query, ctx) {
     subtitle: name,
     menu: vaultMenu(rg, name, 'policies'),
     tools: toolbar([
-      {
+      denied(can, ACTIONS.writePolicy, {
         label: t('common.add'),
         icon: 'plus',
         onClick: () => openPolicyEditor({ vaultPath: vp, existing: policies.map((p) => p.name), onSaved: () => policiesView({ rg, name }, query, ctx) }),
-      },
+      }),
       { label: t('common.refresh'), icon: 'refresh', onClick: () => policiesView({ rg, name }, query, ctx) },
     ]),
     body: table({
@@ -336,8 +339,9 @@ export async function policyDetailsView({ rg, name, policy }, query, ctx) {
   setTitle(policy);
   loading(ctx, policy);
   const vp = vaultPath(rg, name);
-  const p = await orShowError(ctx, policy, () => get(`${vp}/backupPolicies/${encodeURIComponent(policy)}`, BACKUP_API));
-  if (p === undefined) return;
+  const got = await orShowError(ctx, policy, () => Promise.all([get(`${vp}/backupPolicies/${encodeURIComponent(policy)}`, BACKUP_API), permissionsAt(vp)]));
+  if (got === undefined) return;
+  const [p, can] = got;
   const inUse = (p.properties.protectedItemsCount || 0) > 0;
   const base = href('vaults', rg, name);
   show(ctx, blade({
@@ -346,7 +350,7 @@ export async function policyDetailsView({ rg, name, policy }, query, ctx) {
     subtitle: t('policy.kind'),
     menu: vaultMenu(rg, name, 'policies'),
     tools: toolbar([
-      {
+      denied(can, ACTIONS.writePolicy, {
         label: t('policy.modify'),
         icon: 'edit',
         onClick: () => openPolicyEditor({
@@ -357,8 +361,8 @@ export async function policyDetailsView({ rg, name, policy }, query, ctx) {
             if (ctx.alive) policyDetailsView({ rg, name, policy }, query, ctx);
           },
         }),
-      },
-      {
+      }),
+      denied(can, ACTIONS.deletePolicy, {
         label: t('common.delete'),
         icon: 'trash',
         disabled: inUse,
@@ -372,7 +376,7 @@ export async function policyDetailsView({ rg, name, policy }, query, ctx) {
             notify({ title: t('policy.deleteFailed'), message: e.message, status: 'error' });
           }
         },
-      },
+      }),
     ]),
     body: [
       essentials([

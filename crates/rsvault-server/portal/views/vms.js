@@ -5,7 +5,7 @@
 import { h, field, select, table, essentials, newId, errorSlot } from '../dom.js';
 import { t, regionName } from '../i18n.js';
 import {
-  get, list, request, listVms, listVaults, vmPath, vaultPath, parseId, findProtection, VAULT_API, BACKUP_API, COMPUTE_API,
+  get, list, request, listVms, listVaults, vmPath, vaultPath, parseId, findProtection, VAULT_API, BACKUP_API, COMPUTE_API, permissionsAt,
 } from '../api.js';
 import { show, loading, showError, blade, toolbar, setTitle, resourceMenu, orShowError } from '../layout.js';
 import { href } from '../router.js';
@@ -143,7 +143,8 @@ export async function vmBackupView({ kind, rg, name }, query, ctx) {
     const vp = vaultPath(vid.resourceGroup, found.vault.name);
     const body = await orShowError(ctx, title, () => itemDetails(found.item, { vp, rg: vid.resourceGroup, vault: found.vault.name }));
     if (body === undefined) return;
-    page(itemToolbar(found.item, { vp, rg: vid.resourceGroup, vault: found.vault.name, reload }), body);
+    const can = await permissionsAt(vp);
+    page(itemToolbar(found.item, { vp, rg: vid.resourceGroup, vault: found.vault.name, reload, can }), body);
     if (found.item.properties.lastBackupStatus === 'InProgress') ctx.poll(() => { reload(); return false; }, 2000);
     return;
   }

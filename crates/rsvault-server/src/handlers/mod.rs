@@ -75,6 +75,7 @@ async fn run(
     let reply = match request {
         R::ListSubscriptions => tenancy::subscriptions(state, caller.access.clone()).await,
         R::ListTenants => tenancy::tenants(state),
+        R::ListPermissions { scope } => reply::listed(caller.access.permissions_at(&scope)),
         r if identity::handles(&r) => identity::execute(state, caller, r).await,
         r if guards::handles(&r) => {
             guards::execute(state, &base.0, guards::approval_of(caller, body), r).await
@@ -97,9 +98,12 @@ enum Access {
 }
 
 fn authorize(caller: &Caller, request: &R, action: &str, scope: &str) -> Access {
-    if matches!(request, R::ListSubscriptions | R::ListTenants) {
+    if matches!(
+        request,
+        R::ListSubscriptions | R::ListTenants | R::ListPermissions { .. }
+    ) {
         // Everyone lists the subscriptions they hold a role in (the
-        // handler picks them).
+        // handler picks them), and reads their own permissions.
         return Access::Allowed;
     }
     if caller.access.allows(action, scope) {

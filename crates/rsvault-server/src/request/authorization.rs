@@ -54,6 +54,7 @@ pub fn parse(
             })
         }
         ("roledefinitions", [], &Method::GET) => Ok(R::ListRoleDefinitions { scope, filter }),
+        ("permissions", [], &Method::GET) => Ok(R::ListPermissions { scope }),
         ("roledefinitions", [id], &Method::GET) => Ok(R::GetRoleDefinition {
             scope,
             id: (*id).into(),

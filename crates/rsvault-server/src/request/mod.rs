@@ -434,6 +434,10 @@ pub enum ArmRequest {
         scope: String,
         filter: String,
     },
+    /// What the caller may do at a scope (the portal hides the rest).
+    ListPermissions {
+        scope: String,
+    },
     GetRoleAssignment {
         scope: String,
         name: String,

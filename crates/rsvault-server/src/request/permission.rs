@@ -93,6 +93,7 @@ impl R {
             R::CancelJob { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/cancel/action",
             R::GetJobOperationResult { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/operationResults/read",
             R::ListRoleAssignments { .. } | R::GetRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/read",
+            R::ListPermissions { .. } => "Microsoft.Authorization/permissions/read",
             R::PutRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/write",
             R::DeleteRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/delete",
             R::ListRoleDefinitions { .. } | R::GetRoleDefinition { .. } => "Microsoft.Authorization/roleDefinitions/read",

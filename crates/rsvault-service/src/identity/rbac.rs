@@ -88,6 +88,17 @@ impl Access {
             .any(|g| covers(&g.scope, scope) && g.role.allows(action))
     }
 
+    /// The permissions the principal holds at `scope` (Azure's
+    /// `Microsoft.Authorization/permissions`): every block of every role
+    /// assigned at it or above it.
+    pub fn permissions_at(&self, scope: &str) -> Vec<roles::Permission> {
+        self.grants
+            .iter()
+            .filter(|g| covers(&g.scope, scope))
+            .flat_map(|g| g.role.permissions.iter().cloned())
+            .collect()
+    }
+
     /// Whether `action` is allowed somewhere under `scope` (a list at
     /// `scope` then shows what is under those places).
     pub fn allows_under(&self, action: &str, scope: &str) -> bool {
