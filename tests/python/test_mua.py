@@ -301,3 +301,28 @@ def test_the_rsvault_cli_asks_the_guard_as_az_does(server, rs, bk, tmp_path):
     assert out.splitlines()[0].split()[:4] == ["EventTimestamp", "Caller", "Operation", "Status"]
     p = run(server, "monitor", "activity-log", "list", "--offset", "1w", ok=False)
     assert p.returncode != 0 and "unit is d, h, m or s" in p.stderr
+
+
+def test_permissions_at_a_scope_are_the_caller_s_own(server):
+    """Azure's Microsoft.Authorization/permissions: what the portal reads
+    to disable what a role may not do."""
+    reader = new_sp(server, "perm-reader")
+    vault = f"/subscriptions/{SUB}/resourceGroups/rg-perm/providers/Microsoft.RecoveryServices/vaults/v-perm"
+    assert call(server, "PUT", vault, {"location": "westeurope", "sku": {"name": "Standard"}}, api="2026-07-01").status_code == 201
+    assign(server, f"/subscriptions/{SUB}/resourceGroups/rg-perm", "a795c7a0-d4a2-40c1-ae25-d81f01202912", reader["objectId"])
+    token = sp_token(server, reader)
+    r = call(server, "GET", f"{vault}/providers/Microsoft.Authorization/permissions", api="2022-04-01", token=token)
+    assert r.status_code == 200, r.text
+    (block,) = r.json()["value"]
+    assert "Microsoft.RecoveryServices/Vaults/backupPolicies/read" in block["actions"]
+    assert not [a for a in block["actions"] if a.endswith("/delete")], "Backup Reader deletes nothing"
+    r = call(server, "GET", f"/subscriptions/{SUB}/resourceGroups/rg-other/providers/Microsoft.Authorization/permissions",
+             api="2022-04-01", token=token)
+    assert r.status_code == 200 and r.json()["value"] == []
+    from azure.mgmt.authorization import AuthorizationManagementClient
+    from conftest import HttpBearerPolicy, TokenCredential
+    cred = TokenCredential(token)
+    client = AuthorizationManagementClient(cred, SUB, base_url=server.endpoint,
+                                           authentication_policy=HttpBearerPolicy(cred, "https://management.azure.com/.default"))
+    got = list(client.permissions.list_for_resource_group("rg-perm"))
+    assert got and "Microsoft.RecoveryServices/Vaults/read" in got[0].actions
