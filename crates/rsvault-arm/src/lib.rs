@@ -21,6 +21,7 @@ pub mod container;
 pub mod crr;
 pub mod de;
 pub mod error;
+pub mod graph;
 pub mod guard;
 pub mod inventory;
 pub mod item;

@@ -132,6 +132,12 @@ impl Service {
     ) -> Result<Vec<Subscription>> {
         let mut subs = self.meta.subscriptions()?;
         subs.extend(access.subscriptions());
+        if access.grants.iter().any(|g| g.scope == "/") {
+            // A principal over the whole server also sees the subscriptions
+            // that only role assignments name so far.
+            let all = crate::identity::rbac::Access::of(&self.meta.list_role_assignments()?);
+            subs.extend(all.subscriptions());
+        }
         subs.sort_by_key(|s| s.to_ascii_lowercase());
         subs.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         subs.retain(|s| access.in_subscription(s));

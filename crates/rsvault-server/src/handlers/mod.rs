@@ -6,6 +6,7 @@
 
 mod activity;
 mod crr;
+mod graph;
 mod guards;
 mod identity;
 mod inventory;
@@ -76,6 +77,7 @@ async fn run(
         R::ListSubscriptions => tenancy::subscriptions(state, caller.access.clone()).await,
         R::ListTenants => tenancy::tenants(state),
         R::ListPermissions { scope } => reply::listed(caller.access.permissions_at(&scope)),
+        R::Graph(g) => graph::execute(state, g).await,
         r if identity::handles(&r) => identity::execute(state, caller, r).await,
         r if guards::handles(&r) => {
             guards::execute(state, &base.0, guards::approval_of(caller, body), r).await
@@ -104,6 +106,14 @@ fn authorize(caller: &Caller, request: &R, action: &str, scope: &str) -> Access 
     ) {
         // Everyone lists the subscriptions they hold a role in (the
         // handler picks them), and reads their own permissions.
+        return Access::Allowed;
+    }
+    if let R::Graph(g) = request
+        && g.reads()
+    {
+        // As in Entra ID, every signed-in principal reads the directory
+        // (so `az role assignment create --assignee NAME` resolves names);
+        // changing it takes the principals' actions at `/`.
         return Access::Allowed;
     }
     if caller.access.allows(action, scope) {

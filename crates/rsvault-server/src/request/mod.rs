@@ -7,6 +7,7 @@
 //! ([`ArmRequest::permission`]).
 
 mod authorization;
+pub mod graph;
 mod matcher;
 mod permission;
 pub(crate) mod table;
@@ -434,6 +435,8 @@ pub enum ArmRequest {
         scope: String,
         filter: String,
     },
+    /// A Microsoft Graph request (`/v1.0/…`).
+    Graph(graph::GraphRequest),
     /// What the caller may do at a scope (the portal hides the rest).
     ListPermissions {
         scope: String,

@@ -94,6 +94,7 @@ impl R {
             R::GetJobOperationResult { .. } => "Microsoft.RecoveryServices/Vaults/backupJobs/operationResults/read",
             R::ListRoleAssignments { .. } | R::GetRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/read",
             R::ListPermissions { .. } => "Microsoft.Authorization/permissions/read",
+            R::Graph(g) => g.permission(),
             R::PutRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/write",
             R::DeleteRoleAssignment { .. } => "Microsoft.Authorization/roleAssignments/delete",
             R::ListRoleDefinitions { .. } | R::GetRoleDefinition { .. } => "Microsoft.Authorization/roleDefinitions/read",

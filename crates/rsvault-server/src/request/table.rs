@@ -2,9 +2,11 @@
 //! its [`ArmRequest`] is built. Templates name their parameters as Azure's
 //! REST specifications do; fixed segments match case-insensitively.
 
+use super::graph::GraphRequest as G;
 use super::matcher::{Captures, Verb};
 use super::{ArmRequest as R, PowerAction};
 use crate::arm::ArmError;
+use rsvault_service::identity::graph::Collection::{self, Applications, ServicePrincipals, Users};
 use rsvault_service::inventory::VmProvider::{ClassicCompute, Compute};
 use rsvault_service::policy::INVALID_POLICY;
 
@@ -76,6 +78,13 @@ fn guard(c: &Captures<'_>) -> rsvault_service::mua::guards::GuardRef {
         resource_group: c.resource_group(),
         name: c.get("resourceGuardsName"),
     }
+}
+
+fn graph_list(c: &Captures<'_>, collection: Collection) -> R {
+    R::Graph(G::List {
+        collection,
+        filter: c.list_query().filter,
+    })
 }
 
 /// A path of a region's passive stamp (cross-region restore).
@@ -215,6 +224,23 @@ pub static ROUTES: &[Route] = &[
     r(Get, vault!("/backupJobs/{jobName}/operationResults/{operationId}"), |c| {
         Ok(R::GetJobOperationResult { vault: c.vault(), job: c.get("jobName"), operation: c.get("operationId") })
     }),
+    // Microsoft Graph: the directory as `az ad` and `az role` see it.
+    r(Get, "v1.0/users", |c| Ok(graph_list(c, Users))),
+    r(Post, "v1.0/users", |c| Ok(R::Graph(G::Create { collection: Users, body: c.typed_body()? }))),
+    r(Get, "v1.0/users/{id}", |c| Ok(R::Graph(G::Get { collection: Users, id: c.get("id") }))),
+    r(Delete, "v1.0/users/{id}", |c| Ok(R::Graph(G::Delete { collection: Users, id: c.get("id") }))),
+    r(Get, "v1.0/servicePrincipals", |c| Ok(graph_list(c, ServicePrincipals))),
+    r(Post, "v1.0/servicePrincipals", |c| Ok(R::Graph(G::Create { collection: ServicePrincipals, body: c.typed_body()? }))),
+    r(Get, "v1.0/servicePrincipals/{id}", |c| Ok(R::Graph(G::Get { collection: ServicePrincipals, id: c.get("id") }))),
+    r(Delete, "v1.0/servicePrincipals/{id}", |c| Ok(R::Graph(G::Delete { collection: ServicePrincipals, id: c.get("id") }))),
+    r(Get, "v1.0/applications", |c| Ok(graph_list(c, Applications))),
+    r(Post, "v1.0/applications", |c| Ok(R::Graph(G::Create { collection: Applications, body: c.typed_body()? }))),
+    r(Get, "v1.0/applications/{id}", |c| Ok(R::Graph(G::Get { collection: Applications, id: c.get("id") }))),
+    r(Patch, "v1.0/applications/{id}", |c| Ok(R::Graph(G::Update { collection: Applications, id: c.get("id"), body: c.typed_body()? }))),
+    r(Delete, "v1.0/applications/{id}", |c| Ok(R::Graph(G::Delete { collection: Applications, id: c.get("id") }))),
+    r(Post, "v1.0/applications/{id}/addPassword", |c| Ok(R::Graph(G::AddPassword { id: c.get("id"), body: c.typed_body()? }))),
+    r(Post, "v1.0/applications/{id}/removePassword", |c| Ok(R::Graph(G::RemovePassword { id: c.get("id"), body: c.typed_body()? }))),
+    r(Post, "v1.0/directoryObjects/getByIds", |c| Ok(R::Graph(G::GetByIds { body: c.typed_body()? }))),
     // rsvault's directory of principals (Entra ID's part: what `az ad` manages).
     r(Post, "rsvault/directory/servicePrincipals", |c| Ok(R::CreateServicePrincipal { body: c.typed_body()? })),
     r(Post, "rsvault/directory/users", |c| Ok(R::CreateUser { body: c.typed_body()? })),

@@ -5,6 +5,7 @@
 
 pub mod assignments;
 pub mod directory;
+pub mod graph;
 pub mod rbac;
 pub mod roles;
 pub mod secrets;

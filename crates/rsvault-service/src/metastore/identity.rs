@@ -107,6 +107,9 @@ pub trait IdentityStore {
     /// Adds a credential to its principal, removing the principal's other
     /// credentials when `replace` is set (a reset), in one transaction.
     fn add_credential(&self, c: &CredentialRecord, replace: bool) -> MetaResult<()>;
+    /// Removes one credential of a principal; false when it had none of
+    /// that id.
+    fn delete_credential(&self, principal: &str, key_id: &str) -> MetaResult<bool>;
     /// A principal's credentials, oldest first.
     fn credentials(&self, principal: &str) -> MetaResult<Vec<CredentialRecord>>;
     /// Records a role assignment. `Duplicate` when its name, or the same

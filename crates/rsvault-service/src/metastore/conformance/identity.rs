@@ -41,6 +41,11 @@ fn ra(name: &str, scope: &str, role: &str, principal: &str) -> RoleAssignmentRec
     }
 }
 
+/// The object id of the conformance suite's user.
+fn user_id(_: &dyn MetaStore) -> String {
+    "bbbb0000-0000-0000-0000-000000000002".into()
+}
+
 fn duplicate<T: std::fmt::Debug>(r: MetaResult<T>, what: &str) {
     match r {
         Err(MetaError::Duplicate(_)) => {}
@@ -126,6 +131,18 @@ pub(super) fn principals_and_assignments(s: &dyn MetaStore) {
             .collect()
     };
     assert_eq!(keys(&a.object_id), ["k1", "k2"]);
+    assert!(
+        !s.delete_credential(&user_id(s), "k1").unwrap(),
+        "another principal's key"
+    );
+    assert!(
+        s.delete_credential(&a.object_id.to_uppercase(), "K1")
+            .unwrap()
+    );
+    assert!(!s.delete_credential(&a.object_id, "k1").unwrap());
+    assert_eq!(keys(&a.object_id), ["k2"], "one key removed");
+    s.add_credential(&cred("k1", &a.object_id, "2026-01-02T00:00:00Z"), false)
+        .unwrap();
     assert_eq!(
         s.credentials(&a.object_id.to_uppercase()).unwrap().len(),
         2,

@@ -137,6 +137,13 @@ impl<D: Driver> IdentityStore for SqlStore<D> {
         })
     }
 
+    fn delete_credential(&self, principal: &str, key_id: &str) -> MetaResult<bool> {
+        Ok(self.exec(
+            "DELETE FROM credentials WHERE principal = $1 AND key_id = $2",
+            &[id(principal), id(key_id)],
+        )? > 0)
+    }
+
     fn credentials(&self, principal: &str) -> MetaResult<Vec<CredentialRecord>> {
         self.rows(
             &format!("{CREDENTIAL} WHERE principal = $1 ORDER BY created, key_id"),
