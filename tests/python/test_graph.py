@@ -71,3 +71,73 @@ def test_az_resolves_names_through_graph_and_creates_service_principals(az, tmp_
     assert p.returncode != 0, "the old password was removed"
     run("ad", "sp", "delete", "--id", made["appId"])
     assert json.loads(run("ad", "sp", "list", "--display-name", "az-made")) == []
+
+
+def test_az_logs_in_with_a_certificate(az, tmp_path):
+    """`az ad sp create-for-rbac --create-cert` uploads a certificate; `az
+    login --service-principal --certificate` signs a client assertion with
+    its key (RS256, x5t), and azure-identity's CertificateCredential does
+    the same; another key, or another app's certificate, is refused."""
+    server = az.server
+    owner = json.loads((server.data_dir / "identity" / "owner.json").read_text())
+    env, run = az_for(server, tmp_path / "owner-az")
+    run("login", "--service-principal", "-u", owner["appId"], f"--password={owner['password']}", "--tenant", owner["tenant"])
+    scope = f"/subscriptions/{SUB}/resourceGroups/{RG}"
+    made = json.loads(run("ad", "sp", "create-for-rbac", "--name", "cert-bot", "--create-cert", "--role", "Reader", "--scopes", scope))
+    pem_file = made["fileWithCertAndPrivateKey"]
+    assert "password" not in made or made["password"] is None
+    app = json.loads(run("ad", "app", "show", "--id", made["appId"]))
+    (cred,) = app["keyCredentials"]
+    assert cred["type"] == "AsymmetricX509Cert" and len(cred["customKeyIdentifier"]) == 40
+    env2, run2 = az_for(server, tmp_path / "cert-az")
+    run2("login", "--service-principal", "-u", made["appId"], "--certificate", pem_file, "--tenant", made["tenant"])
+    run2("account", "set", "--subscription", SUB)
+    assert json.loads(run2("backup", "vault", "list", "-g", RG)) == []
+    p = subprocess.run([az_bin(), "backup", "vault", "create", "-g", RG, "-n", "v-cert", "-l", "westeurope"],
+                       capture_output=True, text=True, env=env2, stdin=subprocess.DEVNULL, timeout=120)
+    assert p.returncode != 0 and "AuthorizationFailed" in p.stderr, "a Reader writes nothing"
+
+    # azure-identity's CertificateCredential, from the same PEM.
+    from azure.identity import CertificateCredential
+    cred = CertificateCredential(made["tenant"], made["appId"], certificate_path=pem_file,
+                                 authority=server.endpoint, disable_instance_discovery=True)
+    token = cred.get_token("https://management.azure.com/.default").token
+    r = requests.get(f"{server.endpoint}{scope}/providers/Microsoft.RecoveryServices/vaults?api-version=2026-07-01",
+                     headers={"Authorization": f"Bearer {token}"}, verify=server.verify(), timeout=30)
+    assert r.status_code == 200, r.text
+
+    # A certificate the app does not hold: refused.
+    other = tmp_path / "other.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(other), "-out", str(tmp_path / "o.crt"),
+                    "-days", "1", "-subj", "/CN=other"], check=True, capture_output=True)
+    other.write_text(other.read_text() + (tmp_path / "o.crt").read_text())
+    env3, _ = az_for(server, tmp_path / "other-az")
+    p = subprocess.run([az_bin(), "login", "--service-principal", "-u", made["appId"], "--certificate", str(other),
+                        "--tenant", made["tenant"]], capture_output=True, text=True, env=env3, stdin=subprocess.DEVNULL, timeout=120)
+    assert p.returncode != 0 and "AADSTS700027" in p.stderr, p.stderr
+
+
+def test_rsvault_cli_resets_a_credential_to_a_certificate(az, tmp_path):
+    from test_cli import run as cli
+    server = az.server
+    h = {"Authorization": f"Bearer {server.token}"}
+    bot = requests.post(server.endpoint + "/rsvault/directory/servicePrincipals?api-version=2022-04-01", headers=h,
+                        verify=server.verify(), json={"displayName": "cli-cert-bot"}, timeout=30).json()
+    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(crt), "-days", "2", "-subj", "/CN=cli-cert-bot"], check=True, capture_output=True)
+    out = json.loads(cli(server, "ad", "sp", "credential", "reset", "--id", bot["appId"], "--cert", str(crt), "-o", "json").stdout)
+    assert out["appId"] == bot["appId"] and out["password"] is None
+    from test_identity import post_token
+    r = post_token(server, bot["tenant"], {"grant_type": "client_credentials", "client_id": bot["appId"], "client_secret": bot["password"],
+                                           "scope": "https://management.azure.com/.default"})
+    assert r.status_code == 401, "the secret was replaced"
+    # azure-identity signs its assertion with the certificate's key.
+    from azure.identity import CertificateCredential
+    both = tmp_path / "both.pem"
+    both.write_text(key.read_text() + crt.read_text())
+    cred = CertificateCredential(bot["tenant"], bot["appId"], certificate_path=str(both), authority=server.endpoint,
+                                 disable_instance_discovery=True)
+    assert cred.get_token("https://management.azure.com/.default").token
+    p = cli(server, "ad", "sp", "credential", "reset", "--id", bot["appId"], "--cert", str(key), ok=False)
+    assert p.returncode != 0 and "X.509" in p.stderr, p.stderr

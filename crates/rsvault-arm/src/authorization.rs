@@ -108,6 +108,9 @@ pub struct UserCreate {
 pub struct CredentialReset {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// A certificate (PEM) to log in with instead of a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
 }
 
 /// A new credential, as `az ad sp create-for-rbac` and `az ad sp
@@ -121,7 +124,9 @@ pub struct Credential {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_principal_name: Option<String>,
     pub display_name: String,
-    pub password: String,
+    /// The new secret (none after a certificate reset).
+    #[serde(default)]
+    pub password: Option<String>,
     pub tenant: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_id: Option<String>,

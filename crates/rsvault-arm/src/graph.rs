@@ -26,7 +26,7 @@ pub struct DirectoryObject {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_credentials: Option<Vec<PasswordCredential>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_credentials: Option<Vec<serde_json::Value>>,
+    pub key_credentials: Option<Vec<KeyCredential>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier_uris: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +104,34 @@ pub struct DirectoryWrite {
     pub password_profile: Option<PasswordProfile>,
     #[serde(default)]
     pub app_id: Option<String>,
+    /// An application's certificates (a PATCH replaces them all).
+    #[serde(default)]
+    pub key_credentials: Option<Vec<KeyCredential>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A certificate of an application (`key`: base64 of its DER, only sent).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCredential {
+    #[serde(default)]
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub usage: Option<String>,
+    /// Its SHA-1 thumbprint (hex), as Azure shows it.
+    #[serde(default)]
+    pub custom_key_identifier: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -69,11 +69,15 @@ pub enum SpCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
-    /// Replace the credentials with a new secret; tokens got with the old
-    /// ones stop working.
+    /// Replace the credentials with a new secret, or with a certificate
+    /// (--cert); tokens got with the old ones stop working.
     Reset {
         #[arg(long)]
         id: String,
+        /// A PEM file of the certificate to log in with instead of a secret
+        /// (`az login --service-principal --certificate`).
+        #[arg(long)]
+        cert: Option<std::path::PathBuf>,
     },
 }
 
@@ -137,7 +141,7 @@ const CREDENTIALS: &[Column<Credential>] = &[
     col("AppId", |c| show(&c.app_id)),
     col("UserPrincipalName", |c| show(&c.user_principal_name)),
     col("DisplayName", |c| c.display_name.clone()),
-    col("Password", |c| c.password.clone()),
+    col("Password", |c| show(&c.password)),
     col("Tenant", |c| c.tenant.clone()),
 ];
 
@@ -145,10 +149,18 @@ fn principal_path(id: &str) -> String {
     format!("{DIRECTORY}/principals/{}", encode(id))
 }
 
-fn reset(arm: &Arm, id: &str, password: Option<String>) -> Result<Credential> {
+fn reset(
+    arm: &Arm,
+    id: &str,
+    password: Option<String>,
+    certificate: Option<String>,
+) -> Result<Credential> {
     let path = format!("{}/resetCredential", principal_path(id));
-    arm.send_json("POST", &path, &API, &CredentialReset { password })?
-        .body()
+    let body = CredentialReset {
+        password,
+        certificate,
+    };
+    arm.send_json("POST", &path, &API, &body)?.body()
 }
 
 fn list_of(arm: &Arm, users: bool) -> Result<Vec<Principal>> {
@@ -190,8 +202,14 @@ pub fn run(args: AdArgs) -> Result<ExitCode> {
         AdCommand::Sp(SpCommand::Delete { id }) => {
             arm.send("DELETE", &principal_path(&id), &API)?;
         }
-        AdCommand::Sp(SpCommand::Credential(CredentialCommand::Reset { id })) => {
-            output::print_one(format, &reset(&arm, &id, None)?, CREDENTIALS)?;
+        AdCommand::Sp(SpCommand::Credential(CredentialCommand::Reset { id, cert })) => {
+            let certificate = cert
+                .map(|p| {
+                    std::fs::read_to_string(&p)
+                        .map_err(|e| anyhow::anyhow!("--cert {}: {e}", p.display()))
+                })
+                .transpose()?;
+            output::print_one(format, &reset(&arm, &id, None, certificate)?, CREDENTIALS)?;
         }
         AdCommand::User(UserCommand::Create {
             user_principal_name,
@@ -220,7 +238,7 @@ pub fn run(args: AdArgs) -> Result<ExitCode> {
             }
         }
         AdCommand::User(UserCommand::Update { id, password }) => {
-            output::print_one(format, &reset(&arm, &id, password)?, CREDENTIALS)?;
+            output::print_one(format, &reset(&arm, &id, password, None)?, CREDENTIALS)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -8,10 +8,46 @@ use crate::AppState;
 use crate::arm::ArmError;
 use crate::request::graph::GraphRequest as G;
 use axum::http::StatusCode;
-use rsvault_arm::graph::{DirectoryObject, PasswordCredential};
+use rsvault_arm::graph::{DirectoryObject, KeyCredential, PasswordCredential};
+use rsvault_service::identity::certificates::{certificate_of, parse_certificate, thumbprint};
 use rsvault_service::identity::graph::{Collection, GraphFilter};
 use rsvault_service::metastore::{CredentialRecord, PrincipalKind, PrincipalRecord};
 use std::sync::Arc;
+
+fn key(c: &CredentialRecord, der: &[u8]) -> KeyCredential {
+    KeyCredential {
+        key_id: Some(c.key_id.clone()),
+        display_name: Some(c.display_name.clone()),
+        start_date_time: Some(c.created.clone()),
+        end_date_time: c.expires.clone(),
+        key: None,
+        kind: Some("AsymmetricX509Cert".into()),
+        usage: Some("Verify".into()),
+        custom_key_identifier: Some(thumbprint(der)),
+        extra: Default::default(),
+    }
+}
+
+/// Adds the certificates a write names (replacing the others when it is
+/// a PATCH, as Graph's collections are).
+fn add_keys(
+    s: &rsvault_service::Service,
+    id: &str,
+    keys: &[KeyCredential],
+    replace: bool,
+) -> rsvault_service::Result<()> {
+    let mut first = replace;
+    for k in keys {
+        let der = parse_certificate(k.key.as_deref().unwrap_or(""))?;
+        let name = k
+            .display_name
+            .clone()
+            .unwrap_or_else(|| "certificate".into());
+        s.add_certificate(id, &der, &name, k.end_date_time.as_deref(), first)?;
+        first = false;
+    }
+    Ok(())
+}
 
 fn password(c: &CredentialRecord, secret: Option<String>) -> PasswordCredential {
     PasswordCredential {
@@ -43,8 +79,19 @@ fn object(c: Collection, p: &PrincipalRecord, creds: &[CredentialRecord]) -> Dir
         (Collection::Applications, _) => {
             o.odata_type = "#microsoft.graph.application".into();
             o.app_id = p.app_id.clone();
-            o.password_credentials = Some(creds.iter().map(|c| password(c, None)).collect());
-            o.key_credentials = Some(Vec::new());
+            o.password_credentials = Some(
+                creds
+                    .iter()
+                    .filter(|c| certificate_of(c).is_none())
+                    .map(|c| password(c, None))
+                    .collect(),
+            );
+            o.key_credentials = Some(
+                creds
+                    .iter()
+                    .filter_map(|c| certificate_of(c).map(|der| key(c, &der)))
+                    .collect(),
+            );
             o.identifier_uris = Some(Vec::new());
         }
         (_, kind) => {
@@ -104,7 +151,14 @@ pub async fn execute(state: &Arc<AppState>, request: G) -> Reply {
                         view(s, collection, &p)
                     }).await?
                 }
-                Collection::Applications => blocking(state, move |s| view(s, collection, &s.create_application(&name)?)).await?,
+                Collection::Applications => {
+                    let keys = body.key_credentials.clone().unwrap_or_default();
+                    blocking(state, move |s| {
+                        let p = s.create_application(&name)?;
+                        add_keys(s, &p.object_id, &keys, false)?;
+                        view(s, collection, &p)
+                    }).await?
+                }
                 Collection::ServicePrincipals => {
                     let app = body.app_id.clone().ok_or_else(|| bad("appId is required."))?;
                     blocking(state, move |s| {
@@ -121,9 +175,23 @@ pub async fn execute(state: &Arc<AppState>, request: G) -> Reply {
             put(made, true)
         }
         G::Update { id, body, .. } => {
-            if let Some(name) = body.display_name {
-                blocking(state, move |s| s.rename_principal(&id, &name)).await?;
-            }
+            blocking(state, move |s| {
+                if let Some(name) = &body.display_name {
+                    s.rename_principal(&id, name)?;
+                }
+                if let Some(keys) = &body.key_credentials {
+                    let p = s.graph_get(Collection::Applications, &id)?;
+                    if keys.is_empty() {
+                        for c in s.credentials_of(&p.object_id)? {
+                            if certificate_of(&c).is_some() {
+                                s.remove_password(&p.object_id, &c.key_id)?;
+                            }
+                        }
+                    }
+                    add_keys(s, &p.object_id, keys, true)?;
+                }
+                Ok(())
+            }).await?;
             status(StatusCode::NO_CONTENT)
         }
         G::Delete { collection, id } => {

@@ -119,7 +119,7 @@ fn principal(p: PrincipalRecord) -> Principal {
     }
 }
 
-fn credential(p: &PrincipalRecord, password: String, tenant: &str) -> Credential {
+fn credential(p: &PrincipalRecord, password: Option<String>, tenant: &str) -> Credential {
     Credential {
         app_id: p.app_id.clone(),
         user_principal_name: p.user_name.clone(),
@@ -258,7 +258,7 @@ pub async fn execute(state: &Arc<AppState>, caller: &Caller, request: R) -> Repl
                         }
                     }
                 }
-                Ok(credential(&p, secret, &t))
+                Ok(credential(&p, Some(secret), &t))
             })
             .await?;
             put(out, true)
@@ -270,7 +270,7 @@ pub async fn execute(state: &Arc<AppState>, caller: &Caller, request: R) -> Repl
                     &body.display_name,
                     body.password.as_deref(),
                 )?;
-                Ok(credential(&p, pw, &tenant))
+                Ok(credential(&p, Some(pw), &tenant))
             })
             .await?;
             put(out, true)
@@ -291,8 +291,12 @@ pub async fn execute(state: &Arc<AppState>, caller: &Caller, request: R) -> Repl
         }
         R::ResetCredential { id, body } => {
             let out = blocking(state, move |s| {
+                if let Some(pem) = &body.certificate {
+                    let p = s.reset_certificate(&id, pem)?;
+                    return Ok(credential(&p, None, &tenant));
+                }
                 let (p, secret) = s.reset_credential(&id, body.password.as_deref())?;
-                Ok(credential(&p, secret, &tenant))
+                Ok(credential(&p, Some(secret), &tenant))
             })
             .await?;
             json(out)

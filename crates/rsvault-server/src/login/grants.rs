@@ -115,12 +115,39 @@ pub async fn token(state: &Arc<AppState>, req: TokenRequest<'_>) -> Response {
     }
     let field = |k: &str| form.get(k).cloned();
     let who = match grant.as_str() {
+        "client_credentials" if field("client_assertion").is_some() => {
+            let (Some(id), Some(kind), Some(assertion)) = (
+                field("client_id"),
+                field("client_assertion_type"),
+                field("client_assertion"),
+            ) else {
+                return bad(
+                    900144,
+                    "invalid_request",
+                    "The request body must contain the following parameter: 'client_id' and 'client_assertion_type'.",
+                );
+            };
+            if kind != JWT_BEARER {
+                return bad(
+                    70002,
+                    "invalid_client",
+                    &format!("client_assertion_type must be '{JWT_BEARER}'."),
+                );
+            }
+            let ends = [
+                format!("{}/{}/oauth2/v2.0/token", req.base, req.tenant),
+                format!("{}/{}/oauth2/token", req.base, req.tenant),
+                format!("{}/{}/oauth2/v2.0/token", req.base, state.issuer.tenant()),
+                format!("{}/{}/oauth2/token", req.base, state.issuer.tenant()),
+            ];
+            asserted(state, ip, id, assertion, ends.to_vec()).await
+        }
         "client_credentials" => {
             let (Some(id), Some(secret)) = (field("client_id"), field("client_secret")) else {
                 return bad(
                     900144,
                     "invalid_request",
-                    "The request body must contain the following parameter: 'client_id' and 'client_secret' (client assertions are not supported yet).",
+                    "The request body must contain the following parameter: 'client_id' and 'client_secret' or 'client_assertion'.",
                 );
             };
             check(
@@ -239,6 +266,38 @@ async fn check(
                     "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to the app.",
                 ),
             })
+        }
+        Err(e) => Err(server_error(e.message)),
+    }
+}
+
+/// RFC 7523's client assertion type.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Checks a client assertion (a certificate's signed JWT); a failure
+/// counts against the address.
+async fn asserted(
+    state: &Arc<AppState>,
+    ip: IpAddr,
+    id: String,
+    assertion: String,
+    audiences: Vec<String>,
+) -> Result<Authenticated, Response> {
+    let found = crate::handlers::reply::blocking(state, move |s| {
+        s.authenticate_assertion(&id, &assertion, &audiences)
+    })
+    .await;
+    match found {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => {
+            state.failed_logins.record(ip);
+            tracing::warn!(client = %ip, "a certificate login failed");
+            Err(oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                700027,
+                "Client assertion failed signature validation, or names no certificate of this application, or is expired or for another audience.",
+            ))
         }
         Err(e) => Err(server_error(e.message)),
     }

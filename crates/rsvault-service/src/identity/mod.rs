@@ -4,6 +4,7 @@
 //! calls.
 
 pub mod assignments;
+pub mod certificates;
 pub mod directory;
 pub mod graph;
 pub mod rbac;
