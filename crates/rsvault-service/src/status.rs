@@ -113,16 +113,6 @@ impl Service {
         })
     }
 
-    /// The subscriptions that hold anything.
-    pub fn list_subscriptions(&self) -> Result<Vec<Subscription>> {
-        Ok(self
-            .meta
-            .subscriptions()?
-            .into_iter()
-            .map(|s| subscription(s, ZERO_TENANT))
-            .collect())
-    }
-
     /// The subscriptions a principal holds a role in: those that hold a
     /// vault, a VM or a disk, and those its role assignments name.
     pub fn subscriptions_of(
@@ -176,9 +166,6 @@ impl Service {
 
 /// The subscription the CLI and the portal work in when none is named.
 pub const DEFAULT_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
-
-/// The tenant of subscriptions listed without a caller.
-const ZERO_TENANT: &str = "00000000-0000-0000-0000-000000000000";
 
 fn subscription(s: String, tenant: &str) -> Subscription {
     Subscription {

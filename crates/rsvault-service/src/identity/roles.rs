@@ -108,27 +108,36 @@ pub fn by_name(name: &str) -> Option<&'static RoleDefinition> {
 }
 
 /// Whether `action` matches `pattern`: regardless of case, `*` standing
-/// for any run of characters.
+/// for any run of characters. No allocation: it runs for every pattern of
+/// every role on every request.
 pub fn matches(pattern: &str, action: &str) -> bool {
-    let p = pattern.to_ascii_lowercase();
-    let a = action.to_ascii_lowercase();
-    let mut parts = p.split('*');
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = a.strip_prefix(first) else {
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        if needle.is_empty() {
+            return Some(0);
+        }
+        hay.windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle))
+    }
+    let (p, mut rest) = (pattern.as_bytes(), action.as_bytes());
+    let mut parts = p.split(|&b| b == b'*');
+    let first = parts.next().unwrap_or_default();
+    if rest.len() < first.len() || !rest[..first.len()].eq_ignore_ascii_case(first) {
         return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
+    }
+    rest = &rest[first.len()..];
+    let Some(mut part) = parts.next() else {
         // No `*`: the whole action.
         return rest.is_empty();
     };
-    for part in middle {
-        match rest.find(part) {
+    for next in parts {
+        match find(rest, part) {
             Some(i) => rest = &rest[i + part.len()..],
             None => return false,
         }
+        part = next;
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    // The last part ends the action.
+    rest.len() >= part.len() && rest[rest.len() - part.len()..].eq_ignore_ascii_case(part)
 }
 
 #[cfg(test)]
@@ -142,6 +151,19 @@ mod tests {
             ("*/read", "Microsoft.RecoveryServices/Vaults/read", true),
             ("*/read", "Microsoft.RecoveryServices/Vaults/write", false),
             ("*/read", "read", false),
+            (
+                "Microsoft.DataProtection/*/action",
+                "Microsoft.DataProtection/subscriptions/resourceGroups/providers/resourceGuards/disableSoftDeleteRequests/action",
+                true,
+            ),
+            (
+                "Microsoft.DataProtection/*/action",
+                "Microsoft.DataProtection/subscriptions/resourceGroups/providers/resourceGuards/read",
+                false,
+            ),
+            ("a*b*c", "AxxBxxC", true),
+            ("a*b*c", "AxxCxxB", false),
+            ("a*a", "a", false),
             (
                 "Microsoft.Authorization/*/Write",
                 "Microsoft.Authorization/roleAssignments/write",
