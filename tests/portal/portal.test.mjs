@@ -387,7 +387,8 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       // Remove the guard: unlockDelete, then DELETE.
       await page.getByRole('button', { name: T['sec.mua.remove'] }).click();
       await page.getByRole('dialog', { name: T['sec.mua.remove'] }).getByRole('button', { name: T['sec.mua.remove'] }).click();
-      await page.getByRole('definition').filter({ hasText: T['common.disabled'] }).first().waitFor();
+      // The blade reloads without the guard: its Remove button goes.
+      await page.getByRole('button', { name: T['sec.mua.remove'] }).waitFor({ state: 'hidden' });
       const linked = await (await call(server, 'GET', `${vp}/backupResourceGuardProxies?api-version=2026-08-01`)).json();
       assert.deepEqual(linked.value, []);
 
