@@ -212,6 +212,30 @@ fn the_s3_backend_conforms_on_moto() {
 }
 
 #[test]
+fn the_s3_backend_conforms_on_moto_with_object_lock() {
+    let Some((url, o)) = testing::fresh_locked_s3() else {
+        return;
+    };
+    let b = open_url_with(&url, OpenMode::Create, &o).unwrap();
+    assert!(b.object_lock().unwrap().enabled().unwrap());
+    conformance(b.as_ref());
+}
+
+#[test]
+fn object_lock_is_off_in_an_ordinary_bucket_and_absent_on_azure() {
+    if let Some((url, o)) = testing::fresh_s3() {
+        let b = open_url_with(&url, OpenMode::Create, &o).unwrap();
+        assert!(!b.object_lock().unwrap().enabled().unwrap());
+        let e = rsvault_engine::backend::lock::usable(b.as_ref()).unwrap_err();
+        assert!(e.to_string().contains("object lock enabled"), "{e}");
+    }
+    if let Some((url, o)) = testing::fresh_azurite() {
+        let b = open_url_with(&url, OpenMode::Create, &o).unwrap();
+        assert!(b.object_lock().is_none());
+    }
+}
+
+#[test]
 fn the_azure_backend_conforms_on_azurite() {
     conforms_on(testing::fresh_azurite());
 }

@@ -28,6 +28,11 @@ pub fn conformance(b: &dyn Backend) {
     large_objects(b);
     put_if_absent_race(b);
     overwrite_is_atomic(b);
+    if let Some(lock) = b.object_lock()
+        && lock.enabled().expect("read whether object lock is on")
+    {
+        super::lock::conformance(b);
+    }
     for m in b.list(&format!("{P}/")).expect("list") {
         b.delete(&m.key).expect("delete");
     }

@@ -1,10 +1,15 @@
 //! An in-memory backend, for tests and for a store that lives only as long
 //! as its process. It keeps the trait's promises exactly: puts are atomic,
-//! only-if-absent puts race correctly, listings are sorted.
+//! only-if-absent puts race correctly, listings are sorted. It has object
+//! lock as a model of S3's on the current version of each object: locks
+//! are kept, extended and hardened as S3 does and refused as S3 refuses,
+//! and a put or delete leaves the new current version unlocked (S3 keeps
+//! the locked data as an older version, which this model does not hold).
 
+use super::lock::{ObjectLock, Retention, whole_seconds};
 use super::{Backend, ObjectMeta, PutMode};
 use crate::error::{Error, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -15,6 +20,7 @@ type Objects = BTreeMap<String, (Arc<Vec<u8>>, SystemTime)>;
 pub struct MemoryBackend {
     name: String,
     objects: Mutex<Objects>,
+    locks: Mutex<HashMap<String, Retention>>,
 }
 
 impl MemoryBackend {
@@ -23,11 +29,16 @@ impl MemoryBackend {
         MemoryBackend {
             name: name.to_owned(),
             objects: Mutex::new(BTreeMap::new()),
+            locks: Mutex::default(),
         }
     }
 
     fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
         self.objects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn locks(&self) -> std::sync::MutexGuard<'_, HashMap<String, Retention>> {
+        self.locks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn object(&self, key: &str) -> Result<Arc<Vec<u8>>> {
@@ -48,6 +59,7 @@ impl Backend for MemoryBackend {
             return Err(Error::AlreadyExists(key.to_owned()));
         }
         objects.insert(key.to_owned(), (Arc::new(data.to_vec()), SystemTime::now()));
+        self.locks().remove(key);
         Ok(())
     }
 
@@ -92,10 +104,49 @@ impl Backend for MemoryBackend {
 
     fn delete(&self, key: &str) -> Result<()> {
         self.objects().remove(key);
+        self.locks().remove(key);
         Ok(())
     }
 
     fn location(&self) -> String {
         format!("memory://{}", self.name)
+    }
+
+    fn object_lock(&self) -> Option<&dyn ObjectLock> {
+        Some(self)
+    }
+}
+
+impl ObjectLock for MemoryBackend {
+    fn enabled(&self) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn retain(&self, keys: &[String], retention: Retention) -> Result<()> {
+        let want = Retention {
+            until: whole_seconds(retention.until),
+            ..retention
+        };
+        let objects = self.objects();
+        let mut locks = self.locks();
+        for k in keys {
+            if !objects.contains_key(k) {
+                return Err(Error::MissingObject(k.clone()));
+            }
+            if let Some(have) = locks.get(k)
+                && (have.until > want.until || have.mode > want.mode)
+            {
+                return Err(Error::Storage {
+                    location: self.location(),
+                    reason: format!("lock {k}: a lock cannot be shortened or relaxed"),
+                });
+            }
+            locks.insert(k.clone(), want);
+        }
+        Ok(())
+    }
+
+    fn retention(&self, key: &str) -> Result<Option<Retention>> {
+        Ok(self.locks().get(key).copied())
     }
 }

@@ -11,10 +11,12 @@ use std::time::SystemTime;
 pub mod azure;
 pub mod conformance;
 pub mod local;
+pub mod lock;
 pub mod memory;
 pub mod object;
 pub mod options;
 pub mod s3;
+mod s3_lock;
 pub mod testing;
 pub mod url;
 
@@ -82,6 +84,10 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// leave nothing behind keep the default.
     fn sweep_incomplete(&self, _older_than: SystemTime) -> Result<usize> {
         Ok(0)
+    }
+    /// The storage's object lock (see [`lock`]), if it has one.
+    fn object_lock(&self) -> Option<&dyn lock::ObjectLock> {
+        None
     }
     /// Removes every object and the location itself (a vault's store when
     /// the vault is deleted). A location already gone succeeds. The

@@ -61,7 +61,7 @@ fn runtime() -> Result<&'static Runtime> {
 }
 
 /// Runs `f` to completion on the shared runtime.
-fn block_on<F>(f: F) -> Result<F::Output>
+pub(crate) fn block_on<F>(f: F) -> Result<F::Output>
 where
     F: Future + Send,
     F::Output: Send,
@@ -168,6 +168,8 @@ pub struct ObjectBackend {
     service: String,
     single_writer: bool,
     retry: RetryOptions,
+    /// The bucket's object lock, for the schemes that have one.
+    lock: Option<Box<dyn super::lock::ObjectLock>>,
 }
 
 impl std::fmt::Debug for ObjectBackend {
@@ -224,7 +226,14 @@ impl ObjectBackend {
             service,
             single_writer: opts.single_writer,
             retry: opts.retry,
+            lock: None,
         })
+    }
+
+    /// The backend with the bucket's object lock.
+    pub(crate) fn with_lock(mut self, lock: Box<dyn super::lock::ObjectLock>) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     /// Checks that the bucket can be listed and, for `must_hold_objects`,
@@ -593,6 +602,10 @@ impl Backend for ObjectBackend {
 
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    fn object_lock(&self) -> Option<&dyn super::lock::ObjectLock> {
+        self.lock.as_deref()
     }
 
     fn parallel_writes(&self) -> usize {

@@ -6,8 +6,10 @@
 
 use super::object::{ObjectBackend, client_options, retry_config};
 use super::options::StorageOptions;
+use super::s3_lock::S3Lock;
 use crate::error::{Error, Result};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::client::{HttpConnector, ReqwestConnector};
 use std::sync::Arc;
 
 /// The backend of `s3://{bucket}/{prefix}`.
@@ -41,11 +43,28 @@ pub fn open(bucket: &str, prefix: &str, o: &StorageOptions) -> Result<ObjectBack
     let endpoint = b
         .get_config_value(&AmazonS3ConfigKey::Endpoint)
         .unwrap_or_default();
+    let region = b
+        .get_config_value(&AmazonS3ConfigKey::Region)
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let virtual_hosted = b
+        .get_config_value(&AmazonS3ConfigKey::VirtualHostedStyleRequest)
+        .is_some_and(|v| v == "true");
+    let bad = |e: object_store::Error| Error::InvalidInput(format!("{location}: {e}"));
+    let http = ReqwestConnector::default().connect(&client).map_err(bad)?;
     let store = b
         .with_client_options(client)
         .with_retry(retry_config(&o.retry))
         .build()
-        .map_err(|e| Error::InvalidInput(format!("{location}: {e}")))?;
+        .map_err(bad)?;
+    let lock = S3Lock {
+        client: http,
+        credentials: store.credentials().clone(),
+        bucket_url: bucket_url(bucket, &endpoint, &region, virtual_hosted),
+        region,
+        root: prefix.trim_matches('/').to_owned(),
+        location: location.clone(),
+        retry: o.retry,
+    };
     ObjectBackend::new(
         Arc::new(store),
         prefix,
@@ -53,6 +72,18 @@ pub fn open(bucket: &str, prefix: &str, o: &StorageOptions) -> Result<ObjectBack
         format!("s3://{bucket} at {endpoint}"),
         o,
     )
+    .map(|b| b.with_lock(Box::new(lock)))
+}
+
+/// The bucket's URL as object_store makes it: at the endpoint, path-style
+/// unless virtual-hosted, else AWS's for the region.
+fn bucket_url(bucket: &str, endpoint: &str, region: &str, virtual_hosted: bool) -> String {
+    match (endpoint.trim_end_matches('/'), virtual_hosted) {
+        ("", true) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+        ("", false) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
+        (e, true) => e.to_owned(),
+        (e, false) => format!("{e}/{bucket}"),
+    }
 }
 
 #[cfg(test)]
@@ -72,5 +103,33 @@ mod tests {
         let shown = format!("{b:?} {}", b.location());
         assert!(!shown.contains("wJalrXUtnFEMI-secret"), "{shown}");
         assert_eq!(b.location(), "s3://bucket/a/b");
+        assert!(b.object_lock().is_some());
+    }
+
+    #[test]
+    fn bucket_urls_are_object_stores() {
+        let cases = [
+            (
+                "",
+                "eu-west-1",
+                false,
+                "https://s3.eu-west-1.amazonaws.com/b",
+            ),
+            (
+                "",
+                "eu-west-1",
+                true,
+                "https://b.s3.eu-west-1.amazonaws.com",
+            ),
+            ("http://127.0.0.1:9/", "x", false, "http://127.0.0.1:9/b"),
+            ("https://b.minio.lan", "x", true, "https://b.minio.lan"),
+        ];
+        for (endpoint, region, vh, want) in cases {
+            assert_eq!(
+                bucket_url("b", endpoint, region, vh),
+                want,
+                "{endpoint} {vh}"
+            );
+        }
     }
 }

@@ -110,7 +110,20 @@ fn request(endpoint: &str, method: &str, path: &str, headers: &[(&str, String)])
 /// Creates bucket `name` on the moto server at `endpoint` (moto takes the
 /// unsigned request).
 pub fn create_bucket(endpoint: &str, name: &str) -> Result<()> {
-    match request(endpoint, "PUT", &format!("/{name}"), &[])? {
+    create_bucket_with(endpoint, name, &[])
+}
+
+/// Creates bucket `name` with object lock (and so versioning) on.
+pub fn create_locked_bucket(endpoint: &str, name: &str) -> Result<()> {
+    create_bucket_with(
+        endpoint,
+        name,
+        &[("x-amz-bucket-object-lock-enabled", "true".to_owned())],
+    )
+}
+
+fn create_bucket_with(endpoint: &str, name: &str, headers: &[(&str, String)]) -> Result<()> {
+    match request(endpoint, "PUT", &format!("/{name}"), headers)? {
         200 => Ok(()),
         code => Err(Error::Storage {
             location: endpoint.to_owned(),
@@ -165,6 +178,14 @@ pub fn fresh_s3() -> Option<(String, StorageOptions)> {
     let endpoint = server(S3_VAR)?;
     let bucket = fresh_name("rsv");
     create_bucket(&endpoint, &bucket).expect("create a test bucket");
+    Some((format!("s3://{bucket}/store"), s3_options(&endpoint)))
+}
+
+/// [`fresh_s3`] in a bucket with object lock on.
+pub fn fresh_locked_s3() -> Option<(String, StorageOptions)> {
+    let endpoint = server(S3_VAR)?;
+    let bucket = fresh_name("rsv");
+    create_locked_bucket(&endpoint, &bucket).expect("create a test bucket");
     Some((format!("s3://{bucket}/store"), s3_options(&endpoint)))
 }
 
