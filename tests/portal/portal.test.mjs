@@ -378,9 +378,14 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await page.getByText(fill(T['sec.mua.on'], { guard: `guard-${lang}` })).waitFor();
       await shot(page, 'h-multi-user-authorization');
       // Immutability: Unlocked, then Disabled again (the Owner holds the guard's rights).
+      // The storage's object lock follows it: the test server's stores are
+      // local folders, which have none.
+      await page.getByRole('definition').filter({ hasText: T['sec.lock.Disabled'] }).waitFor();
       await page.getByLabel(T['sec.imm.state']).selectOption('Unlocked');
       await page.getByRole('button', { name: T['common.save'] }).last().click();
       await page.getByRole('definition').filter({ hasText: T['sec.imm.Unlocked'] }).waitFor();
+      const lockRow = (key) => page.getByRole('definition').filter({ hasText: fill(T[key], { mode: T['sec.lock.Governance'], n: 14 }) });
+      await lockRow('sec.lock.Pending').or(lockRow('sec.lock.NotSupported')).waitFor();
       await page.getByLabel(T['sec.imm.state']).selectOption('Disabled');
       await page.getByRole('button', { name: T['common.save'] }).last().click();
       await page.getByRole('definition').filter({ hasText: T['sec.imm.Disabled'] }).waitFor();

@@ -59,8 +59,11 @@ class Moto:
                 assert self.proc.poll() is None and time.time() < deadline, "moto_server did not start"
                 time.sleep(0.1)
 
-    def bucket(self, name):
-        assert requests.put(f"{self.url}/{name}", timeout=10).status_code == 200
+    def bucket(self, name, object_lock=False):
+        """Creates a bucket; with `object_lock`, S3 Object Lock (and so
+        versioning) is on, which can only be chosen at creation."""
+        headers = {"x-amz-bucket-object-lock-enabled": "true"} if object_lock else {}
+        assert requests.put(f"{self.url}/{name}", headers=headers, timeout=10).status_code == 200
 
     def keys(self, bucket, prefix=""):
         """Every key under a prefix."""

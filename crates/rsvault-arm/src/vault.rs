@@ -205,6 +205,45 @@ pub struct BackupStorageConfigProperties {
     /// is and how far it is behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rsvault_replication: Option<ReplicationStatus>,
+    /// rsvault's own, read-only: whether the storage itself keeps the
+    /// vault's data from deletion (object lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rsvault_object_lock: Option<ObjectLockStatus>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+crate::arm_enum! {
+    /// Whether a vault's storage locks its objects.
+    pub enum ObjectLockState {
+        /// The vault is not immutable: nothing is locked.
+        Disabled,
+        /// Immutable, and every object of its stores was locked.
+        Enabled,
+        /// Immutable, and the first lock of its stores has not run yet.
+        Pending,
+        /// Immutable, but the storage has no object lock (local folders,
+        /// Azure Blob, a bucket made without it): the server's rules only.
+        NotSupported,
+    }
+}
+
+/// The object lock of an immutable vault's stores.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectLockStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ObjectLockState>,
+    /// `Governance` (an Unlocked vault) or `Compliance` (Locked: nobody
+    /// can lift it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// How long storage keeps data after the server last saw it live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_in_days: Option<u32>,
+    /// When every object's lock was last extended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_extended: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -200,7 +200,13 @@ impl Service {
         if v.redundancy != "GeoRedundant" {
             return Ok(());
         }
+        let began = std::time::SystemTime::now();
         let r = self.replicate_record(&v);
+        if r.is_ok()
+            && let Some(s) = self.meta.vault_by_id(vault)?.and_then(|v| v.secondary)
+        {
+            self.lock_written(vault, &s.store, began);
+        }
         let outcome = match &r {
             Ok(()) => self
                 .meta

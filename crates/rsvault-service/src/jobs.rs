@@ -661,7 +661,11 @@ impl Service {
                     instant_days,
                     link: link.as_ref(),
                 };
+                let began = std::time::SystemTime::now();
                 let done = svc.run_backup(&run, &permille);
+                if done.is_ok() {
+                    svc.lock_written(vault_rowid, &store_name, began);
+                }
                 if done.is_ok() && geo {
                     // The new point's second copy, asynchronously.
                     svc.request_replication(vault_rowid);

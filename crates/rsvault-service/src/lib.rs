@@ -32,6 +32,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod status;
 pub mod storage_accounts;
+pub mod storage_lock;
 pub mod stores;
 pub mod usage;
 pub mod vault;
@@ -76,6 +77,8 @@ pub struct Service {
     pub(crate) hypervisor: Arc<dyn Hypervisor>,
     /// Geo-redundant vaults waiting for replication ([`geo`]).
     pub(crate) replication: geo::ReplicationQueue,
+    /// The last object-lock sweep of each immutable vault's stores.
+    lock_sweeps: storage_lock::Sweeps,
 }
 
 /// The data directory's folders, private.
@@ -228,6 +231,7 @@ impl Service {
             stores,
             hypervisor,
             replication: Default::default(),
+            lock_sweeps: Default::default(),
         };
         let interrupted = service.fail_interrupted_jobs()?;
         if let Err(e) = service.sweep_snapshots() {

@@ -6,7 +6,9 @@
 //! - retention: recovery points no tier of the item's policy keeps any
 //!   longer are deleted, and their vault store's space reclaimed;
 //! - the purge of soft-deleted items whose period has ended;
-//! - each vault's verify job at its verify schedule (see [`crate::verify`]).
+//! - each vault's verify job at its verify schedule (see [`crate::verify`]);
+//! - the object locks of immutable vaults' stores (see
+//!   [`crate::storage_lock`]).
 //!
 //! The time comes from the service's clock, so tests drive the scheduler
 //! across days and daylight-saving changes without waiting.
@@ -37,6 +39,8 @@ pub struct TickReport {
     pub instant_expired: Vec<String>,
     /// Scheduled verify jobs started.
     pub verify_started: Vec<String>,
+    /// Immutable vaults' stores whose object locks were extended.
+    pub lock_sweeps: usize,
 }
 
 /// An item the scheduler looks at.
@@ -109,6 +113,7 @@ impl Service {
         // Geo-redundant vaults behind their secondary (after the retention
         // above, so what it forgot reaches the secondary too).
         self.request_due_replications(now)?;
+        report.lock_sweeps = self.extend_store_locks()?;
         for store in vaults_to_collect {
             let store = self.open_vault_store(&store)?;
             match rsvault_engine::gc(

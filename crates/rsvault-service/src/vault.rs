@@ -545,6 +545,7 @@ impl Service {
                 xcool_state: Some(EnabledState::Disabled),
                 cross_region_restore_flag: Some(r.cross_region_restore == "Enabled"),
                 rsvault_replication: self.replication_status(&r)?,
+                rsvault_object_lock: Some(self.object_lock_status(&r.properties, &r.store)),
                 ..Default::default()
             })
         })

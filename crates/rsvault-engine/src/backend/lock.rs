@@ -72,7 +72,8 @@ pub fn whole_seconds(t: SystemTime) -> SystemTime {
 }
 
 /// Locks every object of a store, or those written at or after `since`
-/// (listing times can be a little behind: a minute's margin), in `mode`
+/// (a time of the storage's clock, which may be a little off ours: five
+/// minutes' margin), in `mode`
 /// until `until`; returns how many. A backend without object lock, or
 /// whose bucket has it off, is [`Error::InvalidInput`].
 pub fn retain_store(
@@ -81,7 +82,7 @@ pub fn retain_store(
     since: Option<SystemTime>,
 ) -> Result<usize> {
     let lock = usable(backend)?;
-    let since = since.map(|t| t.checked_sub(Duration::from_secs(60)).unwrap_or(t));
+    let since = since.map(|t| t.checked_sub(Duration::from_secs(300)).unwrap_or(t));
     let keys: Vec<String> = backend
         .list("")?
         .into_iter()

@@ -20,6 +20,14 @@ function requestFor(mapping, op) {
   return d ? d.defaultResourceRequest : null;
 }
 
+// The storage's object lock of the vault, in words.
+function lockText(lock) {
+  const l = lock || { state: 'Disabled' };
+  const mode = l.mode ? t(`sec.lock.${l.mode}`) : '';
+  const when = l.lastExtended ? fmtDateTime(l.lastExtended) : '';
+  return t(`sec.lock.${l.state}`, { mode, n: l.windowInDays, when });
+}
+
 export async function securityView({ rg, name }, query, ctx) {
   const title = t('sec.title');
   setTitle(`${title} - ${name}`);
@@ -28,9 +36,11 @@ export async function securityView({ rg, name }, query, ctx) {
   let vault;
   let mappings;
   let can;
+  let storage;
   try {
-    [vault, mappings, can] = await Promise.all([
+    [vault, mappings, can, storage] = await Promise.all([
       get(vp, VAULT_API), list(`${vp}/backupResourceGuardProxies`, BACKUP_API), permissionsAt(vp),
+      get(`${vp}/backupstorageconfig/vaultstorageconfig`, BACKUP_API),
     ]);
   } catch (e) {
     showError(ctx, title, e);
@@ -127,6 +137,7 @@ export async function securityView({ rg, name }, query, ctx) {
       essentials([
         [t('config.softDelete'), sd.softDeleteState === 'Disabled' ? t('common.disabled') : t('config.softDeleteOn', { n: sd.softDeleteRetentionPeriodInDays })],
         [t('sec.imm.state'), t(`sec.imm.${imm}`)],
+        [t('sec.lock.title'), lockText(storage.properties.rsvaultObjectLock)],
         [t('sec.mua.title'), sec.multiUserAuthorization === 'Enabled' ? t('sec.mua.on', { guard: mapping.properties.resourceGuardResourceId.split('/').pop() }) : t('common.disabled')],
       ], t('common.essentials')),
       h('section', { 'aria-labelledby': muaId }, h('h2', { id: muaId }, t('sec.mua.title')), muaForm),
