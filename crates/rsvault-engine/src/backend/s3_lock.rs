@@ -53,17 +53,17 @@ impl Answer {
     }
 }
 
-/// Percent-encodes a key for a URL path (`/` kept), as SigV4 wants it.
+/// What stays as it is in a key in a URL path, as SigV4 wants it: RFC
+/// 3986's unreserved characters and `/`.
+const KEY_CHARS: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(key, KEY_CHARS).to_string()
 }
 
 /// The text of an XML element, for S3's small answers.
@@ -239,5 +239,14 @@ impl ObjectLock for S3Lock {
                 "a lock mode without a date, or a date without a mode",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_encoded_as_sigv4_wants_them() {
+        assert_eq!(super::encode_key("a/b-c_d.e~f"), "a/b-c_d.e~f");
+        assert_eq!(super::encode_key("x y+z=é"), "x%20y%2Bz%3D%C3%A9");
     }
 }
