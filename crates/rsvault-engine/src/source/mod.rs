@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use std::path::Path;
 
 mod confine;
+pub mod nbd;
 pub mod qcow2;
 pub mod raw;
 mod util;
