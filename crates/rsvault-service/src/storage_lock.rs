@@ -56,8 +56,12 @@ pub fn plan(props: &VaultProperties) -> Option<Plan> {
 /// What the service last did to a store's locks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sweep {
-    /// Every object locked in `mode` at `at`.
-    Done { mode: LockMode, at: SystemTime },
+    /// Every object locked in `mode` at `at`, until `until`.
+    Done {
+        mode: LockMode,
+        at: SystemTime,
+        until: SystemTime,
+    },
     /// The storage has no object lock (said once).
     Unsupported,
 }
@@ -67,7 +71,7 @@ pub fn due(last: Option<Sweep>, plan: Plan, now: SystemTime) -> bool {
     match last {
         None => true,
         Some(Sweep::Unsupported) => false,
-        Some(Sweep::Done { mode, at }) => {
+        Some(Sweep::Done { mode, at, .. }) => {
             mode != plan.mode || now.duration_since(at).unwrap_or_default() >= plan.window / 2
         }
     }
@@ -142,9 +146,16 @@ impl Service {
             return Ok(None);
         }
         let now = system_time(self.now());
+        // Never earlier than a lock already set (a window since shortened):
+        // storage refuses to shorten one, or, where it does not, would
+        // give up protection.
+        let until = match self.lock_sweeps.get(store) {
+            Some(Sweep::Done { until, .. }) => until.max(now + plan.window),
+            _ => now + plan.window,
+        };
         let retention = Retention {
             mode: plan.mode,
-            until: now + plan.window,
+            until,
         };
         let n = retain_store(backend.as_ref(), retention, since)?;
         if since.is_none() {
@@ -153,6 +164,7 @@ impl Service {
                 Sweep::Done {
                     mode: plan.mode,
                     at: now,
+                    until,
                 },
             );
         }
@@ -356,6 +368,37 @@ mod tests {
     }
 
     #[test]
+    fn a_shortened_soft_delete_period_never_shortens_a_lock() {
+        let (_dir, clock, svc) = service("memory://lock-shortened");
+        let v = VaultRef {
+            subscription: "s".into(),
+            resource_group: "rg".into(),
+            name: "v30".into(),
+        };
+        let body = |days: u32| {
+            serde_json::from_value::<rsvault_arm::vault::VaultPatch>(serde_json::json!({"properties": {"securitySettings": {
+                "immutabilitySettings": {"state": "Unlocked"},
+                "softDeleteSettings": {"softDeleteState": "Enabled", "softDeleteRetentionPeriodInDays": days}}}}))
+            .unwrap()
+        };
+        let (_, store) = vault(&svc, "v30", "Unlocked");
+        svc.patch_vault(&v, body(30)).unwrap();
+        let t0 = system_time(svc.now());
+        assert!(svc.extend_store_locks().unwrap() >= 1);
+        all_until(store.as_ref(), LockMode::Governance, t0 + 30 * DAY);
+        svc.patch_vault(&v, body(14)).unwrap();
+        clock.advance(8 * DAY);
+        assert!(
+            svc.extend_store_locks().unwrap() >= 1,
+            "due after half the new window"
+        );
+        all_until(store.as_ref(), LockMode::Governance, t0 + 30 * DAY);
+        clock.advance(10 * DAY);
+        assert!(svc.extend_store_locks().unwrap() >= 1);
+        all_until(store.as_ref(), LockMode::Governance, t0 + 32 * DAY);
+    }
+
+    #[test]
     fn storage_without_object_lock_is_said_once_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("stores");
@@ -409,7 +452,13 @@ mod tests {
             mode: LockMode::Governance,
             window: 14 * day,
         };
-        let done = |mode, at| Some(Sweep::Done { mode, at });
+        let done = |mode, at| {
+            Some(Sweep::Done {
+                mode,
+                at,
+                until: at,
+            })
+        };
         let cases = [
             (None, t0, true),
             (Some(Sweep::Unsupported), t0, false),

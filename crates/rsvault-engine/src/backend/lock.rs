@@ -89,22 +89,30 @@ pub fn retain_store(
         .filter(|o| since.is_none_or(|s| o.modified >= s))
         .map(|o| o.key)
         .collect();
-    // An object deleted between the listing and its lock (a collection
-    // running) needs none.
     for chunk in keys.chunks(256) {
-        match lock.retain(chunk, retention) {
-            Err(Error::MissingObject(_)) => {
-                for k in chunk {
-                    match lock.retain(std::slice::from_ref(k), retention) {
-                        Ok(()) | Err(Error::MissingObject(_)) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+        if lock.retain(chunk, retention).is_err() {
+            for k in chunk {
+                retain_one(lock, k, retention)?;
             }
-            r => r?,
         }
     }
     Ok(keys.len())
+}
+
+/// Locks one key, where a batch failed. An object deleted between the
+/// listing and its lock (a collection running) needs none; one whose lock
+/// already reaches as far, as hard (a window since shortened: storage
+/// refuses to shorten a lock), keeps it.
+fn retain_one(lock: &dyn ObjectLock, key: &str, want: Retention) -> Result<()> {
+    match lock.retain(&[key.to_owned()], want) {
+        Ok(()) | Err(Error::MissingObject(_)) => Ok(()),
+        Err(e) => match lock.retention(key) {
+            Ok(Some(have)) if have.until >= whole_seconds(want.until) && have.mode >= want.mode => {
+                Ok(())
+            }
+            _ => Err(e),
+        },
+    }
 }
 
 /// The backend's object lock, if it has one and it is on.
@@ -185,4 +193,42 @@ pub fn conformance(backend: &dyn super::Backend) {
             .map(|r| r.mode),
         Some(LockMode::Compliance)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Backend, MemoryBackend, PutMode};
+
+    #[test]
+    fn a_shorter_window_leaves_the_locks_that_reach_further() {
+        let b = MemoryBackend::new("lock-shorter");
+        let now = whole_seconds(SystemTime::now());
+        for k in ["a", "b"] {
+            b.put(k, b"x", PutMode::Create).unwrap();
+        }
+        let long = Retention {
+            mode: LockMode::Compliance,
+            until: now + Duration::from_secs(30 * 86_400),
+        };
+        let lock = b.object_lock().unwrap();
+        lock.retain(&["a".to_owned()], long).unwrap();
+        let short = Retention {
+            mode: LockMode::Compliance,
+            until: now + Duration::from_secs(14 * 86_400),
+        };
+        assert!(
+            lock.retain(&["a".to_owned()], short).is_err(),
+            "storage refuses to shorten"
+        );
+        assert_eq!(retain_store(&b, short, None).unwrap(), 2);
+        assert_eq!(lock.retention("a").unwrap(), Some(long));
+        assert_eq!(lock.retention("b").unwrap(), Some(short));
+        // Relaxing compliance to governance is refused, not skipped.
+        let relaxed = Retention {
+            mode: LockMode::Governance,
+            until: now + Duration::from_secs(40 * 86_400),
+        };
+        assert!(retain_store(&b, relaxed, None).is_err());
+    }
 }
