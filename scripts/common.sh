@@ -123,3 +123,43 @@ stop_test_storage() {
   rm -rf "$RSVAULT_STORAGE_DIR"
   unset RSVAULT_STORAGE_DIR RSVAULT_TEST_S3 RSVAULT_TEST_AZURITE
 }
+
+# The build's own needs: rsvault links libvirt (the libvirt hypervisor),
+# found with pkg-config.
+ensure_build_deps() {
+  ensure_packages pkg-config libvirt-dev
+}
+
+# Makes sure a system libvirt daemon answers on qemu:///system for the
+# libvirt tests, starting virtlogd and libvirtd (as root, without systemd)
+# when none runs. Exports RSVAULT_TEST_LIBVIRT. stop_test_libvirt stops what
+# this started.
+start_test_libvirt() {
+  ensure_packages libvirt-daemon-system libvirt-clients
+  export RSVAULT_TEST_LIBVIRT=qemu:///system
+  if virsh -c "$RSVAULT_TEST_LIBVIRT" version >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "no libvirt daemon answers on $RSVAULT_TEST_LIBVIRT and only root can start one" >&2
+    unset RSVAULT_TEST_LIBVIRT
+    return 0
+  fi
+  RSVAULT_LIBVIRT_STARTED=1
+  pgrep -x virtlogd >/dev/null || virtlogd -d
+  libvirtd -d
+  local i
+  for i in $(seq 1 100); do
+    virsh -c "$RSVAULT_TEST_LIBVIRT" version >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  virsh -c "$RSVAULT_TEST_LIBVIRT" version >/dev/null || { echo "libvirtd did not start" >&2; return 1; }
+  echo "test libvirt at $RSVAULT_TEST_LIBVIRT" >&2
+}
+
+stop_test_libvirt() {
+  [ -n "${RSVAULT_LIBVIRT_STARTED:-}" ] || return 0
+  pkill -x libvirtd 2>/dev/null || true
+  pkill -x virtlogd 2>/dev/null || true
+  unset RSVAULT_LIBVIRT_STARTED
+}

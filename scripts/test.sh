@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_rust
+ensure_build_deps
 # qemu-system-x86: the live VMs of the QEMU tests (under TCG); with
 # qemu-guest-agent and busybox-static, the small Linux guest they boot
 # (tests/guest/build-guest.sh). Installed first: Debian's qemu-system-x86 may
@@ -23,9 +24,12 @@ ensure_packages postgresql
 # Object storage: moto's S3 server and Azurite (Azure Blob) on loopback
 # ports, for the s3:// and az:// backends' tests in cargo test (which
 # require them when CI=true); stopped on exit like PostgreSQL.
-trap 'stop_test_postgres; stop_test_storage' EXIT
+# libvirt: the libvirt hypervisor's tests define TCG domains on a system
+# libvirtd (started here when none runs; stopped on exit).
+trap 'stop_test_postgres; stop_test_storage; stop_test_libvirt' EXIT
 start_test_postgres
 start_test_storage
+start_test_libvirt
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
@@ -60,7 +64,7 @@ npm ci --prefix tests/portal --no-audit --no-fund --loglevel=error
 # The portal's servers speak HTTPS with a certificate of a test CA that
 # node trusts (NODE_EXTRA_CA_CERTS); the browser is told to accept it.
 portal_tls=$(mktemp -d)
-trap 'rm -rf "$portal_tls"; stop_test_postgres; stop_test_storage' EXIT
+trap 'rm -rf "$portal_tls"; stop_test_postgres; stop_test_storage; stop_test_libvirt' EXIT
 bash scripts/test-tls.sh "$portal_tls"
 RSVAULT_TLS_CERT="$portal_tls/server.crt" RSVAULT_TLS_KEY="$portal_tls/server.key" \
   NODE_EXTRA_CA_CERTS="$portal_tls/ca.crt" RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" node --test tests/portal/

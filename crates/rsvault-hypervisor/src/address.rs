@@ -11,6 +11,17 @@ pub enum VmAddress {
     /// A QEMU process: its QMP monitor and the host end of its guest
     /// agent's virtio-serial port.
     Qemu(QemuAddress),
+    /// A libvirt domain: the connection's URI and the domain's UUID (which,
+    /// unlike its name, survives renames).
+    Libvirt(LibvirtAddress),
+}
+
+/// A libvirt domain.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LibvirtAddress {
+    /// `qemu:///system`, ...
+    pub uri: String,
+    pub uuid: String,
 }
 
 /// The sockets of a QEMU process.
@@ -38,9 +49,34 @@ impl VmAddress {
         })
     }
 
+    /// A libvirt domain's address.
+    pub fn libvirt(uri: impl Into<String>, uuid: impl Into<String>) -> Self {
+        VmAddress::Libvirt(LibvirtAddress {
+            uri: uri.into(),
+            uuid: uuid.into(),
+        })
+    }
+
     /// Reads and checks the address in a VM resource's body; `None` when
     /// the resource names no hypervisor (its disks are read as files).
     pub fn from_vm_body(body: &Value) -> Result<Option<Self>, AddressError> {
+        let l = &body["properties"]["libvirt"];
+        if !l.is_null() {
+            let text = |field: &str| match &l[field] {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                _ => Err(AddressError {
+                    field: format!("properties.libvirt.{field}"),
+                    message: "is required (discovery sets it)".into(),
+                }),
+            };
+            if !body["properties"]["qemu"].is_null() {
+                return Err(AddressError {
+                    field: "properties.qemu".into(),
+                    message: "a libvirt domain is reached through libvirt, not QMP".into(),
+                });
+            }
+            return Ok(Some(VmAddress::libvirt(text("uri")?, text("domainUuid")?)));
+        }
         let q = &body["properties"]["qemu"];
         if q.is_null() {
             return Ok(None);
@@ -102,5 +138,23 @@ mod tests {
             VmAddress::from_vm_body(&body(json!({"qmpSocket": "/a", "guestAgentSocket": "rel"})))
                 .unwrap_err();
         assert_eq!(e.field, "properties.qemu.guestAgentSocket");
+    }
+
+    #[test]
+    fn libvirt_addresses_are_read_and_checked() {
+        let body = |l: Value| json!({"properties": {"libvirt": l}});
+        assert_eq!(
+            VmAddress::from_vm_body(&body(
+                json!({"uri": "qemu:///system", "domainUuid": "u1", "domainName": "a"})
+            )),
+            Ok(Some(VmAddress::libvirt("qemu:///system", "u1")))
+        );
+        let e = VmAddress::from_vm_body(&body(json!({"uri": "qemu:///system"}))).unwrap_err();
+        assert_eq!(e.field, "properties.libvirt.domainUuid");
+        let both = json!({"properties": {"libvirt": {"uri": "u", "domainUuid": "d"}, "qemu": {"qmpSocket": "/a"}}});
+        assert_eq!(
+            VmAddress::from_vm_body(&both).unwrap_err().field,
+            "properties.qemu"
+        );
     }
 }

@@ -28,6 +28,8 @@ pub enum HvError {
         class: String,
         desc: String,
     },
+    #[error("libvirt: {0}")]
+    Libvirt(String),
     #[error("cancelled")]
     Cancelled,
 }

@@ -340,10 +340,13 @@ pub struct FakeHypervisor {
 }
 
 fn refused(vm: &VmAddress) -> HvError {
-    let VmAddress::Qemu(q) = vm;
+    let path = match vm {
+        VmAddress::Qemu(q) => q.qmp_socket.clone(),
+        VmAddress::Libvirt(l) => l.uri.clone().into(),
+    };
     HvError::Connect {
         what: "fake hypervisor",
-        path: q.qmp_socket.clone(),
+        path,
         source: std::io::ErrorKind::ConnectionRefused.into(),
     }
 }

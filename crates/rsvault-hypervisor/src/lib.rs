@@ -4,9 +4,17 @@
 //! reached at a [`VmAddress`]. Its implementations:
 //! - [`QemuHypervisor`] ([`qemu`]): QEMU's QMP monitor and guest agent,
 //!   the production one;
+//! - [`LibvirtHypervisor`] ([`libvirt`]): libvirt's domains, through
+//!   libvirt's backup API (pull mode over NBD, checkpoints);
 //! - [`FakeHypervisor`] ([`fake`]): in-process, for tests, with injected
 //!   faults;
-//! - [`conformance`]: the one suite both pass.
+//! - [`conformance`]: the one suite all pass;
+//! - [`RoutingHypervisor`] ([`route`]): QEMU and libvirt behind one port,
+//!   by the kind of address.
+//!
+//! [`Discovery`] ([`discovery`]) is the second port: the VMs a host knows,
+//! listed by libvirt ([`LibvirtDiscovery`]) or set by a test
+//! ([`FakeDiscovery`]).
 //!
 //! Below the QEMU one:
 //! - [`qmp`]: a client of QEMU's QMP monitor;
@@ -26,21 +34,28 @@ pub mod agent;
 pub mod bitmaps;
 pub mod conformance;
 mod conn;
+pub mod discovery;
 pub mod error;
 pub mod fake;
 pub mod finding;
+pub mod libvirt;
 pub mod port;
 pub mod qemu;
 pub mod qmp;
+pub mod route;
 pub mod scripts;
 pub mod snapshot;
 
+pub use discovery::{Discovery, FakeDiscovery, HostDisk, HostVm};
 pub use error::{HvError, Result};
 pub use fake::FakeHypervisor;
 pub use finding::Finding;
+pub use libvirt::LibvirtDiscovery;
+pub use libvirt::LibvirtHypervisor;
 pub use port::{
     AddressError, AgentState, AttachedDisk, Base, CheckpointInfo, Consistency, DiskCheckpoint,
-    DiskRequest, DiskSnapshot, Hypervisor, PowerState, QemuAddress, Snapshot, SnapshotError,
-    SnapshotFailure, SnapshotRequest, SnapshotSettings, VmAddress, checkpoint_name,
+    DiskRequest, DiskSnapshot, Hypervisor, LibvirtAddress, PowerState, QemuAddress, Snapshot,
+    SnapshotError, SnapshotFailure, SnapshotRequest, SnapshotSettings, VmAddress, checkpoint_name,
 };
 pub use qemu::QemuHypervisor;
+pub use route::RoutingHypervisor;

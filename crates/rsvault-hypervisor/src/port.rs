@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-pub use crate::address::{AddressError, QemuAddress, VmAddress};
+pub use crate::address::{AddressError, LibvirtAddress, QemuAddress, VmAddress};
 
 /// The checkpoints rsvault owns are named with this prefix.
 pub const CHECKPOINT_PREFIX: &str = "rsvault-";

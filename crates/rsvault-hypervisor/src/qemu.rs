@@ -34,15 +34,18 @@ impl Default for QemuHypervisor {
     }
 }
 
-fn qemu(vm: &VmAddress) -> &QemuAddress {
+fn qemu(vm: &VmAddress) -> Result<&QemuAddress, HvError> {
     match vm {
-        VmAddress::Qemu(q) => q,
+        VmAddress::Qemu(q) => Ok(q),
+        other => Err(HvError::Protocol(format!(
+            "{other:?} is not a QEMU process's address"
+        ))),
     }
 }
 
 impl QemuHypervisor {
     fn monitor(&self, vm: &VmAddress, timeout: Duration) -> Result<Qmp, HvError> {
-        Qmp::connect(&qemu(vm).qmp_socket, timeout)
+        Qmp::connect(&qemu(vm)?.qmp_socket, timeout)
     }
 }
 
@@ -91,7 +94,13 @@ impl Hypervisor for QemuHypervisor {
         progress: &mut dyn FnMut(u64, u64),
         cancel: &AtomicBool,
     ) -> Result<Snapshot, SnapshotFailure> {
-        let a = qemu(vm);
+        let a = qemu(vm).map_err(|e| {
+            SnapshotFailure::Unreachable(Finding::new(
+                finding::SNAPSHOT_FAILED,
+                e.to_string(),
+                "Check the VM's properties.qemu, then run Backup now again.",
+            ))
+        })?;
         let mut q = match self.monitor(vm, self.command_timeout) {
             Ok(q) => q,
             Err(e @ HvError::Connect { .. }) => {

@@ -5,7 +5,9 @@
 use rsvault_hypervisor::conformance::{self, Lab};
 use rsvault_hypervisor::fake::FakeAgent;
 use rsvault_hypervisor::qmp::{Monitor, Qmp};
-use rsvault_hypervisor::{FakeHypervisor, Hypervisor, PowerState, QemuHypervisor, VmAddress};
+use rsvault_hypervisor::{
+    FakeHypervisor, Hypervisor, LibvirtHypervisor, PowerState, QemuHypervisor, VmAddress,
+};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -201,4 +203,229 @@ fn the_qemu_hypervisor_conforms() {
         vms: Vec::new(),
     };
     conformance::run(&mut lab, &dir);
+}
+
+/// libvirt domains (TCG, no guest OS) defined on the connection named by
+/// `RSVAULT_TEST_LIBVIRT` (e.g. `qemu:///system`; the test command starts
+/// libvirtd). Guest writes go through the lab's own HMP `qemu-io` via
+/// `virsh qemu-monitor-command`, which taints these lab domains; the
+/// untainted path is what the live libvirt test checks.
+struct LibvirtLab {
+    hv: LibvirtHypervisor,
+    uri: String,
+    conn: virt::connect::Connect,
+    dir: PathBuf,
+    names: Vec<String>,
+}
+
+impl LibvirtLab {
+    fn domain(&self, vm: &VmAddress) -> virt::domain::Domain {
+        let VmAddress::Libvirt(a) = vm else {
+            panic!("{vm:?} is not a libvirt address")
+        };
+        self.conn
+            .lookup_domain_by_uuid_string(&a.uuid)
+            .expect("the lab's domain")
+    }
+}
+
+impl Drop for LibvirtLab {
+    fn drop(&mut self) {
+        for n in &self.names {
+            if let Ok(d) = self.conn.lookup_domain_by_name(n) {
+                let _ = d.destroy();
+                // VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+                let _ = d.undefine_flags(16);
+            }
+        }
+    }
+}
+
+fn domain_xml(name: &str, disks: &[(PathBuf, &'static str)]) -> String {
+    let mut x = format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+    );
+    for (i, (path, fmt)) in disks.iter().enumerate() {
+        let dev = char::from(b'a' + u8::try_from(i).expect("few disks"));
+        x.push_str(&format!(
+            "<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/>\
+             <source file='{}'/><target dev='vd{dev}' bus='virtio'/></disk>",
+            path.display()
+        ));
+    }
+    x.push_str(
+        "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>\
+         </devices></domain>",
+    );
+    x
+}
+
+impl Lab for LibvirtLab {
+    fn hypervisor(&self) -> &dyn Hypervisor {
+        &self.hv
+    }
+
+    fn start(&mut self, disks: &[(PathBuf, &'static str)]) -> VmAddress {
+        let name = format!(
+            "rsvault-conformance-{}-{}",
+            std::process::id(),
+            self.names.len()
+        );
+        let d = self
+            .conn
+            .define_domain_xml(&domain_xml(&name, disks))
+            .expect("define the lab's domain");
+        self.names.push(name);
+        d.create().expect("start the lab's domain");
+        VmAddress::libvirt(self.uri.clone(), d.uuid_string().expect("uuid"))
+    }
+
+    fn guest_write(&mut self, vm: &VmAddress, disk: usize, offset: u64, len: u64, pattern: u8) {
+        let name = self.domain(vm).name().expect("name");
+        // The virtio-blk device's own backend: libvirt's nodes share no
+        // write permission with a second user.
+        let line = format!(
+            "qemu-io -d /machine/peripheral/virtio-disk{disk}/virtio-backend \"write -P {pattern} {offset} {len}\""
+        );
+        let out = Command::new("virsh")
+            .args([
+                "-c",
+                &self.uri,
+                "qemu-monitor-command",
+                &name,
+                "--hmp",
+                &line,
+            ])
+            .output()
+            .expect("virsh");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && (text.trim().is_empty() || text.contains("wrote")),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn stop(&mut self, vm: &VmAddress) {
+        self.domain(vm).destroy().expect("stop the lab's domain");
+    }
+
+    fn nowhere(&self) -> VmAddress {
+        VmAddress::libvirt(self.uri.clone(), "6b2f3c1e-0000-4000-8000-00000000dead")
+    }
+
+    fn raw_checkpoints(&self) -> bool {
+        false
+    }
+}
+
+/// The libvirt connection of the tests, when there is one; on CI there
+/// must be.
+fn test_libvirt() -> Option<String> {
+    match std::env::var("RSVAULT_TEST_LIBVIRT") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but RSVAULT_TEST_LIBVIRT names no libvirt connection"
+            );
+            eprintln!("skipped: RSVAULT_TEST_LIBVIRT is not set");
+            None
+        }
+    }
+}
+
+#[test]
+fn the_libvirt_hypervisor_conforms() {
+    let Some(uri) = test_libvirt() else { return };
+    if !can_run(&["qemu-img", "qemu-io", "virsh"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(d.path()).unwrap();
+    // libvirt's QEMU runs as its own user: it must reach the images.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let conn = virt::connect::Connect::open(Some(&uri)).expect("connect to libvirt");
+    let mut lab = LibvirtLab {
+        hv: LibvirtHypervisor::new(dir.join("work")),
+        uri,
+        conn,
+        dir: dir.clone(),
+        names: Vec::new(),
+    };
+    conformance::run(&mut lab, &dir);
+    let _ = &lab.dir;
+}
+
+#[test]
+fn libvirt_discovery_conforms() {
+    use rsvault_hypervisor::discovery::conformance::{self as dc, Expected};
+    let Some(uri) = test_libvirt() else { return };
+    if !can_run(&["qemu-img"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(d.path()).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let os = dir.join("os.qcow2");
+    let data = dir.join("data.raw");
+    let iso = dir.join("cd.iso");
+    let shared = dir.join("shared.raw");
+    assert!(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&os)
+            .arg("4M")
+            .status()
+            .unwrap()
+            .success()
+    );
+    for f in [&data, &iso, &shared] {
+        std::fs::write(f, vec![0u8; 1 << 20]).unwrap();
+    }
+    let conn = virt::connect::Connect::open(Some(&uri)).expect("connect to libvirt");
+    let mut lab = LibvirtLab {
+        hv: LibvirtHypervisor::new(dir.join("work")),
+        uri: uri.clone(),
+        conn,
+        dir: dir.clone(),
+        names: Vec::new(),
+    };
+    let extra = format!(
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='{}'/>\
+         <target dev='sda' bus='sata'/><readonly/></disk>\
+         <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
+         <target dev='vdc' bus='virtio'/><readonly/></disk>",
+        iso.display(),
+        shared.display()
+    );
+    let disks = [(os.clone(), "qcow2"), (data.clone(), "raw")];
+    let define = |lab: &mut LibvirtLab, suffix: &str| {
+        let name = format!("rsvault-discovery-{}-{suffix}", std::process::id());
+        let x = domain_xml(&name, &disks).replace("<channel", &format!("{extra}<channel"));
+        let dom = lab.conn.define_domain_xml(&x).expect("define");
+        lab.names.push(name.clone());
+        (name, dom)
+    };
+    let (running, dom) = define(&mut lab, "on");
+    dom.create().expect("start");
+    let (stopped, _) = define(&mut lab, "off");
+    let want = [(os.as_path(), "qcow2"), (data.as_path(), "raw")];
+    dc::run(
+        &rsvault_hypervisor::LibvirtDiscovery::new(uri),
+        &[
+            Expected {
+                name: &running,
+                power: PowerState::Running,
+                disks: &want,
+            },
+            Expected {
+                name: &stopped,
+                power: PowerState::Stopped,
+                disks: &want,
+            },
+        ],
+    );
+    let _ = &lab.dir;
 }

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageRoots {
     roots: Vec<PathBuf>,
+    /// Single files allowed besides the folders (a hypervisor host's disk
+    /// images, which its hypervisor names rather than a caller).
+    files: Vec<PathBuf>,
 }
 
 impl ImageRoots {
@@ -20,7 +23,15 @@ impl ImageRoots {
     pub fn new(roots: impl IntoIterator<Item = PathBuf>) -> Self {
         ImageRoots {
             roots: roots.into_iter().collect(),
+            files: Vec::new(),
         }
+    }
+
+    /// These roots, and these files (absolute paths) besides.
+    #[must_use]
+    pub fn with_files(mut self, files: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.files.extend(files);
+        self
     }
 
     /// The folders, as configured.
@@ -66,6 +77,10 @@ impl ImageRoots {
         self.roots
             .iter()
             .any(|r| std::fs::canonicalize(r).is_ok_and(|r| canon.starts_with(&r) && canon != r))
+            || self
+                .files
+                .iter()
+                .any(|f| std::fs::canonicalize(f).is_ok_and(|f| f == canon))
     }
 
     fn outside(&self) -> String {
@@ -144,6 +159,13 @@ mod tests {
         assert!(refused(&outside.join("secret")));
         assert!(refused(&inside.join("../other/secret")));
         assert!(refused(&inside.join("sub")), "a folder is no image");
+        let one = roots.clone().with_files([outside.join("secret")]);
+        assert!(open_image_within(&outside.join("secret"), &one).is_ok());
+        raw(&outside.join("other"));
+        assert!(matches!(
+            open_image_within(&outside.join("other"), &one),
+            Err(Error::PathNotAllowed { .. })
+        ));
         assert!(
             refused(&outside.join("missing")),
             "existence outside is not told"

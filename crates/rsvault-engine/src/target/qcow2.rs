@@ -1,8 +1,11 @@
 //! Native qcow2 image writer used by restore.
 //!
 //! Produces a qcow2 version 3 image (QEMU `docs/interop/qcow2.rst`) with no
-//! compression, no encryption, no backing file, no snapshots and 16-bit
-//! refcounts (`refcount_order` 4).
+//! compression, no encryption, no snapshots and 16-bit refcounts
+//! (`refcount_order` 4); optionally an overlay on a backing file
+//! ([`Qcow2Writer::create_overlay`]), whose written clusters are then the
+//! only ones it defines (all-zero ones as zero clusters, so that they hide
+//! the backing file's bytes).
 //!
 //! Layout of the finished file, in host clusters:
 //!
@@ -17,8 +20,11 @@
 //!
 //! Every host cluster in the file is in use, so every refcount is 1 and
 //! every L1/L2 entry carries the COPIED flag. Guest clusters that are never
-//! written, or whose data is all zeros, stay unallocated (L2 entry 0) and
-//! read as zeros because the image has no backing file.
+//! written stay unallocated (L2 entry 0): zeros, or an overlay's backing
+//! file's bytes. Written clusters of all zeros stay unallocated too without
+//! a backing file, and become zero clusters (L2 entry 1) in an overlay.
+//! An overlay's header cluster also holds the backing format extension and
+//! the backing file name.
 //!
 //! While writing, data clusters get consecutive host offsets under a short
 //! mutex (which also records the guest-to-host mapping in lazily allocated
@@ -58,8 +64,22 @@ const MAX_CLUSTER_BITS: u32 = 21;
 const SECTOR: u64 = 512;
 /// Size of the buffer the metadata is written through in `finish`.
 const FLUSH_BYTES: usize = 4 << 20;
+/// L2 entry of a cluster that reads as zeros without host data.
+const L2_ZERO: u64 = 1;
+/// Header extension: the backing file's format name.
+const EXT_BACKING_FORMAT: u32 = 0xe279_2aca;
+/// QEMU's longest backing file name.
+const MAX_BACKING_NAME: usize = 1023;
 
-/// Writes a qcow2 (version 3, no compression, no encryption, no backing file) image.
+/// The file an overlay builds on, as its header names it.
+#[derive(Debug, Clone)]
+struct Backing {
+    name: String,
+    format: String,
+}
+
+/// Writes a qcow2 (version 3, no compression, no encryption) image, plain
+/// or as an overlay on a backing file.
 ///
 /// The virtual size recorded in the header is `virtual_size` rounded up to a
 /// multiple of 512 bytes (as `qemu-img create` does); the padding reads as
@@ -76,6 +96,7 @@ pub struct Qcow2Writer {
     /// Set when a data write failed after its host cluster was mapped: the
     /// image can then no longer be finished.
     failed: AtomicBool,
+    backing: Option<Backing>,
 }
 
 struct State {
@@ -130,7 +151,49 @@ impl Qcow2Writer {
                 l2: BTreeMap::new(),
             }),
             failed: AtomicBool::new(false),
+            backing: None,
         })
+    }
+
+    /// Creates (truncating) `path` as an overlay on `backing` (its name as
+    /// the header records it: absolute, or relative to the overlay's
+    /// directory) in format `backing_format` (`qcow2`, `raw`). Clusters
+    /// never written read from the backing file; written ones, all-zero
+    /// ones included, hide it.
+    pub fn create_overlay(
+        path: &Path,
+        virtual_size: u64,
+        cluster_size: u32,
+        backing: &Path,
+        backing_format: &str,
+    ) -> Result<Self> {
+        let name = backing.to_str().ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "the backing file name {} is not UTF-8",
+                backing.display()
+            ))
+        })?;
+        if name.is_empty() || name.len() > MAX_BACKING_NAME {
+            return Err(Error::InvalidInput(format!(
+                "the backing file name must be 1 to {MAX_BACKING_NAME} bytes long"
+            )));
+        }
+        if backing_format.is_empty() || !backing_format.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::InvalidInput(format!(
+                "{backing_format:?} is not a backing format name"
+            )));
+        }
+        if u64::from(cluster_size) < HEADER_LENGTH as u64 + 24 + 8 + name.len() as u64 + 8 {
+            return Err(Error::InvalidInput(format!(
+                "a {cluster_size}-byte header cluster cannot hold the backing file name"
+            )));
+        }
+        let mut w = Self::create(path, virtual_size, cluster_size)?;
+        w.backing = Some(Backing {
+            name: name.to_owned(),
+            format: backing_format.to_owned(),
+        });
+        Ok(w)
     }
 
     fn cluster_size(&self) -> u64 {
@@ -139,7 +202,8 @@ impl Qcow2Writer {
 
     /// Writes one whole guest cluster's data at guest offset `guest_offset` (a multiple of cluster_size). `data.len()` is cluster_size, or shorter only for the final partial cluster of the disk. May be called from several threads at once, in any order, each guest cluster at most once. Clusters never written read as zeros (unallocated).
     ///
-    /// A cluster whose data is all zeros is left unallocated too.
+    /// A cluster whose data is all zeros is left unallocated too, or made a
+    /// zero cluster in an overlay.
     pub fn write_cluster(&self, guest_offset: u64, data: &[u8]) -> Result<()> {
         let cs = self.cluster_size();
         if !guest_offset.is_multiple_of(cs) {
@@ -163,7 +227,8 @@ impl Qcow2Writer {
         if self.failed.load(Ordering::Relaxed) {
             return Err(self.failed_error());
         }
-        if is_zero(data) {
+        let zero = is_zero(data);
+        if zero && self.backing.is_none() {
             return Ok(());
         }
 
@@ -183,6 +248,10 @@ impl Qcow2Writer {
                 return Err(Error::InvalidInput(format!(
                     "qcow2 guest cluster at offset {guest_offset} written twice"
                 )));
+            }
+            if zero {
+                table[l2_index] = L2_ZERO;
+                return Ok(());
             }
             let host = *next_host;
             if host + cs > MAX_HOST_OFFSET {
@@ -311,8 +380,20 @@ impl Qcow2Writer {
         let mut h = Vec::with_capacity(HEADER_LENGTH as usize + 8);
         h.extend_from_slice(&MAGIC.to_be_bytes());
         h.extend_from_slice(&VERSION.to_be_bytes());
-        h.extend_from_slice(&0u64.to_be_bytes()); // backing_file_offset
-        h.extend_from_slice(&0u32.to_be_bytes()); // backing_file_size
+        // The backing file name follows the header extensions.
+        let ext_len = self
+            .backing
+            .as_ref()
+            .map_or(0, |b| 8 + b.format.len().next_multiple_of(8));
+        let (name_offset, name_len) = match &self.backing {
+            Some(b) => (
+                (HEADER_LENGTH as usize + ext_len + 8) as u64,
+                b.name.len() as u32,
+            ),
+            None => (0, 0),
+        };
+        h.extend_from_slice(&name_offset.to_be_bytes()); // backing_file_offset
+        h.extend_from_slice(&name_len.to_be_bytes()); // backing_file_size
         h.extend_from_slice(&self.cluster_bits.to_be_bytes());
         let size = self.virtual_size.next_multiple_of(SECTOR);
         h.extend_from_slice(&size.to_be_bytes());
@@ -329,7 +410,17 @@ impl Qcow2Writer {
         h.extend_from_slice(&REFCOUNT_ORDER.to_be_bytes());
         h.extend_from_slice(&HEADER_LENGTH.to_be_bytes());
         debug_assert_eq!(h.len(), HEADER_LENGTH as usize);
+        if let Some(b) = &self.backing {
+            h.extend_from_slice(&EXT_BACKING_FORMAT.to_be_bytes());
+            h.extend_from_slice(&(b.format.len() as u32).to_be_bytes());
+            h.extend_from_slice(b.format.as_bytes());
+            h.resize(h.len().next_multiple_of(8), 0);
+        }
         h.extend_from_slice(&[0u8; 8]); // header extension type 0: end
+        if let Some(b) = &self.backing {
+            debug_assert_eq!(h.len() as u64, name_offset);
+            h.extend_from_slice(b.name.as_bytes());
+        }
         h
     }
 }
@@ -855,5 +946,109 @@ mod tests {
             assert!(!is_zero(&v), "{i}");
             v[i] = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod overlay_tests {
+    use super::*;
+    use crate::source::DiskSource;
+    use std::process::Command;
+
+    const CS: u64 = 65536;
+
+    fn qemu(args: &[&str], path: &Path) -> String {
+        let out = Command::new("qemu-img")
+            .args(args)
+            .arg(path)
+            .output()
+            .expect("qemu-img (apt-get install qemu-utils)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "qemu-img {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    #[test]
+    fn an_overlay_hides_the_backing_file_only_where_it_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("base.qcow2");
+        let size = 8 * CS + 4096;
+        let mut raw = vec![0x55u8; size as usize];
+        raw[..CS as usize].fill(0x11);
+        let raw_path = dir.path().join("base.raw");
+        std::fs::write(&raw_path, &raw).unwrap();
+        let out = Command::new("qemu-img")
+            .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+            .arg(&raw_path)
+            .arg(&base)
+            .status()
+            .unwrap();
+        assert!(out.success());
+
+        let top = dir.path().join("top.qcow2");
+        let w = Qcow2Writer::create_overlay(&top, size, CS as u32, &base, "qcow2").unwrap();
+        w.write_cluster(2 * CS, &vec![0x77u8; CS as usize]).unwrap();
+        // Zeros written over the backing file's 0x55 must read as zeros.
+        w.write_cluster(4 * CS, &vec![0u8; CS as usize]).unwrap();
+        assert!(
+            w.write_cluster(4 * CS, &[0u8; CS as usize]).is_err(),
+            "twice"
+        );
+        w.finish().unwrap();
+
+        let check = qemu(&["check", "-f", "qcow2"], &top);
+        assert!(check.contains("No errors"), "{check}");
+        let info: serde_json::Value =
+            serde_json::from_str(&qemu(&["info", "--output=json"], &top)).unwrap();
+        assert_eq!(info["backing-filename"], base.to_str().unwrap());
+        assert_eq!(info["backing-filename-format"], "qcow2");
+
+        let mut want = raw.clone();
+        want[2 * CS as usize..3 * CS as usize].fill(0x77);
+        want[4 * CS as usize..5 * CS as usize].fill(0);
+        let flat = dir.path().join("flat.raw");
+        let out = Command::new("qemu-img")
+            .args(["convert", "-q", "-O", "raw"])
+            .arg(&top)
+            .arg(&flat)
+            .status()
+            .unwrap();
+        assert!(out.success());
+        assert!(
+            std::fs::read(&flat).unwrap() == want,
+            "qemu reads the chain"
+        );
+
+        let img = crate::source::qcow2::Qcow2Image::open(&top).unwrap();
+        let mut got = vec![0u8; size as usize];
+        img.read_at(&mut got, 0).unwrap();
+        assert!(got == want, "rsvault reads the chain");
+        let here = img.allocated_here().unwrap();
+        assert_eq!(here.ranges(), [(2 * CS, 3 * CS), (4 * CS, 5 * CS)]);
+    }
+
+    #[test]
+    fn overlay_arguments_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top.qcow2");
+        let long = "a".repeat(MAX_BACKING_NAME + 1);
+        for (name, fmt) in [
+            ("", "qcow2"),
+            (long.as_str(), "qcow2"),
+            ("/b", "q c"),
+            ("/b", ""),
+        ] {
+            assert!(
+                Qcow2Writer::create_overlay(&top, CS, CS as u32, Path::new(name), fmt).is_err(),
+                "{name:?} {fmt:?}"
+            );
+        }
+        assert!(
+            Qcow2Writer::create_overlay(&top, CS, 512, Path::new(&"b".repeat(500)), "raw").is_err()
+        );
     }
 }

@@ -1,0 +1,203 @@
+//! Discovery: the VMs a hypervisor host runs or keeps defined, as the host
+//! itself describes them, so that nobody registers them by hand.
+//!
+//! [`Discovery`] is the port; [`crate::libvirt::LibvirtDiscovery`] lists a
+//! libvirt connection's domains, [`FakeDiscovery`] holds a list for tests,
+//! and [`conformance`] is the suite both pass.
+
+use crate::address::VmAddress;
+use crate::error::HvError;
+use crate::port::PowerState;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// A VM a host knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostVm {
+    /// Where the VM is reached (keyed by what survives renames).
+    pub address: VmAddress,
+    pub name: String,
+    /// The hypervisor's own id of the VM (libvirt's domain UUID).
+    pub uuid: String,
+    pub power: PowerState,
+    /// The OS type the hypervisor knows (`hvm`), if any.
+    pub os_type: Option<String>,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    /// The disks a backup reads (CD-ROMs and read-only disks left out).
+    pub disks: Vec<HostDisk>,
+    /// The hypervisor's description of the VM (libvirt's inactive domain
+    /// XML), kept with each recovery point to define the VM again.
+    pub config: String,
+}
+
+/// A disk of a host's VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDisk {
+    /// The device name (`vda`).
+    pub device: String,
+    /// The image file or block device.
+    pub path: PathBuf,
+    /// `qcow2`, `raw`, ...
+    pub format: String,
+    pub block: bool,
+    /// The backing chain the hypervisor reports, nearest first.
+    pub backing: Vec<PathBuf>,
+}
+
+/// The VMs of one host.
+pub trait Discovery: Send + Sync + std::fmt::Debug {
+    /// The host's connection, as configured (`qemu:///system`).
+    fn uri(&self) -> &str;
+    /// Every VM the host knows, running or not.
+    fn list(&self) -> Result<Vec<HostVm>, HvError>;
+}
+
+/// A host whose VMs are set by the test.
+#[derive(Debug)]
+pub struct FakeDiscovery {
+    uri: String,
+    vms: Mutex<Result<Vec<HostVm>, String>>,
+}
+
+impl FakeDiscovery {
+    pub fn new(uri: impl Into<String>) -> Self {
+        FakeDiscovery {
+            uri: uri.into(),
+            vms: Mutex::new(Ok(Vec::new())),
+        }
+    }
+
+    /// Sets what the host reports.
+    pub fn set(&self, vms: Vec<HostVm>) {
+        *self.vms.lock().expect("lock") = Ok(vms);
+    }
+
+    /// Makes the host unreachable.
+    pub fn fail(&self, why: impl Into<String>) {
+        *self.vms.lock().expect("lock") = Err(why.into());
+    }
+}
+
+impl Discovery for FakeDiscovery {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn list(&self) -> Result<Vec<HostVm>, HvError> {
+        self.vms
+            .lock()
+            .expect("lock")
+            .clone()
+            .map_err(HvError::Libvirt)
+    }
+}
+
+/// The contract of [`Discovery`]: `host` reports `running` (with disks
+/// `qcow2` then `raw`, and a CD-ROM and a read-only disk it must leave
+/// out) as running and `stopped` as stopped, each at an address of this
+/// host, with its configuration. Panics with what broke.
+pub mod conformance {
+    use super::*;
+    use std::path::Path;
+
+    /// What the lab defined on the host.
+    pub struct Expected<'a> {
+        pub name: &'a str,
+        pub power: PowerState,
+        pub disks: &'a [(&'a Path, &'a str)],
+    }
+
+    pub fn run(host: &dyn Discovery, expected: &[Expected<'_>]) {
+        let vms = host.list().expect("the host lists its VMs");
+        for e in expected {
+            let vm = vms
+                .iter()
+                .find(|v| v.name == e.name)
+                .unwrap_or_else(|| panic!("{} is listed: {vms:?}", e.name));
+            assert_eq!(vm.power, e.power, "{vm:?}");
+            assert!(!vm.uuid.is_empty(), "{vm:?}");
+            assert!(vm.vcpus >= 1 && vm.memory_mib >= 1, "{vm:?}");
+            assert!(!vm.config.is_empty(), "{vm:?}");
+            match &vm.address {
+                VmAddress::Libvirt(a) => {
+                    assert_eq!(a.uri, host.uri());
+                    assert_eq!(a.uuid, vm.uuid);
+                }
+                other => panic!("a host VM's address names the host: {other:?}"),
+            }
+            let got: Vec<(PathBuf, &str)> = vm
+                .disks
+                .iter()
+                .map(|d| (d.path.clone(), d.format.as_str()))
+                .collect();
+            let want: Vec<(PathBuf, &str)> =
+                e.disks.iter().map(|(p, f)| (p.to_path_buf(), *f)).collect();
+            assert_eq!(got, want, "only the backup's disks, in order: {vm:?}");
+            let mut devices: Vec<&str> = vm.disks.iter().map(|d| d.device.as_str()).collect();
+            devices.dedup();
+            assert_eq!(devices.len(), vm.disks.len(), "device names are distinct");
+        }
+        let mut uuids: Vec<&str> = vms.iter().map(|v| v.uuid.as_str()).collect();
+        uuids.sort_unstable();
+        uuids.dedup();
+        assert_eq!(uuids.len(), vms.len(), "one entry a VM");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fake_host_conforms() {
+        let host = FakeDiscovery::new("test:///fake");
+        let disk = |dev: &str, p: &str, f: &str| HostDisk {
+            device: dev.into(),
+            path: p.into(),
+            format: f.into(),
+            block: false,
+            backing: Vec::new(),
+        };
+        let vm = |name: &str, uuid: &str, power| HostVm {
+            address: VmAddress::libvirt("test:///fake", uuid),
+            name: name.into(),
+            uuid: uuid.into(),
+            power,
+            os_type: Some("hvm".into()),
+            vcpus: 1,
+            memory_mib: 128,
+            disks: vec![
+                disk("vda", "/i/os.qcow2", "qcow2"),
+                disk("vdb", "/i/d.raw", "raw"),
+            ],
+            config: "<domain/>".into(),
+        };
+        host.set(vec![
+            vm("running", "u1", PowerState::Running),
+            vm("stopped", "u2", PowerState::Stopped),
+        ]);
+        let disks = [
+            (Path::new("/i/os.qcow2"), "qcow2"),
+            (Path::new("/i/d.raw"), "raw"),
+        ];
+        conformance::run(
+            &host,
+            &[
+                conformance::Expected {
+                    name: "running",
+                    power: PowerState::Running,
+                    disks: &disks,
+                },
+                conformance::Expected {
+                    name: "stopped",
+                    power: PowerState::Stopped,
+                    disks: &disks,
+                },
+            ],
+        );
+        host.fail("down");
+        assert!(host.list().is_err());
+    }
+    use std::path::Path;
+}

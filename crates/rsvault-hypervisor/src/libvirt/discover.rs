@@ -1,0 +1,102 @@
+//! Discovery over libvirt: every domain of a connection, running or shut
+//! off, with its disks from the domain XML (the live one of a running
+//! domain, which also names the backing chain).
+
+use super::{hv_err, xml};
+use crate::address::VmAddress;
+use crate::discovery::{Discovery, HostDisk, HostVm};
+use crate::error::HvError;
+use crate::port::PowerState;
+use virt::connect::Connect;
+use virt::domain::Domain;
+
+/// `VIR_DOMAIN_XML_INACTIVE`: the persistent definition.
+const XML_INACTIVE: u32 = 2;
+
+/// The domains of one libvirt connection.
+#[derive(Debug, Clone)]
+pub struct LibvirtDiscovery {
+    uri: String,
+}
+
+impl LibvirtDiscovery {
+    pub fn new(uri: impl Into<String>) -> Self {
+        LibvirtDiscovery { uri: uri.into() }
+    }
+}
+
+/// A domain's state as the port's power state.
+pub(super) fn power(dom: &Domain) -> Result<PowerState, HvError> {
+    use virt::domain::DomainState as S;
+    use virt::enumutil::Enum;
+    let (state, _) = dom
+        .state()
+        .map_err(|e| hv_err("reading the domain state", e))?;
+    Ok(match state {
+        Enum::Known(S::Running | S::Blocked) => PowerState::Running,
+        Enum::Known(S::Paused | S::PMSuspended) => PowerState::Paused,
+        _ => PowerState::Stopped,
+    })
+}
+
+impl LibvirtDiscovery {
+    fn describe(&self, dom: &Domain) -> Result<HostVm, HvError> {
+        let power = power(dom)?;
+        let live = dom
+            .xml_desc(0)
+            .map_err(|e| hv_err("reading the domain XML", e))?;
+        // A transient domain has no inactive definition: its live XML is
+        // all there is.
+        let config = dom.xml_desc(XML_INACTIVE).unwrap_or_else(|_| live.clone());
+        let info = xml::parse_domain(&live).map_err(HvError::Protocol)?;
+        Ok(HostVm {
+            address: VmAddress::libvirt(self.uri.clone(), info.uuid.clone()),
+            name: info.name,
+            uuid: info.uuid,
+            power,
+            os_type: info.os_type,
+            vcpus: info.vcpus,
+            memory_mib: info.memory_kib >> 10,
+            disks: info
+                .disks
+                .into_iter()
+                .map(|d| HostDisk {
+                    device: d.target,
+                    path: d.source,
+                    format: d.format,
+                    block: d.block,
+                    backing: d.backing,
+                })
+                .collect(),
+            config,
+        })
+    }
+}
+
+impl Discovery for LibvirtDiscovery {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn list(&self) -> Result<Vec<HostVm>, HvError> {
+        virt::error::clear_error_callback();
+        let conn = Connect::open(Some(&self.uri))
+            .map_err(|e| hv_err(&format!("connecting to {}", self.uri), e))?;
+        let doms = conn
+            .list_all_domains(0)
+            .map_err(|e| hv_err("listing domains", e))?;
+        let mut out = Vec::new();
+        for d in &doms {
+            match self.describe(d) {
+                Ok(vm) => out.push(vm),
+                // A domain undefined while it was listed is gone.
+                Err(e) if !d.is_persistent().unwrap_or(true) => {
+                    tracing::debug!(error = %e, "a transient domain went away while listed");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}

@@ -1,0 +1,328 @@
+//! The parts of libvirt's XML documents a backup needs: a domain's disks
+//! and checkpoints read, the `<domainbackup>` and `<domaincheckpoint>`
+//! documents of a pull-mode backup written.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A disk of a domain, as its live XML describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainDisk {
+    /// The target device (`vda`), libvirt's name of the disk.
+    pub target: String,
+    /// The image file or block device.
+    pub source: PathBuf,
+    /// `qcow2`, `raw`, ...
+    pub format: String,
+    /// A block device (`type='block'`) rather than a file.
+    pub block: bool,
+    /// The backing chain libvirt reports (`<backingStore>`, nearest
+    /// first; in the live XML of a running domain).
+    pub backing: Vec<PathBuf>,
+}
+
+/// What a domain's XML says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainInfo {
+    pub name: String,
+    pub uuid: String,
+    /// The OS type libvirt knows (`hvm`).
+    pub os_type: Option<String>,
+    pub vcpus: u32,
+    pub memory_kib: u64,
+    /// The disks a backup can read: file- or block-backed `device='disk'`
+    /// disks that are not read-only; CD-ROMs, floppies, network disks and
+    /// read-only disks are left out.
+    pub disks: Vec<DomainDisk>,
+}
+
+fn child<'a>(n: roxmltree::Node<'a, 'a>, tag: &str) -> Option<roxmltree::Node<'a, 'a>> {
+    n.children().find(|c| c.has_tag_name(tag))
+}
+
+fn text<'a>(n: Option<roxmltree::Node<'a, '_>>) -> Option<&'a str> {
+    n.and_then(|n| n.text()).map(str::trim)
+}
+
+/// The files of a disk's `<backingStore>` chain, nearest first.
+fn backing_chain<'a>(disk: roxmltree::Node<'a, 'a>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut at = child(disk, "backingStore");
+    while let Some(b) = at {
+        let Some(src) = child(b, "source").and_then(|s| s.attribute("file").or(s.attribute("dev")))
+        else {
+            break;
+        };
+        out.push(PathBuf::from(src));
+        at = child(b, "backingStore");
+    }
+    out
+}
+
+/// Reads a domain's XML (`virDomainGetXMLDesc`).
+pub fn parse_domain(xml: &str) -> Result<DomainInfo, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("domain XML: {e}"))?;
+    let root = doc.root_element();
+    if !root.has_tag_name("domain") {
+        return Err(format!(
+            "domain XML: the root is <{}>",
+            root.tag_name().name()
+        ));
+    }
+    let name = text(child(root, "name")).unwrap_or_default().to_owned();
+    let uuid = text(child(root, "uuid")).unwrap_or_default().to_owned();
+    let os_type = text(child(root, "os").and_then(|o| child(o, "type"))).map(str::to_owned);
+    let vcpus = text(child(root, "vcpu"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let memory_kib = child(root, "memory")
+        .and_then(|m| {
+            let v: u64 = m.text()?.trim().parse().ok()?;
+            Some(match m.attribute("unit").unwrap_or("KiB") {
+                "b" | "bytes" => v / 1024,
+                "KB" => v * 1000 / 1024,
+                "MiB" | "M" => v << 10,
+                "MB" => v * 1_000_000 / 1024,
+                "GiB" | "G" => v << 20,
+                "GB" => v * 1_000_000_000 / 1024,
+                _ => v,
+            })
+        })
+        .unwrap_or(0);
+    let mut disks = Vec::new();
+    if let Some(devices) = child(root, "devices") {
+        for d in devices.children().filter(|c| c.has_tag_name("disk")) {
+            if d.attribute("device").unwrap_or("disk") != "disk" || child(d, "readonly").is_some() {
+                continue;
+            }
+            let (block, attr) = match d.attribute("type") {
+                Some("file") => (false, "file"),
+                Some("block") => (true, "dev"),
+                _ => continue,
+            };
+            let Some(source) = child(d, "source").and_then(|s| s.attribute(attr)) else {
+                continue;
+            };
+            let Some(target) = child(d, "target").and_then(|t| t.attribute("dev")) else {
+                continue;
+            };
+            let format = child(d, "driver")
+                .and_then(|x| x.attribute("type"))
+                .unwrap_or("raw");
+            disks.push(DomainDisk {
+                target: target.to_owned(),
+                source: PathBuf::from(source),
+                format: format.to_owned(),
+                block,
+                backing: backing_chain(d),
+            });
+        }
+    }
+    Ok(DomainInfo {
+        name,
+        uuid,
+        os_type,
+        vcpus,
+        memory_kib,
+        disks,
+    })
+}
+
+/// The disks a checkpoint's XML covers with a bitmap
+/// (`virDomainCheckpointGetXMLDesc`).
+pub fn checkpoint_disks(xml: &str) -> Result<Vec<String>, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("checkpoint XML: {e}"))?;
+    let Some(disks) = child(doc.root_element(), "disks") else {
+        return Ok(Vec::new());
+    };
+    Ok(disks
+        .children()
+        .filter(|d| d.has_tag_name("disk") && d.attribute("checkpoint") == Some("bitmap"))
+        .filter_map(|d| d.attribute("name").map(str::to_owned))
+        .collect())
+}
+
+/// Escapes text for an XML attribute.
+fn attr(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// One disk of a pull backup.
+#[derive(Debug, Clone)]
+pub struct BackupDisk<'a> {
+    pub target: &'a str,
+    /// The checkpoint whose changes to export; `None` for a full export.
+    pub incremental: Option<&'a str>,
+    /// The qcow2 scratch file libvirt creates for the fleece.
+    pub scratch: &'a Path,
+    /// The disk gets a bitmap in the new checkpoint (qcow2 only).
+    pub checkpoint: bool,
+}
+
+/// The `<domainbackup mode='pull'>` document: the named disks exported on
+/// a Unix socket, every other disk of `all_targets` left out.
+pub fn backup_xml(socket: &Path, disks: &[BackupDisk<'_>], all_targets: &[&str]) -> String {
+    let mut x = String::from("<domainbackup mode='pull'>");
+    let _ = write!(
+        x,
+        "<server transport='unix' socket='{}'/><disks>",
+        attr(&socket.to_string_lossy())
+    );
+    for t in all_targets {
+        match disks.iter().find(|d| d.target == *t) {
+            Some(d) => {
+                let _ = write!(x, "<disk name='{}' backup='yes' type='file'", attr(t));
+                match d.incremental {
+                    Some(c) => {
+                        let _ = write!(x, " backupmode='incremental' incremental='{}'", attr(c));
+                    }
+                    None => x.push_str(" backupmode='full'"),
+                }
+                let _ = write!(
+                    x,
+                    "><scratch file='{}'/></disk>",
+                    attr(&d.scratch.to_string_lossy())
+                );
+            }
+            None => {
+                let _ = write!(x, "<disk name='{}' backup='no'/>", attr(t));
+            }
+        }
+    }
+    x.push_str("</disks></domainbackup>");
+    x
+}
+
+/// The `<domaincheckpoint>` started with the backup: a bitmap on each
+/// disk that takes one, none on the others.
+pub fn checkpoint_xml(name: &str, disks: &[BackupDisk<'_>], all_targets: &[&str]) -> String {
+    let mut x = format!("<domaincheckpoint><name>{}</name><disks>", attr(name));
+    for t in all_targets {
+        let on = disks.iter().any(|d| d.target == *t && d.checkpoint);
+        let _ = write!(
+            x,
+            "<disk name='{}' checkpoint='{}'/>",
+            attr(t),
+            if on { "bitmap" } else { "no" }
+        );
+    }
+    x.push_str("</disks></domaincheckpoint>");
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOMAIN: &str = r#"<domain type='kvm' id='3'>
+  <name>db-01</name>
+  <uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid>
+  <memory unit='KiB'>2097152</memory>
+  <vcpu placement='static'>2</vcpu>
+  <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/var/lib/libvirt/images/db-01.qcow2' index='2'/>
+      <backingStore type='file' index='3'>
+        <format type='qcow2'/>
+        <source file='/var/lib/libvirt/images/base.qcow2'/>
+        <backingStore/>
+      </backingStore>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='block' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <source dev='/dev/vg0/db-data'/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='/srv/iso/debian.iso'/>
+      <target dev='sda' bus='sata'/>
+      <readonly/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='/srv/shared.img'/>
+      <target dev='vdc' bus='virtio'/>
+      <readonly/>
+    </disk>
+    <disk type='network' device='disk'>
+      <source protocol='rbd' name='pool/img'/>
+      <target dev='vdd' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>"#;
+
+    #[test]
+    fn a_domain_lists_its_backed_up_disks_only() {
+        let d = parse_domain(DOMAIN).unwrap();
+        assert_eq!(d.name, "db-01");
+        assert_eq!(d.uuid, "4dea22b3-1d52-d8f3-2516-782e98ab3fa0");
+        assert_eq!(d.os_type.as_deref(), Some("hvm"));
+        assert_eq!((d.vcpus, d.memory_kib), (2, 2 << 20));
+        assert_eq!(
+            d.disks,
+            [
+                DomainDisk {
+                    target: "vda".into(),
+                    source: "/var/lib/libvirt/images/db-01.qcow2".into(),
+                    format: "qcow2".into(),
+                    block: false,
+                    backing: vec!["/var/lib/libvirt/images/base.qcow2".into()],
+                },
+                DomainDisk {
+                    target: "vdb".into(),
+                    source: "/dev/vg0/db-data".into(),
+                    format: "raw".into(),
+                    block: true,
+                    backing: Vec::new(),
+                },
+            ]
+        );
+        assert!(parse_domain("<network/>").is_err());
+        assert!(parse_domain("<domain").is_err());
+        let m = parse_domain("<domain><memory unit='MiB'>128</memory></domain>").unwrap();
+        assert_eq!(m.memory_kib, 128 << 10);
+    }
+
+    #[test]
+    fn backup_and_checkpoint_documents() {
+        let scratch = Path::new("/run/rsvault/j1.vda.scratch");
+        let disks = [BackupDisk {
+            target: "vda",
+            incremental: Some("rsvault-j0"),
+            scratch,
+            checkpoint: true,
+        }];
+        let b = backup_xml(Path::new("/run/rsvault/j1.sock"), &disks, &["vda", "vdb"]);
+        assert_eq!(
+            b,
+            "<domainbackup mode='pull'><server transport='unix' socket='/run/rsvault/j1.sock'/><disks>\
+             <disk name='vda' backup='yes' type='file' backupmode='incremental' incremental='rsvault-j0'>\
+             <scratch file='/run/rsvault/j1.vda.scratch'/></disk><disk name='vdb' backup='no'/>\
+             </disks></domainbackup>"
+        );
+        roxmltree::Document::parse(&b).unwrap();
+        let c = checkpoint_xml("rsvault-j1", &disks, &["vda", "vdb"]);
+        assert_eq!(
+            c,
+            "<domaincheckpoint><name>rsvault-j1</name><disks><disk name='vda' checkpoint='bitmap'/>\
+             <disk name='vdb' checkpoint='no'/></disks></domaincheckpoint>"
+        );
+        assert_eq!(checkpoint_disks(&c).unwrap(), ["vda"]);
+        assert_eq!(attr("a'<&>\""), "a&apos;&lt;&amp;&gt;&quot;");
+    }
+}
