@@ -29,6 +29,9 @@ pub struct VmProperties {
     /// rsvault: the running QEMU process of a live VM.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qemu: Option<QemuLink>,
+    /// rsvault: the libvirt domain of a VM discovered on a libvirt host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libvirt: Option<LibvirtLink>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -149,6 +152,34 @@ pub struct QemuLink {
     pub qmp_socket: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_agent_socket: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `libvirt` of a discovered VM (rsvault): the host's connection and the
+/// domain, which discovery keeps up to date.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LibvirtLink {
+    /// The connection URI (`qemu:///system`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// The domain's UUID, which the VM's ARM id follows across renames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_uuid: Option<String>,
+    /// The domain's name as libvirt has it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_name: Option<String>,
+    /// `Present`, or `Removed` once the host no longer defines it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpus: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// The device names of the disks, OS disk first (`vda`, `vdb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -133,6 +133,8 @@ pub struct ServerConfig {
     pub jobs: rsvault_service::runner::JobSettings,
     /// HTTPS (the default) or plain HTTP.
     pub transport: tls::Transport,
+    /// Hypervisor hosts whose VMs are discovered (`--libvirt`).
+    pub hosts: Vec<rsvault_service::hosts::HostConfig>,
 }
 
 /// How the scheduler runs.
@@ -294,6 +296,18 @@ pub async fn serve(
     service.set_image_roots(config.image_roots.clone());
     service.set_verify_settings(config.verify);
     service.set_job_settings(config.jobs);
+    service.set_hosts(config.hosts.clone());
+    if !config.hosts.is_empty() {
+        match tokio::task::block_in_place(|| service.refresh_hosts()) {
+            Ok(r) => tracing::info!(
+                added = r.added,
+                updated = r.updated,
+                removed = r.removed,
+                "discovered the hosts' VMs"
+            ),
+            Err(e) => tracing::warn!("discovery: {e}"),
+        }
+    }
     if let Some(t) = config.simulated_clock {
         tracing::warn!(
             "running on a simulated clock starting at {t}; POST /rsvault/clock moves it"

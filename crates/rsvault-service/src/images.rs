@@ -83,8 +83,10 @@ impl Service {
         &self,
         path: &Path,
         field: &str,
+        host_files: &[PathBuf],
     ) -> Result<(PathBuf, Box<dyn DiskSource>)> {
-        rsvault_engine::source::open_image_within(path, &self.image_roots()).map_err(|e| {
+        let roots = self.image_roots().with_files(host_files.iter().cloned());
+        rsvault_engine::source::open_image_within(path, &roots).map_err(|e| {
             if matches!(e, rsvault_engine::Error::PathNotAllowed { .. }) {
                 ServiceError::bad_request(
                     PATH_NOT_ALLOWED,
@@ -216,7 +218,8 @@ impl Service {
         &self,
         d: &crate::inventory::VmDisk,
     ) -> Result<Box<dyn DiskSource>> {
-        let (path, src) = rsvault_engine::source::open_image_within(&d.path, &self.image_roots())
+        let roots = self.image_roots().with_files(d.host_files.iter().cloned());
+        let (path, src) = rsvault_engine::source::open_image_within(&d.path, &roots)
             .map_err(|e| match e {
                 rsvault_engine::Error::PathNotAllowed { .. } => ServiceError::Job {
                     code: format!("UserError{PATH_NOT_ALLOWED}"),

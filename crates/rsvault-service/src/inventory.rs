@@ -148,6 +148,9 @@ pub struct VmDisk {
     pub size: u64,
     /// The managed disk's id, if managed.
     pub managed_id: Option<String>,
+    /// Files the VM's host named (a discovered VM's images and backing
+    /// chains), which may be read outside the image roots.
+    pub host_files: Vec<PathBuf>,
 }
 
 /// Reads and checks where the VM's hypervisor is reached (an rsvault
@@ -217,8 +220,13 @@ fn parse_disk_id(id: &str) -> Option<ResourceRef> {
 impl Service {
     /// Opens an image named by a `file://` URI under the image roots;
     /// returns its canonical path, format and size.
-    fn probe_uri(&self, uri: &str, field: &str) -> Result<(PathBuf, String, u64)> {
-        let (path, src) = self.open_confined(&uri_path(uri, field)?, field)?;
+    fn probe_uri(
+        &self,
+        uri: &str,
+        field: &str,
+        host_files: &[PathBuf],
+    ) -> Result<(PathBuf, String, u64)> {
+        let (path, src) = self.open_confined(&uri_path(uri, field)?, field, host_files)?;
         Ok((path, src.format().to_owned(), src.size()))
     }
 
@@ -304,7 +312,7 @@ impl Service {
                 "the file:/// URI of the disk image is required",
             )
         })?;
-        let (path, format, size) = self.probe_uri(uri, "properties.creationData.sourceUri")?;
+        let (path, format, size) = self.probe_uri(uri, "properties.creationData.sourceUri", &[])?;
         let props = DiskProperties {
             creation_data: Some(CreationData {
                 create_option: Some("Import".into()),
@@ -458,13 +466,20 @@ impl Service {
     // ----- virtual machines -----
 
     /// Resolves one disk entry of a storage profile.
-    fn resolve_disk(&self, d: &arm::VmDisk, field: &str, lun: Option<i64>) -> Result<VmDisk> {
+    fn resolve_disk(
+        &self,
+        d: &arm::VmDisk,
+        field: &str,
+        lun: Option<i64>,
+        host_files: &[PathBuf],
+    ) -> Result<VmDisk> {
         let vhd = d.vhd.as_ref().and_then(|v| v.uri.as_deref());
         let managed = d.managed_disk.as_ref().and_then(|m| m.id.as_deref());
         let name = d.name.clone().unwrap_or_default();
         match (vhd, managed) {
             (Some(uri), None) => {
-                let (path, format, size) = self.probe_uri(uri, &format!("{field}.vhd.uri"))?;
+                let (path, format, size) =
+                    self.probe_uri(uri, &format!("{field}.vhd.uri"), host_files)?;
                 let name = if name.is_empty() {
                     path.file_name()
                         .map(|n| n.to_string_lossy().into_owned())
@@ -479,6 +494,7 @@ impl Service {
                     format,
                     size,
                     managed_id: None,
+                    host_files: host_files.to_vec(),
                 })
             }
             (None, Some(id)) => {
@@ -501,7 +517,7 @@ impl Service {
                     .and_then(|c| c.source_uri.as_deref())
                     .unwrap_or("");
                 let (path, format, size) =
-                    self.probe_uri(uri, &format!("{field}.managedDisk.id"))?;
+                    self.probe_uri(uri, &format!("{field}.managedDisk.id"), &[])?;
                 let canon = ResourceRef {
                     name: dname.clone(),
                     ..r
@@ -514,6 +530,7 @@ impl Service {
                     format,
                     size,
                     managed_id: Some(canon),
+                    host_files: Vec::new(),
                 })
             }
             _ => Err(invalid(
@@ -538,7 +555,11 @@ impl Service {
                 ));
             }
         }
-        let mut disks = vec![self.resolve_disk(os, "properties.storageProfile.osDisk", None)?];
+        let host_files = address_of(body)?
+            .map(|a| self.host_files(&a))
+            .unwrap_or_default();
+        let mut disks =
+            vec![self.resolve_disk(os, "properties.storageProfile.osDisk", None, &host_files)?];
         if let Some(dd) = sp.and_then(|s| s.data_disks.as_ref()) {
             for (i, d) in dd.iter().enumerate() {
                 let field = format!("properties.storageProfile.dataDisks[{i}]");
@@ -555,7 +576,7 @@ impl Service {
                         format!("LUN {lun} is used twice"),
                     ));
                 }
-                disks.push(self.resolve_disk(d, &field, Some(lun))?);
+                disks.push(self.resolve_disk(d, &field, Some(lun), &host_files)?);
             }
         }
         Ok(disks)
@@ -588,9 +609,17 @@ impl Service {
         props.vm_id = Some(row.vm_id.clone());
         props.provisioning_state = Some("Succeeded".into());
         if instance_view {
+            // A domain its host no longer defines stays as discovery left it.
+            let removed = row
+                .body
+                .properties
+                .libvirt
+                .as_ref()
+                .is_some_and(|l| l.state.as_deref() == Some(crate::hosts::REMOVED));
             let live = address_of(&row.body)
                 .ok()
                 .flatten()
+                .filter(|_| !removed)
                 .and_then(|a| live_power(self.hypervisor.as_ref(), &a));
             let power = live.unwrap_or(&row.power);
             props.instance_view = Some(InstanceView {
@@ -627,9 +656,23 @@ impl Service {
             body.location.as_deref(),
             &format!("{}/virtualMachines", p.namespace()),
         )?;
+        let existing = self.vm_row(p, r)?;
+        let old_link = existing
+            .as_ref()
+            .and_then(|e| e.body.properties.libvirt.as_ref());
+        if let Some(link) = body.properties.libvirt.as_ref() {
+            let same =
+                old_link.is_some_and(|o| o.uri == link.uri && o.domain_uuid == link.domain_uuid);
+            let configured = link.uri.as_deref().is_some_and(|u| self.is_host_uri(u));
+            if !same || !configured {
+                return Err(invalid(
+                    "properties.libvirt",
+                    "libvirt domains are discovered from the hosts the server is configured with (rsvault serve --libvirt URI) and cannot be named through the API",
+                ));
+            }
+        }
         let disks = self.body_disks(body)?;
         address_of(body)?;
-        let existing = self.vm_row(p, r)?;
         let self_id = existing.as_ref().map(|e| {
             ResourceRef {
                 name: e.name.clone(),

@@ -10,6 +10,7 @@ pub mod crr;
 pub mod error;
 pub(crate) mod filter;
 pub(crate) mod geo;
+pub mod hosts;
 pub mod identity;
 pub mod images;
 pub mod immutability;
@@ -45,7 +46,7 @@ pub use vault::{Vault, VaultRef};
 
 use rsvault_engine::clock::{Clock, SystemClock};
 use rsvault_engine::{InitOptions, MasterKey, Store};
-use rsvault_hypervisor::{Hypervisor, QemuHypervisor};
+use rsvault_hypervisor::{Hypervisor, LibvirtHypervisor, QemuHypervisor, RoutingHypervisor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -79,6 +80,16 @@ pub struct Service {
     pub(crate) replication: geo::ReplicationQueue,
     /// The last object-lock sweep of each immutable vault's stores.
     lock_sweeps: storage_lock::Sweeps,
+    /// The hypervisor hosts whose VMs are discovered ([`hosts`]).
+    pub(crate) hosts: hosts::Hosts,
+}
+
+/// QEMU processes through QMP, libvirt domains through libvirt.
+fn default_hypervisor() -> Arc<dyn Hypervisor> {
+    Arc::new(RoutingHypervisor {
+        qemu: Arc::new(QemuHypervisor::default()),
+        libvirt: Arc::new(LibvirtHypervisor::default()),
+    })
 }
 
 /// The data directory's folders, private.
@@ -147,13 +158,7 @@ impl Service {
     ) -> Result<Self> {
         create_dirs(data_dir)?;
         let meta = metastore::open(database, data_dir)?;
-        Self::open_with_ports(
-            data_dir,
-            clock,
-            storage,
-            meta,
-            Arc::new(QemuHypervisor::default()),
-        )
+        Self::open_with_ports(data_dir, clock, storage, meta, default_hypervisor())
     }
 
     /// Like [`Service::open_with`], with the hypervisor that runs the VMs
@@ -176,13 +181,7 @@ impl Service {
         storage: StorageSettings,
         meta: Arc<dyn MetaStore>,
     ) -> Result<Self> {
-        Self::open_with_ports(
-            data_dir,
-            clock,
-            storage,
-            meta,
-            Arc::new(QemuHypervisor::default()),
-        )
+        Self::open_with_ports(data_dir, clock, storage, meta, default_hypervisor())
     }
 
     /// The service over its ports: the metadata store and the hypervisor.
@@ -232,6 +231,7 @@ impl Service {
             hypervisor,
             replication: Default::default(),
             lock_sweeps: Default::default(),
+            hosts: Default::default(),
         };
         let interrupted = service.fail_interrupted_jobs()?;
         if let Err(e) = service.sweep_snapshots() {

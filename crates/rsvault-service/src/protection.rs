@@ -263,10 +263,15 @@ impl Service {
 
     // ----- discovery -----
 
-    /// `refreshContainers`: discovery is computed from the inventory on
-    /// every read, so the refresh itself completes at once.
+    /// `refreshContainers`: the hypervisor hosts list their VMs again
+    /// ([`crate::hosts`]); the rest of discovery is computed from the
+    /// inventory on every read. A host that does not answer keeps its VMs
+    /// as they were (and is logged).
     pub fn refresh_containers(&self, v: &VaultRef) -> Result<String> {
         let vault = self.vault_row(v)?;
+        if let Err(e) = self.refresh_hosts() {
+            tracing::warn!("refreshContainers: {e}");
+        }
         self.finished_operation(vault.rowid)
     }
 

@@ -208,9 +208,13 @@ impl Service {
                 ),
             ));
         }
-        let (canon, src) =
-            rsvault_engine::source::open_image_within(&recorded, &self.image_roots())
-                .map_err(|e| target_changed(&label, e.to_string()))?;
+        let (canon, src) = rsvault_engine::source::open_image_within(
+            &recorded,
+            &self
+                .image_roots()
+                .with_files(cur.host_files.iter().cloned()),
+        )
+        .map_err(|e| target_changed(&label, e.to_string()))?;
         if canon != recorded {
             return Err(target_changed(
                 &label,

@@ -74,6 +74,16 @@ pub struct ServeArgs {
     /// refuse bearer tokens over plain HTTP.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
     pub insecure_http: bool,
+    /// Make this machine a libvirt host: its domains (e.g. on
+    /// qemu:///system) appear as VMs, backed up through libvirt's backup API.
+    #[arg(long, env = "RSVAULT_LIBVIRT")]
+    pub libvirt: Option<String>,
+    /// The resource group of the libvirt host's VMs [default: rg-libvirt].
+    #[arg(long, requires = "libvirt")]
+    pub libvirt_resource_group: Option<String>,
+    /// The region of the libvirt host's VMs [default: japaneast].
+    #[arg(long, requires = "libvirt")]
+    pub libvirt_location: Option<String>,
 }
 
 /// The store and its key.

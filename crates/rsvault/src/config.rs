@@ -49,6 +49,10 @@
 //! [database]                 # the metadata database (default: SQLite at <data_dir>/metadata.db)
 //! url = "postgres://rsvault@db.example/rsvault"  # or "sqlite:///path/metadata.db"
 //! pool = 8                   # PostgreSQL connections at most (default: 2 per core, 4 to 32; a URL's pool=N wins)
+//! [libvirt]                  # this machine as a libvirt host (or --libvirt URI)
+//! uri = "qemu:///system"     # its domains appear as VMs, backed up through libvirt
+//! resource_group = "rg-kvm1" # where they appear (default rg-libvirt)
+//! location = "japaneast"     # their region (default japaneast)
 //! [jobs]
 //! workers = 4                  # backups, restores and verifies running at once; later ones queue
 //!
@@ -88,6 +92,18 @@ pub struct FileConfig {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    #[serde(default)]
+    pub libvirt: LibvirtConfig,
+}
+
+/// `[libvirt]`: this machine as a libvirt host.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LibvirtConfig {
+    pub uri: Option<String>,
+    pub resource_group: Option<String>,
+    pub location: Option<String>,
+    pub subscription: Option<String>,
 }
 
 /// `[database]`.
@@ -266,6 +282,40 @@ pub struct TestingConfig {
 }
 
 impl FileConfig {
+    /// The libvirt host, from the flags over `[libvirt]`.
+    pub fn libvirt_hosts(
+        &self,
+        uri: Option<&str>,
+        resource_group: Option<&str>,
+        location: Option<&str>,
+    ) -> Result<Vec<rsvault_service::hosts::HostConfig>> {
+        let l = &self.libvirt;
+        let Some(uri) = uri.map(str::to_owned).or_else(|| l.uri.clone()) else {
+            return Ok(Vec::new());
+        };
+        if !uri.contains(":/") {
+            bail!("libvirt: '{uri}' is not a libvirt connection URI (e.g. qemu:///system)");
+        }
+        let location = location
+            .map(str::to_owned)
+            .or_else(|| l.location.clone())
+            .unwrap_or_else(|| "japaneast".into());
+        rsvault_service::names::check_location(&location, "Microsoft.Compute/virtualMachines")
+            .map_err(|e| anyhow!("libvirt.location: {e}"))?;
+        Ok(vec![rsvault_service::hosts::HostConfig {
+            discovery: std::sync::Arc::new(rsvault_hypervisor::LibvirtDiscovery::new(uri)),
+            subscription: l
+                .subscription
+                .clone()
+                .unwrap_or_else(|| crate::demo::SUBSCRIPTION.into()),
+            resource_group: resource_group
+                .map(str::to_owned)
+                .or_else(|| l.resource_group.clone())
+                .unwrap_or_else(|| "rg-libvirt".into()),
+            location,
+        }])
+    }
+
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)

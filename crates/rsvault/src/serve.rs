@@ -98,6 +98,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         database,
         jobs: file.job_settings(),
         transport,
+        hosts: file.libvirt_hosts(
+            args.libvirt.as_deref(),
+            args.libvirt_resource_group.as_deref(),
+            args.libvirt_location.as_deref(),
+        )?,
     };
     rt.block_on(rsvault_server::serve(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
