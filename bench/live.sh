@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
+ensure_build_deps
 ensure_packages qemu-system-x86 qemu-utils
 cargo build --release --locked -p rsvault >&2
 exec python3 bench/live.py "$@"

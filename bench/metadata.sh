@@ -19,6 +19,7 @@ set -euo pipefail
 runs=${1:-3}
 cd "$(dirname "$0")/.."
 . scripts/common.sh
+ensure_build_deps
 secs=${SECONDS_PER_LOAD:-20}
 readers=${READERS:-40}
 backups=${BACKUPS:-6}

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
+ensure_build_deps
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
 race=${RACE_SECONDS:-600}

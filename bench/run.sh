@@ -64,7 +64,7 @@ bin=${RSVAULT_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/rsvault}
 if [ ! -x "$bin" ]; then
   [ -z "${RSVAULT_BIN:-}" ] || die "RSVAULT_BIN=$RSVAULT_BIN is not executable"
   say "building rsvault (cargo build --release -p rsvault)"
-  (cd "$repo" && cargo build --release -p rsvault >&2)
+  (cd "$repo" && (. scripts/common.sh && ensure_build_deps) && cargo build --release -p rsvault >&2)
   [ -x "$bin" ] || die "no binary at $bin after cargo build"
 fi
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")

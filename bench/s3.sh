@@ -26,7 +26,7 @@ bin=${RSVAULT_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/rsvault}
 peers=${PEERS:-restic rustic}
 moto_venv=${MOTO_VENV:-$HOME/.cache/rsvault/moto-venv}
 say() { printf '[s3.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-[ -x "$bin" ] || (cd "$repo" && cargo build --release -p rsvault >&2)
+[ -x "$bin" ] || (cd "$repo" && (. scripts/common.sh && ensure_build_deps) && cargo build --release -p rsvault >&2)
 [ -x "$moto_venv/bin/moto_server" ] || { python3 -m venv "$moto_venv"; "$moto_venv/bin/pip" install -q -r "$repo/tests/storage/requirements.txt"; }
 mkdir -p "$work"
 [ -f "$img" ] || bash "$shared/mkimage.sh" "$img" "${IMAGE_SIZE:-2G}" >&2

@@ -8,6 +8,7 @@ img=$(realpath "${1:?usage: server_overhead.sh IMAGE [RUNS]}")
 runs=${2:-3}
 cd "$(dirname "$0")/.."
 . scripts/common.sh
+ensure_build_deps
 bin="$CARGO_TARGET_DIR/release/rsvault"
 work=$(mktemp -d)
 trap 'kill $srv 2>/dev/null || true; rm -rf "$work"' EXIT

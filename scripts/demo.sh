@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_rust
+ensure_build_deps
 ensure_packages qemu-utils e2fsprogs
 cargo build --release --locked -p rsvault
 data="${RSVAULT_DATA_DIR:-$HOME/.local/share/rsvault-demo}"

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_rust
+ensure_build_deps
 ensure_packages qemu-utils e2fsprogs python3
 cargo build --release --locked -p rsvault
 rsvault="$CARGO_TARGET_DIR/release/rsvault"

@@ -1,0 +1,175 @@
+"""A libvirt host (`rsvault serve --libvirt URI`) on a real libvirtd with a
+TCG domain: discovery into the inventory, live backups through libvirt's
+backup API (pull mode, checkpoints, NBD) with changed-block tracking, no
+taint, restores bit for bit, a stopped domain read from its files, a
+rename that keeps the VM's id, and a domain that goes away."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from azure.mgmt.recoveryservices.models import Sku, Vault
+
+from conftest import SUB, Server, clients
+from test_live import backup, bag, codes, restore_disks, same, snapshot_raw
+from test_protection import RG, protect
+
+URI = os.environ.get("RSVAULT_TEST_LIBVIRT", "")
+KVM_RG = "rg-kvm"
+LOC = "westeurope"
+
+if not URI:
+    assert os.environ.get("CI") != "true", "CI=true but RSVAULT_TEST_LIBVIRT names no libvirt connection"
+    pytest.skip("RSVAULT_TEST_LIBVIRT is not set", allow_module_level=True)
+
+
+def virsh(*args, check=True):
+    r = subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True)
+    assert r.returncode == 0 or not check, r.stdout + r.stderr
+    return r.stdout
+
+
+DOMAIN = """<domain type='qemu'><name>{name}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{os}'/><target dev='vda' bus='virtio'/></disk>
+<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{data}'/><target dev='vdb' bus='virtio'/></disk>
+<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='sda' bus='sata'/><readonly/></disk>
+<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+</devices></domain>"""
+
+
+def api(server, method, path, **kw):
+    return requests.request(method, f"{server.endpoint}/subscriptions/{SUB}{path}",
+                            headers={"Authorization": f"Bearer {server.token}"}, verify=server.verify(),
+                            timeout=60, **kw)
+
+
+def vm_body(server, name):
+    r = api(server, "GET", f"/resourceGroups/{KVM_RG}/providers/Microsoft.Compute/virtualMachines/{name}"
+            "?api-version=2024-07-01&$expand=instanceView")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def guest_write(name, offset, length, pattern):
+    # The lab's write through HMP qemu-io (this taints the domain with
+    # custom-monitor, so it comes after the taint check).
+    out = virsh("qemu-monitor-command", name, "--hmp",
+                f'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P {pattern} {offset} {length}"')
+    assert "error" not in out.lower(), out
+
+
+def tainted(name):
+    log = Path("/var/log/libvirt/qemu") / f"{name}.log"
+    return [l for l in log.read_text(errors="replace").splitlines() if "taint" in l.lower()] if log.exists() else []
+
+
+def refresh(bk):
+    bk.protection_containers.refresh("v-kvm", RG, "Azure")
+
+
+def test_a_libvirt_host_is_discovered_backed_up_and_restored():
+    work = Path(tempfile.mkdtemp(prefix="rsvault-libvirt-", dir="/tmp"))
+    work.chmod(0o755)  # libvirt's QEMU user reaches the images
+    name = f"rsvault-pytest-{os.getpid()}"
+    server = None
+    try:
+        os_img, data_img = work / "os.qcow2", work / "data.raw"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(os_img), "64M"], check=True)
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 8M", "-c", "write -P 0x22 40M 4M",
+                        str(os_img)], check=True, capture_output=True)
+        data_img.write_bytes(os.urandom(4 << 20))
+        (work / "d.xml").write_text(DOMAIN.format(name=name, os=os_img, data=data_img))
+        virsh("define", str(work / "d.xml"))
+        virsh("start", name)
+        uuid = virsh("domuuid", name).strip()
+        inactive = virsh("dumpxml", "--inactive", name)
+
+        cfg = f'[libvirt]\nsubscription = "{SUB}"\nresource_group = "{KVM_RG}"\nlocation = "{LOC}"\n'
+        server = Server(work / "srv", config=cfg, extra=["--libvirt", URI])
+        rs, bk = clients(server)
+
+        # Discovery: the domain is a VM with its two disks (no CD-ROM),
+        # keyed by its UUID.
+        vm = vm_body(server, name)
+        p = vm["properties"]
+        assert p["vmId"] == uuid and p["libvirt"]["domainUuid"] == uuid and p["libvirt"]["uri"] == URI
+        assert p["storageProfile"]["osDisk"]["vhd"]["uri"] == f"file://{os_img}"
+        assert [d["vhd"]["uri"] for d in p["storageProfile"]["dataDisks"]] == [f"file://{data_img}"]
+        assert p["libvirt"]["devices"] == ["vda", "vdb"]
+        assert any(s["code"] == "PowerState/running" for s in p["instanceView"]["statuses"])
+        # Nobody names a libvirt domain through the API.
+        forged = {"location": LOC, "properties": {"storageProfile": p["storageProfile"],
+                                                  "libvirt": {"uri": URI, "domainUuid": uuid}}}
+        r = api(server, "PUT", f"/resourceGroups/{KVM_RG}/providers/Microsoft.Compute/virtualMachines/forged"
+                "?api-version=2024-07-01", json=forged)
+        assert r.status_code == 400 and "properties.libvirt" in r.json()["error"]["message"], r.text
+
+        rs.vaults.begin_create_or_update(RG, "v-kvm", Vault(location=LOC, sku=Sku(name="Standard"))).result()
+        refresh(bk)
+        found = list(bk.backup_protectable_items.list("v-kvm", RG, filter="backupManagementType eq 'AzureIaasVM'"))
+        # (Other domains of the host are listed too.)
+        assert name in [f.properties["friendlyName"] for f in found]
+        c, i = f"IaasVMContainer;iaasvmcontainerv2;{KVM_RG};{name}", f"VM;iaasvmcontainerv2;{KVM_RG};{name}"
+        policy = bk.protection_policies.get("v-kvm", RG, "DefaultPolicy")
+        protect(bk, "v-kvm", c, i, vm["id"], policy.id)
+
+        # A live backup: crash-consistent (no agent answers), full.
+        j1 = backup(bk, "v-kvm", c, i)
+        assert j1.properties.status == "CompletedWithWarnings", j1.properties.error_details
+        assert codes(j1) == ["UserErrorGuestAgentStatusUnavailable"]
+        assert bag(j1)["Consistency"] == "CrashConsistent"
+        assert "first backup" in bag(j1)["Changed-block tracking (os)"]
+        assert "raw" in bag(j1)["Changed-block tracking (lun-0)"]
+        assert tainted(name) == [], "libvirt's backup API leaves the domain untainted"
+        assert virsh("dumpxml", "--inactive", name) == inactive, "the definition is unchanged"
+        cps = virsh("checkpoint-list", name, "--name").split()
+        assert len(cps) == 1 and cps[0].startswith("rsvault-"), cps
+
+        # After 1 MiB of guest writes: only the changed extents are read.
+        guest_write(name, 20 << 20, 1 << 20, 0x77)
+        j2 = backup(bk, "v-kvm", c, i)
+        assert bag(j2)["Changed-block tracking (os)"] == "used", bag(j2)
+        read = lambda j: float(bag(j)["Data Read"].split()[0])
+        assert read(j2) < read(j1), (bag(j1), bag(j2))
+        cps2 = virsh("checkpoint-list", name, "--name").split()
+        assert len(cps2) == 1 and cps2 != cps, "the older checkpoint is retired"
+        expected = snapshot_raw(os_img, "qcow2", work / "rp2.raw")
+        rp2 = sorted(bk.recovery_points.list("v-kvm", RG, "Azure", c, i),
+                     key=lambda p: p.properties.recovery_point_time)[-1]
+        out = restore_disks(bk, "v-kvm", c, i, rp2.name, vm["id"])
+        assert same(expected, "raw", out["OS disk"]), out
+        assert same(data_img, "raw", out["Data disk (LUN 0)"]), out
+
+        # Shut off: read from the files, crash-consistent.
+        virsh("destroy", name)
+        j3 = backup(bk, "v-kvm", c, i)
+        assert j3.properties.status in ("Completed", "CompletedWithWarnings"), j3.properties.error_details
+        assert bag(j3)["Consistency"] == "CrashConsistent"
+
+        # A rename keeps the VM (keyed by UUID); a removed domain is marked.
+        virsh("domrename", name, name + "-renamed")
+        refresh(bk)
+        p = vm_body(server, name)["properties"]
+        assert p["libvirt"]["domainName"] == name + "-renamed" and p["vmId"] == uuid
+        virsh("undefine", name + "-renamed", "--checkpoints-metadata")
+        refresh(bk)
+        p = vm_body(server, name)["properties"]
+        assert p["libvirt"]["state"] == "Removed"
+        assert any(s["code"] == "PowerState/deallocated" for s in p["instanceView"]["statuses"])
+    except BaseException:
+        if server:
+            print("rsvault serve's log, last lines:\n" + "\n".join(server.output().splitlines()[-100:]))
+        raise
+    finally:
+        for n in (name, name + "-renamed"):
+            virsh("destroy", n, check=False)
+            virsh("undefine", n, "--checkpoints-metadata", check=False)
+        if server:
+            assert server.stop() == 0
+        shutil.rmtree(work, ignore_errors=True)
