@@ -51,6 +51,12 @@ pub trait Discovery: Send + Sync + std::fmt::Debug {
     fn uri(&self) -> &str;
     /// Every VM the host knows, running or not.
     fn list(&self) -> Result<Vec<HostVm>, HvError>;
+    /// Defines a new VM from a definition in the host's own terms
+    /// (libvirt's domain XML, without a UUID: the host gives it one),
+    /// shut off; returns it as [`Discovery::list`] would.
+    fn define(&self, config: &str) -> Result<HostVm, HvError>;
+    /// Removes a VM's definition, not its disks (to undo a define).
+    fn undefine(&self, uuid: &str) -> Result<(), HvError>;
 }
 
 /// A host whose VMs are set by the test.
@@ -58,6 +64,7 @@ pub trait Discovery: Send + Sync + std::fmt::Debug {
 pub struct FakeDiscovery {
     uri: String,
     vms: Mutex<Result<Vec<HostVm>, String>>,
+    defined: std::sync::atomic::AtomicU64,
 }
 
 impl FakeDiscovery {
@@ -65,6 +72,7 @@ impl FakeDiscovery {
         FakeDiscovery {
             uri: uri.into(),
             vms: Mutex::new(Ok(Vec::new())),
+            defined: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -90,6 +98,62 @@ impl Discovery for FakeDiscovery {
             .expect("lock")
             .clone()
             .map_err(HvError::Libvirt)
+    }
+
+    fn define(&self, config: &str) -> Result<HostVm, HvError> {
+        let info = crate::libvirt::xml::parse_domain(config).map_err(HvError::Protocol)?;
+        if !info.uuid.is_empty() {
+            return Err(HvError::Libvirt(format!(
+                "domain '{}' already exists with uuid {}",
+                info.name, info.uuid
+            )));
+        }
+        let mut vms = self.vms.lock().expect("lock");
+        let vms = vms.as_mut().map_err(|e| HvError::Libvirt(e.clone()))?;
+        if vms.iter().any(|v| v.name == info.name) {
+            return Err(HvError::Libvirt(format!(
+                "domain '{}' already exists",
+                info.name
+            )));
+        }
+        let n = self
+            .defined
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let uuid = format!("00000000-0000-4000-8000-{n:012x}");
+        let vm = HostVm {
+            address: VmAddress::libvirt(self.uri.clone(), uuid.clone()),
+            name: info.name,
+            uuid,
+            power: PowerState::Stopped,
+            os_type: info.os_type,
+            vcpus: info.vcpus,
+            memory_mib: info.memory_kib >> 10,
+            disks: info
+                .disks
+                .into_iter()
+                .map(|d| HostDisk {
+                    device: d.target,
+                    path: d.source,
+                    format: d.format,
+                    block: d.block,
+                    backing: d.backing,
+                })
+                .collect(),
+            config: config.to_owned(),
+        };
+        vms.push(vm.clone());
+        Ok(vm)
+    }
+
+    fn undefine(&self, uuid: &str) -> Result<(), HvError> {
+        let mut vms = self.vms.lock().expect("lock");
+        let vms = vms.as_mut().map_err(|e| HvError::Libvirt(e.clone()))?;
+        let before = vms.len();
+        vms.retain(|v| v.uuid != uuid);
+        if vms.len() == before {
+            return Err(HvError::Libvirt(format!("no domain with uuid {uuid}")));
+        }
+        Ok(())
     }
 }
 
@@ -143,6 +207,50 @@ pub mod conformance {
         uuids.dedup();
         assert_eq!(uuids.len(), vms.len(), "one entry a VM");
     }
+
+    /// A copy of VM `from` defined anew as `name` on the qcow2 `image`
+    /// (its first disk only): listed shut off, with a UUID of its own and
+    /// that one disk; gone again once undefined.
+    pub fn define(host: &dyn Discovery, from: &str, name: &str, image: &Path) {
+        let vms = host.list().expect("the host lists its VMs");
+        let src = vms
+            .iter()
+            .find(|v| v.name == from)
+            .unwrap_or_else(|| panic!("{from} is listed: {vms:?}"));
+        let config = crate::libvirt::xml::restored_domain(
+            &src.config,
+            name,
+            &[crate::libvirt::xml::RestoredDisk {
+                target: &src.disks[0].device,
+                image,
+            }],
+        )
+        .expect("a copy of the definition");
+        let vm = host.define(&config).expect("the copy is defined");
+        assert_eq!(vm.name, name);
+        assert_eq!(vm.power, PowerState::Stopped, "{vm:?}");
+        assert!(!vm.uuid.is_empty() && vm.uuid != src.uuid, "{vm:?}");
+        let got: Vec<(&Path, &str)> = vm
+            .disks
+            .iter()
+            .map(|d| (d.path.as_path(), d.format.as_str()))
+            .collect();
+        assert_eq!(got, [(image, "qcow2")], "{vm:?}");
+        let listed = host.list().expect("list");
+        assert!(listed.iter().any(|v| v.uuid == vm.uuid && v.name == name));
+        assert!(
+            host.define(&config).is_err(),
+            "a second VM of the same name is refused"
+        );
+        host.undefine(&vm.uuid).expect("undefine");
+        let listed = host.list().expect("list");
+        assert!(!listed.iter().any(|v| v.uuid == vm.uuid));
+        assert!(host.undefine(&vm.uuid).is_err(), "undefined once");
+        assert!(
+            listed.iter().any(|v| v.uuid == src.uuid),
+            "the source stays"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -171,7 +279,14 @@ mod tests {
                 disk("vda", "/i/os.qcow2", "qcow2"),
                 disk("vdb", "/i/d.raw", "raw"),
             ],
-            config: "<domain/>".into(),
+            config: format!(
+                "<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid><memory unit='MiB'>128</memory>\
+                 <vcpu>1</vcpu><os><type>hvm</type></os><devices>\
+                 <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+                 <source file='/i/os.qcow2'/><target dev='vda' bus='virtio'/></disk>\
+                 <disk type='file' device='disk'><driver name='qemu' type='raw'/>\
+                 <source file='/i/d.raw'/><target dev='vdb' bus='virtio'/></disk></devices></domain>"
+            ),
         };
         host.set(vec![
             vm("running", "u1", PowerState::Running),
@@ -196,6 +311,7 @@ mod tests {
                 },
             ],
         );
+        conformance::define(&host, "stopped", "copy", Path::new("/r/copy-vda.qcow2"));
         host.fail("down");
         assert!(host.list().is_err());
     }

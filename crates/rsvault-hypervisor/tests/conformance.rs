@@ -412,8 +412,9 @@ fn libvirt_discovery_conforms() {
     dom.create().expect("start");
     let (stopped, _) = define(&mut lab, "off");
     let want = [(os.as_path(), "qcow2"), (data.as_path(), "raw")];
+    let host = rsvault_hypervisor::LibvirtDiscovery::new(uri);
     dc::run(
-        &rsvault_hypervisor::LibvirtDiscovery::new(uri),
+        &host,
         &[
             Expected {
                 name: &running,
@@ -427,5 +428,18 @@ fn libvirt_discovery_conforms() {
             },
         ],
     );
+    let copy = dir.join("copy.qcow2");
+    assert!(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&copy)
+            .arg("4M")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let copy_name = format!("{stopped}-copy");
+    lab.names.push(copy_name.clone());
+    dc::define(&host, &stopped, &copy_name, &copy);
     let _ = &lab.dir;
 }

@@ -12,6 +12,9 @@ use virt::domain::Domain;
 
 /// `VIR_DOMAIN_XML_INACTIVE`: the persistent definition.
 const XML_INACTIVE: u32 = 2;
+/// `VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM`:
+/// the checkpoints and NVRAM file of the domain go with its definition.
+const UNDEFINE_FLAGS: u32 = 16 | 4;
 
 /// The domains of one libvirt connection.
 #[derive(Debug, Clone)]
@@ -40,6 +43,12 @@ pub(super) fn power(dom: &Domain) -> Result<PowerState, HvError> {
 }
 
 impl LibvirtDiscovery {
+    fn connect(&self) -> Result<Connect, HvError> {
+        virt::error::clear_error_callback();
+        Connect::open(Some(&self.uri))
+            .map_err(|e| hv_err(&format!("connecting to {}", self.uri), e))
+    }
+
     fn describe(&self, dom: &Domain) -> Result<HostVm, HvError> {
         let power = power(dom)?;
         let live = dom
@@ -79,9 +88,7 @@ impl Discovery for LibvirtDiscovery {
     }
 
     fn list(&self) -> Result<Vec<HostVm>, HvError> {
-        virt::error::clear_error_callback();
-        let conn = Connect::open(Some(&self.uri))
-            .map_err(|e| hv_err(&format!("connecting to {}", self.uri), e))?;
+        let conn = self.connect()?;
         let doms = conn
             .list_all_domains(0)
             .map_err(|e| hv_err("listing domains", e))?;
@@ -98,5 +105,36 @@ impl Discovery for LibvirtDiscovery {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    fn define(&self, config: &str) -> Result<HostVm, HvError> {
+        let conn = self.connect()?;
+        // A definition that names a UUID would replace that domain's.
+        let info = xml::parse_domain(config).map_err(HvError::Protocol)?;
+        if !info.uuid.is_empty() {
+            return Err(HvError::Protocol(format!(
+                "a new domain's definition names uuid {}",
+                info.uuid
+            )));
+        }
+        if conn.lookup_domain_by_name(&info.name).is_ok() {
+            return Err(HvError::Libvirt(format!(
+                "domain '{}' already exists",
+                info.name
+            )));
+        }
+        let dom = conn
+            .define_domain_xml(config)
+            .map_err(|e| hv_err("defining the domain", e))?;
+        self.describe(&dom)
+    }
+
+    fn undefine(&self, uuid: &str) -> Result<(), HvError> {
+        let conn = self.connect()?;
+        let dom = conn
+            .lookup_domain_by_uuid_string(uuid)
+            .map_err(|e| hv_err(&format!("looking up domain {uuid}"), e))?;
+        dom.undefine_flags(UNDEFINE_FLAGS)
+            .map_err(|e| hv_err("undefining the domain", e))
     }
 }

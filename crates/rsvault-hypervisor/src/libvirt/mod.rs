@@ -671,8 +671,14 @@ impl Hypervisor for LibvirtHypervisor {
         let mut names: Vec<&str> = discard.iter().map(|d| d.checkpoint.as_str()).collect();
         names.dedup();
         for n in names {
-            ffi::delete_checkpoint(&dom, n, false)
-                .map_err(|e| hv_err(&format!("deleting checkpoint {n}"), e))?;
+            // A checkpoint whose bitmaps are gone (its images were
+            // replaced) goes from libvirt's metadata at least: it must
+            // never again pass for a record of the guest's writes.
+            if let Err(e) = ffi::delete_checkpoint(&dom, n, false) {
+                tracing::debug!(error = %e, checkpoint = n, "deleting the metadata only");
+                ffi::delete_checkpoint(&dom, n, true)
+                    .map_err(|e| hv_err(&format!("deleting checkpoint {n}"), e))?;
+            }
         }
         Ok(())
     }

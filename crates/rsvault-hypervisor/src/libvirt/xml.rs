@@ -158,6 +158,96 @@ fn attr(s: &str) -> String {
     o
 }
 
+/// A restored disk of a domain defined anew.
+#[derive(Debug, Clone)]
+pub struct RestoredDisk<'a> {
+    /// The target device (`vda`) it replaces.
+    pub target: &'a str,
+    /// The restored image (qcow2).
+    pub image: &'a Path,
+}
+
+/// The definition of a VM restored from a domain's inactive XML
+/// `config`: named `name`, without the UUID and MAC addresses (libvirt
+/// gives the new domain its own), with each restored disk a qcow2 file
+/// at its new image and every other writable disk left out (the copy must
+/// never share a disk with the original); CD-ROMs and read-only disks
+/// stay. The NVRAM file is dropped too, so libvirt makes the copy one of
+/// its own.
+pub fn restored_domain(
+    config: &str,
+    name: &str,
+    disks: &[RestoredDisk<'_>],
+) -> Result<String, String> {
+    let doc = roxmltree::Document::parse(config).map_err(|e| format!("domain XML: {e}"))?;
+    let root = doc.root_element();
+    if !root.has_tag_name("domain") {
+        return Err(format!(
+            "domain XML: the root is <{}>",
+            root.tag_name().name()
+        ));
+    }
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    let name_el = child(root, "name").ok_or("domain XML: no <name>")?;
+    edits.push((name_el.range(), format!("<name>{}</name>", attr(name))));
+    if let Some(u) = child(root, "uuid") {
+        edits.push((u.range(), String::new()));
+    }
+    if let Some(nv) = child(root, "os").and_then(|o| child(o, "nvram")) {
+        edits.push((nv.range(), String::new()));
+    }
+    let devices = child(root, "devices").ok_or("domain XML: no <devices>")?;
+    let mut placed = Vec::new();
+    for dev in devices.children().filter(roxmltree::Node::is_element) {
+        if dev.has_tag_name("interface") {
+            for m in dev.children().filter(|c| c.has_tag_name("mac")) {
+                edits.push((m.range(), String::new()));
+            }
+            continue;
+        }
+        if !dev.has_tag_name("disk")
+            || dev.attribute("device").unwrap_or("disk") != "disk"
+            || child(dev, "readonly").is_some()
+        {
+            continue;
+        }
+        let target = child(dev, "target")
+            .and_then(|t| t.attribute("dev"))
+            .unwrap_or("");
+        let Some(r) = disks.iter().find(|d| d.target == target) else {
+            edits.push((dev.range(), String::new()));
+            continue;
+        };
+        placed.push(target);
+        let mut x = format!(
+            "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/>",
+            attr(&r.image.to_string_lossy())
+        );
+        // What places the disk in the guest stays as it was.
+        for c in dev.children().filter(|c| {
+            ["target", "address", "boot", "serial", "wwn", "blockio"]
+                .iter()
+                .any(|t| c.has_tag_name(*t))
+        }) {
+            x.push_str(&config[c.range()]);
+        }
+        x.push_str("</disk>");
+        edits.push((dev.range(), x));
+    }
+    if let Some(missing) = disks.iter().find(|d| !placed.contains(&d.target)) {
+        return Err(format!(
+            "domain XML: the saved definition has no writable disk '{}'",
+            missing.target
+        ));
+    }
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = config.to_owned();
+    for (r, text) in edits {
+        out.replace_range(r, &text);
+    }
+    Ok(out)
+}
+
 /// One disk of a pull backup.
 #[derive(Debug, Clone)]
 pub struct BackupDisk<'a> {
@@ -296,6 +386,67 @@ mod tests {
         assert!(parse_domain("<domain").is_err());
         let m = parse_domain("<domain><memory unit='MiB'>128</memory></domain>").unwrap();
         assert_eq!(m.memory_kib, 128 << 10);
+    }
+
+    #[test]
+    fn a_restored_domain_is_a_new_one_on_its_own_disks() {
+        let config = DOMAIN
+            .replace(
+                "<devices>",
+                "<devices><interface type='network'><mac address='52:54:00:aa:bb:cc'/>\
+             <source network='default'/></interface>",
+            )
+            .replace(
+                "<os>",
+                "<os><nvram>/var/lib/libvirt/qemu/nvram/db-01_VARS.fd</nvram>",
+            );
+        let os = Path::new("/var/lib/libvirt/images/db-02-vda.qcow2");
+        let x = restored_domain(
+            &config,
+            "db-02 & co",
+            &[RestoredDisk {
+                target: "vda",
+                image: os,
+            }],
+        )
+        .unwrap();
+        let d = parse_domain(&x).unwrap();
+        assert_eq!(d.name, "db-02 & co");
+        assert_eq!(d.uuid, "", "libvirt gives the copy its own UUID");
+        assert!(
+            !x.contains("52:54:00:aa:bb:cc") && !x.contains("<mac"),
+            "{x}"
+        );
+        assert!(!x.contains("nvram"), "{x}");
+        assert!(x.contains("<source network='default'/>"), "{x}");
+        // The OS disk is the restored qcow2 with no backing chain; the block
+        // data disk, not restored, is left out; the CD-ROM stays.
+        assert_eq!(
+            d.disks,
+            [DomainDisk {
+                target: "vda".into(),
+                source: os.into(),
+                format: "qcow2".into(),
+                block: false,
+                backing: Vec::new(),
+            }]
+        );
+        assert!(
+            x.contains("debian.iso") && !x.contains("/dev/vg0/db-data"),
+            "{x}"
+        );
+        assert!(x.contains("<target dev='vda' bus='virtio'/>"), "{x}");
+        // A disk the definition does not have is an error.
+        let e = restored_domain(
+            &config,
+            "x",
+            &[RestoredDisk {
+                target: "vdz",
+                image: os,
+            }],
+        );
+        assert!(e.unwrap_err().contains("vdz"));
+        assert!(restored_domain("<network/>", "x", &[]).is_err());
     }
 
     #[test]
