@@ -110,6 +110,14 @@ fn body_of(vm: &HostVm, uri: &str, location: &str, old: Option<&VirtualMachine>)
     }
 }
 
+/// The files a host names for its VM: disks and backing chains.
+fn files_of(vm: &HostVm) -> Vec<PathBuf> {
+    vm.disks
+        .iter()
+        .flat_map(|d| std::iter::once(d.path.clone()).chain(d.backing.clone()))
+        .collect()
+}
+
 fn text(body: &VirtualMachine) -> Result<String> {
     serde_json::to_string(body).map_err(|e| ServiceError::Internal(e.to_string()))
 }
@@ -175,6 +183,85 @@ impl Service {
             .unwrap_or_default()
     }
 
+    /// The configured host a VM address belongs to.
+    pub(crate) fn host_of(&self, vm: &VmAddress) -> Option<HostConfig> {
+        let VmAddress::Libvirt(a) = vm else {
+            return None;
+        };
+        self.hosts
+            .configs
+            .read()
+            .expect("lock")
+            .iter()
+            .find(|h| h.discovery.uri() == a.uri)
+            .cloned()
+    }
+
+    /// The VM as its host describes it now (`None` when it is not a host's
+    /// VM or the host does not answer).
+    pub(crate) fn host_vm(&self, vm: &VmAddress) -> Option<HostVm> {
+        let VmAddress::Libvirt(a) = vm else {
+            return None;
+        };
+        let host = self.host_of(vm)?;
+        match host.discovery.list() {
+            Ok(vms) => vms.into_iter().find(|v| v.uuid == a.uuid),
+            Err(e) => {
+                tracing::warn!(host = %a.uri, "cannot describe the VM: {e}");
+                None
+            }
+        }
+    }
+
+    /// Defines a VM on `host` from `config` (a host definition without a
+    /// UUID) and registers it as VM `vm` of the inventory, linked to the
+    /// new domain; if it cannot be registered, the domain is undefined.
+    pub(crate) fn define_host_vm(
+        &self,
+        host: &HostConfig,
+        vm: &ResourceRef,
+        config: &str,
+    ) -> Result<HostVm> {
+        let uri = host.discovery.uri();
+        let defined = host
+            .discovery
+            .define(config)
+            .map_err(|e| ServiceError::Job {
+                code: "UserErrorGuestAgentStatusUnavailable".into(),
+                message: format!("The hypervisor host {uri} did not define the restored VM: {e}"),
+                recommendation: "Check that libvirtd runs on the host, then restore again.".into(),
+            })?;
+        let mut body = body_of(&defined, uri, &host.location, None);
+        body.tags = Some(serde_json::Map::from_iter([(
+            "RestoredBy".to_owned(),
+            serde_json::Value::from("rsvault"),
+        )]));
+        let registered = text(&body).and_then(|t| {
+            self.meta
+                .insert_vm(&NewVm {
+                    provider: VmProvider::Compute,
+                    vm: vm.clone(),
+                    location: host.location.clone(),
+                    vm_id: defined.uuid.clone(),
+                    power_state: power_text(defined.power).into(),
+                    body: t,
+                })
+                .map_err(ServiceError::from)
+        });
+        if let Err(e) = registered {
+            if let Err(u) = host.discovery.undefine(&defined.uuid) {
+                tracing::warn!(host = %uri, uuid = %defined.uuid, "could not undefine the restored domain: {u}");
+            }
+            return Err(e);
+        }
+        self.hosts
+            .files
+            .write()
+            .expect("lock")
+            .insert(defined.address.clone(), files_of(&defined));
+        Ok(defined)
+    }
+
     /// Lists every host's VMs into the inventory. A host that does not
     /// answer keeps its VMs as they were; its error is returned after the
     /// other hosts are done.
@@ -227,13 +314,7 @@ impl Service {
             if vm.disks.is_empty() {
                 continue;
             }
-            files.insert(
-                vm.address.clone(),
-                vm.disks
-                    .iter()
-                    .flat_map(|d| std::iter::once(d.path.clone()).chain(d.backing.clone()))
-                    .collect(),
-            );
+            files.insert(vm.address.clone(), files_of(vm));
             match known.remove(&vm.uuid) {
                 Some((rec, old)) => {
                     let body = body_of(vm, uri, &rec.location, Some(&old));
@@ -276,7 +357,9 @@ impl Service {
                 }
             }
         }
-        for (_, (rec, mut body)) in known {
+        for (uuid, (rec, mut body)) in known {
+            // Its files are no longer the host's to name.
+            files.remove(&VmAddress::libvirt(uri, uuid));
             if let Some(l) = body.properties.libvirt.as_mut()
                 && l.state.as_deref() != Some(REMOVED)
             {
@@ -399,6 +482,11 @@ mod tests {
             Some(REMOVED)
         );
         assert_eq!(db.properties.power_state(), Some("VM deallocated"));
+        assert!(
+            svc.host_files(&VmAddress::libvirt("test:///h1", "u-2"))
+                .is_empty(),
+            "a removed domain's files are no longer the host's"
+        );
         host.fail("libvirtd is down");
         let e = svc.refresh_hosts().unwrap_err();
         assert!(e.to_string().contains("does not answer"), "{e}");
@@ -409,6 +497,44 @@ mod tests {
             web.properties.libvirt.unwrap().state.as_deref(),
             Some(PRESENT)
         );
+    }
+
+    #[test]
+    fn a_defined_vm_is_registered_or_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = Service::open(dir.path()).unwrap();
+        let host = Arc::new(FakeDiscovery::new("test:///h1"));
+        let cfg = HostConfig {
+            discovery: host.clone(),
+            subscription: "s".into(),
+            resource_group: "rg-kvm".into(),
+            location: "japaneast".into(),
+        };
+        svc.set_hosts(vec![cfg.clone()]);
+        let xml = "<domain type='qemu'><name>copy</name><memory unit='MiB'>64</memory><devices>\
+                   <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+                   <source file='/r/copy-vda.qcow2'/><target dev='vda'/></disk></devices></domain>";
+        let target = ResourceRef {
+            resource_group: "rg-restored".into(),
+            ..rr("copy")
+        };
+        let vm = svc.define_host_vm(&cfg, &target, xml).unwrap();
+        let body = svc.get_vm(VmProvider::Compute, &target, false).unwrap();
+        assert_eq!(body.properties.vm_id.as_deref(), Some(vm.uuid.as_str()));
+        let link = body.properties.libvirt.unwrap();
+        assert_eq!(link.domain_uuid.as_deref(), Some(vm.uuid.as_str()));
+        assert_eq!(
+            svc.host_files(&vm.address),
+            [std::path::PathBuf::from("/r/copy-vda.qcow2")]
+        );
+        // A refresh keeps it where the restore put it.
+        svc.refresh_hosts().unwrap();
+        assert!(svc.get_vm(VmProvider::Compute, &target, false).is_ok());
+        assert!(svc.get_vm(VmProvider::Compute, &rr("copy"), false).is_err());
+        // Registering over an existing VM fails and undoes the define.
+        let again = xml.replace("<name>copy</name>", "<name>copy2</name>");
+        assert!(svc.define_host_vm(&cfg, &target, &again).is_err());
+        assert!(!host.list().unwrap().iter().any(|v| v.name == "copy2"));
     }
 
     #[test]

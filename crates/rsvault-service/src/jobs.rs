@@ -45,6 +45,8 @@ pub(crate) struct BackupRun<'a> {
     pub expiry: Option<jiff::Timestamp>,
     pub instant_days: u32,
     pub link: Option<&'a rsvault_hypervisor::VmAddress>,
+    /// A host's VM: its definition now, kept with the point.
+    pub config: Option<&'a str>,
 }
 
 pub(crate) const SNAPSHOT: &str = "Take Snapshot";
@@ -649,6 +651,7 @@ impl Service {
             &job,
             (TRANSFER, entity),
             move || {
+                let config = link.as_ref().and_then(|l| svc.host_vm(l)).map(|h| h.config);
                 let run = BackupRun {
                     job: &j,
                     store_name: &store_name,
@@ -660,6 +663,7 @@ impl Service {
                     expiry,
                     instant_days,
                     link: link.as_ref(),
+                    config: config.as_deref(),
                 };
                 let began = std::time::SystemTime::now();
                 let done = svc.run_backup(&run, &permille);
@@ -727,6 +731,7 @@ impl Service {
                         .map(|mut d| {
                             if d.lun.is_none() {
                                 d.os_type = Some(run.os_type.to_owned());
+                                d.config = run.config.map(str::to_owned);
                             }
                             d
                         })
@@ -808,6 +813,11 @@ impl Service {
                     format: m.source_format,
                     managed: d.managed_id.is_some(),
                     os_type: d.lun.is_none().then(|| run.os_type.to_owned()),
+                    config: d
+                        .lun
+                        .is_none()
+                        .then(|| run.config.map(str::to_owned))
+                        .flatten(),
                     ..Default::default()
                 });
             }

@@ -10,6 +10,7 @@ pub mod crr;
 pub mod error;
 pub(crate) mod filter;
 pub(crate) mod geo;
+pub(crate) mod host_restore;
 pub mod hosts;
 pub mod identity;
 pub mod images;

@@ -48,6 +48,11 @@ pub(crate) struct PointDisk {
     /// The checkpoint (dirty bitmap) started with this point.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
+    /// On the OS disk of a host's VM: the host's definition of the VM at
+    /// backup time (libvirt's inactive domain XML), which a restore
+    /// defines again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
 }
 
 impl PointDisk {

@@ -41,6 +41,8 @@ enum Target {
         managed: Option<Box<ManagedTarget>>,
     },
     Original,
+    /// A new domain on the host of a host's VM.
+    Host(Box<crate::host_restore::HostTarget>),
     /// A new VM with restored managed disks.
     Alternate {
         vm: ResourceRef,
@@ -73,6 +75,12 @@ struct RestoreRun {
     target: Target,
     /// The VM's disks now (for an in-place restore).
     current: Option<Vec<crate::inventory::VmDisk>>,
+    /// Where the VM's hypervisor is reached (asked again, before an
+    /// in-place restore replaces the disks, whether the VM runs).
+    link: Option<rsvault_hypervisor::VmAddress>,
+    /// The protected item (whose newest point's checkpoints an in-place
+    /// restore invalidates).
+    item_id: Option<i64>,
     /// The VM as it is now, for the restored VM's size and OS type and for
     /// `vmconfig.json`.
     source_vm: Option<VirtualMachine>,
@@ -187,7 +195,9 @@ impl Service {
         current: &[crate::inventory::VmDisk],
     ) -> Result<PathBuf> {
         let label = d.label();
-        let recorded = d.path.clone().ok_or_else(|| {
+        // An offline point records the image it read, a live one the
+        // image whose snapshot it took.
+        let recorded = d.path.clone().or_else(|| d.image.clone()).ok_or_else(|| {
             target_changed(
                 &label,
                 "the recovery point does not record the disk's image (it predates this check)"
@@ -288,6 +298,8 @@ impl Service {
                     ),
                 ));
             }
+            let link = self.vm_address(n.provider, &vm_ref)?;
+            self.refuse_running(link.as_ref(), &n.vm)?;
             let current = self.vm_disks(n.provider, &vm_ref)?;
             for d in &disks {
                 self.original_target(d, &current)?;
@@ -324,25 +336,31 @@ impl Service {
                     ),
                 ));
             }
-            let location = match &source {
-                RestoreSource::Primary => self.vault_row(v)?.location,
-                RestoreSource::Secondary(s) => s.region.clone(),
-            };
-            if let Some(r) = req.region.as_deref()
-                && !r.replace(' ', "").eq_ignore_ascii_case(&location)
-            {
-                return Err(ServiceError::bad_request(
-                    "BMSUserErrorInvalidInput",
-                    format!(
-                        "properties.region: a VM is restored in the vault's region '{location}', not '{r}'"
-                    ),
-                ));
+            let source_link = self.vm_address(n.provider, &vm_ref).ok().flatten();
+            let chosen = chosen_disks(&disks, lun_filter.as_deref());
+            if let Some(t) = self.host_alternate(source_link.as_ref(), &chosen, &vm)? {
+                Target::Host(Box::new(t))
+            } else {
+                let location = match &source {
+                    RestoreSource::Primary => self.vault_row(v)?.location,
+                    RestoreSource::Secondary(s) => s.region.clone(),
+                };
+                if let Some(r) = req.region.as_deref()
+                    && !r.replace(' ', "").eq_ignore_ascii_case(&location)
+                {
+                    return Err(ServiceError::bad_request(
+                        "BMSUserErrorInvalidInput",
+                        format!(
+                            "properties.region: a VM is restored in the vault's region '{location}', not '{r}'"
+                        ),
+                    ));
+                }
+                let dir = self
+                    .data_dir()
+                    .join("managedDisks")
+                    .join(vm.resource_group.to_ascii_lowercase());
+                Target::Alternate { vm, location, dir }
             }
-            let dir = self
-                .data_dir()
-                .join("managedDisks")
-                .join(vm.resource_group.to_ascii_lowercase());
-            Target::Alternate { vm, location, dir }
         } else {
             let kind = kind.map_or("", RecoveryType::as_str);
             return Err(ServiceError::bad_request(
@@ -353,6 +371,7 @@ impl Service {
             ));
         };
         let current = self.vm_disks(n.provider, &vm_ref).ok();
+        let link = self.vm_address(n.provider, &vm_ref).ok().flatten();
         let source_vm = self.get_vm(n.provider, &vm_ref, false).ok();
         let entity = n.vm.clone();
         let (operation, store_name, instant) = match source {
@@ -375,6 +394,8 @@ impl Service {
             luns: lun_filter,
             target,
             current,
+            link,
+            item_id: self.find_item(vault.rowid, &n)?.map(|s| s.rowid),
             source_vm,
             rp: rp.to_owned(),
         };
@@ -402,14 +423,7 @@ impl Service {
     fn run_restore(&self, run: &RestoreRun, permille: &JobProgressHandle) -> Result<PropertyBag> {
         let (target, rp) = (&run.target, run.rp.as_str());
         let store = self.open_vault_store(&run.store_name)?;
-        let chosen: Vec<&PointDisk> = run
-            .disks
-            .iter()
-            .filter(|d| match (&run.luns, d.lun) {
-                (Some(l), Some(lun)) => l.contains(&lun),
-                _ => true,
-            })
-            .collect();
+        let chosen = chosen_disks(&run.disks, run.luns.as_deref());
         let total: u64 = chosen.iter().map(|d| d.size).sum();
         let progress = permille.progress(total, 0);
         let mut bag = PropertyBag::new();
@@ -461,6 +475,12 @@ impl Service {
                 .unwrap_or_default(),
             )?;
             bag.insert("Config Blob Name".into(), config.display().to_string());
+            // A host's VM: the host's own definition, to define it again.
+            if let Some(x) = chosen.iter().find_map(|d| d.config.as_deref()) {
+                let file = dir.join("domain.xml");
+                crate::images::write_private(&file, x.as_bytes())?;
+                bag.insert("Domain XML".into(), file.display().to_string());
+            }
         }
         // Every disk is written under a temporary name first; only when all
         // are complete are they renamed into place, so a failed or cancelled
@@ -475,6 +495,7 @@ impl Service {
                     Some(l) => format!("Data disk (LUN {l})"),
                 };
                 let (out, format) = match target {
+                    Target::Host(t) => (t.image(d.lun), RestoreFormat::Qcow2),
                     Target::Alternate { vm, dir, .. } => {
                         let disk = managed_disk_name(&vm.name, d.lun, rp);
                         (dir.join(format!("{disk}.qcow2")), RestoreFormat::Qcow2)
@@ -534,17 +555,55 @@ impl Service {
             }
             return Err(e);
         }
-        let mut published = Vec::new();
+        if let Target::Original = target
+            && let Err(e) = self.refuse_running(run.link.as_ref(), "the VM")
+        {
+            for (tmp, ..) in &written {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        let mut published: Vec<(PathBuf, Option<i64>, String)> = Vec::new();
         for (tmp, out, label, lun) in written {
-            std::fs::rename(&tmp, &out).map_err(|e| {
-                ServiceError::Internal(format!(
-                    "rename {} to {}: {e}",
-                    tmp.display(),
-                    out.display()
-                ))
-            })?;
+            if let Target::Host(_) = target {
+                // A new domain's images never replace a file.
+                if let Err(e) = crate::host_restore::publish_new(&tmp, &out) {
+                    let _ = std::fs::remove_file(&tmp);
+                    for (f, ..) in &published {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    return Err(e);
+                }
+            } else {
+                std::fs::rename(&tmp, &out).map_err(|e| {
+                    ServiceError::Internal(format!(
+                        "rename {} to {}: {e}",
+                        tmp.display(),
+                        out.display()
+                    ))
+                })?;
+            }
             bag.insert(label.clone(), out.display().to_string());
             published.push((out, lun, label));
+        }
+        if let Target::Original = target {
+            self.drop_checkpoints(run);
+        }
+        if let Target::Host(t) = target {
+            match self.define_restored(t, &published) {
+                Ok(vm) => {
+                    bag.insert("Target VM Name".into(), t.vm.name.clone());
+                    bag.insert("Target Resource Group".into(), t.vm.resource_group.clone());
+                    bag.insert("Libvirt Domain".into(), vm.name);
+                    bag.insert("Libvirt Domain UUID".into(), vm.uuid);
+                }
+                Err(e) => {
+                    for (f, ..) in &published {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    return Err(e);
+                }
+            }
         }
         if let Target::Disks {
             managed: Some(m), ..
@@ -763,6 +822,51 @@ impl Service {
         }
         r
     }
+}
+
+impl Service {
+    /// After the VM's disks were replaced in place, the checkpoints its
+    /// points started no longer describe them: they go, so that the next
+    /// backup reads the disks whole.
+    fn drop_checkpoints(&self, run: &RestoreRun) {
+        let (Some(link), Some(item)) = (run.link.as_ref(), run.item_id) else {
+            return;
+        };
+        let Ok(points) = self.meta.item_points(item) else {
+            return;
+        };
+        let mut pairs: Vec<rsvault_hypervisor::DiskCheckpoint> = points
+            .iter()
+            .filter_map(|p| crate::point_disks::parse(&p.disks).ok())
+            .flatten()
+            .filter_map(|d| {
+                Some(rsvault_hypervisor::DiskCheckpoint {
+                    image: d.image.clone()?,
+                    checkpoint: d.bitmap.clone()?,
+                })
+            })
+            .collect();
+        pairs.sort_by(|a, b| a.checkpoint.cmp(&b.checkpoint));
+        pairs.dedup_by(|a, b| a.checkpoint == b.checkpoint);
+        if pairs.is_empty() {
+            return;
+        }
+        if let Err(e) = self.hypervisor.discard_checkpoints(link, &pairs) {
+            tracing::warn!(error = %e, "could not drop the checkpoints of replaced disks");
+        }
+    }
+}
+
+/// The disks a restore writes: the OS disk, and the data disks of
+/// `restoreDiskLunList` (all when it is absent).
+fn chosen_disks<'a>(disks: &'a [PointDisk], luns: Option<&[i64]>) -> Vec<&'a PointDisk> {
+    disks
+        .iter()
+        .filter(|d| match (luns, d.lun) {
+            (Some(l), Some(lun)) => l.contains(&lun),
+            _ => true,
+        })
+        .collect()
 }
 
 /// The tags of what a restore creates.
