@@ -146,6 +146,8 @@ start_test_libvirt() {
     return 0
   fi
   RSVAULT_LIBVIRT_STARTED=1
+  # The libvirt tests may restart a daemon the test command started.
+  export RSVAULT_TEST_LIBVIRT_RESTART=1
   pgrep -x virtlogd >/dev/null || virtlogd -d
   libvirtd -d
   local i
@@ -161,5 +163,5 @@ stop_test_libvirt() {
   [ -n "${RSVAULT_LIBVIRT_STARTED:-}" ] || return 0
   pkill -x libvirtd 2>/dev/null || true
   pkill -x virtlogd 2>/dev/null || true
-  unset RSVAULT_LIBVIRT_STARTED
+  unset RSVAULT_LIBVIRT_STARTED RSVAULT_TEST_LIBVIRT_RESTART
 }

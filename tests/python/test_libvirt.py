@@ -2,7 +2,9 @@
 TCG domain: discovery into the inventory, live backups through libvirt's
 backup API (pull mode, checkpoints, NBD) with changed-block tracking, no
 taint, restores bit for bit, a stopped domain read from its files, a
-rename that keeps the VM's id, and a domain that goes away."""
+rename that keeps the VM's id, and a domain that goes away; restores as
+a new domain defined from the saved definition, and in place into the
+stopped domain."""
 import json
 import os
 import shutil
@@ -13,11 +15,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from azure.core.exceptions import HttpResponseError
 from azure.mgmt.recoveryservices.models import Sku, Vault
 
 from conftest import SUB, Server, clients
 from test_live import backup, bag, codes, restore_disks, same, snapshot_raw
 from test_protection import RG, protect
+from test_restore import trigger
 
 URI = os.environ.get("RSVAULT_TEST_LIBVIRT", "")
 KVM_RG = "rg-kvm"
@@ -67,6 +71,34 @@ def guest_write(name, offset, length, pattern):
 def tainted(name):
     log = Path("/var/log/libvirt/qemu") / f"{name}.log"
     return [l for l in log.read_text(errors="replace").splitlines() if "taint" in l.lower()] if log.exists() else []
+
+
+def cbt(job):
+    return bag(job)["Changed-block tracking (os)"]
+
+
+def restart_libvirtd():
+    subprocess.run(["pkill", "-x", "libvirtd"], check=False)
+    for _ in range(100):
+        if subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode != 0:
+            break
+        time.sleep(0.1)
+    subprocess.run(["libvirtd", "-d"], check=True)
+    for _ in range(100):
+        if subprocess.run(["virsh", "-c", URI, "version"], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("libvirtd did not come back")
+
+
+def kill_qemu(name):
+    pid = int(Path(f"/run/libvirt/qemu/{name}.pid").read_text().strip())
+    os.kill(pid, 9)
+    for _ in range(100):
+        if virsh("domstate", name).strip() == "shut off":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} still runs after kill -9")
 
 
 def refresh(bk):
@@ -145,12 +177,100 @@ def test_a_libvirt_host_is_discovered_backed_up_and_restored():
         out = restore_disks(bk, "v-kvm", c, i, rp2.name, vm["id"])
         assert same(expected, "raw", out["OS disk"]), out
         assert same(data_img, "raw", out["Data disk (LUN 0)"]), out
+        # RestoreDisks keeps the domain's definition at backup time beside them.
+        saved = Path(out["Domain XML"]).read_text()
+        assert f"<name>{name}</name>" in saved and uuid in saved, saved
+
+        # In place while the domain runs: refused.
+        with pytest.raises(HttpResponseError) as e:
+            trigger(bk, "v-kvm", c, i, rp2.name, recovery_type="OriginalLocation")
+        assert e.value.error.code == "UserErrorVmNotShutDown", e.value
+
+        # A new VM: a domain of its own on restored images, left shut off.
+        copy = name + "-copy"
+        copy_rg = KVM_RG + "-restored"
+        target = f"/subscriptions/{SUB}/resourceGroups/{copy_rg}/providers/Microsoft.Compute/virtualMachines/{copy}"
+        j = trigger(bk, "v-kvm", c, i, rp2.name, recovery_type="AlternateLocation",
+                    target_virtual_machine_id=target, source_resource_id=vm["id"])
+        assert j.properties.status == "Completed", j.properties.error_details
+        b = j.properties.extended_info.property_bag
+        assert b["Libvirt Domain"] == copy and b["Target Resource Group"] == copy_rg, b
+        assert virsh("domstate", copy).strip() == "shut off"
+        copy_uuid = virsh("domuuid", copy).strip()
+        assert copy_uuid != uuid and b["Libvirt Domain UUID"] == copy_uuid
+        copy_os, copy_data = Path(b["OS disk"]), Path(b["Data disk (LUN 0)"])
+        assert copy_os.parent == work and copy_os.name == f"{copy}-vda.qcow2", b
+        assert same(expected, "raw", copy_os, "qcow2") and same(data_img, "raw", copy_data, "qcow2"), b
+        x = virsh("dumpxml", "--inactive", copy)
+        assert str(copy_os) in x and str(copy_data) in x and str(os_img) not in x, x
+        assert "org.qemu.guest_agent.0" in x and "device='cdrom'" in x, x
+        r = api(server, "GET", f"/resourceGroups/{copy_rg}/providers/Microsoft.Compute/virtualMachines/{copy}"
+                "?api-version=2024-07-01")
+        assert r.status_code == 200 and r.json()["properties"]["libvirt"]["domainUuid"] == copy_uuid, r.text
+        virsh("start", copy)
+        virsh("destroy", copy)
+        # The same name again: refused, nothing touched.
+        with pytest.raises(HttpResponseError) as e:
+            trigger(bk, "v-kvm", c, i, rp2.name, recovery_type="AlternateLocation",
+                    target_virtual_machine_id=target, source_resource_id=vm["id"])
+        assert e.value.error.code == "UserErrorVmAlreadyExists", e.value
+
+        # The checkpoint outlives a restart of the domain (libvirt saves its
+        # bitmap when QEMU closes the image) ...
+        virsh("destroy", name)
+        virsh("start", name)
+        guest_write(name, 24 << 20, 1 << 20, 0x78)
+        assert cbt(backup(bk, "v-kvm", c, i)) == "used"
+        # ... and of libvirtd (its metadata is on disk), where the test
+        # started libvirtd itself.
+        if os.environ.get("RSVAULT_TEST_LIBVIRT_RESTART") == "1":
+            restart_libvirtd()
+            guest_write(name, 28 << 20, 1 << 20, 0x79)
+            assert cbt(backup(bk, "v-kvm", c, i)) == "used"
+        # A deleted checkpoint: the disk is read whole, and the job says why.
+        (cp,) = virsh("checkpoint-list", name, "--name").split()
+        virsh("checkpoint-delete", name, cp)
+        j = backup(bk, "v-kvm", c, i)
+        assert cbt(j).startswith("not used") and "missing" in cbt(j), bag(j)
+        # QEMU killed (its bitmap never saved): libvirt refuses the
+        # checkpoint, and the disk is read whole again.
+        kill_qemu(name)
+        virsh("start", name)
+        guest_write(name, 32 << 20, 1 << 20, 0x7a)
+        j = backup(bk, "v-kvm", c, i)
+        assert j.properties.status in ("Completed", "CompletedWithWarnings"), j.properties.error_details
+        assert cbt(j).startswith("not used"), bag(j)
+        # (QEMU writes its qcow2 metadata back when it closes the image.)
+        virsh("destroy", name)
+        latest = snapshot_raw(os_img, "qcow2", work / "latest.raw")
+        rp = sorted(bk.recovery_points.list("v-kvm", RG, "Azure", c, i),
+                    key=lambda p: p.properties.recovery_point_time)[-1]
+        got = restore_disks(bk, "v-kvm", c, i, rp.name, vm["id"])["OS disk"]
+        assert same(latest, "raw", got), subprocess.run(["cmp", str(latest), got], capture_output=True, text=True).stdout
+        # The next one builds on the new checkpoint.
+        virsh("start", name)
+        guest_write(name, 36 << 20, 1 << 20, 0x7b)
+        assert cbt(backup(bk, "v-kvm", c, i)) == "used"
 
         # Shut off: read from the files, crash-consistent.
         virsh("destroy", name)
         j3 = backup(bk, "v-kvm", c, i)
         assert j3.properties.status in ("Completed", "CompletedWithWarnings"), j3.properties.error_details
         assert bag(j3)["Consistency"] == "CrashConsistent"
+
+        # In place into the stopped domain: its disks are the point's again,
+        # and the checkpoint that no longer describes them is gone, so the
+        # next backup reads the disks whole, and says why.
+        refresh(bk)
+        j = trigger(bk, "v-kvm", c, i, rp2.name, recovery_type="OriginalLocation")
+        assert j.properties.status == "Completed", j.properties.error_details
+        assert same(expected, "raw", os_img, "qcow2")
+        assert virsh("checkpoint-list", name, "--name").split() == []
+        virsh("start", name)
+        j4 = backup(bk, "v-kvm", c, i)
+        assert j4.properties.status in ("Completed", "CompletedWithWarnings"), j4.properties.error_details
+        assert bag(j4)["Changed-block tracking (os)"].startswith("not used"), bag(j4)
+        virsh("destroy", name)
 
         # A rename keeps the VM (keyed by UUID); a removed domain is marked.
         virsh("domrename", name, name + "-renamed")
@@ -167,7 +287,7 @@ def test_a_libvirt_host_is_discovered_backed_up_and_restored():
             print("rsvault serve's log, last lines:\n" + "\n".join(server.output().splitlines()[-100:]))
         raise
     finally:
-        for n in (name, name + "-renamed"):
+        for n in (name, name + "-renamed", name + "-copy"):
             virsh("destroy", n, check=False)
             virsh("undefine", n, "--checkpoints-metadata", check=False)
         if server:
