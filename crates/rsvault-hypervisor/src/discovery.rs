@@ -31,6 +31,38 @@ pub struct HostVm {
     pub config: String,
 }
 
+impl HostVm {
+    /// A VM as its libvirt domain XML describes it.
+    pub fn of_domain(
+        uri: &str,
+        info: crate::libvirt::xml::DomainInfo,
+        power: PowerState,
+        config: String,
+    ) -> HostVm {
+        HostVm {
+            address: VmAddress::libvirt(uri, info.uuid.clone()),
+            name: info.name,
+            uuid: info.uuid,
+            power,
+            os_type: info.os_type,
+            vcpus: info.vcpus,
+            memory_mib: info.memory_kib >> 10,
+            disks: info
+                .disks
+                .into_iter()
+                .map(|d| HostDisk {
+                    device: d.target,
+                    path: d.source,
+                    format: d.format,
+                    block: d.block,
+                    backing: d.backing,
+                })
+                .collect(),
+            config,
+        }
+    }
+}
+
 /// A disk of a host's VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostDisk {
@@ -119,28 +151,11 @@ impl Discovery for FakeDiscovery {
         let n = self
             .defined
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let uuid = format!("00000000-0000-4000-8000-{n:012x}");
-        let vm = HostVm {
-            address: VmAddress::libvirt(self.uri.clone(), uuid.clone()),
-            name: info.name,
-            uuid,
-            power: PowerState::Stopped,
-            os_type: info.os_type,
-            vcpus: info.vcpus,
-            memory_mib: info.memory_kib >> 10,
-            disks: info
-                .disks
-                .into_iter()
-                .map(|d| HostDisk {
-                    device: d.target,
-                    path: d.source,
-                    format: d.format,
-                    block: d.block,
-                    backing: d.backing,
-                })
-                .collect(),
-            config: config.to_owned(),
+        let info = crate::libvirt::xml::DomainInfo {
+            uuid: format!("00000000-0000-4000-8000-{n:012x}"),
+            ..info
         };
+        let vm = HostVm::of_domain(&self.uri, info, PowerState::Stopped, config.to_owned());
         vms.push(vm.clone());
         Ok(vm)
     }

@@ -3,8 +3,7 @@
 //! domain, which also names the backing chain).
 
 use super::{hv_err, xml};
-use crate::address::VmAddress;
-use crate::discovery::{Discovery, HostDisk, HostVm};
+use crate::discovery::{Discovery, HostVm};
 use crate::error::HvError;
 use crate::port::PowerState;
 use virt::connect::Connect;
@@ -58,27 +57,7 @@ impl LibvirtDiscovery {
         // all there is.
         let config = dom.xml_desc(XML_INACTIVE).unwrap_or_else(|_| live.clone());
         let info = xml::parse_domain(&live).map_err(HvError::Protocol)?;
-        Ok(HostVm {
-            address: VmAddress::libvirt(self.uri.clone(), info.uuid.clone()),
-            name: info.name,
-            uuid: info.uuid,
-            power,
-            os_type: info.os_type,
-            vcpus: info.vcpus,
-            memory_mib: info.memory_kib >> 10,
-            disks: info
-                .disks
-                .into_iter()
-                .map(|d| HostDisk {
-                    device: d.target,
-                    path: d.source,
-                    format: d.format,
-                    block: d.block,
-                    backing: d.backing,
-                })
-                .collect(),
-            config,
-        })
+        Ok(HostVm::of_domain(&self.uri, info, power, config))
     }
 }
 
