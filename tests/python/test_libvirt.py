@@ -22,6 +22,7 @@ from conftest import SUB, Server, clients
 from test_live import backup, bag, codes, restore_disks, same, snapshot_raw
 from test_protection import RG, protect
 from test_restore import trigger
+from qemu_vm import guest_dir
 
 URI = os.environ.get("RSVAULT_TEST_LIBVIRT", "")
 KVM_RG = "rg-kvm"
@@ -101,8 +102,8 @@ def kill_qemu(name):
     raise AssertionError(f"{name} still runs after kill -9")
 
 
-def refresh(bk):
-    bk.protection_containers.refresh("v-kvm", RG, "Azure")
+def refresh(bk, vault="v-kvm"):
+    bk.protection_containers.refresh(vault, RG, "Azure")
 
 
 def test_a_libvirt_host_is_discovered_backed_up_and_restored():
@@ -290,6 +291,90 @@ def test_a_libvirt_host_is_discovered_backed_up_and_restored():
         for n in (name, name + "-renamed", name + "-copy"):
             virsh("destroy", n, check=False)
             virsh("undefine", n, "--checkpoints-metadata", check=False)
+        if server:
+            assert server.stop() == 0
+        shutil.rmtree(work, ignore_errors=True)
+
+
+GUEST_DOMAIN = """<domain type='qemu'><name>{name}</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='q35'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+<cmdline>console=ttyS0 quiet panic=-1</cmdline></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/><target dev='vda' bus='virtio'/></disk>
+<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+</devices></domain>"""
+
+HOOK = """#!/bin/sh
+# The application's quiesce, run by qemu-ga itself at freeze and thaw.
+[ "$1" = freeze ] && echo "app quiesced for the snapshot" >> /data/app.log && sync
+exit 0
+"""
+
+
+def test_a_guest_with_its_agent_is_frozen_through_libvirt_and_its_fsfreeze_hook_runs_inside_the_point():
+    """The real guest (Debian's kernel, qemu-ga) under libvirt: libvirt's
+    own FSFreeze/FSThaw around the backup's start, so the point is
+    file-system consistent, and the application's quiesce (qemu-ga's
+    fsfreeze hook, the untainted way) is inside it; nothing taints the
+    domain."""
+    work = Path(tempfile.mkdtemp(prefix="rsvault-libvirt-guest-", dir="/tmp"))
+    work.chmod(0o755)
+    name = f"rsvault-guest-{os.getpid()}"
+    server = None
+    try:
+        g = guest_dir()
+        for f in ("vmlinuz", "initramfs.gz"):
+            shutil.copy(g / f, work / f)
+        stage = work / "stage"
+        (stage / ".guest-hooks").mkdir(parents=True)
+        (stage / ".guest-hooks" / "app").write_text(HOOK)
+        (stage / ".guest-hooks" / "app").chmod(0o755)
+        raw = work / "data.raw"
+        subprocess.run(["truncate", "-s", "64M", str(raw)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(stage), str(raw)], check=True)
+        disk = work / "data.qcow2"
+        subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(disk)], check=True)
+        (work / "d.xml").write_text(GUEST_DOMAIN.format(name=name, kernel=work / "vmlinuz",
+                                                        initrd=work / "initramfs.gz", disk=disk))
+        virsh("define", str(work / "d.xml"))
+        virsh("start", name)
+        # The agent answers once the guest has booted (asked through
+        # libvirt's API, which does not taint).
+        deadline = time.time() + 180
+        while subprocess.run(["virsh", "-c", URI, "domfsinfo", name], capture_output=True).returncode != 0:
+            assert time.time() < deadline, "the guest agent did not come up"
+            time.sleep(1)
+
+        cfg = f'[libvirt]\nsubscription = "{SUB}"\nresource_group = "{KVM_RG}"\nlocation = "{LOC}"\n'
+        server = Server(work / "srv", config=cfg, extra=["--libvirt", URI])
+        rs, bk = clients(server)
+        vm = vm_body(server, name)
+        rs.vaults.begin_create_or_update(RG, "v-guest", Vault(location=LOC, sku=Sku(name="Standard"))).result()
+        refresh(bk, "v-guest")
+        c, i = f"IaasVMContainer;iaasvmcontainerv2;{KVM_RG};{name}", f"VM;iaasvmcontainerv2;{KVM_RG};{name}"
+        protect(bk, "v-guest", c, i, vm["id"], bk.protection_policies.get("v-guest", RG, "DefaultPolicy").id)
+
+        j = backup(bk, "v-guest", c, i)
+        assert j.properties.status == "Completed", j.properties.error_details
+        b = bag(j)
+        assert b["Consistency"] == "FileSystemConsistent", b
+        assert "File systems frozen for" in b, b
+        assert "Thawed 0 filesystem" in virsh("domfsthaw", name), "the guest was thawed"
+        assert tainted(name) == [], "freezing through libvirt leaves the domain untainted"
+        # The hook ran at the freeze, so its write is in the point.
+        rp = sorted(bk.recovery_points.list("v-guest", RG, "Azure", c, i),
+                    key=lambda p: p.properties.recovery_point_time)[-1]
+        out = restore_disks(bk, "v-guest", c, i, rp.name, vm["id"])
+        log = subprocess.run(["debugfs", "-R", "cat /app.log", out["OS disk"]],
+                             capture_output=True, text=True).stdout
+        assert "app quiesced for the snapshot" in log, log
+        subprocess.run(["e2fsck", "-fn", out["OS disk"]], check=True, capture_output=True)
+    except BaseException:
+        if server:
+            print("rsvault serve's log, last lines:\n" + "\n".join(server.output().splitlines()[-100:]))
+        raise
+    finally:
+        virsh("destroy", name, check=False)
+        virsh("undefine", name, "--checkpoints-metadata", check=False)
         if server:
             assert server.stop() == 0
         shutil.rmtree(work, ignore_errors=True)
