@@ -147,6 +147,19 @@ def test_vm_backup_restore_workflow(server, tmp_path):
     assert bag["Target Storage Account Name"] == "clirestore"
     assert open(bag["OS disk"], "rb").read() == before[0], "the restored OS disk is the disk at the recovery point"
     assert open(bag["Data disk (LUN 0)"], "rb").read() == before[1]
+    # As a new VM (az's --target-vm-name), and in place (refused while the VM runs).
+    rp_args = ("-c", "vm-cli", "-i", "vm-cli", "--rp-name", rps[0]["name"], "--storage-account", "clirestore")
+    job = js(server, "backup", "restore", "restore-disks", *vault("v-cli"), *rp_args,
+             "--target-vm-name", "vm-cli-copy", "--target-resource-group", "rg-cli-copy")
+    done = js(server, "backup", "job", "wait", *vault("v-cli"), "-n", job["name"])
+    assert done["properties"]["status"] == "Completed", done["properties"]["errorDetails"]
+    assert done["properties"]["extendedInfo"]["propertyBag"]["Target VM Name"] == "vm-cli-copy"
+    assert js(server, "vm", "show", "-g", "rg-cli-copy", "-n", "vm-cli-copy")["name"] == "vm-cli-copy"
+    p = run(server, "backup", "restore", "restore-disks", *vault("v-cli"), *rp_args,
+            "--restore-mode", "OriginalLocation", ok=False)
+    assert p.returncode != 0 and "UserErrorVmNotShutDown" in p.stderr, p.stderr
+    p = run(server, "backup", "restore", "restore-disks", *vault("v-cli"), *rp_args, "--target-vm-name", "x", ok=False)
+    assert p.returncode != 0 and "--target-resource-group" in p.stderr, p.stderr
 
     head, rows = table(server, "backup", "item", "list", *vault("v-cli"))
     assert head == ["Name", "Friendly Name", "Container name", "Resource Group", "Type", "Last Backup Status",

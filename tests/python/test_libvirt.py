@@ -261,8 +261,8 @@ def test_a_libvirt_host_is_discovered_backed_up_and_restored():
 
         # In place into the stopped domain: its disks are the point's again,
         # and the checkpoint that no longer describes them is gone, so the
-        # next backup reads the disks whole, and says why.
-        refresh(bk)
+        # next backup reads the disks whole, and says why. (libvirt's word
+        # that the domain is off counts, before any refresh.)
         j = trigger(bk, "v-kvm", c, i, rp2.name, recovery_type="OriginalLocation")
         assert j.properties.status == "Completed", j.properties.error_details
         assert same(expected, "raw", os_img, "qcow2")

@@ -289,7 +289,10 @@ impl Service {
                 .as_ref()
                 .and_then(|iv| iv.statuses.as_ref()?.get(1)?.code.as_deref())
                 .unwrap_or("");
-            if power == "PowerState/running" {
+            let link = self.vm_address(n.provider, &vm_ref)?;
+            // A host's word on its VM is current; the inventory's may lag.
+            let host_vm = link.as_ref().is_some_and(|l| self.host_of(l).is_some());
+            if power == "PowerState/running" && !host_vm {
                 return Err(ServiceError::bad_request(
                     "UserErrorVmNotShutDown",
                     format!(
@@ -298,7 +301,6 @@ impl Service {
                     ),
                 ));
             }
-            let link = self.vm_address(n.provider, &vm_ref)?;
             self.refuse_running(link.as_ref(), &n.vm)?;
             let current = self.vm_disks(n.provider, &vm_ref)?;
             for d in &disks {

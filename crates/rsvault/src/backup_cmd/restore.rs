@@ -1,10 +1,12 @@
-//! `backup restore restore-disks`: restores the disks of a recovery point
-//! into a storage account, as a Restore job.
+//! `backup restore restore-disks`: restores a recovery point as a Restore
+//! job, as `az backup restore restore-disks` does: its disks into a storage
+//! account (or as managed disks of `--target-resource-group`), as a new VM
+//! (`--target-vm-name`), or in place (`--restore-mode OriginalLocation`).
 
 use super::item::{item_path, props, resolve_item};
 use super::{Ctx, ItemArgs, boolish};
 use crate::arm_client::{BACKUP_API, CRR_API, VAULT_API, encode};
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
 use rsvault_arm::Resource;
 use rsvault_arm::recovery_point::RecoveryPointResource;
@@ -35,6 +37,12 @@ pub enum RestoreCommand {
         /// Restore only the OS disk of the backed up VM.
         #[arg(long, value_parser = boolish(), num_args = 0..=1, default_missing_value = "true")]
         restore_only_osdisk: Option<bool>,
+        /// AlternateLocation restores the disks (or, with --target-vm-name, a new VM); OriginalLocation replaces the disks of the original VM, which must be stopped.
+        #[arg(long, value_parser = ["AlternateLocation", "OriginalLocation"], ignore_case = true, default_value = "AlternateLocation")]
+        restore_mode: String,
+        /// Name of the VM to create from the recovery point, in --target-resource-group (a libvirt host's VM becomes a new domain on its host, left shut off).
+        #[arg(long)]
+        target_vm_name: Option<String>,
         /// Restore from the vault's paired (secondary) region (cross-region restore): it reads only the copy there, so it works while the primary region's storage is down.
         #[arg(long)]
         use_secondary_region: bool,
@@ -73,8 +81,30 @@ pub fn run(ctx: &Ctx, cmd: RestoreCommand) -> Result<()> {
         restore_to_staging_storage_account,
         diskslist,
         restore_only_osdisk,
+        restore_mode,
+        target_vm_name,
         use_secondary_region,
     } = cmd;
+    let in_place = restore_mode.eq_ignore_ascii_case("OriginalLocation");
+    let sub = ctx.arm.subscription().to_owned();
+    let (recovery_type, target_vm, target_group) = match (in_place, target_vm_name) {
+        (true, Some(_)) => bail!("--target-vm-name needs --restore-mode AlternateLocation"),
+        (true, None) => (RecoveryType::OriginalLocation, None, None),
+        (false, Some(vm)) => {
+            let rg = target_resource_group
+                .as_deref()
+                .ok_or_else(|| anyhow!("--target-vm-name needs --target-resource-group"))?;
+            let id = format!(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{vm}"
+            );
+            (RecoveryType::AlternateLocation, Some(id), None)
+        }
+        (false, None) => (
+            RecoveryType::RestoreDisks,
+            None,
+            target_resource_group.map(|rg| format!("/subscriptions/{sub}/resourceGroups/{rg}")),
+        ),
+    };
     if restore_only_osdisk == Some(true) && diskslist.is_some() {
         bail!("--restore-only-osdisk and --diskslist cannot be given together");
     }
@@ -111,7 +141,8 @@ pub fn run(ctx: &Ctx, cmd: RestoreCommand) -> Result<()> {
         .unwrap_or_default();
     let request = IaasVmRestoreRequest {
         recovery_point_id: Some(rp.name.clone().unwrap_or(rp_name)),
-        recovery_type: Some(RecoveryType::RestoreDisks),
+        recovery_type: Some(recovery_type),
+        target_virtual_machine_id: target_vm,
         source_resource_id: Some(source),
         storage_account_id: Some(storage_account_id(
             ctx,
@@ -125,12 +156,7 @@ pub fn run(ctx: &Ctx, cmd: RestoreCommand) -> Result<()> {
             encryption_enabled: Some(false),
             ..Default::default()
         }),
-        target_resource_group_id: target_resource_group.map(|rg| {
-            format!(
-                "/subscriptions/{}/resourceGroups/{rg}",
-                ctx.arm.subscription()
-            )
-        }),
+        target_resource_group_id: target_group,
         restore_disk_lun_list: if restore_only_osdisk == Some(true) {
             Some(Vec::new())
         } else {
