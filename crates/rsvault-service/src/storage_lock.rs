@@ -91,6 +91,17 @@ impl Sweeps {
             .copied()
     }
 
+    /// Marks `store` as without object lock; true only for the caller
+    /// that marked it first (so that it is said once, however many
+    /// backups and sweeps found it at the same moment).
+    fn mark_unsupported(&self, store: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(store.to_owned(), Sweep::Unsupported)
+            != Some(Sweep::Unsupported)
+    }
+
     fn set(&self, store: &str, s: Sweep) {
         self.0
             .lock()
@@ -138,11 +149,12 @@ impl Service {
             None => false,
         };
         if !on {
-            tracing::warn!(
-                store = %backend.location(),
-                "the vault is immutable but its storage has no object lock: only the server protects its data from deletion"
-            );
-            self.lock_sweeps.set(store, Sweep::Unsupported);
+            if self.lock_sweeps.mark_unsupported(store) {
+                tracing::warn!(
+                    store = %backend.location(),
+                    "the vault is immutable but its storage has no object lock: only the server protects its data from deletion"
+                );
+            }
             return Ok(None);
         }
         let now = system_time(self.now());
@@ -270,6 +282,20 @@ mod tests {
     use std::sync::Arc;
 
     const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn a_store_without_object_lock_is_marked_once_among_racing_callers() {
+        let sweeps = Arc::new(Sweeps::default());
+        let first: usize = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| usize::from(sweeps.mark_unsupported("s3://b/x"))))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(first, 1);
+        assert_eq!(sweeps.get("s3://b/x"), Some(Sweep::Unsupported));
+        assert!(sweeps.mark_unsupported("s3://b/y"));
+    }
 
     fn service(base: &str) -> (tempfile::TempDir, Arc<ManualClock>, Service) {
         let dir = tempfile::tempdir().unwrap();
