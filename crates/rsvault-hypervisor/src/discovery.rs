@@ -83,6 +83,10 @@ pub trait Discovery: Send + Sync + std::fmt::Debug {
     fn uri(&self) -> &str;
     /// Every VM the host knows, running or not.
     fn list(&self) -> Result<Vec<HostVm>, HvError>;
+    /// One VM by the hypervisor's id (`None`: the host has no such VM).
+    fn get(&self, uuid: &str) -> Result<Option<HostVm>, HvError>;
+    /// Whether the host has a VM of this name.
+    fn has_name(&self, name: &str) -> Result<bool, HvError>;
     /// Defines a new VM from a definition in the host's own terms
     /// (libvirt's domain XML, without a UUID: the host gives it one),
     /// shut off; returns it as [`Discovery::list`] would.
@@ -130,6 +134,14 @@ impl Discovery for FakeDiscovery {
             .expect("lock")
             .clone()
             .map_err(HvError::Libvirt)
+    }
+
+    fn get(&self, uuid: &str) -> Result<Option<HostVm>, HvError> {
+        Ok(self.list()?.into_iter().find(|v| v.uuid == uuid))
+    }
+
+    fn has_name(&self, name: &str) -> Result<bool, HvError> {
+        Ok(self.list()?.iter().any(|v| v.name == name))
     }
 
     fn define(&self, config: &str) -> Result<HostVm, HvError> {
@@ -216,7 +228,23 @@ pub mod conformance {
             let mut devices: Vec<&str> = vm.disks.iter().map(|d| d.device.as_str()).collect();
             devices.dedup();
             assert_eq!(devices.len(), vm.disks.len(), "device names are distinct");
+            assert_eq!(
+                host.get(&vm.uuid).expect("get by uuid").as_ref(),
+                Some(vm),
+                "get(uuid) is the listed VM"
+            );
+            assert!(host.has_name(e.name).expect("lookup by name"));
         }
+        assert_eq!(
+            host.get("6b1d2a9e-0000-4000-8000-00000000dead")
+                .expect("get of an unknown uuid"),
+            None
+        );
+        assert!(
+            !host
+                .has_name("rsvault-no-such-vm")
+                .expect("lookup of an unknown name")
+        );
         let mut uuids: Vec<&str> = vms.iter().map(|v| v.uuid.as_str()).collect();
         uuids.sort_unstable();
         uuids.dedup();

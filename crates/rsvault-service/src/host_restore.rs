@@ -135,18 +135,12 @@ impl Service {
                 ));
             }
         }
-        let taken = t
-            .host
-            .discovery
-            .list()
-            .map_err(|e| {
-                not_placeable(format!(
-                    "the hypervisor host {} does not answer: {e}",
-                    t.host.discovery.uri()
-                ))
-            })?
-            .iter()
-            .any(|h| h.name == vm.name);
+        let taken = t.host.discovery.has_name(&vm.name).map_err(|e| {
+            not_placeable(format!(
+                "the hypervisor host {} does not answer: {e}",
+                t.host.discovery.uri()
+            ))
+        })?;
         if taken {
             return Err(ServiceError::conflict(
                 "UserErrorVmAlreadyExists",

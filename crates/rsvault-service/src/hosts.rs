@@ -204,8 +204,8 @@ impl Service {
             return None;
         };
         let host = self.host_of(vm)?;
-        match host.discovery.list() {
-            Ok(vms) => vms.into_iter().find(|v| v.uuid == a.uuid),
+        match host.discovery.get(&a.uuid) {
+            Ok(vm) => vm,
             Err(e) => {
                 tracing::warn!(host = %a.uri, "cannot describe the VM: {e}");
                 None
@@ -232,10 +232,7 @@ impl Service {
                 recommendation: "Check that libvirtd runs on the host, then restore again.".into(),
             })?;
         let mut body = body_of(&defined, uri, &host.location, None);
-        body.tags = Some(serde_json::Map::from_iter([(
-            "RestoredBy".to_owned(),
-            serde_json::Value::from("rsvault"),
-        )]));
+        body.tags = Some(crate::restore::restored_by());
         let registered = text(&body).and_then(|t| {
             self.meta
                 .insert_vm(&NewVm {

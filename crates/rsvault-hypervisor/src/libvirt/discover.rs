@@ -27,6 +27,14 @@ impl LibvirtDiscovery {
     }
 }
 
+/// Whether libvirt's error says there is no such domain.
+fn no_domain(e: &virt::error::Error) -> bool {
+    matches!(
+        e.code(),
+        virt::enumutil::Enum::Known(virt::error::ErrorNumber::NoDomain)
+    )
+}
+
 /// A domain's state as the port's power state.
 pub(super) fn power(dom: &Domain) -> Result<PowerState, HvError> {
     use virt::domain::DomainState as S;
@@ -84,6 +92,24 @@ impl Discovery for LibvirtDiscovery {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    fn get(&self, uuid: &str) -> Result<Option<HostVm>, HvError> {
+        let conn = self.connect()?;
+        match conn.lookup_domain_by_uuid_string(uuid) {
+            Ok(d) => self.describe(&d).map(Some),
+            Err(e) if no_domain(&e) => Ok(None),
+            Err(e) => Err(hv_err(&format!("looking up domain {uuid}"), e)),
+        }
+    }
+
+    fn has_name(&self, name: &str) -> Result<bool, HvError> {
+        let conn = self.connect()?;
+        match conn.lookup_domain_by_name(name) {
+            Ok(_) => Ok(true),
+            Err(e) if no_domain(&e) => Ok(false),
+            Err(e) => Err(hv_err(&format!("looking up domain '{name}'"), e)),
+        }
     }
 
     fn define(&self, config: &str) -> Result<HostVm, HvError> {
