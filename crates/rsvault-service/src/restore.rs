@@ -269,6 +269,11 @@ impl Service {
             resource_group: n.resource_group.clone(),
             name: n.vm.clone(),
         };
+        // Read once: an in-place restore needs it, the others go on without.
+        let (link, link_error) = match self.vm_address(n.provider, &vm_ref) {
+            Ok(l) => (l, None),
+            Err(e) => (None, Some(e)),
+        };
         let target = if kind == Some(&RecoveryType::RestoreDisks) {
             let sa = req.storage_account_id.as_deref().unwrap_or("");
             let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -289,7 +294,9 @@ impl Service {
                 .as_ref()
                 .and_then(|iv| iv.statuses.as_ref()?.get(1)?.code.as_deref())
                 .unwrap_or("");
-            let link = self.vm_address(n.provider, &vm_ref)?;
+            if let Some(e) = link_error {
+                return Err(e);
+            }
             // A host's word on its VM is current; the inventory's may lag.
             let host_vm = link.as_ref().is_some_and(|l| self.host_of(l).is_some());
             if power == "PowerState/running" && !host_vm {
@@ -338,9 +345,8 @@ impl Service {
                     ),
                 ));
             }
-            let source_link = self.vm_address(n.provider, &vm_ref).ok().flatten();
             let chosen = chosen_disks(&disks, lun_filter.as_deref());
-            if let Some(t) = self.host_alternate(source_link.as_ref(), &chosen, &vm)? {
+            if let Some(t) = self.host_alternate(link.as_ref(), &chosen, &vm)? {
                 Target::Host(Box::new(t))
             } else {
                 let location = match &source {
@@ -373,7 +379,6 @@ impl Service {
             ));
         };
         let current = self.vm_disks(n.provider, &vm_ref).ok();
-        let link = self.vm_address(n.provider, &vm_ref).ok().flatten();
         let source_vm = self.get_vm(n.provider, &vm_ref, false).ok();
         let entity = n.vm.clone();
         let (operation, store_name, instant) = match source {
@@ -872,7 +877,7 @@ fn chosen_disks<'a>(disks: &'a [PointDisk], luns: Option<&[i64]>) -> Vec<&'a Poi
 }
 
 /// The tags of what a restore creates.
-fn restored_by() -> serde_json::Map<String, Value> {
+pub(crate) fn restored_by() -> serde_json::Map<String, Value> {
     serde_json::Map::from_iter([("RestoredBy".to_owned(), Value::from("rsvault"))])
 }
 
