@@ -368,6 +368,19 @@ def test_a_guest_with_its_agent_is_frozen_through_libvirt_and_its_fsfreeze_hook_
                              capture_output=True, text=True).stdout
         assert "app quiesced for the snapshot" in log, log
         subprocess.run(["e2fsck", "-fn", out["OS disk"]], check=True, capture_output=True)
+
+        # The domain's metadata declares that the hook quiesces the
+        # application (set through libvirt's API, which does not taint):
+        # the next frozen point is application-consistent.
+        virsh("metadata", name, "--uri", "urn:rsvault:backup:1", "--key", "rsvault",
+              "--set", "<backup quiesce='application'/>", "--live", "--config")
+        j = backup(bk, "v-guest", c, i)
+        assert j.properties.status == "Completed", j.properties.error_details
+        assert bag(j)["Consistency"] == "AppConsistent", bag(j)
+        rp = sorted(bk.recovery_points.list("v-guest", RG, "Azure", c, i),
+                    key=lambda p: p.properties.recovery_point_time)[-1]
+        assert rp.properties.recovery_point_type == "AppConsistent", rp.properties
+        assert tainted(name) == [], "metadata set through libvirt leaves the domain untainted"
     except BaseException:
         if server:
             print("rsvault serve's log, last lines:\n" + "\n".join(server.output().splitlines()[-100:]))

@@ -504,7 +504,9 @@ impl LibvirtHypervisor {
             })
             .collect();
         Ok(Snapshot {
-            consistency: Consistency::judge(false, false, true, frozen_for.is_some()),
+            // The guest's fsfreeze hook is its pre/post script where the
+            // domain's metadata says it quiesces the applications.
+            consistency: Consistency::judge(false, info.app_quiesce, true, frozen_for.is_some()),
             warnings,
             agent: guest.state,
             disks,

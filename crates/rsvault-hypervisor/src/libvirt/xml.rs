@@ -34,6 +34,27 @@ pub struct DomainInfo {
     /// disks that are not read-only; CD-ROMs, floppies, network disks and
     /// read-only disks are left out.
     pub disks: Vec<DomainDisk>,
+    /// The domain's metadata declares that the guest's fsfreeze hook
+    /// quiesces its applications (`<rsvault:backup quiesce="application"/>`
+    /// in namespace [`BACKUP_NS`]): a frozen snapshot is then
+    /// application-consistent.
+    pub app_quiesce: bool,
+}
+
+/// The XML namespace of rsvault's domain metadata.
+pub const BACKUP_NS: &str = "urn:rsvault:backup:1";
+
+/// Whether `<metadata>` holds rsvault's element saying that the guest's
+/// fsfreeze hook quiesces applications.
+fn declares_app_quiesce(root: roxmltree::Node<'_, '_>) -> bool {
+    child(root, "metadata").is_some_and(|m| {
+        m.children().any(|c| {
+            c.is_element()
+                && c.tag_name().namespace() == Some(BACKUP_NS)
+                && c.tag_name().name() == "backup"
+                && c.attribute("quiesce") == Some("application")
+        })
+    })
 }
 
 fn child<'a>(n: roxmltree::Node<'a, 'a>, tag: &str) -> Option<roxmltree::Node<'a, 'a>> {
@@ -125,6 +146,7 @@ pub fn parse_domain(xml: &str) -> Result<DomainInfo, String> {
         vcpus,
         memory_kib,
         disks,
+        app_quiesce: declares_app_quiesce(root),
     })
 }
 
@@ -386,6 +408,31 @@ mod tests {
         assert!(parse_domain("<domain").is_err());
         let m = parse_domain("<domain><memory unit='MiB'>128</memory></domain>").unwrap();
         assert_eq!(m.memory_kib, 128 << 10);
+    }
+
+    #[test]
+    fn only_rsvaults_metadata_element_declares_application_quiescing() {
+        assert!(!parse_domain(DOMAIN).unwrap().app_quiesce);
+        let with = |m: &str| {
+            parse_domain(&format!(
+                "<domain><name>a</name><metadata>{m}</metadata></domain>"
+            ))
+            .unwrap()
+            .app_quiesce
+        };
+        assert!(with(&format!(
+            "<rsvault:backup xmlns:rsvault='{BACKUP_NS}' quiesce='application'/>"
+        )));
+        assert!(with(&format!(
+            "<x:other xmlns:x='urn:x'/><b:backup xmlns:b='{BACKUP_NS}' quiesce='application'/>"
+        )));
+        assert!(!with(&format!(
+            "<rsvault:backup xmlns:rsvault='{BACKUP_NS}' quiesce='filesystem'/>"
+        )));
+        assert!(!with(
+            "<rsvault:backup xmlns:rsvault='urn:not-ours' quiesce='application'/>"
+        ));
+        assert!(!with("<backup quiesce='application'/>"));
     }
 
     #[test]
