@@ -45,8 +45,11 @@ async function until(what, f, timeoutMs = 30000, everyMs = 50) {
   }
 }
 
-/** Starts `rsvault serve --demo` with a fresh data directory. */
-export async function startServer() {
+/**
+ * Starts `rsvault serve --demo` with a fresh data directory; `args` are
+ * more arguments of `serve`, `config` the text of its config file.
+ */
+export async function startServer({ args = [], config = null } = {}) {
   const bin = rsvaultBin();
   if (!fs.existsSync(bin)) throw new Error(`no rsvault binary at ${bin}: build it (cargo build -p rsvault) or set RSVAULT_BIN`);
   if (!process.env.RSVAULT_TLS_CERT || !process.env.NODE_EXTRA_CA_CERTS) {
@@ -59,7 +62,13 @@ export async function startServer() {
   // The portal under test is the one embedded in the binary (what ships);
   // RSVAULT_PORTAL_DIR in the environment reads it from disk instead.
   const env = { ...process.env };
-  const proc = spawn(bin, ['serve', '--demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const extra = [...args];
+  if (config) {
+    const file = path.join(dataDir, 'rsvault.toml');
+    fs.writeFileSync(file, config, { mode: 0o600 });
+    extra.push('--config', file);
+  }
+  const proc = spawn(bin, ['serve', '--demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, ...extra], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
   proc.stderr.on('data', (d) => { log += d; });

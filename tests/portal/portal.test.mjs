@@ -155,6 +155,13 @@ async function waitJobCompleted(page, T, op, item) {
   return done;
 }
 
+/** Why the libvirt test is skipped (false: it runs); in CI it always runs. */
+function libvirtSkip() {
+  if (process.env.RSVAULT_TEST_LIBVIRT) return false;
+  assert.notEqual(process.env.CI, 'true', 'CI=true but RSVAULT_TEST_LIBVIRT names no libvirt connection');
+  return 'RSVAULT_TEST_LIBVIRT is not set';
+}
+
 for (const [lang, locale] of Object.entries(LOCALES)) {
   const T = messages[lang];
 
@@ -314,6 +321,94 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await shot(page, 'a-cross-region-restore-completed');
 
       await tearDown(env);
+    });
+
+    // A libvirt host's domain (RSVAULT_TEST_LIBVIRT, which CI sets): a
+    // shut-off domain on a qcow2 disk, discovered by `serve --libvirt`,
+    // protected and backed up from its VM page, then restored through the
+    // wizard as a new VM: a new shut-off domain on a copy of the disk.
+    test(`(k) a libvirt domain: discovered, protected, Backup now, restored as a new domain [${lang}]`, { timeout: TEST_TIMEOUT, skip: libvirtSkip() }, async (t) => {
+      const uri = process.env.RSVAULT_TEST_LIBVIRT;
+      const virsh = (...a) => execFileSync('virsh', ['-c', uri, ...a], { encoding: 'utf8' });
+      const name = `rsvault-portal-${lang}-${process.pid}`;
+      const copy = `${name}-copy`;
+      const work = fs.mkdtempSync('/tmp/rsvault-portal-libvirt-');
+      fs.chmodSync(work, 0o755);
+      t.after(() => {
+        for (const n of [name, copy]) {
+          try { virsh('undefine', n, '--checkpoints-metadata'); } catch { /* not defined */ }
+        }
+        fs.rmSync(work, { recursive: true, force: true });
+      });
+      const disk = path.join(work, `${name}.qcow2`);
+      execFileSync('qemu-img', ['create', '-f', 'qcow2', disk, '16M'], { stdio: 'ignore' });
+      execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 1M 3M', disk], { stdio: 'ignore' });
+      fs.writeFileSync(path.join(work, 'd.xml'), `<domain type='qemu'><name>${name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+<os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+<source file='${disk}'/><target dev='vda' bus='virtio'/></disk></devices></domain>`);
+      virsh('define', path.join(work, 'd.xml'));
+
+      const server = await startServer({
+        args: ['--libvirt', uri],
+        config: '[libvirt]\nresource_group = "rg-kvm"\nlocation = "japaneast"\n',
+      });
+      t.after(() => server.stop());
+      const browser = await openBrowser(locale);
+      t.after(() => browser.close());
+      const { page } = browser;
+      await signIn(page, server, T);
+
+      await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      await page.getByRole('heading', { name: T['nav.vms'], level: 1 }).waitFor();
+      await page.getByRole('link', { name, exact: true }).click();
+      await page.getByRole('heading', { name, level: 1 }).waitFor();
+      await shot(page, 'k-libvirt-vm');
+      const vmMenu = () => page.getByRole('navigation', { name: fill(T['vm.menu'], { name }) });
+      await vmMenu().getByRole('link', { name: T['vm.backup'], exact: true }).click();
+      const enableForm = page.getByRole('form', { name: T['vmBackup.enableTitle'] });
+      await enableForm.waitFor();
+      await enableForm.getByRole('radio', { name: T['common.createNew'] }).check();
+      await page.getByLabel(T['vmBackup.newVaultName']).fill(`kvm-vault-${lang}`);
+      await page.getByRole('button', { name: T['backup.enable'], exact: true }).click();
+      await page.getByText(T['state.initialPending']).waitFor();
+
+      await page.getByRole('button', { name: T['backupNow.title'], exact: true }).click();
+      const dialog = page.getByRole('dialog', { name: T['backupNow.title'] });
+      await dialog.getByRole('button', { name: T['common.ok'], exact: true }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await expectNotification(page, T, fill(T['job.note.completed'], { op: T['op.Backup'], name }), shot, 'k-backup-completed');
+
+      // The wizard: restore as a new VM, on the same host.
+      await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      await page.getByRole('link', { name, exact: true }).click();
+      await vmMenu().getByRole('link', { name: T['vm.backup'], exact: true }).click();
+      await page.getByRole('table', { name: T['rp.title'] }).getByText(T['consistency.CrashConsistent']).waitFor();
+      await page.getByRole('toolbar').getByRole('link', { name: T['restore.title'] }).click();
+      await page.getByRole('heading', { name: T['restore.pageTitle'], level: 1 }).waitFor();
+      await page.getByLabel(T['restore.type'], { exact: true }).selectOption('AlternateLocation');
+      await page.getByLabel(T['restore.vmName']).fill(copy);
+      await shot(page, 'k-restore-new-domain');
+      await page.getByRole('button', { name: T['restore.submit'], exact: true }).click();
+      await page.getByRole('heading', { name: `${T['op.Restore']} - ${name}`, level: 1 }).waitFor();
+      await page.getByRole('definition').filter({ hasText: T['status.Completed'] }).first().waitFor({ timeout: JOB_TIMEOUT });
+      const props = page.getByRole('table', { name: T['jobs.propertyBag'] });
+      await props.getByRole('row').filter({ has: page.getByRole('cell', { name: T['bag.Libvirt Domain'], exact: true }) })
+        .filter({ has: page.getByRole('cell', { name: copy, exact: true }) }).waitFor();
+      await props.getByRole('cell', { name: T['bag.Libvirt Domain UUID'], exact: true }).waitFor();
+      await shot(page, 'k-restore-completed');
+
+      // libvirt has the new domain, shut off, on a disk equal to the source.
+      assert.equal(virsh('domstate', copy).trim(), 'shut off');
+      const restored = virsh('domblklist', copy, '--details').split('\n')
+        .map((l) => l.trim().split(/\s+/)).find((f) => f[1] === 'disk' && f[2] === 'vda')[3];
+      assert.notEqual(restored, disk);
+      execFileSync('qemu-img', ['compare', disk, restored], { stdio: 'ignore' });
+      await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      await page.getByRole('link', { name: copy, exact: true }).waitFor();
+
+      assert.deepEqual(browser.errors, []);
+      await browser.close();
+      assert.equal(await server.stop(), 0, 'rsvault serve exits cleanly on SIGTERM');
     });
 
     test(`(g) a user signs in with a password; a wrong one is refused [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {

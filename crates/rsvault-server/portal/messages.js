@@ -500,6 +500,16 @@ const PAIRS = [
   ['bag.Restore Source', 'Restore Source', '復元元'],
   ['bag.Target VM Name', 'Target VM Name', 'ターゲット VM 名'],
   ['bag.Target Resource Group', 'Target Resource Group', 'ターゲット リソース グループ'],
+  ['bag.Data Read', 'Data Read', '読み取ったデータ'],
+  ['bag.Domain XML', 'Domain XML', 'ドメイン XML'],
+  ['bag.Guest agent version', 'Guest agent version', 'ゲスト エージェントのバージョン'],
+  ['bag.Libvirt Domain', 'Libvirt Domain', 'libvirt ドメイン'],
+  ['bag.Libvirt Domain UUID', 'Libvirt Domain UUID', 'libvirt ドメインの UUID'],
+  ['bag.File systems frozen for', 'File systems frozen for', 'ファイル システムの凍結時間'],
+  ['bag.Data disk', 'Data disk (LUN {n})', 'データ ディスク (LUN {n})'],
+  ['bag.Managed Disk (OS)', 'Managed Disk (OS)', 'マネージド ディスク (OS)'],
+  ['bag.Managed Disk', 'Managed Disk (LUN {n})', 'マネージド ディスク (LUN {n})'],
+  ['bag.Changed-block tracking', 'Changed-block tracking ({disk})', '変更ブロック追跡 ({disk})'],
 
   // notifications
   ['notif.toasts', 'Notifications', '通知'],

@@ -21,10 +21,21 @@ export function statusCell(st) {
 
 const opLabel = (op) => tOr(`op.${op}`, op);
 
-/** A property bag key as the portal words it ("Damaged Point 2" is numbered). */
+/** Property bag keys that carry a number or a disk's name. */
+const NUMBERED_BAG = [
+  [/^Damaged Point (\d+)$/, 'bag.Damaged Point', 'n'],
+  [/^Data disk \(LUN (\d+)\)$/, 'bag.Data disk', 'n'],
+  [/^Managed Disk \(LUN (\d+)\)$/, 'bag.Managed Disk', 'n'],
+  [/^Changed-block tracking \((.+)\)$/, 'bag.Changed-block tracking', 'disk'],
+];
+
+/** A property bag key as the portal words it. */
 function bagLabel(k) {
-  const m = /^Damaged Point (\d+)$/.exec(k);
-  return m ? t('bag.Damaged Point', { n: m[1] }) : tOr(`bag.${k}`, k);
+  for (const [re, key, arg] of NUMBERED_BAG) {
+    const m = re.exec(k);
+    if (m) return t(key, { [arg]: m[1] });
+  }
+  return tOr(`bag.${k}`, k);
 }
 
 export async function jobsView({ rg, name }, query, ctx) {
