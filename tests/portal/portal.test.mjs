@@ -14,7 +14,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, openBrowser, screenshots, fill, repoRoot, artifacts } from './harness.mjs';
+import { startServer, openBrowser, screenshots, fill, repoRoot, artifacts, rsvaultBin } from './harness.mjs';
+import { spawn } from 'node:child_process';
 
 // The portal's own dictionary (a browser module; imported as ESM from its text).
 const src = fs.readFileSync(path.join(repoRoot, 'crates/rsvault-server/portal/messages.js'), 'utf8');
@@ -409,6 +410,47 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       assert.deepEqual(browser.errors, []);
       await browser.close();
       assert.equal(await server.stop(), 0, 'rsvault serve exits cleanly on SIGTERM');
+    });
+
+    // A hypervisor host enrolled from the portal: the enrollment form makes
+    // a one-time token, an `rsvault agent` on libvirt's test driver takes
+    // it, and the hosts list shows the host Connected, then Disconnected
+    // once its agent stops.
+    test(`(l) a host enrolled with a token from the portal, its agent's status live [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const server = await startServer({ config: '[agents]\nheartbeat_seconds = 1\nstale_after_seconds = 3\n' });
+      t.after(() => server.stop());
+      const browser = await openBrowser(locale);
+      t.after(() => browser.close());
+      const { page } = browser;
+      await signIn(page, server, T);
+      await services(page, T).getByRole('link', { name: T['nav.hosts'] }).click();
+      await page.getByRole('heading', { name: T['nav.hosts'], level: 1 }).waitFor();
+      await page.getByText(T['hosts.empty']).waitFor();
+      const form = page.getByRole('form', { name: T['hosts.enrolTitle'] });
+      await form.getByLabel(T['common.resourceGroup']).fill(`rg-hosts-${lang}`);
+      await form.getByLabel(T['common.location']).selectOption('japaneast');
+      await form.getByRole('button', { name: T['hosts.makeToken'] }).click();
+      const command = form.getByLabel(T['hosts.command']);
+      await command.waitFor();
+      const token = await command.getAttribute('data-token');
+      assert.match(await command.inputValue(), /^rsvault agent --server https:\/\/127\.0\.0\.1:\d+ --enroll 'rsv1\./);
+      await shot(page, 'l-enrollment-token');
+
+      const state = fs.mkdtempSync(path.join(os.tmpdir(), 'rsvault-portal-agent-'));
+      t.after(() => fs.rmSync(state, { recursive: true, force: true }));
+      const host = `portal-host-${lang}`;
+      const agent = spawn(rsvaultBin(), ['agent', '--server', server.url, '--enroll', token, '--state-dir', state,
+        '--name', host, '--libvirt', 'test:///default'], { stdio: 'ignore' });
+      t.after(() => agent.kill('SIGKILL'));
+      const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: host, exact: true }) });
+      await row.getByRole('cell', { name: T['hosts.status.Connected'] }).waitFor({ timeout: 30000 });
+      await row.getByRole('cell', { name: T['region.japaneast'] }).waitFor();
+      await shot(page, 'l-host-connected');
+      agent.kill('SIGKILL');
+      await row.getByRole('cell', { name: new RegExp(`^${T['hosts.status.Disconnected']}`) }).waitFor({ timeout: 30000 });
+      await row.getByText(/UserErrorGuestAgentStatusUnavailable|rsvault agent/).first().waitFor();
+      await shot(page, 'l-host-disconnected');
+      assert.deepEqual(browser.errors, []);
     });
 
     test(`(g) a user signs in with a password; a wrong one is refused [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {

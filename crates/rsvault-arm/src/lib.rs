@@ -23,6 +23,7 @@ pub mod de;
 pub mod error;
 pub mod graph;
 pub mod guard;
+pub mod hybrid;
 pub mod inventory;
 pub mod item;
 pub mod job;

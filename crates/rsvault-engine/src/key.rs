@@ -46,6 +46,12 @@ impl MasterKey {
         }
     }
 
+    /// The raw key, to hand to a writer the key's holder trusts (an
+    /// enrolled agent, over TLS it pins). Never log it.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.bytes
+    }
+
     /// Derives a 32-byte subkey for `purpose`.
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
         blake3::derive_key(purpose, &self.bytes)

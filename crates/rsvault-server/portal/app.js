@@ -18,6 +18,7 @@ import { itemsView, itemView } from './views/items.js';
 import { restoreView } from './views/restore.js';
 import { jobsView, jobView } from './views/jobs.js';
 import { vmListView, vmOverviewView, vmBackupView } from './views/vms.js';
+import { hostListView } from './views/hosts.js';
 
 const root = document.getElementById('app');
 let panelOpen = false;
@@ -96,7 +97,8 @@ function renderShell() {
   const path = currentPath();
   replace(sidenav, h('ul', null,
     navLink('#/vaults', 'vault', t('nav.vaults'), path.startsWith('/vaults')),
-    navLink('#/vms', 'vm', t('nav.vms'), path.startsWith('/vms'))));
+    navLink('#/vms', 'vm', t('nav.vms'), path.startsWith('/vms')),
+    navLink('#/hosts', 'vm', t('nav.hosts'), path.startsWith('/hosts'))));
   panel.hidden = !panelOpen;
   panelHeading.textContent = t('nav.notifications');
   dismissAll.textContent = t('notif.dismissAll');
@@ -163,6 +165,7 @@ route('/vaults/:rg/:name/infrastructure/config', backupConfigView);
 route('/vaults/:rg/:name/security', securityView);
 route('/vaults/:rg/:name/activity', activityView);
 route('/vms', vmListView);
+route('/hosts', hostListView);
 route('/vms/:kind/:rg/:name', vmOverviewView);
 route('/vms/:kind/:rg/:name/backup', vmBackupView);
 notFound((p, q, ctx) => {

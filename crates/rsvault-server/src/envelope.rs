@@ -27,12 +27,17 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 /// Refuses a request whose `Content-Length` is over [`BODY_LIMIT`] with
 /// 413 `RequestEntityTooLarge`.
 pub async fn oversized(req: Request, next: Next) -> Response {
+    let limit = if crate::agent::takes_objects(req.uri().path()) {
+        crate::agent::OBJECT_LIMIT
+    } else {
+        BODY_LIMIT
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let Some(n) = declared.filter(|n| *n > BODY_LIMIT) else {
+    let Some(n) = declared.filter(|n| *n > limit) else {
         return next.run(req).await;
     };
     if usize::try_from(n).is_ok_and(|n| n <= DRAIN_LIMIT) {
@@ -42,7 +47,7 @@ pub async fn oversized(req: Request, next: Next) -> Response {
     ArmError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestEntityTooLarge",
-        format!("The request body is {n} bytes; at most {BODY_LIMIT} bytes are accepted."),
+        format!("The request body is {n} bytes; at most {limit} bytes are accepted."),
     )
     .into_response()
 }

@@ -2,6 +2,7 @@
 //! Services vaults over the vault service. Thin: it parses paths and bodies,
 //! checks the bearer token, and maps service results to ARM responses.
 
+pub mod agent;
 pub mod arm;
 pub mod auth;
 pub mod clock;
@@ -43,6 +44,9 @@ pub struct AppState {
     pub page_size: usize,
     /// How the server names itself in operation URLs and `nextLink`.
     pub urls: urls::PublicUrls,
+    /// Hex SHA-256 of the server's TLS certificate, which enrolment tokens
+    /// carry for agents to pin (`None` on plain HTTP: no enrolment).
+    pub certificate_sha256: Option<String>,
 }
 
 /// Errors starting the server.
@@ -70,8 +74,12 @@ async fn healthz() -> &'static str {
 /// The router: `/healthz` and the portal's files without authentication,
 /// everything else ARM; every error answer in ARM's envelope.
 pub fn app(state: Arc<AppState>) -> Router {
+    let enroll = Router::new()
+        .route("/rsvault/agent/enroll", post(agent::enroll))
+        .with_state(state.clone());
     let arm = Router::new()
         .route("/rsvault/clock", post(clock::set))
+        .nest("/rsvault/agent", agent::routes())
         .fallback(handlers::dispatch)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -96,6 +104,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state);
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(enroll)
         .route("/", get(portal::index))
         .route("/portal/{*path}", get(portal::asset))
         .merge(arm)
@@ -117,6 +126,8 @@ pub struct ServerConfig {
     pub page_size: usize,
     /// Live backups of running QEMU VMs.
     pub live: rsvault_service::live::LiveSettings,
+    /// Hosts that run the rsvault agent: heartbeats and health.
+    pub agents: rsvault_service::agents::AgentSettings,
     /// The folders disk images may be named under (`[inventory] image_roots`).
     pub image_roots: Vec<PathBuf>,
     /// The server's public URL (`[server] public_url`), for operation URLs.
@@ -293,6 +304,7 @@ pub async fn serve(
         cause: std::io::Error::other(e),
     })??;
     service.set_live_settings(config.live.clone());
+    service.set_agent_settings(config.agents.clone());
     service.set_image_roots(config.image_roots.clone());
     service.set_verify_settings(config.verify);
     service.set_job_settings(config.jobs);
@@ -366,6 +378,9 @@ pub async fn serve(
         scheduler: config.scheduler,
         page_size: config.page_size,
         urls,
+        certificate_sha256: cert
+            .as_ref()
+            .map(|c| c.fingerprint.replace(':', "").to_ascii_lowercase()),
     });
     // The scheduler: policies' backups, retention and the purge of
     // soft-deleted data, every tick.

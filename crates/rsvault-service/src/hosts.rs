@@ -38,6 +38,52 @@ pub struct HostConfig {
 pub struct Hosts {
     configs: RwLock<Vec<HostConfig>>,
     files: RwLock<HashMap<VmAddress, Vec<PathBuf>>>,
+    /// Agents' hosts, by URI, as their last heartbeat listed them.
+    reported: RwLock<HashMap<String, HostConfig>>,
+}
+
+/// An agent's host as its last heartbeat listed it. Its VMs are the
+/// agent's to back up and define: the server reads none of their files.
+#[derive(Debug)]
+pub struct Reported {
+    uri: String,
+    vms: Vec<HostVm>,
+}
+
+impl Reported {
+    pub fn new(uri: String, vms: Vec<HostVm>) -> Self {
+        Reported { uri, vms }
+    }
+}
+
+impl Discovery for Reported {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn list(&self) -> std::result::Result<Vec<HostVm>, rsvault_hypervisor::HvError> {
+        Ok(self.vms.clone())
+    }
+
+    fn get(&self, uuid: &str) -> std::result::Result<Option<HostVm>, rsvault_hypervisor::HvError> {
+        Ok(self.vms.iter().find(|v| v.uuid == uuid).cloned())
+    }
+
+    fn has_name(&self, name: &str) -> std::result::Result<bool, rsvault_hypervisor::HvError> {
+        Ok(self.vms.iter().any(|v| v.name == name))
+    }
+
+    fn define(&self, _config: &str) -> std::result::Result<HostVm, rsvault_hypervisor::HvError> {
+        Err(rsvault_hypervisor::HvError::Protocol(
+            "an agent's host does not define VMs for the server: restore the disks with RestoreDisks, then define the VM on the host".into(),
+        ))
+    }
+
+    fn undefine(&self, _uuid: &str) -> std::result::Result<(), rsvault_hypervisor::HvError> {
+        Err(rsvault_hypervisor::HvError::Protocol(
+            "an agent's host does not undefine VMs for the server".into(),
+        ))
+    }
 }
 
 /// What one refresh changed.
@@ -183,11 +229,21 @@ impl Service {
             .unwrap_or_default()
     }
 
-    /// The configured host a VM address belongs to.
+    /// The configured host a VM address belongs to (or the agent's host,
+    /// as its last heartbeat listed it).
     pub(crate) fn host_of(&self, vm: &VmAddress) -> Option<HostConfig> {
         let VmAddress::Libvirt(a) = vm else {
             return None;
         };
+        if crate::agents::agent_host_of(&a.uri).is_some() {
+            return self
+                .hosts
+                .reported
+                .read()
+                .expect("lock")
+                .get(&a.uri)
+                .cloned();
+        }
         self.hosts
             .configs
             .read()
@@ -195,6 +251,28 @@ impl Service {
             .iter()
             .find(|h| h.discovery.uri() == a.uri)
             .cloned()
+    }
+
+    /// How many VMs an agent's host listed at its last heartbeat.
+    pub(crate) fn reported_vm_count(&self, uri: &str) -> usize {
+        self.hosts
+            .reported
+            .read()
+            .expect("lock")
+            .get(uri)
+            .and_then(|h| h.discovery.list().ok())
+            .map_or(0, |v| v.len())
+    }
+
+    /// Takes an agent host's listing into the inventory.
+    pub(crate) fn refresh_reported(&self, h: HostConfig) -> Result<Refreshed> {
+        let r = self.refresh_host(&h, false)?;
+        self.hosts
+            .reported
+            .write()
+            .expect("lock")
+            .insert(h.discovery.uri().to_owned(), h);
+        Ok(r)
     }
 
     /// The VM as its host describes it now (`None` when it is not a host's
@@ -267,7 +345,7 @@ impl Service {
         let mut total = Refreshed::default();
         let mut failed = None;
         for h in &hosts {
-            match self.refresh_host(h) {
+            match self.refresh_host(h, true) {
                 Ok(r) => {
                     total.added += r.added;
                     total.updated += r.updated;
@@ -285,7 +363,9 @@ impl Service {
         }
     }
 
-    fn refresh_host(&self, h: &HostConfig) -> Result<Refreshed> {
+    /// Lists a host's VMs into the inventory; `local`: the host is this
+    /// machine, whose VMs' files the server may read.
+    fn refresh_host(&self, h: &HostConfig, local: bool) -> Result<Refreshed> {
         let uri = h.discovery.uri();
         let listed = h.discovery.list().map_err(|e| ServiceError::Job {
             code: "UserErrorGuestAgentStatusUnavailable".into(),
@@ -311,7 +391,9 @@ impl Service {
             if vm.disks.is_empty() {
                 continue;
             }
-            files.insert(vm.address.clone(), files_of(vm));
+            if local {
+                files.insert(vm.address.clone(), files_of(vm));
+            }
             match known.remove(&vm.uuid) {
                 Some((rec, old)) => {
                     let body = body_of(vm, uri, &rec.location, Some(&old));

@@ -25,7 +25,7 @@ use rsvault_arm::restore_point::{
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn rebase(child: &Path, new_base: Option<&Path>) -> Result<()> {
+pub(crate) fn rebase(child: &Path, new_base: Option<&Path>) -> Result<()> {
     let mut c = Command::new("qemu-img");
     c.args(["rebase", "-q", "-f", "qcow2"]);
     match new_base {

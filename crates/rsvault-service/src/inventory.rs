@@ -555,9 +555,13 @@ impl Service {
                 ));
             }
         }
-        let host_files = address_of(body)?
-            .map(|a| self.host_files(&a))
-            .unwrap_or_default();
+        let address = address_of(body)?;
+        if let Some(VmAddress::Libvirt(a)) = &address
+            && crate::agents::agent_host_of(&a.uri).is_some()
+        {
+            return Ok(agent_disks(body));
+        }
+        let host_files = address.map(|a| self.host_files(&a)).unwrap_or_default();
         let mut disks =
             vec![self.resolve_disk(os, "properties.storageProfile.osDisk", None, &host_files)?];
         if let Some(dd) = sp.and_then(|s| s.data_disks.as_ref()) {
@@ -827,6 +831,36 @@ impl Service {
             .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
         self.body_disks(&row.body)
     }
+}
+
+/// The disks of an agent host's VM, as its host reported them: their
+/// paths are the host's, which the server never opens (their size and
+/// format are the agent's to find).
+fn agent_disks(body: &VirtualMachine) -> Vec<VmDisk> {
+    let sp = body.properties.storage_profile.as_ref();
+    let os = sp.and_then(|s| s.os_disk.as_ref()).map(|d| (None, d));
+    let data = sp
+        .and_then(|s| s.data_disks.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|d| (d.lun.map(i64::from), d));
+    os.into_iter()
+        .chain(data)
+        .map(|(lun, d)| VmDisk {
+            lun,
+            name: d.name.clone().unwrap_or_default(),
+            path: d
+                .vhd
+                .as_ref()
+                .and_then(|v| v.uri.as_deref())
+                .map(|u| PathBuf::from(u.strip_prefix("file://").unwrap_or(u)))
+                .unwrap_or_default(),
+            format: "host".into(),
+            size: 0,
+            managed_id: None,
+            host_files: Vec::new(),
+        })
+        .collect()
 }
 
 /// A stored VM.

@@ -712,55 +712,29 @@ impl Service {
 
     fn run_backup(&self, run: &BackupRun<'_>, permille: &JobProgressHandle) -> Result<()> {
         let started = self.now();
+        if let Some(rsvault_hypervisor::VmAddress::Libvirt(a)) = run.link
+            && let Some(host) = crate::agents::agent_host_of(&a.uri)
+        {
+            let (done, end) = self.run_agent_backup(run, host, &a.uuid, permille)?;
+            let host_name = self
+                .meta
+                .host(host)?
+                .map_or_else(|| host.to_owned(), |h| h.name);
+            match done {
+                crate::agents::run::AgentDone::Live(outcome) => {
+                    self.record_live(run, started, outcome, false, permille)?;
+                }
+                crate::agents::run::AgentDone::InPlace { disks, stored } => {
+                    self.record_in_place(run, started, &disks, stored, Some(&host_name), permille)?;
+                }
+            }
+            end.recorded();
+            return Ok(());
+        }
         if let Some(link) = run.link {
             match self.run_live_backup(run, link, permille)? {
                 Some(outcome) => {
-                    let crate::live::LiveOutcome {
-                        consistency,
-                        disks,
-                        warnings,
-                        bag,
-                    } = outcome;
-                    let instant_until = started
-                        .checked_add(jiff::SignedDuration::from_hours(
-                            24 * i64::from(run.instant_days),
-                        ))
-                        .ok();
-                    let disks = disks
-                        .into_iter()
-                        .map(|mut d| {
-                            if d.lun.is_none() {
-                                d.os_type = Some(run.os_type.to_owned());
-                                d.config = run.config.map(str::to_owned);
-                            }
-                            d
-                        })
-                        .collect::<Vec<_>>();
-                    let point = crate::outcome::NewPoint {
-                        item_id: run.item_id,
-                        started,
-                        consistency,
-                        expiry: run.expiry,
-                        disks: &disks,
-                        instant_until,
-                    };
-                    let mut bag = bag;
-                    bag.insert("VM Name".into(), run.vm_name.to_owned());
-                    bag.insert("Consistency".into(), consistency.to_owned());
-                    let tasks = vec![task(SNAPSHOT, "Completed"), task(TRANSFER, "Completed")];
-                    let st = JobState {
-                        status: if warnings.is_empty() {
-                            "Completed"
-                        } else {
-                            "CompletedWithWarnings"
-                        },
-                        tasks,
-                        progress: 100.0,
-                        bag,
-                        errors: crate::live::findings_json(&warnings),
-                    };
-                    self.commit_or_forget(run, &point, st)?;
-                    permille.set(1000);
+                    let disks = self.record_live(run, started, outcome, true, permille)?;
                     self.retire_bitmaps(link, &disks);
                     return Ok(());
                 }
@@ -782,70 +756,104 @@ impl Service {
             10.0,
         )?;
         let store = self.open_vault_store(run.store_name)?;
-        let total: u64 = run.disks.iter().map(|d| d.size).sum();
-        // The snapshot is the first 10 %, the transfer the rest.
-        let progress = permille.progress(total, 100);
-        let mut recorded = Vec::new();
-        let mut stored = 0u64;
-        let mut committed = Vec::new();
-        let transferred = (|| -> Result<()> {
-            for d in run.disks {
-                let src = self.open_disk_for_backup(d)?;
-                let name = match d.lun {
-                    None => format!("{}/os", run.data_id),
-                    Some(l) => format!("{}/lun-{l}", run.data_id),
-                };
-                let opts = rsvault_engine::BackupOptions {
-                    name,
-                    cancel: Some(permille.cancel_flag()),
-                    ..Default::default()
-                };
-                let m = rsvault_engine::backup(&store, src.as_ref(), &opts, &progress)?;
-                committed.push((m.name.clone(), m.id.clone()));
-                stored += m.stats.bytes_stored;
-                recorded.push(PointDisk {
-                    lun: d.lun,
-                    name: d.name.clone(),
-                    point: m.id,
-                    store_name: m.name,
-                    path: Some(d.path.clone()),
-                    size: m.size,
-                    format: m.source_format,
-                    managed: d.managed_id.is_some(),
-                    os_type: d.lun.is_none().then(|| run.os_type.to_owned()),
-                    config: d
-                        .lun
-                        .is_none()
-                        .then(|| run.config.map(str::to_owned))
-                        .flatten(),
-                    ..Default::default()
-                });
-            }
-            if permille.is_cancelled() {
-                return Err(rsvault_engine::Error::Cancelled.into());
-            }
-            Ok(())
-        })();
-        if let Err(e) = transferred {
-            // A recovery point is all its disks or nothing: the disks already
-            // committed are forgotten, and gc reclaims what only they used.
-            for (name, id) in committed {
-                let _ = store.forget(&name, &id);
-            }
-            return Err(e);
-        }
+        let (recorded, stored) = read_in_place(&store, run.disks, run.data_id, permille, &|d| {
+            self.open_disk_for_backup(d)
+        })?;
         if run.link.is_some() {
             self.set_health(
                 run.item_id,
                 &crate::item_health::StoredHealth::vm_stopped(self.now()),
             )?;
         }
+        self.record_in_place(run, started, &recorded, stored, None, permille)
+    }
+
+    /// Records a live backup's point; returns its disks.
+    fn record_live(
+        &self,
+        run: &BackupRun<'_>,
+        started: jiff::Timestamp,
+        outcome: crate::live::LiveOutcome,
+        instant: bool,
+        permille: &JobProgressHandle,
+    ) -> Result<Vec<PointDisk>> {
+        let crate::live::LiveOutcome {
+            consistency,
+            disks,
+            warnings,
+            bag,
+        } = outcome;
+        let instant_until = started
+            .checked_add(jiff::SignedDuration::from_hours(
+                24 * i64::from(run.instant_days),
+            ))
+            .ok()
+            .filter(|_| instant);
+        let disks = disks
+            .into_iter()
+            .map(|mut d| {
+                if d.lun.is_none() {
+                    d.os_type = Some(run.os_type.to_owned());
+                    d.config = run.config.map(str::to_owned);
+                }
+                d
+            })
+            .collect::<Vec<_>>();
+        let point = crate::outcome::NewPoint {
+            item_id: run.item_id,
+            started,
+            consistency,
+            expiry: run.expiry,
+            disks: &disks,
+            instant_until,
+        };
+        let mut bag = bag;
+        bag.insert("VM Name".into(), run.vm_name.to_owned());
+        bag.insert("Consistency".into(), consistency.to_owned());
+        let tasks = vec![task(SNAPSHOT, "Completed"), task(TRANSFER, "Completed")];
+        let st = JobState {
+            status: if warnings.is_empty() {
+                "Completed"
+            } else {
+                "CompletedWithWarnings"
+            },
+            tasks,
+            progress: 100.0,
+            bag,
+            errors: warnings,
+        };
+        self.commit_or_forget(run, &point, st)?;
+        permille.set(1000);
+        Ok(disks)
+    }
+
+    /// Records a point of images read in place (crash-consistent).
+    fn record_in_place(
+        &self,
+        run: &BackupRun<'_>,
+        started: jiff::Timestamp,
+        disks: &[PointDisk],
+        stored: u64,
+        host: Option<&str>,
+        permille: &JobProgressHandle,
+    ) -> Result<()> {
+        let disks: Vec<PointDisk> = disks
+            .iter()
+            .cloned()
+            .map(|mut d| {
+                if d.lun.is_none() {
+                    d.os_type = Some(run.os_type.to_owned());
+                    d.config = run.config.map(str::to_owned);
+                }
+                d
+            })
+            .collect();
         let point = crate::outcome::NewPoint {
             item_id: run.item_id,
             started,
             consistency: "CrashConsistent",
             expiry: run.expiry,
-            disks: &recorded,
+            disks: &disks,
             instant_until: None,
         };
         let tasks = vec![task(SNAPSHOT, "Completed"), task(TRANSFER, "Completed")];
@@ -855,6 +863,9 @@ impl Service {
             format!("{} MB", stored.div_ceil(1 << 20)),
         );
         bag.insert("Consistency".into(), "CrashConsistent".into());
+        if let Some(h) = host {
+            bag.insert("Host".into(), h.to_owned());
+        }
         let st = JobState {
             status: "Completed",
             tasks,
@@ -1174,6 +1185,59 @@ pub(crate) fn point_view(
 }
 
 const RECOVERY_POINT_TYPE: &str = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints";
+
+/// Reads a stopped VM's images in place into the store (the transfer is
+/// 10 % to 100 % of the job); returns the point's disks and the bytes
+/// stored. A point is all its disks or nothing: on failure the disks
+/// already committed are forgotten, and gc reclaims what only they used.
+pub(crate) fn read_in_place(
+    store: &rsvault_engine::Store,
+    disks: &[crate::inventory::VmDisk],
+    data_id: &str,
+    permille: &JobProgressHandle,
+    open: &dyn Fn(&crate::inventory::VmDisk) -> Result<Box<dyn rsvault_engine::source::DiskSource>>,
+) -> Result<(Vec<PointDisk>, u64)> {
+    let total: u64 = disks.iter().map(|d| d.size).sum();
+    let progress = permille.progress(total, 100);
+    let mut recorded = Vec::new();
+    let mut stored = 0u64;
+    let mut committed = Vec::new();
+    let transferred = (|| -> Result<()> {
+        for d in disks {
+            let src = open(d)?;
+            let opts = rsvault_engine::BackupOptions {
+                name: format!("{data_id}/{}", crate::live::disk_key(d)),
+                cancel: Some(permille.cancel_flag()),
+                ..Default::default()
+            };
+            let m = rsvault_engine::backup(store, src.as_ref(), &opts, &progress)?;
+            committed.push((m.name.clone(), m.id.clone()));
+            stored += m.stats.bytes_stored;
+            recorded.push(PointDisk {
+                lun: d.lun,
+                name: d.name.clone(),
+                point: m.id,
+                store_name: m.name,
+                path: Some(d.path.clone()),
+                size: m.size,
+                format: m.source_format,
+                managed: d.managed_id.is_some(),
+                ..Default::default()
+            });
+        }
+        if permille.is_cancelled() {
+            return Err(rsvault_engine::Error::Cancelled.into());
+        }
+        Ok(())
+    })();
+    if let Err(e) = transferred {
+        for (name, id) in committed {
+            let _ = store.forget(&name, &id);
+        }
+        return Err(e);
+    }
+    Ok((recorded, stored))
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 //! every front speaks.
 
 pub mod activity;
+pub mod agents;
 pub mod crr;
 pub mod error;
 pub(crate) mod filter;
@@ -83,6 +84,8 @@ pub struct Service {
     lock_sweeps: storage_lock::Sweeps,
     /// The hypervisor hosts whose VMs are discovered ([`hosts`]).
     pub(crate) hosts: hosts::Hosts,
+    /// Agents' hosts: settings and the tasks they run ([`agents`]).
+    pub(crate) agents: agents::Agents,
 }
 
 /// QEMU processes through QMP, libvirt domains through libvirt.
@@ -233,6 +236,7 @@ impl Service {
             replication: Default::default(),
             lock_sweeps: Default::default(),
             hosts: Default::default(),
+            agents: Default::default(),
         };
         let interrupted = service.fail_interrupted_jobs()?;
         if let Err(e) = service.sweep_snapshots() {

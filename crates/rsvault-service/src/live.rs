@@ -44,7 +44,7 @@ impl Default for LiveSettings {
 pub(crate) struct LiveOutcome {
     pub consistency: &'static str,
     pub disks: Vec<PointDisk>,
-    pub warnings: Vec<Finding>,
+    pub warnings: Vec<rsvault_arm::error::JobErrorInfo>,
     pub bag: crate::jobs::PropertyBag,
 }
 
@@ -173,190 +173,272 @@ impl Service {
         link: &VmAddress,
         permille: &JobProgressHandle,
     ) -> Result<Option<LiveOutcome>> {
-        let (job, store_name, item_id, data_id, disks) =
-            (run.job, run.store_name, run.item_id, run.data_id, run.disks);
-        let settings = self.live_settings();
-        let store = self.open_vault_store(store_name)?;
-        let dir = self
-            .data_dir()
-            .join("snapshots")
-            .join(store_name)
-            .join(data_id.replace(['/', '\\'], "_"))
-            .join(job);
-        let prev = self.latest_point(item_id)?;
-        let new_bitmap = checkpoint_name(job);
-        let key = |d: &VmDisk| match d.lun {
-            None => "os".to_owned(),
-            Some(l) => format!("lun-{l}"),
+        let store = self.open_vault_store(run.store_name)?;
+        let prev = self.latest_point(run.item_id)?;
+        let job = LiveJob {
+            hypervisor: self.hypervisor.as_ref(),
+            store: &store,
+            link,
+            job: run.job,
+            data_id: run.data_id,
+            disks: run.disks,
+            prev: prev.as_ref(),
+            snapshot_dir: self
+                .data_dir()
+                .join("snapshots")
+                .join(run.store_name)
+                .join(run.data_id.replace(['/', '\\'], "_"))
+                .join(run.job),
+            settings: self.live_settings(),
         };
-        let mut requests = Vec::new();
-        for d in disks {
-            let store_disk = format!("{data_id}/{}", key(d));
-            // The bitmap describes writes since the previous point only if
-            // that point is this disk's newest in the store, and its snapshot
-            // is still there to build on.
-            let (base, no_base_reason) = match base_of(&store, &store_disk, prev.as_ref(), d.lun) {
-                Ok(b) => (Some(b), None),
-                Err(why) => (None, Some(why)),
-            };
-            requests.push(DiskRequest {
-                image: d.path.clone(),
-                target: dir.join(format!("{}.qcow2", key(d))),
-                base,
-                new_checkpoint: new_bitmap.clone(),
-                no_base_reason,
-            });
-        }
-        let request = SnapshotRequest {
-            disks: requests,
-            settings: SnapshotSettings {
-                agent_timeout: settings.agent_timeout,
-                freeze_timeout: settings.freeze_timeout,
-                rate_limit: settings.rate_limit,
-                ..Default::default()
-            },
+        let report = ServiceReport {
+            svc: self,
+            item_id: run.item_id,
+            job: run.job,
         };
-        let cancel = permille.cancel_flag();
-        let mut on_progress = |done: u64, total: u64| {
-            permille.set(SNAPSHOT_PERMILLE * done.min(total) / total.max(1));
-        };
-        let snap = match self
-            .hypervisor
-            .snapshot(link, &request, &mut on_progress, &cancel)
-        {
-            Ok(s) => s,
-            Err(SnapshotFailure::NotRunning(why)) => {
-                tracing::debug!(%why, "the VM is not running; its images are read in place");
-                return Ok(None);
-            }
-            Err(SnapshotFailure::Unreachable(f)) => return Err(job_error(f)),
-            Err(SnapshotFailure::Snapshot(e)) => {
-                let _ = self.set_health(item_id, &StoredHealth::of_agent(&e.agent, self.now()));
-                if e.cancelled {
-                    return Err(rsvault_engine::Error::Cancelled.into());
-                }
-                return Err(job_error(e.finding));
-            }
-        };
-        self.set_health(item_id, &StoredHealth::of_agent(&snap.agent, self.now()))?;
-        permille.set(SNAPSHOT_PERMILLE);
-        self.set_job_tasks(
-            job,
-            &[(SNAPSHOT, "Completed"), (TRANSFER, "InProgress")],
-            f64::from(SNAPSHOT_PERMILLE as u32) / 10.0,
-        )?;
-        let total: u64 = disks.iter().map(|d| d.size).sum();
-        let progress = permille.progress(total, SNAPSHOT_PERMILLE);
-        let mut recorded = Vec::new();
-        let mut committed = Vec::new();
-        let mut bag = crate::jobs::PropertyBag::new();
-        let (mut read, mut stored) = (0u64, 0u64);
-        let r = (|| -> Result<()> {
-            for (d, s) in disks.iter().zip(&snap.disks) {
-                let img = rsvault_engine::source::qcow2::Qcow2Image::open(&s.target)?;
-                let changed = if s.incremental() {
-                    Some(img.allocated_here()?)
-                } else {
-                    None
-                };
-                let opts = rsvault_engine::BackupOptions {
-                    name: format!("{data_id}/{}", key(d)),
-                    changed_ranges: changed,
-                    cancel: Some(cancel.clone()),
-                    ..Default::default()
-                };
-                let m = rsvault_engine::backup(&store, &img, &opts, &progress)?;
-                committed.push((m.name.clone(), m.id.clone()));
-                read += m.stats.bytes_read;
-                stored += m.stats.bytes_stored;
-                bag.insert(
-                    format!("Changed-block tracking ({})", key(d)),
-                    match &s.full_reason {
-                        None => "used".to_owned(),
-                        Some(r) => format!("not used: {r}"),
-                    },
-                );
-                recorded.push(PointDisk {
-                    lun: d.lun,
-                    name: d.name.clone(),
-                    point: m.id,
-                    store_name: m.name,
-                    image: Some(d.path.clone()),
-                    size: m.size,
-                    format: d.format.clone(),
-                    managed: d.managed_id.is_some(),
-                    snapshot: Some(s.target.clone()),
-                    base: s.base.clone(),
-                    bitmap: Some(s.checkpoint.clone()),
-                    ..Default::default()
-                });
-            }
-            if cancel.load(Ordering::SeqCst) {
-                return Err(rsvault_engine::Error::Cancelled.into());
-            }
-            Ok(())
-        })();
-        if let Err(e) = r {
-            for (name, id) in committed {
-                let _ = store.forget(&name, &id);
-            }
-            // The previous checkpoint still covers every write since the
-            // last point; the new one goes.
-            let pairs: Vec<_> = snap
-                .disks
-                .iter()
-                .map(|s| DiskCheckpoint {
-                    image: s.image.clone(),
-                    checkpoint: s.checkpoint.clone(),
-                })
-                .collect();
-            if let Err(e) = self.hypervisor.discard_checkpoints(link, &pairs) {
-                tracing::warn!(error = %e, "could not drop the checkpoints of a failed backup");
-            }
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-        bag.insert("Data Read".into(), format!("{} MB", read.div_ceil(1 << 20)));
-        bag.insert(
-            "Backup Size".into(),
-            format!("{} MB", stored.div_ceil(1 << 20)),
-        );
-        if let Some(f) = snap.frozen_for {
-            bag.insert(
-                "File systems frozen for".into(),
-                format!("{} ms", f.as_millis()),
-            );
-        }
-        if let AgentState::Ready { version } = &snap.agent {
-            bag.insert("Guest agent version".into(), version.clone());
-        }
-        let warnings: Vec<Finding> = snap
-            .warnings
-            .into_iter()
-            .filter(|w| w.code != finding::CBT_FALLBACK)
-            .collect();
-        Ok(Some(LiveOutcome {
-            consistency: snap.consistency.azure_name(),
-            disks: recorded,
-            warnings,
-            bag,
-        }))
+        take_live(&job, permille, &report)
     }
 
     /// After a live point is committed: its checkpoints become the ones the
     /// next backup builds on, the older ones go.
     pub(crate) fn retire_bitmaps(&self, link: &VmAddress, disks: &[PointDisk]) {
-        let pairs: Vec<DiskCheckpoint> = disks
-            .iter()
-            .filter_map(|d| {
-                Some(DiskCheckpoint {
-                    image: d.image.clone()?,
-                    checkpoint: d.bitmap.clone()?,
-                })
-            })
-            .collect();
+        let pairs = checkpoints_of(disks);
         if let Err(e) = self.hypervisor.retire_checkpoints(link, &pairs) {
             tracing::warn!(error = %e, "could not retire old checkpoints (the next backup will)");
         }
     }
+}
+
+/// What a live backup works on, wherever it runs (the vault server for its
+/// own host, an agent for its).
+pub(crate) struct LiveJob<'a> {
+    pub hypervisor: &'a dyn rsvault_hypervisor::Hypervisor,
+    pub store: &'a rsvault_engine::Store,
+    pub link: &'a VmAddress,
+    pub job: &'a str,
+    pub data_id: &'a str,
+    pub disks: &'a [VmDisk],
+    /// The item's newest point: its disks, and whether their snapshots are
+    /// still there to build on.
+    pub prev: Option<&'a (Vec<PointDisk>, bool)>,
+    /// Where this job's snapshot files go.
+    pub snapshot_dir: std::path::PathBuf,
+    pub settings: LiveSettings,
+}
+
+/// What a live backup tells as it goes.
+pub(crate) trait LiveReport {
+    /// The guest agent as the snapshot found it (the item's health).
+    fn agent(&self, state: &AgentState);
+    /// The snapshot is taken; the transfer starts.
+    fn snapshot_taken(&self) -> Result<()>;
+}
+
+/// The vault server's own live backups report to its catalogue.
+struct ServiceReport<'a> {
+    svc: &'a Service,
+    item_id: i64,
+    job: &'a str,
+}
+
+impl LiveReport for ServiceReport<'_> {
+    fn agent(&self, state: &AgentState) {
+        if let Err(e) = self
+            .svc
+            .set_health(self.item_id, &StoredHealth::of_agent(state, self.svc.now()))
+        {
+            tracing::warn!(job = %self.job, "could not record the item's health: {e}");
+        }
+    }
+
+    fn snapshot_taken(&self) -> Result<()> {
+        self.svc.set_job_tasks(
+            self.job,
+            &[(SNAPSHOT, "Completed"), (TRANSFER, "InProgress")],
+            f64::from(SNAPSHOT_PERMILLE as u32) / 10.0,
+        )
+    }
+}
+
+/// The checkpoints a live point's disks started.
+pub(crate) fn checkpoints_of(disks: &[PointDisk]) -> Vec<DiskCheckpoint> {
+    disks
+        .iter()
+        .filter_map(|d| {
+            Some(DiskCheckpoint {
+                image: d.image.clone()?,
+                checkpoint: d.bitmap.clone()?,
+            })
+        })
+        .collect()
+}
+
+/// The disk's name in the vault store's key (`os`, `lun-N`).
+pub(crate) fn disk_key(d: &VmDisk) -> String {
+    match d.lun {
+        None => "os".to_owned(),
+        Some(l) => format!("lun-{l}"),
+    }
+}
+
+/// Takes the snapshot and transfers it to the store. `None` when nothing
+/// runs the VM: it is off, and its images are read in place.
+pub(crate) fn take_live(
+    j: &LiveJob<'_>,
+    permille: &JobProgressHandle,
+    report: &dyn LiveReport,
+) -> Result<Option<LiveOutcome>> {
+    let (job, data_id, disks, store, link) = (j.job, j.data_id, j.disks, j.store, j.link);
+    let settings = &j.settings;
+    let dir = &j.snapshot_dir;
+    let new_bitmap = checkpoint_name(job);
+    let key = disk_key;
+    let mut requests = Vec::new();
+    for d in disks {
+        let store_disk = format!("{data_id}/{}", key(d));
+        // The bitmap describes writes since the previous point only if
+        // that point is this disk's newest in the store, and its snapshot
+        // is still there to build on.
+        let (base, no_base_reason) = match base_of(store, &store_disk, j.prev, d.lun) {
+            Ok(b) => (Some(b), None),
+            Err(why) => (None, Some(why)),
+        };
+        requests.push(DiskRequest {
+            image: d.path.clone(),
+            target: dir.join(format!("{}.qcow2", key(d))),
+            base,
+            new_checkpoint: new_bitmap.clone(),
+            no_base_reason,
+        });
+    }
+    let request = SnapshotRequest {
+        disks: requests,
+        settings: SnapshotSettings {
+            agent_timeout: settings.agent_timeout,
+            freeze_timeout: settings.freeze_timeout,
+            rate_limit: settings.rate_limit,
+            ..Default::default()
+        },
+    };
+    let cancel = permille.cancel_flag();
+    let mut on_progress = |done: u64, total: u64| {
+        permille.set(SNAPSHOT_PERMILLE * done.min(total) / total.max(1));
+    };
+    let snap = match j
+        .hypervisor
+        .snapshot(link, &request, &mut on_progress, &cancel)
+    {
+        Ok(s) => s,
+        Err(SnapshotFailure::NotRunning(why)) => {
+            tracing::debug!(%why, "the VM is not running; its images are read in place");
+            return Ok(None);
+        }
+        Err(SnapshotFailure::Unreachable(f)) => return Err(job_error(f)),
+        Err(SnapshotFailure::Snapshot(e)) => {
+            report.agent(&e.agent);
+            if e.cancelled {
+                return Err(rsvault_engine::Error::Cancelled.into());
+            }
+            return Err(job_error(e.finding));
+        }
+    };
+    report.agent(&snap.agent);
+    permille.set(SNAPSHOT_PERMILLE);
+    report.snapshot_taken()?;
+    let total: u64 = disks.iter().map(|d| d.size).sum();
+    let progress = permille.progress(total, SNAPSHOT_PERMILLE);
+    let mut recorded = Vec::new();
+    let mut committed = Vec::new();
+    let mut bag = crate::jobs::PropertyBag::new();
+    let (mut read, mut stored) = (0u64, 0u64);
+    let r = (|| -> Result<()> {
+        for (d, s) in disks.iter().zip(&snap.disks) {
+            let img = rsvault_engine::source::qcow2::Qcow2Image::open(&s.target)?;
+            let changed = if s.incremental() {
+                Some(img.allocated_here()?)
+            } else {
+                None
+            };
+            let opts = rsvault_engine::BackupOptions {
+                name: format!("{data_id}/{}", key(d)),
+                changed_ranges: changed,
+                cancel: Some(cancel.clone()),
+                ..Default::default()
+            };
+            let m = rsvault_engine::backup(store, &img, &opts, &progress)?;
+            committed.push((m.name.clone(), m.id.clone()));
+            read += m.stats.bytes_read;
+            stored += m.stats.bytes_stored;
+            bag.insert(
+                format!("Changed-block tracking ({})", key(d)),
+                match &s.full_reason {
+                    None => "used".to_owned(),
+                    Some(r) => format!("not used: {r}"),
+                },
+            );
+            recorded.push(PointDisk {
+                lun: d.lun,
+                name: d.name.clone(),
+                point: m.id,
+                store_name: m.name,
+                image: Some(d.path.clone()),
+                size: m.size,
+                format: d.format.clone(),
+                managed: d.managed_id.is_some(),
+                snapshot: Some(s.target.clone()),
+                base: s.base.clone(),
+                bitmap: Some(s.checkpoint.clone()),
+                ..Default::default()
+            });
+        }
+        if cancel.load(Ordering::SeqCst) {
+            return Err(rsvault_engine::Error::Cancelled.into());
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        for (name, id) in committed {
+            let _ = store.forget(&name, &id);
+        }
+        // The previous checkpoint still covers every write since the
+        // last point; the new one goes.
+        let pairs: Vec<_> = snap
+            .disks
+            .iter()
+            .map(|s| DiskCheckpoint {
+                image: s.image.clone(),
+                checkpoint: s.checkpoint.clone(),
+            })
+            .collect();
+        if let Err(e) = j.hypervisor.discard_checkpoints(link, &pairs) {
+            tracing::warn!(error = %e, "could not drop the checkpoints of a failed backup");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+        return Err(e);
+    }
+    bag.insert("Data Read".into(), format!("{} MB", read.div_ceil(1 << 20)));
+    bag.insert(
+        "Backup Size".into(),
+        format!("{} MB", stored.div_ceil(1 << 20)),
+    );
+    if let Some(f) = snap.frozen_for {
+        bag.insert(
+            "File systems frozen for".into(),
+            format!("{} ms", f.as_millis()),
+        );
+    }
+    if let AgentState::Ready { version } = &snap.agent {
+        bag.insert("Guest agent version".into(), version.clone());
+    }
+    let warnings: Vec<Finding> = snap
+        .warnings
+        .into_iter()
+        .filter(|w| w.code != finding::CBT_FALLBACK)
+        .collect();
+    Ok(Some(LiveOutcome {
+        consistency: snap.consistency.azure_name(),
+        disks: recorded,
+        warnings: findings_json(&warnings),
+        bag,
+    }))
 }

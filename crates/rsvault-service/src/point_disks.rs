@@ -48,6 +48,14 @@ pub(crate) struct PointDisk {
     /// The checkpoint (dirty bitmap) started with this point.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bitmap: Option<String>,
+    /// The agent's host that took the point (its id): `path`, `image` and
+    /// `host_snapshot` are that host's, never opened by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The snapshot file the agent keeps on its host for the next
+    /// incremental.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_snapshot: Option<PathBuf>,
     /// On the OS disk of a host's VM: the host's definition of the VM at
     /// backup time (libvirt's inactive domain XML), which a restore
     /// defines again.

@@ -274,6 +274,17 @@ impl Service {
             Ok(l) => (l, None),
             Err(e) => (None, Some(e)),
         };
+        let on_agent_host = matches!(&link, Some(rsvault_hypervisor::VmAddress::Libvirt(a))
+            if crate::agents::agent_host_of(&a.uri).is_some());
+        if on_agent_host && kind != Some(&RecoveryType::RestoreDisks) {
+            return Err(ServiceError::bad_request(
+                "UserErrorRestoreToAgentHostNotSupported",
+                format!(
+                    "VM '{}' runs on a host with the rsvault agent, which does not take restores yet. Restore with RestoreDisks: the vault server writes the disk images and the VM's definition, to copy to the host and define there.",
+                    n.vm
+                ),
+            ));
+        }
         let target = if kind == Some(&RecoveryType::RestoreDisks) {
             let sa = req.storage_account_id.as_deref().unwrap_or("");
             let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))

@@ -38,6 +38,10 @@ pub enum Command {
     Dataprotection(crate::guard_cmd::GuardArgs),
     /// Read the activity log, as `az monitor activity-log` does.
     Monitor(crate::monitor_cmd::MonitorArgs),
+    /// Manage the hypervisor hosts that run the rsvault agent, and make their enrolment tokens.
+    Host(crate::host_cmd::HostArgs),
+    /// Run the agent of a hypervisor host: enrol with a token once, then report the host's VMs and run their backups.
+    Agent(crate::agent::AgentArgs),
 }
 
 /// `rsvault serve`.

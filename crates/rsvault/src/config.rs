@@ -29,6 +29,10 @@
 //! agent_timeout_seconds = 10   # time limit of other guest-agent commands
 //! snapshot_rate_limit_mib = 64 # cap on the snapshot copy (MiB/s); none if left out
 //!
+//! [agents]                     # hypervisor hosts that run `rsvault agent`
+//! heartbeat_seconds = 10       # how often agents report
+//! stale_after_seconds = 45     # silent this long: Disconnected, backups fail at once
+//!
 //! [storage]
 //! restore_root = "/srv/restores"  # storage accounts restores write to; <data_dir>/storageAccounts if left out
 //! stores = "file:///srv/rsvault-stores"  # vault stores go under <stores>/<region>; default <data_dir>/stores
@@ -94,6 +98,18 @@ pub struct FileConfig {
     pub jobs: JobsConfig,
     #[serde(default)]
     pub libvirt: LibvirtConfig,
+    #[serde(default)]
+    pub agents: AgentsConfig,
+}
+
+/// `[agents]`: hosts that run `rsvault agent`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsConfig {
+    /// How often agents send heartbeats (seconds).
+    pub heartbeat_seconds: Option<u64>,
+    /// A host silent for this long is disconnected (seconds).
+    pub stale_after_seconds: Option<u64>,
 }
 
 /// `[libvirt]`: this machine as a libvirt host.
@@ -364,6 +380,15 @@ impl FileConfig {
         if c.live.freeze_timeout_seconds == Some(0) || c.live.agent_timeout_seconds == Some(0) {
             bail!("live.freeze_timeout_seconds and live.agent_timeout_seconds must be at least 1");
         }
+        if c.agents.heartbeat_seconds == Some(0)
+            || c.agents
+                .stale_after_seconds
+                .is_some_and(|s| s <= c.agents.heartbeat_seconds.unwrap_or(10))
+        {
+            bail!(
+                "agents.heartbeat_seconds must be at least 1, and agents.stale_after_seconds longer than it"
+            );
+        }
         if c.live.snapshot_rate_limit_mib == Some(0) {
             bail!("live.snapshot_rate_limit_mib must be at least 1 (leave it out for no limit)");
         }
@@ -519,6 +544,16 @@ impl FileConfig {
                 .agent_timeout_seconds
                 .map_or(d.agent_timeout, std::time::Duration::from_secs),
             rate_limit: self.live.snapshot_rate_limit_mib.map(|m| m << 20),
+        }
+    }
+
+    /// The agents' settings (`[agents]`).
+    pub fn agent_settings(&self) -> rsvault_service::agents::AgentSettings {
+        let d = rsvault_service::agents::AgentSettings::default();
+        let secs = std::time::Duration::from_secs;
+        rsvault_service::agents::AgentSettings {
+            heartbeat: self.agents.heartbeat_seconds.map_or(d.heartbeat, secs),
+            stale_after: self.agents.stale_after_seconds.map_or(d.stale_after, secs),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The `rsvault` command.
 
 mod ad_cmd;
+mod agent;
 mod arm_client;
 mod backup_cmd;
 mod cli;
@@ -8,6 +9,7 @@ mod config;
 mod demo;
 mod disk;
 mod guard_cmd;
+mod host_cmd;
 mod human;
 mod monitor_cmd;
 mod output;
@@ -45,6 +47,8 @@ fn main() -> ExitCode {
         cli::Command::Account(args) => ad_cmd::run_account(args),
         cli::Command::Dataprotection(args) => guard_cmd::run(args),
         cli::Command::Monitor(args) => monitor_cmd::run(args),
+        cli::Command::Host(args) => host_cmd::run(args),
+        cli::Command::Agent(args) => agent::run(args),
     };
     match result {
         Ok(code) => code,

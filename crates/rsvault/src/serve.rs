@@ -91,6 +91,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         simulated_clock: file.simulated_clock(),
         page_size: file.api.page_size.unwrap_or(200),
         live: file.live_settings(),
+        agents: file.agent_settings(),
         public_url: file.public_url(),
         trusted_proxies: file.server.trusted_proxies.clone(),
         storage,

@@ -470,7 +470,7 @@ impl LibvirtHypervisor {
             }
         };
         let targets: Vec<&Path> = plan.iter().map(|p| p.req.target.as_path()).collect();
-        match self.copy_all(&job, &plan, progress, cancel) {
+        match self.copy_all(&job, &plan, request.settings.rate_limit, progress, cancel) {
             Ok(()) => job.end(),
             Err(pull::CopyError::Cancelled) => {
                 job.undo(&targets);
@@ -518,6 +518,7 @@ impl LibvirtHypervisor {
         &self,
         job: &Job<'_>,
         plan: &[Planned<'_>],
+        rate: Option<u64>,
         progress: &mut dyn FnMut(u64, u64),
         cancel: &AtomicBool,
     ) -> Result<(), pull::CopyError> {
@@ -536,6 +537,7 @@ impl LibvirtHypervisor {
         for p in planned {
             pull::copy(
                 p,
+                rate,
                 &mut |n| {
                     done += n;
                     progress(done, total);

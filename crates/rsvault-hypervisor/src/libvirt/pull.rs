@@ -94,13 +94,49 @@ pub fn plan(socket: &Path, c: &Copy<'_>) -> Result<Planned, String> {
     })
 }
 
-/// Copies the planned clusters into the target file. `progress` is told
-/// each cluster's bytes.
+/// Keeps a copy at or under `rate` bytes per second (the `[live]`
+/// snapshot rate limit, which spares the guest's IO).
+struct Pace {
+    rate: Option<u64>,
+    start: std::time::Instant,
+    done: u64,
+}
+
+impl Pace {
+    fn new(rate: Option<u64>) -> Self {
+        Pace {
+            rate: rate.filter(|r| *r > 0),
+            start: std::time::Instant::now(),
+            done: 0,
+        }
+    }
+
+    /// Counts `n` bytes, and waits until the copy is back under the rate
+    /// (in steps, so a cancel is seen).
+    fn take(&mut self, n: u64, cancel: &AtomicBool) {
+        let Some(rate) = self.rate else {
+            return;
+        };
+        self.done += n;
+        let due = Duration::from_secs_f64(self.done as f64 / rate as f64);
+        while let Some(wait) = due.checked_sub(self.start.elapsed()) {
+            if cancel.load(Ordering::SeqCst) || wait.is_zero() {
+                return;
+            }
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
+        }
+    }
+}
+
+/// Copies the planned clusters into the target file, at most `rate` bytes
+/// per second. `progress` is told each cluster's bytes.
 pub fn copy(
     p: Planned,
+    rate: Option<u64>,
     progress: &mut dyn FnMut(u64),
     cancel: &AtomicBool,
 ) -> Result<(), CopyError> {
+    let mut pace = Pace::new(rate);
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         CopyError::Failed(format!("{what} {}: {e}", p.target.display()))
     };
@@ -126,6 +162,7 @@ pub fn copy(
         w.write_cluster(c, &buf[..n])
             .map_err(|e| failed("writing", &e))?;
         progress(n as u64);
+        pace.take(n as u64, cancel);
     }
     w.finish().map_err(|e| failed("finishing", &e))?;
     let _ = p.source.disconnect();

@@ -8,6 +8,7 @@ mod activity;
 mod crr;
 mod graph;
 mod guards;
+mod hybrid;
 mod identity;
 mod inventory;
 mod items;
@@ -79,6 +80,7 @@ async fn run(
         R::ListPermissions { scope } => reply::listed(caller.access.permissions_at(&scope)),
         R::Graph(g) => graph::execute(state, g).await,
         r if identity::handles(&r) => identity::execute(state, caller, r).await,
+        r if hybrid::handles(&r) => hybrid::execute(state, caller, r).await,
         r if guards::handles(&r) => {
             guards::execute(state, &base.0, guards::approval_of(caller, body), r).await
         }

@@ -325,6 +325,25 @@ pub enum ArmRequest {
         subscription: String,
         query: ListQuery,
     },
+    ListMachines {
+        subscription: String,
+        resource_group: Option<String>,
+    },
+    GetMachine {
+        subscription: String,
+        resource_group: String,
+        name: String,
+    },
+    DeleteMachine {
+        subscription: String,
+        resource_group: String,
+        name: String,
+    },
+    CreateEnrollmentToken {
+        subscription: String,
+        resource_group: String,
+        body: rsvault_arm::hybrid::EnrollmentTokenRequest,
+    },
     GetProtectedItem {
         item: ItemRef,
     },

@@ -208,6 +208,12 @@ pub static ROUTES: &[Route] = &[
     r(Post, region!("/backupCrrJobs"), |c| Ok(R::ListCrrJobs { subscription: c.subscription(), location: c.get("location"), body: c.typed_body()?, query: c.list_query() })),
     // Resource guards (multi-user authorization).
     r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.DataProtection/resourceGuards", |c| Ok(R::ListResourceGuards { subscription: c.subscription(), resource_group: None })),
+    // Hosts that run the rsvault agent, and their enrolment tokens.
+    r(Get, "subscriptions/{subscriptionId}/providers/Microsoft.HybridCompute/machines", |c| Ok(R::ListMachines { subscription: c.subscription(), resource_group: None })),
+    r(Get, group!("/providers/Microsoft.HybridCompute/machines"), |c| Ok(R::ListMachines { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
+    r(Get, group!("/providers/Microsoft.HybridCompute/machines/{machineName}"), |c| Ok(R::GetMachine { subscription: c.subscription(), resource_group: c.resource_group(), name: c.get("machineName") })),
+    r(Delete, group!("/providers/Microsoft.HybridCompute/machines/{machineName}"), |c| Ok(R::DeleteMachine { subscription: c.subscription(), resource_group: c.resource_group(), name: c.get("machineName") })),
+    r(Post, group!("/providers/Microsoft.HybridCompute/enrollmentTokens"), |c| Ok(R::CreateEnrollmentToken { subscription: c.subscription(), resource_group: c.resource_group(), body: c.typed_body()? })),
     r(Get, group!("/providers/Microsoft.DataProtection/resourceGuards"), |c| Ok(R::ListResourceGuards { subscription: c.subscription(), resource_group: Some(c.resource_group()) })),
     r(Get, guard!(""), |c| Ok(R::GetResourceGuard { guard: guard(c) })),
     r(Put, guard!(""), |c| Ok(R::PutResourceGuard { guard: guard(c), body: c.resource_body()? })),

@@ -100,6 +100,7 @@ impl App {
                 listen_url: listen_url.into(),
                 ..Default::default()
             },
+            certificate_sha256: None,
         });
         App {
             router: rsvault_server::app(state),

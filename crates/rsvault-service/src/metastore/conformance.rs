@@ -7,7 +7,8 @@
 //! replication state of geo-redundant vaults (`conformance/replication.rs`),
 //! and principals with their credentials and role assignments
 //! (`conformance/identity.rs`), resource guards with their links and
-//! unlocks, and the append-only activity log (`conformance/guards.rs`).
+//! unlocks, and the append-only activity log (`conformance/guards.rs`),
+//! agent hosts and their one-time enrolment tokens (`conformance/hosts.rs`).
 //! It panics on the first difference, naming it.
 //!
 //! ```no_run
@@ -16,6 +17,7 @@
 //! ```
 
 mod guards;
+mod hosts;
 mod identity;
 mod overviews;
 mod policy_limit;
@@ -44,6 +46,7 @@ pub fn run(store: &dyn MetaStore) {
     identity::principals_and_assignments(store);
     guards::guards_links_and_unlocks(store);
     guards::activity_log(store);
+    hosts::hosts_and_tokens(store);
 }
 
 fn vref(sub: &str, rg: &str, name: &str) -> VaultRef {

@@ -5,7 +5,7 @@
 //! The service talks only to [`MetaStore`], made of one trait per area
 //! ([`VaultStore`], [`PolicyStore`], [`InventoryStore`], [`ItemStore`],
 //! [`JobStore`], [`PointStore`], [`IdentityStore`], [`GuardStore`],
-//! [`ActivityStore`]) whose methods are typed operations on the
+//! [`HostStore`], [`ActivityStore`]) whose methods are typed operations on the
 //! [`records`]. What the service does in one transaction is one method.
 //!
 //! One SQL implementation ([`sql`]) runs on two engines: SQLite (the
@@ -19,6 +19,7 @@ pub mod activity;
 pub mod conformance;
 mod error;
 pub mod guards;
+pub mod hosts;
 mod identity;
 mod inventory;
 mod items;
@@ -32,6 +33,7 @@ mod vaults;
 pub use activity::{ActivityQuery, ActivityRecord, ActivityStore};
 pub use error::{MetaError, MetaResult};
 pub use guards::{GuardDeletion, GuardProxyRecord, GuardStore, ResourceGuardRecord};
+pub use hosts::{EnrollTokenRecord, HostRecord, HostStore};
 pub use identity::{
     CredentialRecord, IdentityStore, PrincipalKind, PrincipalRecord, RoleAssignmentRecord,
 };
@@ -55,6 +57,7 @@ pub trait MetaStore:
     + PointStore
     + IdentityStore
     + GuardStore
+    + HostStore
     + ActivityStore
     + Send
     + Sync

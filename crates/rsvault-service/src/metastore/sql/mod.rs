@@ -14,6 +14,7 @@
 
 mod activity;
 mod guards;
+mod hosts;
 mod identity;
 mod inventory;
 mod items;
@@ -119,6 +120,14 @@ impl Row {
             other => Err(MetaError::Corrupt(format!(
                 "column {i}: {other:?} is not text"
             ))),
+        }
+    }
+
+    /// An integer column that may be NULL.
+    pub fn opt_int(&self, i: usize) -> MetaResult<Option<i64>> {
+        match self.at(i)? {
+            Val::Null => Ok(None),
+            _ => self.int(i).map(Some),
         }
     }
 

@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_geo_replication.sql"),
     include_str!("../../../migrations/postgres/0004_identity.sql"),
     include_str!("../../../migrations/postgres/0005_guards_and_activity.sql"),
+    include_str!("../../../migrations/postgres/0006_agent_hosts.sql"),
 ];
 
 /// The advisory lock that serialises migrations of servers sharing a

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0011_geo_replication.sql"),
     include_str!("../../../migrations/sqlite/0012_identity.sql"),
     include_str!("../../../migrations/sqlite/0013_guards_and_activity.sql"),
+    include_str!("../../../migrations/sqlite/0014_agent_hosts.sql"),
 ];
 
 impl From<rusqlite::Error> for MetaError {

@@ -1,0 +1,252 @@
+//! `rsvault agent`: the VM agent and backup extension of a hypervisor host.
+//! It enrols once with a token from the vault server (`rsvault host
+//! enroll-token`), keeps its credential in its state directory (0600),
+//! speaks HTTPS only to the certificate the token pinned, reports the
+//! host's libvirt domains at every heartbeat, and runs the backups the
+//! server hands it: snapshot and read on this host, data written straight
+//! into the vault store through the server's store API.
+
+mod client;
+mod store;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use client::{Login, Server};
+use rsvault_hypervisor::{Discovery, Hypervisor, LibvirtDiscovery, LibvirtHypervisor};
+use rsvault_service::agents::wire::{
+    self, AgentTask, EnrollRequest, Enrollment, Heartbeat, HeartbeatReply, ReportedVm, ResultReply,
+    TaskProgress,
+};
+use rsvault_service::agents::worker::{TaskChannel, Worker};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `rsvault agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The vault server, e.g. https://vault:7431.
+    #[arg(long, env = "RSVAULT_AGENT_SERVER")]
+    pub server: String,
+    /// A one-time enrolment token (`rsvault host enroll-token`); needed on
+    /// the first start only.
+    #[arg(long, env = "RSVAULT_AGENT_ENROLL", hide_env_values = true)]
+    pub enroll: Option<String>,
+    /// The host's libvirt connection.
+    #[arg(long, env = "RSVAULT_AGENT_LIBVIRT", default_value = "qemu:///system")]
+    pub libvirt: String,
+    /// Where the agent keeps its credential and snapshots
+    /// [default: /var/lib/rsvault-agent].
+    #[arg(
+        long,
+        env = "RSVAULT_AGENT_STATE_DIR",
+        default_value = "/var/lib/rsvault-agent"
+    )]
+    pub state_dir: PathBuf,
+    /// The host's name in the vault [default: this machine's host name].
+    #[arg(long, env = "RSVAULT_AGENT_NAME")]
+    pub name: Option<String>,
+    /// Where libvirt's backup jobs put their scratch files [default:
+    /// libvirt's own qemu directory].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// What enrolment left in the state directory (`agent.json`, 0600).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Credential {
+    server: String,
+    certificate_sha256: String,
+    #[serde(flatten)]
+    enrollment: Enrollment,
+}
+
+const CREDENTIAL: &str = "agent.json";
+
+fn load_credential(dir: &Path) -> Result<Option<Credential>> {
+    let path = dir.join(CREDENTIAL);
+    match std::fs::read(&path) {
+        Ok(b) => {
+            Ok(Some(serde_json::from_slice(&b).with_context(|| {
+                format!("{} does not read", path.display())
+            })?))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+    }
+}
+
+fn enroll(args: &AgentArgs, token: &str) -> Result<Credential> {
+    let parsed = rsvault_service::agents::parse_token(token)
+        .context("the enrolment token is malformed (it starts with rsv1.)")?;
+    let http = client::pinned_client(&parsed.certificate_sha256, Duration::from_secs(60))?;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => rsvault_engine::session::hostname(),
+    };
+    let base = args.server.trim_end_matches('/');
+    let url = format!("{base}/rsvault/agent/enroll");
+    let body = EnrollRequest {
+        token: token.trim().to_owned(),
+        host_name: name,
+        agent_version: rsvault_service::agents::AGENT_VERSION.into(),
+    };
+    let r = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body)?)
+        .send()
+        .with_context(|| {
+            format!("POST {url} (is the server's certificate the one the token names?)")
+        })?;
+    let enrollment: Enrollment = client::read_json(r, "enrolment")?;
+    let cred = Credential {
+        server: base.to_owned(),
+        certificate_sha256: parsed.certificate_sha256,
+        enrollment,
+    };
+    rsvault_service::images::create_private_dir(&args.state_dir)
+        .with_context(|| format!("create {}", args.state_dir.display()))?;
+    rsvault_service::identity::tokens::write_private(
+        &args.state_dir.join(CREDENTIAL),
+        &serde_json::to_vec_pretty(&cred)?,
+    )
+    .context("write the agent's credential")?;
+    Ok(cred)
+}
+
+/// Reports a task's progress to its job.
+struct Channel<'a> {
+    server: &'a Server,
+    task: &'a str,
+}
+
+impl TaskChannel for Channel<'_> {
+    fn progress(&self, p: &TaskProgress) -> bool {
+        let path = format!("/rsvault/agent/tasks/{}/progress", self.task);
+        match self.server.post::<_, wire::ProgressReply>(&path, p) {
+            Ok(r) => r.cancel,
+            Err(e) => {
+                tracing::warn!(task = %self.task, "could not report progress: {e:#}");
+                false
+            }
+        }
+    }
+}
+
+fn run_task(server: &Arc<Server>, worker: &Worker, task: &AgentTask) {
+    tracing::info!(task = %task.id, job = %task.backup.job, vm = %task.backup.vm_uuid, "backup task taken");
+    let chan = Channel {
+        server,
+        task: &task.id,
+    };
+    let result = match store::TaskStore::open(server.clone(), &task.id).and_then(|s| {
+        let key = s.key()?;
+        Ok(rsvault_engine::Store::open(Arc::new(s), &key)?)
+    }) {
+        Ok(store) => worker.backup(&task.backup, &store, &chan),
+        Err(e) => wire::TaskResult {
+            error: Some(rsvault_arm::error::JobErrorInfo {
+                error_code: Some("UserErrorVaultStoreUnavailable".into()),
+                error_string: Some(format!("The agent cannot open the vault store: {e:#}")),
+                recommendations: Some(vec![
+                    "Check the vault server's log, then run Backup now again.".into(),
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    };
+    let path = format!("/rsvault/agent/tasks/{}/result", task.id);
+    let recorded = match server.post::<_, ResultReply>(&path, &result) {
+        Ok(r) => r.recorded,
+        Err(e) => {
+            tracing::warn!(task = %task.id, "the server did not take the result: {e:#}");
+            false
+        }
+    };
+    worker.finish(&task.backup, &result, recorded);
+    tracing::info!(task = %task.id, recorded, ok = result.done.is_some(), "backup task ended");
+}
+
+fn listing(discovery: &dyn Discovery) -> Heartbeat {
+    let version = rsvault_service::agents::AGENT_VERSION.to_owned();
+    match discovery.list() {
+        Ok(vms) => Heartbeat {
+            agent_version: version,
+            vms: Some(vms.iter().map(ReportedVm::of).collect()),
+            error: None,
+        },
+        Err(e) => Heartbeat {
+            agent_version: version,
+            vms: None,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Runs the agent until it is stopped.
+pub fn run(args: AgentArgs) -> Result<ExitCode> {
+    let cred = match (load_credential(&args.state_dir)?, &args.enroll) {
+        (Some(c), _) => {
+            if args.enroll.is_some() {
+                tracing::warn!(
+                    "already enrolled; --enroll is ignored (delete {} to enrol again)",
+                    CREDENTIAL
+                );
+            }
+            c
+        }
+        (None, Some(t)) => enroll(&args, t)?,
+        (None, None) => bail!(
+            "this agent is not enrolled: pass --enroll TOKEN (make one with 'rsvault host enroll-token')"
+        ),
+    };
+    let e = &cred.enrollment;
+    println!(
+        "rsvault agent of host {} ({}) in {} / {}, server {}",
+        e.machine_id, e.host_id, e.resource_group, e.location, cred.server
+    );
+    let http = client::pinned_client(&cred.certificate_sha256, Duration::from_secs(120))?;
+    let server = Arc::new(Server::new(
+        &cred.server,
+        http,
+        Login {
+            tenant: e.tenant_id.clone(),
+            client_id: e.client_id.clone(),
+            client_secret: e.client_secret.clone(),
+        },
+    ));
+    let discovery: Arc<dyn Discovery> = Arc::new(LibvirtDiscovery::new(args.libvirt.clone()));
+    let hypervisor: Arc<dyn Hypervisor> = Arc::new(match &args.work_dir {
+        Some(d) => LibvirtHypervisor::new(d.clone()),
+        None => LibvirtHypervisor::default(),
+    });
+    let worker = Worker {
+        hypervisor,
+        discovery: discovery.clone(),
+        state_dir: args.state_dir.clone(),
+    };
+    let heartbeat = format!("/rsvault/agent/hosts/{}/heartbeat", e.host_id);
+    let mut interval = Duration::from_secs(10);
+    loop {
+        let hb = listing(discovery.as_ref());
+        match server.post::<_, HeartbeatReply>(&heartbeat, &hb) {
+            Ok(reply) => {
+                interval = Duration::from_secs(reply.interval_seconds.clamp(1, 300));
+                for task in reply.tasks {
+                    let (server, worker) = (server.clone(), worker.clone());
+                    std::thread::Builder::new()
+                        .name(format!("task-{}", task.id))
+                        .spawn(move || run_task(&server, &worker, &task))
+                        .context("start a task thread")?;
+                }
+            }
+            Err(e) => tracing::warn!("heartbeat failed: {e:#}"),
+        }
+        std::thread::sleep(interval);
+    }
+}

@@ -1,0 +1,247 @@
+"""Two hypervisor hosts run `rsvault agent` against one vault server on
+this machine: one on the real libvirtd (a running TCG domain, backed up
+live through libvirt's backup API on the agent's side), one on libvirt's
+test driver (its own connection, no daemon: a shut-off domain read from
+its files). Each enrols with a one-time token for its own resource group
+and region, pins the server's certificate (a wrong pin is refused before
+any secret is sent), and its VMs land in its region's vault. An agent
+killed in the middle of a backup fails the job with Azure's
+UserErrorGuestAgentStatusUnavailable, keeps no point, shows Disconnected,
+and after a restart the next backup works and restores bit for bit."""
+import json
+import os
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from azure.mgmt.recoveryservices.models import Sku, Vault
+
+from conftest import SUB, Server, clients, rsvault_bin
+from test_live import backup, bag, codes, restore_disks, same, snapshot_raw, start_backup, wait
+from test_protection import RG, protect
+
+URI = os.environ.get("RSVAULT_TEST_LIBVIRT", "")
+if not URI:
+    assert os.environ.get("CI") != "true", "CI=true but RSVAULT_TEST_LIBVIRT names no libvirt connection"
+    pytest.skip("RSVAULT_TEST_LIBVIRT is not set", allow_module_level=True)
+
+HYBRID = "api-version=2024-07-10"
+
+DOMAIN = """<domain type='qemu'><name>{name}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>
+<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{os}'/><target dev='vda' bus='virtio'/></disk>
+</devices></domain>"""
+
+# libvirt's test driver: a node of its own, with one shut-off domain.
+TEST_NODE = """<node><domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+<name>{name}</name><uuid>{uuid}</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{disk}'/><target dev='vda' bus='virtio'/></disk>
+</devices><test:runstate>5</test:runstate></domain></node>"""
+
+
+def virsh(*args, check=True):
+    r = subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True)
+    assert r.returncode == 0 or not check, r.stdout + r.stderr
+    return r.stdout
+
+
+def api(server, method, path, **kw):
+    return requests.request(method, f"{server.endpoint}/subscriptions/{SUB}{path}",
+                            headers={"Authorization": f"Bearer {server.token}"}, verify=server.verify(),
+                            timeout=60, **kw)
+
+
+def enroll_token(server, rg, location):
+    r = api(server, "POST", f"/resourceGroups/{rg}/providers/Microsoft.HybridCompute/enrollmentTokens?{HYBRID}",
+            json={"location": location, "expiresInMinutes": 10})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def machine(server, rg, name):
+    r = api(server, "GET", f"/resourceGroups/{rg}/providers/Microsoft.HybridCompute/machines/{name}?{HYBRID}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_for(what, check, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+class Agent:
+    def __init__(self, server, state, name, libvirt, token=None):
+        self.state = Path(state)
+        self.log = self.state.parent / f"{name}.log"
+        args = [rsvault_bin(), "agent", "--server", server.endpoint, "--state-dir", str(self.state),
+                "--name", name, "--libvirt", libvirt]
+        if token:
+            args += ["--enroll", token]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RSVAULT_")}
+        env["RUST_LOG"] = "info"
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=20)
+
+    def output(self):
+        return self.log.read_text(errors="replace")
+
+
+def vm_in(server, rg, name):
+    r = api(server, "GET", f"/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}?api-version=2024-07-01")
+    return r.json() if r.status_code == 200 else None
+
+
+def test_two_agents_enrol_report_back_up_and_survive_a_kill():
+    work = Path(tempfile.mkdtemp(prefix="rsvault-agents-", dir="/tmp"))
+    work.chmod(0o755)  # libvirt's QEMU user reaches the images
+    name = f"rsvault-agent-{os.getpid()}"
+    agents = []
+    server = None
+    try:
+        os_img = work / "os.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(os_img), "64M"], check=True)
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 12M", "-c", "write -P 0x22 40M 4M",
+                        str(os_img)], check=True, capture_output=True)
+        (work / "d.xml").write_text(DOMAIN.format(name=name, os=os_img))
+        virsh("define", str(work / "d.xml"))
+        virsh("start", name)
+        b_disk = work / "b.raw"
+        b_disk.write_bytes(os.urandom(3 << 20))
+        b_uuid = "6b0b7c1e-2f7a-4c0e-9d55-0a1b2c3d4e5f"
+        node = work / "node-b.xml"
+        node.write_text(TEST_NODE.format(name="test-vm-b", uuid=b_uuid, disk=b_disk))
+
+        # A slow snapshot copy (1 MiB/s), so that an agent can be killed
+        # while its first backup runs; heartbeats every second.
+        cfg = "[agents]\nheartbeat_seconds = 1\nstale_after_seconds = 5\n[live]\nsnapshot_rate_limit_mib = 1\n"
+        server = Server(work / "srv", config=cfg)
+        rs, bk = clients(server)
+
+        ta = enroll_token(server, "rg-kvm1", "japaneast")
+        tb = enroll_token(server, "rg-kvm2", "westeurope")
+        assert ta["token"].startswith("rsv1.") and ta["location"] == "japaneast"
+        pin = ta["serverCertificateSha256"]
+        assert len(pin) == 64 and ta["token"].endswith(pin)
+
+        # A token that pins another certificate: refused before enrolment,
+        # and the token is still good afterwards.
+        wrong = ta["token"][: -len(pin)] + ("0" * 64)
+        bad = Agent(server, work / "state-bad", "kvm-bad", URI, token=wrong)
+        assert bad.proc.wait(timeout=60) != 0
+        assert "not the one pinned" in bad.output() or "certificate" in bad.output().lower(), bad.output()
+        assert not (work / "state-bad" / "agent.json").exists()
+
+        a = Agent(server, work / "state-a", "kvm-a", URI, token=ta["token"])
+        b = Agent(server, work / "state-b", "kvm-b", f"test://{node}", token=tb["token"])
+        agents += [a, b]
+        for ag in (a, b):
+            cred = wait_for("the agent's credential", lambda: (ag.state / "agent.json").exists() or ag.proc.poll() is not None)
+            assert ag.proc.poll() is None, ag.output()
+            mode = stat.S_IMODE((ag.state / "agent.json").stat().st_mode)
+            assert mode == 0o600, oct(mode)
+            assert json.loads((ag.state / "agent.json").read_text())["certificateSha256"] == pin
+        # A token works once.
+        again = Agent(server, work / "state-again", "kvm-again", URI, token=ta["token"])
+        assert again.proc.wait(timeout=60) != 0
+        assert "InvalidEnrollmentToken" in again.output(), again.output()
+
+        # Both hosts connected, their VMs in their own groups and regions.
+        wait_for("kvm-a's VM", lambda: vm_in(server, "rg-kvm1", name))
+        wait_for("kvm-b's VM", lambda: vm_in(server, "rg-kvm2", "test-vm-b"))
+        ma, mb = machine(server, "rg-kvm1", "kvm-a"), machine(server, "rg-kvm2", "kvm-b")
+        assert ma["properties"]["status"] == "Connected" and mb["properties"]["status"] == "Connected", (ma, mb)
+        assert ma["type"] == "Microsoft.HybridCompute/machines" and ma["location"] == "japaneast"
+        assert mb["properties"]["detectedProperties"]["vmCount"] == "1"
+        listed = subprocess.run([rsvault_bin(), "host", "list", "--endpoint", server.endpoint, "--token", server.token,
+                                 "--subscription", SUB, "-o", "json"], capture_output=True, text=True)
+        assert listed.returncode == 0, listed.stderr
+        assert sorted(m["name"] for m in json.loads(listed.stdout)) == ["kvm-a", "kvm-b"]
+        vb = vm_in(server, "rg-kvm2", "test-vm-b")
+        assert vb["location"] == "westeurope" and vb["properties"]["vmId"] == b_uuid
+        # The agent's principal may not touch what its role leaves out.
+        cred_b = json.loads((b.state / "agent.json").read_text())
+        r = requests.post(f"{server.endpoint}/{cred_b['tenantId']}/oauth2/v2.0/token",
+                          data={"grant_type": "client_credentials", "client_id": cred_b["clientId"],
+                                "client_secret": cred_b["clientSecret"],
+                                "scope": "https://management.azure.com/.default"}, timeout=30)
+        tok_b = r.json()["access_token"]
+        r = requests.delete(f"{server.endpoint}/subscriptions/{SUB}/resourceGroups/{RG}/providers/"
+                            f"Microsoft.RecoveryServices/vaults/nope?api-version=2023-04-01",
+                            headers={"Authorization": f"Bearer {tok_b}"}, timeout=30)
+        assert r.status_code == 403, r.text
+        r = requests.post(f"{server.endpoint}/rsvault/agent/hosts/{cred_b['hostId']}/heartbeat".replace(
+            cred_b["hostId"], json.loads((a.state / "agent.json").read_text())["hostId"]),
+            headers={"Authorization": f"Bearer {tok_b}"}, json={"agentVersion": "x", "vms": []}, timeout=30)
+        assert r.status_code == 403, "one agent cannot speak for another host"
+
+        # Vaults in both regions; each host's VM protected in its region.
+        rs.vaults.begin_create_or_update(RG, "v-jp", Vault(location="japaneast", sku=Sku(name="Standard"))).result()
+        rs.vaults.begin_create_or_update(RG, "v-we", Vault(location="westeurope", sku=Sku(name="Standard"))).result()
+        for v in ("v-jp", "v-we"):
+            bk.protection_containers.refresh(v, RG, "Azure")
+        va = vm_in(server, "rg-kvm1", name)
+        ca, ia = f"IaasVMContainer;iaasvmcontainerv2;rg-kvm1;{name}", f"VM;iaasvmcontainerv2;rg-kvm1;{name}"
+        cb, ib = "IaasVMContainer;iaasvmcontainerv2;rg-kvm2;test-vm-b", "VM;iaasvmcontainerv2;rg-kvm2;test-vm-b"
+        protect(bk, "v-jp", ca, ia, va["id"], bk.protection_policies.get("v-jp", RG, "DefaultPolicy").id)
+        protect(bk, "v-we", cb, ib, vb["id"], bk.protection_policies.get("v-we", RG, "DefaultPolicy").id)
+
+        # kvm-b's stopped VM: read in place on its host.
+        jb = backup(bk, "v-we", cb, ib)
+        assert jb.properties.status == "Completed", jb.properties.error_details
+        assert bag(jb)["Host"] == "kvm-b" and bag(jb)["Consistency"] == "CrashConsistent", bag(jb)
+        (rpb,) = bk.recovery_points.list("v-we", RG, "Azure", cb, ib)
+        out = restore_disks(bk, "v-we", cb, ib, rpb.name, vb["id"])
+        assert same(b_disk, "raw", out["OS disk"]), out
+
+        # kvm-a killed in the middle of its first (slow) live backup.
+        job = start_backup(bk, "v-jp", ca, ia)
+        wait_for("the agent's progress", lambda: (bk.job_details.get("v-jp", RG, job).properties.extended_info.progress_percentage or 0) > 0, 120)
+        a.kill()
+        failed = wait(bk, "v-jp", job, 60)
+        assert failed.properties.status == "Failed", failed.properties
+        assert codes(failed) == ["UserErrorGuestAgentStatusUnavailable"], failed.properties.error_details
+        assert list(bk.recovery_points.list("v-jp", RG, "Azure", ca, ia)) == [], "nothing partial is kept"
+        wait_for("kvm-a disconnected", lambda: machine(server, "rg-kvm1", "kvm-a")["properties"]["status"] == "Disconnected", 30)
+        # While it is down, a backup fails at once, with the recommended action.
+        down = backup(bk, "v-jp", ca, ia)
+        assert down.properties.status == "Failed" and codes(down) == ["UserErrorGuestAgentStatusUnavailable"]
+        assert "rsvault agent" in down.properties.error_details[0].recommendations[0]
+
+        # Restarted (enrolled already: no token), it backs up again.
+        a = Agent(server, work / "state-a", "kvm-a", URI)
+        agents.append(a)
+        wait_for("kvm-a connected", lambda: machine(server, "rg-kvm1", "kvm-a")["properties"]["status"] == "Connected", 30)
+        j1 = backup(bk, "v-jp", ca, ia)
+        assert j1.properties.status in ("Completed", "CompletedWithWarnings"), (j1.properties.error_details, a.output())
+        assert bag(j1)["Host"] == "kvm-a", bag(j1)
+        rp1 = sorted(bk.recovery_points.list("v-jp", RG, "Azure", ca, ia), key=lambda p: p.properties.recovery_point_time)[-1]
+        expected = snapshot_raw(os_img, "qcow2", work / "rp1.raw")
+        out = restore_disks(bk, "v-jp", ca, ia, rp1.name, va["id"])
+        assert same(expected, "raw", out["OS disk"]), out
+        # The next backup builds on the agent's checkpoint.
+        j2 = backup(bk, "v-jp", ca, ia)
+        assert bag(j2)["Changed-block tracking (os)"] == "used", bag(j2)
+        read = lambda j: float(bag(j)["Data Read"].split()[0])
+        assert read(j2) < read(j1), (bag(j1), bag(j2))
+    finally:
+        for ag in agents:
+            if ag.proc.poll() is None:
+                ag.kill()
+        if server:
+            server.stop()
+        virsh("destroy", name, check=False)
+        virsh("undefine", name, "--checkpoints-metadata", check=False)
