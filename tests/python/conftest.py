@@ -128,12 +128,16 @@ class Server:
     session's certificate, "own" the one the server makes itself, "none"
     plain HTTP (`--insecure-http`)."""
 
-    def __init__(self, data_dir, config=None, extra=(), image_roots=None, tls="test"):
+    def __init__(self, data_dir, config=None, extra=(), image_roots=None, tls="test", listen_host="127.0.0.1"):
         self.data_dir, self.tls = Path(data_dir), tls
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.port = free_port()
         self.endpoint = f"{'http' if tls == 'none' else 'https'}://127.0.0.1:{self.port}"
-        args = [rsvault_bin(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *extra]
+        args = [rsvault_bin(), "serve", "--listen", f"{listen_host}:{self.port}", "--data-dir", str(self.data_dir), *extra]
+        if listen_host != "127.0.0.1":
+            # Listening wider (for other network namespaces), the server
+            # still names itself as the tests' clients reach it.
+            config = (config or "") + f'\n[server]\npublic_url = "{self.endpoint}"\n'
         args += {"test": ["--tls-cert", str(TEST_TLS / "server.crt"), "--tls-key", str(TEST_TLS / "server.key")],
                  "own": [], "none": ["--insecure-http"]}[tls]
         if ON_POSTGRES and "--database" not in extra and "[database]" not in (config or ""):

@@ -1,5 +1,6 @@
 """Two hypervisor hosts run `rsvault agent` against one vault server on
-this machine: one on the real libvirtd (a running TCG domain, backed up
+this machine (the second in a network namespace of its own, over a veth
+link): one on the real libvirtd (a running TCG domain, backed up
 live through libvirt's backup API on the agent's side), one on libvirt's
 test driver (its own connection, no daemon: a shut-off domain read from
 its files). Each enrols with a one-time token for its own resource group
@@ -79,12 +80,38 @@ def wait_for(what, check, timeout=60):
         time.sleep(0.3)
 
 
+class Netns:
+    """A network namespace of its own, joined to this one by a veth pair:
+    a second host, whose only way to the server is that link."""
+
+    def __init__(self):
+        n = os.getpid() % 250 + 1
+        self.name, self.outer, self.inner = f"rsv-agent-{os.getpid()}", f"rsva{n}", f"rsvb{n}"
+        self.host_ip, self.ns_ip = f"10.231.{n}.1", f"10.231.{n}.2"
+        ip = lambda *a: subprocess.run(["ip", *a], check=True, capture_output=True)
+        ip("netns", "add", self.name)
+        ip("link", "add", self.outer, "type", "veth", "peer", "name", self.inner)
+        ip("link", "set", self.inner, "netns", self.name)
+        ip("addr", "add", f"{self.host_ip}/30", "dev", self.outer)
+        ip("link", "set", self.outer, "up")
+        for cmd in (["addr", "add", f"{self.ns_ip}/30", "dev", self.inner], ["link", "set", self.inner, "up"],
+                    ["link", "set", "lo", "up"]):
+            ip("netns", "exec", self.name, "ip", *cmd)
+
+    def remove(self):
+        subprocess.run(["ip", "link", "del", self.outer], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
 class Agent:
-    def __init__(self, server, state, name, libvirt, token=None):
+    def __init__(self, server, state, name, libvirt, token=None, netns=None):
         self.state = Path(state)
         self.log = self.state.parent / f"{name}.log"
-        args = [rsvault_bin(), "agent", "--server", server.endpoint, "--state-dir", str(self.state),
+        url = server.endpoint if netns is None else f"https://{netns.host_ip}:{server.port}"
+        args = [rsvault_bin(), "agent", "--server", url, "--state-dir", str(self.state),
                 "--name", name, "--libvirt", libvirt]
+        if netns is not None:
+            args = ["ip", "netns", "exec", netns.name, *args]
         if token:
             args += ["--enroll", token]
         env = {k: v for k, v in os.environ.items() if not k.startswith("RSVAULT_")}
@@ -111,6 +138,7 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
     name = f"rsvault-agent-{os.getpid()}"
     agents = []
     server = None
+    ns = Netns()
     try:
         os_img = work / "os.qcow2"
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(os_img), "64M"], check=True)
@@ -128,7 +156,10 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
         # A slow snapshot copy (1 MiB/s), so that an agent can be killed
         # while its first backup runs; heartbeats every second.
         cfg = "[agents]\nheartbeat_seconds = 1\nstale_after_seconds = 5\n[live]\nsnapshot_rate_limit_mib = 1\n"
-        server = Server(work / "srv", config=cfg)
+        # kvm-b is another host: its own network namespace, reaching the
+        # server over a veth link at an address the certificate does not
+        # name (the pin, not the name, is what the agent trusts).
+        server = Server(work / "srv", config=cfg, listen_host="0.0.0.0")
         rs, bk = clients(server)
 
         ta = enroll_token(server, "rg-kvm1", "japaneast")
@@ -146,7 +177,7 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
         assert not (work / "state-bad" / "agent.json").exists()
 
         a = Agent(server, work / "state-a", "kvm-a", URI, token=ta["token"])
-        b = Agent(server, work / "state-b", "kvm-b", f"test://{node}", token=tb["token"])
+        b = Agent(server, work / "state-b", "kvm-b", f"test://{node}", token=tb["token"], netns=ns)
         agents += [a, b]
         for ag in (a, b):
             cred = wait_for("the agent's credential", lambda: (ag.state / "agent.json").exists() or ag.proc.poll() is not None)
@@ -166,6 +197,7 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
         assert ma["properties"]["status"] == "Connected" and mb["properties"]["status"] == "Connected", (ma, mb)
         assert ma["type"] == "Microsoft.HybridCompute/machines" and ma["location"] == "japaneast"
         assert mb["properties"]["detectedProperties"]["vmCount"] == "1"
+        assert f"server https://{ns.host_ip}:" in b.output(), "kvm-b reaches the server over its veth link"
         listed = subprocess.run([rsvault_bin(), "host", "list", "--endpoint", server.endpoint, "--token", server.token,
                                  "--subscription", SUB, "-o", "json"], capture_output=True, text=True)
         assert listed.returncode == 0, listed.stderr
@@ -245,3 +277,4 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
             server.stop()
         virsh("destroy", name, check=False)
         virsh("undefine", name, "--checkpoints-metadata", check=False)
+        ns.remove()
