@@ -269,6 +269,9 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
         assert bag(j2)["Changed-block tracking (os)"] == "used", bag(j2)
         read = lambda j: float(bag(j)["Data Read"].split()[0])
         assert read(j2) < read(j1), (bag(j1), bag(j2))
+        for label, j in (("full", j1), ("incremental", j2)):
+            print(f"agent backup {label}: read {bag(j)['Data Read']}, stored {bag(j)['Backup Size']}, "
+                  f"took {j.properties.duration}")
     finally:
         for ag in agents:
             if ag.proc.poll() is None:

@@ -555,12 +555,10 @@ impl Service {
                 ));
             }
         }
-        let address = address_of(body)?;
-        if let Some(VmAddress::Libvirt(a)) = &address
-            && crate::agents::agent_host_of(&a.uri).is_some()
-        {
+        if on_agent_host(body) {
             return Ok(agent_disks(body));
         }
+        let address = address_of(body)?;
         let host_files = address.map(|a| self.host_files(&a)).unwrap_or_default();
         let mut disks =
             vec![self.resolve_disk(os, "properties.storageProfile.osDisk", None, &host_files)?];
@@ -818,6 +816,8 @@ impl Service {
         Ok(bodies
             .iter()
             .filter_map(|b| serde_json::from_str::<VirtualMachine>(b).ok())
+            // An agent host's paths are that host's, never this machine's.
+            .filter(|b| !on_agent_host(b))
             .filter_map(|b| self.body_disks(&b).ok())
             .flatten()
             .map(|d| d.path)
@@ -831,6 +831,12 @@ impl Service {
             .ok_or_else(|| not_found(&format!("{}/virtualMachines", p.namespace()), r))?;
         self.body_disks(&row.body)
     }
+}
+
+/// Whether a VM is an agent host's (reached at `rsvault-agent://…`).
+fn on_agent_host(body: &VirtualMachine) -> bool {
+    matches!(address_of(body), Ok(Some(VmAddress::Libvirt(a)))
+        if crate::agents::agent_host_of(&a.uri).is_some())
 }
 
 /// The disks of an agent host's VM, as its host reported them: their

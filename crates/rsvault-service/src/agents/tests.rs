@@ -111,7 +111,8 @@ fn heartbeats_list_the_hosts_vms_and_health_follows_them() {
     assert_eq!(vm.location.as_deref(), Some("japaneast"));
     let link = vm.properties.libvirt.unwrap();
     assert_eq!(link.uri.as_deref(), Some(agent_uri(&host.id).as_str()));
-    // A host's paths are never the server's to read.
+    // A host's paths are never the server's to read, nor to sweep.
+    assert!(svc.all_disk_images().unwrap().is_empty());
     assert!(
         svc.host_files(&rsvault_hypervisor::VmAddress::libvirt(
             agent_uri(&host.id),
