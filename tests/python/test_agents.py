@@ -8,7 +8,8 @@ and region, pins the server's certificate (a wrong pin is refused before
 any secret is sent), and its VMs land in its region's vault. An agent
 killed in the middle of a backup fails the job with Azure's
 UserErrorGuestAgentStatusUnavailable, keeps no point, shows Disconnected,
-and after a restart the next backup works and restores bit for bit."""
+and after a restart the next backup works and restores bit for bit; a
+restore in place goes through the agent, refused while the domain runs."""
 import json
 import os
 import signal
@@ -22,9 +23,12 @@ import pytest
 import requests
 from azure.mgmt.recoveryservices.models import Sku, Vault
 
+from azure.core.exceptions import HttpResponseError
+
 from conftest import SUB, Server, clients, rsvault_bin
 from test_live import backup, bag, codes, restore_disks, same, snapshot_raw, start_backup, wait
 from test_protection import RG, protect
+from test_restore import trigger
 
 URI = os.environ.get("RSVAULT_TEST_LIBVIRT", "")
 if not URI:
@@ -264,14 +268,42 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
         expected = snapshot_raw(os_img, "qcow2", work / "rp1.raw")
         out = restore_disks(bk, "v-jp", ca, ia, rp1.name, va["id"])
         assert same(expected, "raw", out["OS disk"]), out
-        # The next backup builds on the agent's checkpoint.
+        # After 1 MiB of guest writes, the next backup builds on the
+        # agent's checkpoint and reads only what changed.
+        out = virsh("qemu-monitor-command", name, "--hmp",
+                    'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x77 20M 1M"')
+        assert "error" not in out.lower(), out
         j2 = backup(bk, "v-jp", ca, ia)
         assert bag(j2)["Changed-block tracking (os)"] == "used", bag(j2)
         read = lambda j: float(bag(j)["Data Read"].split()[0])
-        assert read(j2) < read(j1), (bag(j1), bag(j2))
+        assert 1 <= read(j2) < read(j1), (bag(j1), bag(j2))
         for label, j in (("full", j1), ("incremental", j2)):
             print(f"agent backup {label}: read {bag(j)['Data Read']}, stored {bag(j)['Backup Size']}, "
                   f"took {j.properties.duration}")
+
+        # Restores onto kvm-a go through its agent. A new VM there: not yet,
+        # and said so; in place while the domain runs: refused on the host.
+        with pytest.raises(HttpResponseError) as e:
+            trigger(bk, "v-jp", ca, ia, rp1.name, recovery_type="AlternateLocation",
+                    target_virtual_machine_id=va["id"] + "-copy", source_resource_id=va["id"])
+        assert e.value.error.code == "UserErrorRestoreToAgentHostNotSupported", e.value
+        running = trigger(bk, "v-jp", ca, ia, rp1.name, recovery_type="OriginalLocation", source_resource_id=va["id"])
+        assert running.properties.status == "Failed", running.properties
+        assert codes(running) == ["UserErrorVmNotShutDown"], running.properties.error_details
+        # Shut off and damaged, then replaced in place by rp1, bit for bit.
+        virsh("destroy", name)
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x66 0 4M", str(os_img)], check=True, capture_output=True)
+        assert not same(expected, "raw", os_img, "qcow2")
+        done = trigger(bk, "v-jp", ca, ia, rp1.name, recovery_type="OriginalLocation", source_resource_id=va["id"])
+        assert done.properties.status == "Completed", (done.properties.error_details, a.output())
+        assert bag(done)["OS disk"] == str(os_img), bag(done)
+        assert same(expected, "raw", os_img, "qcow2"), "the disk is the point's again"
+        assert not list(work.glob("*.rsvault-restore")), "no temporary file is left"
+        # Its checkpoints no longer describe the disk: the next backup reads it whole.
+        virsh("start", name)
+        j3 = backup(bk, "v-jp", ca, ia)
+        assert j3.properties.status in ("Completed", "CompletedWithWarnings"), j3.properties.error_details
+        assert bag(j3)["Changed-block tracking (os)"].startswith("not used"), bag(j3)
     finally:
         for ag in agents:
             if ag.proc.poll() is None:

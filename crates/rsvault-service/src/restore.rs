@@ -41,6 +41,11 @@ enum Target {
         managed: Option<Box<ManagedTarget>>,
     },
     Original,
+    /// In place, on an agent's host, through its agent.
+    AgentOriginal {
+        host: String,
+        uuid: String,
+    },
     /// A new domain on the host of a host's VM.
     Host(Box<crate::host_restore::HostTarget>),
     /// A new VM with restored managed disks.
@@ -64,6 +69,7 @@ pub enum RestoreSource {
 
 /// A restore job's work: which disks of which point go where.
 struct RestoreRun {
+    job: String,
     store_name: String,
     /// Whether the point's snapshots may serve it (not for a cross-region
     /// restore).
@@ -186,64 +192,14 @@ fn target_changed(label: &str, why: String) -> ServiceError {
 
 impl Service {
     /// The file an in-place restore of disk `d` (as recorded in a recovery
-    /// point) may write: only the image the disk had at backup time, still
-    /// the VM's disk at that LUN, under the image roots, not a symlink, and
-    /// still an image of the recorded format and size.
+    /// point) may write: see [`original_target_within`].
     fn original_target(
         &self,
         d: &PointDisk,
         current: &[crate::inventory::VmDisk],
     ) -> Result<PathBuf> {
-        let label = d.label();
-        // An offline point records the image it read, a live one the
-        // image whose snapshot it took.
-        let recorded = d.path.clone().or_else(|| d.image.clone()).ok_or_else(|| {
-            target_changed(
-                &label,
-                "the recovery point does not record the disk's image (it predates this check)"
-                    .into(),
-            )
-        })?;
-        let cur = current
-            .iter()
-            .find(|x| x.lun == d.lun)
-            .ok_or_else(|| target_changed(&label, "the VM no longer has this disk".into()))?;
-        if cur.path != recorded {
-            return Err(target_changed(
-                &label,
-                format!(
-                    "the VM's disk is now {}, not {} as at backup time",
-                    cur.path.display(),
-                    recorded.display()
-                ),
-            ));
-        }
-        let (canon, src) = rsvault_engine::source::open_image_within(
-            &recorded,
-            &self
-                .image_roots()
-                .with_files(cur.host_files.iter().cloned()),
-        )
-        .map_err(|e| target_changed(&label, e.to_string()))?;
-        if canon != recorded {
-            return Err(target_changed(
-                &label,
-                format!("{} now resolves to {}", recorded.display(), canon.display()),
-            ));
-        }
-        let (fmt, size) = (d.format.as_str(), d.size);
-        if src.format() != fmt || src.size() != size {
-            return Err(target_changed(
-                &label,
-                format!(
-                    "{} is now a {} image of {} bytes, not the {fmt} image of {size} bytes that was backed up",
-                    recorded.display(),
-                    src.format(),
-                    src.size()
-                ),
-            ));
-        }
-        Ok(recorded)
+        let files = current.iter().flat_map(|c| c.host_files.iter().cloned());
+        original_target_within(d, current, &self.image_roots().with_files(files))
     }
 
     /// Starts a restore of recovery point `rp` (`properties` of the
@@ -274,18 +230,34 @@ impl Service {
             Ok(l) => (l, None),
             Err(e) => (None, Some(e)),
         };
-        let on_agent_host = matches!(&link, Some(rsvault_hypervisor::VmAddress::Libvirt(a))
-            if crate::agents::agent_host_of(&a.uri).is_some());
-        if on_agent_host && kind != Some(&RecoveryType::RestoreDisks) {
+        let agent_host = match &link {
+            Some(rsvault_hypervisor::VmAddress::Libvirt(a)) => {
+                crate::agents::agent_host_of(&a.uri).map(|h| (h.to_owned(), a.uuid.clone()))
+            }
+            _ => None,
+        };
+        if agent_host.is_some() && kind == Some(&RecoveryType::AlternateLocation) {
             return Err(ServiceError::bad_request(
                 "UserErrorRestoreToAgentHostNotSupported",
                 format!(
-                    "VM '{}' runs on a host with the rsvault agent, which does not take restores yet. Restore with RestoreDisks: the vault server writes the disk images and the VM's definition, to copy to the host and define there.",
+                    "VM '{}' runs on a host with the rsvault agent, which does not define new VMs yet. Restore in place (OriginalLocation), or with RestoreDisks: the vault server writes the disk images and the VM's definition, to copy to the host and define there.",
                     n.vm
                 ),
             ));
         }
-        let target = if kind == Some(&RecoveryType::RestoreDisks) {
+        let target = if let (Some((host, uuid)), Some(RecoveryType::OriginalLocation)) =
+            (agent_host, kind)
+        {
+            // The agent checks, on its host, that the VM is off and its
+            // disks are the ones backed up; here, that it can be reached.
+            self.check_host_connected(&host).map_err(|e| {
+                ServiceError::bad_request("UserErrorGuestAgentStatusUnavailable", e.to_string())
+            })?;
+            for d in &disks {
+                writable_in_place(d)?;
+            }
+            Target::AgentOriginal { host, uuid }
+        } else if kind == Some(&RecoveryType::RestoreDisks) {
             let sa = req.storage_account_id.as_deref().unwrap_or("");
             let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
                 .ok_or_else(|| ServiceError::bad_request("BMSUserErrorInvalidInput", "properties.storageAccountId: the id of a storage account (letters and digits) is required"))?;
@@ -323,15 +295,7 @@ impl Service {
             let current = self.vm_disks(n.provider, &vm_ref)?;
             for d in &disks {
                 self.original_target(d, &current)?;
-                if !matches!(d.format.as_str(), "raw" | "qcow2") {
-                    return Err(ServiceError::bad_request(
-                        "BMSUserErrorInvalidInput",
-                        format!(
-                            "disk '{}' is a {} image; replacing in place writes raw or qcow2 only — use RestoreDisks",
-                            d.name, d.format
-                        ),
-                    ));
-                }
+                writable_in_place(d)?;
             }
             Target::Original
         } else if kind == Some(&RecoveryType::AlternateLocation) {
@@ -406,6 +370,7 @@ impl Service {
         )?;
         let svc = self.clone();
         let run = RestoreRun {
+            job: job.clone(),
             store_name,
             instant,
             disks,
@@ -440,8 +405,24 @@ impl Service {
 
     fn run_restore(&self, run: &RestoreRun, permille: &JobProgressHandle) -> Result<PropertyBag> {
         let (target, rp) = (&run.target, run.rp.as_str());
-        let store = self.open_vault_store(&run.store_name)?;
         let chosen = chosen_disks(&run.disks, run.luns.as_deref());
+        if let Target::AgentOriginal { host, uuid } = target {
+            let written = self.run_agent_restore(
+                &crate::agents::run::AgentRestore {
+                    job: &run.job,
+                    store_name: &run.store_name,
+                    host_id: host,
+                    vm_uuid: uuid,
+                    disks: &chosen,
+                    checkpoints: self.item_checkpoints(run),
+                },
+                permille,
+            )?;
+            let mut bag: PropertyBag = written.into_iter().collect();
+            bag.insert("Restore Source".into(), "Vault (HardenedRP)".into());
+            return Ok(bag);
+        }
+        let store = self.open_vault_store(&run.store_name)?;
         let total: u64 = chosen.iter().map(|d| d.size).sum();
         let progress = permille.progress(total, 0);
         let mut bag = PropertyBag::new();
@@ -535,6 +516,11 @@ impl Service {
                             RestoreFormat::Raw
                         };
                         (path, f)
+                    }
+                    Target::AgentOriginal { .. } => {
+                        return Err(ServiceError::Internal(
+                            "an agent host's disks are written by its agent".into(),
+                        ));
                     }
                 };
                 let tmp = crate::recovery::restore_temp_of(out.clone());
@@ -846,26 +832,28 @@ impl Service {
     /// After the VM's disks were replaced in place, the checkpoints its
     /// points started no longer describe them: they go, so that the next
     /// backup reads the disks whole.
-    fn drop_checkpoints(&self, run: &RestoreRun) {
-        let (Some(link), Some(item)) = (run.link.as_ref(), run.item_id) else {
-            return;
+    /// The checkpoints every point of the item started: a restore in place
+    /// makes them wrong.
+    fn item_checkpoints(&self, run: &RestoreRun) -> Vec<rsvault_hypervisor::DiskCheckpoint> {
+        let Some(Ok(points)) = run.item_id.map(|i| self.meta.item_points(i)) else {
+            return Vec::new();
         };
-        let Ok(points) = self.meta.item_points(item) else {
-            return;
-        };
-        let mut pairs: Vec<rsvault_hypervisor::DiskCheckpoint> = points
+        let disks: Vec<PointDisk> = points
             .iter()
             .filter_map(|p| crate::point_disks::parse(&p.disks).ok())
             .flatten()
-            .filter_map(|d| {
-                Some(rsvault_hypervisor::DiskCheckpoint {
-                    image: d.image.clone()?,
-                    checkpoint: d.bitmap.clone()?,
-                })
-            })
             .collect();
+        let mut pairs = crate::live::checkpoints_of(&disks);
         pairs.sort_by(|a, b| a.checkpoint.cmp(&b.checkpoint));
         pairs.dedup_by(|a, b| a.checkpoint == b.checkpoint);
+        pairs
+    }
+
+    fn drop_checkpoints(&self, run: &RestoreRun) {
+        let Some(link) = run.link.as_ref() else {
+            return;
+        };
+        let pairs = self.item_checkpoints(run);
         if pairs.is_empty() {
             return;
         }
@@ -873,6 +861,75 @@ impl Service {
             tracing::warn!(error = %e, "could not drop the checkpoints of replaced disks");
         }
     }
+}
+
+/// The file an in-place restore of disk `d` (as recorded in a recovery
+/// point) may write: only the image the disk had at backup time, still
+/// the VM's disk at that LUN, within `roots`, not a symlink, and still an
+/// image of the recorded format and size.
+pub(crate) fn original_target_within(
+    d: &PointDisk,
+    current: &[crate::inventory::VmDisk],
+    roots: &rsvault_engine::source::ImageRoots,
+) -> Result<PathBuf> {
+    let label = d.label();
+    // An offline point records the image it read, a live one the
+    // image whose snapshot it took.
+    let recorded = d.path.clone().or_else(|| d.image.clone()).ok_or_else(|| {
+        target_changed(
+            &label,
+            "the recovery point does not record the disk's image (it predates this check)".into(),
+        )
+    })?;
+    let cur = current
+        .iter()
+        .find(|x| x.lun == d.lun)
+        .ok_or_else(|| target_changed(&label, "the VM no longer has this disk".into()))?;
+    if cur.path != recorded {
+        return Err(target_changed(
+            &label,
+            format!(
+                "the VM's disk is now {}, not {} as at backup time",
+                cur.path.display(),
+                recorded.display()
+            ),
+        ));
+    }
+    let (canon, src) = rsvault_engine::source::open_image_within(&recorded, roots)
+        .map_err(|e| target_changed(&label, e.to_string()))?;
+    if canon != recorded {
+        return Err(target_changed(
+            &label,
+            format!("{} now resolves to {}", recorded.display(), canon.display()),
+        ));
+    }
+    let (fmt, size) = (d.format.as_str(), d.size);
+    if src.format() != fmt || src.size() != size {
+        return Err(target_changed(
+            &label,
+            format!(
+                "{} is now a {} image of {} bytes, not the {fmt} image of {size} bytes that was backed up",
+                recorded.display(),
+                src.format(),
+                src.size()
+            ),
+        ));
+    }
+    Ok(recorded)
+}
+
+/// A disk a restore in place can write: raw or qcow2.
+fn writable_in_place(d: &PointDisk) -> Result<()> {
+    if matches!(d.format.as_str(), "raw" | "qcow2") {
+        return Ok(());
+    }
+    Err(ServiceError::bad_request(
+        "BMSUserErrorInvalidInput",
+        format!(
+            "disk '{}' is a {} image; replacing in place writes raw or qcow2 only — use RestoreDisks",
+            d.name, d.format
+        ),
+    ))
 }
 
 /// The disks a restore writes: the OS disk, and the data disks of

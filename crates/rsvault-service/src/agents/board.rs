@@ -198,7 +198,8 @@ mod tests {
     fn task(id: &str) -> AgentTask {
         AgentTask {
             id: id.into(),
-            backup: BackupTask {
+            restore: None,
+            backup: Some(BackupTask {
                 job: "j".into(),
                 data_id: "d".into(),
                 vm_uuid: "u".into(),
@@ -206,7 +207,7 @@ mod tests {
                 freeze_timeout_ms: 1,
                 agent_timeout_ms: 1,
                 rate_limit: None,
-            },
+            }),
         }
     }
 

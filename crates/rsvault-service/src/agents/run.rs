@@ -51,7 +51,92 @@ fn unavailable(message: String) -> ServiceError {
     }
 }
 
+/// A restore in place on an agent's host.
+pub(crate) struct AgentRestore<'a> {
+    pub job: &'a str,
+    pub store_name: &'a str,
+    pub host_id: &'a str,
+    pub vm_uuid: &'a str,
+    /// The point's disks to write.
+    pub disks: &'a [&'a PointDisk],
+    /// The checkpoints the item's points started.
+    pub checkpoints: Vec<rsvault_hypervisor::DiskCheckpoint>,
+}
+
+/// A task's error, as the job's.
+fn task_error(
+    host: &crate::metastore::HostRecord,
+    e: Option<rsvault_arm::error::JobErrorInfo>,
+    default_code: &str,
+) -> ServiceError {
+    let e = e.unwrap_or_default();
+    ServiceError::Job {
+        code: e
+            .error_code
+            .map_or_else(|| default_code.to_owned(), |c| c.to_string()),
+        message: format!(
+            "On host '{}': {}",
+            host.name,
+            e.error_string.unwrap_or_else(|| "the task failed".into())
+        ),
+        recommendation: e
+            .recommendations
+            .and_then(|r| r.into_iter().next())
+            .unwrap_or_else(|| "Run the job again.".into()),
+    }
+}
+
 impl Service {
+    /// Replaces a stopped VM's disks on an agent's host, through its agent;
+    /// returns the disks written (label and image).
+    pub(crate) fn run_agent_restore(
+        &self,
+        r: &AgentRestore<'_>,
+        permille: &JobProgressHandle,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let AgentRestore {
+            job,
+            store_name,
+            host_id,
+            vm_uuid,
+            disks,
+            checkpoints,
+        } = r;
+        let host = self.check_host_connected(host_id)?;
+        let pairs: Vec<serde_json::Value> = checkpoints
+            .iter()
+            .map(|c| serde_json::json!({"image": c.image, "checkpoint": c.checkpoint}))
+            .collect();
+        let task = AgentTask {
+            id: crate::identity::secrets::new_guid(),
+            backup: None,
+            restore: Some(super::wire::RestoreTask {
+                job: (*job).to_owned(),
+                vm_uuid: (*vm_uuid).to_owned(),
+                disks: serde_json::to_value(disks)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                checkpoints: serde_json::Value::Array(pairs),
+            }),
+        };
+        let board = &self.agents.board;
+        let end = TaskEnd {
+            board,
+            id: task.id.clone(),
+            recorded: false,
+        };
+        board.submit(&host.id, store_name, task);
+        tracing::info!(job, host = %host.name, task = %end.id, "restore handed to the host's agent");
+        let r = self.follow_task(None, &host, &end.id, permille)?;
+        if r.cancelled {
+            return Err(rsvault_engine::Error::Cancelled.into());
+        }
+        let Some(written) = r.restored else {
+            return Err(task_error(&host, r.error, "UserErrorRestoreFailed"));
+        };
+        end.recorded();
+        Ok(written)
+    }
+
     /// Fails unless the agent's host is connected.
     pub(crate) fn check_host_connected(
         &self,
@@ -92,7 +177,8 @@ impl Service {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let task = AgentTask {
             id: crate::identity::secrets::new_guid(),
-            backup: BackupTask {
+            restore: None,
+            backup: Some(BackupTask {
                 job: run.job.to_owned(),
                 data_id: run.data_id.to_owned(),
                 vm_uuid: vm_uuid.to_owned(),
@@ -100,7 +186,7 @@ impl Service {
                 freeze_timeout_ms: ms(settings.freeze_timeout),
                 agent_timeout_ms: ms(settings.agent_timeout),
                 rate_limit: settings.rate_limit,
-            },
+            }),
         };
         let board = &self.agents.board;
         let end = TaskEnd {
@@ -110,7 +196,7 @@ impl Service {
         };
         board.submit(&host.id, run.store_name, task);
         tracing::info!(job = %run.job, host = %host.name, task = %end.id, "backup handed to the host's agent");
-        let result = self.follow_task(run, &host, &end.id, permille)?;
+        let result = self.follow_task(Some(run.job), &host, &end.id, permille)?;
         let done = self.check_result(run, &host, result)?;
         Ok((done, end))
     }
@@ -131,7 +217,7 @@ impl Service {
     /// Waits for the task's result, passing its progress to the job.
     fn follow_task(
         &self,
-        run: &BackupRun<'_>,
+        backup_job: Option<&str>,
         host: &crate::metastore::HostRecord,
         task: &str,
         permille: &JobProgressHandle,
@@ -145,10 +231,13 @@ impl Service {
                 return Ok(r);
             }
             permille.set(seen.permille);
-            if seen.snapshot_taken && !snapshot_marked {
+            if let Some(job) = backup_job
+                && seen.snapshot_taken
+                && !snapshot_marked
+            {
                 snapshot_marked = true;
                 self.set_job_tasks(
-                    run.job,
+                    job,
                     &[(SNAPSHOT, "Completed"), (TRANSFER, "InProgress")],
                     permille.get(),
                 )?;
@@ -160,14 +249,14 @@ impl Service {
             let h = self.meta.host(&host.id)?;
             if !h.as_ref().is_some_and(|h| self.host_connected(h)) {
                 return Err(unavailable(format!(
-                    "The agent on host '{}' stopped answering during the backup (no heartbeat for {} s); nothing of this backup was kept.",
+                    "The agent on host '{}' stopped answering during the job (no heartbeat for {} s); nothing of it was kept.",
                     host.name,
                     stale.as_secs()
                 )));
             }
             if !seen.taken && submitted.elapsed() > stale {
                 return Err(unavailable(format!(
-                    "The agent on host '{}' did not take the backup within {} s.",
+                    "The agent on host '{}' did not take the job within {} s.",
                     host.name,
                     stale.as_secs()
                 )));
@@ -187,21 +276,7 @@ impl Service {
             return Err(rsvault_engine::Error::Cancelled.into());
         }
         let Some(done) = r.done else {
-            let e = r.error.unwrap_or_default();
-            return Err(ServiceError::Job {
-                code: e
-                    .error_code
-                    .map_or_else(|| "UserErrorBackupFailed".to_owned(), |c| c.to_string()),
-                message: format!(
-                    "On host '{}': {}",
-                    host.name,
-                    e.error_string.unwrap_or_else(|| "the backup failed".into())
-                ),
-                recommendation: e
-                    .recommendations
-                    .and_then(|r| r.into_iter().next())
-                    .unwrap_or_else(|| "Run Backup now again.".into()),
-            });
+            return Err(task_error(host, r.error, "UserErrorBackupFailed"));
         };
         let BackupDone {
             consistency,

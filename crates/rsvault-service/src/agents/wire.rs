@@ -157,12 +157,30 @@ pub struct HeartbeatReply {
     pub tasks: Vec<AgentTask>,
 }
 
-/// Work for an agent.
+/// Work for an agent: a backup or a restore.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentTask {
     pub id: String,
-    pub backup: BackupTask,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupTask>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreTask>,
+}
+
+/// Replace a stopped VM's disks, in place, with a recovery point's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreTask {
+    pub job: String,
+    /// The VM (its libvirt domain UUID); the agent finds its disks itself.
+    pub vm_uuid: String,
+    /// The point's disks to restore (JSON, as the catalogue keeps them).
+    pub disks: serde_json::Value,
+    /// The checkpoints the item's points started (JSON list of image and
+    /// checkpoint): they no longer describe the replaced disks.
+    #[serde(default)]
+    pub checkpoints: serde_json::Value,
 }
 
 /// Back up one of the host's VMs into the task's store.
@@ -266,6 +284,10 @@ pub struct BackupDone {
 pub struct TaskResult {
     #[serde(default)]
     pub done: Option<BackupDone>,
+    /// A restore's disks: label (`OS disk`, `Data disk (LUN n)`) and the
+    /// image written.
+    #[serde(default)]
+    pub restored: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub error: Option<JobErrorInfo>,
     #[serde(default)]

@@ -5,13 +5,14 @@
 //! The snapshot files stay in the agent's state directory: the newest one
 //! per disk is the base of the next incremental.
 
-use super::wire::{BackupDone, BackupTask, GuestAgent, TaskProgress, TaskResult};
+use super::wire::{BackupDone, BackupTask, GuestAgent, RestoreTask, TaskProgress, TaskResult};
 use crate::error::{Result, ServiceError};
 use crate::inventory::VmDisk;
 use crate::jobs::JobProgressHandle;
 use crate::live::{LiveJob, LiveReport, LiveSettings, take_live};
 use crate::point_disks::PointDisk;
-use rsvault_hypervisor::{AgentState, Discovery, HostVm, Hypervisor, VmAddress};
+use rsvault_hypervisor::{AgentState, Discovery, DiskCheckpoint, HostVm, Hypervisor, VmAddress};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -134,30 +135,156 @@ impl Worker {
     ) -> TaskResult {
         let permille = JobProgressHandle::default();
         let seen = Seen::default();
-        let finished = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                while !finished.load(Ordering::SeqCst) {
-                    let p = TaskProgress {
-                        permille: permille.permille(),
-                        snapshot_taken: seen.snapshot_taken.load(Ordering::SeqCst),
-                    };
-                    if chan.progress(&p) {
-                        permille.cancel();
-                    }
-                    std::thread::sleep(REPORT_EVERY);
-                }
-            });
-            let r = self.run(task, store, &permille, &seen);
-            finished.store(true, Ordering::SeqCst);
-            match r {
-                Ok(done) => TaskResult {
-                    done: Some(done),
-                    ..Default::default()
-                },
-                Err(e) => error_result(&e, permille.is_cancelled()),
+        let r = reporting(chan, &permille, &seen.snapshot_taken, || {
+            self.run(task, store, &permille, &seen)
+        });
+        match r {
+            Ok(done) => TaskResult {
+                done: Some(done),
+                ..Default::default()
+            },
+            Err(e) => error_result(&e, permille.is_cancelled()),
+        }
+    }
+
+    /// Runs a restore task: replaces the stopped VM's disks in place with
+    /// the point's, each written beside its image first and renamed only
+    /// when all are complete and the VM is still off.
+    pub fn restore(
+        &self,
+        task: &RestoreTask,
+        store: &rsvault_engine::Store,
+        chan: &dyn TaskChannel,
+    ) -> TaskResult {
+        let permille = JobProgressHandle::default();
+        let never = AtomicBool::new(false);
+        let r = reporting(chan, &permille, &never, || {
+            self.run_restore(task, store, &permille)
+        });
+        match r {
+            Ok(written) => TaskResult {
+                restored: Some(written),
+                ..Default::default()
+            },
+            Err(e) => error_result(&e, permille.is_cancelled()),
+        }
+    }
+
+    fn refuse_running(&self, link: &VmAddress) -> Result<()> {
+        let why = match self.hypervisor.power_state(link) {
+            Ok(rsvault_hypervisor::PowerState::Stopped) => return Ok(()),
+            Ok(_) => "it is running".to_owned(),
+            Err(e) => format!("its hypervisor cannot tell whether it runs ({e})"),
+        };
+        Err(ServiceError::bad_request(
+            "UserErrorVmNotShutDown",
+            format!(
+                "The VM must be stopped before its disks are replaced, and {why}; power it off and retry."
+            ),
+        ))
+    }
+
+    fn run_restore(
+        &self,
+        task: &RestoreTask,
+        store: &rsvault_engine::Store,
+        permille: &JobProgressHandle,
+    ) -> Result<BTreeMap<String, String>> {
+        let link = self.link(&task.vm_uuid);
+        self.refuse_running(&link)?;
+        let vm = self.find(&task.vm_uuid)?;
+        let current = self.disks(&vm)?;
+        let disks: Vec<PointDisk> = serde_json::from_value(task.disks.clone())
+            .map_err(|e| ServiceError::Internal(format!("the task's disks do not read: {e}")))?;
+        let roots = rsvault_engine::source::ImageRoots::new(Vec::new()).with_files(files_of(&vm));
+        let mut plan = Vec::new();
+        for d in &disks {
+            let out = crate::restore::original_target_within(d, &current, &roots)?;
+            if vm.disks.iter().any(|x| x.path == out && x.block) {
+                return Err(ServiceError::bad_request(
+                    "BMSUserErrorInvalidInput",
+                    format!(
+                        "{} is a block device; restore it with RestoreDisks",
+                        out.display()
+                    ),
+                ));
             }
-        })
+            let m = store.resolve_point(&d.store_name, &d.point)?;
+            plan.push((d, m, out));
+        }
+        let total: u64 = plan.iter().map(|(_, m, _)| m.size).sum();
+        let progress = permille.progress(total, 0);
+        let mut written: Vec<(PathBuf, PathBuf, String)> = Vec::new();
+        let r = (|| -> Result<()> {
+            for (d, m, out) in &plan {
+                let tmp = crate::recovery::restore_temp_of(out.clone());
+                let opts = rsvault_engine::RestoreOptions {
+                    format: if d.format == "qcow2" {
+                        rsvault_engine::RestoreFormat::Qcow2
+                    } else {
+                        rsvault_engine::RestoreFormat::Raw
+                    },
+                    cancel: Some(permille.cancel_flag()),
+                    ..Default::default()
+                };
+                written.push((tmp.clone(), out.clone(), label(d.lun)));
+                rsvault_engine::restore(store, m, &tmp, &opts, &progress)?;
+            }
+            self.refuse_running(&link)
+        })();
+        if let Err(e) = r {
+            for (tmp, ..) in &written {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        let mut out = BTreeMap::new();
+        for (tmp, path, label) in written {
+            std::fs::rename(&tmp, &path).map_err(|e| {
+                ServiceError::Internal(format!(
+                    "rename {} to {}: {e}",
+                    tmp.display(),
+                    path.display()
+                ))
+            })?;
+            out.insert(label, path.display().to_string());
+        }
+        // The replaced disks hold none of the bitmaps their checkpoints
+        // name: the next backup reads them whole.
+        let pairs: Vec<DiskCheckpoint> =
+            serde_json::from_value::<Vec<Pair>>(task.checkpoints.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| DiskCheckpoint {
+                    image: p.image,
+                    checkpoint: p.checkpoint,
+                })
+                .collect();
+        if !pairs.is_empty()
+            && let Err(e) = self.hypervisor.discard_checkpoints(&link, &pairs)
+        {
+            tracing::warn!(error = %e, "could not drop the checkpoints of replaced disks");
+        }
+        permille.set(1000);
+        Ok(out)
+    }
+
+    /// The VM by UUID, through the host's own hypervisor.
+    fn find(&self, uuid: &str) -> Result<HostVm> {
+        self.discovery
+            .get(uuid)
+            .map_err(|e| ServiceError::Job {
+                code: "UserErrorGuestAgentStatusUnavailable".into(),
+                message: format!("The host's hypervisor does not answer: {e}"),
+                recommendation: "Check that libvirtd runs on the host, then run the job again."
+                    .into(),
+            })?
+            .ok_or_else(|| ServiceError::Job {
+                code: "UserErrorVmNotFound".into(),
+                message: format!("The host no longer defines the VM {uuid}."),
+                recommendation:
+                    "Refresh the vault's containers; stop protection of a VM that is gone.".into(),
+            })
     }
 
     fn run(
@@ -167,21 +294,7 @@ impl Worker {
         permille: &JobProgressHandle,
         seen: &Seen,
     ) -> Result<BackupDone> {
-        let vm = self
-            .discovery
-            .get(&task.vm_uuid)
-            .map_err(|e| ServiceError::Job {
-                code: "UserErrorGuestAgentStatusUnavailable".into(),
-                message: format!("The host's hypervisor does not answer: {e}"),
-                recommendation: "Check that libvirtd runs on the host, then run Backup now again."
-                    .into(),
-            })?
-            .ok_or_else(|| ServiceError::Job {
-                code: "UserErrorVmNotFound".into(),
-                message: format!("The host no longer defines the VM {}.", task.vm_uuid),
-                recommendation:
-                    "Refresh the vault's containers; stop protection of a VM that is gone.".into(),
-            })?;
+        let vm = self.find(&task.vm_uuid)?;
         let disks = self.disks(&vm)?;
         let prev = previous(task)?;
         let link = self.link(&task.vm_uuid);
@@ -268,6 +381,49 @@ impl Worker {
         }
         prune_except(&self.item_dir(&task.data_id), &job_dir);
     }
+}
+
+/// A checkpoint as a restore task names it.
+#[derive(serde::Deserialize)]
+struct Pair {
+    image: PathBuf,
+    checkpoint: String,
+}
+
+/// How a restore's job names a disk.
+fn label(lun: Option<i64>) -> String {
+    match lun {
+        None => "OS disk".to_owned(),
+        Some(l) => format!("Data disk (LUN {l})"),
+    }
+}
+
+/// Runs `f` while a thread reports its progress to the job every
+/// [`REPORT_EVERY`], and cancels it when the job is cancelled.
+fn reporting<R>(
+    chan: &dyn TaskChannel,
+    permille: &JobProgressHandle,
+    snapshot_taken: &AtomicBool,
+    f: impl FnOnce() -> R,
+) -> R {
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !finished.load(Ordering::SeqCst) {
+                let p = TaskProgress {
+                    permille: permille.permille(),
+                    snapshot_taken: snapshot_taken.load(Ordering::SeqCst),
+                };
+                if chan.progress(&p) {
+                    permille.cancel();
+                }
+                std::thread::sleep(REPORT_EVERY);
+            }
+        });
+        let r = f();
+        finished.store(true, Ordering::SeqCst);
+        r
+    })
 }
 
 /// The item's previous point as the task gives it; a snapshot no longer

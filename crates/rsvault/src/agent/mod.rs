@@ -137,28 +137,43 @@ impl TaskChannel for Channel<'_> {
     }
 }
 
+fn store_error(e: &anyhow::Error) -> wire::TaskResult {
+    wire::TaskResult {
+        error: Some(rsvault_arm::error::JobErrorInfo {
+            error_code: Some("UserErrorVaultStoreUnavailable".into()),
+            error_string: Some(format!("The agent cannot open the vault store: {e:#}")),
+            recommendations: Some(vec![
+                "Check the vault server's log, then run the job again.".into(),
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn run_task(server: &Arc<Server>, worker: &Worker, task: &AgentTask) {
-    tracing::info!(task = %task.id, job = %task.backup.job, vm = %task.backup.vm_uuid, "backup task taken");
+    let (kind, job) = match (&task.backup, &task.restore) {
+        (Some(b), _) => ("backup", b.job.as_str()),
+        (None, Some(r)) => ("restore", r.job.as_str()),
+        (None, None) => {
+            tracing::warn!(task = %task.id, "a task of a kind this agent does not know: ignored");
+            return;
+        }
+    };
+    tracing::info!(task = %task.id, job, kind, "task taken");
     let chan = Channel {
         server,
         task: &task.id,
     };
-    let result = match store::TaskStore::open(server.clone(), &task.id).and_then(|s| {
+    let store = store::TaskStore::open(server.clone(), &task.id).and_then(|s| {
         let key = s.key()?;
         Ok(rsvault_engine::Store::open(Arc::new(s), &key)?)
-    }) {
-        Ok(store) => worker.backup(&task.backup, &store, &chan),
-        Err(e) => wire::TaskResult {
-            error: Some(rsvault_arm::error::JobErrorInfo {
-                error_code: Some("UserErrorVaultStoreUnavailable".into()),
-                error_string: Some(format!("The agent cannot open the vault store: {e:#}")),
-                recommendations: Some(vec![
-                    "Check the vault server's log, then run Backup now again.".into(),
-                ]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+    });
+    let result = match (&store, &task.backup, &task.restore) {
+        (Err(e), ..) => store_error(e),
+        (Ok(store), Some(b), _) => worker.backup(b, store, &chan),
+        (Ok(store), None, Some(r)) => worker.restore(r, store, &chan),
+        (Ok(_), None, None) => return,
     };
     let path = format!("/rsvault/agent/tasks/{}/result", task.id);
     let recorded = match server.post::<_, ResultReply>(&path, &result) {
@@ -168,8 +183,11 @@ fn run_task(server: &Arc<Server>, worker: &Worker, task: &AgentTask) {
             false
         }
     };
-    worker.finish(&task.backup, &result, recorded);
-    tracing::info!(task = %task.id, recorded, ok = result.done.is_some(), "backup task ended");
+    if let Some(b) = &task.backup {
+        worker.finish(b, &result, recorded);
+    }
+    let ok = result.done.is_some() || result.restored.is_some();
+    tracing::info!(task = %task.id, kind, recorded, ok, "task ended");
 }
 
 fn listing(discovery: &dyn Discovery) -> Heartbeat {
