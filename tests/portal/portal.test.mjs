@@ -381,6 +381,7 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
 
       // The wizard: restore as a new VM, on the same host.
       await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      await page.getByRole('heading', { name: T['nav.vms'], level: 1 }).waitFor();
       await page.getByRole('link', { name, exact: true }).click();
       await vmMenu().getByRole('link', { name: T['vm.backup'], exact: true }).click();
       await page.getByRole('table', { name: T['rp.title'] }).getByText(T['consistency.CrashConsistent']).waitFor();
