@@ -8,8 +8,10 @@ and region, pins the server's certificate (a wrong pin is refused before
 any secret is sent), and its VMs land in its region's vault. An agent
 killed in the middle of a backup fails the job with Azure's
 UserErrorGuestAgentStatusUnavailable, keeps no point, shows Disconnected,
-and after a restart the next backup works and restores bit for bit; a
-restore in place goes through the agent, refused while the domain runs."""
+and after a restart the next backup works and restores bit for bit.
+Restores go through the agent: a new VM is a shut-off domain the host's
+libvirt defines, registered as the target VM; in place, refused while the
+domain runs."""
 import json
 import os
 import signal
@@ -89,7 +91,9 @@ class Netns:
     a second host, whose only way to the server is that link."""
 
     def __init__(self):
-        n = os.getpid() % 250 + 1
+        # A free link name and subnet (another run may hold one).
+        n = next(k for k in [(os.getpid() + i) % 250 + 1 for i in range(250)]
+                 if subprocess.run(["ip", "link", "show", f"rsva{k}"], capture_output=True).returncode != 0)
         self.name, self.outer, self.inner = f"rsv-agent-{os.getpid()}", f"rsva{n}", f"rsvb{n}"
         self.host_ip, self.ns_ip = f"10.231.{n}.1", f"10.231.{n}.2"
         ip = lambda *a: subprocess.run(["ip", *a], check=True, capture_output=True)
@@ -281,12 +285,43 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
             print(f"agent backup {label}: read {bag(j)['Data Read']}, stored {bag(j)['Backup Size']}, "
                   f"took {j.properties.duration}")
 
-        # Restores onto kvm-a go through its agent. A new VM there: not yet,
-        # and said so; in place while the domain runs: refused on the host.
+        # Restores onto kvm-a go through its agent. A new VM there: a
+        # shut-off domain of its own, defined by the host's libvirt on an
+        # image beside the source's, registered in the target group and
+        # kept there by the host's heartbeats (never listed twice).
+        copy = name + "-copy"
+        target = f"/subscriptions/{SUB}/resourceGroups/rg-kvm1-restored/providers/Microsoft.Compute/virtualMachines/{copy}"
+        new = trigger(bk, "v-jp", ca, ia, rp1.name, recovery_type="AlternateLocation",
+                      target_virtual_machine_id=target, source_resource_id=va["id"])
+        assert new.properties.status == "Completed", (new.properties.error_details, a.output())
+        nb = bag(new)
+        assert nb["Host"] == "kvm-a" and nb["Libvirt Domain"] == copy, nb
+        assert nb["Target Resource Group"] == "rg-kvm1-restored", nb
+        assert virsh("domstate", copy).strip() == "shut off"
+        copy_uuid = virsh("domuuid", copy).strip()
+        assert nb["Libvirt Domain UUID"] == copy_uuid and copy_uuid != va["properties"]["vmId"], nb
+        assert nb["OS disk"] == str(work / f"{copy}-vda.qcow2"), nb
+        assert same(expected, "raw", Path(nb["OS disk"]), "qcow2"), "the new domain's disk is the point's"
+        x = virsh("dumpxml", "--inactive", copy)
+        assert nb["OS disk"] in x and str(os_img) not in x, x
+        time.sleep(3)  # heartbeats every second: the new domain is reported now
+        vc = vm_in(server, "rg-kvm1-restored", copy)
+        assert vc and vc["properties"]["vmId"] == copy_uuid and vc["location"] == "japaneast", vc
+        assert vm_in(server, "rg-kvm1", copy) is None, "the new domain is the target VM, not a second one"
+        assert not list((a.state / "restores").glob("*.json")), "the restore's list of files is gone"
+        # The same name again: refused, nothing touched.
         with pytest.raises(HttpResponseError) as e:
             trigger(bk, "v-jp", ca, ia, rp1.name, recovery_type="AlternateLocation",
-                    target_virtual_machine_id=va["id"] + "-copy", source_resource_id=va["id"])
-        assert e.value.error.code == "UserErrorRestoreToAgentHostNotSupported", e.value
+                    target_virtual_machine_id=target, source_resource_id=va["id"])
+        assert e.value.error.code == "UserErrorVmAlreadyExists", e.value
+        # A name only the host has (a domain the vault does not list in
+        # that group): refused on the host, nothing written.
+        taken = trigger(bk, "v-jp", ca, ia, rp1.name, recovery_type="AlternateLocation",
+                        target_virtual_machine_id=target.replace("rg-kvm1-restored", "rg-other").replace(copy, name),
+                        source_resource_id=va["id"])
+        assert taken.properties.status == "Failed" and codes(taken) == ["UserErrorVmAlreadyExists"], taken.properties
+        assert not (work / f"{name}-vda.qcow2").exists() and not list(work.glob("*.rsvault-restore*"))
+        # In place while the domain runs: refused on the host.
         running = trigger(bk, "v-jp", ca, ia, rp1.name, recovery_type="OriginalLocation", source_resource_id=va["id"])
         assert running.properties.status == "Failed", running.properties
         assert codes(running) == ["UserErrorVmNotShutDown"], running.properties.error_details
@@ -312,4 +347,5 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
             server.stop()
         virsh("destroy", name, check=False)
         virsh("undefine", name, "--checkpoints-metadata", check=False)
+        virsh("undefine", name + "-copy", check=False)
         ns.remove()

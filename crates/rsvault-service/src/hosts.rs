@@ -309,21 +309,7 @@ impl Service {
                 message: format!("The hypervisor host {uri} did not define the restored VM: {e}"),
                 recommendation: "Check that libvirtd runs on the host, then restore again.".into(),
             })?;
-        let mut body = body_of(&defined, uri, &host.location, None);
-        body.tags = Some(crate::restore::restored_by());
-        let registered = text(&body).and_then(|t| {
-            self.meta
-                .insert_vm(&NewVm {
-                    provider: VmProvider::Compute,
-                    vm: vm.clone(),
-                    location: host.location.clone(),
-                    vm_id: defined.uuid.clone(),
-                    power_state: power_text(defined.power).into(),
-                    body: t,
-                })
-                .map_err(ServiceError::from)
-        });
-        if let Err(e) = registered {
+        if let Err(e) = self.register_restored_vm(uri, &host.location, vm, &defined) {
             if let Err(u) = host.discovery.undefine(&defined.uuid) {
                 tracing::warn!(host = %uri, uuid = %defined.uuid, "could not undefine the restored domain: {u}");
             }
@@ -335,6 +321,30 @@ impl Service {
             .expect("lock")
             .insert(defined.address.clone(), files_of(&defined));
         Ok(defined)
+    }
+
+    /// Registers a domain a restore defined on host `uri` as the target VM
+    /// `vm` (tagged as restored); the host's listings then keep it there,
+    /// by its UUID.
+    pub(crate) fn register_restored_vm(
+        &self,
+        uri: &str,
+        location: &str,
+        vm: &ResourceRef,
+        defined: &HostVm,
+    ) -> Result<()> {
+        let mut body = body_of(defined, uri, location, None);
+        body.tags = Some(crate::restore::restored_by());
+        let t = text(&body)?;
+        self.meta.insert_vm(&NewVm {
+            provider: VmProvider::Compute,
+            vm: vm.clone(),
+            location: location.to_owned(),
+            vm_id: defined.uuid.clone(),
+            power_state: power_text(defined.power).into(),
+            body: t,
+        })?;
+        Ok(())
     }
 
     /// Lists every host's VMs into the inventory. A host that does not

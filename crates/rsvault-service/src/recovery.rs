@@ -281,6 +281,15 @@ pub(crate) fn restore_temp_of(out: PathBuf) -> PathBuf {
     PathBuf::from(tmp)
 }
 
+/// Every file a restore of `out` may leave while it runs: its temporary
+/// file and the engine's partial file of that.
+pub(crate) fn restore_temps_of(out: PathBuf) -> [PathBuf; 2] {
+    let tmp = restore_temp_of(out);
+    let mut partial = tmp.clone().into_os_string();
+    partial.push(ENGINE_PARTIAL_SUFFIX);
+    [tmp, PathBuf::from(partial)]
+}
+
 /// A restore's temporary file, or the engine's partial file of one (the
 /// engine writes `NAME.rsvault-partial` and renames it to `NAME` at the end).
 fn is_restore_temp(p: &Path) -> bool {

@@ -46,6 +46,13 @@ enum Target {
         host: String,
         uuid: String,
     },
+    /// A new domain on an agent's host, defined by its agent and
+    /// registered as the target VM.
+    AgentAlternate {
+        host: String,
+        uuid: String,
+        vm: ResourceRef,
+    },
     /// A new domain on the host of a host's VM.
     Host(Box<crate::host_restore::HostTarget>),
     /// A new VM with restored managed disks.
@@ -191,6 +198,13 @@ fn target_changed(label: &str, why: String) -> ServiceError {
 }
 
 impl Service {
+    /// Refuses a restore onto an agent's host that is not connected.
+    fn agent_reachable(&self, host: &str) -> Result<()> {
+        self.check_host_connected(host).map(drop).map_err(|e| {
+            ServiceError::bad_request("UserErrorGuestAgentStatusUnavailable", e.to_string())
+        })
+    }
+
     /// The file an in-place restore of disk `d` (as recorded in a recovery
     /// point) may write: see [`original_target_within`].
     fn original_target(
@@ -236,27 +250,19 @@ impl Service {
             }
             _ => None,
         };
-        if agent_host.is_some() && kind == Some(&RecoveryType::AlternateLocation) {
-            return Err(ServiceError::bad_request(
-                "UserErrorRestoreToAgentHostNotSupported",
-                format!(
-                    "VM '{}' runs on a host with the rsvault agent, which does not define new VMs yet. Restore in place (OriginalLocation), or with RestoreDisks: the vault server writes the disk images and the VM's definition, to copy to the host and define there.",
-                    n.vm
-                ),
-            ));
-        }
         let target = if let (Some((host, uuid)), Some(RecoveryType::OriginalLocation)) =
-            (agent_host, kind)
+            (&agent_host, kind)
         {
             // The agent checks, on its host, that the VM is off and its
             // disks are the ones backed up; here, that it can be reached.
-            self.check_host_connected(&host).map_err(|e| {
-                ServiceError::bad_request("UserErrorGuestAgentStatusUnavailable", e.to_string())
-            })?;
+            self.agent_reachable(host)?;
             for d in &disks {
                 writable_in_place(d)?;
             }
-            Target::AgentOriginal { host, uuid }
+            Target::AgentOriginal {
+                host: host.clone(),
+                uuid: uuid.clone(),
+            }
         } else if kind == Some(&RecoveryType::RestoreDisks) {
             let sa = req.storage_account_id.as_deref().unwrap_or("");
             let account = sa.rsplit('/').next().filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric()))
@@ -321,7 +327,20 @@ impl Service {
                 ));
             }
             let chosen = chosen_disks(&disks, lun_filter.as_deref());
-            if let Some(t) = self.host_alternate(link.as_ref(), &chosen, &vm)? {
+            if let Some((host, uuid)) = agent_host {
+                // The agent places the images and checks the name on its
+                // host; here, that it can be reached and that the point
+                // holds a definition naming every disk.
+                self.agent_reachable(&host)?;
+                let config = crate::host_restore::saved_config(&chosen).ok_or_else(|| {
+                    ServiceError::bad_request(
+                        "BMSUserErrorInvalidInput",
+                        "the point holds no definition of the VM to define a new one from; restore the disks with RestoreDisks instead.",
+                    )
+                })?;
+                crate::host_restore::devices_of(&config, &chosen)?;
+                Target::AgentAlternate { host, uuid, vm }
+            } else if let Some(t) = self.host_alternate(link.as_ref(), &chosen, &vm)? {
                 Target::Host(Box::new(t))
             } else {
                 let location = match &source {
@@ -406,20 +425,38 @@ impl Service {
     fn run_restore(&self, run: &RestoreRun, permille: &JobProgressHandle) -> Result<PropertyBag> {
         let (target, rp) = (&run.target, run.rp.as_str());
         let chosen = chosen_disks(&run.disks, run.luns.as_deref());
-        if let Target::AgentOriginal { host, uuid } = target {
-            let written = self.run_agent_restore(
+        if let Target::AgentOriginal { host, uuid } | Target::AgentAlternate { host, uuid, .. } =
+            target
+        {
+            let new_vm = match target {
+                Target::AgentAlternate { vm, .. } => Some(vm),
+                _ => None,
+            };
+            let done = self.run_agent_restore(
                 &crate::agents::run::AgentRestore {
                     job: &run.job,
                     store_name: &run.store_name,
                     host_id: host,
                     vm_uuid: uuid,
                     disks: &chosen,
-                    checkpoints: self.item_checkpoints(run),
+                    checkpoints: if new_vm.is_some() {
+                        Vec::new()
+                    } else {
+                        self.item_checkpoints(run)
+                    },
+                    new_vm,
                 },
                 permille,
             )?;
-            let mut bag: PropertyBag = written.into_iter().collect();
+            let mut bag: PropertyBag = done.written.into_iter().collect();
             bag.insert("Restore Source".into(), "Vault (HardenedRP)".into());
+            bag.insert("Host".into(), done.host);
+            if let (Some(vm), Some((domain, uuid))) = (new_vm, done.defined) {
+                bag.insert("Target VM Name".into(), vm.name.clone());
+                bag.insert("Target Resource Group".into(), vm.resource_group.clone());
+                bag.insert("Libvirt Domain".into(), domain);
+                bag.insert("Libvirt Domain UUID".into(), uuid);
+            }
             return Ok(bag);
         }
         let store = self.open_vault_store(&run.store_name)?;
@@ -494,7 +531,7 @@ impl Service {
                     Some(l) => format!("Data disk (LUN {l})"),
                 };
                 let (out, format) = match target {
-                    Target::Host(t) => (t.image(d.lun), RestoreFormat::Qcow2),
+                    Target::Host(t) => (t.domain.image(d.lun), RestoreFormat::Qcow2),
                     Target::Alternate { vm, dir, .. } => {
                         let disk = managed_disk_name(&vm.name, d.lun, rp);
                         (dir.join(format!("{disk}.qcow2")), RestoreFormat::Qcow2)
@@ -517,7 +554,7 @@ impl Service {
                         };
                         (path, f)
                     }
-                    Target::AgentOriginal { .. } => {
+                    Target::AgentOriginal { .. } | Target::AgentAlternate { .. } => {
                         return Err(ServiceError::Internal(
                             "an agent host's disks are written by its agent".into(),
                         ));

@@ -22,6 +22,8 @@
 //!   the store before it records the recovery point.
 
 pub mod board;
+pub mod leftovers;
+mod restore_task;
 pub(crate) mod run;
 pub mod wire;
 pub mod worker;

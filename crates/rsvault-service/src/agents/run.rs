@@ -51,7 +51,7 @@ fn unavailable(message: String) -> ServiceError {
     }
 }
 
-/// A restore in place on an agent's host.
+/// A restore on an agent's host: in place, or a new domain.
 pub(crate) struct AgentRestore<'a> {
     pub job: &'a str,
     pub store_name: &'a str,
@@ -61,6 +61,18 @@ pub(crate) struct AgentRestore<'a> {
     pub disks: &'a [&'a PointDisk],
     /// The checkpoints the item's points started.
     pub checkpoints: Vec<rsvault_hypervisor::DiskCheckpoint>,
+    /// The target VM of a new domain (`AlternateLocation`): the domain gets
+    /// its name and is registered as it.
+    pub new_vm: Option<&'a crate::inventory::ResourceRef>,
+}
+
+/// What a restore on an agent's host did.
+pub(crate) struct AgentRestored {
+    /// Each disk's label and the image written on the host.
+    pub written: std::collections::BTreeMap<String, String>,
+    pub host: String,
+    /// The new domain (name and UUID), registered as the target VM.
+    pub defined: Option<(String, String)>,
 }
 
 /// A task's error, as the job's.
@@ -87,13 +99,15 @@ fn task_error(
 }
 
 impl Service {
-    /// Replaces a stopped VM's disks on an agent's host, through its agent;
-    /// returns the disks written (label and image).
+    /// Replaces a stopped VM's disks on an agent's host, or defines a new
+    /// domain there, through its agent. A new domain is registered as the
+    /// target VM before the agent hears that the task is done; if it cannot
+    /// be, the agent undefines it again.
     pub(crate) fn run_agent_restore(
         &self,
         r: &AgentRestore<'_>,
         permille: &JobProgressHandle,
-    ) -> Result<std::collections::BTreeMap<String, String>> {
+    ) -> Result<AgentRestored> {
         let AgentRestore {
             job,
             store_name,
@@ -101,6 +115,7 @@ impl Service {
             vm_uuid,
             disks,
             checkpoints,
+            new_vm,
         } = r;
         let host = self.check_host_connected(host_id)?;
         let pairs: Vec<serde_json::Value> = checkpoints
@@ -113,6 +128,7 @@ impl Service {
             restore: Some(super::wire::RestoreTask {
                 job: (*job).to_owned(),
                 vm_uuid: (*vm_uuid).to_owned(),
+                new_domain: new_vm.map(|v| v.name.clone()),
                 disks: serde_json::to_value(disks)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?,
                 checkpoints: serde_json::Value::Array(pairs),
@@ -133,8 +149,26 @@ impl Service {
         let Some(written) = r.restored else {
             return Err(task_error(&host, r.error, "UserErrorRestoreFailed"));
         };
+        let defined = match (new_vm, r.defined) {
+            (None, _) => None,
+            (Some(vm), Some(d)) => {
+                let uri = super::agent_uri(&host.id);
+                self.register_restored_vm(&uri, &host.location, vm, &d.to_host_vm(&uri))?;
+                Some((d.name, d.uuid))
+            }
+            (Some(_), None) => {
+                return Err(ServiceError::Internal(format!(
+                    "the agent on host '{}' restored the disks but named no new domain",
+                    host.name
+                )));
+            }
+        };
         end.recorded();
-        Ok(written)
+        Ok(AgentRestored {
+            written,
+            host: host.name,
+            defined,
+        })
     }
 
     /// Fails unless the agent's host is connected.

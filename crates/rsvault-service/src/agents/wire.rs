@@ -168,13 +168,19 @@ pub struct AgentTask {
     pub restore: Option<RestoreTask>,
 }
 
-/// Replace a stopped VM's disks, in place, with a recovery point's.
+/// Replace a stopped VM's disks, in place, with a recovery point's; or,
+/// with `new_domain`, define a new domain on the point's disks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreTask {
     pub job: String,
     /// The VM (its libvirt domain UUID); the agent finds its disks itself.
     pub vm_uuid: String,
+    /// The name of a new domain to define, left shut off, from the
+    /// definition saved with the point (an `AlternateLocation` restore);
+    /// its images go beside the source's OS disk on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_domain: Option<String>,
     /// The point's disks to restore (JSON, as the catalogue keeps them).
     pub disks: serde_json::Value,
     /// The checkpoints the item's points started (JSON list of image and
@@ -288,6 +294,9 @@ pub struct TaskResult {
     /// image written.
     #[serde(default)]
     pub restored: Option<BTreeMap<String, String>>,
+    /// The domain a restore defined (with `new_domain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defined: Option<ReportedVm>,
     #[serde(default)]
     pub error: Option<JobErrorInfo>,
     #[serde(default)]
@@ -296,7 +305,8 @@ pub struct TaskResult {
 
 /// Whether the server recorded the point: only then does the agent keep
 /// the checkpoints it made (else it drops them, and the previous ones still
-/// cover every write).
+/// cover every write); or the domain a restore defined (else it undefines
+/// it and removes its images).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultReply {

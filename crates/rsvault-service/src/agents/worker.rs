@@ -5,14 +5,16 @@
 //! The snapshot files stay in the agent's state directory: the newest one
 //! per disk is the base of the next incremental.
 
-use super::wire::{BackupDone, BackupTask, GuestAgent, RestoreTask, TaskProgress, TaskResult};
+use super::wire::{
+    BackupDone, BackupTask, GuestAgent, Heartbeat, ReportedVm, TaskProgress, TaskResult,
+};
 use crate::error::{Result, ServiceError};
 use crate::inventory::VmDisk;
 use crate::jobs::JobProgressHandle;
 use crate::live::{LiveJob, LiveReport, LiveSettings, take_live};
 use crate::point_disks::PointDisk;
-use rsvault_hypervisor::{AgentState, Discovery, DiskCheckpoint, HostVm, Hypervisor, VmAddress};
-use std::collections::BTreeMap;
+use rsvault_hypervisor::{AgentState, Discovery, HostVm, Hypervisor, VmAddress};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,14 +31,18 @@ pub trait TaskChannel: Send + Sync {
 pub struct Worker {
     pub hypervisor: Arc<dyn Hypervisor>,
     pub discovery: Arc<dyn Discovery>,
-    /// The agent's state directory (its snapshots go under `snapshots/`).
+    /// The agent's state directory (its snapshots go under `snapshots/`,
+    /// its unfinished restores' files are listed under `restores/`).
     pub state_dir: PathBuf,
+    /// The names of the domains restores are defining: not reported until
+    /// the server has registered them as their target VMs.
+    pub(super) defining: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// How often progress goes to the server.
 const REPORT_EVERY: Duration = Duration::from_millis(700);
 
-fn error_result(e: &ServiceError, cancelled: bool) -> TaskResult {
+pub(super) fn error_result(e: &ServiceError, cancelled: bool) -> TaskResult {
     if cancelled {
         return TaskResult {
             cancelled: true,
@@ -72,7 +78,7 @@ impl LiveReport for Seen {
 }
 
 /// The files a host names for its VM: disks and backing chains.
-fn files_of(vm: &HostVm) -> Vec<PathBuf> {
+pub(super) fn files_of(vm: &HostVm) -> Vec<PathBuf> {
     vm.disks
         .iter()
         .flat_map(|d| std::iter::once(d.path.clone()).chain(d.backing.clone()))
@@ -92,7 +98,46 @@ fn safe(s: &str) -> String {
 }
 
 impl Worker {
-    fn link(&self, uuid: &str) -> VmAddress {
+    pub fn new(
+        hypervisor: Arc<dyn Hypervisor>,
+        discovery: Arc<dyn Discovery>,
+        state_dir: PathBuf,
+    ) -> Self {
+        Worker {
+            hypervisor,
+            discovery,
+            state_dir,
+            defining: Arc::default(),
+        }
+    }
+
+    /// A heartbeat: the host's VMs (but the domains restores are still
+    /// defining), or why its hypervisor did not list them.
+    pub fn heartbeat(&self) -> Heartbeat {
+        let version = super::AGENT_VERSION.to_owned();
+        match self.discovery.list() {
+            Ok(vms) => {
+                let hidden = self.defining.lock().unwrap_or_else(|p| p.into_inner());
+                Heartbeat {
+                    agent_version: version,
+                    vms: Some(
+                        vms.iter()
+                            .filter(|v| !hidden.contains(&v.name))
+                            .map(ReportedVm::of)
+                            .collect(),
+                    ),
+                    error: None,
+                }
+            }
+            Err(e) => Heartbeat {
+                agent_version: version,
+                vms: None,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+
+    pub(super) fn link(&self, uuid: &str) -> VmAddress {
         VmAddress::libvirt(self.discovery.uri(), uuid)
     }
 
@@ -101,7 +146,7 @@ impl Worker {
     }
 
     /// The VM's disks as the host names them (the OS disk first).
-    fn disks(&self, vm: &HostVm) -> Result<Vec<VmDisk>> {
+    pub(super) fn disks(&self, vm: &HostVm) -> Result<Vec<VmDisk>> {
         let files = files_of(vm);
         vm.disks
             .iter()
@@ -147,130 +192,8 @@ impl Worker {
         }
     }
 
-    /// Runs a restore task: replaces the stopped VM's disks in place with
-    /// the point's, each written beside its image first and renamed only
-    /// when all are complete and the VM is still off.
-    pub fn restore(
-        &self,
-        task: &RestoreTask,
-        store: &rsvault_engine::Store,
-        chan: &dyn TaskChannel,
-    ) -> TaskResult {
-        let permille = JobProgressHandle::default();
-        let never = AtomicBool::new(false);
-        let r = reporting(chan, &permille, &never, || {
-            self.run_restore(task, store, &permille)
-        });
-        match r {
-            Ok(written) => TaskResult {
-                restored: Some(written),
-                ..Default::default()
-            },
-            Err(e) => error_result(&e, permille.is_cancelled()),
-        }
-    }
-
-    fn refuse_running(&self, link: &VmAddress) -> Result<()> {
-        let why = match self.hypervisor.power_state(link) {
-            Ok(rsvault_hypervisor::PowerState::Stopped) => return Ok(()),
-            Ok(_) => "it is running".to_owned(),
-            Err(e) => format!("its hypervisor cannot tell whether it runs ({e})"),
-        };
-        Err(ServiceError::bad_request(
-            "UserErrorVmNotShutDown",
-            format!(
-                "The VM must be stopped before its disks are replaced, and {why}; power it off and retry."
-            ),
-        ))
-    }
-
-    fn run_restore(
-        &self,
-        task: &RestoreTask,
-        store: &rsvault_engine::Store,
-        permille: &JobProgressHandle,
-    ) -> Result<BTreeMap<String, String>> {
-        let link = self.link(&task.vm_uuid);
-        self.refuse_running(&link)?;
-        let vm = self.find(&task.vm_uuid)?;
-        let current = self.disks(&vm)?;
-        let disks: Vec<PointDisk> = serde_json::from_value(task.disks.clone())
-            .map_err(|e| ServiceError::Internal(format!("the task's disks do not read: {e}")))?;
-        let roots = rsvault_engine::source::ImageRoots::new(Vec::new()).with_files(files_of(&vm));
-        let mut plan = Vec::new();
-        for d in &disks {
-            let out = crate::restore::original_target_within(d, &current, &roots)?;
-            if vm.disks.iter().any(|x| x.path == out && x.block) {
-                return Err(ServiceError::bad_request(
-                    "BMSUserErrorInvalidInput",
-                    format!(
-                        "{} is a block device; restore it with RestoreDisks",
-                        out.display()
-                    ),
-                ));
-            }
-            let m = store.resolve_point(&d.store_name, &d.point)?;
-            plan.push((d, m, out));
-        }
-        let total: u64 = plan.iter().map(|(_, m, _)| m.size).sum();
-        let progress = permille.progress(total, 0);
-        let mut written: Vec<(PathBuf, PathBuf, String)> = Vec::new();
-        let r = (|| -> Result<()> {
-            for (d, m, out) in &plan {
-                let tmp = crate::recovery::restore_temp_of(out.clone());
-                let opts = rsvault_engine::RestoreOptions {
-                    format: if d.format == "qcow2" {
-                        rsvault_engine::RestoreFormat::Qcow2
-                    } else {
-                        rsvault_engine::RestoreFormat::Raw
-                    },
-                    cancel: Some(permille.cancel_flag()),
-                    ..Default::default()
-                };
-                written.push((tmp.clone(), out.clone(), label(d.lun)));
-                rsvault_engine::restore(store, m, &tmp, &opts, &progress)?;
-            }
-            self.refuse_running(&link)
-        })();
-        if let Err(e) = r {
-            for (tmp, ..) in &written {
-                let _ = std::fs::remove_file(tmp);
-            }
-            return Err(e);
-        }
-        let mut out = BTreeMap::new();
-        for (tmp, path, label) in written {
-            std::fs::rename(&tmp, &path).map_err(|e| {
-                ServiceError::Internal(format!(
-                    "rename {} to {}: {e}",
-                    tmp.display(),
-                    path.display()
-                ))
-            })?;
-            out.insert(label, path.display().to_string());
-        }
-        // The replaced disks hold none of the bitmaps their checkpoints
-        // name: the next backup reads them whole.
-        let pairs: Vec<DiskCheckpoint> =
-            serde_json::from_value::<Vec<Pair>>(task.checkpoints.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .map(|p| DiskCheckpoint {
-                    image: p.image,
-                    checkpoint: p.checkpoint,
-                })
-                .collect();
-        if !pairs.is_empty()
-            && let Err(e) = self.hypervisor.discard_checkpoints(&link, &pairs)
-        {
-            tracing::warn!(error = %e, "could not drop the checkpoints of replaced disks");
-        }
-        permille.set(1000);
-        Ok(out)
-    }
-
     /// The VM by UUID, through the host's own hypervisor.
-    fn find(&self, uuid: &str) -> Result<HostVm> {
+    pub(super) fn find(&self, uuid: &str) -> Result<HostVm> {
         self.discovery
             .get(uuid)
             .map_err(|e| ServiceError::Job {
@@ -383,24 +306,9 @@ impl Worker {
     }
 }
 
-/// A checkpoint as a restore task names it.
-#[derive(serde::Deserialize)]
-struct Pair {
-    image: PathBuf,
-    checkpoint: String,
-}
-
-/// How a restore's job names a disk.
-fn label(lun: Option<i64>) -> String {
-    match lun {
-        None => "OS disk".to_owned(),
-        Some(l) => format!("Data disk (LUN {l})"),
-    }
-}
-
 /// Runs `f` while a thread reports its progress to the job every
 /// [`REPORT_EVERY`], and cancels it when the job is cancelled.
-fn reporting<R>(
+pub(super) fn reporting<R>(
     chan: &dyn TaskChannel,
     permille: &JobProgressHandle,
     snapshot_taken: &AtomicBool,

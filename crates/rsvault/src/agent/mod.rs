@@ -14,8 +14,7 @@ use clap::Args;
 use client::{Login, Server};
 use rsvault_hypervisor::{Discovery, Hypervisor, LibvirtDiscovery, LibvirtHypervisor};
 use rsvault_service::agents::wire::{
-    self, AgentTask, EnrollRequest, Enrollment, Heartbeat, HeartbeatReply, ReportedVm, ResultReply,
-    TaskProgress,
+    self, AgentTask, EnrollRequest, Enrollment, HeartbeatReply, ResultReply, TaskProgress,
 };
 use rsvault_service::agents::worker::{TaskChannel, Worker};
 use serde::{Deserialize, Serialize};
@@ -176,34 +175,22 @@ fn run_task(server: &Arc<Server>, worker: &Worker, task: &AgentTask) {
         (Ok(_), None, None) => return,
     };
     let path = format!("/rsvault/agent/tasks/{}/result", task.id);
-    let recorded = match server.post::<_, ResultReply>(&path, &result) {
-        Ok(r) => r.recorded,
+    let verdict = match server.post::<_, ResultReply>(&path, &result) {
+        Ok(r) => Some(r.recorded),
         Err(e) => {
             tracing::warn!(task = %task.id, "the server did not take the result: {e:#}");
-            false
+            None
         }
     };
+    let recorded = verdict == Some(true);
     if let Some(b) = &task.backup {
         worker.finish(b, &result, recorded);
     }
+    if let Some(r) = &task.restore {
+        worker.finish_restore(r, &result, verdict);
+    }
     let ok = result.done.is_some() || result.restored.is_some();
     tracing::info!(task = %task.id, kind, recorded, ok, "task ended");
-}
-
-fn listing(discovery: &dyn Discovery) -> Heartbeat {
-    let version = rsvault_service::agents::AGENT_VERSION.to_owned();
-    match discovery.list() {
-        Ok(vms) => Heartbeat {
-            agent_version: version,
-            vms: Some(vms.iter().map(ReportedVm::of).collect()),
-            error: None,
-        },
-        Err(e) => Heartbeat {
-            agent_version: version,
-            vms: None,
-            error: Some(e.to_string()),
-        },
-    }
 }
 
 /// Runs the agent until it is stopped.
@@ -243,15 +230,18 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         Some(d) => LibvirtHypervisor::new(d.clone()),
         None => LibvirtHypervisor::default(),
     });
-    let worker = Worker {
-        hypervisor,
-        discovery: discovery.clone(),
-        state_dir: args.state_dir.clone(),
-    };
+    let worker = Worker::new(hypervisor, discovery, args.state_dir.clone());
+    let swept = rsvault_service::agents::leftovers::sweep(&args.state_dir);
+    if swept > 0 {
+        tracing::info!(
+            files = swept,
+            "removed what unfinished restores had left on this host"
+        );
+    }
     let heartbeat = format!("/rsvault/agent/hosts/{}/heartbeat", e.host_id);
     let mut interval = Duration::from_secs(10);
     loop {
-        let hb = listing(discovery.as_ref());
+        let hb = worker.heartbeat();
         match server.post::<_, HeartbeatReply>(&heartbeat, &hb) {
             Ok(reply) => {
                 interval = Duration::from_secs(reply.interval_seconds.clamp(1, 300));
