@@ -52,11 +52,31 @@ az_venv="${RSVAULT_AZ_VENV:-$HOME/.cache/rsvault/az-venv}"
 "$az_venv/bin/pip" install -q -r tests/python/requirements-az.txt
 export RSVAULT_AZ="$az_venv/bin/az"
 cargo build --locked -p rsvault
-RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" "$venv/bin/python" -m pytest -q tests/python
-# The same suite with every server's metadata in PostgreSQL (a database per
-# data directory on the test cluster).
-RSVAULT_TEST_DATABASE=postgres RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault" \
-  "$venv/bin/python" -m pytest -q tests/python
+# The suite runs twice at once: with SQLite, and with every server's
+# metadata in PostgreSQL (a database per data directory on the test
+# cluster). Every test makes its own ports, directories, libvirt domains
+# and network namespaces (named by its process), so the runs share
+# nothing; the second starts halfway through the list of files, so that
+# the two runs' guest-booting tests seldom meet.
+export RSVAULT_BIN="$CARGO_TARGET_DIR/debug/rsvault"
+# The small test guest, built (or found up to date) once, before both runs.
+bash tests/guest/build-guest.sh "${RSVAULT_GUEST_DIR:-$HOME/.cache/rsvault/guest}" >/dev/null
+suite_logs=$(mktemp -d)
+mapfile -t suite < <(ls tests/python/test_*.py | sort)
+half=$(( ${#suite[@]} / 2 ))
+rotated=("${suite[@]:half}" "${suite[@]:0:half}")
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "${suite[@]}" > "$suite_logs/sqlite.log" 2>&1 &
+sqlite_run=$!
+RSVAULT_TEST_DATABASE=postgres "$venv/bin/python" -m pytest -q -p no:cacheprovider "${rotated[@]}" \
+  > "$suite_logs/postgres.log" 2>&1 &
+postgres_run=$!
+suite_rc=0
+wait "$sqlite_run" || suite_rc=1
+wait "$postgres_run" || suite_rc=1
+echo "== Python suite, SQLite"; cat "$suite_logs/sqlite.log"
+echo "== Python suite, PostgreSQL"; cat "$suite_logs/postgres.log"
+rm -rf "$suite_logs"
+[ "$suite_rc" = 0 ]
 
 # The web portal in real headless Chromium, in Japanese and English
 # (screenshots of every step in tests/portal/artifacts/).
