@@ -31,6 +31,7 @@ from conftest import SUB, Server, clients, rsvault_bin
 from test_live import backup, bag, codes, restore_disks, same, snapshot_raw, start_backup, wait
 from test_protection import RG, protect
 from test_restore import trigger
+from qemu_vm import Vm
 
 URI = os.environ.get("RSVAULT_TEST_LIBVIRT", "")
 if not URI:
@@ -112,12 +113,12 @@ class Netns:
 
 
 class Agent:
-    def __init__(self, server, state, name, libvirt, token=None, netns=None):
+    def __init__(self, server, state, name, libvirt, token=None, netns=None, extra=()):
         self.state = Path(state)
         self.log = self.state.parent / f"{name}.log"
         url = server.endpoint if netns is None else f"https://{netns.host_ip}:{server.port}"
-        args = [rsvault_bin(), "agent", "--server", url, "--state-dir", str(self.state),
-                "--name", name, "--libvirt", libvirt]
+        args = [rsvault_bin(), "agent", "--server", url, "--state-dir", str(self.state), "--name", name,
+                *(["--libvirt", libvirt] if libvirt else []), *extra]
         if netns is not None:
             args = ["ip", "netns", "exec", netns.name, *args]
         if token:
@@ -349,3 +350,84 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
         virsh("undefine", name, "--checkpoints-metadata", check=False)
         virsh("undefine", name + "-copy", check=False)
         ns.remove()
+
+
+def test_an_agent_backs_up_and_restores_a_plain_qemu_vm():
+    """A host without libvirt: its agent lists the QEMU VMs of its
+    --qemu-vms file (disks only under its --image-root), snapshots them
+    live over QMP on the host, builds incrementals on QEMU's dirty bitmaps,
+    and restores one in place once it is off."""
+    work = Path(tempfile.mkdtemp(prefix="rsvault-agent-qemu-", dir="/tmp"))
+    root = work / "vms"
+    root.mkdir()
+    os_img, data_img = root / "web-os.qcow2", root / "web-data.raw"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(os_img), "32M"], check=True)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x41 0 6M", str(os_img)], check=True, capture_output=True)
+    data_img.write_bytes(os.urandom(2 << 20))
+    expected = snapshot_raw(os_img, "qcow2", work / "rp1-os.raw")
+    expected_data = snapshot_raw(data_img, "raw", work / "rp1-data.raw")
+    (work / "q").mkdir()
+    vm = Vm(work / "q", [(os_img, "qcow2"), (data_img, "raw")], agent=False)
+    agents, server = [], None
+    try:
+        vms = work / "vms.toml"
+        entry = '[[vm]]\nname = "qemu-web"\nqmp_socket = "{q}"\nmemory_mib = 256\ndisks = ["{a}", "{b}"]\n'
+        server = Server(work / "srv", config="[agents]\nheartbeat_seconds = 1\nstale_after_seconds = 5\n")
+        rs, bk = clients(server)
+        tok = enroll_token(server, "rg-qemu", "japaneast")["token"]
+        flags = lambda f: ["--no-libvirt", "--qemu-vms", str(f), "--image-root", str(root)]
+        # A disk outside the image roots: the agent refuses to start, and
+        # the token is still good.
+        outside = work / "outside.raw"
+        outside.write_bytes(b"\0" * 4096)
+        bad = work / "bad.toml"
+        bad.write_text(entry.format(q=vm.qmp_sock, a=os_img, b=outside))
+        refused = Agent(server, work / "state-bad", "kvm-bad", None, token=tok, extra=flags(bad))
+        assert refused.proc.wait(timeout=60) != 0
+        assert "outside.raw" in refused.output(), refused.output()
+        assert not (work / "state-bad" / "agent.json").exists()
+
+        vms.write_text(entry.format(q=vm.qmp_sock, a=os_img, b=data_img))
+        a = Agent(server, work / "state", "kvm-q", None, token=tok, extra=flags(vms))
+        agents.append(a)
+        v = wait_for("the QEMU VM", lambda: vm_in(server, "rg-qemu", "qemu-web"))
+        assert v["location"] == "japaneast" and len(v["properties"]["storageProfile"]["dataDisks"]) == 1, v
+        rs.vaults.begin_create_or_update(RG, "v-q", Vault(location="japaneast", sku=Sku(name="Standard"))).result()
+        bk.protection_containers.refresh("v-q", RG, "Azure")
+        c, i = "IaasVMContainer;iaasvmcontainerv2;rg-qemu;qemu-web", "VM;iaasvmcontainerv2;rg-qemu;qemu-web"
+        protect(bk, "v-q", c, i, v["id"], bk.protection_policies.get("v-q", RG, "DefaultPolicy").id)
+
+        j1 = backup(bk, "v-q", c, i)
+        assert j1.properties.status in ("Completed", "CompletedWithWarnings"), (j1.properties.error_details, a.output())
+        assert bag(j1)["Host"] == "kvm-q" and bag(j1)["Consistency"] == "CrashConsistent", bag(j1)
+        (rp1,) = bk.recovery_points.list("v-q", RG, "Azure", c, i)
+        vm.write(0, "10M", "1M", "0x5a")
+        j2 = backup(bk, "v-q", c, i)
+        assert bag(j2)["Changed-block tracking (os)"] == "used", bag(j2)
+        read = lambda j: float(bag(j)["Data Read"].split()[0])
+        assert read(j2) < read(j1), (bag(j1), bag(j2))
+        out = restore_disks(bk, "v-q", c, i, rp1.name, v["id"])
+        assert same(expected, "raw", out["OS disk"]) and same(expected_data, "raw", out["Data disk (LUN 0)"]), out
+
+        # No definition to make a new VM from: refused at the request.
+        with pytest.raises(HttpResponseError) as e:
+            trigger(bk, "v-q", c, i, rp1.name, recovery_type="AlternateLocation", source_resource_id=v["id"],
+                    target_virtual_machine_id=v["id"].replace("qemu-web", "qemu-web2"))
+        assert e.value.error.code == "BMSUserErrorInvalidInput", e.value
+        # In place: refused while QEMU runs; once it is off, the disks are rp1's.
+        running = trigger(bk, "v-q", c, i, rp1.name, recovery_type="OriginalLocation", source_resource_id=v["id"])
+        assert running.properties.status == "Failed" and codes(running) == ["UserErrorVmNotShutDown"], running.properties
+        vm.quit()
+        assert not same(expected, "raw", os_img, "qcow2"), "the guest's write is on the disk"
+        done = trigger(bk, "v-q", c, i, rp1.name, recovery_type="OriginalLocation", source_resource_id=v["id"])
+        assert done.properties.status == "Completed", (done.properties.error_details, a.output())
+        assert same(expected, "raw", os_img, "qcow2") and same(expected_data, "raw", data_img, "raw")
+        assert not list(root.glob("*.rsvault-restore*")), "no temporary file is left"
+    finally:
+        for ag in agents:
+            if ag.proc.poll() is None:
+                ag.kill()
+        if server:
+            server.stop()
+        if vm.alive():
+            vm.kill()

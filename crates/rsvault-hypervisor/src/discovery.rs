@@ -3,7 +3,8 @@
 //!
 //! [`Discovery`] is the port; [`crate::libvirt::LibvirtDiscovery`] lists a
 //! libvirt connection's domains, [`FakeDiscovery`] holds a list for tests,
-//! and [`conformance`] is the suite both pass.
+//! [`crate::qemu_vms::QemuVmsDiscovery`] a host's configured plain QEMU VMs,
+//! and [`conformance`] is the suite all pass.
 
 use crate::address::VmAddress;
 use crate::error::HvError;
@@ -187,7 +188,8 @@ impl Discovery for FakeDiscovery {
 /// The contract of [`Discovery`]: `host` reports `running` (with disks
 /// `qcow2` then `raw`, and a CD-ROM and a read-only disk it must leave
 /// out) as running and `stopped` as stopped, each at an address of this
-/// host, with its configuration. Panics with what broke.
+/// host (a domain of its libvirt connection, with its definition, or a
+/// QEMU monitor's socket). Panics with what broke.
 pub mod conformance {
     use super::*;
     use std::path::Path;
@@ -209,13 +211,15 @@ pub mod conformance {
             assert_eq!(vm.power, e.power, "{vm:?}");
             assert!(!vm.uuid.is_empty(), "{vm:?}");
             assert!(vm.vcpus >= 1 && vm.memory_mib >= 1, "{vm:?}");
-            assert!(!vm.config.is_empty(), "{vm:?}");
             match &vm.address {
                 VmAddress::Libvirt(a) => {
                     assert_eq!(a.uri, host.uri());
                     assert_eq!(a.uuid, vm.uuid);
+                    assert!(!vm.config.is_empty(), "a domain's definition: {vm:?}");
                 }
-                other => panic!("a host VM's address names the host: {other:?}"),
+                // A plain QEMU VM is reached at its own monitor, and has no
+                // definition beyond what the host's configuration says.
+                VmAddress::Qemu(a) => assert!(a.qmp_socket.is_absolute(), "{vm:?}"),
             }
             let got: Vec<(PathBuf, &str)> = vm
                 .disks

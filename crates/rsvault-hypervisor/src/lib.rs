@@ -13,8 +13,9 @@
 //!   by the kind of address.
 //!
 //! [`Discovery`] ([`discovery`]) is the second port: the VMs a host knows,
-//! listed by libvirt ([`LibvirtDiscovery`]) or set by a test
-//! ([`FakeDiscovery`]).
+//! listed by libvirt ([`LibvirtDiscovery`]), by a host's configuration of
+//! plain QEMU VMs ([`QemuVmsDiscovery`]), or set by a test
+//! ([`FakeDiscovery`]); [`HostDiscoveries`] joins a host's lists.
 //!
 //! Below the QEMU one:
 //! - [`qmp`]: a client of QEMU's QMP monitor;
@@ -41,6 +42,7 @@ pub mod finding;
 pub mod libvirt;
 pub mod port;
 pub mod qemu;
+pub mod qemu_vms;
 pub mod qmp;
 pub mod route;
 pub mod scripts;
@@ -58,4 +60,5 @@ pub use port::{
     SnapshotError, SnapshotFailure, SnapshotRequest, SnapshotSettings, VmAddress, checkpoint_name,
 };
 pub use qemu::QemuHypervisor;
+pub use qemu_vms::{HostDiscoveries, QemuVm, QemuVmsDiscovery};
 pub use route::RoutingHypervisor;

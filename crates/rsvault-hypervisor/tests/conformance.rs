@@ -64,6 +64,19 @@ fn can_run(programs: &[&str]) -> bool {
     false
 }
 
+/// A new, empty 4 MiB qcow2 image.
+fn qcow2_4m(path: &Path) {
+    assert!(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(path)
+            .arg("4M")
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 #[test]
 fn the_fake_hypervisor_conforms() {
     if !can_run(&["qemu-img", "qemu-io"]) {
@@ -203,6 +216,85 @@ fn the_qemu_hypervisor_conforms() {
         vms: Vec::new(),
     };
     conformance::run(&mut lab, &dir);
+}
+
+/// A host's configured plain QEMU VMs: one running QEMU (its power state
+/// asked over QMP), one whose monitor nobody answers (stopped).
+#[test]
+fn configured_qemu_vms_discovery_conforms() {
+    use rsvault_hypervisor::discovery::conformance::{self as dc, Expected};
+    use rsvault_hypervisor::{HostDisk, QemuVm, QemuVmsDiscovery};
+    if !can_run(&["qemu-system-x86_64", "qemu-img"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(d.path()).unwrap();
+    let (os, data) = (dir.join("os.qcow2"), dir.join("data.raw"));
+    qcow2_4m(&os);
+    std::fs::write(&data, vec![0u8; 1 << 20]).unwrap();
+    let disks = [(os.clone(), "qcow2"), (data.clone(), "raw")];
+    let mut lab = QemuLab {
+        hv: QemuHypervisor::default(),
+        dir: dir.clone(),
+        vms: Vec::new(),
+    };
+    let running = lab.start(&disks);
+    let VmAddress::Qemu(addr) = &running else {
+        unreachable!()
+    };
+    let host_disks: Vec<HostDisk> = disks
+        .iter()
+        .enumerate()
+        .map(|(i, (p, f))| HostDisk {
+            device: format!("disk{i}"),
+            path: p.clone(),
+            format: (*f).into(),
+            block: false,
+            backing: Vec::new(),
+        })
+        .collect();
+    let vm = |name: &str, uuid: &str, qmp: PathBuf| QemuVm {
+        name: name.into(),
+        uuid: uuid.into(),
+        qmp,
+        guest_agent: None,
+        os_type: Some("hvm".into()),
+        vcpus: 1,
+        memory_mib: 128,
+        disks: host_disks.clone(),
+    };
+    let host = QemuVmsDiscovery::new(
+        "qemu+config:///conformance",
+        vec![
+            vm(
+                "q-on",
+                "0c5e3f7a-1b2c-4d5e-8f90-000000000001",
+                addr.qmp_socket.clone(),
+            ),
+            vm(
+                "q-off",
+                "0c5e3f7a-1b2c-4d5e-8f90-000000000002",
+                dir.join("gone.qmp"),
+            ),
+        ],
+        std::sync::Arc::new(QemuHypervisor::default()),
+    );
+    let want = [(os.as_path(), "qcow2"), (data.as_path(), "raw")];
+    dc::run(
+        &host,
+        &[
+            Expected {
+                name: "q-on",
+                power: PowerState::Running,
+                disks: &want,
+            },
+            Expected {
+                name: "q-off",
+                power: PowerState::Stopped,
+                disks: &want,
+            },
+        ],
+    );
 }
 
 /// libvirt domains (TCG, no guest OS) defined on the connection named by
@@ -372,15 +464,7 @@ fn libvirt_discovery_conforms() {
     let data = dir.join("data.raw");
     let iso = dir.join("cd.iso");
     let shared = dir.join("shared.raw");
-    assert!(
-        Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2"])
-            .arg(&os)
-            .arg("4M")
-            .status()
-            .unwrap()
-            .success()
-    );
+    qcow2_4m(&os);
     for f in [&data, &iso, &shared] {
         std::fs::write(f, vec![0u8; 1 << 20]).unwrap();
     }
@@ -429,15 +513,7 @@ fn libvirt_discovery_conforms() {
         ],
     );
     let copy = dir.join("copy.qcow2");
-    assert!(
-        Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2"])
-            .arg(&copy)
-            .arg("4M")
-            .status()
-            .unwrap()
-            .success()
-    );
+    qcow2_4m(&copy);
     let copy_name = format!("{stopped}-copy");
     lab.names.push(copy_name.clone());
     dc::define(&host, &stopped, &copy_name, &copy);

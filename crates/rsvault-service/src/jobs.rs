@@ -651,7 +651,12 @@ impl Service {
             &job,
             (TRANSFER, entity),
             move || {
-                let config = link.as_ref().and_then(|l| svc.host_vm(l)).map(|h| h.config);
+                // A host's definition of its VM (none for a plain QEMU VM).
+                let config = link
+                    .as_ref()
+                    .and_then(|l| svc.host_vm(l))
+                    .map(|h| h.config)
+                    .filter(|c| !c.is_empty());
                 let run = BackupRun {
                     job: &j,
                     store_name: &store_name,

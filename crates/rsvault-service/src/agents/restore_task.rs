@@ -176,9 +176,9 @@ impl Worker {
         store: &rsvault_engine::Store,
         permille: &JobProgressHandle,
     ) -> Result<BTreeMap<String, String>> {
-        let link = self.link(&task.vm_uuid);
-        self.refuse_running(&link)?;
         let vm = self.find(&task.vm_uuid)?;
+        let link = vm.address.clone();
+        self.refuse_running(&link)?;
         let current = self.disks(&vm)?;
         let disks = task_disks(task)?;
         let roots = rsvault_engine::source::ImageRoots::new(Vec::new()).with_files(files_of(&vm));

@@ -137,8 +137,13 @@ impl Worker {
         }
     }
 
+    /// Where the host reaches the VM: its domain, or a plain QEMU VM's
+    /// monitor (a VM the host no longer lists: its libvirt domain).
     pub(super) fn link(&self, uuid: &str) -> VmAddress {
-        VmAddress::libvirt(self.discovery.uri(), uuid)
+        match self.discovery.get(uuid) {
+            Ok(Some(vm)) => vm.address,
+            _ => VmAddress::libvirt(self.discovery.uri(), uuid),
+        }
     }
 
     fn item_dir(&self, data_id: &str) -> PathBuf {
@@ -199,8 +204,9 @@ impl Worker {
             .map_err(|e| ServiceError::Job {
                 code: "UserErrorGuestAgentStatusUnavailable".into(),
                 message: format!("The host's hypervisor does not answer: {e}"),
-                recommendation: "Check that libvirtd runs on the host, then run the job again."
-                    .into(),
+                recommendation:
+                    "Check that the host's hypervisor (libvirtd, or the VM's QEMU) answers, then run the job again."
+                        .into(),
             })?
             .ok_or_else(|| ServiceError::Job {
                 code: "UserErrorVmNotFound".into(),
@@ -220,7 +226,7 @@ impl Worker {
         let vm = self.find(&task.vm_uuid)?;
         let disks = self.disks(&vm)?;
         let prev = previous(task)?;
-        let link = self.link(&task.vm_uuid);
+        let link = vm.address.clone();
         let job = LiveJob {
             hypervisor: self.hypervisor.as_ref(),
             store,

@@ -2,17 +2,23 @@
 //! It enrols once with a token from the vault server (`rsvault host
 //! enroll-token`), keeps its credential in its state directory (0600),
 //! speaks HTTPS only to the certificate the token pinned, reports the
-//! host's libvirt domains at every heartbeat, and runs the backups the
-//! server hands it: snapshot and read on this host, data written straight
-//! into the vault store through the server's store API.
+//! host's libvirt domains (and the plain QEMU VMs its `--qemu-vms` file
+//! lists) at every heartbeat, and runs the backups the server hands it:
+//! snapshot and read on this host, data written straight into the vault
+//! store through the server's store API.
 
 mod client;
+mod qemu_vms;
 mod store;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use client::{Login, Server};
-use rsvault_hypervisor::{Discovery, Hypervisor, LibvirtDiscovery, LibvirtHypervisor};
+use rsvault_hypervisor::route::RoutingHypervisor;
+use rsvault_hypervisor::{
+    Discovery, HostDiscoveries, Hypervisor, LibvirtDiscovery, LibvirtHypervisor, QemuHypervisor,
+    QemuVmsDiscovery,
+};
 use rsvault_service::agents::wire::{
     self, AgentTask, EnrollRequest, Enrollment, HeartbeatReply, ResultReply, TaskProgress,
 };
@@ -36,6 +42,17 @@ pub struct AgentArgs {
     /// The host's libvirt connection.
     #[arg(long, env = "RSVAULT_AGENT_LIBVIRT", default_value = "qemu:///system")]
     pub libvirt: String,
+    /// The host runs no libvirt: only the `--qemu-vms` file's VMs.
+    #[arg(long, conflicts_with = "libvirt", requires = "qemu_vms")]
+    pub no_libvirt: bool,
+    /// A TOML file of the host's plain QEMU VMs (no libvirt), each with
+    /// its QMP socket, guest-agent socket and disks (docs/AGENTS.md).
+    #[arg(long, env = "RSVAULT_AGENT_QEMU_VMS", value_name = "FILE")]
+    pub qemu_vms: Option<PathBuf>,
+    /// A folder the plain QEMU VMs' disks lie under; repeat for more.
+    /// Their disks are read, and restored in place, only there.
+    #[arg(long, value_name = "DIR")]
+    pub image_root: Vec<PathBuf>,
     /// Where the agent keeps its credential and snapshots
     /// [default: /var/lib/rsvault-agent].
     #[arg(
@@ -193,8 +210,37 @@ fn run_task(server: &Arc<Server>, worker: &Worker, task: &AgentTask) {
     tracing::info!(task = %task.id, kind, recorded, ok, "task ended");
 }
 
+/// The host's hypervisor and its lists of VMs: libvirt's domains, and
+/// the plain QEMU VMs of `--qemu-vms` (each call to the one that runs it).
+fn host_of(args: &AgentArgs) -> Result<(Arc<dyn Hypervisor>, Arc<dyn Discovery>)> {
+    let qemu: Arc<dyn Hypervisor> = Arc::new(QemuHypervisor::default());
+    let libvirt: Arc<dyn Hypervisor> = Arc::new(match &args.work_dir {
+        Some(d) => LibvirtHypervisor::new(d.clone()),
+        None => LibvirtHypervisor::default(),
+    });
+    let mut lists: Vec<Arc<dyn Discovery>> = Vec::new();
+    if !args.no_libvirt {
+        lists.push(Arc::new(LibvirtDiscovery::new(args.libvirt.clone())));
+    }
+    if let Some(file) = &args.qemu_vms {
+        let vms = qemu_vms::load(file, &args.image_root)?;
+        tracing::info!(vms = vms.len(), file = %file.display(), "plain QEMU VMs");
+        let uri = format!("qemu+config://{}", file.display());
+        lists.push(Arc::new(QemuVmsDiscovery::new(uri, vms, qemu.clone())));
+    } else if !args.image_root.is_empty() {
+        bail!("--image-root is for the disks of --qemu-vms: pass that file too");
+    }
+    let discovery: Arc<dyn Discovery> = match lists.len() {
+        1 => lists.remove(0),
+        _ => Arc::new(HostDiscoveries { hosts: lists }),
+    };
+    Ok((Arc::new(RoutingHypervisor { qemu, libvirt }), discovery))
+}
+
 /// Runs the agent until it is stopped.
 pub fn run(args: AgentArgs) -> Result<ExitCode> {
+    // The host's configuration first: a mistake in it costs no token.
+    let (hypervisor, discovery) = host_of(&args)?;
     let cred = match (load_credential(&args.state_dir)?, &args.enroll) {
         (Some(c), _) => {
             if args.enroll.is_some() {
@@ -225,11 +271,6 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
             client_secret: e.client_secret.clone(),
         },
     ));
-    let discovery: Arc<dyn Discovery> = Arc::new(LibvirtDiscovery::new(args.libvirt.clone()));
-    let hypervisor: Arc<dyn Hypervisor> = Arc::new(match &args.work_dir {
-        Some(d) => LibvirtHypervisor::new(d.clone()),
-        None => LibvirtHypervisor::default(),
-    });
     let worker = Worker::new(hypervisor, discovery, args.state_dir.clone());
     let swept = rsvault_service::agents::leftovers::sweep(&args.state_dir);
     if swept > 0 {
