@@ -49,9 +49,15 @@ pub struct AgentArgs {
     /// its QMP socket, guest-agent socket and disks (docs/AGENTS.md).
     #[arg(long, env = "RSVAULT_AGENT_QEMU_VMS", value_name = "FILE")]
     pub qemu_vms: Option<PathBuf>,
-    /// A folder the plain QEMU VMs' disks lie under; repeat for more.
-    /// Their disks are read, and restored in place, only there.
-    #[arg(long, value_name = "DIR")]
+    /// A folder the plain QEMU VMs' disks lie under; repeat for more (in
+    /// the environment, `:`-separated). Their disks are read, and restored
+    /// in place, only there.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "RSVAULT_AGENT_IMAGE_ROOTS",
+        value_delimiter = ':'
+    )]
     pub image_root: Vec<PathBuf>,
     /// Where the agent keeps its credential and snapshots
     /// [default: /var/lib/rsvault-agent].

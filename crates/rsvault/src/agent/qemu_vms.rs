@@ -73,7 +73,7 @@ fn socket(p: &Path, what: &str, vm: &str) -> Result<PathBuf> {
 fn disk(path: &Path, i: usize, roots: &ImageRoots, vm: &str) -> Result<HostDisk> {
     let canon = roots
         .check(path)
-        .with_context(|| format!("VM {vm}: disk {}", path.display()))?;
+        .with_context(|| format!("VM {vm}, disk {i}"))?;
     let format = match probe_format(&canon).with_context(|| format!("VM {vm}"))? {
         ImageFormat::Qcow2 => "qcow2",
         ImageFormat::Raw => "raw",
