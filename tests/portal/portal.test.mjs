@@ -62,7 +62,6 @@ async function signIn(page, server, T) {
   await page.getByRole('heading', { name: T['signin.title'], level: 1 }).waitFor();
   await page.getByLabel(T['signin.appId']).fill(server.owner.appId);
   await page.getByLabel(T['signin.secret']).fill(server.owner.password);
-  assert.equal(await page.getByLabel(T['common.subscription']).inputValue(), '00000000-0000-0000-0000-000000000000');
   await page.getByRole('button', { name: T['signin.submit'], exact: true }).click();
   await page.getByRole('heading', { name: T['nav.vaults'], level: 1 }).waitFor();
 }
@@ -452,6 +451,46 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await row.getByText(/UserErrorGuestAgentStatusUnavailable|rsvault agent/).first().waitFor();
       await shot(page, 'l-host-disconnected');
       assert.deepEqual(browser.errors, []);
+    });
+
+    test(`(m) the subscriptions the caller can see: picked at sign-in, switched in the header, offered by Create vault [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const other = '11111111-1111-4111-8111-111111111111';
+      await call(server, 'PUT', `/subscriptions/${other}/resourceGroups/other-rg/providers/Microsoft.RecoveryServices/vaults/other-vault?api-version=2026-07-01`,
+        { location: 'japaneast', sku: { name: 'Standard' } });
+      await call(server, 'PUT', `${SUB}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/m-vault?api-version=2026-07-01`,
+        { location: 'japaneast', sku: { name: 'Standard' } });
+      await page.goto(`${server.url}/`);
+      await page.getByRole('heading', { name: T['signin.title'], level: 1 }).waitFor();
+      assert.equal(await page.getByLabel(T['common.subscription']).count(), 0, 'no subscription is typed at sign-in');
+      await signIn(page, server, T);
+      const picker = page.getByRole('banner').getByRole('combobox', { name: T['common.subscription'] });
+      assert.equal(await picker.inputValue(), '00000000-0000-0000-0000-000000000000', 'the first one the caller sees');
+      assert.deepEqual((await picker.locator('option').evaluateAll((os) => os.map((o) => o.value))),
+        ['00000000-0000-0000-0000-000000000000', other]);
+      await page.getByRole('link', { name: 'm-vault', exact: true }).waitFor();
+      assert.equal(await page.getByRole('link', { name: 'other-vault', exact: true }).count(), 0);
+      await picker.selectOption(other);
+      await page.getByRole('link', { name: 'other-vault', exact: true }).waitFor();
+      await page.getByRole('link', { name: 'm-vault', exact: true }).waitFor({ state: 'detached' });
+      await shot(page, 'm-subscription-switched');
+      // Create vault offers the same list, the current one chosen, and
+      // each subscription's own resource groups.
+      await page.getByRole('toolbar').getByRole('link', { name: T['common.add'] }).click();
+      await page.getByRole('heading', { name: T['vaults.createTitle'], level: 1 }).waitFor();
+      const form = page.getByRole('form', { name: T['vaults.createTitle'] });
+      const sub = form.getByLabel(T['common.subscription']);
+      assert.equal(await sub.inputValue(), other);
+      assert.deepEqual(await form.getByLabel(T['vault.rgExisting']).locator('option').allTextContents(), ['other-rg']);
+      await sub.selectOption('00000000-0000-0000-0000-000000000000');
+      await form.getByLabel(T['vault.rgExisting']).locator('option', { hasText: 'demo-rg' }).waitFor({ state: 'attached' });
+      await shot(page, 'm-create-vault-subscription');
+      // A reload keeps the subscription the portal works in.
+      await page.reload();
+      await page.getByRole('heading', { name: T['vaults.createTitle'], level: 1 }).waitFor();
+      assert.equal(await page.getByRole('banner').getByRole('combobox', { name: T['common.subscription'] }).inputValue(), other);
+      await tearDown(env);
     });
 
     test(`(g) a user signs in with a password; a wrong one is refused [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {

@@ -11,9 +11,11 @@ export const COMPUTE_API = '2026-04-01';
 /** The secondary region's view of a geo-redundant vault (the passive stamp). */
 export const CRR_API = '2021-11-15';
 export const RESOURCES_API = '2021-04-01';
+export const SUBSCRIPTIONS_API = '2022-12-01';
 
 const TOKEN = 'rsvault.token';
 const SUB = 'rsvault.subscription';
+const SUBS = 'rsvault.subscriptions';
 
 export const session = {
   get token() {
@@ -28,8 +30,46 @@ export const session = {
   },
   signOut() {
     sessionStorage.removeItem(TOKEN);
+    sessionStorage.removeItem(SUBS);
+  },
+  /** The subscriptions the signed-in caller can see, as sign-in listed them. */
+  get subscriptions() {
+    try {
+      const l = JSON.parse(sessionStorage.getItem(SUBS) || '[]');
+      return Array.isArray(l) ? l : [];
+    } catch {
+      return [];
+    }
+  },
+  set subscriptions(list) {
+    sessionStorage.setItem(SUBS, JSON.stringify(list));
+  },
+  /** Works in `subscription` from now on. */
+  use(subscription) {
+    sessionStorage.setItem(SUB, subscription);
   },
 };
+
+/**
+ * The subscriptions the caller holds a role in (GET /subscriptions), as
+ * {id, name}, sorted by name.
+ */
+export async function listSubscriptions() {
+  const subs = await list('/subscriptions', SUBSCRIPTIONS_API);
+  return subs
+    .map((s) => ({ id: s.subscriptionId, name: s.displayName || s.subscriptionId }))
+    .filter((s) => s.id)
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * The subscription to work in after sign-in: the one used last, if the
+ * caller still sees it, else the first it sees.
+ */
+export function pickSubscription(subs, remembered) {
+  if (remembered && subs.some((s) => s.id.toLowerCase() === remembered.toLowerCase())) return remembered;
+  return subs.length ? subs[0].id : remembered || DEFAULT_SUBSCRIPTION;
+}
 
 /**
  * Logs in at the server's token endpoint, as Entra ID's: a user name

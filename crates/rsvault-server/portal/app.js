@@ -89,7 +89,7 @@ function renderShell() {
   const signedIn = !!session.token;
   document.body.classList.toggle('signed-out', !signedIn);
   replace(account, signedIn
-    ? [h('span', { class: 'sub-id', title: t('common.subscription') }, session.subscription),
+    ? [subscriptionPicker(),
       h('button', { type: 'button', class: 'link-button', onclick: signOut }, t('shell.signOut'))]
     : []);
   sidenav.setAttribute('aria-label', t('shell.services'));
@@ -109,6 +109,30 @@ function renderShell() {
 function navLink(link, ic, label, active) {
   return h('li', null, h('a', { href: link, 'aria-current': active ? 'page' : null, onclick: () => { navOpen = false; } },
     icon(ic, 'icon nav-icon'), h('span', null, label)));
+}
+
+/**
+ * The subscription the portal works in: a picker of those the caller can
+ * see (as Azure's subscription filter), or its name when there is one.
+ */
+function subscriptionPicker() {
+  const subs = session.subscriptions;
+  const current = session.subscription;
+  if (subs.length < 2) {
+    const name = (subs[0] && subs[0].name) || current;
+    return h('span', { class: 'sub-id', title: `${t('common.subscription')}: ${current}` }, name);
+  }
+  const pick = h('select', { class: 'sub-pick', 'aria-label': t('common.subscription') },
+    subs.map((s) => h('option', { value: s.id, selected: s.id.toLowerCase() === current.toLowerCase() },
+      s.name === s.id ? s.id : `${s.name} (${s.id})`)));
+  pick.addEventListener('change', () => {
+    session.use(pick.value);
+    // The lists are the new subscription's; a resource's page is not.
+    if (location.hash === '#/vaults') dispatch();
+    else navigate('#/vaults');
+    renderShell();
+  });
+  return pick;
 }
 
 function signOut() {

@@ -93,12 +93,10 @@ const PAIRS = [
   ['signin.where', 'Where do I find a credential?', '資格情報はどこにありますか?'],
   ['signin.whereText', 'On the server\'s host, the host Owner\'s credential (appId and password) is in identity/owner.json in the data directory given to rsvault serve --data-dir:', 'サーバーのホストでは、ホスト所有者の資格情報 (appId と password) が rsvault serve --data-dir に指定したデータ ディレクトリの identity/owner.json にあります:'],
   ['signin.whereDefault', 'Better: make a principal with only the role you need, and sign in with it:', 'より安全な方法: 必要なロールだけを持つプリンシパルを作成し、それでサインインします:'],
-  ['signin.subHint', 'The --demo VMs are in subscription 00000000-0000-0000-0000-000000000000.', '--demo の VM はサブスクリプション 00000000-0000-0000-0000-000000000000 にあります。'],
   ['signin.submit', 'Sign in', 'サインイン'],
   ['signin.expired', 'Your sign-in has expired or was revoked. Sign in again.', 'サインインの有効期限が切れたか、取り消されました。もう一度サインインしてください。'],
   ['signin.err.appId', 'Enter a user name or an application (client) ID.', 'ユーザー名またはアプリケーション (クライアント) ID を入力してください。'],
   ['signin.err.secret', 'Enter the password or client secret.', 'パスワードまたはクライアント シークレットを入力してください。'],
-  ['signin.err.sub', 'Enter a subscription ID (without "/").', 'サブスクリプション ID ("/" なし) を入力してください。'],
   ['signin.err.rejected', 'The user name, application ID, password or secret is wrong.', 'ユーザー名、アプリケーション ID、パスワード、またはシークレットが正しくありません。'],
   ['signin.err.tooMany', 'Too many failed sign-ins from this address. Wait a minute and try again.', 'このアドレスからのサインインの失敗が多すぎます。1 分待ってからもう一度お試しください。'],
 

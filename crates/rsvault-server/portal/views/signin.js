@@ -1,11 +1,13 @@
 // Sign-in: a user's name and password, or a service principal's
 // application (client) ID and secret,
 // exchanged at the server's token endpoint for an access token (kept in
-// sessionStorage, never in a URL), and the subscription to work in.
+// sessionStorage, never in a URL). The subscription to work in is picked
+// from those the caller can see (the last one used, else the first); the
+// header's picker changes it.
 
 import { h, field } from '../dom.js';
 import { t } from '../i18n.js';
-import { session, request, logIn, subPath, VAULT_API, DEFAULT_SUBSCRIPTION } from '../api.js';
+import { session, logIn, listSubscriptions, pickSubscription } from '../api.js';
 import { show, setTitle } from '../layout.js';
 import { navigate } from '../router.js';
 
@@ -13,14 +15,12 @@ export function signInView(params, query, ctx) {
   setTitle(t('signin.title'));
   const appId = h('input', { type: 'text', autocomplete: 'username', spellcheck: 'false', class: 'wide' });
   const secret = h('input', { type: 'password', autocomplete: 'current-password', spellcheck: 'false', class: 'wide' });
-  const sub = h('input', { type: 'text', value: sessionStorage.getItem('rsvault.subscription') || DEFAULT_SUBSCRIPTION, spellcheck: 'false', class: 'wide' });
   const appIdField = field({ label: t('signin.appId'), control: appId, required: true, hint: t('signin.appIdHint') });
   const secretField = field({ label: t('signin.secret'), control: secret, required: true, hint: t('signin.secretHint') });
-  const subField = field({ label: t('common.subscription'), control: sub, required: true, hint: t('signin.subHint') });
   const button = h('button', { type: 'submit', class: 'primary' }, t('signin.submit'));
   const form = h('form', { class: 'signin-form', novalidate: true },
     query.get('expired') ? h('p', { class: 'error-box', role: 'alert' }, t('signin.expired')) : null,
-    appIdField, secretField, subField,
+    appIdField, secretField,
     h('details', { class: 'help' },
       h('summary', null, t('signin.where')),
       h('p', null, t('signin.whereText')),
@@ -31,10 +31,9 @@ export function signInView(params, query, ctx) {
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    for (const f of [appIdField, secretField, subField]) f.setError('');
+    for (const f of [appIdField, secretField]) f.setError('');
     const id = appId.value.trim();
     const pw = secret.value;
-    const s = sub.value.trim();
     let bad = false;
     if (!id) {
       appIdField.setError(t('signin.err.appId'));
@@ -42,10 +41,6 @@ export function signInView(params, query, ctx) {
     }
     if (!pw) {
       secretField.setError(t('signin.err.secret'));
-      bad = true;
-    }
-    if (!s || s.includes('/')) {
-      subField.setError(t('signin.err.sub'));
       bad = true;
     }
     if (bad) {
@@ -64,11 +59,13 @@ export function signInView(params, query, ctx) {
       secret.focus();
       return;
     }
-    session.signIn(token, s);
+    const remembered = sessionStorage.getItem('rsvault.subscription');
+    session.signIn(token, remembered);
+    let subs = [];
     try {
-      await request('GET', `${subPath(s)}/providers/Microsoft.RecoveryServices/vaults`, { apiVersion: VAULT_API });
+      subs = await listSubscriptions();
     } catch (err) {
-      // A principal without a role here still signs in; the pages say what it may not do.
+      // A principal without a role anywhere still signs in; the pages say what it may not do.
       if (err.status === 401) {
         session.signOut();
         button.disabled = false;
@@ -76,6 +73,8 @@ export function signInView(params, query, ctx) {
         return;
       }
     }
+    session.subscriptions = subs;
+    session.use(pickSubscription(subs, remembered));
     const next = query.get('next');
     navigate(next && next.startsWith('#/') && !next.startsWith('#/signin') ? next : '#/vaults');
   });

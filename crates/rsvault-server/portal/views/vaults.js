@@ -1,8 +1,8 @@
 // Recovery Services vaults: the list, and creating a vault.
 
-import { h, field, select, table, newId, errorSlot } from '../dom.js';
+import { h, field, select, table, newId, errorSlot, replace } from '../dom.js';
 import { t, regionName } from '../i18n.js';
-import { listVaults, listVms, listResourceGroups, parseId, request, vaultPath, session, VAULT_API } from '../api.js';
+import { listVaults, listVms, listResourceGroups, listSubscriptions, parseId, request, vaultPath, session, VAULT_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, setTitle } from '../layout.js';
 import { href, navigate } from '../router.js';
 import { deployment } from '../notifications.js';
@@ -94,8 +94,9 @@ export async function vaultCreateView(params, query, ctx) {
   let vaults = [];
   let vms = [];
   let rgs = [];
+  let subs = [];
   try {
-    [vaults, vms, rgs] = await Promise.all([listVaults(), listVms(), listResourceGroups()]);
+    [vaults, vms, rgs, subs] = await Promise.all([listVaults(), listVms(), listResourceGroups(), listSubscriptions()]);
   } catch (e) {
     showError(ctx, title, e);
     return;
@@ -107,7 +108,13 @@ export async function vaultCreateView(params, query, ctx) {
 
   const name = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false' });
   const nameField = field({ label: t('common.name'), control: name, required: true, hint: t('vault.nameHint') });
-  const sub = h('input', { type: 'text', value: session.subscription, spellcheck: 'false', class: 'wide' });
+  // The subscriptions the caller can see (GET /subscriptions); the one
+  // the portal works in first.
+  if (!subs.some((s) => s.id.toLowerCase() === session.subscription.toLowerCase())) {
+    subs.unshift({ id: session.subscription, name: session.subscription });
+  }
+  const sub = select(subs.map((s) => ({ value: s.id, label: s.name === s.id ? s.id : `${s.name} (${s.id})` })),
+    subs.find((s) => s.id.toLowerCase() === session.subscription.toLowerCase()).id, { class: 'wide' });
   const subField = field({ label: t('common.subscription'), control: sub, required: true });
 
   const rgMode = groups.length ? 'existing' : 'new';
@@ -125,6 +132,19 @@ export async function vaultCreateView(params, query, ctx) {
   rgNew.addEventListener('change', syncRg);
   rgExisting.addEventListener('change', syncRg);
   syncRg();
+  // Another subscription: its own resource groups.
+  sub.addEventListener('change', async () => {
+    let names = [];
+    try {
+      names = [...new Set((await listResourceGroups(sub.value)).map((g) => g.name))];
+    } catch {
+      names = [];
+    }
+    replace(rgSelect, ...names.map((g) => h('option', { value: g }, g)));
+    rgExisting.disabled = !names.length;
+    if (!names.length) rgNew.checked = true;
+    syncRg();
+  });
   const rgFieldset = h('fieldset', { class: 'field' },
     h('legend', null, t('common.resourceGroup'), h('span', { class: 'req', 'aria-hidden': 'true' }, ' *')),
     h('div', { class: 'radio-row' },
@@ -157,13 +177,11 @@ export async function vaultCreateView(params, query, ctx) {
     const nm = name.value.trim();
     const nErr = vaultNameError(nm, existingNames);
     nameField.setError(nErr);
-    const s = sub.value.trim();
-    const sErr = !s || s.includes('/') ? t('signin.err.sub') : '';
-    subField.setError(sErr);
+    const s = sub.value;
     const rg = rgNew.checked ? rgText.value.trim() : rgSelect.value;
     const rErr = rgNew.checked ? rgError(rg) : '';
     rgTextField.setError(rErr);
-    if (nErr || sErr || rErr) {
+    if (nErr || rErr) {
       const bad = form.querySelector('[aria-invalid="true"]');
       if (bad) bad.focus();
       return;
@@ -171,6 +189,8 @@ export async function vaultCreateView(params, query, ctx) {
     create.disabled = true;
     try {
       await createVault({ name: nm, rg, location: loc.value, subscription: s });
+      // The vault list is the new vault's subscription's.
+      session.use(s);
     } catch (err) {
       create.disabled = false;
       if (err.code === 'InvalidResourceName') {
