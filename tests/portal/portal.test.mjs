@@ -493,6 +493,39 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await tearDown(env);
     });
 
+    test(`(n) an idle job list shows a backup started elsewhere by itself; notices collapse to one toast [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const vault = `live-vault-${lang}`;
+      const vp = `${SUB}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/${vault}`;
+      await protectOverApi(server, vault, 'db-01');
+      await signIn(page, server, T);
+      await page.goto(`${server.url}/#/vaults/demo-rg/${vault}/jobs`);
+      await page.getByRole('heading', { name: T['jobs.title'], level: 1 }).waitFor();
+      const cell = (name) => page.getByRole('cell', { name, exact: true });
+      const backups = page.getByRole('row').filter({ has: cell(T['op.Backup']) });
+      await page.getByRole('row').filter({ has: cell(T['op.ConfigureBackup']) }).first().waitFor();
+      assert.equal(await backups.count(), 0);
+      // Backup now from "another tab" (the API): the list, never touched,
+      // shows the job, then follows it to its end.
+      const item = `${vp}/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;demo-rg;db-01/protectedItems/VM;iaasvmcontainerv2;demo-rg;db-01`;
+      await call(server, 'POST', `${item}/backup`, { properties: { objectType: 'IaasVMBackupRequest', recoveryPointExpiryTimeInUTC: '2090-01-01T00:00:00Z' } });
+      await backups.first().waitFor({ timeout: 10000 });
+      await waitJobCompleted(page, T, 'Backup', 'db-01');
+      await shot(page, 'n-job-list-followed');
+      // Three notices in a row: one toast, which says how many more the bell holds.
+      await page.evaluate(async () => {
+        const { notify } = await import('/portal/notifications.js');
+        for (const n of [1, 2, 3]) notify({ title: `notice ${n}`, message: 'm' });
+      });
+      const toasts = page.getByRole('status', { name: T['notif.toasts'] }).locator('.toast');
+      await toasts.filter({ hasText: 'notice 3' }).waitFor();
+      assert.equal(await toasts.count(), 1);
+      assert.match(await toasts.first().innerText(), new RegExp(fill(T['notif.more'], { n: 2 }).replace(/[()]/g, '\\$&')));
+      await shot(page, 'n-one-toast');
+      await tearDown(env);
+    });
+
     test(`(g) a user signs in with a password; a wrong one is refused [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
       const env = await setUp(t);
       const { server, page } = env;

@@ -514,6 +514,7 @@ const PAIRS = [
   ['notif.toasts', 'Notifications', '通知'],
   ['notif.unread', '{n} new', '新着 {n} 件'],
   ['notif.none', 'No notifications.', '通知はありません。'],
+  ['notif.more', '{n} more in Notifications (bell).', 'ほかに {n} 件の通知があります (ベル)。'],
   ['notif.dismissAll', 'Dismiss all', 'すべて閉じる'],
   ['notif.deployStarted', 'Deployment started', 'デプロイが開始されました'],
   ['notif.deploySucceeded', 'Deployment succeeded', 'デプロイが成功しました'],

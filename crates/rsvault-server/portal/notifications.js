@@ -48,17 +48,27 @@ export function mountToasts(parent) {
   parent.append(toastRegion, alertRegion);
 }
 
+/**
+ * Shows `e` as the one toast of its region: a newer notice replaces the
+ * one shown (an entry's own update replaces it in place), and says how
+ * many others came while it was up; the bell's panel keeps them all.
+ */
 function toast(e) {
   const region = e.status === 'error' ? alertRegion : toastRegion;
   if (!region) return;
+  for (const r of [alertRegion, toastRegion]) {
+    for (const old of [...r.children]) if (old.dataset.entry === String(e.id)) old.remove();
+  }
+  const hidden = [...region.children].reduce((n, old) => n + 1 + Number(old.dataset.more || 0), 0);
+  region.replaceChildren();
   const close = h('button', { type: 'button', class: 'icon-button', 'aria-label': t('common.dismiss') }, icon('close'));
-  const el = h('div', { class: ['toast', `st-${e.status}`] },
-    h('div', null, h('strong', null, e.title), h('p', null, e.message)),
+  const el = h('div', { class: ['toast', `st-${e.status}`], dataset: { entry: String(e.id), more: String(hidden) } },
+    h('div', null, h('strong', null, e.title), h('p', null, e.message),
+      hidden ? h('p', { class: 'toast-more muted' }, t('notif.more', { n: hidden })) : null),
     close);
   close.addEventListener('click', () => el.remove());
   region.appendChild(el);
-  while (region.children.length > 3) region.firstElementChild.remove();
-  setTimeout(() => el.remove(), e.status === 'error' ? 15000 : 7000);
+  setTimeout(() => el.remove(), e.status === 'error' ? 15000 : 5000);
 }
 
 /** Adds a notification; returns a handle to update it. */

@@ -66,6 +66,48 @@ function makeCtx() {
       timer = setTimeout(tick, ms);
       cleanups.push(() => clearTimeout(timer));
     },
+    /**
+     * Runs `f` while the page is shown and the tab visible: every `busyMs`
+     * while `f` answers true (something runs), else every `idleMs`; at once
+     * when the tab becomes visible again. Stops when the page is left.
+     */
+    pollWhileVisible(f, busyMs, idleMs) {
+      let timer = null;
+      let busy = false;
+      const schedule = (ms) => {
+        clearTimeout(timer);
+        timer = setTimeout(tick, ms);
+      };
+      async function tick() {
+        timer = null;
+        if (!alive || document.hidden) return;
+        try {
+          busy = (await f()) === true;
+        } catch (e) {
+          console.warn(e);
+        }
+        if (alive && !timer) schedule(busy ? busyMs : idleMs);
+      }
+      const onVisibility = () => {
+        if (alive && !document.hidden) schedule(0);
+      };
+      document.addEventListener('visibilitychange', onVisibility);
+      cleanups.push(() => {
+        clearTimeout(timer);
+        document.removeEventListener('visibilitychange', onVisibility);
+      });
+      return {
+        /** Polls at the busy pace from now (something was just started). */
+        busy() {
+          busy = true;
+          schedule(busyMs);
+        },
+        start(isBusy) {
+          busy = isBusy;
+          schedule(busy ? busyMs : idleMs);
+        },
+      };
+    },
     leave() {
       alive = false;
       for (const f of cleanups.splice(0)) {

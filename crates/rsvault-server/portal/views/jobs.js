@@ -91,16 +91,10 @@ export async function jobsView({ rg, name }, query, ctx) {
   }
   for (const c of [statusSel, opSel]) c.addEventListener('change', draw);
   itemFilter.addEventListener('input', draw);
-  let polling = false;
-  const startPolling = () => {
-    if (polling) return;
-    polling = true;
-    ctx.poll(async () => {
-      const more = await refresh();
-      if (!more) polling = false;
-      return more;
-    }, 1000);
-  };
+  // The list follows the vault while it is shown: every second while a
+  // job runs, every five otherwise, so that a job started elsewhere (a
+  // schedule, another tab, the CLI) appears by itself.
+  const poller = ctx.pollWhileVisible(refresh, 1000, 5000);
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name, [title]),
     title,
@@ -110,7 +104,7 @@ export async function jobsView({ rg, name }, query, ctx) {
       label: t('common.refresh'),
       icon: 'refresh',
       onClick: async () => {
-        if (await refresh()) startPolling();
+        if (await refresh()) poller.busy();
       },
     }]),
     body: [
@@ -122,7 +116,7 @@ export async function jobsView({ rg, name }, query, ctx) {
       holder,
     ],
   }));
-  if (jobs.some((j) => running(j.properties.status))) startPolling();
+  poller.start(jobs.some((j) => running(j.properties.status)));
 }
 
 export async function jobView({ rg, name, job }, query, ctx) {
