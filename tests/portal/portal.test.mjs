@@ -526,6 +526,70 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await tearDown(env);
     });
 
+    test(`(o) 360 px wide: every page of both walkthroughs fits, tables scroll in their own box, toasts stay on screen [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+      const env = await setUp(t);
+      const { server, page } = env;
+      const vault = `phone-vault-${lang}`;
+      const vp = `${SUB}/resourceGroups/demo-rg/providers/Microsoft.RecoveryServices/vaults/${vault}`;
+      await protectOverApi(server, vault, 'db-01');
+      const container = 'IaasVMContainer;iaasvmcontainerv2;demo-rg;db-01';
+      const item = `${vp}/backupFabrics/Azure/protectionContainers/${container}/protectedItems/VM;iaasvmcontainerv2;demo-rg;db-01`;
+      await call(server, 'POST', `${item}/backup`, { properties: { objectType: 'IaasVMBackupRequest', recoveryPointExpiryTimeInUTC: '2090-01-01T00:00:00Z' } });
+      let jobs;
+      for (;;) {
+        jobs = (await (await call(server, 'GET', `${vp}/backupJobs`)).json()).value;
+        if (jobs.every((j) => j.properties.status !== 'InProgress')) break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      await page.setViewportSize({ width: 360, height: 780 });
+      await signIn(page, server, T);
+      const v = `#/vaults/demo-rg/${vault}`;
+      const it = `${v}/items/${encodeURIComponent(container)}/${encodeURIComponent('VM;iaasvmcontainerv2;demo-rg;db-01')}`;
+      const pages = ['#/vaults', '#/vaults/create', v, `${v}/backup`, `${v}/items`, it, `${it}/restore`, `${v}/jobs`,
+        `${v}/jobs/${encodeURIComponent(jobs[0].name)}`, `${v}/policies`, `${v}/policies/DefaultPolicy`, `${v}/infrastructure`,
+        `${v}/security`, '#/vms', '#/vms/compute/demo-rg/db-01', '#/vms/compute/demo-rg/db-01/backup', '#/hosts'];
+      const overflow = () => page.evaluate(() => {
+        const w = document.documentElement.clientWidth;
+        const out = [];
+        if (document.documentElement.scrollWidth > w) out.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} > ${w}`);
+        const clipped = (el) => {
+          for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+            if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(p).overflowX)) return true;
+          }
+          return false;
+        };
+        for (const el of document.querySelectorAll('body *')) {
+          const st = getComputedStyle(el);
+          // The skip link waits off screen until it has focus, on purpose.
+          if (st.visibility === 'hidden' || st.display === 'none' || el.closest('.skip-link')) continue;
+          const r = el.getBoundingClientRect();
+          if (r.width < 2 || r.height < 2 || clipped(el)) continue;
+          if (r.right > w + 0.5 || r.left < -0.5) out.push(`${el.tagName.toLowerCase()}.${el.className}: ${Math.round(r.left)}…${Math.round(r.right)}`);
+        }
+        return out.slice(0, 8);
+      });
+      for (const [i, hash] of pages.entries()) {
+        await page.goto(`${server.url}/${hash}`);
+        await page.locator('main h1').first().waitFor();
+        await page.locator('main p.loading').waitFor({ state: 'detached' });
+        await page.waitForLoadState('networkidle');
+        assert.deepEqual(await overflow(), [], `${hash} fits 360 px`);
+        if (i < 3 || hash.endsWith('/items') || hash.endsWith('/jobs') || hash.endsWith('/backup')) await shot(page, `o-360-${i}`);
+      }
+      // Backup now on the items page: its notice is on screen.
+      await page.goto(`${server.url}/${v}/items`);
+      await page.getByRole('button', { name: fill(T['items.moreActions'], { name: 'db-01' }) }).click();
+      await page.getByRole('menu').getByRole('menuitem', { name: T['backupNow.title'] }).click();
+      await page.getByRole('dialog', { name: T['backupNow.title'] }).getByRole('button', { name: T['common.ok'], exact: true }).click();
+      const toast = page.getByRole('status', { name: T['notif.toasts'] }).locator('.toast').first();
+      await toast.waitFor();
+      const box = await toast.boundingBox();
+      assert.ok(box.x >= 0 && box.x + box.width <= 360 && box.y >= 0 && box.y + box.height <= 780, JSON.stringify(box));
+      assert.deepEqual(await overflow(), []);
+      await shot(page, 'o-360-backup-now');
+      await tearDown(env);
+    });
+
     test(`(g) a user signs in with a password; a wrong one is refused [${lang}]`, { timeout: TEST_TIMEOUT }, async (t) => {
       const env = await setUp(t);
       const { server, page } = env;
