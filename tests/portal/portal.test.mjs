@@ -513,6 +513,16 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await backups.first().waitFor({ timeout: 10000 });
       await waitJobCompleted(page, T, 'Backup', 'db-01');
       await shot(page, 'n-job-list-followed');
+      // The vault's Backup usage: one small instance, the store beside what was backed up.
+      await vaultMenu(page, T, vault).getByRole('link', { name: T['vault.overview'] }).click();
+      const usage = page.getByRole('region', { name: T['usage.title'] });
+      await usage.waitFor();
+      const value = async (k) => (await usage.getByRole('term').filter({ hasText: T[k] }).locator('xpath=following-sibling::dd[1]').innerText()).trim();
+      assert.equal(await value('usage.instances'), fill(T['usage.instancesOf'], { n: 1, small: 1, large: 0 }));
+      assert.equal(await value('usage.points'), '1');
+      assert.match(await value('usage.stored'), /^[\d.,]+ (B|KB|MB)$/);
+      assert.match(await value('usage.saving'), /^\d+ ?%$/);
+      await shot(page, 'n-backup-usage');
       // Three notices in a row: one toast, which says how many more the bell holds.
       await page.evaluate(async () => {
         const { notify } = await import('/portal/notifications.js');

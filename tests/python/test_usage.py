@@ -21,6 +21,7 @@ def test_usages_and_backup_usage_summaries(server, rs, bk, tmp_path):
     data = sum(f.stat().st_size for d in ("packs", "index", "points") for f in (root / d).rglob("*") if f.is_file())
     assert stored.current_value == data + (root / "config").stat().st_size
     assert stored.current_value < usages["ProtectedBytes"].current_value, "deduplicated and compressed"
+    assert usages["BackedUpBytes"].current_value == 32 << 20, "one point of the whole VM, before deduplication"
 
     summaries = {s.name.value: s.current_value for s in bk.backup_usage_summaries.list(
         "v-use", RG, filter="type eq 'BackupProtectedItemCountSummary' and backupManagementType eq 'AzureIaasVM'")}

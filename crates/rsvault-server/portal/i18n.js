@@ -80,6 +80,19 @@ export function fmtDuration(iso) {
   return `${pad(Math.floor(secs / 3600))}:${pad(Math.floor((secs % 3600) / 60))}:${pad(secs % 60)}`;
 }
 
+/** A size in bytes, in decimal units as Azure bills them (1.5 GB, 340 MB). */
+export function fmtBytes(n) {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let v = Number(n) || 0;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i += 1;
+  }
+  const digits = i === 0 || v >= 100 ? 0 : 1;
+  return `${new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(v)} ${units[i]}`;
+}
+
 /** A region's display name ("japaneast" → "Japan East" / "東日本"). */
 export function regionName(r) {
   return tOr(`region.${(r || '').toLowerCase()}`, r || '—');

@@ -33,6 +33,9 @@ pub struct Usage {
     pub instances: u64,
     pub protected_bytes: u64,
     pub stored_bytes: u64,
+    /// The disks' sizes summed over every recovery point: what the store
+    /// would hold without deduplication and compression.
+    pub backed_up_bytes: u64,
     pub recovery_points: u64,
     pub redundancy: String,
 }
@@ -84,7 +87,15 @@ impl Service {
             u.instances += small + std;
             u.protected_bytes += bytes;
         }
-        u.recovery_points = self.meta.vault_points(vault.rowid)?.len() as u64;
+        let points = self.meta.vault_points(vault.rowid)?;
+        u.recovery_points = points.len() as u64;
+        for p in &points {
+            let size: u64 = crate::point_disks::parse(&p.disks)?
+                .iter()
+                .map(|d| d.size)
+                .sum();
+            u.backed_up_bytes = u.backed_up_bytes.saturating_add(size);
+        }
         u.stored_bytes = self.open_vault_store(&vault.store)?.stored_bytes()?;
         Ok(u)
     }
@@ -154,6 +165,12 @@ impl Service {
                 u.recovery_points,
             ),
             entry(storage.0, storage.1, "Bytes", u.stored_bytes),
+            entry(
+                "BackedUpBytes",
+                "Data backed up, before deduplication and compression",
+                "Bytes",
+                u.backed_up_bytes,
+            ),
         ])
     }
 

@@ -2,7 +2,7 @@
 // configuration (storage replication), and its backup policies.
 
 import { h, table, essentials, errorSlot, newId } from '../dom.js';
-import { t, regionName, fmtDateTime } from '../i18n.js';
+import { t, regionName, fmtDateTime, fmtBytes } from '../i18n.js';
 import { get, list, request, vaultPath, parseId, jobOf, permissionsAt, ACTIONS, VAULT_API, BACKUP_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, denied, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href, navigate } from '../router.js';
@@ -94,6 +94,7 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
   let jobs;
   let storage;
   let can;
+  let usages;
   try {
     [vault, items, jobs, storage, can] = await Promise.all([
       get(vp, VAULT_API),
@@ -102,6 +103,7 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
       get(`${vp}/backupstorageconfig/vaultstorageconfig`, BACKUP_API),
       permissionsAt(vp),
     ]);
+    usages = await list(`${vp}/usages`, VAULT_API).catch(() => null);
   } catch (e) {
     showError(ctx, name, e);
     return;
@@ -149,6 +151,7 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
           h('li', null, h('a', { href: `${base}/jobs?status=InProgress` }, `${t('status.InProgress')}: ${count('InProgress')}`)),
           h('li', null, h('a', { href: `${base}/jobs?status=Failed` }, `${t('status.Failed')}: ${count('Failed')}`)),
           h('li', null, h('a', { href: `${base}/jobs?status=Completed` }, `${t('status.Completed')}: ${count('Completed')}`))))),
+    usages ? usageTile(usages) : null,
     verifySection(vault, base),
   ];
   const reload = () => ctx.alive && vaultOverviewView({ rg, name }, query, ctx);
@@ -165,6 +168,35 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
     ]),
     body,
   }));
+}
+
+/**
+ * Backup usage, as the seed's pricing section bills it: protected
+ * instances by size band, and the storage the vault's store occupies after
+ * deduplication and compression beside what was backed up.
+ */
+function usageTile(usages) {
+  const v = (k) => {
+    const u = usages.find((x) => x.name && x.name.value === k);
+    return u ? Number(u.currentValue) || 0 : 0;
+  };
+  const instances = v('ProtectedInstanceCount');
+  const small = v('SmallProtectedInstanceCount');
+  const stored = v('GRSStorageUsage') + v('LRSStorageUsage');
+  const backedUp = v('BackedUpBytes');
+  const saving = backedUp > 0 && stored < backedUp ? Math.round((1 - stored / backedUp) * 100) : null;
+  const id = newId('tile');
+  return h('section', { class: 'tile usage-tile', 'aria-labelledby': id },
+    h('h2', { id }, t('usage.title')),
+    essentials([
+      [t('usage.instances'), t('usage.instancesOf', { n: instances, small, large: instances - small })],
+      [t('usage.protectedSize'), fmtBytes(v('ProtectedBytes'))],
+      [t('usage.points'), String(v('RecoveryPointCount'))],
+      [t('usage.stored'), fmtBytes(stored)],
+      [t('usage.backedUp'), fmtBytes(backedUp)],
+      [t('usage.saving'), saving === null ? '—' : t('usage.savingOf', { pct: saving })],
+    ], t('usage.title')),
+    h('p', { class: 'muted' }, t('usage.bands')));
 }
 
 async function deleteVault(rg, name) {
