@@ -220,7 +220,7 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await page.getByText(T['vault.err.name']).waitFor({ state: 'detached' });
       const policy = page.getByLabel(T['vmBackup.choosePolicy']);
       assert.equal(await policy.inputValue(), 'DefaultPolicy');
-      await page.getByText(fill(T['policy.sched.daily'], { time: '21:00', tz: 'UTC' })).waitFor();
+      await page.getByText(fill(T['policy.sched.daily'], { time: '21:00', tz: T['tz.UTC'] })).waitFor();
       await shot(page, 'a-enable-backup');
       await page.getByRole('button', { name: T['backup.enable'], exact: true }).click();
 
@@ -591,9 +591,13 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await page.getByRole('button', { name: fill(T['items.moreActions'], { name: 'db-01' }) }).click();
       await page.getByRole('menu').getByRole('menuitem', { name: T['backupNow.title'] }).click();
       await page.getByRole('dialog', { name: T['backupNow.title'] }).getByRole('button', { name: T['common.ok'], exact: true }).click();
-      const toast = page.getByRole('status', { name: T['notif.toasts'] }).locator('.toast').first();
-      await toast.waitFor();
-      const box = await toast.boundingBox();
+      // The toast shown (a newer notice may replace it while it is measured).
+      const box = await page.waitForFunction(() => {
+        const el = document.querySelector('.toasts .toast');
+        if (!el) return null;
+        const r = el.getBoundingClientRect();
+        return { x: r.x, y: r.y, width: r.width, height: r.height };
+      }).then((h) => h.jsonValue());
       assert.ok(box.x >= 0 && box.x + box.width <= 360 && box.y >= 0 && box.y + box.height <= 780, JSON.stringify(box));
       assert.deepEqual(await overflow(), []);
       await shot(page, 'o-360-backup-now');
@@ -792,7 +796,7 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await editor.getByRole('button', { name: T['common.ok'], exact: true }).click();
       await editor.waitFor({ state: 'detached' });
       assert.equal(await page.getByLabel(T['backup.choosePolicy']).inputValue(), policyName);
-      await page.getByText(fill(T['policy.sched.daily'], { time: '22:30', tz: 'Tokyo Standard Time' })).waitFor();
+      await page.getByText(fill(T['policy.sched.daily'], { time: '22:30', tz: T['tz.Tokyo Standard Time'] })).waitFor();
       await page.getByText(fill(T['policy.keepDays'], { n: 14 })).waitFor();
       await shot(page, 'b-backup-policy');
       await page.getByRole('button', { name: T['common.ok'], exact: true }).click();
@@ -995,7 +999,7 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await form.waitFor();
       assert.equal(await form.getByRole('radio', { name: T['vmBackup.selectExisting'] }).isChecked(), true);
       assert.equal(await form.getByLabel(T['vmBackup.chooseVault'], { exact: true }).locator('option:checked').textContent(), vault);
-      await form.getByText(fill(T['policy.sched.daily'], { time: '21:00', tz: 'UTC' })).waitFor();
+      await form.getByText(fill(T['policy.sched.daily'], { time: '21:00', tz: T['tz.UTC'] })).waitFor();
       await shot(page, 'c-classic-vm-existing-vault');
       await form.getByRole('button', { name: T['backup.enable'], exact: true }).click();
       await page.getByText(T['state.initialPending']).waitFor();

@@ -67,7 +67,7 @@ export function fmtDate(d) {
 /** A time in a given IANA zone, with the zone's name. */
 export function fmtDateTimeIn(date, tz) {
   return new Intl.DateTimeFormat(locale(), {
-    year: 'numeric', month: 'short', day: 'numeric', weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: tz, timeZoneName: 'short',
+    year: 'numeric', month: 'short', day: 'numeric', weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: tz, timeZoneName: 'long',
   }).format(date);
 }
 

@@ -246,7 +246,8 @@ function monthPart(r) {
 /** The schedule of a policy's properties, in words. */
 export function describeSchedule(p) {
   const s = p.schedulePolicy || {};
-  const tz = p.timeZone || 'UTC';
+  // The zone as the editor names it: "(UTC+09:00) 大阪、札幌、東京", not Windows' id.
+  const tz = zoneLabel(p.timeZone || 'UTC');
   if (s.scheduleRunFrequency === 'Hourly') {
     const hs = s.hourlySchedule || {};
     return t('policy.sched.hourly', { interval: hs.interval, start: hhmm(hs.scheduleWindowStartTime), duration: hs.scheduleWindowDuration, tz });

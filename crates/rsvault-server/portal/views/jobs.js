@@ -38,6 +38,14 @@ function bagLabel(k) {
   return tOr(`bag.${k}`, k);
 }
 
+/** A property bag value as the portal words it: enum values in the page's language. */
+function bagValue(v) {
+  const s = String(v);
+  const cbt = /^not used \((.+)\)$/.exec(s);
+  if (cbt) return t('bagval.notUsedBecause', { why: cbt[1] });
+  return tOr(`bagval.${s}`, s);
+}
+
 export async function jobsView({ rg, name }, query, ctx) {
   const title = t('jobs.title');
   setTitle(`${title} - ${name}`);
@@ -190,7 +198,7 @@ export async function jobView({ rg, name, job }, query, ctx) {
       table({
         caption: t('jobs.propertyBag'),
         head: [t('jobs.property'), t('jobs.value')],
-        rows: bag.map(([k, v]) => h('tr', null, h('td', null, bagLabel(k)), h('td', { class: 'mono' }, String(v)))),
+        rows: bag.map(([k, v]) => h('tr', null, h('td', null, bagLabel(k)), h('td', { class: 'mono', title: String(v) }, bagValue(v)))),
         empty: '—',
       }),
     ],

@@ -54,7 +54,7 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
 
   const rpSel = select(rps.map((rp) => ({
     value: rp.name,
-    label: `${fmtDateTime(rp.properties.recoveryPointTime)} — ${consistencyLabel(rp.properties.recoveryPointType)}, ${tierLabel(rp)}${(rp.properties.rsvaultVerify || {}).status === 'Damaged' ? ` (${t('rp.verify.Damaged')})` : ''}`,
+    label: `${fmtDateTime(rp.properties.recoveryPointTime)} — ${consistencyLabel(rp.properties.recoveryPointType)}${t('common.listSep')}${tierLabel(rp)}${(rp.properties.rsvaultVerify || {}).status === 'Damaged' ? ` (${t('rp.verify.Damaged')})` : ''}`,
   })), query.get('rp') || (rps[0] && rps[0].name));
   const rpField = field({ label: t('restore.point'), control: rpSel, required: true });
   const regionGroup = newId('region');
