@@ -136,6 +136,15 @@ class Agent:
         return self.log.read_text(errors="replace")
 
 
+def stop_all(agents, server):
+    """The end of a test: every agent still running killed, the server stopped."""
+    for ag in agents:
+        if ag.proc.poll() is None:
+            ag.kill()
+    if server:
+        server.stop()
+
+
 def vm_in(server, rg, name):
     r = api(server, "GET", f"/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}?api-version=2024-07-01")
     return r.json() if r.status_code == 200 else None
@@ -341,11 +350,7 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
         assert j3.properties.status in ("Completed", "CompletedWithWarnings"), j3.properties.error_details
         assert bag(j3)["Changed-block tracking (os)"].startswith("not used"), bag(j3)
     finally:
-        for ag in agents:
-            if ag.proc.poll() is None:
-                ag.kill()
-        if server:
-            server.stop()
+        stop_all(agents, server)
         virsh("destroy", name, check=False)
         virsh("undefine", name, "--checkpoints-metadata", check=False)
         virsh("undefine", name + "-copy", check=False)
@@ -424,10 +429,6 @@ def test_an_agent_backs_up_and_restores_a_plain_qemu_vm():
         assert same(expected, "raw", os_img, "qcow2") and same(expected_data, "raw", data_img, "raw")
         assert not list(root.glob("*.rsvault-restore*")), "no temporary file is left"
     finally:
-        for ag in agents:
-            if ag.proc.poll() is None:
-                ag.kill()
-        if server:
-            server.stop()
+        stop_all(agents, server)
         if vm.alive():
             vm.kill()
