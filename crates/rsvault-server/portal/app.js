@@ -19,6 +19,7 @@ import { restoreView } from './views/restore.js';
 import { jobsView, jobView } from './views/jobs.js';
 import { vmListView, vmOverviewView, vmBackupView } from './views/vms.js';
 import { hostListView } from './views/hosts.js';
+import { servicesView } from './views/services.js';
 
 const root = document.getElementById('app');
 let panelOpen = false;
@@ -96,6 +97,7 @@ function renderShell() {
   sidenav.classList.toggle('open', navOpen);
   const path = currentPath();
   replace(sidenav, h('ul', null,
+    navLink('#/services', 'menu', t('nav.allServices'), path.startsWith('/services')),
     navLink('#/vaults', 'vault', t('nav.vaults'), path.startsWith('/vaults')),
     navLink('#/vms', 'vm', t('nav.vms'), path.startsWith('/vms')),
     navLink('#/hosts', 'vm', t('nav.hosts'), path.startsWith('/hosts'))));
@@ -188,6 +190,7 @@ route('/vaults/:rg/:name/infrastructure', infrastructureView);
 route('/vaults/:rg/:name/infrastructure/config', backupConfigView);
 route('/vaults/:rg/:name/security', securityView);
 route('/vaults/:rg/:name/activity', activityView);
+route('/services', servicesView);
 route('/vms', vmListView);
 route('/hosts', hostListView);
 route('/vms/:kind/:rg/:name', vmOverviewView);

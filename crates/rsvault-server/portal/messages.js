@@ -46,6 +46,10 @@ const PAIRS = [
   ['shell.signOut', 'Sign out', 'サインアウト'],
   ['nav.vaults', 'Recovery Services vaults', 'Recovery Services コンテナー'],
   ['nav.vms', 'Virtual machines', '仮想マシン'],
+  ['nav.allServices', 'All services', 'すべてのサービス'],
+  ['services.filter', 'Filter', 'フィルター'],
+  ['services.filterHint', 'Type a service\'s name, in English or Japanese: the list follows as you type.', 'サービスの名前を英語または日本語で入力します。入力中、一覧にフィルターが適用されます。'],
+  ['services.none', 'No service matches.', '一致するサービスはありません。'],
   ['nav.notifications', 'Notifications', '通知'],
 
   // common
