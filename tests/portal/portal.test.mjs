@@ -195,8 +195,20 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await shot(page, 'a-sign-in');
       await signIn(page, server, T);
 
-      // Virtual machines, filtered as you type.
-      await services(page, T).getByRole('link', { name: T['nav.vms'] }).click();
+      // The seed's step: All services → type "Virtual machines" in the
+      // filter (English, in either language's portal) → pick it.
+      await services(page, T).getByRole('link', { name: T['nav.allServices'] }).click();
+      await page.getByRole('heading', { name: T['nav.allServices'], level: 1 }).waitFor();
+      const serviceFilter = page.getByLabel(T['services.filter']);
+      await serviceFilter.fill('Virtual mach');
+      const found = page.getByRole('main').getByRole('link');
+      await found.filter({ hasText: T['nav.vms'] }).waitFor();
+      assert.deepEqual(await found.allInnerTexts(), [T['nav.vms']], 'the list follows the filter');
+      await shot(page, 'a-all-services');
+      await serviceFilter.fill('no such service');
+      await page.getByText(T['services.none']).waitFor();
+      await serviceFilter.fill('Virtual machines');
+      await found.filter({ hasText: T['nav.vms'] }).click();
       await page.getByRole('heading', { name: T['nav.vms'], level: 1 }).waitFor();
       await page.getByRole('link', { name: 'app-eu-01' }).waitFor();
       await page.getByLabel(T['common.filterByName']).fill('web');
@@ -555,7 +567,7 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await signIn(page, server, T);
       const v = `#/vaults/demo-rg/${vault}`;
       const it = `${v}/items/${encodeURIComponent(container)}/${encodeURIComponent('VM;iaasvmcontainerv2;demo-rg;db-01')}`;
-      const pages = ['#/vaults', '#/vaults/create', v, `${v}/backup`, `${v}/items`, it, `${it}/restore`, `${v}/jobs`,
+      const pages = ['#/vaults', '#/services', '#/vaults/create', v, `${v}/backup`, `${v}/items`, it, `${it}/restore`, `${v}/jobs`,
         `${v}/jobs/${encodeURIComponent(jobs[0].name)}`, `${v}/policies`, `${v}/policies/DefaultPolicy`, `${v}/infrastructure`,
         `${v}/security`, '#/vms', '#/vms/compute/demo-rg/db-01', '#/vms/compute/demo-rg/db-01/backup', '#/hosts'];
       const overflow = () => page.evaluate(() => {
@@ -809,6 +821,13 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       assert.equal(await vms.getByRole('checkbox', { name: 'app-eu-01' }).count(), 0, 'westeurope VMs are not offered');
       await vms.getByRole('checkbox', { name: 'db-01' }).check();
       await shot(page, 'b-select-vms');
+      // A reload keeps the wizard where it was: the step, the policy and the VM are in the URL.
+      assert.match(page.url(), new RegExp(`/backup\\?step=3&policy=${policyName}&vms=`));
+      await page.reload();
+      await vms.getByRole('checkbox', { name: 'db-01' }).waitFor();
+      assert.equal(await vms.getByRole('checkbox', { name: 'db-01' }).isChecked(), true);
+      assert.equal(await vms.getByRole('checkbox', { name: 'web-01' }).isChecked(), false);
+      await page.locator('.step p.summary').filter({ hasText: policyName }).waitFor();
       await page.getByRole('button', { name: T['common.ok'], exact: true }).click();
       await page.getByRole('button', { name: T['backup.enable'], exact: true }).click();
 
@@ -852,6 +871,13 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await tasks.getByRole('row').filter({ hasText: T['task.Take Snapshot'] }).filter({ hasText: T['status.Completed'] }).waitFor();
       await tasks.getByRole('row').filter({ hasText: T['task.Transfer data to vault'] }).filter({ hasText: T['status.Completed'] }).waitFor();
       await page.getByRole('table', { name: T['jobs.propertyBag'] }).getByRole('cell', { name: T['bag.Backup Size'] }).waitFor();
+      // The point the job made, by its time (its id in the tooltip), linked to the item.
+      const rpRow = page.getByRole('table', { name: T['jobs.propertyBag'] }).getByRole('row')
+        .filter({ has: page.getByRole('cell', { name: T['bag.Recovery Point'], exact: true }) });
+      const rpLink = rpRow.getByRole('link');
+      assert.match(await rpLink.innerText(), /\d{4}\D.*\d:\d\d/);
+      assert.match(await rpRow.getByRole('cell').last().getAttribute('title'), /^\d+$/);
+      assert.match(await rpLink.getAttribute('href'), /\/items\/IaasVMContainer/);
       await shot(page, 'b-job-details');
 
       // The item's recovery point, then restore: a new VM (en) or the VM's own disks (ja; db-01 is stopped).

@@ -75,9 +75,24 @@ export async function vaultBackupView({ rg, name }, query, ctx) {
     return;
   }
   policies = policies.filter((p) => p.properties.backupManagementType === 'AzureIaasVM');
+  // The wizard's state lives in the URL (?step=&policy=&vms=), as Azure's
+  // blades keep theirs: a reload, or a link, comes back to the same step.
+  const wanted = {
+    step: Math.min(4, Math.max(1, Number.parseInt(query.get('step') || '1', 10) || 1)),
+    policy: query.get('policy'),
+    vms: (query.get('vms') || '').split(',').filter(Boolean),
+  };
   let step = 1;
   let protectables = null;
   const chosen = new Set();
+  const saveState = () => {
+    const q = new URLSearchParams();
+    if (step > 1) q.set('step', String(step));
+    if (step > 2 && picker.value) q.set('policy', picker.value.name);
+    if (chosen.size) q.set('vms', [...chosen].map((id) => after(id, 'protectableItems')).join(','));
+    const s = q.toString();
+    history.replaceState(null, '', `${href('vaults', rg, name)}/backup${s ? `?${s}` : ''}`);
+  };
 
   // --- step 1: backup goal ---
   const where = select([{ value: 'Azure', label: t('goal.azure') }, { value: 'OnPremises', label: t('goal.onPrem'), disabled: true }], 'Azure');
@@ -140,6 +155,7 @@ export async function vaultBackupView({ rg, name }, query, ctx) {
     vmSummary.hidden = step <= 3;
     vmSummary.textContent = [...chosen].map((id) => protectables.find((p) => p.id === id).properties.friendlyName).join(t('common.listSep'));
     enable.disabled = step <= 3 || chosen.size === 0;
+    saveState();
   }
 
   function stepSection(n, heading, summary, content) {
@@ -201,6 +217,7 @@ export async function vaultBackupView({ rg, name }, query, ctx) {
             if (box.checked) chosen.add(p.id);
             else chosen.delete(p.id);
             vmErr.set('');
+            saveState();
           });
           return h('tr', null, h('td', null, box), h('td', null, p.properties.friendlyName), h('td', null, p.properties.resourceGroup),
             h('td', null, p.properties.virtualMachineVersion === 'ClassicCompute' ? t('vm.classic') : t('vm.arm')));
@@ -232,6 +249,8 @@ export async function vaultBackupView({ rg, name }, query, ctx) {
     if (ctx.alive) navigate(`${href('vaults', rg, name)}/items`);
   });
 
+  if (wanted.policy && policies.some((p) => p.name === wanted.policy)) picker.select.value = wanted.policy;
+  picker.select.dispatchEvent(new Event('change'));
   render();
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name, [title]),
@@ -240,4 +259,17 @@ export async function vaultBackupView({ rg, name }, query, ctx) {
     menu: vaultMenu(rg, name, 'backup'),
     body: [sections.map((s) => s.el), h('div', { class: 'form-actions sticky' }, enable), enableErr],
   }));
+  // Back to the step the URL names, with its choices.
+  if (wanted.step >= 3) {
+    step = 3;
+    render();
+    await loadVms();
+    if (!ctx.alive || protectables === null) return;
+    for (const p of protectables) if (wanted.vms.includes(after(p.id, 'protectableItems'))) chosen.add(p.id);
+    vmArea.querySelectorAll('input[type=checkbox]').forEach((box) => {
+      const p = protectables.find((x) => x.properties.friendlyName === box.getAttribute('aria-label'));
+      box.checked = !!p && chosen.has(p.id);
+    });
+    go(wanted.step === 4 && chosen.size ? 4 : 3);
+  } else if (wanted.step === 2) go(2);
 }

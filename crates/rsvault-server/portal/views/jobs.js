@@ -127,6 +127,27 @@ export async function jobsView({ rg, name }, query, ctx) {
   poller.start(jobs.some((j) => running(j.properties.status)));
 }
 
+/**
+ * The recovery point a job names (by its id), as {time, href} of the
+ * item's page; null when the job names none or it is gone.
+ */
+async function recoveryPointOf(vp, base, p, id) {
+  if (!id || !p.containerName) return null;
+  const parts = p.containerName.split(';');
+  const container = /^iaasvmcontainer$/i.test(parts[0]) ? p.containerName : `IaasVMContainer;${p.containerName}`;
+  const item = `VM;${container.split(';').slice(1).join(';')}`;
+  const itemPath = `${vp}/backupFabrics/Azure/protectionContainers/${encodeURIComponent(container)}/protectedItems/${encodeURIComponent(item)}`;
+  try {
+    const rp = await get(`${itemPath}/recoveryPoints/${encodeURIComponent(id)}`, BACKUP_API);
+    return {
+      time: rp.properties.recoveryPointTime,
+      href: `${base}/items/${encodeURIComponent(container)}/${encodeURIComponent(item)}`,
+    };
+  } catch {
+    return null;
+  }
+}
+
 export async function jobView({ rg, name, job }, query, ctx) {
   const title = t('jobs.details');
   setTitle(title);
@@ -141,6 +162,11 @@ export async function jobView({ rg, name, job }, query, ctx) {
   const cancellable = (p.actionsInfo || []).includes('Cancellable');
   const errors = p.errorDetails || [];
   const bag = Object.entries(ext.propertyBag || {});
+  const point = await recoveryPointOf(vp, href('vaults', rg, name), p, (ext.propertyBag || {})['Recovery Point']);
+  if (!ctx.alive) return;
+  const bagCell = (k, v) => (k === 'Recovery Point' && point
+    ? h('td', { title: String(v) }, h('a', { href: point.href }, fmtDateTime(point.time)))
+    : h('td', { class: 'mono', title: String(v) }, bagValue(v)));
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name, [t('jobs.title'), `${href('vaults', rg, name)}/jobs`], [`${opLabel(p.operation)} - ${p.entityFriendlyName}`]),
     title: `${opLabel(p.operation)} - ${p.entityFriendlyName}`,
@@ -198,7 +224,7 @@ export async function jobView({ rg, name, job }, query, ctx) {
       table({
         caption: t('jobs.propertyBag'),
         head: [t('jobs.property'), t('jobs.value')],
-        rows: bag.map(([k, v]) => h('tr', null, h('td', null, bagLabel(k)), h('td', { class: 'mono', title: String(v) }, bagValue(v)))),
+        rows: bag.map(([k, v]) => h('tr', null, h('td', null, bagLabel(k)), bagCell(k, v))),
         empty: '—',
       }),
     ],
