@@ -796,7 +796,9 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await editor.getByText(T['policy.err.server']).waitFor();
       const instant = editor.getByLabel(T['policy.instantLabel']);
       assert.equal(await instant.getAttribute('aria-invalid'), 'true');
-      assert.equal(await page.evaluate((id) => document.getElementById(id).textContent, `${await instant.getAttribute('id')}-error`), serverMessage);
+      // The server's wording at the field; in Japanese, marked as the server's, with its code.
+      const shown = lang === 'en' ? serverMessage : fill(T['err.serverSaid'], { text: serverMessage, code: 'BMSUserErrorInvalidPolicyInput' });
+      assert.equal(await page.evaluate((id) => document.getElementById(id).textContent, `${await instant.getAttribute('id')}-error`), shown);
       await page.unroute(/\/backupPolicies\//i);
       await editor.getByText(T['policy.err.name']).waitFor({ state: 'detached' });
       await editor.getByLabel(T['policy.forDays'], { exact: true }).fill('14');
@@ -899,6 +901,12 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
         await page.getByLabel(T['restore.vmName']).fill('db-01-copy');
         target = 'db-01-copy';
       } else {
+        // The server's refusal in Japanese, its code beside it for support.
+        await page.getByLabel(T['restore.type'], { exact: true }).selectOption('AlternateLocation');
+        await page.getByLabel(T['restore.vmName']).fill('web-01');
+        await page.getByRole('button', { name: T['restore.submit'], exact: true }).click();
+        await page.getByRole('form', { name: T['restore.pageTitle'] }).getByText(`${T['err.UserErrorVmAlreadyExists']} (UserErrorVmAlreadyExists)`).waitFor();
+        await shot(page, 'b-restore-refused');
         await page.getByRole('radio', { name: T['restore.replaceExisting'] }).check();
         await page.getByText(T['power.stopped']).waitFor();
       }

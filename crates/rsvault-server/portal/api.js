@@ -3,6 +3,7 @@
 // paging and long-running operations (Azure-AsyncOperation / Location).
 
 import { sleep } from './dom.js';
+import { errorText } from './i18n.js';
 
 export const DEFAULT_SUBSCRIPTION = '00000000-0000-0000-0000-000000000000';
 export const VAULT_API = '2026-07-01';
@@ -105,11 +106,17 @@ export function onUnauthorized(f) {
   unauthorized = f;
 }
 
+/**
+ * A refused request. `message` is in the page's language (the code's own
+ * wording, or the server's text marked as such); `serverMessage` is the
+ * server's text as it came.
+ */
 export class ArmError extends Error {
   constructor(status, code, message, recommendations = []) {
-    super(message);
+    super(errorText(code, message));
     this.status = status;
     this.code = code;
+    this.serverMessage = message;
     this.recommendations = recommendations;
   }
 }

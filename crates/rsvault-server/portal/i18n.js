@@ -80,6 +80,23 @@ export function fmtDuration(iso) {
   return `${pad(Math.floor(secs / 3600))}:${pad(Math.floor((secs % 3600) / 60))}:${pad(secs % 60)}`;
 }
 
+/**
+ * An error the server returned, in the page's language: the code's own
+ * wording where the portal knows the code (the code after it, for
+ * support), else the server's text, marked as the server's when the page
+ * is not in English.
+ */
+export function errorText(code, serverText) {
+  if (errorKnown(code)) return `${messages[current][`err.${code}`]} (${code})`;
+  if (current !== 'en' && serverText) return t('err.serverSaid', { text: serverText, code: code || '—' });
+  return serverText || code || '';
+}
+
+/** Whether the page words error `code` itself (not in English: there the server's text is the wording). */
+export function errorKnown(code) {
+  return current !== 'en' && !!messages[current][`err.${code}`];
+}
+
 /** A size in bytes, in decimal units as Azure bills them (1.5 GB, 340 MB). */
 export function fmtBytes(n) {
   const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];

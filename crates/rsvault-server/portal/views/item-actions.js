@@ -99,7 +99,7 @@ export function itemActions(item, { vp, rg, vault, onChanged, can }) {
               job = await jobOf(r);
             } catch (e) {
               d.failed(e);
-              if (/recoveryPointExpiryTimeInUTC/.test(e.message)) {
+              if (/recoveryPointExpiryTimeInUTC/.test(e.serverMessage || e.message)) {
                 f.setError(e.message);
                 return false;
               }

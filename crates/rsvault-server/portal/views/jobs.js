@@ -2,7 +2,7 @@
 // details (tasks, property bag, errors with recommendations, cancel).
 
 import { h, field, select, table, essentials, progress } from '../dom.js';
-import { t, tOr, fmtDateTime, fmtDuration } from '../i18n.js';
+import { t, tOr, fmtDateTime, fmtDuration, errorText, errorKnown } from '../i18n.js';
 import { get, list, request, vaultPath, waitOperation, BACKUP_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href } from '../router.js';
@@ -36,6 +36,17 @@ function bagLabel(k) {
     if (m) return t(key, { [arg]: m[1] });
   }
   return tOr(`bag.${k}`, k);
+}
+
+/**
+ * A job error's message in the page's language; where the portal words
+ * the code itself, the server's own text (with its details: paths,
+ * sockets) follows, marked as the server's.
+ */
+function jobErrorText(e) {
+  const text = errorText(e.errorCode, e.errorString);
+  if (!errorKnown(e.errorCode) || !e.errorString) return [text];
+  return [text, h('br'), h('span', { class: 'muted' }, t('err.serverSaid', { text: e.errorString, code: e.errorCode }))];
 }
 
 /** A property bag value as the portal words it: enum values in the page's language. */
@@ -206,7 +217,7 @@ export async function jobView({ rg, name, job }, query, ctx) {
         h('h2', { id: 'job-errors' }, t('jobs.errors')),
         errors.map((e) => h('div', { class: 'job-error' },
           h('p', null, h('strong', null, `${t('jobs.errorCode')}: `), e.errorCode),
-          h('p', null, h('strong', null, `${t('jobs.errorMessage')}: `), e.errorString),
+          h('p', null, h('strong', null, `${t('jobs.errorMessage')}: `), ...jobErrorText(e)),
           (e.recommendations || []).length ? h('div', null, h('strong', null, `${t('jobs.recommendations')}:`),
             h('ul', null, e.recommendations.map((r) => h('li', null, r)))) : null))) : null,
       h('h2', null, t('jobs.tasks')),

@@ -233,7 +233,7 @@ export function openPolicyEditor({ vaultPath, existing = [], onSaved, save = tru
             onSaved(r.body);
             return true;
           } catch (e) {
-            const k = fieldOfServerError(e.message);
+            const k = fieldOfServerError(e.serverMessage || e.message);
             if (k && fields[k]) {
               fields[k].setError(e.message);
               fields[k].control.focus();
