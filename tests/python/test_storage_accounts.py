@@ -4,6 +4,7 @@ name check, a restore into an account, and the account a restore creates."""
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 import requests
@@ -107,6 +108,60 @@ def test_restores_write_into_accounts_and_create_missing_ones(server, rs, bk, tm
     assert sorted(x.name for x in st.storage_accounts.list_by_resource_group(RG)) == ["madebyrestore", "madefirst"]
     st.storage_accounts.delete(RG, "madebyrestore")
     assert not (server.data_dir / "storageAccounts" / "madebyrestore").exists()
+
+
+def test_restored_disks_are_found_as_containers_and_blobs(server, rs, bk, tmp_path):
+    """A restore of disks is a container of its account, its disks and
+    vmconfig.json the blobs in it: through azure-mgmt-storage, the REST
+    API and `rsvault storage container/blob list`; a restore still writing
+    and the account's record are never listed."""
+    st = storage(server)
+    c, i, _ = setup(server, rs, bk, tmp_path, "v-blob", "vm-blob")
+    rp = list(bk.recovery_points.list("v-blob", RG, "Azure", c, i))[0].name
+    sa = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/blobsa"
+    job = trigger(bk, "v-blob", c, i, rp, recovery_type="RestoreDisks", storage_account_id=sa)
+    assert job.properties.status == "Completed", job.properties.error_details
+    bag = job.properties.extended_info.property_bag
+    folder = server.data_dir / "storageAccounts" / "blobsa"
+    container = bag["Config Blob Container Name"]
+    assert Path(bag["Config Blob Name"]).parent == folder / container
+    # A restore in progress leaves a temporary file; it is no blob.
+    (folder / container / "extra.raw.rsvault-restore").write_bytes(b"half")
+
+    got = list(st.blob_containers.list(RG, "blobsa"))
+    assert [x.name for x in got] == [container]
+    assert got[0].id == f"{sa}/blobServices/default/containers/{container}"
+    assert got[0].type == "Microsoft.Storage/storageAccounts/blobServices/containers"
+    assert got[0].last_modified_time is not None and got[0].public_access == "None"
+    one = st.blob_containers.get(RG, "blobsa", container)
+    assert one.name == container
+    with pytest.raises(ResourceNotFoundError) as e:
+        st.blob_containers.get(RG, "blobsa", "no-such-container")
+    assert e.value.error.code == "ContainerNotFound"
+    with pytest.raises(ResourceNotFoundError):
+        list(st.blob_containers.list(RG, "nosuchaccount"))
+
+    h = {"Authorization": f"Bearer {server.token}"}
+    url = f"{server.endpoint}{sa}/blobServices/default/containers/{container}/blobs?api-version=2025-06-01"
+    blobs = requests.get(url, headers=h).json()["value"]
+    disk = Path(bag["OS disk"])
+    want = {disk.name: ("PageBlob", "application/octet-stream", disk.stat().st_size),
+            "vmconfig.json": ("BlockBlob", "application/json", (folder / container / "vmconfig.json").stat().st_size)}
+    assert {b["name"]: (b["properties"]["blobType"], b["properties"]["contentType"], b["properties"]["contentLength"])
+            for b in blobs} == want
+    escape = f"{server.endpoint}{sa}/blobServices/default/containers/%2E%2E/blobs?api-version=2025-06-01"
+    r = requests.get(escape, headers=h)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "ContainerNotFound", r.text
+
+    # The CLI, with or without the account's resource group.
+    assert [x["name"] for x in js(server, "storage", "container", "list", "--account-name", "blobsa")] == [container]
+    listed = js(server, "storage", "blob", "list", "--account-name", "blobsa", "-g", RG, "-c", container)
+    assert sorted(b["name"] for b in listed) == sorted(want)
+    table = run(server, "storage", "blob", "list", "--account-name", "blobsa", "-c", container, "-o", "table").stdout.splitlines()
+    assert table[0].split() == ["Name", "Blob", "Type", "Length", "Content", "Type", "Last", "Modified"]
+    assert any(line.startswith("vmconfig.json") and "BlockBlob" in line for line in table[2:])
+    p = run(server, "storage", "container", "list", "--account-name", "nosuchsa", ok=False)
+    assert p.returncode == 1 and "(ResourceNotFound)" in p.stderr
 
 
 def test_rsvault_storage_account_commands(server):

@@ -35,6 +35,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod status;
 pub mod storage_accounts;
+pub mod storage_containers;
 pub mod storage_lock;
 pub mod stores;
 pub mod usage;

@@ -292,7 +292,7 @@ pub(crate) fn restore_temps_of(out: PathBuf) -> [PathBuf; 2] {
 
 /// A restore's temporary file, or the engine's partial file of one (the
 /// engine writes `NAME.rsvault-partial` and renames it to `NAME` at the end).
-fn is_restore_temp(p: &Path) -> bool {
+pub(crate) fn is_restore_temp(p: &Path) -> bool {
     let name = p.to_string_lossy();
     name.ends_with(RESTORE_TMP_SUFFIX)
         || name.ends_with(&format!("{RESTORE_TMP_SUFFIX}{ENGINE_PARTIAL_SUFFIX}"))

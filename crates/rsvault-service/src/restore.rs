@@ -500,6 +500,13 @@ impl Service {
                 crate::images::create_private_dir(&m.dir)?;
             }
             bag.insert("Target Storage Account Name".into(), account.clone());
+            // The folder is the container the account lists the files in.
+            if let Some(c) = dir.file_name() {
+                bag.insert(
+                    "Config Blob Container Name".into(),
+                    c.to_string_lossy().into_owned(),
+                );
+            }
             let config = dir.join("vmconfig.json");
             crate::images::write_private(
                 &config,

@@ -403,8 +403,16 @@ impl Service {
 
     /// The storage account `r` names.
     pub fn get_storage_account(&self, r: &ResourceRef) -> Result<StorageAccount> {
+        self.storage_account_folder(r).map(|(a, _)| a)
+    }
+
+    /// The storage account `r` names and its folder.
+    pub(crate) fn storage_account_folder(
+        &self,
+        r: &ResourceRef,
+    ) -> Result<(StorageAccount, PathBuf)> {
         match self.account_record(&r.name)? {
-            Some((rec, dir)) if rec.is(r) => Ok(rec.to_account(&dir)),
+            Some((rec, dir)) if rec.is(r) => Ok((rec.to_account(&dir), dir)),
             _ => Err(not_found(r)),
         }
     }

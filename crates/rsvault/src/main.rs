@@ -16,6 +16,7 @@ mod output;
 mod progress;
 mod role_cmd;
 mod serve;
+mod storage_blobs;
 mod storage_cmd;
 mod vm_cmd;
 

@@ -33,6 +33,33 @@ pub enum StorageCommand {
     /// Manage storage accounts: the targets of restore-disks.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// The containers of a storage account: one per restore of disks.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// The blobs of a container: restored disks and vmconfig.json.
+    #[command(subcommand)]
+    Blob(BlobCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List the containers of a storage account.
+    List {
+        #[command(flatten)]
+        account: crate::storage_blobs::AccountRef,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobCommand {
+    /// List the blobs of a container.
+    List {
+        #[command(flatten)]
+        account: crate::storage_blobs::AccountRef,
+        /// The container name.
+        #[arg(short = 'c', long = "container-name")]
+        container_name: String,
+    },
 }
 
 /// An account by name.
@@ -151,7 +178,20 @@ pub fn run(args: StorageArgs) -> Result<ExitCode> {
     let arm = Arm::new(&args.conn)?;
     let format = args.conn.output;
     let api = [("api-version", STORAGE_API)];
-    let StorageCommand::Account(command) = args.command;
+    let command = match args.command {
+        StorageCommand::Account(c) => c,
+        StorageCommand::Container(ContainerCommand::List { account }) => {
+            crate::storage_blobs::list_containers(&arm, format, &account)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        StorageCommand::Blob(BlobCommand::List {
+            account,
+            container_name,
+        }) => {
+            crate::storage_blobs::list_blobs(&arm, format, &account, &container_name)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     match command {
         AccountCommand::Create {
             account,

@@ -34,6 +34,18 @@ pub async fn delete(state: &Arc<AppState>, a: ResourceRef) -> Reply {
     })
 }
 
+pub async fn containers(state: &Arc<AppState>, a: ResourceRef) -> Reply {
+    listed(blocking(state, move |s| s.list_blob_containers(&a)).await?)
+}
+
+pub async fn container(state: &Arc<AppState>, a: ResourceRef, name: String) -> Reply {
+    json(blocking(state, move |s| s.get_blob_container(&a, &name)).await?)
+}
+
+pub async fn blobs(state: &Arc<AppState>, a: ResourceRef, container: String) -> Reply {
+    listed(blocking(state, move |s| s.list_blobs(&a, &container)).await?)
+}
+
 pub async fn check_name(state: &Arc<AppState>, body: CheckNameRequest) -> Reply {
     json(blocking(state, move |s| s.check_storage_account_name(&body)).await?)
 }

@@ -177,6 +177,19 @@ pub enum ArmRequest {
     DeleteStorageAccount {
         account: ResourceRef,
     },
+    ListBlobContainers {
+        account: ResourceRef,
+    },
+    GetBlobContainer {
+        account: ResourceRef,
+        container: String,
+    },
+    /// The blobs of a container (rsvault's management-plane listing; Azure
+    /// lists blobs on the data plane only).
+    ListBlobs {
+        account: ResourceRef,
+        container: String,
+    },
     CheckStorageAccountName {
         subscription: String,
         body: CheckNameRequest,

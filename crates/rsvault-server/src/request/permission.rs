@@ -40,6 +40,7 @@ impl R {
             R::ListStorageAccounts { .. } | R::GetStorageAccount { .. } => "Microsoft.Storage/storageAccounts/read",
             R::PutStorageAccount { .. } => "Microsoft.Storage/storageAccounts/write",
             R::DeleteStorageAccount { .. } => "Microsoft.Storage/storageAccounts/delete",
+            R::ListBlobContainers { .. } | R::GetBlobContainer { .. } | R::ListBlobs { .. } => "Microsoft.Storage/storageAccounts/blobServices/containers/read",
             R::CheckStorageAccountName { .. } => "Microsoft.Storage/checknameavailability/read",
             R::GetClassicStorageAccount { .. } => "Microsoft.ClassicStorage/storageAccounts/read",
             R::ListVaults { .. } | R::GetVault { .. } => "Microsoft.RecoveryServices/Vaults/read",
