@@ -165,3 +165,58 @@ export function screenshots(lang) {
 export function fill(s, vars) {
   return s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] !== undefined ? String(vars[k]) : m));
 }
+
+/**
+ * Terms a Japanese page keeps in English, as Azure's Japanese portal does:
+ * product and service names, commands a user types.
+ */
+const KEPT_IN_ENGLISH = [
+  'Recovery Services', 'Azure Backup', 'Azure VM', 'SQL Server', 'QEMU VM', 'libvirt XML', 'ARM ID',
+  // role names
+  'Backup MUA Operator', 'Backup Contributor', 'Backup Operator', 'Backup Reader',
+  // commands
+  'systemctl status rsvault-agent', 'rsvault ad user create', 'rsvault ad sp create-for-rbac', 'rsvault ad sp create',
+  'rsvault serve', 'rsvault agent',
+];
+
+/**
+ * English phrases (two or more English words in a row) a page shows:
+ * its text, labels and placeholders, outside code, monospaced values
+ * (names, identifiers, paths), elements marked lang="en" (the language
+ * switch) and the server's own words, which the page marks as English.
+ * Single words pass: names and identifiers (web-01, DefaultPolicy, LRS).
+ */
+export async function englishPhrases(page) {
+  const texts = await page.evaluate(() => {
+    const out = [];
+    const skip = (el) => !el || el.closest('script, style, code, textarea, .mono, [lang="en"], [hidden]');
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (skip(el) || !el.getClientRects().length) continue;
+      out.push(n.textContent);
+    }
+    for (const el of document.querySelectorAll('[aria-label], [placeholder], [title]')) {
+      if (skip(el)) continue;
+      for (const a of ['aria-label', 'placeholder', 'title']) if (el.getAttribute(a)) out.push(el.getAttribute(a));
+    }
+    return out;
+  });
+  const found = new Set();
+  for (const raw of texts) {
+    for (const x of englishIn(raw)) found.add(`${x}  ⟵  ${raw.trim().slice(0, 120)}`);
+  }
+  return [...found];
+}
+
+/**
+ * The English phrases of one Japanese text (two or more English words in a
+ * row, outside the terms kept in English and {placeholders}); none in the
+ * server's own words, which the portal marks as English.
+ */
+export function englishIn(raw) {
+  if (raw.includes('(英語)')) return [];
+  let s = raw.replace(/\{\w+\}/g, ' ');
+  for (const k of KEPT_IN_ENGLISH) s = s.split(k).join(' ');
+  return s.match(/[A-Za-z][A-Za-z'’]+(?:[ ,]+[A-Za-z][A-Za-z'’]+)+/g) || [];
+}

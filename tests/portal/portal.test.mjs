@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, openBrowser, screenshots, fill, repoRoot, artifacts, rsvaultBin } from './harness.mjs';
+import { startServer, openBrowser, screenshots, englishPhrases, englishIn, fill, repoRoot, artifacts, rsvaultBin } from './harness.mjs';
 import { spawn } from 'node:child_process';
 
 // The portal's own dictionary (a browser module; imported as ESM from its text).
@@ -54,6 +54,9 @@ test('every message exists in both languages; the seed\'s Japanese wording', () 
     'redundancy.LocallyRedundant': 'ローカル冗長',
   };
   for (const [k, v] of Object.entries(seed)) assert.equal(messages.ja[k], v, k);
+  // No Japanese message holds an English phrase.
+  const english = Object.entries(messages.ja).flatMap(([k, v]) => englishIn(v).map((x) => `${k}: ${x}`));
+  assert.deepEqual(english, []);
 });
 
 /** Signs in as the host Owner (its app id and secret). */
@@ -167,7 +170,13 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
 
   describe(`portal in ${locale}`, () => {
     before(() => fs.rmSync(path.join(artifacts, lang), { recursive: true, force: true }));
-    const shot = screenshots(lang);
+    const screenshot = screenshots(lang);
+    // Every page a test shows in Japanese is Japanese all through.
+    const shot = async (page, step) => {
+      const file = await screenshot(page, step);
+      if (lang === 'ja') assert.deepEqual(await englishPhrases(page), [], `English on the Japanese page at ${step}`);
+      return file;
+    };
 
     /** A fresh server and browser for one test, both closed when it ends. */
     async function setUp(t) {
@@ -285,9 +294,38 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await page.getByRole('definition').filter({ hasText: T['status.Completed'] }).first().waitFor({ timeout: JOB_TIMEOUT });
       await page.getByRole('cell', { name: T['bag.Target Storage Account Name'] }).waitFor();
       await page.getByRole('cell', { name: `restore${lang}`, exact: true }).waitFor();
-      await page.getByRole('cell', { name: T['bag.OS disk'] }).waitFor();
+      // web-01's disks are managed disks: restored as disks of the group, named by the disk.
+      await page.getByRole('cell', { name: T['bag.Managed Disk (OS)'] }).waitFor();
       await shot(page, 'a-restore-completed');
       await expectNotification(page, T, fill(T['job.note.completed'], { op: T['op.Restore'], name: 'web-01' }), shot, 'a-notification-restore-completed');
+
+      // The restored disks, found from the job: no server paths, the files
+      // named as blobs of a container of the account, linked to it.
+      const bagTable = page.getByRole('table', { name: T['jobs.propertyBag'] });
+      assert.ok(!(await bagTable.innerText()).includes(server.dataDir), 'the job shows no server paths');
+      const bagRow = (key) => bagTable.getByRole('row').filter({ has: page.getByRole('cell', { name: T[`bag.${key}`], exact: true }) });
+      const container = await bagRow('Config Blob Container Name').getByRole('link').innerText();
+      assert.match(container, /^web-01-/);
+      assert.equal(await bagRow('Config Blob Name').getByRole('link').innerText(), `${container}/vmconfig.json`);
+      assert.match(await bagRow('Managed Disk (OS)').innerText(), /web-01-osdisk-/);
+      assert.equal(await bagRow('OS disk').count(), 0, 'a managed disk is named by the disk, not by its image');
+      await bagRow('Target Storage Account Name').getByRole('link', { name: `restore${lang}` }).click();
+      await page.getByRole('heading', { name: `restore${lang}`, level: 1 }).waitFor();
+      await page.getByText(T['storage.sku.Standard_LRS']).waitFor();
+      await shot(page, 'a-storage-account');
+      await page.getByRole('link', { name: container, exact: true }).click();
+      await page.getByRole('heading', { name: container, level: 1 }).waitFor();
+      const blobs = page.getByRole('table', { name: T['storage.blobs'] });
+      const configRow = blobs.getByRole('row').filter({ has: page.getByRole('cell', { name: 'vmconfig.json', exact: true }) });
+      await configRow.getByRole('cell', { name: T['storage.content.config'], exact: true }).waitFor();
+      await configRow.getByRole('cell', { name: T['storage.blobType.BlockBlob'], exact: true }).waitFor();
+      await shot(page, 'a-restored-blobs');
+      // And from All services, as a user who closed the job would.
+      await services(page, T).getByRole('link', { name: T['nav.allServices'] }).click();
+      await page.getByLabel(T['services.filter']).fill('Storage');
+      await page.getByRole('main').getByRole('link', { name: T['nav.storage'] }).click();
+      await page.getByRole('heading', { name: T['nav.storage'], level: 1 }).waitFor();
+      await page.getByRole('link', { name: `restore${lang}`, exact: true }).waitFor();
 
       // Cross Region Restore: the vault (geo-redundant, in Japan East) is
       // replicated to Japan West; enabled there, the point restores from
@@ -534,6 +572,9 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       assert.equal(await value('usage.points'), '1');
       assert.match(await value('usage.stored'), /^[\d.,]+ (B|KB|MB)$/);
       assert.match(await value('usage.saving'), /^\d+ ?%$/);
+      // Geo-redundant: the secondary copy and how far it lags.
+      assert.ok((await value('usage.secondaryCopy')).startsWith(`${T['region.japanwest']}: `), await value('usage.secondaryCopy'));
+      assert.match(await value('usage.replicationLag'), /\d/);
       await shot(page, 'n-backup-usage');
       // Three notices in a row: one toast, which says how many more the bell holds.
       await page.evaluate(async () => {
@@ -563,13 +604,34 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
         if (jobs.every((j) => j.properties.status !== 'InProgress')) break;
         await new Promise((res) => setTimeout(res, 200));
       }
+      // A restore of disks, for the storage account's pages.
+      const rp = (await (await call(server, 'GET', `${item}/recoveryPoints`)).json()).value[0];
+      const sa = `phonesa${lang}`;
+      await call(server, 'POST', `${item}/recoveryPoints/${rp.name}/restore`, {
+        properties: {
+          objectType: 'IaasVMRestoreRequest', recoveryPointId: rp.name, recoveryType: 'RestoreDisks', region: 'japaneast',
+          sourceResourceId: `${SUB}/resourceGroups/demo-rg/providers/Microsoft.Compute/virtualMachines/db-01`,
+          storageAccountId: `${SUB}/resourceGroups/demo-rg/providers/Microsoft.Storage/storageAccounts/${sa}`,
+        },
+      });
+      let restored;
+      for (;;) {
+        jobs = (await (await call(server, 'GET', `${vp}/backupJobs`)).json()).value;
+        restored = jobs.find((j) => j.properties.operation === 'Restore');
+        if (restored && restored.properties.status !== 'InProgress') break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      assert.equal(restored.properties.status, 'Completed');
+      const restoredContainer = (await (await call(server, 'GET', `${SUB}/resourceGroups/demo-rg/providers/Microsoft.Storage/storageAccounts/${sa}/blobServices/default/containers`)).json()).value[0].name;
       await page.setViewportSize({ width: 360, height: 780 });
       await signIn(page, server, T);
       const v = `#/vaults/demo-rg/${vault}`;
       const it = `${v}/items/${encodeURIComponent(container)}/${encodeURIComponent('VM;iaasvmcontainerv2;demo-rg;db-01')}`;
       const pages = ['#/vaults', '#/services', '#/vaults/create', v, `${v}/backup`, `${v}/items`, it, `${it}/restore`, `${v}/jobs`,
         `${v}/jobs/${encodeURIComponent(jobs[0].name)}`, `${v}/policies`, `${v}/policies/DefaultPolicy`, `${v}/infrastructure`,
-        `${v}/security`, '#/vms', '#/vms/compute/demo-rg/db-01', '#/vms/compute/demo-rg/db-01/backup', '#/hosts'];
+        `${v}/security`, '#/vms', '#/vms/compute/demo-rg/db-01', '#/vms/compute/demo-rg/db-01/backup', '#/hosts',
+        `${v}/jobs/${encodeURIComponent(restored.name)}`, '#/storage', `#/storage/demo-rg/${sa}`,
+        `#/storage/demo-rg/${sa}/containers/${encodeURIComponent(restoredContainer)}`];
       const overflow = () => page.evaluate(() => {
         const w = document.documentElement.clientWidth;
         const out = [];
@@ -596,7 +658,14 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
         await page.locator('main p.loading').waitFor({ state: 'detached' });
         await page.waitForLoadState('networkidle');
         assert.deepEqual(await overflow(), [], `${hash} fits 360 px`);
-        if (i < 3 || hash.endsWith('/items') || hash.endsWith('/jobs') || hash.endsWith('/backup')) await shot(page, `o-360-${i}`);
+        // db-01's disks are no managed disks: they are blobs of the container.
+        if (hash.includes('/containers/')) {
+          const disks = page.getByRole('table', { name: T['storage.blobs'] }).getByRole('row')
+            .filter({ has: page.getByRole('cell', { name: T['storage.content.disk'], exact: true }) });
+          assert.equal(await disks.count(), 1, 'its one (OS) disk');
+          assert.equal(await disks.filter({ has: page.getByRole('cell', { name: T['storage.blobType.PageBlob'], exact: true }) }).count(), 1);
+        }
+        if (i < 3 || hash.endsWith('/items') || hash.endsWith('/jobs') || hash.endsWith('/backup') || hash.includes('/containers/')) await shot(page, `o-360-${i}`);
       }
       // Backup now on the items page: its notice is on screen.
       await page.goto(`${server.url}/${v}/items`);
@@ -796,8 +865,8 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await editor.getByText(T['policy.err.server']).waitFor();
       const instant = editor.getByLabel(T['policy.instantLabel']);
       assert.equal(await instant.getAttribute('aria-invalid'), 'true');
-      // The server's wording at the field; in Japanese, marked as the server's, with its code.
-      const shown = lang === 'en' ? serverMessage : fill(T['err.serverSaid'], { text: serverMessage, code: 'BMSUserErrorInvalidPolicyInput' });
+      // The server's wording at the field; in Japanese, after the portal's own, marked as the server's, with its code.
+      const shown = lang === 'en' ? serverMessage : `${fill(T['err.BMSUserErrorInvalidPolicyInput'], { text: serverMessage })} (BMSUserErrorInvalidPolicyInput)`;
       assert.equal(await page.evaluate((id) => document.getElementById(id).textContent, `${await instant.getAttribute('id')}-error`), shown);
       await page.unroute(/\/backupPolicies\//i);
       await editor.getByText(T['policy.err.name']).waitFor({ state: 'detached' });
@@ -1082,6 +1151,8 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await errors.getByText(`${T['jobs.recommendations']}:`).waitFor();
       const advice = await errors.getByRole('listitem').allTextContents();
       assert.ok(advice.length >= 1 && advice.every((a) => a.trim().length > 10), `recommended actions: ${JSON.stringify(advice)}`);
+      // In Japanese, the portal's own wording of the code's action.
+      if (lang === 'ja') assert.deepEqual(advice, [T['rec.UserErrorVmSnapshotFailed']]);
       await page.getByRole('definition').filter({ hasText: T['status.Failed'] }).first().waitFor();
       await shot(page, 'd-job-error-details');
 
@@ -1230,7 +1301,7 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       await vaultMenu(page, T, vault).getByRole('link', { name: T['items.title'] }).click();
       await page.getByRole('link', { name: 'db-01', exact: true }).click();
       await page.getByRole('heading', { name: 'db-01', level: 1 }).waitFor();
-      await page.getByRole('alert').filter({ hasText: 'Damaged recovery points' }).waitFor();
+      await page.getByRole('alert').filter({ hasText: lang === 'en' ? 'Damaged recovery points' : T['err.UserErrorRecoveryPointDamaged'] }).waitFor();
       await page.getByText(fill(T['rp.damagedNote'], { n: 1 })).waitFor();
       const rpRow = page.locator('tr.damaged');
       assert.equal(await rpRow.count(), 1);

@@ -20,6 +20,7 @@ import { jobsView, jobView } from './views/jobs.js';
 import { vmListView, vmOverviewView, vmBackupView } from './views/vms.js';
 import { hostListView } from './views/hosts.js';
 import { servicesView } from './views/services.js';
+import { storageListView, storageAccountView, containerView } from './views/storage.js';
 
 const root = document.getElementById('app');
 let panelOpen = false;
@@ -100,7 +101,8 @@ function renderShell() {
     navLink('#/services', 'menu', t('nav.allServices'), path.startsWith('/services')),
     navLink('#/vaults', 'vault', t('nav.vaults'), path.startsWith('/vaults')),
     navLink('#/vms', 'vm', t('nav.vms'), path.startsWith('/vms')),
-    navLink('#/hosts', 'vm', t('nav.hosts'), path.startsWith('/hosts'))));
+    navLink('#/hosts', 'vm', t('nav.hosts'), path.startsWith('/hosts')),
+    navLink('#/storage', 'storage', t('nav.storage'), path.startsWith('/storage'))));
   panel.hidden = !panelOpen;
   panelHeading.textContent = t('nav.notifications');
   dismissAll.textContent = t('notif.dismissAll');
@@ -193,6 +195,9 @@ route('/vaults/:rg/:name/activity', activityView);
 route('/services', servicesView);
 route('/vms', vmListView);
 route('/hosts', hostListView);
+route('/storage', storageListView);
+route('/storage/:rg/:name', storageAccountView);
+route('/storage/:rg/:name/containers/:container', containerView);
 route('/vms/:kind/:rg/:name', vmOverviewView);
 route('/vms/:kind/:rg/:name/backup', vmBackupView);
 notFound((p, q, ctx) => {

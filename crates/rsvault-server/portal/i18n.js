@@ -60,15 +60,12 @@ export function fmtDateTime(iso) {
   return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
 }
 
-export function fmtDate(d) {
-  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium' }).format(d);
-}
-
-/** A time in a given IANA zone, with the zone's name. */
+/** A time in a given IANA zone: the one date-time format, the zone's name after it. */
 export function fmtDateTimeIn(date, tz) {
-  return new Intl.DateTimeFormat(locale(), {
-    year: 'numeric', month: 'short', day: 'numeric', weekday: 'short', hour: '2-digit', minute: '2-digit', timeZone: tz, timeZoneName: 'long',
-  }).format(date);
+  const when = new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'medium', timeZone: tz }).format(date);
+  const zone = new Intl.DateTimeFormat(locale(), { timeZone: tz, timeZoneName: 'long' })
+    .formatToParts(date).find((p) => p.type === 'timeZoneName');
+  return zone ? `${when} (${zone.value})` : when;
 }
 
 /** ISO 8601 duration (PT1H2M3.5S) → 01:02:03 */
@@ -87,7 +84,7 @@ export function fmtDuration(iso) {
  * is not in English.
  */
 export function errorText(code, serverText) {
-  if (errorKnown(code)) return `${messages[current][`err.${code}`]} (${code})`;
+  if (errorKnown(code)) return `${t(`err.${code}`, { text: serverText || '—' })} (${code})`;
   if (current !== 'en' && serverText) return t('err.serverSaid', { text: serverText, code: code || '—' });
   return serverText || code || '';
 }
@@ -95,6 +92,23 @@ export function errorText(code, serverText) {
 /** Whether the page words error `code` itself (not in English: there the server's text is the wording). */
 export function errorKnown(code) {
   return current !== 'en' && !!messages[current][`err.${code}`];
+}
+
+/** Whether the page's wording of error `code` already carries the server's text. */
+export function errorCarriesText(code) {
+  return errorKnown(code) && messages[current][`err.${code}`].includes('{text}');
+}
+
+/**
+ * A job error's recommended action in the page's language: the portal's
+ * own wording for the code, else the server's, marked as such when the
+ * page is not in English.
+ */
+export function recommendationText(code, serverText) {
+  if (current === 'en') return serverText;
+  const own = messages[current][`rec.${code}`];
+  if (own) return own;
+  return t('err.serverRecommends', { text: serverText });
 }
 
 /** A size in bytes, in decimal units as Azure bills them (1.5 GB, 340 MB). */

@@ -3,7 +3,7 @@
 // Jobs started from the portal are followed here until they end.
 
 import { h, replace, progress as progressBar, sleep } from './dom.js';
-import { t, fmtDateTime } from './i18n.js';
+import { t, fmtDateTime, errorText } from './i18n.js';
 import { get, BACKUP_API } from './api.js';
 import { icon } from './icons.js';
 
@@ -134,7 +134,7 @@ export async function followJob(vaultPath, jobId, labels, link) {
       n.update({ title: labels.completed, message: t('notif.jobCompleted'), status: 'success', progress: null });
     } else {
       const err = (p.errorDetails || [])[0];
-      n.update({ title: labels.failed, message: err ? err.errorString : t(`status.${p.status}`), status: 'error', progress: null });
+      n.update({ title: labels.failed, message: err ? errorText(err.errorCode, err.errorString) : t(`status.${p.status}`), status: 'error', progress: null });
     }
     return job;
   }

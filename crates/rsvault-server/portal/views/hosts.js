@@ -4,7 +4,7 @@
 // token a new host's agent takes (`rsvault agent --enroll`).
 
 import { h, field, select, table, errorSlot } from '../dom.js';
-import { t, regionName, fmtDateTime } from '../i18n.js';
+import { t, regionName, fmtDateTime, errorText } from '../i18n.js';
 import { list, request, subPath, parseId, listResourceGroups } from '../api.js';
 import { show, loading, blade, toolbar, setTitle, orShowError } from '../layout.js';
 import { REGIONS } from './vaults.js';
@@ -13,7 +13,8 @@ export const HYBRID_API = '2024-07-10';
 
 function statusCell(m) {
   const s = m.properties.status || 'Disconnected';
-  const detail = ((m.properties.errorDetails || [])[0] || {}).message;
+  const e = (m.properties.errorDetails || [])[0];
+  const detail = e && e.message ? errorText(e.code, e.message) : null;
   return h('td', { class: `status status-${s.toLowerCase()}`, title: detail || null },
     t(`hosts.status.${s}`), detail ? h('div', { class: 'muted small' }, detail) : null);
 }

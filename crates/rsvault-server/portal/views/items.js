@@ -3,7 +3,7 @@
 
 import { h, table, essentials } from '../dom.js';
 import { icon } from '../icons.js';
-import { t, fmtDateTime } from '../i18n.js';
+import { t, fmtDateTime, errorText, errorKnown, errorCarriesText, recommendationText } from '../i18n.js';
 import { get, list, vaultPath, itemPath, after, parseId, permissionsAt, ACTIONS, BACKUP_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, denied, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href } from '../router.js';
@@ -40,8 +40,10 @@ export function verifyCell(rp) {
   const v = rp.properties.rsvaultVerify || {};
   const st = v.status || 'NotVerified';
   if (st === 'Damaged') {
-    return h('span', { class: 'status st-Failed rp-damaged', title: v.damage || '' }, icon('warning'), ' ', t('rp.verify.Damaged'),
-      h('span', { class: 'sr-only' }, `: ${v.damage || ''}`));
+    // What the verify found, in the server's words (marked as such).
+    const why = v.damage ? errorText(null, v.damage) : '';
+    return h('span', { class: 'status st-Failed rp-damaged', title: why }, icon('warning'), ' ', t('rp.verify.Damaged'),
+      h('span', { class: 'sr-only' }, `: ${why}`));
   }
   if (st === 'Intact') return h('span', { class: 'status st-Completed' }, icon('check'), ' ', t('rp.verify.Intact'));
   return h('span', { class: 'muted' }, t('rp.verify.NotVerified'));
@@ -52,9 +54,20 @@ function healthBox(p) {
   const details = p.healthDetails || [];
   if (!details.length || p.healthStatus === 'Passed') return null;
   return h('section', { class: p.healthStatus === 'ActionRequired' ? 'error-box' : 'info-box', role: 'alert' },
-    details.map((d) => h('div', null,
-      h('p', null, h('strong', null, d.title || t('item.health')), ': ', d.message || ''),
-      (d.recommendations || []).length ? h('ul', null, d.recommendations.map((r) => h('li', null, r))) : null)));
+    details.map((d) => {
+      // In Japanese, the portal's wording of the finding's code, the
+      // server's own text after it (marked as the server's).
+      const known = errorKnown(d.code);
+      const more = known && !errorCarriesText(d.code) && d.message ? t('err.serverSaid', { text: d.message, code: d.code }) : null;
+      return h('div', null,
+        known
+          ? h('p', null, h('strong', null, errorText(d.code, d.message)))
+          : h('p', null, h('strong', null, errorText(d.code, d.title || t('item.health'))), ': ', errorText(null, d.message || '')),
+        more ? h('p', { class: 'muted' }, more) : null,
+        (d.recommendations || []).length
+          ? h('ul', null, [...new Set(d.recommendations.map((r) => recommendationText(d.code, r)))].map((r) => h('li', null, r)))
+          : null);
+    }));
 }
 
 export function consistencyLabel(type) {

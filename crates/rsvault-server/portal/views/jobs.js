@@ -2,13 +2,14 @@
 // details (tasks, property bag, errors with recommendations, cancel).
 
 import { h, field, select, table, essentials, progress } from '../dom.js';
-import { t, tOr, fmtDateTime, fmtDuration, errorText, errorKnown } from '../i18n.js';
-import { get, list, request, vaultPath, waitOperation, BACKUP_API } from '../api.js';
+import { t, tOr, fmtDateTime, fmtDuration, errorText, errorKnown, errorCarriesText, recommendationText } from '../i18n.js';
+import { get, list, request, vaultPath, waitOperation, parseId, BACKUP_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, setTitle, vaultMenu, vaultCrumbs, orShowError } from '../layout.js';
 import { href } from '../router.js';
 import { notify } from '../notifications.js';
 import { confirmDialog } from '../dialog.js';
 import { icon } from '../icons.js';
+import { listAccounts, accountFolder, accountHref } from './storage.js';
 
 const STATUSES = ['InProgress', 'Completed', 'CompletedWithWarnings', 'Failed', 'Cancelling', 'Cancelled'];
 const OPERATIONS = ['Backup', 'Restore', 'ConfigureBackup', 'DisableBackup', 'DeleteBackupData', 'Undelete', 'Verify'];
@@ -45,7 +46,7 @@ function bagLabel(k) {
  */
 function jobErrorText(e) {
   const text = errorText(e.errorCode, e.errorString);
-  if (!errorKnown(e.errorCode) || !e.errorString) return [text];
+  if (!errorKnown(e.errorCode) || errorCarriesText(e.errorCode) || !e.errorString) return [text];
   return [text, h('br'), h('span', { class: 'muted' }, t('err.serverSaid', { text: e.errorString, code: e.errorCode }))];
 }
 
@@ -55,6 +56,29 @@ function bagValue(v) {
   const cbt = /^not used \((.+)\)$/.exec(s);
   if (cbt) return t('bagval.notUsedBecause', { why: cbt[1] });
   return tOr(`bagval.${s}`, s);
+}
+
+/**
+ * The storage account a restore of disks wrote into (its resource group
+ * and folder), so the job links to it and names files as blobs in it;
+ * null when the job names none or the account is gone.
+ */
+async function restoredInto(bag) {
+  const name = bag['Target Storage Account Name'];
+  if (!name) return null;
+  const accounts = await listAccounts().catch(() => []);
+  const a = accounts.find((x) => x.name.toLowerCase() === String(name).toLowerCase());
+  if (!a) return null;
+  const folder = accountFolder(a);
+  return { rg: parseId(a.id).resourceGroup, name: a.name, folder: folder && (folder.endsWith('/') ? folder : `${folder}/`) };
+}
+
+/** A bag value that is a file of the account: its container and blob name. */
+function blobOf(storage, v) {
+  if (!storage || !storage.folder || typeof v !== 'string' || !v.startsWith(storage.folder)) return null;
+  const rel = v.slice(storage.folder.length);
+  const cut = rel.indexOf('/');
+  return cut > 0 ? { container: rel.slice(0, cut), blob: rel.slice(cut + 1) } : null;
 }
 
 export async function jobsView({ rg, name }, query, ctx) {
@@ -172,12 +196,23 @@ export async function jobView({ rg, name, job }, query, ctx) {
   const ext = p.extendedInfo || {};
   const cancellable = (p.actionsInfo || []).includes('Cancellable');
   const errors = p.errorDetails || [];
-  const bag = Object.entries(ext.propertyBag || {});
+  // A disk restored as a managed disk is named by the disk (its image is
+  // the server's business); the image's row goes.
+  const managedOf = (k) => (k === 'OS disk' ? 'Managed Disk (OS)' : k.replace(/^Data disk (\(LUN \d+\))$/, 'Managed Disk $1'));
+  const rawBag = ext.propertyBag || {};
+  const bag = Object.entries(rawBag).filter(([k]) => managedOf(k) === k || !(managedOf(k) in rawBag));
   const point = await recoveryPointOf(vp, href('vaults', rg, name), p, (ext.propertyBag || {})['Recovery Point']);
+  const storage = await restoredInto(ext.propertyBag || {});
   if (!ctx.alive) return;
-  const bagCell = (k, v) => (k === 'Recovery Point' && point
-    ? h('td', { title: String(v) }, h('a', { href: point.href }, fmtDateTime(point.time)))
-    : h('td', { class: 'mono', title: String(v) }, bagValue(v)));
+  const bagCell = (k, v) => {
+    if (k === 'Recovery Point' && point) return h('td', { title: String(v) }, h('a', { href: point.href }, fmtDateTime(point.time)));
+    if (storage && k === 'Target Storage Account Name') return h('td', null, h('a', { href: accountHref(storage.rg, storage.name) }, String(v)));
+    if (storage && k === 'Config Blob Container Name') return h('td', null, h('a', { href: accountHref(storage.rg, storage.name, String(v)) }, String(v)));
+    if (/^Managed Disk /.test(k)) return h('td', { class: 'mono', title: String(v) }, parseId(String(v)).name || String(v));
+    const blob = blobOf(storage, v);
+    if (blob) return h('td', { class: 'mono' }, h('a', { href: accountHref(storage.rg, storage.name, blob.container) }, `${blob.container}/${blob.blob}`));
+    return h('td', { class: 'mono', title: String(v) }, bagValue(v));
+  };
   show(ctx, blade({
     crumbs: vaultCrumbs(rg, name, [t('jobs.title'), `${href('vaults', rg, name)}/jobs`], [`${opLabel(p.operation)} - ${p.entityFriendlyName}`]),
     title: `${opLabel(p.operation)} - ${p.entityFriendlyName}`,
@@ -219,7 +254,7 @@ export async function jobView({ rg, name, job }, query, ctx) {
           h('p', null, h('strong', null, `${t('jobs.errorCode')}: `), e.errorCode),
           h('p', null, h('strong', null, `${t('jobs.errorMessage')}: `), ...jobErrorText(e)),
           (e.recommendations || []).length ? h('div', null, h('strong', null, `${t('jobs.recommendations')}:`),
-            h('ul', null, e.recommendations.map((r) => h('li', null, r)))) : null))) : null,
+            h('ul', null, [...new Set(e.recommendations.map((r) => recommendationText(e.errorCode, r)))].map((r) => h('li', null, r)))) : null))) : null,
       h('h2', null, t('jobs.tasks')),
       table({
         caption: t('jobs.tasks'),

@@ -8,6 +8,7 @@ import { show, loading, showError, blade, setTitle, vaultMenu, vaultCrumbs } fro
 import { href, navigate } from '../router.js';
 import { deployment, followJob } from '../notifications.js';
 import { consistencyLabel, tierLabel, itemHref } from './items.js';
+import { listAccounts } from './storage.js';
 
 const SA_RE = /^[a-z0-9]{3,24}$/;
 const VM_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -95,8 +96,12 @@ export async function restoreView({ rg, name, container, item }, query, ctx) {
   const vnetField = field({ label: t('restore.vnet'), control: vnet, required: true });
   const subnet = h('input', { type: 'text', value: 'default', spellcheck: 'false' });
   const subnetField = field({ label: t('restore.subnet'), control: subnet, required: true });
-  const sa = h('input', { type: 'text', spellcheck: 'false', autocomplete: 'off' });
+  const saChoices = h('datalist', { id: newId('sa') });
+  const sa = h('input', { type: 'text', spellcheck: 'false', autocomplete: 'off', list: saChoices.id });
   const saField = field({ label: t('restore.staging'), control: sa, hint: t('restore.stagingHint') });
+  saField.append(saChoices);
+  // The accounts there are, offered as the user types (a new name creates one).
+  listAccounts().then((all) => saChoices.replaceChildren(...all.map((a) => h('option', { value: a.name })))).catch(() => {});
   const replaceInfo = h('div', { class: 'info-box' },
     h('p', null, t('restore.replaceInfo')),
     h('p', null, `${t('vm.status')}: `, h('strong', null, power ? t(`power.${power.split('/')[1]}`) : '—')));

@@ -2,7 +2,7 @@
 // guard, immutability) and its "Activity log" blade.
 
 import { h, table, essentials, errorSlot, field, select, newId } from '../dom.js';
-import { t, fmtDateTime } from '../i18n.js';
+import { t, fmtDateTime, errorText } from '../i18n.js';
 import { get, list, request, vaultPath, subPath, permissionsAt, ACTIONS, VAULT_API, BACKUP_API } from '../api.js';
 import { show, loading, showError, blade, toolbar, denied, setTitle, vaultMenu, vaultCrumbs } from '../layout.js';
 import { notify } from '../notifications.js';
@@ -146,6 +146,12 @@ export async function securityView({ rg, name }, query, ctx) {
   }));
 }
 
+/** A failed event's message ("Code: text"), in the page's language. */
+function statusMessage(m) {
+  const parts = /^([A-Za-z]+): ([\s\S]*)$/.exec(m);
+  return parts ? errorText(parts[1], parts[2]) : errorText(null, m);
+}
+
 /** An event's status, as the activity log words it. */
 function statusText(e) {
   return t(`activity.status.${e.status.value}`);
@@ -182,7 +188,7 @@ export async function activityView({ rg, name }, query, ctx) {
         head: [t('activity.operation'), t('activity.status'), t('activity.time'), t('activity.caller'), t('activity.client')],
         rows: events.map((e) => h('tr', { class: e.status.value === 'Failed' ? 'failed' : null },
           h('td', null, h('span', { title: e.resourceId }, e.operationName.value)),
-          h('td', null, statusText(e), e.properties && e.properties.statusMessage ? h('p', { class: 'muted small' }, e.properties.statusMessage) : null),
+          h('td', null, statusText(e), e.properties && e.properties.statusMessage ? h('p', { class: 'muted small' }, statusMessage(e.properties.statusMessage)) : null),
           h('td', null, fmtDateTime(e.eventTimestamp)),
           h('td', null, e.caller),
           h('td', null, e.httpRequest.clientIpAddress))),

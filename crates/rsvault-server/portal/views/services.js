@@ -14,6 +14,7 @@ export const SERVICES = [
   ['nav.vaults', '#/vaults', 'vault'],
   ['nav.vms', '#/vms', 'vm'],
   ['nav.hosts', '#/hosts', 'vm'],
+  ['nav.storage', '#/storage', 'storage'],
 ];
 
 /** Whether `query` matches the service named by `key`, in any language. */

@@ -151,7 +151,7 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
           h('li', null, h('a', { href: `${base}/jobs?status=InProgress` }, `${t('status.InProgress')}: ${count('InProgress')}`)),
           h('li', null, h('a', { href: `${base}/jobs?status=Failed` }, `${t('status.Failed')}: ${count('Failed')}`)),
           h('li', null, h('a', { href: `${base}/jobs?status=Completed` }, `${t('status.Completed')}: ${count('Completed')}`))))),
-    usages ? usageTile(usages) : null,
+    usages ? usageTile(usages, storage.properties.rsvaultReplication) : null,
     verifySection(vault, base),
   ];
   const reload = () => ctx.alive && vaultOverviewView({ rg, name }, query, ctx);
@@ -175,7 +175,7 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
  * instances by size band, and the storage the vault's store occupies after
  * deduplication and compression beside what was backed up.
  */
-function usageTile(usages) {
+function usageTile(usages, repl) {
   const v = (k) => {
     const u = usages.find((x) => x.name && x.name.value === k);
     return u ? Number(u.currentValue) || 0 : 0;
@@ -195,6 +195,9 @@ function usageTile(usages) {
       [t('usage.stored'), fmtBytes(stored)],
       [t('usage.backedUp'), fmtBytes(backedUp)],
       [t('usage.saving'), saving === null ? '—' : t('usage.savingOf', { pct: saving })],
+      // A geo-redundant vault's copy in its secondary region.
+      repl ? [t('usage.secondaryCopy'), t('usage.secondaryOf', { region: regionName(repl.secondaryRegion), state: t(`repl.state.${repl.state}`) })] : null,
+      repl ? [t('usage.replicationLag'), t('usage.lagOf', { n: repl.lagInSeconds || 0, pending: repl.pendingRecoveryPoints || 0 })] : null,
     ], t('usage.title')),
     h('p', { class: 'muted' }, t('usage.bands')));
 }
