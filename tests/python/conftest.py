@@ -18,6 +18,8 @@ import requests
 from azure.core.credentials import AccessToken
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 
+from libvirtd_lock import libvirtd  # noqa: F401  (the fixture, for the tests that use libvirtd)
+
 SUB = "00000000-0000-0000-0000-000000000001"
 
 # Tests make disk images in pytest's temporary folders; the server may read

@@ -150,7 +150,7 @@ def vm_in(server, rg, name):
     return r.json() if r.status_code == 200 else None
 
 
-def test_two_agents_enrol_report_back_up_and_survive_a_kill():
+def test_two_agents_enrol_report_back_up_and_survive_a_kill(libvirtd):
     work = Path(tempfile.mkdtemp(prefix="rsvault-agents-", dir="/tmp"))
     work.chmod(0o755)  # libvirt's QEMU user reaches the images
     name = f"rsvault-agent-{os.getpid()}"
@@ -357,7 +357,7 @@ def test_two_agents_enrol_report_back_up_and_survive_a_kill():
         ns.remove()
 
 
-def test_an_agent_backs_up_and_restores_a_plain_qemu_vm():
+def test_an_agent_backs_up_and_restores_a_plain_qemu_vm(libvirtd):
     """A host without libvirt: its agent lists the QEMU VMs of its
     --qemu-vms file (disks only under its --image-root), snapshots them
     live over QMP on the host, builds incrementals on QEMU's dirty bitmaps,

@@ -106,7 +106,7 @@ def refresh(bk, vault="v-kvm"):
     bk.protection_containers.refresh(vault, RG, "Azure")
 
 
-def test_a_libvirt_host_is_discovered_backed_up_and_restored():
+def test_a_libvirt_host_is_discovered_backed_up_and_restored(libvirtd):
     work = Path(tempfile.mkdtemp(prefix="rsvault-libvirt-", dir="/tmp"))
     work.chmod(0o755)  # libvirt's QEMU user reaches the images
     name = f"rsvault-pytest-{os.getpid()}"
@@ -225,7 +225,8 @@ def test_a_libvirt_host_is_discovered_backed_up_and_restored():
         # ... and of libvirtd (its metadata is on disk), where the test
         # started libvirtd itself.
         if os.environ.get("RSVAULT_TEST_LIBVIRT_RESTART") == "1":
-            restart_libvirtd()
+            with libvirtd.alone():
+                restart_libvirtd()
             guest_write(name, 28 << 20, 1 << 20, 0x79)
             assert cbt(backup(bk, "v-kvm", c, i)) == "used"
         # A deleted checkpoint: the disk is read whole, and the job says why.
@@ -310,7 +311,7 @@ exit 0
 """
 
 
-def test_a_guest_with_its_agent_is_frozen_through_libvirt_and_its_fsfreeze_hook_runs_inside_the_point():
+def test_a_guest_with_its_agent_is_frozen_through_libvirt_and_its_fsfreeze_hook_runs_inside_the_point(libvirtd):
     """The real guest (Debian's kernel, qemu-ga) under libvirt: libvirt's
     own FSFreeze/FSThaw around the backup's start, so the point is
     file-system consistent, and the application's quiesce (qemu-ga's
