@@ -575,6 +575,11 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       // Geo-redundant: the secondary copy and how far it lags.
       assert.ok((await value('usage.secondaryCopy')).startsWith(`${T['region.japanwest']}: `), await value('usage.secondaryCopy'));
       assert.match(await value('usage.replicationLag'), /\d/);
+      // Per item: db-01 (96 MiB) in the smallest band, its one point.
+      const perItem = usage.getByRole('table', { name: T['usage.perItem'] }).getByRole('row').filter({ has: cell('db-01') });
+      await perItem.getByRole('cell', { name: T['usage.band.small'], exact: true }).waitFor();
+      assert.equal(await perItem.getByRole('cell').nth(3).innerText(), '1');
+      assert.match(await perItem.getByRole('cell').nth(4).innerText(), /^[\d.,]+ MB$/);
       await shot(page, 'n-backup-usage');
       // Three notices in a row: one toast, which says how many more the bell holds.
       await page.evaluate(async () => {

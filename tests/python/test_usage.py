@@ -1,14 +1,16 @@
 """Vault usage through both SDKs: protected items and instances by Azure's
 size bands, recovery points, and storage after deduplication and compression
 (which is what the vault's store really occupies on disk)."""
-from conftest import vault_stores
+import requests
 
-from test_lifecycle import setup
+from conftest import SUB, vault_stores
+
+from test_lifecycle import backup, setup
 from test_protection import RG
 
 
 def test_usages_and_backup_usage_summaries(server, rs, bk, tmp_path):
-    setup(server, rs, bk, tmp_path, "v-use", "vm-use")
+    c, i, _ = setup(server, rs, bk, tmp_path, "v-use", "vm-use")
     usages = {u.name.value: u for u in rs.usages.list_by_vaults(RG, "v-use")}
     assert usages["ProtectedItemCount"].current_value == 1
     assert usages["ProtectedInstanceCount"].current_value == 1
@@ -28,3 +30,16 @@ def test_usages_and_backup_usage_summaries(server, rs, bk, tmp_path):
     assert summaries["ProtectedItemCount"] == 1 and summaries["ProtectedInstanceCount"] == 1
     assert summaries["StorageUsage"] == stored.current_value
     assert "ProtectionContainerCount" not in summaries
+
+    # Per item (rsvault's extendedInfo): the VM's size at its newest point
+    # and what its points backed up; a second point doubles the latter.
+    h = {"Authorization": f"Bearer {server.token}"}
+    vault = f"{server.endpoint}/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.RecoveryServices/vaults/v-use"
+    item = f"{vault}/backupFabrics/Azure/protectionContainers/{c}/protectedItems/{i}?api-version=2026-08-01"
+    ext = requests.get(item, headers=h, verify=server.verify()).json()["properties"]["extendedInfo"]
+    assert (ext["rsvaultProtectedBytes"], ext["rsvaultBackedUpBytes"]) == (32 << 20, 32 << 20), ext
+    assert backup(bk, "v-use", c, i).properties.status == "Completed"
+    listed = requests.get(f"{vault}/backupProtectedItems?api-version=2026-08-01", headers=h, verify=server.verify()).json()["value"]
+    assert [(x["properties"]["extendedInfo"]["recoveryPointCount"], x["properties"]["extendedInfo"]["rsvaultBackedUpBytes"])
+            for x in listed] == [(2, 64 << 20)]
+    assert {u.name.value: u.current_value for u in rs.usages.list_by_vaults(RG, "v-use")}["BackedUpBytes"] == 64 << 20

@@ -725,7 +725,12 @@ impl Service {
         }))
     }
 
-    fn item_view(&self, v: &VaultRef, o: ItemOverview) -> ProtectedItemResource {
+    fn item_view(
+        &self,
+        v: &VaultRef,
+        o: ItemOverview,
+        usage: Option<&crate::usage::ItemUsage>,
+    ) -> ProtectedItemResource {
         let r = &o.item;
         let n = ItemName::of(r);
         let p = r.provider;
@@ -803,6 +808,15 @@ impl Service {
                 recovery_point_count: Some(rp_count),
                 policy_inconsistent: Some(false),
                 next_scheduled_backup_time: next_backup,
+                // rsvault: what the item's points come to (Backup usage per item).
+                extra: usage
+                    .map(|u| {
+                        serde_json::Map::from_iter([
+                            ("rsvaultProtectedBytes".to_owned(), u.protected_bytes.into()),
+                            ("rsvaultBackedUpBytes".to_owned(), u.backed_up_bytes.into()),
+                        ])
+                    })
+                    .unwrap_or_default(),
                 ..Default::default()
             }),
             is_scheduled_for_deferred_delete: Some(r.deferred_delete.is_some()),
@@ -846,11 +860,15 @@ impl Service {
             }),
             ..Default::default()
         };
+        let usage = self.item_usages(vault.rowid)?;
         self.meta
             .list_item_overviews(vault.rowid, &q, &PageRequest::first(1))?
             .items
             .pop()
-            .map(|o| self.item_view(v, o))
+            .map(|o| {
+                let u = usage.get(&o.item.id);
+                self.item_view(v, o, u)
+            })
             .ok_or_else(|| {
                 ServiceError::not_found(
                     "BMSUserErrorProtectedItemNotFound",
@@ -882,10 +900,14 @@ impl Service {
             container: f.get("containername").map(container_match),
             friendly_name: f.get("friendlyname").map(str::to_owned),
         };
+        let usage = self.item_usages(vault.rowid)?;
         Ok(self
             .meta
             .list_item_overviews(vault.rowid, &q, page)?
-            .map(|o| self.item_view(v, o)))
+            .map(|o| {
+                let u = usage.get(&o.item.id);
+                self.item_view(v, o, u)
+            }))
     }
 
     /// One page of the registered protection containers (one per

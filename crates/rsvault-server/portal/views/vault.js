@@ -151,7 +151,7 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
           h('li', null, h('a', { href: `${base}/jobs?status=InProgress` }, `${t('status.InProgress')}: ${count('InProgress')}`)),
           h('li', null, h('a', { href: `${base}/jobs?status=Failed` }, `${t('status.Failed')}: ${count('Failed')}`)),
           h('li', null, h('a', { href: `${base}/jobs?status=Completed` }, `${t('status.Completed')}: ${count('Completed')}`))))),
-    usages ? usageTile(usages, storage.properties.rsvaultReplication) : null,
+    usages ? usageTile(usages, storage.properties.rsvaultReplication, items) : null,
     verifySection(vault, base),
   ];
   const reload = () => ctx.alive && vaultOverviewView({ rg, name }, query, ctx);
@@ -175,7 +175,36 @@ export async function vaultOverviewView({ rg, name }, query, ctx) {
  * instances by size band, and the storage the vault's store occupies after
  * deduplication and compression beside what was backed up.
  */
-function usageTile(usages, repl) {
+/** The instances a VM of `bytes` counts as, in Azure's bands, as words. */
+export function bandOf(bytes) {
+  const GB = 1e9;
+  if (bytes <= 50 * GB) return t('usage.band.small');
+  if (bytes <= 500 * GB) return t('usage.band.standard');
+  return t('usage.band.large', { n: Math.ceil(bytes / (500 * GB)) });
+}
+
+/** Each backup item's share: its size band, points and data backed up. */
+function itemUsageTable(items) {
+  return table({
+    caption: t('usage.perItem'),
+    hideCaption: false,
+    head: [t('usage.item'), t('usage.band'), t('usage.protectedSize'), t('usage.points'), t('usage.backedUp')],
+    rows: items.map((i) => {
+      const p = i.properties;
+      const ext = p.extendedInfo || {};
+      const size = Number(ext.rsvaultProtectedBytes) || 0;
+      return h('tr', null,
+        h('td', null, p.friendlyName),
+        h('td', null, ext.rsvaultProtectedBytes === undefined ? '—' : bandOf(size)),
+        h('td', { class: 'num' }, ext.rsvaultProtectedBytes === undefined ? '—' : fmtBytes(size)),
+        h('td', { class: 'num' }, String(ext.recoveryPointCount || 0)),
+        h('td', { class: 'num' }, fmtBytes(ext.rsvaultBackedUpBytes || 0)));
+    }),
+    empty: t('items.empty'),
+  });
+}
+
+function usageTile(usages, repl, items) {
   const v = (k) => {
     const u = usages.find((x) => x.name && x.name.value === k);
     return u ? Number(u.currentValue) || 0 : 0;
@@ -199,6 +228,7 @@ function usageTile(usages, repl) {
       repl ? [t('usage.secondaryCopy'), t('usage.secondaryOf', { region: regionName(repl.secondaryRegion), state: t(`repl.state.${repl.state}`) })] : null,
       repl ? [t('usage.replicationLag'), t('usage.lagOf', { n: repl.lagInSeconds || 0, pending: repl.pendingRecoveryPoints || 0 })] : null,
     ], t('usage.title')),
+    items.length ? itemUsageTable(items) : null,
     h('p', { class: 'muted' }, t('usage.bands')));
 }
 
