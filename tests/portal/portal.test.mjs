@@ -574,6 +574,7 @@ for (const [lang, locale] of Object.entries(LOCALES)) {
       assert.match(await value('usage.saving'), /^\d+ ?%$/);
       // Geo-redundant: the secondary copy and how far it lags.
       assert.ok((await value('usage.secondaryCopy')).startsWith(`${T['region.japanwest']}: `), await value('usage.secondaryCopy'));
+      assert.match(await value('usage.secondaryCopy'), /\d (B|KB|MB)\b/, 'what the secondary copy occupies');
       assert.match(await value('usage.replicationLag'), /\d/);
       // Per item: db-01 (96 MiB) in the smallest band, its one point.
       const perItem = usage.getByRole('table', { name: T['usage.perItem'] }).getByRole('row').filter({ has: cell('db-01') });

@@ -3,8 +3,9 @@ size bands, recovery points, and storage after deduplication and compression
 (which is what the vault's store really occupies on disk)."""
 import requests
 
-from conftest import SUB, vault_stores
+from conftest import SUB, secondary_store, vault_stores
 
+from test_geo import in_sync
 from test_lifecycle import backup, setup
 from test_protection import RG
 
@@ -24,6 +25,14 @@ def test_usages_and_backup_usage_summaries(server, rs, bk, tmp_path):
     assert stored.current_value == data + (root / "config").stat().st_size
     assert stored.current_value < usages["ProtectedBytes"].current_value, "deduplicated and compressed"
     assert usages["BackedUpBytes"].current_value == 32 << 20, "one point of the whole VM, before deduplication"
+    # Geo-redundant: the secondary region's copy, once replication caught up,
+    # is what its store occupies there.
+    in_sync(server, "v-use")
+    second = secondary_store(server.data_dir, root)
+    second_data = sum(f.stat().st_size for d in ("packs", "index", "points") for f in (second / d).rglob("*") if f.is_file())
+    usages = {u.name.value: u for u in rs.usages.list_by_vaults(RG, "v-use")}
+    assert usages["SecondaryStorageUsage"].current_value == second_data + (second / "config").stat().st_size
+    assert usages["SecondaryStorageUsage"].current_value > 0
 
     summaries = {s.name.value: s.current_value for s in bk.backup_usage_summaries.list(
         "v-use", RG, filter="type eq 'BackupProtectedItemCountSummary' and backupManagementType eq 'AzureIaasVM'")}

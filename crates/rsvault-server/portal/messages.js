@@ -586,6 +586,7 @@ const PAIRS = [
   ['usage.band.standard', '50–500 GB: 1', '50 ～ 500 GB: 1 個'],
   ['usage.band.large', 'Above 500 GB: {n}', '500 GB 超: {n} 個'],
   ['usage.secondaryOf', '{region}: {state}', '{region}: {state}'],
+  ['usage.secondaryOfSize', '{region}: {state}, {size} used', '{region}: {state}、使用量 {size}'],
   ['usage.replicationLag', 'Replication lag', 'レプリケーションの遅延'],
   ['usage.lagOf', '{n} s ({pending} recovery points waiting)', '{n} 秒 (待機中の復旧ポイント: {pending} 個)'],
   ['usage.bands', 'Billed as Azure Backup bills VMs: an instance per VM of at most 50 GB, per VM of 50–500 GB, and per started 500 GB above that; plus the storage used.', 'Azure Backup と同じ課金単位です: 50 GB 以下の VM、50 ～ 500 GB の VM はそれぞれ 1 インスタンス、それを超える VM は 500 GB ごとに 1 インスタンス、これに使用中のストレージが加わります。'],

@@ -48,6 +48,9 @@ pub struct Usage {
     pub backed_up_bytes: u64,
     pub recovery_points: u64,
     pub redundancy: String,
+    /// What a geo-redundant vault's secondary copy occupies, when its
+    /// store answers.
+    pub secondary_stored_bytes: Option<u64>,
 }
 
 fn entry(name: &str, localized: &str, unit: &str, value: u64) -> UsageEntry {
@@ -107,6 +110,19 @@ impl Service {
             u.backed_up_bytes = u.backed_up_bytes.saturating_add(size);
         }
         u.stored_bytes = self.open_vault_store(&vault.store)?.stored_bytes()?;
+        // The secondary region's store may be out of reach: the usage of
+        // the primary is still shown, without the secondary's figure.
+        if let Some(s) = &vault.secondary {
+            match self
+                .open_vault_store(&s.store)
+                .and_then(|st| Ok(st.stored_bytes()?))
+            {
+                Ok(n) => u.secondary_stored_bytes = Some(n),
+                Err(e) => {
+                    tracing::warn!(vault = %v.name, "the secondary store's usage is unknown: {e}")
+                }
+            }
+        }
         Ok(u)
     }
 
@@ -171,7 +187,7 @@ impl Service {
         } else {
             ("GRSStorageUsage", "GRS storage usage")
         };
-        Ok(vec![
+        Ok([
             entry(
                 "ProtectedItemCount",
                 "Protected items",
@@ -215,7 +231,17 @@ impl Service {
                 "Bytes",
                 u.backed_up_bytes,
             ),
-        ])
+        ]
+        .into_iter()
+        .chain(u.secondary_stored_bytes.map(|n| {
+            entry(
+                "SecondaryStorageUsage",
+                "Storage used by the secondary region's copy (GRS)",
+                "Bytes",
+                n,
+            )
+        }))
+        .collect())
     }
 
     /// `GET {vault}/backupUsageSummaries[?$filter=type eq '…']`.

@@ -225,7 +225,8 @@ function usageTile(usages, repl, items) {
       [t('usage.backedUp'), fmtBytes(backedUp)],
       [t('usage.saving'), saving === null ? '—' : t('usage.savingOf', { pct: saving })],
       // A geo-redundant vault's copy in its secondary region.
-      repl ? [t('usage.secondaryCopy'), t('usage.secondaryOf', { region: regionName(repl.secondaryRegion), state: t(`repl.state.${repl.state}`) })] : null,
+      repl ? [t('usage.secondaryCopy'), t(usages.some((x) => x.name && x.name.value === 'SecondaryStorageUsage') ? 'usage.secondaryOfSize' : 'usage.secondaryOf',
+        { region: regionName(repl.secondaryRegion), state: t(`repl.state.${repl.state}`), size: fmtBytes(v('SecondaryStorageUsage')) })] : null,
       repl ? [t('usage.replicationLag'), t('usage.lagOf', { n: repl.lagInSeconds || 0, pending: repl.pendingRecoveryPoints || 0 })] : null,
     ], t('usage.title')),
     items.length ? itemUsageTable(items) : null,
