@@ -860,21 +860,19 @@ impl Service {
             }),
             ..Default::default()
         };
-        let usage = self.item_usages(vault.rowid)?;
-        self.meta
+        let o = self
+            .meta
             .list_item_overviews(vault.rowid, &q, &PageRequest::first(1))?
             .items
             .pop()
-            .map(|o| {
-                let u = usage.get(&o.item.id);
-                self.item_view(v, o, u)
-            })
             .ok_or_else(|| {
                 ServiceError::not_found(
                     "BMSUserErrorProtectedItemNotFound",
                     format!("Item '{item}' is not protected by vault '{}'.", v.name),
                 )
-            })
+            })?;
+        let usage = self.item_usage(o.item.id)?;
+        Ok(self.item_view(v, o, usage.as_ref()))
     }
 
     /// One page of a vault's protected items that match a `$filter`:

@@ -9,8 +9,10 @@ use crate::Service;
 use crate::error::Result;
 use crate::inventory::{ResourceRef, VmProvider};
 use crate::jobs::parse_filter;
+use crate::metastore::records::PointRecord;
 use crate::vault::VaultRef;
 use rsvault_arm::usage::{UsageEntry, UsageName};
+use std::collections::HashMap;
 
 const GB: u64 = 1_000_000_000;
 
@@ -33,6 +35,47 @@ pub struct ItemUsage {
     /// Its points' disks summed: what it backed up before deduplication
     /// and compression.
     pub backed_up_bytes: u64,
+}
+
+/// The disks of a point summed: what it backed up.
+fn point_size(p: &PointRecord) -> Result<u64> {
+    disks_size(&p.disks)
+}
+
+fn disks_size(disks: &str) -> Result<u64> {
+    Ok(crate::point_disks::parse(disks)?
+        .iter()
+        .map(|d| d.size)
+        .sum())
+}
+
+/// Each item's usage of these points (by the item's row id). A point whose
+/// disk list does not read is left out of the figures (and logged): a
+/// listing still shows the items.
+fn usages_of(points: Vec<PointRecord>) -> HashMap<i64, ItemUsage> {
+    let mut out: HashMap<i64, (jiff::Timestamp, ItemUsage)> = HashMap::new();
+    for p in points {
+        let size = match point_size(&p) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(point = %p.name, "left out of the item's usage: {e}");
+                continue;
+            }
+        };
+        let time = p
+            .time
+            .parse::<jiff::Timestamp>()
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let (newest, u) = out
+            .entry(p.item)
+            .or_insert((jiff::Timestamp::MIN, ItemUsage::default()));
+        u.backed_up_bytes = u.backed_up_bytes.saturating_add(size);
+        if time >= *newest {
+            *newest = time;
+            u.protected_bytes = size;
+        }
+    }
+    out.into_iter().map(|(k, (_, u))| (k, u)).collect()
 }
 
 /// A vault's usage figures.
@@ -103,11 +146,7 @@ impl Service {
         let points = self.meta.vault_points(vault.rowid)?;
         u.recovery_points = points.len() as u64;
         for p in &points {
-            let size: u64 = crate::point_disks::parse(&p.disks)?
-                .iter()
-                .map(|d| d.size)
-                .sum();
-            u.backed_up_bytes = u.backed_up_bytes.saturating_add(size);
+            u.backed_up_bytes = u.backed_up_bytes.saturating_add(point_size(p)?);
         }
         u.stored_bytes = self.open_vault_store(&vault.store)?.stored_bytes()?;
         // The secondary region's store may be out of reach: the usage of
@@ -126,38 +165,15 @@ impl Service {
         Ok(u)
     }
 
-    /// The usage of each protected item of a vault (by the item's row id)
-    /// with recovery points. A point whose disk list does not read is left
-    /// out of the figures (and logged): a listing still shows the items.
-    pub(crate) fn item_usages(
-        &self,
-        vault_rowid: i64,
-    ) -> Result<std::collections::HashMap<i64, ItemUsage>> {
-        let mut out: std::collections::HashMap<i64, (jiff::Timestamp, ItemUsage)> =
-            std::collections::HashMap::new();
-        for p in self.meta.vault_points(vault_rowid)? {
-            let disks = match crate::point_disks::parse(&p.disks) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(point = %p.name, "left out of the item's usage: {e}");
-                    continue;
-                }
-            };
-            let size: u64 = disks.iter().map(|d| d.size).sum();
-            let time = p
-                .time
-                .parse::<jiff::Timestamp>()
-                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-            let (newest, u) = out
-                .entry(p.item)
-                .or_insert((jiff::Timestamp::MIN, ItemUsage::default()));
-            u.backed_up_bytes = u.backed_up_bytes.saturating_add(size);
-            if time >= *newest {
-                *newest = time;
-                u.protected_bytes = size;
-            }
-        }
-        Ok(out.into_iter().map(|(k, (_, u))| (k, u)).collect())
+    /// The usage of each item (by the item's row id) of the vault's
+    /// recovery points, for a listing of its items.
+    pub(crate) fn item_usages(&self, vault_rowid: i64) -> Result<HashMap<i64, ItemUsage>> {
+        Ok(usages_of(self.meta.vault_points(vault_rowid)?))
+    }
+
+    /// The usage of one item, of its own recovery points only.
+    pub(crate) fn item_usage(&self, item: i64) -> Result<Option<ItemUsage>> {
+        Ok(usages_of(self.meta.item_points(item)?).remove(&item))
     }
 
     fn latest_point_size(&self, vault_rowid: i64, r: &ResourceRef) -> Result<u64> {
@@ -174,7 +190,7 @@ impl Service {
             .and_then(|points| points.into_iter().last())
             .map(|p| p.disks);
         Ok(match disks {
-            Some(d) => crate::point_disks::parse(&d)?.iter().map(|x| x.size).sum(),
+            Some(d) => disks_size(&d)?,
             None => 0,
         })
     }

@@ -205,10 +205,8 @@ function itemUsageTable(items) {
 }
 
 function usageTile(usages, repl, items) {
-  const v = (k) => {
-    const u = usages.find((x) => x.name && x.name.value === k);
-    return u ? Number(u.currentValue) || 0 : 0;
-  };
+  const entry = (k) => usages.find((x) => x.name && x.name.value === k);
+  const v = (k) => (entry(k) ? Number(entry(k).currentValue) || 0 : 0);
   const instances = v('ProtectedInstanceCount');
   const small = v('SmallProtectedInstanceCount');
   const stored = v('GRSStorageUsage') + v('LRSStorageUsage');
@@ -225,7 +223,7 @@ function usageTile(usages, repl, items) {
       [t('usage.backedUp'), fmtBytes(backedUp)],
       [t('usage.saving'), saving === null ? '—' : t('usage.savingOf', { pct: saving })],
       // A geo-redundant vault's copy in its secondary region.
-      repl ? [t('usage.secondaryCopy'), t(usages.some((x) => x.name && x.name.value === 'SecondaryStorageUsage') ? 'usage.secondaryOfSize' : 'usage.secondaryOf',
+      repl ? [t('usage.secondaryCopy'), t(entry('SecondaryStorageUsage') ? 'usage.secondaryOfSize' : 'usage.secondaryOf',
         { region: regionName(repl.secondaryRegion), state: t(`repl.state.${repl.state}`), size: fmtBytes(v('SecondaryStorageUsage')) })] : null,
       repl ? [t('usage.replicationLag'), t('usage.lagOf', { n: repl.lagInSeconds || 0, pending: repl.pendingRecoveryPoints || 0 })] : null,
     ], t('usage.title')),
